@@ -1,0 +1,122 @@
+package latch
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Reasons a person may not act, as stable error codes.
+const (
+	CodeSelfApproval       = "self_approval"
+	CodeNotApprover        = "not_an_approver"
+	CodeGuestNotAllowed    = "guest_not_allowed"
+	CodeGuestCannotRequest = "guest_cannot_request"
+	CodeRevokeNotAllowed   = "revoke_not_allowed"
+	CodeSourceNotAllowed   = "source_not_allowed"
+	CodeUnknownUser        = "unknown_user"
+	CodeRuleError          = "rule_error"
+	CodeNotRequester       = "not_requester"
+	CodeAdminOnly          = "admin_only"
+)
+
+// CanDecide reports whether actor may approve or deny r: an admin always may;
+// otherwise an approver listed by the flow or allowed by its rule. Nobody may
+// decide their own request unless the flow allows self-approval, and a guest
+// acts only on flows that allow guest interaction. The error is a
+// KindForbidden *Error naming the reason.
+func CanDecide(f *Flow, r *Request, actor, requester *User) error {
+	if actor == nil {
+		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
+	}
+	if err := guestCheck(f, actor); err != nil {
+		return err
+	}
+	if actor.Email == r.Requester.Email && !f.Approval.AllowSelfApproval {
+		return Errorf(KindForbidden, CodeSelfApproval, "You cannot approve or deny your own request: flow %q does not allow self-approval.", f.Name)
+	}
+	if actor.Role == RoleAdmin {
+		return nil
+	}
+	ok, err := IsApprover(f, r, actor, requester)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(KindForbidden, CodeNotApprover, "%s is not an approver for flow %q.", actor.Email, f.Name)
+	}
+	return nil
+}
+
+// IsApprover reports whether the flow names actor as an approver for r, by
+// the list of emails or by the rule.
+func IsApprover(f *Flow, r *Request, actor, requester *User) (bool, error) {
+	if slices.ContainsFunc(f.Approval.Approvers, func(e string) bool { return NormalizeEmail(e) == actor.Email }) {
+		return true, nil
+	}
+	if f.Approval.Rule == nil {
+		return false, nil
+	}
+	ok, err := f.Approval.Rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f})
+	if err != nil {
+		return false, &Error{Kind: KindInternal, Code: CodeRuleError,
+			Message: fmt.Sprintf("The approval rule of flow %q failed; an admin must fix it.", f.Name), Err: err}
+	}
+	return ok, nil
+}
+
+// CanRevoke reports whether actor may end r's access early: admins always;
+// otherwise, on flows that allow revoke, the requester and the approvers.
+func CanRevoke(f *Flow, r *Request, actor, requester *User) error {
+	if actor == nil {
+		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
+	}
+	if actor.Role == RoleAdmin {
+		return nil
+	}
+	if err := guestCheck(f, actor); err != nil {
+		return err
+	}
+	if !f.AllowRevoke {
+		return Errorf(KindForbidden, CodeRevokeNotAllowed, "Flow %q does not allow revoking access early; it ends on schedule.", f.Name)
+	}
+	if actor.Email == r.Requester.Email {
+		return nil
+	}
+	ok, err := IsApprover(f, r, actor, requester)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(KindForbidden, CodeNotApprover, "Only the requester, an approver or an admin may revoke this access.")
+	}
+	return nil
+}
+
+// CanCancel reports whether actor may withdraw r: the requester or an admin.
+func CanCancel(r *Request, actor *User) error {
+	if actor == nil {
+		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
+	}
+	if actor.Role == RoleAdmin || actor.Email == r.Requester.Email {
+		return nil
+	}
+	return Errorf(KindForbidden, CodeNotRequester, "Only the requester or an admin may cancel a request.")
+}
+
+// CanRequest reports whether user may start a request through f from src.
+func CanRequest(f *Flow, user *User, src Source) error {
+	if !f.AllowsSource(src) {
+		return Errorf(KindForbidden, CodeSourceNotAllowed, "Flow %q cannot be requested from %s.", f.Name, src)
+	}
+	if user.Role == RoleGuest {
+		return Errorf(KindForbidden, CodeGuestCannotRequest, "Guests cannot request access. Ask an admin to make %s a member.", user.Email)
+	}
+	return nil
+}
+
+func guestCheck(f *Flow, actor *User) error {
+	if actor.Role == RoleGuest && !f.AllowGuestInteraction {
+		return Errorf(KindForbidden, CodeGuestNotAllowed, "Guests cannot act on flow %q.", f.Name)
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package latch
+
+import (
+	"context"
+	"time"
+)
+
+// Change is everything one command changes, written atomically by
+// Store.Commit: the requests and grants (each conditioned on the version it
+// was read at), the audit events and the outbox effects.
+type Change struct {
+	// Dedup is the command's ID. Committing a second change with the same
+	// Dedup fails with ErrDuplicate and writes nothing.
+	Dedup    string
+	Requests []Request
+	Grants   []Grant
+	Audit    []AuditEvent
+	Effects  []Effect
+}
+
+// Empty reports whether c writes nothing.
+func (c *Change) Empty() bool {
+	return len(c.Requests) == 0 && len(c.Grants) == 0 && len(c.Audit) == 0 && len(c.Effects) == 0
+}
+
+// RequestFilter selects requests for Store.ListRequests. Zero fields match
+// everything.
+type RequestFilter struct {
+	Status Status
+	Flow   string
+	User   string // requester email
+	Limit  int    // at most this many, newest first; 0 means a store default of 100
+}
+
+// Store keeps Latch's state. Implementations: boltstore (one machine) and
+// dynamostore (AWS). Both pass the contract suite in storetest.
+//
+// Entities written through Commit carry a Version: the caller passes each
+// request and grant with the version it read (0 for a new one) and the store
+// writes version+1, failing the whole commit if any stored version differs.
+type Store interface {
+	// GetRequest returns the request with the given id, or ErrNotFound.
+	GetRequest(ctx context.Context, id string) (Request, error)
+	// ListRequests returns requests matching f, newest first.
+	ListRequests(ctx context.Context, f RequestFilter) ([]Request, error)
+	// GetGrant returns the grant with the given id, or ErrNotFound.
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	// OpenGrant returns the open (escalating, active or deescalating) grant
+	// for key, or ErrNotFound.
+	OpenGrant(ctx context.Context, key string) (Grant, error)
+	// ListGrants returns grants in any of the given statuses.
+	ListGrants(ctx context.Context, statuses ...GrantStatus) ([]Grant, error)
+	// AuditEvents returns a request's audit events in order (by Seq).
+	AuditEvents(ctx context.Context, requestID string) ([]AuditEvent, error)
+
+	// Commit writes c atomically. It returns ErrDuplicate if a change with
+	// c.Dedup was committed before; ErrConflict if any request or grant is not
+	// at the version given (or, for version 0, already exists), if an audit
+	// event with the same ID exists, or if a new open grant's key already has
+	// an open grant. On error nothing is written.
+	Commit(ctx context.Context, c Change) error
+
+	// PendingEffects returns outbox effects not yet marked done, oldest first.
+	PendingEffects(ctx context.Context, limit int) ([]Effect, error)
+	// EffectDone removes an effect from the outbox. Removing one that is not
+	// there is not an error.
+	EffectDone(ctx context.Context, id string) error
+
+	// GetUser returns the user with the given (normalized) email, or ErrNotFound.
+	GetUser(ctx context.Context, email string) (User, error)
+	// PutUser creates or updates u, conditioned on u.Version as for Commit;
+	// it returns ErrConflict on a version mismatch.
+	PutUser(ctx context.Context, u User) error
+	// ListUsers returns every user, ordered by email.
+	ListUsers(ctx context.Context) ([]User, error)
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Queue carries commands to the engine, ordered per request (or grant).
+type Queue interface {
+	// Publish hands cmd to the engine. It returns once the command is
+	// accepted: durably enqueued (SQS), or, in one process, handled.
+	Publish(ctx context.Context, cmd Command) error
+}
+
+// GrantRunner runs grant lifecycles: it calls the escalator, retries, waits
+// for lease ends, and reports back through the Queue with CmdEscalated,
+// CmdEscalationFailed, CmdDue, CmdDeescalated and CmdDeescalationFailed.
+// Every method is idempotent per grant id and returns once the work is
+// started (not finished).
+type GrantRunner interface {
+	// Escalate grants access for the grant with the given id.
+	Escalate(ctx context.Context, grantID string) error
+	// Deescalate revokes access for the grant, retrying every error with
+	// backoff for a long time before reporting failure.
+	Deescalate(ctx context.Context, grantID string) error
+	// Wake sends CmdDue for the grant at (or soon after) at, replacing any
+	// earlier wake-up for it.
+	Wake(ctx context.Context, grantID string, at time.Time) error
+}
+
+// Scheduler sends a command at a given time.
+type Scheduler interface {
+	// At publishes cmd at (or soon after) at. A later call for the same
+	// cmd.ID replaces the earlier one.
+	At(ctx context.Context, at time.Time, cmd Command) error
+}
+
+// Escalator grants and revokes access in one kind of target system. Both
+// methods are idempotent, keyed by the grant id: granting twice, or revoking
+// what is not there, succeeds. An error wrapped with Permanent is not retried.
+type Escalator interface {
+	Grant(ctx context.Context, g GrantSpec) error
+	Revoke(ctx context.Context, g GrantSpec) error
+}
+
+// GrantSpec is everything an escalator is told about one grant.
+type GrantSpec struct {
+	GrantID  string
+	StartsAt time.Time
+	EndsAt   time.Time // zero when there is no scheduled end
+	User     SpecUser
+	Target   Target
+	Request  SpecRequest
+}
+
+// SpecUser is the grantee.
+type SpecUser struct {
+	Email    string
+	Identity string // the user's id in the target system
+}
+
+// SpecRequest is the request that (first) asked for the grant.
+type SpecRequest struct {
+	ID     string
+	Flow   string
+	Fields Fields
+}
+
+// Notifier tells people what happened to a request (Slack messages, DMs).
+// It is best-effort: an error is logged and retried from the outbox, never
+// undoes a change.
+type Notifier interface {
+	Notify(ctx context.Context, event AuditType, r Request) error
+}

@@ -1,0 +1,231 @@
+package latch
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is where a request is in its life. A request only moves forward.
+type Status string
+
+// Request statuses. See DESIGN.md for the diagram.
+const (
+	StatusPending      Status = "pending"      // waiting for approvers
+	StatusApproved     Status = "approved"     // final for approval-only flows
+	StatusEscalating   Status = "escalating"   // approved; access is being granted
+	StatusActive       Status = "active"       // access is in place
+	StatusDeescalating Status = "deescalating" // access is being taken away
+	StatusEnded        Status = "ended"        // access was granted and is gone again
+	StatusDenied       Status = "denied"
+	StatusCancelled    Status = "cancelled"
+	StatusExpired      Status = "expired" // no decision in time
+	StatusFailed       Status = "failed"  // granting or revoking failed; an admin may retry
+)
+
+// Statuses lists every status, in lifecycle order.
+var Statuses = []Status{StatusPending, StatusApproved, StatusEscalating, StatusActive, StatusDeescalating,
+	StatusEnded, StatusDenied, StatusCancelled, StatusExpired, StatusFailed}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
+
+// Final reports whether nothing more can happen to a request in status s
+// (failed is final too, unless an admin retries).
+func (s Status) Final() bool {
+	switch s {
+	case StatusApproved, StatusEnded, StatusDenied, StatusCancelled, StatusExpired, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// Decided reports whether approvers are done with a request in status s: it
+// was approved, denied, expired or cancelled.
+func (s Status) Decided() bool { return s != StatusPending }
+
+// UserRef names a user in a request.
+type UserRef struct {
+	ID    string `json:"id,omitempty"`
+	Email string `json:"email"`
+}
+
+// Actor is who did something: a person, and the bot that acted on the
+// person's behalf where there was one. The zero Actor is Latch itself
+// (a schedule, the reconciler).
+type Actor struct {
+	Email string `json:"email,omitempty"`
+	Bot   string `json:"bot,omitempty"`
+}
+
+// IsSystem reports whether a is Latch itself.
+func (a Actor) IsSystem() bool { return a.Email == "" && a.Bot == "" }
+
+// Decision is one approver's approval, or the denial, cancellation or revoke
+// that ended a request.
+type Decision struct {
+	By     Actor     `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Failure says why granting or revoking failed.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Stage   string `json:"stage,omitempty"` // "escalate" or "deescalate"
+}
+
+// Failure stages.
+const (
+	StageEscalate   = "escalate"
+	StageDeescalate = "deescalate"
+)
+
+// Request is one person's ask through one flow, and its whole life.
+type Request struct {
+	ID        string         `json:"id"`
+	Flow      string         `json:"flow"`
+	Requester UserRef        `json:"requester"`
+	CreatedBy Actor          `json:"created_by"` // who submitted it: the requester, or a bot on their behalf
+	Source    Source         `json:"source"`
+	Fields    Fields         `json:"fields"`
+	Context   map[string]any `json:"context,omitempty"`
+	TargetID  string         `json:"target_id,omitempty"`
+	Duration  int64          `json:"duration_seconds"` // the grant's length, in seconds
+	Status    Status         `json:"status"`
+
+	Approvals []Decision `json:"approvals,omitempty"`
+	Decision  *Decision  `json:"decision,omitempty"` // the denial, cancellation or revoke
+	Failure   *Failure   `json:"failure,omitempty"`
+
+	GrantID   string     `json:"grant_id,omitempty"`
+	StartsAt  *time.Time `json:"starts_at,omitempty"` // when access was in place
+	EndsAt    *time.Time `json:"ends_at,omitempty"`   // when access is (or was) due to end
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`   // bumped by the store on every write
+	EventSeq  int64     `json:"event_seq"` // the Seq of its latest audit event
+}
+
+// GrantDuration is the request's grant length.
+func (r *Request) GrantDuration() time.Duration { return time.Duration(r.Duration) * time.Second }
+
+// ApprovedBy reports whether email has already approved r.
+func (r *Request) ApprovedBy(email string) bool {
+	return slices.ContainsFunc(r.Approvals, func(d Decision) bool { return d.By.Email == email })
+}
+
+// CommandKind names a Command.
+type CommandKind string
+
+// The commands that move a request or grant. Approve, deny, cancel and revoke
+// come from people; the rest from timers and the grant runner.
+const (
+	CmdApprove            CommandKind = "approve"
+	CmdDeny               CommandKind = "deny"
+	CmdCancel             CommandKind = "cancel"
+	CmdRevoke             CommandKind = "revoke"
+	CmdExpire             CommandKind = "expire"              // the approval timeout passed
+	CmdEscalated          CommandKind = "escalated"           // the grant is in place (grant-level)
+	CmdEscalationFailed   CommandKind = "escalation_failed"   // granting failed for good (grant-level)
+	CmdDue                CommandKind = "due"                 // a lease's end may have come (grant-level)
+	CmdDeescalated        CommandKind = "deescalated"         // the grant is gone (grant-level)
+	CmdDeescalationFailed CommandKind = "deescalation_failed" // revoking failed for good (grant-level)
+	CmdRetry              CommandKind = "retry"               // an admin retries a failed request
+)
+
+// CommandKinds lists every command kind.
+var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry}
+
+// GrantLevel reports whether k is about a grant (GrantID) rather than a
+// request (RequestID).
+func (k CommandKind) GrantLevel() bool {
+	switch k {
+	case CmdEscalated, CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed:
+		return true
+	}
+	return false
+}
+
+// Command is one thing that happened to a request or grant, as delivered to
+// the engine. ID is its dedup key: a command delivered twice acts once.
+type Command struct {
+	ID        string      `json:"id"`
+	Kind      CommandKind `json:"kind"`
+	RequestID string      `json:"request_id,omitempty"`
+	GrantID   string      `json:"grant_id,omitempty"`
+	Actor     Actor       `json:"actor"`
+	Reason    string      `json:"reason,omitempty"`
+	Source    Source      `json:"source,omitempty"`
+	At        time.Time   `json:"at"`
+	Failure   *Failure    `json:"failure,omitempty"`
+}
+
+// AuditType names an audit event.
+type AuditType string
+
+// Audit event types.
+const (
+	AuditRequested          AuditType = "requested"
+	AuditApprovalAdded      AuditType = "approval_added" // an approval short of the quorum
+	AuditApproved           AuditType = "approved"
+	AuditDenied             AuditType = "denied"
+	AuditCancelled          AuditType = "cancelled"
+	AuditExpired            AuditType = "expired"
+	AuditEscalated          AuditType = "escalated"
+	AuditRevoked            AuditType = "revoked" // someone ended access early
+	AuditDeescalated        AuditType = "deescalated"
+	AuditLeaseEnded         AuditType = "lease_ended" // this request's time is up; another request still holds the access
+	AuditFailed             AuditType = "failed"
+	AuditRetried            AuditType = "retried"
+	AuditDeescalationFailed AuditType = "deescalation_failed"
+)
+
+// AuditEvent is an immutable record of one thing that happened to a request.
+// ID is stable ("<request id>/<seq>"), so a duplicate delivery is recognisable.
+type AuditEvent struct {
+	ID        string         `json:"id"`
+	RequestID string         `json:"request_id"`
+	Seq       int64          `json:"seq"`
+	Type      AuditType      `json:"type"`
+	At        time.Time      `json:"at"`
+	Flow      string         `json:"flow"`
+	Requester string         `json:"requester"`
+	Actor     Actor          `json:"actor"`
+	TargetID  string         `json:"target_id,omitempty"`
+	GrantID   string         `json:"grant_id,omitempty"`
+	Reason    string         `json:"reason,omitempty"`
+	Source    Source         `json:"source,omitempty"`
+	Fields    Fields         `json:"fields,omitempty"`
+	Data      map[string]any `json:"data,omitempty"`
+}
+
+// EffectKind names an Effect.
+type EffectKind string
+
+// Effects: work a committed change asks for, carried out after the commit
+// from the outbox.
+const (
+	EffectEscalate   EffectKind = "escalate"   // grant GrantID in the target system
+	EffectDeescalate EffectKind = "deescalate" // revoke GrantID in the target system
+	EffectWake       EffectKind = "wake"       // send CmdDue for GrantID at At
+	EffectExpire     EffectKind = "expire"     // send CmdExpire for RequestID at At
+	EffectNotify     EffectKind = "notify"     // tell people (Slack) that Event happened to RequestID
+	EffectHook       EffectKind = "hook"       // call the flow's Hook for RequestID
+)
+
+// Effect is an entry of the outbox. ID is deterministic (the command's ID and
+// the effect's index), so replaying a command cannot double an effect.
+type Effect struct {
+	ID        string     `json:"id"`
+	Kind      EffectKind `json:"kind"`
+	RequestID string     `json:"request_id,omitempty"`
+	GrantID   string     `json:"grant_id,omitempty"`
+	At        time.Time  `json:"at,omitzero"`
+	Event     AuditType  `json:"event,omitempty"` // for notify
+	Hook      string     `json:"hook,omitempty"`  // for hook: on_request, on_approve, ...
+	CreatedAt time.Time  `json:"created_at"`
+}

@@ -1,0 +1,274 @@
+package latch
+
+import (
+	"fmt"
+	"time"
+)
+
+// GrantOp is what a request transition asks of the request's grant.
+type GrantOp int
+
+// Grant operations.
+const (
+	GrantNone        GrantOp = iota
+	GrantJoin                // take a lease on the grant for the request's key (starting one if none is open)
+	GrantLeave               // give the request's lease back
+	GrantDeescalate          // retry the revoke of the request's failed grant
+)
+
+// Env is what a request transition may consult besides the request and the
+// command. Actor is nil for commands from Latch itself.
+type Env struct {
+	Flow      *Flow
+	Actor     *User
+	Requester *User
+	// Lease is the request's lease, for CmdEscalated: when access starts and ends.
+	Lease *Lease
+	// AccessKept is set on CmdDeescalated when the request's lease ended but
+	// another request still holds the access.
+	AccessKept bool
+}
+
+// Outcome is the result of a request transition: the new request, what to
+// record, what to do after the commit, and what it asks of the grant.
+// Audit events and effects come without ID, Seq or times; Decide fills them.
+type Outcome struct {
+	Request Request
+	Audit   []AuditEvent
+	Effects []Effect
+	Grant   GrantOp
+	// Noop is set when the command changes nothing (a stale timer, a repeated
+	// report). It is not an error.
+	Noop bool
+}
+
+// Apply is the request lifecycle: a pure function of the request, one
+// command and what the command needs to be judged, with no I/O. A command a
+// person may not give returns a KindForbidden *Error; one the request's status
+// does not allow, a KindConflict *Error; one from Latch itself that no longer
+// applies, an Outcome with Noop set.
+func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
+	f := env.Flow
+	if f == nil {
+		return Outcome{}, fmt.Errorf("apply %s to %s: no flow", cmd.Kind, r.ID)
+	}
+	out := Outcome{Request: r}
+	n := &out.Request
+	audit := func(t AuditType, data map[string]any) {
+		out.Audit = append(out.Audit, AuditEvent{Type: t, Actor: cmd.Actor, Reason: cmd.Reason, Source: cmd.Source, Data: data})
+	}
+	notify := func(t AuditType) { out.Effects = append(out.Effects, Effect{Kind: EffectNotify, Event: t}) }
+	hook := func(name string) {
+		if name != "" {
+			out.Effects = append(out.Effects, Effect{Kind: EffectHook, Hook: name})
+		}
+	}
+	noop := func() (Outcome, error) { return Outcome{Request: r, Noop: true}, nil }
+
+	switch cmd.Kind {
+	case CmdApprove:
+		if err := wantStatus(&r, "approve", StatusPending); err != nil {
+			return Outcome{}, err
+		}
+		if err := CanDecide(f, &r, env.Actor, env.Requester); err != nil {
+			return Outcome{}, err
+		}
+		if r.ApprovedBy(env.Actor.Email) {
+			return Outcome{}, Errorf(KindConflict, "already_approved", "You have already approved this request.")
+		}
+		n.Approvals = append(append([]Decision(nil), r.Approvals...), Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason})
+		quorum := max(f.Approval.Quorum, 1)
+		if len(n.Approvals) < quorum {
+			audit(AuditApprovalAdded, map[string]any{"approvals": len(n.Approvals), "quorum": quorum})
+			notify(AuditApprovalAdded)
+			return out, nil
+		}
+		n.ExpiresAt = nil
+		audit(AuditApproved, nil)
+		notify(AuditApproved)
+		hook(f.Hooks.OnApprove)
+		if f.Strategy == nil {
+			n.Status = StatusApproved
+			return out, nil
+		}
+		n.Status = StatusEscalating
+		out.Grant = GrantJoin
+		return out, nil
+
+	case CmdDeny:
+		if err := wantStatus(&r, "deny", StatusPending); err != nil {
+			return Outcome{}, err
+		}
+		if err := CanDecide(f, &r, env.Actor, env.Requester); err != nil {
+			return Outcome{}, err
+		}
+		n.Status = StatusDenied
+		n.ExpiresAt = nil
+		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
+		audit(AuditDenied, nil)
+		notify(AuditDenied)
+		hook(f.Hooks.OnDeny)
+		return out, nil
+
+	case CmdCancel:
+		if err := wantStatus(&r, "cancel", StatusPending); err != nil {
+			return Outcome{}, err
+		}
+		if err := CanCancel(&r, env.Actor); err != nil {
+			return Outcome{}, err
+		}
+		n.Status = StatusCancelled
+		n.ExpiresAt = nil
+		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
+		audit(AuditCancelled, nil)
+		notify(AuditCancelled)
+		return out, nil
+
+	case CmdExpire:
+		if r.Status != StatusPending || r.ExpiresAt == nil || cmd.At.Before(*r.ExpiresAt) {
+			return noop()
+		}
+		n.Status = StatusExpired
+		n.ExpiresAt = nil
+		audit(AuditExpired, nil)
+		notify(AuditExpired)
+		return out, nil
+
+	case CmdRevoke:
+		if err := wantStatus(&r, "revoke", StatusActive); err != nil {
+			return Outcome{}, err
+		}
+		if err := CanRevoke(f, &r, env.Actor, env.Requester); err != nil {
+			return Outcome{}, err
+		}
+		n.Status = StatusDeescalating
+		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
+		audit(AuditRevoked, nil)
+		out.Grant = GrantLeave
+		return out, nil
+
+	case CmdEscalated:
+		if r.Status != StatusEscalating || env.Lease == nil {
+			return noop()
+		}
+		n.Status = StatusActive
+		n.StartsAt = timePtr(env.Lease.StartsAt)
+		n.EndsAt = nil
+		if !env.Lease.EndsAt.IsZero() {
+			n.EndsAt = timePtr(env.Lease.EndsAt)
+		}
+		data := map[string]any{"starts_at": env.Lease.StartsAt}
+		if n.EndsAt != nil {
+			data["ends_at"] = *n.EndsAt
+		}
+		audit(AuditEscalated, data)
+		notify(AuditEscalated)
+		hook(f.Hooks.AfterEscalate)
+		return out, nil
+
+	case CmdEscalationFailed:
+		if r.Status != StatusEscalating {
+			return noop()
+		}
+		n.Status = StatusFailed
+		n.Failure = failureAt(cmd.Failure, StageEscalate)
+		audit(AuditFailed, map[string]any{"code": n.Failure.Code, "message": n.Failure.Message, "stage": StageEscalate})
+		notify(AuditFailed)
+		return out, nil
+
+	case CmdDue:
+		if r.Status != StatusActive || r.EndsAt == nil || cmd.At.Before(*r.EndsAt) {
+			return noop()
+		}
+		n.Status = StatusDeescalating
+		out.Grant = GrantLeave
+		return out, nil
+
+	case CmdDeescalated:
+		if r.Status != StatusDeescalating && !(r.Status == StatusFailed && r.Failure != nil && r.Failure.Stage == StageDeescalate) {
+			return noop()
+		}
+		n.Status = StatusEnded
+		n.Failure = nil
+		if n.EndsAt == nil || cmd.At.Before(*n.EndsAt) {
+			n.EndsAt = timePtr(cmd.At)
+		}
+		if env.AccessKept {
+			audit(AuditLeaseEnded, nil)
+		} else {
+			audit(AuditDeescalated, nil)
+			hook(f.Hooks.AfterDeescalate)
+		}
+		notify(AuditDeescalated)
+		return out, nil
+
+	case CmdDeescalationFailed:
+		if r.Status != StatusDeescalating {
+			return noop()
+		}
+		n.Status = StatusFailed
+		n.Failure = failureAt(cmd.Failure, StageDeescalate)
+		audit(AuditDeescalationFailed, map[string]any{"code": n.Failure.Code, "message": n.Failure.Message, "stage": StageDeescalate})
+		notify(AuditDeescalationFailed)
+		return out, nil
+
+	case CmdRetry:
+		if err := wantStatus(&r, "retry", StatusFailed); err != nil {
+			return Outcome{}, err
+		}
+		if env.Actor == nil || env.Actor.Role != RoleAdmin {
+			return Outcome{}, Errorf(KindForbidden, CodeAdminOnly, "Only an admin may retry a failed request.")
+		}
+		stage := StageEscalate
+		if r.Failure != nil && r.Failure.Stage != "" {
+			stage = r.Failure.Stage
+		}
+		n.Failure = nil
+		audit(AuditRetried, map[string]any{"stage": stage})
+		if stage == StageDeescalate {
+			n.Status = StatusDeescalating
+			out.Grant = GrantDeescalate
+			return out, nil
+		}
+		n.Status = StatusEscalating
+		n.GrantID = ""
+		out.Grant = GrantJoin
+		return out, nil
+	}
+	return Outcome{}, Errorf(KindInvalid, "unknown_command", "Unknown command %q.", cmd.Kind)
+}
+
+func wantStatus(r *Request, verb string, want Status) error {
+	if r.Status == want {
+		return nil
+	}
+	return &Error{Kind: KindConflict, Code: "not_" + string(want),
+		Message: fmt.Sprintf("Request %s is %s; only a %s request can be %s.", r.ID, r.Status, want, pastTense(verb)),
+		Details: map[string]any{"status": string(r.Status)}}
+}
+
+func pastTense(verb string) string {
+	switch verb {
+	case "approve":
+		return "approved"
+	case "deny":
+		return "denied"
+	case "cancel":
+		return "cancelled"
+	case "revoke":
+		return "revoked"
+	case "retry":
+		return "retried"
+	}
+	return verb + "ed"
+}
+
+func failureAt(f *Failure, stage string) *Failure {
+	out := Failure{Code: "unknown", Message: "The escalator failed without saying why.", Stage: stage}
+	if f != nil {
+		out.Code, out.Message = f.Code, f.Message
+	}
+	return &out
+}
+
+func timePtr(t time.Time) *time.Time { return &t }
