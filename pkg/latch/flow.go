@@ -87,6 +87,35 @@ type Hooks struct {
 	GetIdentity     string
 }
 
+// Hook points, as named in flow files and in EffectHook effects.
+const (
+	HookOnRequest       = "on_request"
+	HookOnApprove       = "on_approve"
+	HookOnDeny          = "on_deny"
+	HookAfterEscalate   = "after_escalate"
+	HookAfterDeescalate = "after_deescalate"
+	HookGetIdentity     = "get_identity"
+)
+
+// URL returns the URL configured for a hook point, or "".
+func (h Hooks) URL(point string) string {
+	switch point {
+	case HookOnRequest:
+		return h.OnRequest
+	case HookOnApprove:
+		return h.OnApprove
+	case HookOnDeny:
+		return h.OnDeny
+	case HookAfterEscalate:
+		return h.AfterEscalate
+	case HookAfterDeescalate:
+		return h.AfterDeescalate
+	case HookGetIdentity:
+		return h.GetIdentity
+	}
+	return ""
+}
+
 // FieldType is the type of a request field.
 type FieldType string
 

@@ -214,7 +214,7 @@ const (
 	EffectWake       EffectKind = "wake"       // send CmdDue for GrantID at At
 	EffectExpire     EffectKind = "expire"     // send CmdExpire for RequestID at At
 	EffectNotify     EffectKind = "notify"     // tell people (Slack) that Event happened to RequestID
-	EffectHook       EffectKind = "hook"       // call the flow's Hook for RequestID
+	EffectHook       EffectKind = "hook"       // call the flow's hook at point Hook for RequestID
 )
 
 // Effect is an entry of the outbox. ID is deterministic (the command's ID and

@@ -10,10 +10,10 @@ type GrantOp int
 
 // Grant operations.
 const (
-	GrantNone        GrantOp = iota
-	GrantJoin                // take a lease on the grant for the request's key (starting one if none is open)
-	GrantLeave               // give the request's lease back
-	GrantDeescalate          // retry the revoke of the request's failed grant
+	GrantNone       GrantOp = iota
+	GrantJoin               // take a lease on the grant for the request's key (starting one if none is open)
+	GrantLeave              // give the request's lease back
+	GrantDeescalate         // retry the revoke of the request's failed grant
 )
 
 // Env is what a request transition may consult besides the request and the
@@ -58,9 +58,9 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		out.Audit = append(out.Audit, AuditEvent{Type: t, Actor: cmd.Actor, Reason: cmd.Reason, Source: cmd.Source, Data: data})
 	}
 	notify := func(t AuditType) { out.Effects = append(out.Effects, Effect{Kind: EffectNotify, Event: t}) }
-	hook := func(name string) {
-		if name != "" {
-			out.Effects = append(out.Effects, Effect{Kind: EffectHook, Hook: name})
+	hook := func(point, url string) {
+		if url != "" {
+			out.Effects = append(out.Effects, Effect{Kind: EffectHook, Hook: point})
 		}
 	}
 	noop := func() (Outcome, error) { return Outcome{Request: r, Noop: true}, nil }
@@ -86,7 +86,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		n.ExpiresAt = nil
 		audit(AuditApproved, nil)
 		notify(AuditApproved)
-		hook(f.Hooks.OnApprove)
+		hook(HookOnApprove, f.Hooks.OnApprove)
 		if f.Strategy == nil {
 			n.Status = StatusApproved
 			return out, nil
@@ -107,7 +107,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
 		audit(AuditDenied, nil)
 		notify(AuditDenied)
-		hook(f.Hooks.OnDeny)
+		hook(HookOnDeny, f.Hooks.OnDeny)
 		return out, nil
 
 	case CmdCancel:
@@ -163,7 +163,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		}
 		audit(AuditEscalated, data)
 		notify(AuditEscalated)
-		hook(f.Hooks.AfterEscalate)
+		hook(HookAfterEscalate, f.Hooks.AfterEscalate)
 		return out, nil
 
 	case CmdEscalationFailed:
@@ -197,7 +197,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			audit(AuditLeaseEnded, nil)
 		} else {
 			audit(AuditDeescalated, nil)
-			hook(f.Hooks.AfterDeescalate)
+			hook(HookAfterDeescalate, f.Hooks.AfterDeescalate)
 		}
 		notify(AuditDeescalated)
 		return out, nil

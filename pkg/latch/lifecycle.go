@@ -1,0 +1,424 @@
+package latch
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is what Decide needs to judge one command, loaded by the engine.
+type State struct {
+	Flow *Flow
+	// Request is the subject of a request-level command.
+	Request *Request
+	// Grant is the grant a command acts on: for a grant-level command the one
+	// it names; for a request-level command the request's current grant, if any.
+	Grant *Grant
+	// OpenGrant is the open grant for the request's key, if any (request-level
+	// commands that may take a lease).
+	OpenGrant *Grant
+	// Requests holds every request leasing or queued on Grant and OpenGrant.
+	Requests map[string]*Request
+	// Actor is the user behind the command's actor; nil for Latch itself.
+	Actor *User
+	// Requester is the user who asked for Request.
+	Requester *User
+	// NewGrantID names a new grant.
+	NewGrantID func() string
+}
+
+// Decide applies cmd to the state and returns the change to commit: the
+// requests and grants it moves, their audit events, and the effects to carry
+// out afterwards. It is pure: no I/O, no clock (the time is cmd.At). An empty
+// change means the command no longer applies (a stale timer, a repeated
+// report). Errors are *Error values for edges to show.
+func Decide(s State, cmd Command) (Change, error) {
+	b := &builder{s: s, cmd: cmd, reqs: map[string]*Request{}, grants: map[string]*Grant{}}
+	for id, r := range s.Requests {
+		c := *r
+		b.reqs[id] = &c
+	}
+	if s.Request != nil {
+		c := *s.Request
+		b.reqs[c.ID] = &c
+	}
+	for _, g := range []*Grant{s.Grant, s.OpenGrant} {
+		if g != nil {
+			if _, seen := b.grants[g.ID]; !seen {
+				b.grants[g.ID] = g.clone()
+			}
+		}
+	}
+	var err error
+	if cmd.Kind.GrantLevel() {
+		err = b.grantCommand()
+	} else {
+		if s.Request == nil {
+			return Change{}, fmt.Errorf("decide %s: no request", cmd.Kind)
+		}
+		err = b.apply(s.Request.ID, cmd, Env{Flow: s.Flow, Actor: s.Actor, Requester: s.Requester})
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	return b.change(), nil
+}
+
+// builder accumulates the change of one Decide.
+type builder struct {
+	s       State
+	cmd     Command
+	reqs    map[string]*Request
+	grants  map[string]*Grant
+	touched []string // request ids, in order of first change
+	gtouch  []string // grant ids, in order of first change
+	audit   []AuditEvent
+	effects []Effect
+}
+
+func (b *builder) now() time.Time { return b.cmd.At }
+
+func (b *builder) touchRequest(id string) {
+	if !slices.Contains(b.touched, id) {
+		b.touched = append(b.touched, id)
+	}
+}
+
+func (b *builder) touchGrant(g *Grant) {
+	b.grants[g.ID] = g
+	if !slices.Contains(b.gtouch, g.ID) {
+		b.gtouch = append(b.gtouch, g.ID)
+	}
+}
+
+func (b *builder) effect(e Effect) { b.effects = append(b.effects, e) }
+
+// apply runs one request transition and whatever it asks of the grant.
+func (b *builder) apply(requestID string, cmd Command, env Env) error {
+	r, ok := b.reqs[requestID]
+	if !ok {
+		return fmt.Errorf("decide %s: request %s not loaded", cmd.Kind, requestID)
+	}
+	if env.Flow == nil {
+		env.Flow = b.s.Flow
+	}
+	out, err := r.Apply(cmd, env)
+	if err != nil {
+		return err
+	}
+	if out.Noop {
+		return nil
+	}
+	n := out.Request
+	n.UpdatedAt = b.now()
+	*r = n
+	b.touchRequest(r.ID)
+	for _, a := range out.Audit {
+		b.record(r, a)
+	}
+	for _, e := range out.Effects {
+		e.RequestID = r.ID
+		b.effect(e)
+	}
+	switch out.Grant {
+	case GrantJoin:
+		b.join(r)
+	case GrantLeave:
+		if err := b.leave(r); err != nil {
+			return err
+		}
+	case GrantDeescalate:
+		b.redeescalate(r)
+	}
+	return nil
+}
+
+func (b *builder) record(r *Request, a AuditEvent) {
+	r.EventSeq++
+	a.Seq = r.EventSeq
+	a.ID = AuditEventID(r.ID, a.Seq)
+	a.RequestID = r.ID
+	a.At = b.now()
+	a.Flow = r.Flow
+	a.Requester = r.Requester.Email
+	a.TargetID = r.TargetID
+	a.GrantID = r.GrantID
+	b.audit = append(b.audit, a)
+}
+
+// AuditEventID is the stable id of a request's seq-th audit event.
+func AuditEventID(requestID string, seq int64) string {
+	return fmt.Sprintf("%s/%06d", requestID, seq)
+}
+
+// join takes a lease for r on the open grant of its key, starting a grant
+// when none is open.
+func (b *builder) join(r *Request) {
+	lease := Lease{RequestID: r.ID, Duration: r.Duration}
+	var g *Grant
+	if b.s.OpenGrant != nil {
+		g = b.grants[b.s.OpenGrant.ID]
+	}
+	if g == nil || !g.Status.Open() {
+		g = &Grant{ID: b.s.NewGrantID(), Key: GrantKey(r.Flow, r.TargetID, r.Requester.Email), Flow: r.Flow,
+			TargetID: r.TargetID, User: r.Requester, Status: GrantEscalating, Leases: []Lease{lease},
+			CreatedAt: b.now(), UpdatedAt: b.now()}
+		b.touchGrant(g)
+		r.GrantID = g.ID
+		b.effect(Effect{Kind: EffectEscalate, GrantID: g.ID, RequestID: r.ID})
+		return
+	}
+	g.UpdatedAt = b.now()
+	b.touchGrant(g)
+	switch g.Status {
+	case GrantEscalating:
+		g.Leases = append(g.Leases, lease)
+		r.GrantID = g.ID
+	case GrantActive:
+		lease.start(b.now(), b.flow().ScheduleDeescalation)
+		g.Leases = append(g.Leases, lease)
+		r.GrantID = g.ID
+		// Access is already in place: the request is active at once. The error
+		// cannot happen: r is escalating and the lease is given.
+		_ = b.apply(r.ID, b.system(CmdEscalated), Env{Lease: &lease})
+	case GrantDeescalating:
+		// Access is being revoked; the next grant starts when that is done.
+		g.Queued = append(g.Queued, lease)
+	}
+}
+
+// leave gives r's lease back: the request ends at once if another lease
+// still holds the access; otherwise the grant is revoked.
+func (b *builder) leave(r *Request) error {
+	g, ok := b.grants[r.GrantID]
+	if !ok {
+		return fmt.Errorf("leave: grant %s of request %s not loaded", r.GrantID, r.ID)
+	}
+	if g.Status != GrantActive {
+		return nil // already being revoked: r ends with the grant
+	}
+	now := b.now()
+	holding := slices.ContainsFunc(g.Leases, func(l Lease) bool {
+		return l.RequestID != r.ID && (l.EndsAt.IsZero() || l.EndsAt.After(now))
+	})
+	g.UpdatedAt = now
+	b.touchGrant(g)
+	if holding {
+		g.removeLease(r.ID)
+		return b.apply(r.ID, b.system(CmdDeescalated), Env{AccessKept: true})
+	}
+	g.Status = GrantDeescalating
+	b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID, RequestID: r.ID})
+	// Every other lease is due too: those requests end with the grant.
+	for _, l := range g.Leases {
+		if l.RequestID != r.ID {
+			if o, ok := b.reqs[l.RequestID]; ok && o.Status == StatusActive {
+				if err := b.apply(o.ID, b.system(CmdDue), Env{}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// redeescalate retries the revoke of r's failed grant.
+func (b *builder) redeescalate(r *Request) {
+	g, ok := b.grants[r.GrantID]
+	if !ok || g.Status != GrantFailed {
+		return
+	}
+	g.Status = GrantDeescalating
+	g.Failure = nil
+	g.UpdatedAt = b.now()
+	b.touchGrant(g)
+	b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID, RequestID: r.ID})
+}
+
+// grantCommand handles a report about a grant: every lease moves with it.
+func (b *builder) grantCommand() error {
+	if b.s.Grant == nil {
+		return fmt.Errorf("decide %s: no grant", b.cmd.Kind)
+	}
+	g := b.grants[b.s.Grant.ID]
+	now := b.now()
+	each := func(leases []Lease, cmd Command, env func(Lease) Env) error {
+		for _, l := range leases {
+			if _, ok := b.reqs[l.RequestID]; !ok {
+				continue // a lease whose request is gone cannot be moved; the grant still is
+			}
+			if err := b.apply(l.RequestID, cmd, env(l)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	plain := func(Lease) Env { return Env{} }
+
+	switch b.cmd.Kind {
+	case CmdEscalated:
+		if g.Status != GrantEscalating {
+			return nil
+		}
+		g.Status = GrantActive
+		g.StartsAt = &now
+		for i := range g.Leases {
+			g.Leases[i].start(now, b.flow().ScheduleDeescalation)
+		}
+		g.UpdatedAt = now
+		b.touchGrant(g)
+		return each(g.Leases, b.cmd, func(l Lease) Env { return Env{Lease: &l} })
+
+	case CmdEscalationFailed:
+		if g.Status != GrantEscalating {
+			return nil
+		}
+		g.Status = GrantFailed
+		g.Failure = failureAt(b.cmd.Failure, StageEscalate)
+		g.UpdatedAt = now
+		b.touchGrant(g)
+		return each(g.Leases, b.cmd, plain)
+
+	case CmdDue:
+		if g.Status != GrantActive {
+			return nil
+		}
+		var due []Lease
+		for _, l := range g.Leases {
+			if !l.EndsAt.IsZero() && !l.EndsAt.After(now) {
+				due = append(due, l)
+			}
+		}
+		return each(due, b.cmd, plain)
+
+	case CmdDeescalated, CmdDeescalationFailed:
+		if g.Status != GrantDeescalating {
+			return nil
+		}
+		g.UpdatedAt = now
+		if b.cmd.Kind == CmdDeescalated {
+			g.Status = GrantEnded
+			g.EndedAt = &now
+		} else {
+			g.Status = GrantFailed
+			g.Failure = failureAt(b.cmd.Failure, StageDeescalate)
+		}
+		b.touchGrant(g)
+		if err := each(g.Leases, b.cmd, plain); err != nil {
+			return err
+		}
+		if len(g.Queued) > 0 {
+			b.startQueued(g)
+		}
+		return nil
+	}
+	return fmt.Errorf("decide: %s is not a grant command", b.cmd.Kind)
+}
+
+// startQueued starts the next grant for the leases that waited on g's revoke.
+func (b *builder) startQueued(g *Grant) {
+	now := b.now()
+	next := &Grant{ID: b.s.NewGrantID(), Key: g.Key, Flow: g.Flow, TargetID: g.TargetID, User: g.User,
+		Status: GrantEscalating, Leases: g.Queued, CreatedAt: now, UpdatedAt: now}
+	g.Queued = nil
+	b.touchGrant(next)
+	for _, l := range next.Leases {
+		if r, ok := b.reqs[l.RequestID]; ok {
+			r.GrantID = next.ID
+			r.UpdatedAt = now
+			b.touchRequest(r.ID)
+		}
+	}
+	b.effect(Effect{Kind: EffectEscalate, GrantID: next.ID})
+}
+
+func (b *builder) flow() *Flow {
+	if b.s.Flow == nil {
+		return &Flow{}
+	}
+	return b.s.Flow
+}
+
+func (b *builder) system(kind CommandKind) Command {
+	return Command{ID: b.cmd.ID, Kind: kind, At: b.cmd.At}
+}
+
+// change assembles the Change, with a wake-up for every active grant touched
+// and deterministic effect ids.
+func (b *builder) change() Change {
+	c := Change{Dedup: b.cmd.ID}
+	for _, id := range b.touched {
+		c.Requests = append(c.Requests, *b.reqs[id])
+	}
+	for _, id := range b.gtouch {
+		g := b.grants[id]
+		c.Grants = append(c.Grants, *g)
+		if g.Status == GrantActive {
+			if at, ok := g.NextDue(); ok {
+				b.effect(Effect{Kind: EffectWake, GrantID: g.ID, At: at})
+			}
+		}
+	}
+	c.Audit = b.audit
+	for i, e := range b.effects {
+		e.ID = fmt.Sprintf("%s/%d", b.cmd.ID, i)
+		e.CreatedAt = b.cmd.At
+		c.Effects = append(c.Effects, e)
+	}
+	return c
+}
+
+// NewRequest is a request as submitted, before it is checked.
+type NewRequest struct {
+	ID        string
+	Flow      string
+	Requester *User
+	CreatedBy Actor
+	Source    Source
+	Fields    map[string]any // raw values, checked against the flow's fields
+	Context   map[string]any
+	At        time.Time
+}
+
+// Create checks a new request against its flow and returns the change that
+// records it: the pending request, its "requested" audit event, and effects
+// to notify approvers, call the on_request hook and expire it on time.
+func Create(f *Flow, in NewRequest) (Change, error) {
+	if in.Requester == nil {
+		return Change{}, Errorf(KindInvalid, "missing_user", "The request names no user.")
+	}
+	if err := CanRequest(f, in.Requester, in.Source); err != nil {
+		return Change{}, err
+	}
+	fields, target, dur, err := f.NormalizeFields(in.Fields)
+	if err != nil {
+		return Change{}, err
+	}
+	r := Request{ID: in.ID, Flow: f.Name, Requester: UserRef{ID: in.Requester.ID, Email: in.Requester.Email},
+		CreatedBy: in.CreatedBy, Source: in.Source, Fields: fields, Context: in.Context, TargetID: target,
+		Duration: int64(dur / time.Second), Status: StatusPending, CreatedAt: in.At, UpdatedAt: in.At}
+	if r.CreatedBy.IsSystem() {
+		r.CreatedBy = Actor{Email: in.Requester.Email}
+	}
+	b := &builder{cmd: Command{ID: "create/" + in.ID, At: in.At}, reqs: map[string]*Request{r.ID: &r}}
+	b.touchRequest(r.ID)
+	b.record(&r, AuditEvent{Type: AuditRequested, Actor: r.CreatedBy, Source: in.Source, Fields: fields,
+		Data: contextData(in.Context)})
+	if f.Approval.Timeout > 0 {
+		exp := in.At.Add(f.Approval.Timeout)
+		r.ExpiresAt = &exp
+		b.effect(Effect{Kind: EffectExpire, RequestID: r.ID, At: exp})
+	}
+	b.effect(Effect{Kind: EffectNotify, RequestID: r.ID, Event: AuditRequested})
+	if f.Hooks.OnRequest != "" {
+		b.effect(Effect{Kind: EffectHook, RequestID: r.ID, Hook: HookOnRequest})
+	}
+	return b.change(), nil
+}
+
+func contextData(ctx map[string]any) map[string]any {
+	if len(ctx) == 0 {
+		return nil
+	}
+	return map[string]any{"context": ctx}
+}
