@@ -1,0 +1,329 @@
+// Package engine is the one writer of request state. It loads what a command
+// needs, runs the domain's pure Decide, commits the change (state, audit
+// events and outbox) in one conditional write, and then carries out the
+// outbox's effects through the ports: the grant runner, the scheduler, the
+// notifier and the hook caller. It is used the same way by `latch server` and
+// by the approvals Lambda.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/oklog/ulid/v2"
+)
+
+// HookCaller calls a flow's hook at a named point (on_request, on_approve,
+// ...). An error leaves the effect in the outbox to be retried.
+type HookCaller interface {
+	CallHook(ctx context.Context, f *latch.Flow, point string, r latch.Request) error
+}
+
+// Engine applies commands. Fields left nil get safe defaults from New:
+// notifications and hooks are logged and dropped.
+type Engine struct {
+	store     latch.Store
+	flows     *FlowSet
+	clock     latch.Clock
+	log       *slog.Logger
+	users     *Users
+	runner    latch.GrantRunner
+	scheduler latch.Scheduler
+	notifier  latch.Notifier
+	hooks     HookCaller
+}
+
+// Config is what an Engine is built from. Store, Flows, Runner and Scheduler
+// are required.
+type Config struct {
+	Store     latch.Store
+	Flows     *FlowSet
+	Clock     latch.Clock
+	Log       *slog.Logger
+	Users     *Users
+	Runner    latch.GrantRunner
+	Scheduler latch.Scheduler
+	Notifier  latch.Notifier
+	Hooks     HookCaller
+}
+
+// New returns an Engine. It fails when a required port is missing.
+func New(c Config) (*Engine, error) {
+	if c.Store == nil || c.Flows == nil || c.Runner == nil || c.Scheduler == nil {
+		return nil, errors.New("engine: Store, Flows, Runner and Scheduler are required")
+	}
+	e := &Engine{store: c.Store, flows: c.Flows, clock: c.Clock, log: c.Log, users: c.Users,
+		runner: c.Runner, scheduler: c.Scheduler, notifier: c.Notifier, hooks: c.Hooks}
+	if e.clock == nil {
+		e.clock = latch.SystemClock
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.users == nil {
+		e.users = &Users{Store: c.Store, Clock: e.clock}
+	}
+	return e, nil
+}
+
+// Flows returns the engine's flows.
+func (e *Engine) Flows() *FlowSet { return e.flows }
+
+// Users returns the engine's user directory.
+func (e *Engine) Users() *Users { return e.users }
+
+// NewID returns a new sortable unique id with the given prefix ("req", "grt", "cmd").
+func NewID(prefix string) string {
+	return prefix + "_" + strings.ToLower(ulid.Make().String())
+}
+
+// CreateInput is a request as submitted through Slack or the API.
+type CreateInput struct {
+	Flow      string
+	UserEmail string
+	CreatedBy latch.Actor // who submitted it; zero means the user themself
+	Source    latch.Source
+	Fields    map[string]any
+	Context   map[string]any
+}
+
+// Create records a new pending request and carries out its effects. It
+// returns KindNotFound for an unknown flow, KindInvalid for bad fields, and
+// KindForbidden when the user may not request through the flow.
+func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, error) {
+	f, err := e.flows.Get(in.Flow)
+	if err != nil {
+		return latch.Request{}, err
+	}
+	user, err := e.users.Resolve(ctx, in.UserEmail)
+	if err != nil {
+		return latch.Request{}, err
+	}
+	id := NewID("req")
+	c, err := latch.Create(f, latch.NewRequest{ID: id, Flow: f.Name, Requester: &user, CreatedBy: in.CreatedBy,
+		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now()})
+	if err != nil {
+		return latch.Request{}, err
+	}
+	if err := e.store.Commit(ctx, c); err != nil {
+		return latch.Request{}, fmt.Errorf("create request %s: %w", id, err)
+	}
+	e.log.InfoContext(ctx, "request created", "request", id, "flow", f.Name, "user", user.Email)
+	e.dispatch(ctx, c.Effects)
+	r := c.Requests[0]
+	r.Version++
+	return r, nil
+}
+
+// Check judges a person's command (approve, deny, cancel, revoke, retry)
+// against the request as it stands, without changing anything, so that an
+// edge can refuse at once what the engine would refuse later.
+func (e *Engine) Check(ctx context.Context, cmd latch.Command) error {
+	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire {
+		return latch.Errorf(latch.KindInvalid, "not_a_person_command", "%s is not something a person can ask for.", cmd.Kind)
+	}
+	s, err := e.load(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	_, err = latch.Decide(s, cmd)
+	return err
+}
+
+// maxAttempts bounds how often Handle reloads and retries after a
+// conflicting concurrent write.
+const maxAttempts = 20
+
+// Handle applies one command: it loads the state, decides, commits and
+// carries out the effects. A command whose Dedup was committed before is
+// done already and returns nil. A refused command returns the domain's
+// *Error (forbidden, conflict); any other error means "retry me".
+func (e *Engine) Handle(ctx context.Context, cmd latch.Command) error {
+	if cmd.ID == "" {
+		return latch.Errorf(latch.KindInvalid, "missing_id", "A command needs an id.")
+	}
+	if cmd.At.IsZero() {
+		cmd.At = e.clock.Now()
+	}
+	for attempt := 1; ; attempt++ {
+		s, err := e.load(ctx, cmd)
+		if err != nil {
+			return err
+		}
+		c, err := latch.Decide(s, cmd)
+		if err != nil {
+			return err
+		}
+		if c.Empty() {
+			e.log.DebugContext(ctx, "command changes nothing", "command", cmd.ID, "kind", cmd.Kind)
+			return nil
+		}
+		err = e.store.Commit(ctx, c)
+		switch {
+		case err == nil:
+			e.log.InfoContext(ctx, "command applied", "command", cmd.ID, "kind", cmd.Kind,
+				"request", cmd.RequestID, "grant", cmd.GrantID, "changed", len(c.Requests))
+			e.dispatch(ctx, c.Effects)
+			return nil
+		case errors.Is(err, latch.ErrDuplicate):
+			return nil
+		case errors.Is(err, latch.ErrConflict) && attempt < maxAttempts:
+			continue // someone else wrote first: reload and decide again
+		default:
+			return fmt.Errorf("%s %s%s: %w", cmd.Kind, cmd.RequestID, cmd.GrantID, err)
+		}
+	}
+}
+
+// load gathers what Decide needs for cmd.
+func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, error) {
+	s := latch.State{Requests: map[string]*latch.Request{}, NewGrantID: func() string { return NewID("grt") }}
+	var grantIDs []string
+	if cmd.Kind.GrantLevel() {
+		g, err := e.store.GetGrant(ctx, cmd.GrantID)
+		if err != nil {
+			return s, fmt.Errorf("load grant %s: %w", cmd.GrantID, err)
+		}
+		s.Grant = &g
+		if s.Flow, err = e.flows.Get(g.Flow); err != nil {
+			return s, err
+		}
+		grantIDs = g.RequestIDs()
+	} else {
+		r, err := e.store.GetRequest(ctx, cmd.RequestID)
+		if err != nil {
+			if errors.Is(err, latch.ErrNotFound) {
+				return s, latch.Errorf(latch.KindNotFound, "request_not_found", "There is no request %q.", cmd.RequestID)
+			}
+			return s, fmt.Errorf("load request %s: %w", cmd.RequestID, err)
+		}
+		s.Request = &r
+		if s.Flow, err = e.flows.Get(r.Flow); err != nil {
+			return s, err
+		}
+		if s.Requester, err = e.userPtr(ctx, r.Requester.Email); err != nil {
+			return s, err
+		}
+		if !cmd.Actor.IsSystem() && cmd.Actor.Email != "" {
+			if s.Actor, err = e.userPtr(ctx, cmd.Actor.Email); err != nil {
+				return s, err
+			}
+		}
+		if r.GrantID != "" {
+			g, err := e.store.GetGrant(ctx, r.GrantID)
+			if err != nil {
+				return s, fmt.Errorf("load grant %s: %w", r.GrantID, err)
+			}
+			s.Grant = &g
+			grantIDs = append(grantIDs, g.RequestIDs()...)
+		}
+		if s.Flow.Strategy != nil && r.TargetID != "" {
+			g, err := e.store.OpenGrant(ctx, latch.GrantKey(r.Flow, r.TargetID, r.Requester.Email))
+			switch {
+			case err == nil:
+				s.OpenGrant = &g
+				grantIDs = append(grantIDs, g.RequestIDs()...)
+			case !errors.Is(err, latch.ErrNotFound):
+				return s, fmt.Errorf("load open grant of %s: %w", r.ID, err)
+			}
+		}
+	}
+	for _, id := range grantIDs {
+		if _, ok := s.Requests[id]; ok || (s.Request != nil && id == s.Request.ID) {
+			continue
+		}
+		r, err := e.store.GetRequest(ctx, id)
+		if err != nil {
+			if errors.Is(err, latch.ErrNotFound) {
+				continue
+			}
+			return s, fmt.Errorf("load request %s: %w", id, err)
+		}
+		s.Requests[id] = &r
+	}
+	return s, nil
+}
+
+func (e *Engine) userPtr(ctx context.Context, email string) (*latch.User, error) {
+	u, err := e.users.Resolve(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// DispatchPending carries out the effects left in the outbox (after a crash,
+// or because an earlier attempt failed). It returns the number done.
+func (e *Engine) DispatchPending(ctx context.Context) (int, error) {
+	effects, err := e.store.PendingEffects(ctx, 500)
+	if err != nil {
+		return 0, fmt.Errorf("read outbox: %w", err)
+	}
+	return e.dispatch(ctx, effects), nil
+}
+
+// dispatch carries out effects in order and removes each done one from the
+// outbox. A failed effect stays there for DispatchPending.
+func (e *Engine) dispatch(ctx context.Context, effects []latch.Effect) int {
+	done := 0
+	for _, ef := range effects {
+		if err := e.do(ctx, ef); err != nil {
+			e.log.WarnContext(ctx, "effect failed; it stays in the outbox", "effect", ef.ID, "kind", ef.Kind, "err", err)
+			continue
+		}
+		if err := e.store.EffectDone(ctx, ef.ID); err != nil {
+			e.log.WarnContext(ctx, "could not clear effect from the outbox", "effect", ef.ID, "err", err)
+			continue
+		}
+		done++
+	}
+	return done
+}
+
+func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
+	switch ef.Kind {
+	case latch.EffectEscalate:
+		return e.runner.Escalate(ctx, ef.GrantID)
+	case latch.EffectDeescalate:
+		return e.runner.Deescalate(ctx, ef.GrantID)
+	case latch.EffectWake:
+		return e.runner.Wake(ctx, ef.GrantID, ef.At)
+	case latch.EffectExpire:
+		return e.scheduler.At(ctx, ef.At, ExpireCommand(ef.RequestID, ef.At))
+	case latch.EffectNotify:
+		if e.notifier == nil {
+			return nil
+		}
+		r, err := e.store.GetRequest(ctx, ef.RequestID)
+		if err != nil {
+			return err
+		}
+		return e.notifier.Notify(ctx, ef.Event, r)
+	case latch.EffectHook:
+		if e.hooks == nil {
+			e.log.WarnContext(ctx, "no hook caller configured; hook skipped", "hook", ef.Hook, "request", ef.RequestID)
+			return nil
+		}
+		r, err := e.store.GetRequest(ctx, ef.RequestID)
+		if err != nil {
+			return err
+		}
+		f, err := e.flows.Get(r.Flow)
+		if err != nil {
+			return err
+		}
+		return e.hooks.CallHook(ctx, f, ef.Hook, r)
+	}
+	return fmt.Errorf("unknown effect kind %q", ef.Kind)
+}
+
+// ExpireCommand is the command that expires a pending request at its
+// approval deadline. Its id is stable, so scheduling it twice is harmless.
+func ExpireCommand(requestID string, at time.Time) latch.Command {
+	return latch.Command{ID: "expire/" + requestID, Kind: latch.CmdExpire, RequestID: requestID, At: at}
+}

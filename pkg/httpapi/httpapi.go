@@ -1,0 +1,309 @@
+// Package httpapi is Latch's JSON API on /v1: create, read, list and decide
+// requests, and read their audit trail. The same handler is served by
+// `latch server` and by the API Lambda. Errors are answered as
+// {"error":{"code","message","details"}} with a fitting 4xx; a returned 5xx
+// means a fault of ours.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// MaxBodyBytes is the largest request body the API reads.
+const MaxBodyBytes = 1 << 20
+
+// Server serves the API.
+type Server struct {
+	Engine *engine.Engine
+	Store  latch.Store
+	Queue  latch.Queue
+	Auth   Authenticator
+	Clock  latch.Clock
+	Log    *slog.Logger
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.Clock == nil {
+		s.Clock = latch.SystemClock
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /v1/flows", s.authed(s.listFlows))
+	mux.Handle("POST /v1/requests", s.authed(s.createRequest))
+	mux.Handle("GET /v1/requests", s.authed(s.listRequests))
+	mux.Handle("GET /v1/requests/{id}", s.authed(s.getRequest))
+	mux.Handle("GET /v1/requests/{id}/events", s.authed(s.listEvents))
+	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.Log, latch.Errorf(latch.KindNotFound, "route_not_found", "There is no %s %s.", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p Principal) error
+
+func (s *Server) authed(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.Auth.Authenticate(r)
+		if err == nil {
+			err = h(w, r, p)
+		}
+		if err != nil {
+			writeError(w, r, s.Log, err)
+		}
+	})
+}
+
+// CreateBody is the body of POST /v1/requests.
+type CreateBody struct {
+	Flow      string         `json:"flow"`
+	UserEmail string         `json:"user_email"`
+	Fields    map[string]any `json:"fields"`
+	Context   map[string]any `json:"context"`
+}
+
+func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Principal) error {
+	var body CreateBody
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	missing := map[string]any{}
+	if strings.TrimSpace(body.Flow) == "" {
+		missing["flow"] = "is required"
+	}
+	if strings.TrimSpace(body.UserEmail) == "" {
+		missing["user_email"] = "is required: the person the access is for"
+	}
+	if len(missing) > 0 {
+		return &latch.Error{Kind: latch.KindInvalid, Code: "missing_fields",
+			Message: "The body must name the flow and the user_email of the person asking.", Details: missing}
+	}
+	req, err := s.Engine.Create(r.Context(), engine.CreateInput{Flow: body.Flow, UserEmail: body.UserEmail,
+		CreatedBy: p.actorFor(body.UserEmail), Source: latch.SourceAPI, Fields: body.Fields, Context: body.Context})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, req)
+	return nil
+}
+
+// ActionBody is the body of POST /v1/requests/{id}/approve|deny|revoke|cancel|retry.
+type ActionBody struct {
+	As     string `json:"as"`
+	Reason string `json:"reason"`
+}
+
+var actions = map[string]latch.CommandKind{
+	"approve": latch.CmdApprove, "deny": latch.CmdDeny, "revoke": latch.CmdRevoke,
+	"cancel": latch.CmdCancel, "retry": latch.CmdRetry,
+}
+
+func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error {
+	kind, ok := actions[r.PathValue("action")]
+	if !ok {
+		return latch.Errorf(latch.KindNotFound, "route_not_found",
+			"There is no action %q; use approve, deny, revoke, cancel or retry.", r.PathValue("action"))
+	}
+	var body ActionBody
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	if strings.TrimSpace(body.As) == "" {
+		return &latch.Error{Kind: latch.KindInvalid, Code: "missing_fields",
+			Message: "The body must say who acts: {\"as\": \"email\"}.", Details: map[string]any{"as": "is required"}}
+	}
+	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.PathValue("id"),
+		Actor: p.actorFor(body.As), Reason: body.Reason, Source: latch.SourceAPI, At: s.Clock.Now()}
+	ctx := context.WithoutCancel(r.Context())
+	if err := s.Engine.Check(ctx, cmd); err != nil {
+		return err
+	}
+	if err := s.Queue.Publish(ctx, cmd); err != nil {
+		return err
+	}
+	req, err := s.Store.GetRequest(ctx, cmd.RequestID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, req)
+	return nil
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	req, err := s.request(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, req)
+	return nil
+}
+
+// RequestList is the answer of GET /v1/requests.
+type RequestList struct {
+	Requests []latch.Request `json:"requests"`
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	q := r.URL.Query()
+	f := latch.RequestFilter{Status: latch.Status(q.Get("status")), Flow: q.Get("flow"), User: latch.NormalizeEmail(q.Get("user"))}
+	if f.Status != "" && !f.Status.Valid() {
+		return latch.Errorf(latch.KindInvalid, "bad_request", "Unknown status %q.", f.Status)
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return latch.Errorf(latch.KindInvalid, "bad_request", "limit must be a whole number from 1 to 1000.")
+		}
+		f.Limit = n
+	}
+	reqs, err := s.Store.ListRequests(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if reqs == nil {
+		reqs = []latch.Request{}
+	}
+	writeJSON(w, http.StatusOK, RequestList{Requests: reqs})
+	return nil
+}
+
+// EventList is the answer of GET /v1/requests/{id}/events.
+type EventList struct {
+	Events []latch.AuditEvent `json:"events"`
+}
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	id := r.PathValue("id")
+	if _, err := s.request(r.Context(), id); err != nil {
+		return err
+	}
+	evs, err := s.Store.AuditEvents(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []latch.AuditEvent{}
+	}
+	writeJSON(w, http.StatusOK, EventList{Events: evs})
+	return nil
+}
+
+// FlowView is a flow as the API shows it.
+type FlowView struct {
+	Name     string       `json:"name"`
+	Label    string       `json:"label"`
+	Sources  []string     `json:"sources"`
+	Fields   []FieldView  `json:"fields"`
+	Targets  []TargetView `json:"targets,omitempty"`
+	Strategy string       `json:"strategy,omitempty"`
+}
+
+// FieldView is a flow field as the API shows it.
+type FieldView struct {
+	Name          string `json:"name"`
+	Type          string `json:"type"`
+	Label         string `json:"label,omitempty"`
+	Required      bool   `json:"required"`
+	Default       any    `json:"default,omitempty"`
+	AllowedValues []any  `json:"allowed_values,omitempty"`
+}
+
+// TargetView is a strategy target as the API shows it.
+type TargetView struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+}
+
+func (s *Server) listFlows(w http.ResponseWriter, _ *http.Request, _ Principal) error {
+	out := struct {
+		Flows []FlowView `json:"flows"`
+	}{Flows: []FlowView{}}
+	for _, f := range s.Engine.Flows().All() {
+		if !f.AllowsSource(latch.SourceAPI) {
+			continue
+		}
+		v := FlowView{Name: f.Name, Label: f.Label, Sources: []string{}}
+		for _, src := range []latch.Source{latch.SourceSlack, latch.SourceAPI} {
+			if f.AllowsSource(src) {
+				v.Sources = append(v.Sources, string(src))
+			}
+		}
+		for _, fl := range f.Fields {
+			v.Fields = append(v.Fields, FieldView{Name: fl.Name, Type: string(fl.Type), Label: fl.Label,
+				Required: fl.Required, Default: fl.Default, AllowedValues: fl.AllowedValues})
+		}
+		if f.Strategy != nil {
+			v.Strategy = f.Strategy.Type
+			for _, t := range f.Strategy.Targets {
+				v.Targets = append(v.Targets, TargetView{ID: t.ID, Label: t.Label})
+			}
+		}
+		out.Flows = append(out.Flows, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) request(ctx context.Context, id string) (latch.Request, error) {
+	req, err := s.Store.GetRequest(ctx, id)
+	if errors.Is(err, latch.ErrNotFound) {
+		return req, latch.Errorf(latch.KindNotFound, "request_not_found", "There is no request %q.", id)
+	}
+	return req, err
+}
+
+// actorFor records who acts: the person named, and the bot when a bot's
+// token speaks for them.
+func (p Principal) actorFor(email string) latch.Actor {
+	return latch.Actor{Email: latch.NormalizeEmail(email), Bot: p.Bot}
+}
+
+// decode reads one JSON object into v, refusing unknown keys, trailing data
+// and bodies over MaxBodyBytes.
+func decode(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return latch.Errorf(latch.KindInvalid, "bad_json", "The body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return latch.Errorf(latch.KindInvalid, "body_too_large", "The body is larger than %d bytes.", MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return latch.Errorf(latch.KindInvalid, "bad_json", "The body is empty; send a JSON object.")
+	case errors.As(err, &syntax):
+		return latch.Errorf(latch.KindInvalid, "bad_json", "The body is not valid JSON (at byte %d): %v.", syntax.Offset, err)
+	case errors.As(err, &typ):
+		return latch.Errorf(latch.KindInvalid, "bad_json", "%q must be %s, not a JSON %s.", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return latch.Errorf(latch.KindInvalid, "bad_json", "The body has an unknown key %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return latch.Errorf(latch.KindInvalid, "bad_json", "The body is not valid JSON: %v.", err)
+}
