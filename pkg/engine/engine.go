@@ -258,13 +258,22 @@ func (e *Engine) userPtr(ctx context.Context, email string) (*latch.User, error)
 }
 
 // DispatchPending carries out the effects left in the outbox (after a crash,
-// or because an earlier attempt failed). It returns the number done.
-func (e *Engine) DispatchPending(ctx context.Context) (int, error) {
+// or because an earlier attempt failed) that are at least minAge old, so that
+// effects being carried out right after their commit are not done twice. It
+// returns the number done.
+func (e *Engine) DispatchPending(ctx context.Context, minAge time.Duration) (int, error) {
 	effects, err := e.store.PendingEffects(ctx, 500)
 	if err != nil {
 		return 0, fmt.Errorf("read outbox: %w", err)
 	}
-	return e.dispatch(ctx, effects), nil
+	cutoff := e.clock.Now().Add(-minAge)
+	old := effects[:0]
+	for _, ef := range effects {
+		if !ef.CreatedAt.After(cutoff) {
+			old = append(old, ef)
+		}
+	}
+	return e.dispatch(ctx, old), nil
 }
 
 // dispatch carries out effects in order and removes each done one from the

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latchhq/latch/pkg/client"
+	"github.com/latchhq/latch/pkg/httpapi"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/spf13/cobra"
+)
+
+type clientOptions struct {
+	url    string
+	asJSON bool
+}
+
+func (o *clientOptions) client() (*client.Client, error) {
+	if o.url == "" {
+		return nil, usageError{fmt.Errorf("no server: pass --url or set LATCH_URL")}
+	}
+	return client.New(o.url, os.Getenv("LATCH_TOKEN")), nil
+}
+
+func addClientCommands(root *cobra.Command) {
+	o := &clientOptions{}
+	pf := root.PersistentFlags()
+	pf.StringVar(&o.url, "url", envOr("LATCH_URL", "http://127.0.0.1:8080"), "Latch server URL (LATCH_URL); the token is read from LATCH_TOKEN")
+	pf.BoolVar(&o.asJSON, "json", false, "print JSON")
+	root.AddCommand(newRequestCmd(o), newGetCmd(o), newListCmd(o), newAuditCmd(o))
+	for _, a := range []struct{ name, short string }{
+		{"approve", "Approve a request as an approver"},
+		{"deny", "Deny a request as an approver"},
+		{"revoke", "End a request's access early"},
+		{"cancel", "Withdraw a pending request"},
+		{"retry", "Retry a failed request (admins)"},
+	} {
+		root.AddCommand(newActionCmd(o, a.name, a.short))
+	}
+}
+
+func newRequestCmd(o *clientOptions) *cobra.Command {
+	var (
+		user, fieldsJSON, contextJSON string
+		set                           []string
+		wait                          bool
+		waitFor                       time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "request FLOW",
+		Short: "Ask for access through a flow on a person's behalf",
+		Example: `  latch request prod-access --user alice@example.com --field reason="incident 42" --field duration=30m --wait
+  latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			body := httpapi.CreateBody{Flow: args[0], UserEmail: user, Fields: map[string]any{}}
+			if fieldsJSON != "" {
+				if err := json.Unmarshal([]byte(fieldsJSON), &body.Fields); err != nil {
+					return usageError{fmt.Errorf("--fields: not a JSON object: %v", err)}
+				}
+			}
+			for _, kv := range set {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--field %q: write name=value", kv)}
+				}
+				body.Fields[k] = v
+			}
+			if contextJSON != "" {
+				if err := json.Unmarshal([]byte(contextJSON), &body.Context); err != nil {
+					return usageError{fmt.Errorf("--context: not a JSON object: %v", err)}
+				}
+			}
+			r, err := c.CreateRequest(cmd.Context(), body)
+			if err != nil {
+				return err
+			}
+			if !wait {
+				return o.printRequest(cmd.OutOrStdout(), r)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
+			return waitRequest(cmd, c, r, waitFor, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&user, "user", "", "email of the person the access is for (required)")
+	f.StringArrayVar(&set, "field", nil, "a field as name=value (repeatable)")
+	f.StringVar(&fieldsJSON, "fields", "", "fields as a JSON object")
+	f.StringVar(&contextJSON, "context", "", "free-form context as a JSON object, shown to hooks and approvers")
+	f.BoolVar(&wait, "wait", false, "show progress until the request is decided (and, for access, until it is active)")
+	f.DurationVar(&waitFor, "timeout", time.Hour, "with --wait: give up after this long")
+	_ = cmd.MarkFlagRequired("user")
+	return cmd
+}
+
+// refusedError is a request that ended without access: denied, expired,
+// cancelled or failed.
+type refusedError struct{ r latch.Request }
+
+func (e refusedError) Error() string {
+	msg := fmt.Sprintf("request %s was %s", e.r.ID, e.r.Status)
+	if e.r.Decision != nil && e.r.Decision.Reason != "" {
+		msg += ": " + e.r.Decision.Reason
+	}
+	if e.r.Failure != nil {
+		msg += ": " + e.r.Failure.Message
+	}
+	return msg
+}
+
+// waitRequest polls until the request is approved (approval-only), active,
+// or ended without access.
+func waitRequest(cmd *cobra.Command, c *client.Client, r latch.Request, timeout time.Duration, o *clientOptions) error {
+	deadline := time.Now().Add(timeout)
+	last := r.Status
+	for {
+		switch r.Status {
+		case latch.StatusApproved, latch.StatusActive, latch.StatusEnded:
+			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
+			return o.printRequest(cmd.OutOrStdout(), r)
+		case latch.StatusDenied, latch.StatusExpired, latch.StatusCancelled, latch.StatusFailed:
+			_ = o.printRequest(cmd.OutOrStdout(), r)
+			return refusedError{r}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("gave up after %s: request %s is still %s", timeout, r.ID, r.Status)
+		}
+		select {
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		case <-time.After(time.Second):
+		}
+		next, err := c.GetRequest(cmd.Context(), r.ID)
+		if err != nil {
+			return err
+		}
+		r = next
+		if r.Status != last {
+			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
+			last = r.Status
+		}
+	}
+}
+
+func newActionCmd(o *clientOptions, action, short string) *cobra.Command {
+	var as, reason string
+	cmd := &cobra.Command{
+		Use:   action + " REQUEST_ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.Act(cmd.Context(), args[0], action, httpapi.ActionBody{As: as, Reason: reason})
+			if err != nil {
+				return err
+			}
+			return o.printRequest(cmd.OutOrStdout(), r)
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "email of the person acting (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why")
+	_ = cmd.MarkFlagRequired("as")
+	return cmd
+}
+
+func newGetCmd(o *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get REQUEST_ID",
+		Short: "Show a request",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.GetRequest(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return o.printRequest(cmd.OutOrStdout(), r)
+		},
+	}
+}
+
+func newListCmd(o *clientOptions) *cobra.Command {
+	var f latch.RequestFilter
+	var status string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List requests, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			f.Status = latch.Status(status)
+			rs, err := c.ListRequests(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if o.asJSON {
+				return printJSON(cmd.OutOrStdout(), rs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tFLOW\tUSER\tSTATUS\tCREATED")
+			for _, r := range rs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Requester.Email, r.Status, r.CreatedAt.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&status, "status", "", "only requests in this status")
+	cmd.Flags().StringVar(&f.Flow, "flow", "", "only requests through this flow")
+	cmd.Flags().StringVar(&f.User, "user", "", "only requests by this email")
+	cmd.Flags().IntVar(&f.Limit, "limit", 0, "at most this many")
+	return cmd
+}
+
+func newAuditCmd(o *clientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "audit REQUEST_ID",
+		Short: "Show a request's audit trail",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			evs, err := c.Events(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if o.asJSON {
+				return printJSON(cmd.OutOrStdout(), evs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tAT\tTYPE\tACTOR\tREASON")
+			for _, e := range evs {
+				actor := e.Actor.Email
+				if actor == "" {
+					actor = "latch"
+				}
+				if e.Actor.Bot != "" {
+					actor += " (via " + e.Actor.Bot + ")"
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), e.Type, actor, e.Reason)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func (o *clientOptions) printRequest(w io.Writer, r latch.Request) error {
+	if o.asJSON {
+		return printJSON(w, r)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "id\t%s\nflow\t%s\nuser\t%s\nstatus\t%s\n", r.ID, r.Flow, r.Requester.Email, r.Status)
+	if r.TargetID != "" {
+		fmt.Fprintf(tw, "target\t%s\n", r.TargetID)
+	}
+	for k, v := range r.Fields {
+		fmt.Fprintf(tw, "field %s\t%v\n", k, v)
+	}
+	for _, a := range r.Approvals {
+		fmt.Fprintf(tw, "approved by\t%s\n", a.By.Email)
+	}
+	if r.StartsAt != nil {
+		fmt.Fprintf(tw, "starts\t%s\n", r.StartsAt.Format(time.RFC3339))
+	}
+	if r.EndsAt != nil {
+		fmt.Fprintf(tw, "ends\t%s\n", r.EndsAt.Format(time.RFC3339))
+	}
+	if r.Failure != nil {
+		fmt.Fprintf(tw, "failure\t%s: %s\n", r.Failure.Code, r.Failure.Message)
+	}
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/latchhq/latch/pkg/flows"
+	"github.com/spf13/cobra"
+)
+
+func newFlowsCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "flows", Short: "Work with flow files"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "validate DIR",
+		Short: "Check every flow file in DIR; print each problem as file:line: reason",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			loaded, err := flows.Load(args[0], flowOptions())
+			if err != nil {
+				var p *flows.Problems
+				if errors.As(err, &p) {
+					fmt.Fprintln(cmd.OutOrStdout(), p.Error())
+					return usageError{fmt.Errorf("%d problem(s) in %s", len(p.List), args[0])}
+				}
+				return err
+			}
+			for _, f := range loaded {
+				kind := "approval only"
+				if f.Strategy != nil {
+					kind = "strategy " + f.Strategy.Type
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "ok  %-24s %s (%s)\n", f.Name, f.File, kind)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d flow(s) valid\n", len(loaded))
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/latchhq/latch/pkg/boltstore"
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/httpapi"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/local"
+	"github.com/spf13/cobra"
+)
+
+type serverOptions struct {
+	addr      string
+	data      string
+	flows     string
+	logFormat string
+	logLevel  string
+}
+
+func newServerCmd() *cobra.Command {
+	o := serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run Latch as one local process: API, engine, grant runner and an embedded store",
+		Long: `Run Latch as one local process.
+
+The store is a bbolt file in --data. Flows are read from --flows at start; a bad
+flow stops the server with file:line: reason. LATCH_ADMIN_TOKEN sets the
+bootstrap admin bearer token for the API.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&o.data, "data", ".latch", "directory for the embedded store")
+	f.StringVar(&o.flows, "flows", "flows", "directory of flow files")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.logLevel, "log-level", envOr("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format: %q is not text or json", format)}
+}
+
+// runServer wires the local runtime and serves until ctx ends.
+func runServer(ctx context.Context, o serverOptions) error {
+	log, err := newLogger(o.logFormat, o.logLevel)
+	if err != nil {
+		return err
+	}
+	loaded, err := flows.Load(o.flows, flowOptions())
+	if err != nil {
+		return fmt.Errorf("load flows: %w", err)
+	}
+	esc := newEscalators()
+	for _, f := range loaded {
+		if f.Strategy != nil {
+			if _, err := esc.For(f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"))
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := latch.SystemClock
+	flowSet := engine.NewFlowSet(loaded)
+	var eng *engine.Engine
+	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
+	timers := local.NewTimers(runCtx, queue, clock, log)
+	defer timers.Close()
+	runner := local.NewRunner(runCtx, local.RunnerConfig{Store: store, Flows: flowSet, Escalator: esc.For,
+		Queue: queue, Timers: timers, Clock: clock, Log: log})
+	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Log: log,
+		Runner: runner, Scheduler: timers})
+	if err != nil {
+		return err
+	}
+
+	// Catch up on what was under way when the process last stopped.
+	if n, err := eng.DispatchPending(runCtx, 0); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("outbox effects carried out at start", "count", n)
+	}
+	if err := runner.Rearm(runCtx); err != nil {
+		return err
+	}
+	go retryOutbox(runCtx, eng, log)
+
+	token := os.Getenv("LATCH_ADMIN_TOKEN")
+	if token == "" {
+		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts no token until it is")
+	}
+	api := &httpapi.Server{Engine: eng, Store: store, Queue: queue, Auth: httpapi.NewStaticToken(token), Clock: clock, Log: log}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	names := make([]string, len(loaded))
+	for i, f := range loaded {
+		names[i] = f.Name
+	}
+	log.Info("latch server started", "url", "http://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","))
+	fmt.Fprintf(os.Stdout, "latch: listening on http://%s\n", ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	err = srv.Shutdown(shutCtx)
+	cancel()
+	timers.Close()
+	runner.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// retryOutbox carries out effects left in the outbox after a failure.
+func retryOutbox(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := eng.DispatchPending(ctx, time.Minute); err != nil {
+				log.Warn("outbox retry failed", "err", err)
+			} else if n > 0 {
+				log.Info("outbox effects retried", "count", n)
+			}
+		}
+	}
+}
