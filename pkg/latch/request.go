@@ -112,9 +112,12 @@ type Request struct {
 // GrantDuration is the request's grant length.
 func (r *Request) GrantDuration() time.Duration { return time.Duration(r.Duration) * time.Second }
 
-// ApprovedBy reports whether email has already approved r.
+// ApprovedBy reports whether email has already approved r. Emails are
+// compared case-insensitively: an approval records the email as the command
+// named it.
 func (r *Request) ApprovedBy(email string) bool {
-	return slices.ContainsFunc(r.Approvals, func(d Decision) bool { return d.By.Email == email })
+	email = NormalizeEmail(email)
+	return slices.ContainsFunc(r.Approvals, func(d Decision) bool { return NormalizeEmail(d.By.Email) == email })
 }
 
 // CommandKind names a Command.
