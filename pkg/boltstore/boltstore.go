@@ -1,0 +1,457 @@
+// Package boltstore is the latch.Store of `latch server`: Latch's whole state
+// in one bbolt file on one machine.
+//
+// Every entity is a JSON document in its own bucket, keyed by ID (users by
+// normalized email). Lists are served from index buckets whose keys sort the
+// way the list is ordered, so no list loads more than it returns (plus, with
+// several filters, the entries the most selective index holds). Commit is one
+// bbolt read-write transaction: all of a change is written or none of it.
+//
+// bbolt allows one process per file: a second Open of the same file waits a
+// second for the lock and then fails.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// DedupRetention is how long a change's dedup marker is kept. Markers older
+// than this are removed when the store is opened; a command delivered again
+// after that long acts again.
+const DedupRetention = 30 * 24 * time.Hour
+
+// defaultLimit is the number of requests and effects a list returns when no
+// limit is given.
+const defaultLimit = 100
+
+// Buckets. Index buckets hold keys only; the value is empty.
+var (
+	bucketRequests         = []byte("requests")           // id → Request JSON
+	bucketRequestsByTime   = []byte("requests_by_time")   // created \0 id
+	bucketRequestsByStatus = []byte("requests_by_status") // status \0 created \0 id
+	bucketRequestsByFlow   = []byte("requests_by_flow")   // flow \0 created \0 id
+	bucketRequestsByUser   = []byte("requests_by_user")   // email \0 created \0 id
+	bucketGrants           = []byte("grants")             // id → Grant JSON
+	bucketGrantsByStatus   = []byte("grants_by_status")   // status \0 id
+	bucketOpenGrants       = []byte("open_grants")        // key → id of its open grant
+	bucketAudit            = []byte("audit")              // id → AuditEvent JSON
+	bucketAuditByRequest   = []byte("audit_by_request")   // request id \0 seq (8 bytes) id
+	bucketOutbox           = []byte("outbox")             // id → Effect JSON
+	bucketOutboxByTime     = []byte("outbox_by_time")     // created \0 id
+	bucketDedup            = []byte("dedup")              // dedup key → when written (unix ns, 8 bytes)
+	bucketUsers            = []byte("users")              // email → User JSON
+
+	allBuckets = [][]byte{bucketRequests, bucketRequestsByTime, bucketRequestsByStatus, bucketRequestsByFlow,
+		bucketRequestsByUser, bucketGrants, bucketGrantsByStatus, bucketOpenGrants, bucketAudit,
+		bucketAuditByRequest, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers}
+)
+
+// Store is a latch.Store in a bbolt file. It is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ latch.Store = (*Store)(nil)
+
+// Open opens the store in the file at path, creating it if need be, and
+// removes dedup markers older than DedupRetention. It fails if another
+// process has the file open.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: the file is locked; is another latch server using it? %w", path, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return pruneDedup(tx.Bucket(bucketDedup), time.Now().Add(-DedupRetention))
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func pruneDedup(b *bolt.Bucket, before time.Time) error {
+	var old [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) < before.UnixNano() {
+			old = append(old, slices.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetRequest returns the request with the given id, or latch.ErrNotFound.
+func (s *Store) GetRequest(ctx context.Context, id string) (latch.Request, error) {
+	var r latch.Request
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return get(tx.Bucket(bucketRequests), id, &r)
+	})
+	if err != nil {
+		return latch.Request{}, fmt.Errorf("get request %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// ListRequests returns the requests matching f, newest first (by
+// CreatedAt, then ID), at most f.Limit of them (100 when f.Limit is 0). It
+// walks the index of the most selective filter given (user, then flow, then
+// status) and checks the others on each request.
+func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latch.Request, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	user := latch.NormalizeEmail(f.User)
+	bucket, prefix := bucketRequestsByTime, ""
+	switch {
+	case user != "":
+		bucket, prefix = bucketRequestsByUser, user+"\x00"
+	case f.Flow != "":
+		bucket, prefix = bucketRequestsByFlow, f.Flow+"\x00"
+	case f.Status != "":
+		bucket, prefix = bucketRequestsByStatus, string(f.Status)+"\x00"
+	}
+	var out []latch.Request
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketRequests)
+		c := tx.Bucket(bucket).Cursor()
+		p := []byte(prefix)
+		for k, _ := lastWithPrefix(c, p); k != nil && bytes.HasPrefix(k, p) && len(out) < limit; k, _ = c.Prev() {
+			var r latch.Request
+			if err := get(docs, idOf(k), &r); err != nil {
+				return fmt.Errorf("index entry %q: %w", k, err)
+			}
+			if (f.Status == "" || r.Status == f.Status) && (f.Flow == "" || r.Flow == f.Flow) &&
+				(user == "" || latch.NormalizeEmail(r.Requester.Email) == user) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	return out, nil
+}
+
+// GetGrant returns the grant with the given id, or latch.ErrNotFound.
+func (s *Store) GetGrant(ctx context.Context, id string) (latch.Grant, error) {
+	var g latch.Grant
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return get(tx.Bucket(bucketGrants), id, &g)
+	})
+	if err != nil {
+		return latch.Grant{}, fmt.Errorf("get grant %s: %w", id, err)
+	}
+	return g, nil
+}
+
+// OpenGrant returns the open (escalating, active or deescalating) grant for
+// key, or latch.ErrNotFound.
+func (s *Store) OpenGrant(ctx context.Context, key string) (latch.Grant, error) {
+	var g latch.Grant
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketOpenGrants).Get([]byte(key))
+		if id == nil {
+			return latch.ErrNotFound
+		}
+		return get(tx.Bucket(bucketGrants), string(id), &g)
+	})
+	if err != nil {
+		return latch.Grant{}, fmt.Errorf("open grant for %s: %w", key, err)
+	}
+	return g, nil
+}
+
+// ListGrants returns the grants in any of the given statuses, ordered by ID;
+// with no status, every grant.
+func (s *Store) ListGrants(ctx context.Context, statuses ...latch.GrantStatus) ([]latch.Grant, error) {
+	if len(statuses) == 0 {
+		statuses = grantStatuses
+	}
+	var out []latch.Grant
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketGrants)
+		c := tx.Bucket(bucketGrantsByStatus).Cursor()
+		for _, st := range uniq(statuses) {
+			p := []byte(string(st) + "\x00")
+			for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+				var g latch.Grant
+				if err := get(docs, idOf(k), &g); err != nil {
+					return fmt.Errorf("index entry %q: %w", k, err)
+				}
+				out = append(out, g)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	slices.SortFunc(out, func(a, b latch.Grant) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// grantStatuses lists every grant status.
+var grantStatuses = []latch.GrantStatus{latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating,
+	latch.GrantEnded, latch.GrantFailed}
+
+// AuditEvents returns a request's audit events ordered by Seq (then ID); none
+// for a request without events.
+func (s *Store) AuditEvents(ctx context.Context, requestID string) ([]latch.AuditEvent, error) {
+	var out []latch.AuditEvent
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketAudit)
+		c := tx.Bucket(bucketAuditByRequest).Cursor()
+		p := []byte(requestID + "\x00")
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			var e latch.AuditEvent
+			if err := get(docs, string(k[len(p)+8:]), &e); err != nil {
+				return fmt.Errorf("index entry %q: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit events of %s: %w", requestID, err)
+	}
+	return out, nil
+}
+
+// PendingEffects returns up to limit (100 when limit is 0) outbox effects,
+// oldest first (by CreatedAt, then ID).
+func (s *Store) PendingEffects(ctx context.Context, limit int) ([]latch.Effect, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var out []latch.Effect
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketOutbox)
+		c := tx.Bucket(bucketOutboxByTime).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			var e latch.Effect
+			if err := get(docs, idOf(k), &e); err != nil {
+				return fmt.Errorf("index entry %q: %w", k, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending effects: %w", err)
+	}
+	return out, nil
+}
+
+// EffectDone removes the effect from the outbox. Removing one that is not
+// there returns nil.
+func (s *Store) EffectDone(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return deleteEffect(tx, id)
+	})
+	if err != nil {
+		return fmt.Errorf("effect %s done: %w", id, err)
+	}
+	return nil
+}
+
+func deleteEffect(tx *bolt.Tx, id string) error {
+	docs := tx.Bucket(bucketOutbox)
+	var old latch.Effect
+	switch err := get(docs, id, &old); {
+	case errors.Is(err, latch.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	if err := tx.Bucket(bucketOutboxByTime).Delete(timeKey(old.CreatedAt, old.ID)); err != nil {
+		return err
+	}
+	return docs.Delete([]byte(id))
+}
+
+// GetUser returns the user with the given email (compared normalized), or
+// latch.ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, email string) (latch.User, error) {
+	var u latch.User
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return get(tx.Bucket(bucketUsers), latch.NormalizeEmail(email), &u)
+	})
+	if err != nil {
+		return latch.User{}, fmt.Errorf("get user %s: %w", email, err)
+	}
+	return u, nil
+}
+
+// PutUser creates u (u.Version 0) or updates it (u.Version is the version
+// read), storing its email normalized and its version bumped by one. It
+// returns latch.ErrConflict if the stored version differs (or, for version
+// 0, the user exists) and a latch.KindInvalid error if the email is empty.
+func (s *Store) PutUser(ctx context.Context, u latch.User) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	u.Email = latch.NormalizeEmail(u.Email)
+	if u.Email == "" {
+		return latch.Errorf(latch.KindInvalid, "missing_email", "A user needs an email address.")
+	}
+	u = utcUser(u)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		var old latch.User
+		if err := checkVersion(get(b, u.Email, &old), old.Version, u.Version); err != nil {
+			return err
+		}
+		u.Version++
+		return put(b, u.Email, u)
+	})
+	if err != nil {
+		return fmt.Errorf("put user %s: %w", u.Email, err)
+	}
+	return nil
+}
+
+// ListUsers returns every user, ordered by email.
+func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
+	var out []latch.User
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+			var u latch.User
+			if err := json.Unmarshal(v, &u); err != nil {
+				return err
+			}
+			out = append(out, u)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// get decodes the JSON document stored under id into v, or returns
+// latch.ErrNotFound.
+func get(b *bolt.Bucket, id string, v any) error {
+	data := b.Get([]byte(id))
+	if data == nil {
+		return latch.ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %q: %w", id, err)
+	}
+	return nil
+}
+
+func put(b *bolt.Bucket, id string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %q: %w", id, err)
+	}
+	return b.Put([]byte(id), data)
+}
+
+// checkVersion reports whether an item read with getErr at version stored
+// may be written by a caller that read it at version given (0: it must not
+// exist).
+func checkVersion(getErr error, stored, given int64) error {
+	switch {
+	case errors.Is(getErr, latch.ErrNotFound):
+		if given != 0 {
+			return fmt.Errorf("given version %d, but it does not exist: %w", given, latch.ErrConflict)
+		}
+		return nil
+	case getErr != nil:
+		return getErr
+	case given == 0:
+		return fmt.Errorf("it exists already: %w", latch.ErrConflict)
+	case stored != given:
+		return fmt.Errorf("given version %d, stored %d: %w", given, stored, latch.ErrConflict)
+	}
+	return nil
+}
+
+// timeKey is an index key ordered by time, then id: the time in UTC with
+// fixed-width nanoseconds, so byte order is time order.
+func timeKey(t time.Time, id string) []byte {
+	return []byte(t.UTC().Format(timeLayout) + "\x00" + id)
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// idOf returns the id that ends an index key.
+func idOf(k []byte) string { return string(k[bytes.LastIndexByte(k, 0)+1:]) }
+
+// lastWithPrefix moves c to the last key with prefix p. Index keys hold no
+// 0xff bytes, so p+0xff sorts after every key with the prefix.
+func lastWithPrefix(c *bolt.Cursor, p []byte) ([]byte, []byte) {
+	k, _ := c.Seek(append(slices.Clip(p), 0xff))
+	if k == nil {
+		return c.Last()
+	}
+	return c.Prev()
+}
+
+func uniq[T comparable](xs []T) []T {
+	var out []T
+	for _, x := range xs {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// seqKey is the audit index key of an event: request id, NUL, the Seq as
+// 8 bytes that sort in numeric order, then the event id.
+func seqKey(e latch.AuditEvent) []byte {
+	k := make([]byte, 0, len(e.RequestID)+9+len(e.ID))
+	k = append(k, e.RequestID...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(e.Seq)^(1<<63))
+	return append(k, e.ID...)
+}

@@ -1,0 +1,227 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// Commit writes c in one bbolt transaction: every request and grant at its
+// given version plus one, the audit events, the outbox effects and c.Dedup's
+// marker. It returns latch.ErrDuplicate if c.Dedup was committed before
+// (checked first, so a replayed change reports a duplicate, not a conflict);
+// latch.ErrConflict if a request or grant is not at the version given (or,
+// for version 0, exists), if an audit event's ID exists, or if an open grant
+// would share its key with another open grant; and a latch.KindInvalid error
+// if c names one item twice or has an empty or unusable ID. On error nothing
+// is written. A change without Dedup is not deduplicated; one with only
+// Dedup records the marker.
+func (s *Store) Commit(ctx context.Context, c latch.Change) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkChange(c); err != nil {
+		return fmt.Errorf("commit %s: %w", c.Dedup, err)
+	}
+	if c.Dedup == "" && c.Empty() {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if c.Dedup != "" {
+			b := tx.Bucket(bucketDedup)
+			if b.Get([]byte(c.Dedup)) != nil {
+				return latch.ErrDuplicate
+			}
+			if err := b.Put([]byte(c.Dedup), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))); err != nil {
+				return err
+			}
+		}
+		for _, r := range c.Requests {
+			if err := putRequest(tx, utcRequest(r)); err != nil {
+				return fmt.Errorf("request %s: %w", r.ID, err)
+			}
+		}
+		if err := putGrants(tx, c.Grants); err != nil {
+			return err
+		}
+		for _, e := range c.Audit {
+			if err := putAudit(tx, utcAudit(e)); err != nil {
+				return fmt.Errorf("audit event %s: %w", e.ID, err)
+			}
+		}
+		for _, e := range c.Effects {
+			if err := putEffect(tx, utcEffect(e)); err != nil {
+				return fmt.Errorf("effect %s: %w", e.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", c.Dedup, err)
+	}
+	return nil
+}
+
+// checkChange rejects changes that name an item twice, or whose IDs or
+// indexed values cannot be index keys.
+func checkChange(c latch.Change) error {
+	if err := unique("request", c.Requests, func(r latch.Request) string { return r.ID }); err != nil {
+		return err
+	}
+	if err := unique("grant", c.Grants, func(g latch.Grant) string { return g.ID }); err != nil {
+		return err
+	}
+	if err := unique("audit event", c.Audit, func(e latch.AuditEvent) string { return e.ID }); err != nil {
+		return err
+	}
+	if err := unique("effect", c.Effects, func(e latch.Effect) string { return e.ID }); err != nil {
+		return err
+	}
+	for _, r := range c.Requests {
+		if !keyable(r.Flow) || !keyable(string(r.Status)) || !keyable(r.Requester.Email) {
+			return latch.Errorf(latch.KindInvalid, "invalid_request", "Request %q has an empty or unusable flow, status or requester.", r.ID)
+		}
+	}
+	for _, g := range c.Grants {
+		if !keyable(g.Key) || !keyable(string(g.Status)) {
+			return latch.Errorf(latch.KindInvalid, "invalid_grant", "Grant %q has an empty or unusable key or status.", g.ID)
+		}
+	}
+	for _, e := range c.Audit {
+		if !keyable(e.RequestID) {
+			return latch.Errorf(latch.KindInvalid, "invalid_audit_event", "Audit event %q names no request.", e.ID)
+		}
+	}
+	return nil
+}
+
+func unique[T any](what string, items []T, id func(T) string) error {
+	seen := make(map[string]bool, len(items))
+	for _, it := range items {
+		k := id(it)
+		if !keyable(k) {
+			return latch.Errorf(latch.KindInvalid, "invalid_id", "A %s has an empty or unusable ID %q.", what, k)
+		}
+		if seen[k] {
+			return latch.Errorf(latch.KindInvalid, "duplicate_in_change", "The %s %q appears twice in one change.", what, k)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// keyable reports whether s can be part of an index key: not empty, valid
+// UTF-8 (so no 0xff byte) and without NUL, the separator.
+func keyable(s string) bool {
+	return s != "" && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+func requestIndex(r latch.Request) map[string][]byte {
+	t := string(timeKey(r.CreatedAt, r.ID))
+	return map[string][]byte{
+		string(bucketRequestsByTime):   []byte(t),
+		string(bucketRequestsByStatus): []byte(string(r.Status) + "\x00" + t),
+		string(bucketRequestsByFlow):   []byte(r.Flow + "\x00" + t),
+		string(bucketRequestsByUser):   []byte(latch.NormalizeEmail(r.Requester.Email) + "\x00" + t),
+	}
+}
+
+func putRequest(tx *bolt.Tx, r latch.Request) error {
+	docs := tx.Bucket(bucketRequests)
+	var old latch.Request
+	err := get(docs, r.ID, &old)
+	if err := checkVersion(err, old.Version, r.Version); err != nil {
+		return err
+	}
+	if err == nil {
+		for bucket, k := range requestIndex(old) {
+			if err := tx.Bucket([]byte(bucket)).Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	for bucket, k := range requestIndex(r) {
+		if err := tx.Bucket([]byte(bucket)).Put(k, nil); err != nil {
+			return err
+		}
+	}
+	r.Version++
+	return put(docs, r.ID, r)
+}
+
+// putGrants writes grants in two passes, so that their order does not
+// matter: first every version check, with the open-grant entries of the
+// stored grants released; then the writes, each open grant taking its key.
+func putGrants(tx *bolt.Tx, grants []latch.Grant) error {
+	docs := tx.Bucket(bucketGrants)
+	byStatus := tx.Bucket(bucketGrantsByStatus)
+	open := tx.Bucket(bucketOpenGrants)
+	for _, g := range grants {
+		var old latch.Grant
+		err := get(docs, g.ID, &old)
+		if err := checkVersion(err, old.Version, g.Version); err != nil {
+			return fmt.Errorf("grant %s: %w", g.ID, err)
+		}
+		if err != nil {
+			continue // a new grant
+		}
+		if err := byStatus.Delete(statusKey(old)); err != nil {
+			return err
+		}
+		if string(open.Get([]byte(old.Key))) == old.ID {
+			if err := open.Delete([]byte(old.Key)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, g := range grants {
+		g = utcGrant(g)
+		if g.Status.Open() {
+			if holder := open.Get([]byte(g.Key)); holder != nil && string(holder) != g.ID {
+				return fmt.Errorf("grant %s: key %s has the open grant %s: %w", g.ID, g.Key, holder, latch.ErrConflict)
+			}
+			if err := open.Put([]byte(g.Key), []byte(g.ID)); err != nil {
+				return err
+			}
+		}
+		if err := byStatus.Put(statusKey(g), nil); err != nil {
+			return err
+		}
+		g.Version++
+		if err := put(docs, g.ID, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func statusKey(g latch.Grant) []byte { return []byte(string(g.Status) + "\x00" + g.ID) }
+
+func putAudit(tx *bolt.Tx, e latch.AuditEvent) error {
+	docs := tx.Bucket(bucketAudit)
+	if docs.Get([]byte(e.ID)) != nil {
+		return fmt.Errorf("it exists already: %w", latch.ErrConflict)
+	}
+	if err := tx.Bucket(bucketAuditByRequest).Put(seqKey(e), nil); err != nil {
+		return err
+	}
+	return put(docs, e.ID, e)
+}
+
+// putEffect adds e to the outbox, replacing an effect with the same ID.
+func putEffect(tx *bolt.Tx, e latch.Effect) error {
+	if err := deleteEffect(tx, e.ID); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketOutboxByTime).Put(timeKey(e.CreatedAt, e.ID), nil); err != nil {
+		return err
+	}
+	return put(tx.Bucket(bucketOutbox), e.ID, e)
+}
