@@ -187,8 +187,8 @@ func TestCreateRefusals(t *testing.T) {
 		},
 		{
 			name: "a duration over the maximum", flow: fieldsFlow(), requester: ann, source: latch.SourceSlack,
-			fields:      map[string]any{"reason": "r", "duration": "1d"},
-			wantKind:    latch.KindInvalid, wantCode: "invalid_fields",
+			fields:   map[string]any{"reason": "r", "duration": "1d"},
+			wantKind: latch.KindInvalid, wantCode: "invalid_fields",
 			wantDetails: map[string]any{"duration": "1d is more than the maximum 4h"},
 		},
 		{

@@ -93,7 +93,7 @@ func TestDecide(t *testing.T) {
 				Requests: []latch.Request{pending("r1", status(latch.StatusEscalating), noExpiry, inGrant("g1"), seq(3), updated(at(10*time.Minute)),
 					approvedBy(approval(bob, at(5*time.Minute)), approval(cat, at(10*time.Minute))))},
 				Grants: []latch.Grant{grant("g1", latch.GrantEscalating, grantCreated(at(10*time.Minute)), leases(lease("r1", 3600, time.Time{}, time.Time{})))},
-				Audit: []latch.AuditEvent{event(pending("r1"), 3, latch.AuditApproved, at(10*time.Minute), actor(cat), evSource(latch.SourceSlack))},
+				Audit:  []latch.AuditEvent{event(pending("r1"), 3, latch.AuditApproved, at(10*time.Minute), actor(cat), evSource(latch.SourceSlack))},
 				Effects: []latch.Effect{
 					notify("c1/0", "r1", latch.AuditApproved, at(10*time.Minute)),
 					hook("c1/1", "r1", latch.HookOnApprove, at(10*time.Minute)),
@@ -121,7 +121,7 @@ func TestDecide(t *testing.T) {
 			flow: testFlow(),
 			state: func() latch.State {
 				return latch.State{
-					Grant: ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, time.Time{})))),
+					Grant:    ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, time.Time{})))),
 					Requests: requests(escalating("r1", "g1"), escalating("r2", "g1", r2opts()...)),
 				}
 			},
@@ -330,7 +330,7 @@ func TestDecide(t *testing.T) {
 			flow: testFlow(),
 			state: func() latch.State {
 				return latch.State{
-					Grant: ptr(grant("g1", latch.GrantActive, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))),
+					Grant:    ptr(grant("g1", latch.GrantActive, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))),
 					Requests: requests(active("r1", "g1", r1Start, r1End), active("r2", "g1", r2Start, r2End, r2opts()...)),
 				}
 			},
@@ -352,7 +352,7 @@ func TestDecide(t *testing.T) {
 			flow: testFlow(),
 			state: func() latch.State {
 				return latch.State{
-					Grant: ptr(grant("g1", latch.GrantActive, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))),
+					Grant:    ptr(grant("g1", latch.GrantActive, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))),
 					Requests: requests(active("r1", "g1", r1Start, r1End), active("r2", "g1", r2Start, r2End, r2opts()...)),
 				}
 			},
@@ -459,7 +459,7 @@ func TestDecide(t *testing.T) {
 			flow: testFlow(),
 			state: func() latch.State {
 				return latch.State{
-					Grant: ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, time.Time{})))),
+					Grant:    ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, time.Time{})))),
 					Requests: requests(escalating("r1", "g1"), escalating("r2", "g1", r2opts()...)),
 				}
 			},
@@ -616,7 +616,7 @@ func TestDecide(t *testing.T) {
 			flow: testFlow(),
 			state: func() latch.State {
 				return latch.State{
-					Grant: ptr(grant("g1", latch.GrantEnded, grantStarted(r1Start), grantEnded(r1End), leases(lease("r1", 3600, r1Start, r1End)))),
+					Grant:    ptr(grant("g1", latch.GrantEnded, grantStarted(r1Start), grantEnded(r1End), leases(lease("r1", 3600, r1Start, r1End)))),
 					Requests: requests(active("r1", "g1", r1Start, r1End, status(latch.StatusEnded))),
 				}
 			},
