@@ -1,0 +1,443 @@
+// Package events holds the versioned messages that pass between Latch's
+// functions: the commands on the "events" queue (SQS FIFO on AWS, in-process
+// in latch server) and the grant tasks the runner (Step Functions) is given
+// and reports back from.
+//
+// Every message is one JSON object, an envelope of version ("v"), type, id
+// and time, with the type's fields beside them:
+//
+//	{"v":1,"type":"approve","id":"cmd_01…","at":"2026-11-25T09:30:00Z",
+//	 "request_id":"req_01…","actor":{"email":"grace@example.com"},"source":"slack"}
+//
+// testdata/<type>.json holds a sample of every type.
+//
+// # Versioning
+//
+// Messages outlive deployments: a message written by one build may be read by
+// the next, from a queue, a dead-letter queue or a running state machine. So
+// the meaning of version 1 never changes. Fields may be added to v1 only
+// where an older reader can safely ignore their absence and a newer reader
+// can do without them; anything else is a new version, added side by side
+// (its own struct and validation, selected by "v"), with readers for both
+// kept until no message of the old version can still be in flight. Unmarshal
+// refuses a version it does not know, so an old build never misreads a newer
+// message: it fails loudly and the message waits in the dead-letter queue.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// Version is the message version this package writes, and the only one it
+// reads.
+const Version = 1
+
+// MaxSize is the largest message Unmarshal reads, in bytes: SQS's limit.
+const MaxSize = 256 << 10
+
+// Errors returned by Unmarshal, Marshal and Validate, wrapped with details;
+// test with errors.Is. A message that fails with any of them will never be
+// read, however often it is retried.
+var (
+	// ErrVersion: the message's version is missing or not one this build reads.
+	ErrVersion = errors.New("unsupported message version")
+	// ErrType: the message's type is missing or unknown.
+	ErrType = errors.New("unknown message type")
+	// ErrInvalid: the message is not well-formed JSON, has unknown fields,
+	// or lacks (or has) fields its type requires (or forbids).
+	ErrInvalid = errors.New("invalid message")
+)
+
+// Type names a message. Every latch.CommandKind is a type of the same name;
+// TypeGrantTask is the one that is not a command.
+type Type string
+
+// Message types.
+const (
+	TypeApprove            = Type(latch.CmdApprove)
+	TypeDeny               = Type(latch.CmdDeny)
+	TypeCancel             = Type(latch.CmdCancel)
+	TypeRevoke             = Type(latch.CmdRevoke)
+	TypeExpire             = Type(latch.CmdExpire)
+	TypeEscalated          = Type(latch.CmdEscalated)
+	TypeEscalationFailed   = Type(latch.CmdEscalationFailed)
+	TypeDue                = Type(latch.CmdDue)
+	TypeDeescalated        = Type(latch.CmdDeescalated)
+	TypeDeescalationFailed = Type(latch.CmdDeescalationFailed)
+	TypeRetry              = Type(latch.CmdRetry)
+	// TypeGrantTask asks the grant runner to escalate or deescalate a grant.
+	TypeGrantTask Type = "grant_task"
+)
+
+// Types lists every message type of version 1.
+var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeGrantTask}
+
+// Valid reports whether t is a known message type.
+func (t Type) Valid() bool { return slices.Contains(Types, t) }
+
+// IsCommand reports whether t carries a latch.Command.
+func (t Type) IsCommand() bool { return t.Valid() && t != TypeGrantTask }
+
+// Action is what a grant task asks of the runner.
+type Action string
+
+// Grant task actions.
+const (
+	ActionEscalate   Action = "escalate"   // grant the access
+	ActionDeescalate Action = "deescalate" // take the access away
+)
+
+// Actor is who gave a command: a person, and the bot acting on the person's
+// behalf where there was one. It is absent for commands from Latch itself.
+type Actor struct {
+	Email string `json:"email,omitempty"`
+	Bot   string `json:"bot,omitempty"`
+}
+
+// Failure says why granting or revoking failed. Stage is "escalate" or
+// "deescalate", or empty.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Stage   string `json:"stage,omitempty"`
+}
+
+// Message is one version 1 message: the envelope (Version, Type, ID, At) and
+// the fields of its type. Which fields a type requires, allows and forbids:
+//
+//	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
+//	expire                                 request_id; grant_id, actor, reason, source allowed
+//	escalated, due, deescalated            grant_id; request_id, actor, reason, source allowed
+//	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
+//	grant_task                             grant_id, action; nothing else
+//
+// ID is the dedup key: a message delivered twice acts once.
+type Message struct {
+	Version   int       `json:"v"`
+	Type      Type      `json:"type"`
+	ID        string    `json:"id"`
+	At        time.Time `json:"at"`
+	RequestID string    `json:"request_id,omitempty"`
+	GrantID   string    `json:"grant_id,omitempty"`
+	Action    Action    `json:"action,omitempty"`
+	Actor     *Actor    `json:"actor,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	Failure   *Failure  `json:"failure,omitempty"`
+}
+
+// keys are Message's JSON names, in order.
+var (
+	keys        = []string{"v", "type", "id", "at", "request_id", "grant_id", "action", "actor", "reason", "source", "failure"}
+	actorKeys   = []string{"email", "bot"}
+	failureKeys = []string{"code", "message", "stage"}
+)
+
+// FromCommand returns the message that carries cmd. A system command (zero
+// Actor) has no actor.
+func FromCommand(cmd latch.Command) Message {
+	m := Message{
+		Version:   Version,
+		Type:      Type(cmd.Kind),
+		ID:        cmd.ID,
+		At:        cmd.At,
+		RequestID: cmd.RequestID,
+		GrantID:   cmd.GrantID,
+		Reason:    cmd.Reason,
+		Source:    string(cmd.Source),
+	}
+	if !cmd.Actor.IsSystem() {
+		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
+	}
+	if cmd.Failure != nil {
+		m.Failure = &Failure{Code: cmd.Failure.Code, Message: cmd.Failure.Message, Stage: cmd.Failure.Stage}
+	}
+	return m
+}
+
+// GrantTask returns the message asking the grant runner to act on a grant.
+// id is its dedup key (the outbox effect's id, say).
+func GrantTask(id, grantID string, action Action, at time.Time) Message {
+	return Message{Version: Version, Type: TypeGrantTask, ID: id, At: at, GrantID: grantID, Action: action}
+}
+
+// Command returns the command m carries. It fails with ErrType for a grant
+// task, and as Validate does for an invalid message.
+func (m Message) Command() (latch.Command, error) {
+	if err := m.Validate(); err != nil {
+		return latch.Command{}, err
+	}
+	if !m.Type.IsCommand() {
+		return latch.Command{}, fmt.Errorf("events: %w: %s is not a command", ErrType, m.Type)
+	}
+	cmd := latch.Command{
+		ID:        m.ID,
+		Kind:      latch.CommandKind(m.Type),
+		RequestID: m.RequestID,
+		GrantID:   m.GrantID,
+		Reason:    m.Reason,
+		Source:    latch.Source(m.Source),
+		At:        m.At,
+	}
+	if m.Actor != nil {
+		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
+	}
+	if m.Failure != nil {
+		cmd.Failure = &latch.Failure{Code: m.Failure.Code, Message: m.Failure.Message, Stage: m.Failure.Stage}
+	}
+	return cmd, nil
+}
+
+// OrderKey is what m must be ordered with: its request for request-level
+// commands, its grant for grant-level ones and grant tasks. It is the SQS FIFO
+// message group.
+func (m Message) OrderKey() string {
+	if m.Type.IsCommand() && !latch.CommandKind(m.Type).GrantLevel() {
+		return m.RequestID
+	}
+	return m.GrantID
+}
+
+// need says whether a type requires, allows or forbids a field.
+type need int
+
+const (
+	forbidden need = iota
+	allowed
+	required
+)
+
+// rule is what one type needs.
+type rule struct {
+	request, grant, actor, failure, action, text need // text: reason and source
+	stage                                        string
+}
+
+var rules = map[Type]rule{
+	TypeApprove:            person,
+	TypeDeny:               person,
+	TypeCancel:             person,
+	TypeRevoke:             person,
+	TypeRetry:              person,
+	TypeExpire:             {request: required, grant: allowed, actor: allowed, text: allowed},
+	TypeEscalated:          grantReport,
+	TypeDue:                grantReport,
+	TypeDeescalated:        grantReport,
+	TypeEscalationFailed:   withFailure(grantReport, latch.StageEscalate),
+	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
+	TypeGrantTask:          {grant: required, action: required},
+}
+
+var (
+	person      = rule{request: required, grant: allowed, actor: required, text: allowed}
+	grantReport = rule{request: allowed, grant: required, actor: allowed, text: allowed}
+)
+
+func withFailure(r rule, stage string) rule {
+	r.failure, r.stage = required, stage
+	return r
+}
+
+// Validate checks m against version 1: the envelope, and the fields its type
+// requires and forbids. Errors wrap ErrVersion, ErrType or ErrInvalid and
+// name the message and the field.
+func (m Message) Validate() error {
+	if m.Version != Version {
+		if m.Version == 0 {
+			return fmt.Errorf("events: %w: the message has no version (\"v\"); this build reads version %d", ErrVersion, Version)
+		}
+		return fmt.Errorf("events: %w: version %d; this build reads version %d only", ErrVersion, m.Version, Version)
+	}
+	if m.Type == "" {
+		return fmt.Errorf("events: %w: the message has no type", ErrType)
+	}
+	r, ok := rules[m.Type]
+	if !ok {
+		return fmt.Errorf("events: %w %q (version %d knows %s)", ErrType, m.Type, Version, typeList())
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	check := func(name string, n need, present bool) {
+		switch {
+		case n == required && !present:
+			bad("%s is required", name)
+		case n == forbidden && present:
+			bad("%s is not allowed", name)
+		}
+	}
+	if strings.TrimSpace(m.ID) == "" {
+		bad("id is required")
+	}
+	if m.At.IsZero() {
+		bad("at is required")
+	} else if y := m.At.UTC().Year(); y < 1 || y > 9999 {
+		bad("at is out of range (years 1 to 9999 in UTC)")
+	}
+	check("request_id", r.request, m.RequestID != "")
+	check("grant_id", r.grant, m.GrantID != "")
+	check("action", r.action, m.Action != "")
+	check("actor", r.actor, m.Actor != nil)
+	check("failure", r.failure, m.Failure != nil)
+	check("reason", r.text, m.Reason != "")
+	check("source", r.text, m.Source != "")
+
+	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
+		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)
+	}
+	if a := m.Actor; a != nil && r.actor != forbidden {
+		switch {
+		case a.Email == "" && r.actor == required:
+			bad("actor.email is required: a person gives this command")
+		case a.Email == "" && a.Bot == "":
+			bad("actor is empty; leave it out for Latch itself")
+		case a.Email != "" && !latch.ValidEmail(a.Email):
+			bad("actor.email %q is not an email address", a.Email)
+		}
+	}
+	if f := m.Failure; f != nil && r.failure != forbidden {
+		if f.Code == "" {
+			bad("failure.code is required")
+		}
+		if f.Message == "" {
+			bad("failure.message is required")
+		}
+		if f.Stage != "" && f.Stage != r.stage {
+			bad("failure.stage %q does not match %s (want %q or nothing)", f.Stage, m.Type, r.stage)
+		}
+	}
+	if m.Source != "" && r.text != forbidden && m.Source != string(latch.SourceSlack) && m.Source != string(latch.SourceAPI) {
+		bad("source %q is not %q or %q", m.Source, latch.SourceSlack, latch.SourceAPI)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("events: %w: %s message %q: %s", ErrInvalid, m.Type, m.ID, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func typeList() string {
+	names := make([]string, len(Types))
+	for i, t := range Types {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Marshal validates m and returns its JSON, with At in UTC.
+func Marshal(m Message) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	m.At = m.At.UTC()
+	return json.Marshal(m)
+}
+
+// Unmarshal reads a message strictly: the version first (ErrVersion if it is
+// missing or unknown), then the type (ErrType), then every field (ErrInvalid
+// for malformed JSON, a field of the wrong JSON type or spelled differently,
+// an unknown field, trailing data, or a field its type requires or forbids).
+func Unmarshal(data []byte) (Message, error) {
+	if len(data) > MaxSize {
+		return Message{}, fmt.Errorf("events: %w: %d bytes, more than the %d allowed", ErrInvalid, len(data), MaxSize)
+	}
+	raw, err := object(data, "message")
+	if err != nil {
+		return Message{}, err
+	}
+	var m Message
+	if v, ok := raw["v"]; ok {
+		if err := json.Unmarshal(v, &m.Version); err != nil {
+			return Message{}, fmt.Errorf("events: %w: \"v\" must be a whole number, got %s", ErrVersion, clip(v))
+		}
+	}
+	if m.Version != Version {
+		return Message{}, m.Validate()
+	}
+	if t, ok := raw["type"]; ok {
+		if err := json.Unmarshal(t, &m.Type); err != nil {
+			return Message{}, fmt.Errorf("events: %w: \"type\" must be text, got %s", ErrType, clip(t))
+		}
+	}
+	if !m.Type.Valid() {
+		return Message{}, m.Validate()
+	}
+	if err := exactKeys(raw, keys, "message"); err != nil {
+		return Message{}, err
+	}
+	for _, nested := range []struct {
+		name string
+		keys []string
+	}{{"actor", actorKeys}, {"failure", failureKeys}} {
+		if v, ok := raw[nested.name]; ok && !isNull(v) {
+			o, err := object(v, nested.name)
+			if err != nil {
+				return Message{}, err
+			}
+			if err := exactKeys(o, nested.keys, nested.name); err != nil {
+				return Message{}, err
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		return Message{}, fmt.Errorf("events: %w: %s message: %v", ErrInvalid, m.Type, err)
+	}
+	if err := m.Validate(); err != nil {
+		return Message{}, err
+	}
+	return m, nil
+}
+
+// object decodes one JSON object into its raw members, refusing anything
+// after it.
+func object(data []byte, what string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("events: %w: %s is not a JSON object: %v", ErrInvalid, what, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("events: %w: %s is null, not a JSON object", ErrInvalid, what)
+	}
+	if _, err := dec.Token(); err == nil || !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("events: %w: data after the %s's closing brace", ErrInvalid, what)
+	}
+	return raw, nil
+}
+
+// exactKeys refuses members not named exactly as in known (encoding/json
+// alone would accept "Type" for "type").
+func exactKeys(raw map[string]json.RawMessage, known []string, what string) error {
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, fmt.Sprintf("%q", k))
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	return fmt.Errorf("events: %w: %s has unknown field %s (the fields are %s)", ErrInvalid, what,
+		strings.Join(unknown, ", "), strings.Join(known, ", "))
+}
+
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// clip renders a raw JSON value for an error message, shortened.
+func clip(v json.RawMessage) string {
+	const max = 40
+	s := strings.Join(strings.Fields(string(v)), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strings.ToValidUTF8(s, "?")
+}

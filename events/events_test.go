@@ -1,0 +1,333 @@
+package events_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/latchhq/latch/events"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/<type>.json from the samples")
+
+var at = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+
+const (
+	requestID = "req_01JDQ3KZ2W7Y5T3R1P9N8M6L4K"
+	grantID   = "gr_01JDQ3M8Z6N9V4C2B7X5K1H0TE"
+)
+
+// samples holds the message each testdata/<type>.json must decode to.
+var samples = map[events.Type]events.Message{
+	events.TypeApprove: {Version: 1, Type: events.TypeApprove, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K0", At: at,
+		RequestID: requestID, Actor: &events.Actor{Email: "grace@example.com"}, Reason: "Incident 4211 is real", Source: "slack"},
+	events.TypeDeny: {Version: 1, Type: events.TypeDeny, ID: "cmd_01JDQ4B1B2C3D4E5F6G7H8J9K0", At: at,
+		RequestID: requestID, Actor: &events.Actor{Email: "grace@example.com"}, Reason: "Use the read-only role", Source: "slack"},
+	events.TypeCancel: {Version: 1, Type: events.TypeCancel, ID: "cmd_01JDQ4C1B2C3D4E5F6G7H8J9K0", At: at,
+		RequestID: requestID, Actor: &events.Actor{Email: "ada@example.com", Bot: "deploy-bot"}, Reason: "Pipeline finished", Source: "api"},
+	events.TypeRevoke: {Version: 1, Type: events.TypeRevoke, ID: "cmd_01JDQ4D1B2C3D4E5F6G7H8J9K0", At: at,
+		RequestID: requestID, Actor: &events.Actor{Email: "ada@example.com"}, Reason: "Done early", Source: "slack"},
+	events.TypeExpire: {Version: 1, Type: events.TypeExpire, ID: "create/" + requestID + "/0", At: at,
+		RequestID: requestID},
+	events.TypeEscalated: {Version: 1, Type: events.TypeEscalated, ID: grantID + "/escalated", At: at,
+		GrantID: grantID},
+	events.TypeEscalationFailed: {Version: 1, Type: events.TypeEscalationFailed, ID: grantID + "/escalation_failed", At: at,
+		GrantID: grantID, Failure: &events.Failure{Code: "webhook_rejected",
+			Message: "The webhook at hooks.example.com refused to escalate grant " + grantID + ": 400 Bad Request: unknown group prod-admins",
+			Stage:   "escalate"}},
+	events.TypeDue: {Version: 1, Type: events.TypeDue, ID: grantID + "/due/1795609800", At: at,
+		GrantID: grantID},
+	events.TypeDeescalated: {Version: 1, Type: events.TypeDeescalated, ID: grantID + "/deescalated", At: at,
+		GrantID: grantID},
+	events.TypeDeescalationFailed: {Version: 1, Type: events.TypeDeescalationFailed, ID: grantID + "/deescalation_failed", At: at,
+		GrantID: grantID, Failure: &events.Failure{Code: "webhook_timeout",
+			Message: "The webhook at hooks.example.com did not answer within 10s to deescalate grant " + grantID + ".",
+			Stage:   "deescalate"}},
+	events.TypeRetry: {Version: 1, Type: events.TypeRetry, ID: "cmd_01JDQ4E1B2C3D4E5F6G7H8J9K0", At: at,
+		RequestID: requestID, Actor: &events.Actor{Email: "admin@example.com"}, Reason: "The group exists now", Source: "api"},
+	events.TypeGrantTask: {Version: 1, Type: events.TypeGrantTask, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K0/2", At: at,
+		GrantID: grantID, Action: events.ActionEscalate},
+}
+
+// canonical is how testdata files are written: two-space indent, a final newline.
+func canonical(tb testing.TB, data []byte) []byte {
+	tb.Helper()
+	var out bytes.Buffer
+	if err := json.Indent(&out, data, "", "  "); err != nil {
+		tb.Fatalf("indent: %v", err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+func TestSamplesRoundTrip(t *testing.T) {
+	for _, typ := range events.Types {
+		t.Run(string(typ), func(t *testing.T) {
+			want, ok := samples[typ]
+			if !ok {
+				t.Fatalf("no sample for type %s", typ)
+			}
+			path := filepath.Join("testdata", string(typ)+".json")
+			if *update {
+				b, err := events.Marshal(want)
+				if err != nil {
+					t.Fatalf("Marshal: %v", err)
+				}
+				if err := os.WriteFile(path, canonical(t, b), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			file, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to write it)", err)
+			}
+			m, err := events.Unmarshal(file)
+			if err != nil {
+				t.Fatalf("Unmarshal %s: %v", path, err)
+			}
+			if m.Type != typ {
+				t.Errorf("%s has type %q", path, m.Type)
+			}
+			if diff := cmp.Diff(want, m); diff != "" {
+				t.Errorf("Unmarshal %s (-want +got):\n%s", path, diff)
+			}
+			b, err := events.Marshal(m)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			if diff := cmp.Diff(string(file), string(canonical(t, b))); diff != "" {
+				t.Errorf("re-marshalled %s differs (-file +marshalled):\n%s", path, diff)
+			}
+		})
+	}
+}
+
+func TestEveryTestdataFileIsAType(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(events.Types) {
+		t.Errorf("testdata has %d samples for %d types", len(files), len(events.Types))
+	}
+	for _, f := range files {
+		if typ := events.Type(strings.TrimSuffix(filepath.Base(f), ".json")); !typ.Valid() {
+			t.Errorf("%s names no message type", f)
+		}
+	}
+}
+
+func TestEveryCommandKindIsAType(t *testing.T) {
+	for _, k := range latch.CommandKinds {
+		if typ := events.Type(k); !typ.IsCommand() {
+			t.Errorf("command kind %s has no message type", k)
+		}
+	}
+	if n := len(events.Types) - 1; n != len(latch.CommandKinds) {
+		t.Errorf("%d command types for %d command kinds", n, len(latch.CommandKinds))
+	}
+	if events.TypeGrantTask.IsCommand() {
+		t.Error("grant_task must not be a command")
+	}
+}
+
+// commands has one command of every kind, as the engine builds them.
+func commands() []latch.Command {
+	person := latch.Actor{Email: "grace@example.com"}
+	fail := &latch.Failure{Code: "webhook_error", Message: "The webhook failed.", Stage: latch.StageEscalate}
+	return []latch.Command{
+		{ID: "c1", Kind: latch.CmdApprove, RequestID: requestID, Actor: person, Reason: "ok", Source: latch.SourceSlack, At: at},
+		{ID: "c2", Kind: latch.CmdDeny, RequestID: requestID, Actor: person, At: at},
+		{ID: "c3", Kind: latch.CmdCancel, RequestID: requestID, Actor: latch.Actor{Email: "ada@example.com", Bot: "ci"}, Source: latch.SourceAPI, At: at},
+		{ID: "c4", Kind: latch.CmdRevoke, RequestID: requestID, GrantID: grantID, Actor: person, At: at},
+		{ID: "c5", Kind: latch.CmdExpire, RequestID: requestID, At: at},
+		{ID: "c6", Kind: latch.CmdEscalated, GrantID: grantID, At: at},
+		{ID: "c7", Kind: latch.CmdEscalationFailed, GrantID: grantID, Failure: fail, At: at},
+		{ID: "c8", Kind: latch.CmdDue, GrantID: grantID, At: at},
+		{ID: "c9", Kind: latch.CmdDeescalated, GrantID: grantID, RequestID: requestID, At: at},
+		{ID: "c10", Kind: latch.CmdDeescalationFailed, GrantID: grantID,
+			Failure: &latch.Failure{Code: "webhook_timeout", Message: "No answer."}, At: at},
+		{ID: "c11", Kind: latch.CmdRetry, RequestID: requestID, Actor: latch.Actor{Email: "admin@example.com"}, At: at},
+	}
+}
+
+func TestCommandsRoundTrip(t *testing.T) {
+	cmds := commands()
+	if len(cmds) != len(latch.CommandKinds) {
+		t.Fatalf("the test covers %d of %d command kinds", len(cmds), len(latch.CommandKinds))
+	}
+	for _, want := range cmds {
+		t.Run(string(want.Kind), func(t *testing.T) {
+			b, err := events.Marshal(events.FromCommand(want))
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			m, err := events.Unmarshal(b)
+			if err != nil {
+				t.Fatalf("Unmarshal %s: %v", b, err)
+			}
+			got, err := m.Command()
+			if err != nil {
+				t.Fatalf("Command: %v", err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("command round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMarshalWritesUTC(t *testing.T) {
+	cmd := commands()[0]
+	cmd.At = time.Date(2026, 11, 25, 10, 30, 0, 5, time.FixedZone("CET", 3600))
+	b, err := events.Marshal(events.FromCommand(cmd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"at":"2026-11-25T09:30:00.000000005Z"`)) {
+		t.Errorf("Marshal wrote %s, want at in UTC", b)
+	}
+}
+
+func TestGrantTask(t *testing.T) {
+	m := events.GrantTask("eff-1", grantID, events.ActionDeescalate, at)
+	b, err := events.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"v":1,"type":"grant_task","id":"eff-1","at":"2026-11-25T09:30:00Z","grant_id":"` + grantID + `","action":"deescalate"}`
+	if string(b) != want {
+		t.Errorf("Marshal = %s\nwant      %s", b, want)
+	}
+	if _, err := m.Command(); !errors.Is(err, events.ErrType) {
+		t.Errorf("Command of a grant task: %v, want ErrType", err)
+	}
+}
+
+func TestOrderKey(t *testing.T) {
+	tests := []struct {
+		name string
+		give events.Message
+		want string
+	}{
+		{name: "request command", give: samples[events.TypeApprove], want: requestID},
+		{name: "request command naming a grant", give: events.FromCommand(commands()[3]), want: requestID},
+		{name: "grant report", give: samples[events.TypeEscalated], want: grantID},
+		{name: "grant report naming a request", give: events.FromCommand(commands()[8]), want: grantID},
+		{name: "grant task", give: samples[events.TypeGrantTask], want: grantID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.give.OrderKey(); got != tt.want {
+				t.Errorf("OrderKey = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshalRefuses(t *testing.T) {
+	approve := `"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"grace@example.com"}`
+	tests := []struct {
+		name    string
+		give    string
+		wantErr error
+		wantIn  string
+	}{
+		{name: "not JSON", give: `approve`, wantErr: events.ErrInvalid, wantIn: "not a JSON object"},
+		{name: "an array", give: `[1]`, wantErr: events.ErrInvalid, wantIn: "not a JSON object"},
+		{name: "null", give: `null`, wantErr: events.ErrInvalid, wantIn: "null"},
+		{name: "empty", give: ``, wantErr: events.ErrInvalid},
+		{name: "trailing data", give: `{"v":1,` + approve + `} {}`, wantErr: events.ErrInvalid, wantIn: "data after"},
+		{name: "too large", give: `{"v":1,` + approve + `,"reason":"` + strings.Repeat("x", events.MaxSize) + `"}`, wantErr: events.ErrInvalid, wantIn: "more than the"},
+		{name: "no version", give: `{` + approve + `}`, wantErr: events.ErrVersion, wantIn: `no version ("v")`},
+		{name: "version 2", give: `{"v":2,"type":"approve","whatever":true}`, wantErr: events.ErrVersion, wantIn: "version 2; this build reads version 1 only"},
+		{name: "version as text", give: `{"v":"1",` + approve + `}`, wantErr: events.ErrVersion, wantIn: `"v" must be a whole number`},
+		{name: "no type", give: `{"v":1,"id":"c1"}`, wantErr: events.ErrType, wantIn: "no type"},
+		{name: "unknown type", give: `{"v":1,"type":"approved","id":"c1"}`, wantErr: events.ErrType, wantIn: `unknown message type "approved"`},
+		{name: "type not text", give: `{"v":1,"type":7}`, wantErr: events.ErrType, wantIn: `"type" must be text`},
+		{name: "unknown field", give: `{"v":1,` + approve + `,"comment":"hi"}`, wantErr: events.ErrInvalid, wantIn: `unknown field "comment"`},
+		{name: "field in another case", give: `{"v":1,` + approve + `,"Reason":"hi"}`, wantErr: events.ErrInvalid, wantIn: `unknown field "Reason"`},
+		{name: "unknown actor field", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"a@b.c","name":"A"}}`,
+			wantErr: events.ErrInvalid, wantIn: `actor has unknown field "name"`},
+		{name: "actor not an object", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":"a@b.c"}`,
+			wantErr: events.ErrInvalid, wantIn: "actor is not a JSON object"},
+		{name: "wrong JSON type", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":5,"actor":{"email":"a@b.c"}}`,
+			wantErr: events.ErrInvalid, wantIn: "request_id"},
+		{name: "bad time", give: `{"v":1,"type":"expire","id":"c1","at":"yesterday","request_id":"r1"}`, wantErr: events.ErrInvalid},
+		{name: "time past year 9999 in UTC", give: `{"v":1,"type":"expire","id":"c1","at":"9999-12-31T23:30:00-01:00","request_id":"r1"}`,
+			wantErr: events.ErrInvalid, wantIn: "at is out of range"},
+		{name: "missing id and time", give: `{"v":1,"type":"expire","request_id":"r1"}`, wantErr: events.ErrInvalid, wantIn: "id is required; at is required"},
+		{name: "approve without request", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","actor":{"email":"a@b.c"}}`,
+			wantErr: events.ErrInvalid, wantIn: "request_id is required"},
+		{name: "approve without actor", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1"}`,
+			wantErr: events.ErrInvalid, wantIn: "actor is required"},
+		{name: "approve by a bot alone", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"bot":"ci"}}`,
+			wantErr: events.ErrInvalid, wantIn: "actor.email is required"},
+		{name: "actor with a bad email", give: `{"v":1,"type":"deny","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"grace"}}`,
+			wantErr: events.ErrInvalid, wantIn: `actor.email "grace" is not an email address`},
+		{name: "empty actor", give: `{"v":1,"type":"due","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","actor":{}}`,
+			wantErr: events.ErrInvalid, wantIn: "actor is empty"},
+		{name: "unknown source", give: `{"v":1,` + approve + `,"source":"email"}`, wantErr: events.ErrInvalid, wantIn: `source "email"`},
+		{name: "failure on approve", give: `{"v":1,` + approve + `,"failure":{"code":"x","message":"y"}}`, wantErr: events.ErrInvalid, wantIn: "failure is not allowed"},
+		{name: "action on approve", give: `{"v":1,` + approve + `,"action":"escalate"}`, wantErr: events.ErrInvalid, wantIn: "action is not allowed"},
+		{name: "escalated without grant", give: `{"v":1,"type":"escalated","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1"}`,
+			wantErr: events.ErrInvalid, wantIn: "grant_id is required"},
+		{name: "escalation_failed without failure", give: `{"v":1,"type":"escalation_failed","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1"}`,
+			wantErr: events.ErrInvalid, wantIn: "failure is required"},
+		{name: "failure without code or message", give: `{"v":1,"type":"escalation_failed","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","failure":{}}`,
+			wantErr: events.ErrInvalid, wantIn: "failure.code is required; failure.message is required"},
+		{name: "failure at the wrong stage", give: `{"v":1,"type":"deescalation_failed","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","failure":{"code":"x","message":"y","stage":"escalate"}}`,
+			wantErr: events.ErrInvalid, wantIn: `failure.stage "escalate" does not match deescalation_failed`},
+		{name: "grant task without action", give: `{"v":1,"type":"grant_task","id":"t1","at":"2026-11-25T09:30:00Z","grant_id":"g1"}`,
+			wantErr: events.ErrInvalid, wantIn: "action is required"},
+		{name: "grant task with an unknown action", give: `{"v":1,"type":"grant_task","id":"t1","at":"2026-11-25T09:30:00Z","grant_id":"g1","action":"extend"}`,
+			wantErr: events.ErrInvalid, wantIn: `action "extend" is not`},
+		{name: "grant task with a request", give: `{"v":1,"type":"grant_task","id":"t1","at":"2026-11-25T09:30:00Z","grant_id":"g1","action":"escalate","request_id":"r1","reason":"x"}`,
+			wantErr: events.ErrInvalid, wantIn: "request_id is not allowed; reason is not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := events.Unmarshal([]byte(tt.give))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Unmarshal: %v, want an error wrapping %q", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("Unmarshal: %v\nwant it to contain %q", err, tt.wantIn)
+			}
+		})
+	}
+}
+
+func TestMarshalRefusesInvalidMessages(t *testing.T) {
+	m := samples[events.TypeApprove]
+	m.Actor = nil
+	if _, err := events.Marshal(m); !errors.Is(err, events.ErrInvalid) {
+		t.Errorf("Marshal of an approve without actor: %v, want ErrInvalid", err)
+	}
+	m = samples[events.TypeApprove]
+	m.Version = 0
+	if _, err := events.Marshal(m); !errors.Is(err, events.ErrVersion) {
+		t.Errorf("Marshal without version: %v, want ErrVersion", err)
+	}
+	if _, err := (events.Message{Version: 1, Type: "nope"}).Command(); !errors.Is(err, events.ErrType) {
+		t.Errorf("Command of an unknown type: %v, want ErrType", err)
+	}
+}
+
+func TestNullMembersAreAbsent(t *testing.T) {
+	m, err := events.Unmarshal([]byte(`{"v":1,"type":"due","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","actor":null,"failure":null,"reason":null}`))
+	if err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if m.Actor != nil || m.Failure != nil || m.Reason != "" {
+		t.Errorf("null members decoded as %+v", m)
+	}
+}
