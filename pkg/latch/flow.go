@@ -381,8 +381,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatDuration writes d in the shortest of the forms ParseDuration reads
-// back: 1d, 4h, 30m, 90s, or 1h30m.
+// FormatDuration writes d in the largest whole unit, a form ParseDuration
+// reads back: 1d, 4h, 30m, 90s. A fraction of a second, which ParseDuration
+// refuses, is written as Go writes it.
 func FormatDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
@@ -393,10 +394,10 @@ func FormatDuration(d time.Duration) string {
 		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
 	case d%time.Minute == 0:
 		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
-	case d < time.Minute:
+	case d%time.Second == 0:
 		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
 	}
-	return strings.TrimSuffix(strings.TrimSuffix(d.String(), "0s"), "0m")
+	return d.String()
 }
 
 // AllowsSource reports whether a request may come from src.
