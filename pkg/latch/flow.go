@@ -364,9 +364,13 @@ func FormatValue(t FieldType, v any) string {
 }
 
 // ParseDuration reads a duration written as a whole number followed by s, m,
-// h or d ("30m", "4h", "1d"), or a Go duration ("1h30m"). It must be positive.
+// h or d ("30m", "4h", "1d"), or a Go duration of whole numbers ("1h30m"). It
+// must be positive.
 func ParseDuration(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
+	if strings.Contains(t, ".") {
+		return 0, fmt.Errorf("%q is not a duration (write 30m, 4h or 1d)", s)
+	}
 	if strings.HasSuffix(t, "d") {
 		n, err := strconv.ParseInt(strings.TrimSuffix(t, "d"), 10, 64)
 		if err == nil && n > 0 && n < 100000 {
