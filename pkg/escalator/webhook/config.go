@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -49,9 +50,10 @@ type config struct {
 }
 
 // ValidateConfig checks a webhook strategy's config block and targets, and
-// returns an error listing every problem in words a person can act on, or nil.
-// It does not read the environment: whether the secret is set is checked by
-// New, when the escalator starts.
+// returns nil or every problem, one error each joined with errors.Join, in
+// words a person can act on (without a prefix: the flow loader adds the file,
+// line and strategy). It does not read the environment: whether the secret is
+// set is checked by New, when the escalator starts.
 //
 // The config keys are url (required; http or https), secret_env (required;
 // the name of the environment variable holding the signing secret), timeout
@@ -62,14 +64,11 @@ type config struct {
 func ValidateConfig(config map[string]any, targets []latch.Target) error {
 	_, problems := parseConfig(config)
 	problems = append(problems, checkTargets(targets)...)
-	return problemsError(problems)
-}
-
-func problemsError(problems []string) error {
-	if len(problems) == 0 {
-		return nil
+	errs := make([]error, len(problems))
+	for i, p := range problems {
+		errs[i] = errors.New(p)
 	}
-	return fmt.Errorf("webhook strategy: %s", strings.Join(problems, "; "))
+	return errors.Join(errs...)
 }
 
 // parseConfig reads a config block, returning every problem found.
@@ -154,7 +153,7 @@ func checkURL(s string) (*url.URL, error) {
 	case u.Opaque != "" || u.Host == "":
 		return nil, fmt.Errorf("must name a host, as in https://hooks.example.com/latch")
 	case u.User != nil:
-		return nil, fmt.Errorf("must not contain a user name or password; Latch signs every call, and headers can carry a static token")
+		return nil, fmt.Errorf("must not contain a user name or password: Latch signs every call, so the receiver can tell it comes from Latch")
 	case u.Fragment != "" || strings.Contains(s, "#"):
 		return nil, fmt.Errorf("must not contain a #fragment")
 	}
@@ -175,30 +174,36 @@ func validEnvName(s string) bool {
 }
 
 func parseTimeout(raw any) (time.Duration, error) {
-	var d time.Duration
+	outOfRange := func(d string) error {
+		return fmt.Errorf("must be more than 0s and at most %s, got %s", latch.FormatDuration(MaxTimeout), d)
+	}
+	seconds := func(n int64) (time.Duration, error) {
+		if n <= 0 || n > int64(MaxTimeout/time.Second) {
+			return 0, outOfRange(fmt.Sprintf("%d seconds", n))
+		}
+		return time.Duration(n) * time.Second, nil
+	}
 	switch v := raw.(type) {
 	case string:
-		p, err := time.ParseDuration(strings.TrimSpace(v))
+		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration (write 10s, 30s or 1m)", v)
 		}
-		d = p
+		if d <= 0 || d > MaxTimeout {
+			return 0, outOfRange(v)
+		}
+		return d, nil
 	case int:
-		d = time.Duration(v) * time.Second
+		return seconds(int64(v))
 	case int64:
-		d = time.Duration(v) * time.Second
+		return seconds(v)
 	case float64:
-		if v != math.Trunc(v) || math.Abs(v) > MaxTimeout.Seconds()+1 {
+		if v != math.Trunc(v) || math.Abs(v) > 1e9 {
 			return 0, fmt.Errorf("%v is not a duration (write 10s, 30s or 1m)", v)
 		}
-		d = time.Duration(v) * time.Second
-	default:
-		return 0, fmt.Errorf("must be a duration such as 10s")
+		return seconds(int64(v))
 	}
-	if d <= 0 || d > MaxTimeout {
-		return 0, fmt.Errorf("must be more than 0s and at most %s, got %s", latch.FormatDuration(MaxTimeout), d)
-	}
-	return d, nil
+	return 0, fmt.Errorf("must be a duration such as 10s")
 }
 
 func parseHeaders(raw any) (http.Header, []string) {

@@ -29,6 +29,8 @@ func TestValidateConfig(t *testing.T) {
 			c["headers"] = map[string]any{"Authorization": "Bearer x", "X-Tenant": "acme"}
 		})},
 		{name: "timeout in whole seconds", config: with(func(c map[string]any) { c["timeout"] = 15 })},
+		{name: "timeout in whole seconds from a flow file", config: with(func(c map[string]any) { c["timeout"] = int64(300) })},
+		{name: "timeout as a whole float", config: with(func(c map[string]any) { c["timeout"] = 20.0 })},
 		{name: "headers from Go code", config: with(func(c map[string]any) { c["headers"] = map[string]string{"X-A": "b"} })},
 		{name: "the secret's variable need not be set", config: with(func(c map[string]any) { c["secret_env"] = "SURELY_NOT_SET_ANYWHERE_1234" })},
 		{name: "several targets", targets: []latch.Target{{ID: "a"}, {ID: "b", Settings: map[string]any{"n": 1}}}, config: with(func(map[string]any) {})},
@@ -51,7 +53,9 @@ func TestValidateConfig(t *testing.T) {
 		{name: "timeout not a duration", config: with(func(c map[string]any) { c["timeout"] = "soon" }), wantErr: []string{`timeout "soon" is not a duration`}},
 		{name: "timeout zero", config: with(func(c map[string]any) { c["timeout"] = "0s" }), wantErr: []string{"timeout must be more than 0s"}},
 		{name: "timeout negative seconds", config: with(func(c map[string]any) { c["timeout"] = -5 }), wantErr: []string{"timeout must be more than 0s"}},
-		{name: "timeout too long", config: with(func(c map[string]any) { c["timeout"] = "1h" }), wantErr: []string{"at most 5m"}},
+		{name: "timeout too long", config: with(func(c map[string]any) { c["timeout"] = "1h" }), wantErr: []string{"at most 5m, got 1h"}},
+		{name: "timeout in seconds too long", config: with(func(c map[string]any) { c["timeout"] = int64(301) }), wantErr: []string{"at most 5m, got 301 seconds"}},
+		{name: "timeout in seconds that would overflow", config: with(func(c map[string]any) { c["timeout"] = int64(9223372037) }), wantErr: []string{"at most 5m"}},
 		{name: "timeout fractional seconds", config: with(func(c map[string]any) { c["timeout"] = 1.5 }), wantErr: []string{"timeout 1.5 is not a duration"}},
 		{name: "timeout of another type", config: with(func(c map[string]any) { c["timeout"] = []any{"10s"} }), wantErr: []string{"timeout must be a duration"}},
 		{name: "headers not a map", config: with(func(c map[string]any) { c["headers"] = []any{"X-A: b"} }), wantErr: []string{"headers must be a map"}},
@@ -97,5 +101,26 @@ func TestValidateConfig(t *testing.T) {
 				t.Errorf("ValidateConfig: %v\nmust not contain %q", err, tt.notIn)
 			}
 		})
+	}
+}
+
+func TestValidateConfigReturnsOneErrorPerProblem(t *testing.T) {
+	err := webhook.ValidateConfig(map[string]any{"url": "ftp://x", "timeout": "never"}, nil)
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("ValidateConfig: %T %v, want errors joined with errors.Join", err, err)
+	}
+	var got []string
+	for _, e := range j.Unwrap() {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		"url must start with https:// (or http://)",
+		"secret_env is required: the name of the environment variable that holds the signing secret",
+		`timeout "never" is not a duration (write 10s, 30s or 1m)`,
+		"at least one target is required: a target's id and settings are sent to the receiver",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

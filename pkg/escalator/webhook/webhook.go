@@ -90,8 +90,8 @@ func WithVersion(v string) Option { return func(e *Escalator) { e.userAgent = "l
 // a redirected POST would lose its body or its signature's meaning.
 func New(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client, opts ...Option) (*Escalator, error) {
 	c, problems := parseConfig(config)
-	if err := problemsError(problems); err != nil {
-		return nil, err
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("webhook strategy: %s", strings.Join(problems, "; "))
 	}
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
