@@ -1,0 +1,712 @@
+package flows
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/policy"
+)
+
+// The keys of each part of a flow file, in documentation order.
+var (
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "fields", "approval", "strategy", "hooks"}
+	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
+	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
+	targetKeys   = []string{"id", "label", "settings"}
+	hookKeys     = []string{"on_request", "on_approve", "on_deny", "after_escalate", "after_deescalate", "get_identity"}
+)
+
+// Defaults of the keys a flow file may leave out.
+const (
+	DefaultAllowRevoke          = true  // requester, approvers and admins may end access early
+	DefaultScheduleDeescalation = true  // access ends by itself when its duration is up
+	DefaultQuorum               = 1     // approvals needed
+	DefaultAllowSelfApproval    = false // nobody decides their own request
+	DefaultAllowGuests          = false // guests (Slack Connect, foreign domains) may not act
+)
+
+var (
+	flowNameRE  = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+	fieldNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+)
+
+// located is a flow as parsed, with where its name is, for finding
+// duplicate names across files.
+type located struct {
+	flow     *latch.Flow
+	nameLine int
+}
+
+func (p *parser) flow(root *yaml.Node) located {
+	top := p.object(root, "", "a flow file", flowKeys)
+	if top == nil {
+		return located{}
+	}
+	f := &latch.Flow{
+		File:                  p.file,
+		AllowRevoke:           DefaultAllowRevoke,
+		ScheduleDeescalation:  DefaultScheduleDeescalation,
+		AllowGuestInteraction: DefaultAllowGuests,
+	}
+	out := located{flow: f}
+
+	if n := top.get("name"); n == nil {
+		p.addf(top.line("name"), "name is required")
+	} else if s, ok := p.text(n, "name"); ok {
+		if flowNameRE.MatchString(s) {
+			f.Name, out.nameLine = s, n.Line
+		} else {
+			p.addf(n, `name %q is not valid: use 1 to 64 lowercase letters, digits, "-" and "_"`, s)
+		}
+	}
+	f.Label = f.Name
+	if n := top.get("label"); n != nil {
+		if s, ok := p.text(n, "label"); ok {
+			f.Label = s
+		}
+	}
+	if n := top.get("additional_header_text"); n != nil {
+		f.AdditionalHeaderText, _ = p.text(n, "additional_header_text")
+	}
+	f.Sources = p.sources(top)
+	for key, dst := range map[string]*bool{
+		"allow_revoke":            &f.AllowRevoke,
+		"schedule_deescalation":   &f.ScheduleDeescalation,
+		"allow_guest_interaction": &f.AllowGuestInteraction,
+	} {
+		if n := top.get(key); n != nil {
+			if b, ok := p.boolean(n, key); ok {
+				*dst = b
+			}
+		}
+	}
+
+	if n := top.get("strategy"); n != nil {
+		f.Strategy = p.strategy(n, top.keys["strategy"])
+		if f.Strategy != nil && !f.AllowRevoke && !f.ScheduleDeescalation {
+			// Both default to true, so both were written false: blame the first.
+			p.addf(top.line("allow_revoke"), "allow_revoke and schedule_deescalation are both false, so access granted by this flow would never be taken away; set at least one to true")
+		}
+	}
+	if n := top.get("fields"); n != nil {
+		f.Fields = p.fields(n, f.Strategy)
+	}
+	if n := top.get("approval"); n == nil {
+		p.addf(top.line("approval"), "approval is required: name approvers, a rule or both")
+	} else {
+		f.Approval = p.approval(n, top.keys["approval"])
+	}
+	if n := top.get("hooks"); n != nil {
+		f.Hooks = p.hooks(n)
+	}
+	return out
+}
+
+func (p *parser) sources(top *object) []latch.Source {
+	n := top.get("sources")
+	if n == nil {
+		return nil // both
+	}
+	items, ok := p.list(n, "sources", " such as [slack, api]")
+	if !ok {
+		return nil
+	}
+	out := make([]latch.Source, 0, len(items))
+	for _, it := range items {
+		s, ok := p.text(it, "a source")
+		if !ok {
+			continue
+		}
+		src := latch.Source(s)
+		switch {
+		case src != latch.SourceSlack && src != latch.SourceAPI:
+			p.addf(it, "sources: %q is not a source; use slack or api", s)
+		case slices.Contains(out, src):
+			p.addf(it, "sources: %q is listed twice", s)
+		default:
+			out = append(out, src)
+		}
+	}
+	return out
+}
+
+// fields reads the fields list. The strategy (nil for an approval-only
+// flow) is needed to check a target_id field.
+func (p *parser) fields(n *yaml.Node, strategy *latch.Strategy) []latch.Field {
+	items, ok := p.list(n, "fields", "")
+	if !ok {
+		return nil
+	}
+	var out []latch.Field
+	first := map[string]int{}
+	for i, it := range items {
+		fl, ok := p.field(it, i, strategy)
+		if !ok {
+			continue
+		}
+		if line, dup := first[fl.Name]; dup {
+			p.addf(it, "field %q is declared twice (first at line %d)", fl.Name, line)
+			continue
+		}
+		first[fl.Name] = it.Line
+		out = append(out, fl)
+	}
+	return out
+}
+
+func (p *parser) field(n *yaml.Node, index int, strategy *latch.Strategy) (latch.Field, bool) {
+	where := fmt.Sprintf("field %d", index+1)
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k, v := n.Content[i], n.Content[i+1]; k.Value == "name" && v.Kind == yaml.ScalarNode && !isNull(v) {
+				where = fmt.Sprintf("field %q", v.Value)
+				break
+			}
+		}
+	}
+	o := p.object(n, where, where, fieldKeys)
+	if o == nil {
+		return latch.Field{}, false
+	}
+	before := len(p.problems)
+	fl := latch.Field{}
+
+	if v := o.get("name"); v == nil {
+		p.addf(o.line("name"), "%s needs a name", where)
+	} else if s, ok := p.text(v, where+": name"); ok {
+		if fieldNameRE.MatchString(s) {
+			fl.Name = s
+		} else {
+			p.addf(v, `field name %q is not valid: use a lowercase letter followed by up to 63 lowercase letters, digits and "_"`, s)
+		}
+	}
+	fl.Label = fl.Name
+	if v := o.get("label"); v != nil {
+		if s, ok := p.text(v, where+": label"); ok {
+			fl.Label = s
+		}
+	}
+	if v := o.get("required"); v != nil {
+		fl.Required, _ = p.boolean(v, where+": required")
+	}
+
+	typeOK := false
+	if v := o.get("type"); v == nil {
+		p.addf(o.line("type"), "%s needs a type: one of %s", where, fieldTypeList())
+	} else if s, ok := p.text(v, where+": type"); ok {
+		t := latch.FieldType(s)
+		if slices.Contains(latch.FieldTypes, t) {
+			fl.Type, typeOK = t, true
+		} else {
+			p.addf(v, "%s: %s", where, unknownFieldType(s))
+		}
+	}
+	if !typeOK {
+		// Without a type, values cannot be checked; the name still can.
+		p.specialField(o, where, fl, strategy, false)
+		return fl, len(p.problems) == before
+	}
+
+	// Bounds come first: allowed values and the default are checked against them.
+	bare := latch.Field{Name: fl.Name, Type: fl.Type}
+	for _, key := range []string{"min", "max"} {
+		v := o.get(key)
+		if v == nil {
+			continue
+		}
+		if fl.Type != latch.FieldInt && fl.Type != latch.FieldDuration {
+			p.addf(o.line(key), "%s: %s applies only to int and duration fields", where, key)
+			continue
+		}
+		raw, ok := p.value(v, where+": "+key)
+		if !ok {
+			continue
+		}
+		nv, err := normalize(bare, raw)
+		if err != "" {
+			p.addf(v, "%s: %s: %s", where, key, err)
+			continue
+		}
+		b := nv.(int64)
+		if key == "min" {
+			fl.Min = &b
+		} else {
+			fl.Max = &b
+		}
+	}
+	if fl.Min != nil && fl.Max != nil && *fl.Min > *fl.Max {
+		p.addf(o.get("min"), "%s: min %s is more than max %s", where,
+			latch.FormatValue(fl.Type, *fl.Min), latch.FormatValue(fl.Type, *fl.Max))
+		fl.Min, fl.Max = nil, nil
+	}
+
+	if v := o.get("allowed_values"); v != nil {
+		fl.AllowedValues = p.allowedValues(v, where, fl)
+	}
+	if v := o.get("default"); v != nil {
+		if raw, ok := p.value(v, where+": default"); ok {
+			nv, err := normalize(fl, raw)
+			if err != "" {
+				p.addf(v, "%s: default: %s", where, err)
+			} else {
+				fl.Default = nv
+			}
+		}
+	}
+	p.specialField(o, where, fl, strategy, true)
+	return fl, len(p.problems) == before
+}
+
+func (p *parser) allowedValues(n *yaml.Node, where string, fl latch.Field) []any {
+	items, ok := p.list(n, where+": allowed_values", "")
+	if !ok {
+		return nil
+	}
+	switch {
+	case len(items) == 0:
+		p.addf(n, "%s: allowed_values is empty; remove it to allow any value", where)
+		return nil
+	case fl.Type == latch.FieldStrings || fl.Type == latch.FieldInts || fl.Type == latch.FieldSlackUsers:
+		p.addf(n, "%s: allowed_values is not supported for %s fields", where, fl.Type)
+		return nil
+	}
+	check := fl
+	check.AllowedValues = nil
+	var out []any
+	for _, it := range items {
+		raw, ok := p.value(it, where+": allowed_values")
+		if !ok {
+			continue
+		}
+		nv, err := normalize(check, raw)
+		switch {
+		case err != "":
+			p.addf(it, "%s: allowed_values: %s", where, err)
+		case slices.Contains(out, nv):
+			p.addf(it, "%s: allowed_values: %s is listed twice", where, latch.FormatValue(fl.Type, nv))
+		default:
+			out = append(out, nv)
+		}
+	}
+	return out
+}
+
+// specialField checks the rules of the fields with special names.
+// typed reports whether fl.Type was read.
+func (p *parser) specialField(o *object, where string, fl latch.Field, strategy *latch.Strategy, typed bool) {
+	switch fl.Name {
+	case latch.FieldNameDuration:
+		if typed && fl.Type != latch.FieldDuration {
+			p.addf(o.get("type"), "field %q must have type duration: it sets how long access lasts", fl.Name)
+		}
+	case latch.FieldNameTarget:
+		if strategy == nil {
+			p.addf(o.line("name"), "field %q needs a strategy with targets to choose from", fl.Name)
+			return
+		}
+		if typed && fl.Type != latch.FieldString {
+			p.addf(o.get("type"), "field %q must have type string: it chooses one of the strategy's targets", fl.Name)
+			return
+		}
+		if !typed {
+			return
+		}
+		av := o.get("allowed_values")
+		if av == nil {
+			p.addf(o.line("name"), "field %q must list the target ids it offers in allowed_values", fl.Name)
+			return
+		}
+		ids := make([]string, len(strategy.Targets))
+		for i, t := range strategy.Targets {
+			ids[i] = t.ID
+		}
+		if len(ids) == 0 {
+			return // the strategy's own problem says why
+		}
+		var reported []string
+		for _, it := range av.Content {
+			if it.Kind != yaml.ScalarNode || slices.Contains(ids, it.Value) || slices.Contains(reported, it.Value) {
+				continue
+			}
+			reported = append(reported, it.Value)
+			p.addf(it, "field %q: %q is not a target id; the targets are %s", fl.Name, it.Value, strings.Join(ids, ", "))
+		}
+	}
+}
+
+// normalize returns fl.Normalize(v), with its error as a reason without the
+// field's name (the caller says where).
+func normalize(fl latch.Field, v any) (any, string) {
+	out, err := fl.Normalize(v)
+	if err != nil {
+		return nil, strings.TrimPrefix(err.Error(), fmt.Sprintf("field %q: ", fl.Name))
+	}
+	return out, ""
+}
+
+func fieldTypeList() string {
+	names := make([]string, len(latch.FieldTypes))
+	for i, t := range latch.FieldTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+func unknownFieldType(s string) string {
+	names := make([]string, len(latch.FieldTypes))
+	for i, t := range latch.FieldTypes {
+		names[i] = string(t)
+	}
+	if g, ok := suggest(s, names); ok {
+		return fmt.Sprintf("type %q is not a field type; did you mean %q? The types are %s", s, g, fieldTypeList())
+	}
+	return fmt.Sprintf("type %q is not a field type; use one of %s", s, fieldTypeList())
+}
+
+func (p *parser) approval(n, key *yaml.Node) latch.Approval {
+	a := latch.Approval{Quorum: DefaultQuorum, AllowSelfApproval: DefaultAllowSelfApproval}
+	o := p.object(n, "approval", "approval", approvalKeys)
+	if o == nil {
+		return a
+	}
+	o.at = key
+	if v := o.get("channel"); v != nil {
+		a.Channel, _ = p.text(v, "approval.channel")
+	}
+	approversOK := true
+	if v := o.get("approvers"); v != nil {
+		a.Approvers, approversOK = p.approvers(v)
+	}
+	ruleOK := true
+	if v := o.get("rule"); v != nil {
+		a.Rule, a.RuleSource, ruleOK = p.rule(v)
+	}
+	// A rule or list that is present but broken has its own problem already.
+	if len(a.Approvers) == 0 && a.RuleSource == "" && approversOK && ruleOK {
+		p.addf(key, "approval needs approvers, a rule or both; admins can always approve, but a flow must also say who else may")
+	}
+	if v := o.get("quorum"); v != nil {
+		if q, ok := p.integer(v, "approval.quorum"); ok {
+			switch {
+			case q < 1:
+				p.addf(v, "approval.quorum must be at least 1")
+			case a.RuleSource == "" && approversOK && len(a.Approvers) > 0 && q > int64(len(a.Approvers)):
+				p.addf(v, "approval.quorum is %d, but only %s listed and there is no rule", q, approverCount(len(a.Approvers)))
+			case q > 1000:
+				p.addf(v, "approval.quorum must be at most 1000")
+			default:
+				a.Quorum = int(q)
+			}
+		}
+	}
+	if v := o.get("allow_self_approval"); v != nil {
+		if b, ok := p.boolean(v, "approval.allow_self_approval"); ok {
+			a.AllowSelfApproval = b
+		}
+	}
+	if v := o.get("timeout"); v != nil {
+		a.Timeout, _ = p.duration(v, "approval.timeout", "remove it for requests that never expire")
+	}
+	return a
+}
+
+func approverCount(n int) string {
+	if n == 1 {
+		return "1 approver is"
+	}
+	return fmt.Sprintf("%d approvers are", n)
+}
+
+func (p *parser) approvers(n *yaml.Node) ([]string, bool) {
+	items, ok := p.list(n, "approval.approvers", " of emails")
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	ok = true
+	for _, it := range items {
+		s, tok := p.text(it, "an approver")
+		if !tok {
+			ok = false
+			continue
+		}
+		e := latch.NormalizeEmail(s)
+		switch {
+		case !latch.ValidEmail(e):
+			p.addf(it, "approval.approvers: %q is not an email address", s)
+			ok = false
+		case slices.Contains(out, e):
+			p.addf(it, "approval.approvers: %q is listed twice", e)
+		default:
+			out = append(out, e)
+		}
+	}
+	return out, ok
+}
+
+func (p *parser) rule(n *yaml.Node) (latch.Rule, string, bool) {
+	src, ok := p.text(n, "approval.rule")
+	if !ok {
+		return nil, "", false
+	}
+	rule, err := policy.CompileRule(src)
+	if err != nil {
+		line, col := n.Line, n.Column
+		var ce *policy.CompileError
+		if errors.As(err, &ce) {
+			switch {
+			case n.Style&yaml.LiteralStyle != 0 && ce.Line > 0:
+				line, col = n.Line+ce.Line, 0 // the text starts on the line after "|"
+			case n.Style&yaml.FoldedStyle != 0:
+				line, col = n.Line+1, 0
+			case ce.Line == 1 && !strings.Contains(src, "\n"):
+				col = n.Column + ce.Column - 1
+				if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+					col++
+				}
+			}
+			err = errors.New(ce.Reason)
+		}
+		p.addAt(line, col, "approval.rule does not compile: "+err.Error())
+		return nil, src, false
+	}
+	return rule, src, true
+}
+
+// duration reads a duration written like 30m, 4h or 1d, or as whole seconds.
+func (p *parser) duration(n *yaml.Node, what, unset string) (time.Duration, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.addf(n, "%s must be a duration such as 30m, 4h or 1d, not %s", what, describeNode(n))
+		return 0, false
+	}
+	if n.Tag == "!!int" {
+		var secs int64
+		if err := n.Decode(&secs); err != nil || secs <= 0 {
+			p.addf(n, "%s must be positive; %s", what, unset)
+			return 0, false
+		}
+		if secs > int64(100000*24*time.Hour/time.Second) {
+			p.addf(n, "%s is too long", what)
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	d, err := latch.ParseDuration(n.Value)
+	if err != nil {
+		if nonPositive(n.Value) {
+			p.addf(n, "%s must be positive; %s", what, unset)
+		} else {
+			p.addf(n, "%s: %v", what, err)
+		}
+		return 0, false
+	}
+	return d, true
+}
+
+// nonPositive reports whether s is a zero or negative duration or number.
+func nonPositive(s string) bool {
+	t := strings.TrimSpace(s)
+	if strings.HasPrefix(t, "-") {
+		return true
+	}
+	if d, err := time.ParseDuration(t); err == nil {
+		return d <= 0
+	}
+	return strings.Trim(t, "0") == "" || strings.Trim(t, "0") == "d"
+}
+
+func (p *parser) strategy(n, key *yaml.Node) *latch.Strategy {
+	o := p.object(n, "strategy", "strategy", nil)
+	if o == nil {
+		return nil
+	}
+	o.at = key
+	before := len(p.problems)
+	s := &latch.Strategy{Config: map[string]any{}}
+	typeNode := o.get("type")
+	if typeNode == nil {
+		p.addf(o.line("type"), "strategy needs a type%s", p.knownStrategies())
+	} else if t, ok := p.text(typeNode, "strategy.type"); ok {
+		s.Type = t
+		if p.opts.Strategies != nil {
+			if _, known := p.opts.Strategies[t]; !known {
+				if g, ok := suggest(t, slices.Sorted(maps.Keys(p.opts.Strategies))); ok {
+					p.addf(typeNode, "strategy type %q is not known; did you mean %q? The types are %s", t, g, strategyList(p.opts.Strategies))
+				} else {
+					p.addf(typeNode, "strategy type %q is not known%s", t, p.knownStrategies())
+				}
+			}
+		}
+	}
+	targetNodes := map[string]*yaml.Node{}
+	if v := o.get("targets"); v == nil {
+		p.addf(o.line("targets"), "strategy needs at least one target")
+	} else if items, ok := p.list(v, "strategy.targets", ""); ok {
+		if len(items) == 0 {
+			p.addf(v, "strategy needs at least one target")
+		}
+		first := map[string]int{}
+		for _, it := range items {
+			t, ok := p.target(it)
+			if !ok {
+				continue
+			}
+			if line, dup := first[t.ID]; dup {
+				p.addf(it, "target id %q is used twice (first at line %d)", t.ID, line)
+				continue
+			}
+			first[t.ID] = it.Line
+			targetNodes[t.ID] = it
+			s.Targets = append(s.Targets, t)
+		}
+	}
+	for _, k := range o.order {
+		if k == "type" || k == "targets" {
+			continue
+		}
+		if v, ok := p.value(o.vals[k], "strategy."+k); ok {
+			s.Config[k] = v
+		}
+	}
+	if len(p.problems) == before && p.opts.Strategies != nil {
+		if validate := p.opts.Strategies[s.Type]; validate != nil {
+			p.strategyErrors(validate(s.Config, s.Targets), s.Type, o, typeNode, targetNodes)
+		}
+	}
+	return s
+}
+
+func (p *parser) knownStrategies() string {
+	if p.opts.Strategies == nil {
+		return ""
+	}
+	if len(p.opts.Strategies) == 0 {
+		return "; no strategy types are available"
+	}
+	return "; the types are " + strategyList(p.opts.Strategies)
+}
+
+func strategyList(m map[string]func(map[string]any, []latch.Target) error) string {
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+// strategyErrors records what a strategy validator returned, each
+// *ConfigError on the line of the setting it names.
+func (p *parser) strategyErrors(err error, typ string, o *object, typeNode *yaml.Node, targets map[string]*yaml.Node) {
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			p.strategyErrors(e, typ, o, typeNode, targets)
+		}
+		return
+	}
+	at := typeNode
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		switch {
+		case ce.Target != "" && targets[ce.Target] != nil:
+			at = targets[ce.Target]
+			if ce.Key != "" {
+				at = settingNode(targets[ce.Target], ce.Key, at)
+			}
+		case ce.Target == "" && ce.Key != "":
+			at = o.line(ce.Key)
+			if _, ok := o.keys[ce.Key]; !ok {
+				at = typeNode
+			}
+		}
+	}
+	p.addf(at, "strategy %s: %v", typ, err)
+}
+
+// settingNode finds key in the settings of the target at n, or returns def.
+func settingNode(n *yaml.Node, key string, def *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value != "settings" || n.Content[i+1].Kind != yaml.MappingNode {
+			continue
+		}
+		s := n.Content[i+1]
+		for j := 0; j+1 < len(s.Content); j += 2 {
+			if s.Content[j].Value == key {
+				return s.Content[j]
+			}
+		}
+	}
+	return def
+}
+
+func (p *parser) target(n *yaml.Node) (latch.Target, bool) {
+	where := "a target"
+	o := p.object(n, "strategy.targets", "a target", targetKeys)
+	if o == nil {
+		return latch.Target{}, false
+	}
+	before := len(p.problems)
+	var t latch.Target
+	if v := o.get("id"); v == nil {
+		p.addf(o.line("id"), "a target needs an id")
+	} else if s, ok := p.text(v, "a target's id"); ok {
+		if strings.TrimSpace(s) == "" {
+			p.addf(v, "a target needs an id; this one is blank")
+		} else {
+			t.ID = s
+			where = fmt.Sprintf("target %q", s)
+		}
+	}
+	t.Label = t.ID
+	if v := o.get("label"); v != nil {
+		if s, ok := p.text(v, where+": label"); ok {
+			t.Label = s
+		}
+	}
+	if v := o.get("settings"); v != nil {
+		if so := p.object(v, where+" settings", where+": settings", nil); so != nil {
+			t.Settings, _ = p.values(so, where+": settings")
+		}
+	}
+	return t, len(p.problems) == before
+}
+
+func (p *parser) hooks(n *yaml.Node) latch.Hooks {
+	var h latch.Hooks
+	o := p.object(n, "hooks", "hooks", hookKeys)
+	if o == nil {
+		return h
+	}
+	dst := map[string]*string{
+		"on_request":       &h.OnRequest,
+		"on_approve":       &h.OnApprove,
+		"on_deny":          &h.OnDeny,
+		"after_escalate":   &h.AfterEscalate,
+		"after_deescalate": &h.AfterDeescalate,
+		"get_identity":     &h.GetIdentity,
+	}
+	for _, k := range o.order {
+		v := o.get(k)
+		if v == nil {
+			continue
+		}
+		s, ok := p.text(v, "hooks."+k)
+		if !ok {
+			continue
+		}
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.addf(v, "hooks.%s: %q is not an http or https URL", k, s)
+			continue
+		}
+		*dst[k] = s
+	}
+	return h
+}
