@@ -55,7 +55,8 @@ type config struct {
 // line and strategy). It does not read the environment: whether the secret is
 // set is checked by New, when the escalator starts.
 //
-// The config keys are url (required; http or https), secret_env (required;
+// The config is every key of a flow's strategy other than type and targets:
+// url (required; http or https), secret_env (required;
 // the name of the environment variable holding the signing secret), timeout
 // (optional; a duration such as 10s, or whole seconds; default 10s, at most
 // 5m) and headers (optional; a map of extra static request headers). Every

@@ -33,7 +33,7 @@ const (
 	CodeServerError = "webhook_error"       // the receiver answered 5xx, 408, 425 or 429: retryable
 	CodeTimeout     = "webhook_timeout"     // no answer within the timeout: retryable
 	CodeUnreachable = "webhook_unreachable" // the connection failed: retryable
-	CodeBadGrant    = "webhook_bad_grant"   // the grant cannot be sent (no id, settings not JSON): permanent
+	CodeBadGrant    = "webhook_bad_grant"   // the call cannot be made (no grant id, settings not JSON): permanent
 	CodePanic       = "webhook_panic"       // the escalator panicked: retryable
 )
 
@@ -128,9 +128,10 @@ func New(config map[string]any, lookupEnv func(string) (string, bool), client *h
 // It returns nil on a 2xx answer; an error marked latch.Permanent on a 4xx
 // (other than 408, 425 and 429) or a redirect, whose message carries the
 // status and the start of the receiver's answer; and a plain, retryable error
-// on a 5xx, 408, 425 or 429, a timeout or a failed connection. Every error is
-// a *latch.Error with one of the Code constants. A panic is recovered into an
-// error.
+// on a 5xx, 408, 425 or 429, a timeout or a failed connection. Each error is
+// a *latch.Error with one of the Code constants and a message for people,
+// except when ctx itself is done: then it wraps ctx.Err(). A panic is
+// recovered into an error.
 func (e *Escalator) Grant(ctx context.Context, g latch.GrantSpec) error {
 	return e.call(ctx, ActionEscalate, g)
 }
@@ -165,7 +166,8 @@ func (e *Escalator) call(ctx context.Context, action Action, g latch.GrantSpec) 
 	defer cancel()
 	req, err := http.NewRequestWithContext(callCtx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
-		return latch.Permanent(fmt.Errorf("webhook %s grant %s: build request: %w", action, g.GrantID, err))
+		return latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadGrant,
+			Message: fmt.Sprintf("Cannot build the call to %s grant %s.", action, g.GrantID), Err: err})
 	}
 	for k, vs := range e.headers {
 		req.Header[k] = append([]string(nil), vs...)
