@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 )
 
 // Fields holds a request's normalized field values: string, int64, bool,
@@ -40,7 +41,7 @@ func (f *Fields) UnmarshalJSON(b []byte) error {
 func fromJSONValue(v any) (any, error) {
 	switch x := v.(type) {
 	case json.Number:
-		if i, err := x.Int64(); err == nil {
+		if i, ok := wholeNumber(x); ok {
 			return i, nil
 		}
 		return x.Float64()
@@ -65,8 +66,8 @@ func fromJSONValue(v any) (any, error) {
 			if !ok {
 				return x, nil
 			}
-			i, err := n.Int64()
-			if err != nil {
+			i, ok := wholeNumber(n)
+			if !ok {
 				return x, nil
 			}
 			out = append(out, i)
@@ -74,4 +75,17 @@ func fromJSONValue(v any) (any, error) {
 		return out, nil
 	}
 	return v, nil
+}
+
+// wholeNumber returns n as an int64 when it is a whole number within range,
+// however it is written: 3, 3.0 or 3e0.
+func wholeNumber(n json.Number) (int64, bool) {
+	if i, err := n.Int64(); err == nil {
+		return i, true
+	}
+	f, err := n.Float64()
+	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+		return 0, false
+	}
+	return int64(f), true
 }
