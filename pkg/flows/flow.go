@@ -22,7 +22,7 @@ var (
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
 	targetKeys   = []string{"id", "label", "settings"}
-	hookKeys     = []string{"on_request", "on_approve", "on_deny", "after_escalate", "after_deescalate", "get_identity"}
+	hookKeys     = []string{latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
 )
 
 // Defaults of the keys a flow file may leave out.
@@ -685,12 +685,12 @@ func (p *parser) hooks(n *yaml.Node) latch.Hooks {
 		return h
 	}
 	dst := map[string]*string{
-		"on_request":       &h.OnRequest,
-		"on_approve":       &h.OnApprove,
-		"on_deny":          &h.OnDeny,
-		"after_escalate":   &h.AfterEscalate,
-		"after_deescalate": &h.AfterDeescalate,
-		"get_identity":     &h.GetIdentity,
+		latch.HookOnRequest:       &h.OnRequest,
+		latch.HookOnApprove:       &h.OnApprove,
+		latch.HookOnDeny:          &h.OnDeny,
+		latch.HookAfterEscalate:   &h.AfterEscalate,
+		latch.HookAfterDeescalate: &h.AfterDeescalate,
+		latch.HookGetIdentity:     &h.GetIdentity,
 	}
 	for _, k := range o.order {
 		v := o.get(k)
