@@ -474,3 +474,41 @@ func TestNewRefusesABadConfig(t *testing.T) {
 		t.Fatalf("New: %v, want the url problem", err)
 	}
 }
+
+func TestConcurrentCalls(t *testing.T) {
+	rc := newReceiver(t)
+	e := newEscalator(t, configFor(rc.srv.URL))
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := spec()
+			g.GrantID = "gr_" + strconv.Itoa(i)
+			if i%2 == 0 {
+				errs <- e.Grant(context.Background(), g)
+			} else {
+				errs <- e.Revoke(context.Background(), g)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	calls := rc.recorded(t)
+	keys := map[string]bool{}
+	for _, c := range calls {
+		if c.VerifyErr != nil {
+			t.Errorf("signature: %v", c.VerifyErr)
+		}
+		keys[c.Header.Get("Idempotency-Key")] = true
+	}
+	if len(calls) != 16 || len(keys) != 16 {
+		t.Errorf("receiver got %d calls with %d distinct idempotency keys, want 16 and 16", len(calls), len(keys))
+	}
+}
