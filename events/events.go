@@ -15,13 +15,15 @@
 //
 // Messages outlive deployments: a message written by one build may be read by
 // the next, from a queue, a dead-letter queue or a running state machine. So
-// the meaning of version 1 never changes. Fields may be added to v1 only
-// where an older reader can safely ignore their absence and a newer reader
-// can do without them; anything else is a new version, added side by side
-// (its own struct and validation, selected by "v"), with readers for both
-// kept until no message of the old version can still be in flight. Unmarshal
-// refuses a version it does not know, so an old build never misreads a newer
-// message: it fails loudly and the message waits in the dead-letter queue.
+// version 1 is frozen: its types, its fields and their meanings never change,
+// and no field is added to it (Unmarshal refuses unknown fields, so an older
+// build would refuse such a message). A change is a new version, added side
+// by side: its own struct and validation, selected by "v", with readers for
+// both kept until no message of the old version can still be in flight.
+// Readers of a new version are deployed everywhere before any writer emits
+// it. Unmarshal refuses a version it does not know, so a build never
+// misreads a message it does not understand: it fails loudly, and the message
+// waits in the dead-letter queue.
 package events
 
 import (
