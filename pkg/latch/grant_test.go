@@ -1,0 +1,100 @@
+package latch_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+func TestGrantKey(t *testing.T) {
+	tests := []struct {
+		name                string
+		flow, target, email string
+		want                string
+	}{
+		{name: "flow, target and user", flow: "prod", target: "admins", email: "ann@example.com", want: "prod/admins/ann@example.com"},
+		{name: "the email is normalized", flow: "prod", target: "admins", email: "  Ann@Example.COM ", want: "prod/admins/ann@example.com"},
+		{name: "flow and target are kept as written", flow: "Prod", target: "Admins", email: "ann@example.com", want: "Prod/Admins/ann@example.com"},
+		{name: "no target", flow: "approve-only", email: "ann@example.com", want: "approve-only//ann@example.com"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			diff(t, "key", tt.want, latch.GrantKey(tt.flow, tt.target, tt.email))
+		})
+	}
+}
+
+func TestGrantNextDueAndEndsAt(t *testing.T) {
+	t1, t2, t3 := at(time.Hour), at(2*time.Hour), at(3*time.Hour)
+	l := func(id string, end time.Time) latch.Lease { return lease(id, 3600, t0, end) }
+	tests := []struct {
+		name       string
+		give       []latch.Lease
+		wantNext   time.Time
+		wantNextOK bool
+		wantEnds   time.Time
+		wantEndsOK bool
+	}{
+		{name: "no leases"},
+		{name: "one lease", give: []latch.Lease{l("r1", t2)}, wantNext: t2, wantNextOK: true, wantEnds: t2, wantEndsOK: true},
+		{name: "several leases: next is the earliest, end the latest", give: []latch.Lease{l("r1", t2), l("r2", t1), l("r3", t3)},
+			wantNext: t1, wantNextOK: true, wantEnds: t3, wantEndsOK: true},
+		{name: "a lease without an end: next among the others, no end", give: []latch.Lease{l("r1", t2), l("r2", time.Time{})},
+			wantNext: t2, wantNextOK: true},
+		{name: "no lease has an end", give: []latch.Lease{l("r1", time.Time{}), l("r2", time.Time{})}},
+		{name: "leases not started yet", give: []latch.Lease{{RequestID: "r1", Duration: 3600}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := grant("g1", latch.GrantActive, leases(tt.give...))
+			next, ok := g.NextDue()
+			diff(t, "next due", tt.wantNext, next)
+			diff(t, "next due ok", tt.wantNextOK, ok)
+			end, ok := g.EndsAt()
+			diff(t, "ends at", tt.wantEnds, end)
+			diff(t, "ends at ok", tt.wantEndsOK, ok)
+		})
+	}
+}
+
+func TestGrantLeaseAndRequestIDs(t *testing.T) {
+	g := grant("g1", latch.GrantDeescalating, leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)),
+		queued(lease("r3", 60, time.Time{}, time.Time{})))
+	tests := []struct {
+		name   string
+		id     string
+		want   latch.Lease
+		wantOK bool
+	}{
+		{name: "a lease held", id: "r2", want: lease("r2", 1800, r2Start, r2End), wantOK: true},
+		{name: "a queued lease is not held", id: "r3"},
+		{name: "an unknown request", id: "r9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := g.Lease(tt.id)
+			diff(t, "lease", tt.want, got)
+			diff(t, "found", tt.wantOK, ok)
+		})
+	}
+	diff(t, "request ids, held then queued", []string{"r1", "r2", "r3"}, g.RequestIDs())
+}
+
+func TestGrantStatusOpen(t *testing.T) {
+	tests := []struct {
+		give latch.GrantStatus
+		want bool
+	}{
+		{give: latch.GrantEscalating, want: true},
+		{give: latch.GrantActive, want: true},
+		{give: latch.GrantDeescalating, want: true},
+		{give: latch.GrantEnded},
+		{give: latch.GrantFailed},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.give), func(t *testing.T) {
+			diff(t, "open", tt.want, tt.give.Open())
+		})
+	}
+}
