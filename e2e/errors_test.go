@@ -89,7 +89,7 @@ func TestAPIErrors(t *testing.T) {
 		{"self-approval", "POST", "/v1/requests/" + pending.ID + "/approve", adminToken, `{"as":"bob@example.com"}`, 403, latch.CodeSelfApproval},
 		{"revoke a pending request", "POST", "/v1/requests/" + pending.ID + "/revoke", adminToken, `{"as":"bob@example.com"}`, 409, "not_active"},
 		{"cancel by someone else", "POST", "/v1/requests/" + pending.ID + "/cancel", adminToken, `{"as":"mallory@other.example"}`, 403, latch.CodeNotRequester},
-		{"bad status filter", "GET", "/v1/requests?status=nope", adminToken, "", 422, "bad_request"},
+		{"bad status filter", "GET", "/v1/requests?status=nope", adminToken, "", 400, "bad_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,372 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/latchhq/latch/pkg/boltstore"
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// recorder is a fake GrantRunner, Scheduler and Notifier that records calls
+// and fails the next call of a kind when told to.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+	fail  map[string]int
+}
+
+func (r *recorder) record(s string, kind string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail[kind] > 0 {
+		r.fail[kind]--
+		return errors.New("injected failure")
+	}
+	r.calls = append(r.calls, s)
+	return nil
+}
+
+func (r *recorder) Escalate(_ context.Context, id string) error {
+	return r.record("escalate "+id, "escalate")
+}
+func (r *recorder) Deescalate(_ context.Context, id string) error {
+	return r.record("deescalate "+id, "deescalate")
+}
+func (r *recorder) Wake(_ context.Context, id string, at time.Time) error {
+	return r.record(fmt.Sprintf("wake %s %s", id, at.Format(time.TimeOnly)), "wake")
+}
+func (r *recorder) At(_ context.Context, at time.Time, cmd latch.Command) error {
+	return r.record(fmt.Sprintf("at %s %s %s", at.Format(time.TimeOnly), cmd.Kind, cmd.RequestID), "at")
+}
+func (r *recorder) Notify(_ context.Context, ev latch.AuditType, req latch.Request) error {
+	return r.record(fmt.Sprintf("notify %s %s", ev, req.Status), "notify")
+}
+
+func (r *recorder) Calls() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func (r *recorder) FailNext(kind string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail == nil {
+		r.fail = map[string]int{}
+	}
+	r.fail[kind]++
+}
+
+type fixture struct {
+	eng   *engine.Engine
+	store latch.Store
+	rec   *recorder
+	clock *fakeClock
+}
+
+func testFlow(quorum int) *latch.Flow {
+	return &latch.Flow{
+		Name: "prod", Label: "Prod", AllowRevoke: true, ScheduleDeescalation: true,
+		Fields: []latch.Field{{Name: "reason", Type: latch.FieldString, Required: true}, {Name: "duration", Type: latch.FieldDuration, Default: int64(3600)}},
+		Approval: latch.Approval{Quorum: quorum, Timeout: time.Hour,
+			Approvers: []string{"a1@example.com", "a2@example.com", "a3@example.com", "a4@example.com", "a5@example.com", "a6@example.com", "a7@example.com", "a8@example.com"}},
+		Strategy: &latch.Strategy{Type: "webhook", Targets: []latch.Target{{ID: "db", Label: "DB"}}},
+	}
+}
+
+func newFixture(t *testing.T, flows ...*latch.Flow) *fixture {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{store: st, rec: &recorder{}, clock: &fakeClock{now: t0}}
+	f.eng, err = engine.New(engine.Config{Store: st, Flows: engine.NewFlowSet(flows), Clock: f.clock,
+		Runner: f.rec, Scheduler: f.rec, Notifier: f.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) create(t *testing.T) latch.Request {
+	t.Helper()
+	r, err := f.eng.Create(context.Background(), engine.CreateInput{Flow: "prod", UserEmail: "Bob@Example.com",
+		Source: latch.SourceAPI, Fields: map[string]any{"reason": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func approve(id, as string) latch.Command {
+	return latch.Command{ID: engine.NewID("cmd"), Kind: latch.CmdApprove, RequestID: id, Actor: latch.Actor{Email: as}}
+}
+
+func TestCreateCommitsAndDispatches(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	if r.Status != latch.StatusPending || r.Requester.Email != "bob@example.com" || r.Version != 1 {
+		t.Fatalf("created = %s %s v%d, want pending for bob@example.com at version 1", r.Status, r.Requester.Email, r.Version)
+	}
+	want := []string{"at 10:00:00 expire " + r.ID, "notify requested pending"}
+	if diff := cmp.Diff(want, f.rec.Calls()); diff != "" {
+		t.Errorf("effects (-want +got):\n%s", diff)
+	}
+	if left, _ := f.store.PendingEffects(context.Background(), 10); len(left) != 0 {
+		t.Errorf("outbox after dispatch = %v, want empty", left)
+	}
+	u, err := f.store.GetUser(context.Background(), "bob@example.com")
+	if err != nil || u.Role != latch.RoleMember {
+		t.Errorf("user created on first contact = %+v, %v; want a member", u, err)
+	}
+}
+
+func TestCreateRefusals(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	tests := []struct {
+		name     string
+		give     engine.CreateInput
+		wantCode string
+	}{
+		{"unknown flow", engine.CreateInput{Flow: "nope", UserEmail: "bob@example.com"}, "flow_not_found"},
+		{"bad email", engine.CreateInput{Flow: "prod", UserEmail: "bob"}, "invalid_email"},
+		{"missing field", engine.CreateInput{Flow: "prod", UserEmail: "bob@example.com", Source: latch.SourceAPI}, "invalid_fields"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.eng.Create(context.Background(), tt.give)
+			if got := latch.ErrorCodeOf(err); got != tt.wantCode {
+				t.Errorf("code = %q (%v), want %q", got, err, tt.wantCode)
+			}
+		})
+	}
+	if rs, _ := f.store.ListRequests(context.Background(), latch.RequestFilter{}); len(rs) != 0 {
+		t.Errorf("refused creates left %d requests", len(rs))
+	}
+}
+
+// Many approvers clicking at once on a quorum-of-one request produce exactly
+// one approval and one escalation; the others are told it is no longer pending.
+func TestConcurrentApprovalsMakeOneTransition(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() { errs[i] = f.eng.Handle(ctx, approve(r.ID, fmt.Sprintf("a%d@example.com", i+1))) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case latch.ErrorCodeOf(err) != "not_pending":
+			t.Errorf("losing approval: %v, want not_pending", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d approvals succeeded, want 1", ok)
+	}
+	got, err := f.store.GetRequest(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != latch.StatusEscalating || len(got.Approvals) != 1 {
+		t.Errorf("request = %s with %d approvals, want escalating with 1", got.Status, len(got.Approvals))
+	}
+	escalations := 0
+	for _, c := range f.rec.Calls() {
+		if len(c) > 9 && c[:9] == "escalate " {
+			escalations++
+		}
+	}
+	if escalations != 1 {
+		t.Errorf("escalator started %d times, want 1: %v", escalations, f.rec.Calls())
+	}
+	evs, _ := f.store.AuditEvents(ctx, r.ID)
+	if len(evs) != 2 || evs[1].Type != latch.AuditApproved {
+		t.Errorf("audit = %v, want requested, approved", evs)
+	}
+}
+
+// Two approvers racing on a quorum of two both count, and access is asked once.
+func TestConcurrentApprovalsReachQuorumOnce(t *testing.T) {
+	f := newFixture(t, testFlow(2))
+	r := f.create(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() { errs[i] = f.eng.Handle(ctx, approve(r.ID, fmt.Sprintf("a%d@example.com", i+1))) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Errorf("approval failed: %v", err)
+		}
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	if got.Status != latch.StatusEscalating || len(got.Approvals) != 2 {
+		t.Errorf("request = %s with %d approvals, want escalating with 2", got.Status, len(got.Approvals))
+	}
+	evs, _ := f.store.AuditEvents(ctx, r.ID)
+	var types []latch.AuditType
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if diff := cmp.Diff([]latch.AuditType{latch.AuditRequested, latch.AuditApprovalAdded, latch.AuditApproved}, types); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
+	}
+}
+
+// A command delivered twice acts once: the second delivery is refused by
+// the request's state or recognised by its dedup id, and changes nothing.
+func TestDuplicateCommandActsOnce(t *testing.T) {
+	f := newFixture(t, testFlow(2))
+	r := f.create(t)
+	ctx := context.Background()
+	cmd := approve(r.ID, "a1@example.com")
+	if err := f.eng.Handle(ctx, cmd); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.Handle(ctx, cmd); err != nil && latch.ErrorCodeOf(err) != "already_approved" {
+		t.Fatalf("second delivery: %v, want nil or already_approved", err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	evs, _ := f.store.AuditEvents(ctx, r.ID)
+	if len(got.Approvals) != 1 || len(evs) != 2 {
+		t.Errorf("after the same approval twice: %d approvals, %d audit events; want 1 and 2", len(got.Approvals), len(evs))
+	}
+
+	// A second approver's approval redelivered after the request moved on
+	// is recognised by its id: nothing changes and nothing is refused.
+	second := approve(r.ID, "a2@example.com")
+	if err := f.eng.Handle(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(f.rec.Calls())
+	if err := f.eng.Handle(ctx, second); err != nil && latch.ErrorCodeOf(err) != "not_pending" {
+		t.Fatalf("redelivery after quorum: %v, want nil or not_pending", err)
+	}
+	if got := len(f.rec.Calls()); got != calls {
+		t.Errorf("redelivery caused %d more effects, want none", got-calls)
+	}
+}
+
+func TestCheckChangesNothing(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	if err := f.eng.Check(ctx, approve(r.ID, "bob@example.com")); latch.ErrorCodeOf(err) != latch.CodeSelfApproval {
+		t.Errorf("check self-approval = %v, want self_approval", err)
+	}
+	if err := f.eng.Check(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Errorf("check allowed approval = %v, want nil", err)
+	}
+	if err := f.eng.Check(ctx, latch.Command{ID: "x", Kind: latch.CmdEscalated, GrantID: "g"}); latch.ErrorKindOf(err) != latch.KindInvalid {
+		t.Errorf("check of a runner report = %v, want invalid", err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	if got.Status != latch.StatusPending || got.Version != r.Version {
+		t.Errorf("after Check the request is %s v%d, want unchanged pending v%d", got.Status, got.Version, r.Version)
+	}
+}
+
+// An effect that fails stays in the outbox and is carried out later.
+func TestFailedEffectIsRetriedFromOutbox(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	f.rec.FailNext("escalate")
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	left, err := f.store.PendingEffects(ctx, 10)
+	if err != nil || len(left) != 1 || left[0].Kind != latch.EffectEscalate {
+		t.Fatalf("outbox = %v, %v; want the failed escalate", left, err)
+	}
+	if n, err := f.eng.DispatchPending(ctx, time.Minute); err != nil || n != 0 {
+		t.Errorf("young effects dispatched: %d, %v; want none", n, err)
+	}
+	f.clock.Advance(2 * time.Minute)
+	if n, err := f.eng.DispatchPending(ctx, time.Minute); err != nil || n != 1 {
+		t.Errorf("DispatchPending = %d, %v; want 1", n, err)
+	}
+	if left, _ := f.store.PendingEffects(ctx, 10); len(left) != 0 {
+		t.Errorf("outbox after retry = %v, want empty", left)
+	}
+}
+
+// The whole life through the engine, with the runner's reports as commands.
+func TestLifecycleThroughEngine(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	grant := got.GrantID
+	f.clock.Advance(time.Second)
+	if err := f.eng.Handle(ctx, latch.Command{ID: "escalated/" + grant, Kind: latch.CmdEscalated, GrantID: grant, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = f.store.GetRequest(ctx, r.ID)
+	if got.Status != latch.StatusActive || !got.EndsAt.Equal(t0.Add(time.Second+time.Hour)) {
+		t.Fatalf("after escalated: %s ending %v", got.Status, got.EndsAt)
+	}
+	end := *got.EndsAt
+	if err := f.eng.Handle(ctx, latch.Command{ID: "due/early", Kind: latch.CmdDue, GrantID: grant, At: end.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = f.store.GetRequest(ctx, r.ID); got.Status != latch.StatusActive {
+		t.Fatalf("an early wake-up changed the request to %s", got.Status)
+	}
+	if err := f.eng.Handle(ctx, latch.Command{ID: "due/now", Kind: latch.CmdDue, GrantID: grant, At: end}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.Handle(ctx, latch.Command{ID: "deescalated/" + grant, Kind: latch.CmdDeescalated, GrantID: grant, At: end.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = f.store.GetRequest(ctx, r.ID)
+	g, _ := f.store.GetGrant(ctx, grant)
+	if got.Status != latch.StatusEnded || g.Status != latch.GrantEnded {
+		t.Errorf("end: request %s, grant %s; want ended, ended", got.Status, g.Status)
+	}
+	want := []string{
+		"at 10:00:00 expire " + r.ID, "notify requested pending",
+		"notify approved escalating", "escalate " + grant,
+		"notify escalated active", "wake " + grant + " 10:00:01",
+		"deescalate " + grant,
+		"notify deescalated ended",
+	}
+	if diff := cmp.Diff(want, f.rec.Calls()); diff != "" {
+		t.Errorf("effects (-want +got):\n%s", diff)
+	}
+}
