@@ -600,6 +600,93 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
+			name: "revoking while the grant is already being revoked leaves the request to end with it",
+			flow: testFlow(),
+			state: func() latch.State {
+				return latch.State{
+					Request: ptr(active("r1", "g1", r1Start, r1End)),
+					Grant: ptr(grant("g1", latch.GrantDeescalating, grantStarted(r1Start),
+						leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))),
+					Requests: requests(deescalating("r2", "g1", r2Start, r2End, r2opts()...)),
+					Actor:    ann, Requester: ann,
+				}
+			},
+			cmd: latch.Command{ID: "c14", Kind: latch.CmdRevoke, RequestID: "r1", Actor: by(ann), At: r2End},
+			want: latch.Change{
+				Dedup: "c14",
+				Requests: []latch.Request{active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating), seq(4), updated(r2End),
+					decided(decision(ann, r2End)))},
+				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, r2End, actor(ann))},
+			},
+		},
+		{
+			name: "a retried revoke whose grant is already being revoked again asks nothing more",
+			flow: testFlow(),
+			state: func() latch.State {
+				return latch.State{
+					Request: ptr(active("r2", "g1", r2Start, r2End, r2opts(failed("throttled", "slow down", latch.StageDeescalate), seq(4))...)),
+					Grant: ptr(grant("g1", latch.GrantDeescalating, grantStarted(r1Start),
+						leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))),
+					Requests: requests(deescalating("r1", "g1", r1Start, r1End, seq(5))),
+					Actor:    dan, Requester: ann,
+				}
+			},
+			cmd: latch.Command{ID: "c15", Kind: latch.CmdRetry, RequestID: "r2", Actor: by(dan), At: at(80 * time.Minute)},
+			want: latch.Change{
+				Dedup:    "c15",
+				Requests: []latch.Request{active("r2", "g1", r2Start, r2End, r2opts(status(latch.StatusDeescalating), seq(5), updated(at(80*time.Minute)))...)},
+				Audit: []latch.AuditEvent{event(active("r2", "g1", r2Start, r2End), 5, latch.AuditRetried, at(80*time.Minute), actor(dan),
+					evData(map[string]any{"stage": latch.StageDeescalate}))},
+			},
+		},
+		{
+			name: "a lease whose request is not loaded still starts with the grant",
+			flow: testFlow(noHooks),
+			state: func() latch.State {
+				return latch.State{
+					Grant:    ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("gone", 600, time.Time{}, time.Time{})))),
+					Requests: requests(escalating("r1", "g1")),
+				}
+			},
+			cmd: latch.Command{ID: "c16", Kind: latch.CmdEscalated, GrantID: "g1", At: r1Start},
+			want: latch.Change{
+				Dedup:    "c16",
+				Requests: []latch.Request{escalating("r1", "g1", status(latch.StatusActive), window(r1Start, r1End), seq(3), updated(r1Start))},
+				Grants: []latch.Grant{grant("g1", latch.GrantActive, grantStarted(r1Start), grantUpdated(r1Start),
+					leases(lease("r1", 3600, r1Start, r1End), lease("gone", 600, r1Start, r1Start.Add(10*time.Minute))))},
+				Audit: []latch.AuditEvent{event(escalating("r1", "g1"), 3, latch.AuditEscalated, r1Start,
+					evData(map[string]any{"starts_at": r1Start, "ends_at": r1End}))},
+				Effects: []latch.Effect{
+					notify("c16/0", "r1", latch.AuditEscalated, r1Start),
+					wake("c16/1", "g1", r1Start.Add(10*time.Minute), r1Start),
+				},
+			},
+		},
+		{
+			name: "an escalation failure reported for an active grant changes nothing",
+			flow: testFlow(),
+			state: func() latch.State {
+				return latch.State{
+					Grant:    ptr(grant("g1", latch.GrantActive, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End)))),
+					Requests: requests(active("r1", "g1", r1Start, r1End)),
+				}
+			},
+			cmd:  latch.Command{ID: "c17", Kind: latch.CmdEscalationFailed, GrantID: "g1", At: r1Start},
+			want: latch.Change{Dedup: "c17"},
+		},
+		{
+			name: "a deescalation failure reported for an active grant changes nothing",
+			flow: testFlow(),
+			state: func() latch.State {
+				return latch.State{
+					Grant:    ptr(grant("g1", latch.GrantActive, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End)))),
+					Requests: requests(active("r1", "g1", r1Start, r1End)),
+				}
+			},
+			cmd:  latch.Command{ID: "c18", Kind: latch.CmdDeescalationFailed, GrantID: "g1", At: r1Start},
+			want: latch.Change{Dedup: "c18"},
+		},
+		{
 			name: "a repeated escalated report changes nothing",
 			flow: testFlow(),
 			state: func() latch.State {
