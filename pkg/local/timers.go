@@ -27,8 +27,11 @@ type Timers struct {
 var _ latch.Scheduler = (*Timers)(nil)
 
 // NewTimers returns timers that publish to queue. Commands are published
-// with ctx, which should live as long as the server.
+// with ctx, which should live as long as the server. A nil log discards.
 func NewTimers(ctx context.Context, queue latch.Queue, clock latch.Clock, log *slog.Logger) *Timers {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Timers{queue: queue, clock: clock, log: log, ctx: ctx, timers: map[string]*time.Timer{}}
 }
 
