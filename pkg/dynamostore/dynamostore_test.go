@@ -1,0 +1,115 @@
+package dynamostore_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/latchhq/latch/pkg/dynamostore"
+
+	"github.com/latchhq/latch/pkg/dynamostore/dynamotest"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/storetest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) latch.Store { return dynamotest.NewStore(t) })
+}
+
+func TestCommitOfMoreThanMaxItemsFails(t *testing.T) {
+	s := dynamotest.NewStore(t)
+	effects := func(n int) []latch.Effect {
+		out := make([]latch.Effect, n)
+		for i := range out {
+			out[i] = latch.Effect{ID: fmt.Sprintf("big/%d", i), Kind: latch.EffectNotify, RequestID: "r1", CreatedAt: time.Now()}
+		}
+		return out
+	}
+	// The dedup marker is an item too.
+	fits := latch.Change{Dedup: "fits", Effects: effects(dynamostore.MaxItems - 1)}
+	if err := s.Commit(t.Context(), fits); err != nil {
+		t.Fatalf("Commit of %d items: %v", dynamostore.MaxItems, err)
+	}
+	tooBig := latch.Change{Dedup: "too-big", Effects: effects(dynamostore.MaxItems)}
+	err := s.Commit(t.Context(), tooBig)
+	if !errors.Is(err, dynamostore.ErrTooLarge) {
+		t.Fatalf("Commit of %d items: got %v, want ErrTooLarge", dynamostore.MaxItems+1, err)
+	}
+	if !strings.Contains(err.Error(), "101 items") {
+		t.Errorf("error %q does not give the item count", err)
+	}
+}
+
+// TestOnlyDedupMarkersExpire reads the raw items: dedup markers carry a TTL
+// of DedupTTL, and nothing else (above all, no audit event) carries one.
+func TestOnlyDedupMarkersExpire(t *testing.T) {
+	client := dynamotest.Client(t)
+	table := dynamotest.TableName(t)
+	if err := dynamostore.CreateTable(t.Context(), client, table); err != nil {
+		t.Fatal(err)
+	}
+	s := dynamostore.New(client, table)
+	now := time.Now()
+	c := latch.Change{
+		Dedup:    "create/r1",
+		Requests: []latch.Request{{ID: "r1", Flow: "f", Requester: latch.UserRef{Email: "ann@example.com"}, Status: latch.StatusPending, CreatedAt: now}},
+		Grants:   []latch.Grant{{ID: "g1", Key: "k1", Status: latch.GrantActive, CreatedAt: now}},
+		Audit:    []latch.AuditEvent{{ID: "r1/1", RequestID: "r1", Seq: 1, Type: latch.AuditRequested, At: now}},
+		Effects:  []latch.Effect{{ID: "create/r1/0", Kind: latch.EffectNotify, RequestID: "r1", CreatedAt: now}},
+	}
+	if err := s.Commit(t.Context(), c); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if err := s.PutUser(t.Context(), latch.User{Email: "ann@example.com", Role: latch.RoleMember}); err != nil {
+		t.Fatalf("PutUser: %v", err)
+	}
+
+	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	types := map[string]int{}
+	for _, it := range out.Items {
+		typ := it[dynamostore.AttrType].(*ddbtypes.AttributeValueMemberS).Value
+		types[typ]++
+		ttl, hasTTL := it[dynamostore.AttrTTL].(*ddbtypes.AttributeValueMemberN)
+		switch {
+		case typ == dynamostore.TypeDedup && !hasTTL:
+			t.Errorf("dedup marker %v has no %s", it[dynamostore.AttrPK], dynamostore.AttrTTL)
+		case typ == dynamostore.TypeDedup:
+			secs, err := strconv.ParseInt(ttl.Value, 10, 64)
+			want := now.Add(dynamostore.DedupTTL)
+			if err != nil || secs < want.Add(-time.Hour).Unix() || secs > want.Add(time.Hour).Unix() {
+				t.Errorf("dedup marker expires at %s, want about %v", ttl.Value, want)
+			}
+		case hasTTL:
+			t.Errorf("%s item %v has a %s; only dedup markers may expire", typ, it[dynamostore.AttrPK], dynamostore.AttrTTL)
+		}
+	}
+	want := map[string]int{dynamostore.TypeDedup: 1, dynamostore.TypeRequest: 1, dynamostore.TypeGrant: 1,
+		dynamostore.TypeOpenGrant: 1, dynamostore.TypeAudit: 1, dynamostore.TypeEffect: 1, dynamostore.TypeUser: 1}
+	if diff := cmp.Diff(want, types); diff != "" {
+		t.Errorf("items by type (-want +got):\n%s", diff)
+	}
+}
+
+// Benchmarks against DynamoDB Local (its figures say little about DynamoDB
+// itself, but show the client's cost and catch regressions); record
+// figures with
+//
+//	go test -run '^$' -bench . -benchmem ./pkg/dynamostore
+
+func BenchmarkCommit(b *testing.B) { storetest.BenchCommit(b, dynamotest.NewStore(b)) }
+
+func BenchmarkGetRequest(b *testing.B) { storetest.BenchGetRequest(b, dynamotest.NewStore(b)) }
