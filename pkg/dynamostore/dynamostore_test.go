@@ -24,6 +24,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
 
 func TestContract(t *testing.T) {
+	dynamotest.Endpoint(t) // skip (or fail) once, not in every subtest, without DynamoDB Local
 	storetest.Run(t, func(t *testing.T) latch.Store { return dynamotest.NewStore(t) })
 }
 
