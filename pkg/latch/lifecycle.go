@@ -128,7 +128,7 @@ func (b *builder) apply(requestID string, cmd Command, env Env) error {
 			return err
 		}
 	case GrantDeescalate:
-		b.redeescalate(r)
+		return b.redeescalate(r)
 	}
 	return nil
 }
@@ -222,17 +222,34 @@ func (b *builder) leave(r *Request) error {
 	return nil
 }
 
-// redeescalate retries the revoke of r's failed grant.
-func (b *builder) redeescalate(r *Request) {
+// redeescalate retries the revoke of r's failed grant. When a newer grant
+// for the same user and target is open, that grant holds the access now and
+// revokes it when it ends: revoking here would take away access it relies on,
+// so the failed grant is closed instead and its requests end.
+func (b *builder) redeescalate(r *Request) error {
 	g, ok := b.grants[r.GrantID]
 	if !ok || g.Status != GrantFailed {
-		return
+		return nil
+	}
+	now := b.now()
+	g.Failure = nil
+	g.UpdatedAt = now
+	b.touchGrant(g)
+	if o := b.s.OpenGrant; o != nil && o.ID != g.ID && o.Status.Open() {
+		g.Status = GrantEnded
+		g.EndedAt = &now
+		for _, l := range g.Leases {
+			if _, ok := b.reqs[l.RequestID]; ok {
+				if err := b.apply(l.RequestID, b.system(CmdDeescalated), Env{AccessKept: true}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
 	g.Status = GrantDeescalating
-	g.Failure = nil
-	g.UpdatedAt = b.now()
-	b.touchGrant(g)
 	b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID, RequestID: r.ID})
+	return nil
 }
 
 // grantCommand handles a report about a grant: every lease moves with it.
