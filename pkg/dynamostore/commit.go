@@ -16,8 +16,9 @@ import (
 
 // MaxItems is the most items one Commit may write: DynamoDB's limit on the
 // actions of one transaction. A change writes one item per request, grant,
-// audit event and effect, one for its dedup key, and one per grant key whose
-// open grant it opens or closes.
+// audit event and effect, one for its dedup key, one per grant key that has
+// an open grant among the change's grants, and one per grant the change
+// closes while it holds its key.
 const MaxItems = 100
 
 // DedupTTL is how long a dedup marker is kept. DynamoDB deletes it some time
