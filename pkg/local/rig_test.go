@@ -205,7 +205,7 @@ type rig struct {
 	cancel context.CancelFunc
 
 	mu        sync.Mutex
-	published []latch.Command
+	published []latch.Command // every command published, recorded before it is handled
 	closeOnce sync.Once
 }
 
@@ -235,10 +235,10 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	flows := engine.NewFlowSet([]*latch.Flow{testFlow()})
 	var eng *engine.Engine
 	rt.queue = local.NewQueue(func(ctx context.Context, cmd latch.Command) error {
-		err := eng.Handle(ctx, cmd)
 		rt.mu.Lock()
 		rt.published = append(rt.published, cmd)
 		rt.mu.Unlock()
+		err := eng.Handle(ctx, cmd)
 		if o.after != nil {
 			o.after(cmd, err)
 		}
