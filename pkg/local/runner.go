@@ -54,8 +54,10 @@ type Runner struct {
 	c   RunnerConfig
 	ctx context.Context
 
-	mu      sync.Mutex
-	running map[string]bool // "escalate/<id>", "deescalate/<id>"
+	mu sync.Mutex
+	// running holds the work under way ("escalate/<id>", "deescalate/<id>"),
+	// and whether it was asked for again meanwhile and must run once more.
+	running map[string]bool
 	wg      sync.WaitGroup
 }
 
@@ -130,22 +132,37 @@ func (r *Runner) Rearm(ctx context.Context) error {
 // is for shutdown after the runner's context is cancelled, and for tests.
 func (r *Runner) Wait() { r.wg.Wait() }
 
+// start runs fn on a goroutine unless the same work is under way. Work asked
+// for while it runs is run again when it is done, because it may have come
+// after the running work last read the grant (a revoke retried just as its
+// failure is reported); fn reloads the grant and does nothing if no longer
+// needed.
 func (r *Runner) start(key string, fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.running[key] || r.ctx.Err() != nil {
+	if r.ctx.Err() != nil {
 		return
 	}
-	r.running[key] = true
+	if _, ok := r.running[key]; ok {
+		r.running[key] = true
+		return
+	}
+	r.running[key] = false
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		defer func() {
+		for {
+			fn()
 			r.mu.Lock()
-			delete(r.running, key)
+			again := r.running[key] && r.ctx.Err() == nil
+			if !again {
+				delete(r.running, key)
+				r.mu.Unlock()
+				return
+			}
+			r.running[key] = false
 			r.mu.Unlock()
-		}()
-		fn()
+		}
 	}()
 }
 
