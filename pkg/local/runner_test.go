@@ -333,3 +333,36 @@ func TestEscalatorReceivesTheGrantSpec(t *testing.T) {
 		t.Errorf("Revoke spec (-want +got):\n%s", diff)
 	}
 }
+
+func TestARevokeRetriedAsItsFailureIsReportedIsNotLost(t *testing.T) {
+	clock := &testClock{}
+	esc := newFakeEscalator()
+	// The first revoke fails after the revoke window has passed; the retry succeeds.
+	esc.on("revoke", ann, answer{err: errors.New("503 from target"), do: func() { clock.Advance(2 * time.Hour) }}, succeed())
+	var rt *rig
+	var once sync.Once
+	retried := make(chan error, 1)
+	rt = newRig(t, rigOptions{esc: esc, clock: clock, backoff: local.Backoff{Initial: time.Millisecond,
+		Max: 5 * time.Millisecond, EscalateAttempts: 3, RevokeFor: time.Hour},
+		after: func(cmd latch.Command, err error) {
+			if cmd.Kind != latch.CmdDeescalationFailed || err != nil {
+				return
+			}
+			// An admin retries the moment the failure is committed, while the
+			// runner is still finishing the revoke that failed.
+			once.Do(func() {
+				g := rt.grant(cmd.GrantID)
+				retried <- rt.queue.Publish(context.Background(), latch.Command{ID: "retry-1", Kind: latch.CmdRetry,
+					RequestID: g.Leases[0].RequestID, Actor: latch.Actor{Email: dan}, Source: latch.SourceAPI})
+			})
+		}})
+	r := rt.active(ann, nil)
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if err := <-retried; err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if n := esc.count("revoke", ann); n != 2 {
+		t.Errorf("escalator Revoke called %d times, want 2", n)
+	}
+}
