@@ -1,0 +1,132 @@
+package local_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// TestRearmAfterARestart stops a runtime with work under way and starts a
+// new one on the same file two hours later: Rearm must finish every piece of
+// that work from the store alone.
+func TestRearmAfterARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	stuck := make(chan struct{}) // never closed: the first runtime's calls end with it
+	esc1 := newFakeEscalator()
+	esc1.on("grant", ann, block(stuck))
+	esc1.on("revoke", cat, block(stuck))
+	first := newRig(t, rigOptions{path: path, esc: esc1})
+
+	// ann: approved, and the escalator is still granting.
+	escalating := first.create(ann, nil)
+	first.approve(escalating.ID)
+	eventually(t, wait, func() bool { return esc1.count("grant", ann) == 1 })
+	// cat: revoked early, and the escalator is still revoking.
+	deescalating := first.active(cat, nil)
+	first.do(latch.CmdRevoke, deescalating.ID, cat)
+	eventually(t, wait, func() bool { return esc1.count("revoke", cat) == 1 })
+	// eve: an hour's access, which will be over by the restart.
+	pastDue := first.active(eve, map[string]any{latch.FieldNameDuration: "1h"})
+	// fay: a day's access, which will not.
+	future := first.active(fay, map[string]any{latch.FieldNameDuration: "1d"})
+	// hal: waiting for approvers, who have an hour.
+	pending := first.create(hal, nil)
+
+	for id, want := range map[string]latch.Status{escalating.ID: latch.StatusEscalating,
+		deescalating.ID: latch.StatusDeescalating, pastDue.ID: latch.StatusActive, future.ID: latch.StatusActive,
+		pending.ID: latch.StatusPending} {
+		if got := first.request(id).Status; got != want {
+			t.Fatalf("before the restart, request %s is %s, want %s", id, got, want)
+		}
+	}
+	first.Close()
+	if n := esc1.count("revoke", eve) + esc1.count("revoke", fay); n != 0 {
+		t.Fatalf("the first runtime revoked %d grants it should not have", n)
+	}
+
+	clock := &testClock{}
+	clock.Advance(2 * time.Hour)
+	esc2 := newFakeEscalator()
+	second := newRig(t, rigOptions{path: path, esc: esc2, clock: clock})
+	if err := second.runner.Rearm(context.Background()); err != nil {
+		t.Fatalf("Rearm: %v", err)
+	}
+
+	second.waitFor(escalating.ID, latch.StatusActive)
+	second.waitFor(deescalating.ID, latch.StatusEnded)
+	second.waitFor(pastDue.ID, latch.StatusEnded)
+	second.waitFor(pending.ID, latch.StatusExpired)
+	// Two wake-ups are left: fay's, at the end of her day, and ann's, now
+	// that her access is in place.
+	eventually(t, wait, func() bool { return second.timers.Pending() == 2 })
+
+	for _, c := range []struct {
+		action, email string
+		want          int
+	}{
+		{"grant", ann, 1}, {"revoke", cat, 1}, {"revoke", eve, 1},
+		{"grant", cat, 0}, {"grant", eve, 0}, {"grant", fay, 0}, {"revoke", fay, 0}, {"revoke", ann, 0},
+	} {
+		if n := esc2.count(c.action, c.email); n != c.want {
+			t.Errorf("after the restart, escalator %s for %s called %d times, want %d", c.action, c.email, n, c.want)
+		}
+	}
+	if got := second.request(future.ID); got.Status != latch.StatusActive || !got.EndsAt.After(clock.Now()) {
+		t.Errorf("fay's request is %s until %v, want active until after %v", got.Status, got.EndsAt, clock.Now())
+	}
+	if g := second.grant(future.GrantID); g.Status != latch.GrantActive {
+		t.Errorf("fay's grant is %s, want active", g.Status)
+	}
+	if got := second.auditTypes(pastDue.ID); got[len(got)-1] != latch.AuditDeescalated {
+		t.Errorf("eve's audit trail %v, want it to end with deescalated", got)
+	}
+	r := second.request(escalating.ID)
+	if r.StartsAt == nil || r.StartsAt.Before(clock.Now().Add(-time.Minute)) {
+		t.Errorf("ann's access starts at %v, want after the restart (%v)", r.StartsAt, clock.Now())
+	}
+}
+
+// TestRearmOfAnEmptyStore starts a runtime on a new file.
+func TestRearmOfAnEmptyStore(t *testing.T) {
+	rt := newRig(t, rigOptions{})
+	if err := rt.runner.Rearm(context.Background()); err != nil {
+		t.Fatalf("Rearm: %v", err)
+	}
+	if n := rt.timers.Pending(); n != 0 {
+		t.Errorf("Pending = %d, want 0", n)
+	}
+}
+
+// TestRearmTwiceDoesTheWorkOnce re-arms a runtime with work under way twice
+// over: nothing is done twice.
+func TestRearmTwiceDoesTheWorkOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	stuck := make(chan struct{})
+	esc1 := newFakeEscalator()
+	esc1.on("grant", ann, block(stuck))
+	first := newRig(t, rigOptions{path: path, esc: esc1})
+	r := first.create(ann, nil)
+	first.approve(r.ID)
+	eventually(t, wait, func() bool { return esc1.count("grant", ann) == 1 })
+	first.Close()
+
+	release := make(chan struct{})
+	esc2 := newFakeEscalator()
+	esc2.on("grant", ann, block(release), succeed())
+	second := newRig(t, rigOptions{path: path, esc: esc2})
+	for range 2 {
+		if err := second.runner.Rearm(context.Background()); err != nil {
+			t.Fatalf("Rearm: %v", err)
+		}
+	}
+	eventually(t, wait, func() bool { return esc2.count("grant", ann) >= 1 })
+	close(release)
+	second.waitFor(r.ID, latch.StatusActive)
+	second.runner.Wait()
+	if n := esc2.count("grant", ann); n != 1 {
+		t.Errorf("escalator Grant called %d times, want 1", n)
+	}
+}
