@@ -2,7 +2,8 @@
 // in one bbolt file on one machine.
 //
 // Every entity is a JSON document in its own bucket, keyed by ID (users by
-// normalized email). Lists are served from index buckets whose keys sort the
+// normalized email, identities by normalized email and service, domains by
+// name). Lists are served from index buckets whose keys sort the
 // way the list is ordered, so no list loads more than it returns (plus, with
 // several filters, the entries the most selective index holds). Commit is one
 // bbolt read-write transaction: all of a change is written or none of it.
@@ -52,10 +53,16 @@ var (
 	bucketOutboxByTime     = []byte("outbox_by_time")     // created \0 id
 	bucketDedup            = []byte("dedup")              // dedup key → when written (unix ns, 8 bytes)
 	bucketUsers            = []byte("users")              // email → User JSON
+	bucketIdentities       = []byte("identities")         // email \0 service → Identity JSON
+	bucketDomains          = []byte("domains")            // name → Domain JSON
+	bucketTokens           = []byte("tokens")             // id → Token JSON
+	bucketTokensByHash     = []byte("tokens_by_hash")     // hash → id
+	bucketTokensByTime     = []byte("tokens_by_time")     // created \0 id
 
 	allBuckets = [][]byte{bucketRequests, bucketRequestsByTime, bucketRequestsByStatus, bucketRequestsByFlow,
 		bucketRequestsByUser, bucketGrants, bucketGrantsByStatus, bucketOpenGrants, bucketAudit,
-		bucketAuditByRequest, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers}
+		bucketAuditByRequest, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers, bucketIdentities,
+		bucketDomains, bucketTokens, bucketTokensByHash, bucketTokensByTime}
 )
 
 // Store is a latch.Store in a bbolt file. It is safe for concurrent use.

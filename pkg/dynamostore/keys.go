@@ -19,6 +19,10 @@ import (
 //	open grant       GKEY#<grant key>      GKEY            (grant_id: the open grant)
 //	outbox effect    EFFECT#<id>           EFFECT
 //	user             USER#<email>          USER
+//	identity         IDENT#<email>         SVC#<service>
+//	domain           DOMAIN#<name>         DOMAIN
+//	token            TOKEN#<id>            TOKEN
+//	token hash       TOKENHASH#<hash>      TOKENHASH       (token_id: the token)
 //	dedup marker     DEDUP#<dedup key>     DEDUP           (ttl: 30 days)
 //
 //	index      item      partition                 sort
@@ -28,16 +32,28 @@ import (
 //	requester  request   REQUESTER#<email>         <created>#<id>
 //	shard      effect    OUTBOX#<0..7>             <created>#<id>
 //	shard      user      USERS#<0..3>              <email>
+//	shard      identity  IDENTS#<0..3>             <email>#<service>
+//	shard      domain    DOMAINS#<0..3>            <name>
+//	shard      token     TOKENS#<0..3>             <created>#<id>
 //
 // <created> is the creation time in UTC with nine fractional digits, so
 // text order is time order. An audit event lives in its request's
-// partition, so reading a request's log is one consistent Query.
+// partition, so reading a request's log is one consistent Query; a user's
+// identities share a partition, so listing them is one too. A user's
+// identities are in the shard of the user's email. The token hash item
+// makes a hash unique (CreateToken puts it and the token in one
+// transaction) and finds a token by its hash with consistent reads; it
+// carries no document. Emails in keys are normalized; domain names, services,
+// token IDs and hashes are used as given.
 
 // Shard counts. Changing one moves items between partitions: existing
 // items must be rewritten.
 const (
-	outboxShards = 8
-	userShards   = 4
+	outboxShards   = 8
+	userShards     = 4
+	identityShards = 4
+	domainShards   = 4
+	tokenShards    = 4
 )
 
 const (
@@ -46,8 +62,12 @@ const (
 	skOpenGrant = "GKEY"
 	skEffect    = "EFFECT"
 	skUser      = "USER"
+	skDomain    = "DOMAIN"
+	skToken     = "TOKEN"
+	skTokenHash = "TOKENHASH"
 	skDedup     = "DEDUP"
 	auditPrefix = "AUDIT#"
+	svcPrefix   = "SVC#"
 )
 
 // key is an item's primary key.
@@ -74,6 +94,22 @@ func outboxPK(shard int) string       { return fmt.Sprintf("OUTBOX#%d", shard) }
 func usersPK(shard int) string        { return fmt.Sprintf("USERS#%d", shard) }
 func userSK(email string) string      { return latch.NormalizeEmail(email) }
 
+func identityKey(email, service string) key {
+	return key{identityPK(email), svcPrefix + service}
+}
+func domainKey(name string) key     { return key{"DOMAIN#" + name, skDomain} }
+func tokenKey(id string) key        { return key{"TOKEN#" + id, skToken} }
+func tokenHashKey(hash string) key  { return key{"TOKENHASH#" + hash, skTokenHash} }
+func identitiesPK(shard int) string { return fmt.Sprintf("IDENTS#%d", shard) }
+func domainsPK(shard int) string    { return fmt.Sprintf("DOMAINS#%d", shard) }
+func tokensPK(shard int) string     { return fmt.Sprintf("TOKENS#%d", shard) }
+func identitySK(id latch.Identity) string {
+	return latch.NormalizeEmail(id.Email) + "#" + id.Service
+}
+
+// identityPK is the partition of a user's identities.
+func identityPK(email string) string { return "IDENT#" + latch.NormalizeEmail(email) }
+
 // requestPK is the partition of a request and its audit events.
 func requestPK(id string) string { return requestKey(id).pk }
 
@@ -82,9 +118,13 @@ func createdSK(t time.Time, id string) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + id
 }
 
-// outboxShard and userShard spread effects and users over their partitions.
+// outboxShard, userShard, identityShard, domainShard and tokenShard spread
+// effects, users, identities, domains and tokens over their partitions.
 func outboxShard(effectID string) int { return shard(effectID, outboxShards) }
 func userShard(email string) int      { return shard(latch.NormalizeEmail(email), userShards) }
+func identityShard(email string) int  { return shard(latch.NormalizeEmail(email), identityShards) }
+func domainShard(name string) int     { return shard(name, domainShards) }
+func tokenShard(id string) int        { return shard(id, tokenShards) }
 
 func shard(s string, n int) int {
 	h := fnv.New32a()
@@ -126,6 +166,30 @@ func userIndexes(u latch.User) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		IndexShard.PartitionKey: str(usersPK(userShard(u.Email))),
 		IndexShard.SortKey:      str(userSK(u.Email)),
+	}
+}
+
+// identityIndexes are an identity's index attributes.
+func identityIndexes(id latch.Identity) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		IndexShard.PartitionKey: str(identitiesPK(identityShard(id.Email))),
+		IndexShard.SortKey:      str(identitySK(id)),
+	}
+}
+
+// domainIndexes are a domain's index attributes.
+func domainIndexes(d latch.Domain) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		IndexShard.PartitionKey: str(domainsPK(domainShard(d.Name))),
+		IndexShard.SortKey:      str(d.Name),
+	}
+}
+
+// tokenIndexes are a token's index attributes.
+func tokenIndexes(t latch.Token) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		IndexShard.PartitionKey: str(tokensPK(tokenShard(t.ID))),
+		IndexShard.SortKey:      str(createdSK(t.CreatedAt, t.ID)),
 	}
 }
 

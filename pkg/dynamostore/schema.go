@@ -25,6 +25,8 @@ const (
 	AttrVersion = "version"
 	// AttrGrantID is, on an open-grant item, the ID of the open grant.
 	AttrGrantID = "grant_id"
+	// AttrTokenID is, on a token hash item, the ID of the token.
+	AttrTokenID = "token_id"
 	// AttrTTL is the time-to-live attribute (seconds since the epoch):
 	// DynamoDB deletes an item some time after it. Only dedup markers have
 	// it; audit events never do.
@@ -39,6 +41,10 @@ const (
 	TypeAudit     = "audit"
 	TypeEffect    = "effect"
 	TypeUser      = "user"
+	TypeIdentity  = "identity"
+	TypeDomain    = "domain"
+	TypeToken     = "token"
+	TypeTokenHash = "token_hash"
 	TypeDedup     = "dedup"
 )
 
@@ -62,8 +68,10 @@ var (
 	// sorted by creation time.
 	IndexRequester = Index{Name: "requester", PartitionKey: "requester_pk", SortKey: "requester_sk"}
 	// IndexShard spreads items that are listed all together over a few
-	// partitions: the outbox (OUTBOX#<n>, sorted by creation time) and
-	// users (USERS#<n>, sorted by email).
+	// partitions: the outbox (OUTBOX#<n>, sorted by creation time), users
+	// (USERS#<n>, sorted by email), identities (IDENTS#<n>, sorted by email
+	// and service), domains (DOMAINS#<n>, sorted by name) and tokens
+	// (TOKENS#<n>, sorted by creation time).
 	IndexShard = Index{Name: "shard", PartitionKey: "shard_pk", SortKey: "shard_sk"}
 )
 

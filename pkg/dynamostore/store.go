@@ -1,5 +1,6 @@
 // Package dynamostore is the latch.Store on AWS: one DynamoDB table holding
-// requests, grants, audit events, the outbox, users and dedup markers.
+// requests, grants, audit events, the outbox, users, their identities, the
+// organisation's domains, API tokens and dedup markers.
 //
 // Each entity is an item with its JSON document (AttrDoc), its version
 // (AttrVersion) and the key and index attributes built in keys.go; schema.go
@@ -8,11 +9,13 @@
 // a dedup marker, and an open-grant item per grant key that allows one open
 // grant per key.
 //
-// Reads of one item and of a request's audit log are strongly consistent.
-// Lists (ListRequests, ListGrants, PendingEffects, ListUsers) read global
-// secondary indexes, which DynamoDB updates a moment after a write: a list
-// may briefly miss a new item or show an old state, and PendingEffects may
-// return an effect just marked done. Effects are carried out at least once.
+// Reads of one item, of a request's audit log and of one user's identities
+// are strongly consistent. Other lists (ListRequests, ListGrants,
+// PendingEffects, ListUsers, ListIdentities of every user, ListDomains,
+// ListTokens) read global secondary indexes, which DynamoDB updates a moment
+// after a write: a list may briefly miss a new item or show an old state,
+// and PendingEffects may return an effect just marked done. Effects are
+// carried out at least once.
 package dynamostore
 
 import (

@@ -57,8 +57,24 @@ func utcEffect(e latch.Effect) latch.Effect {
 }
 
 func utcUser(u latch.User) latch.User {
-	u.CreatedAt = u.CreatedAt.UTC()
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u
+}
+
+func utcIdentity(id latch.Identity) latch.Identity {
+	id.UpdatedAt = id.UpdatedAt.UTC()
+	return id
+}
+
+func utcDomain(d latch.Domain) latch.Domain {
+	d.CreatedAt = d.CreatedAt.UTC()
+	return d
+}
+
+func utcToken(t latch.Token) latch.Token {
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.ExpiresAt, t.RevokedAt = utcPtr(t.ExpiresAt), utcPtr(t.RevokedAt)
+	return t
 }
 
 func utcPtr(t *time.Time) *time.Time {

@@ -48,19 +48,25 @@ type Store interface {
 	// OpenGrant returns the open (escalating, active or deescalating) grant
 	// for key, or ErrNotFound.
 	OpenGrant(ctx context.Context, key string) (Grant, error)
-	// ListGrants returns grants in any of the given statuses.
+	// ListGrants returns grants in any of the given statuses; every grant
+	// when none is given.
 	ListGrants(ctx context.Context, statuses ...GrantStatus) ([]Grant, error)
 	// AuditEvents returns a request's audit events in order (by Seq).
 	AuditEvents(ctx context.Context, requestID string) ([]AuditEvent, error)
 
 	// Commit writes c atomically. It returns ErrDuplicate if a change with
-	// c.Dedup was committed before; ErrConflict if any request or grant is not
-	// at the version given (or, for version 0, already exists), if an audit
-	// event with the same ID exists, or if a new open grant's key already has
-	// an open grant. On error nothing is written.
+	// c.Dedup was committed before (a change without Dedup is not
+	// deduplicated; one with only Dedup records the marker); ErrConflict if
+	// any request or grant is not at the version given (or, for version 0,
+	// already exists), if an audit event with the same ID exists for its
+	// request, or if a grant would be open while another grant holds its key;
+	// a KindInvalid error if the change names the same item twice. An effect
+	// whose ID exists replaces it. A grant's Key never changes. On error
+	// nothing is written.
 	Commit(ctx context.Context, c Change) error
 
-	// PendingEffects returns outbox effects not yet marked done, oldest first.
+	// PendingEffects returns outbox effects not yet marked done, oldest
+	// first, at most limit (0 means 100).
 	PendingEffects(ctx context.Context, limit int) ([]Effect, error)
 	// EffectDone removes an effect from the outbox. Removing one that is not
 	// there is not an error.
@@ -73,6 +79,39 @@ type Store interface {
 	PutUser(ctx context.Context, u User) error
 	// ListUsers returns every user, ordered by email.
 	ListUsers(ctx context.Context) ([]User, error)
+	// DeleteUser removes the user with the given email and their
+	// identities; ErrNotFound if there is none.
+	DeleteUser(ctx context.Context, email string) error
+
+	// GetIdentity returns the user's id in service, or ErrNotFound.
+	GetIdentity(ctx context.Context, email, service string) (Identity, error)
+	// PutIdentity creates or replaces the user's id in id.Service.
+	PutIdentity(ctx context.Context, id Identity) error
+	// DeleteIdentity removes the user's id in service; ErrNotFound if there is none.
+	DeleteIdentity(ctx context.Context, email, service string) error
+	// ListIdentities returns the identities of the user with the given email,
+	// or of every user when email is "", ordered by email then service.
+	ListIdentities(ctx context.Context, email string) ([]Identity, error)
+
+	// ListDomains returns the organisation's email domains, ordered by name.
+	ListDomains(ctx context.Context) ([]Domain, error)
+	// PutDomain adds a domain; adding one that exists changes nothing.
+	PutDomain(ctx context.Context, d Domain) error
+	// DeleteDomain removes a domain; ErrNotFound if there is none.
+	DeleteDomain(ctx context.Context, name string) error
+
+	// CreateToken stores a new token; ErrConflict if its ID or Hash exists.
+	CreateToken(ctx context.Context, t Token) error
+	// TokenByHash returns the token whose secret hashes to hash, or ErrNotFound.
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// GetToken returns the token with the given id, or ErrNotFound.
+	GetToken(ctx context.Context, id string) (Token, error)
+	// ListTokens returns every token (revoked and expired ones included),
+	// ordered by creation time.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken sets the token's RevokedAt to at (keeping an earlier
+	// revocation); ErrNotFound if there is none.
+	RevokeToken(ctx context.Context, id string, at time.Time) error
 
 	// Close releases the store's resources.
 	Close() error

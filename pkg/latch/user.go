@@ -29,14 +29,54 @@ const (
 
 // User is a person (or bot) Latch knows. Email is the key, stored lower-case.
 type User struct {
-	ID        string
-	Email     string
-	Name      string
-	Role      Role
-	Kind      UserKind
-	SlackIDs  map[string]string // Slack team id → user id
-	CreatedAt time.Time
-	Version   int64
+	ID        string            `json:"id"`
+	Email     string            `json:"email"`
+	Name      string            `json:"name,omitempty"`
+	Role      Role              `json:"role"`
+	Kind      UserKind          `json:"kind"`
+	SlackIDs  map[string]string `json:"slack_ids,omitempty"` // Slack team id → user id
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at,omitzero"`
+	Version   int64             `json:"version"`
+}
+
+// Identity is a user's id in one external service: an IAM user name, an
+// Okta user id, a GitHub login. Service names the system ("aws_iam",
+// "okta", "github", or what a flow's strategy calls it).
+type Identity struct {
+	Email     string    `json:"email"`
+	Service   string    `json:"service"`
+	ID        string    `json:"id"`
+	Source    string    `json:"source"` // how it was learned: admin, import, rule, hook, lookup
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Identity sources.
+const (
+	IdentityFromAdmin  = "admin"
+	IdentityFromImport = "import"
+	IdentityFromRule   = "rule"
+	IdentityFromHook   = "hook"
+	IdentityFromLookup = "lookup"
+)
+
+// Domain is one of the organisation's email domains: people whose email is
+// in it (or a subdomain of it) join as members; everyone else as guests.
+type Domain struct {
+	Name      string    `json:"name"` // lower-case, no leading @
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Token is an API bearer token. Only a hash of its secret is kept.
+type Token struct {
+	ID        string     `json:"id"`
+	Hash      string     `json:"hash"`  // hex SHA-256 of the secret
+	Label     string     `json:"label"` // what it is for
+	Owner     string     `json:"owner"` // the email of the user (person or bot) it acts as
+	Scopes    []string   `json:"scopes"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 }
 
 // NormalizeEmail lower-cases and trims an email address.
