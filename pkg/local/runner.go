@@ -257,9 +257,20 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, l
 	spec := latch.GrantSpec{GrantID: g.ID, User: latch.SpecUser{Email: g.User.Email}, Target: target}
 	if g.StartsAt != nil {
 		spec.StartsAt = *g.StartsAt
-	}
-	if end, ok := g.EndsAt(); ok {
-		spec.EndsAt = end
+		if end, ok := g.EndsAt(); ok {
+			spec.EndsAt = end
+		}
+	} else {
+		// Not yet granted: say when access is meant to start and end, so a
+		// target that can set its own expiry does.
+		spec.StartsAt = r.c.Clock.Now()
+		var longest int64
+		for _, l := range g.Leases {
+			longest = max(longest, l.Duration)
+		}
+		if f.ScheduleDeescalation && longest > 0 {
+			spec.EndsAt = spec.StartsAt.Add(time.Duration(longest) * time.Second)
+		}
 	}
 	if len(g.Leases) > 0 {
 		if req, err := r.c.Store.GetRequest(r.ctx, g.Leases[0].RequestID); err == nil {
@@ -287,7 +298,7 @@ func (r *Runner) report(log *slog.Logger, cmd latch.Command) {
 	for attempt := 1; ; attempt++ {
 		err := r.c.Queue.Publish(r.ctx, cmd)
 		var le *latch.Error
-		if err == nil || errors.As(err, &le) {
+		if err == nil || (errors.As(err, &le) && !errors.Is(err, latch.ErrConflict)) {
 			if err != nil {
 				log.Warn("runner report refused", "command", cmd.ID, "err", err)
 			}

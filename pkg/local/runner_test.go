@@ -311,12 +311,17 @@ func TestEscalatorReceivesTheGrantSpec(t *testing.T) {
 		User:    latch.SpecUser{Email: ann, Identity: "id-ann"},
 		Target:  testTarget,
 		Request: latch.SpecRequest{ID: r.ID, Flow: flowName, Fields: wantFields},
-		// Starts and ends are not known before access is in place.
 	}
 	got := rt.esc.specs("grant", ann)
 	if len(got) != 1 {
 		t.Fatalf("escalator Grant called %d times, want 1", len(got))
 	}
+	// Before access is in place the spec says when it is meant to start
+	// (the call) and end (two hours on).
+	if got[0].StartsAt.IsZero() || got[0].StartsAt.After(*r.StartsAt) || got[0].EndsAt.Sub(got[0].StartsAt) != 2*time.Hour {
+		t.Errorf("Grant spec runs %v to %v, want two hours from a start no later than %v", got[0].StartsAt, got[0].EndsAt, *r.StartsAt)
+	}
+	want.StartsAt, want.EndsAt = got[0].StartsAt, got[0].EndsAt
 	if diff := cmp.Diff(want, got[0]); diff != "" {
 		t.Errorf("Grant spec (-want +got):\n%s", diff)
 	}
