@@ -18,11 +18,12 @@ import (
 
 // The keys of each part of a flow file, in documentation order.
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "fields", "approval", "strategy", "hooks"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "fields", "approval", "strategy", "identity", "hooks"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
 	targetKeys   = []string{"id", "label", "settings"}
-	hookKeys     = []string{latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
+	identityKeys = []string{"service", "rule", "lookup_by_email"}
+	hookKeys     = []string{"secret_env", latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
 )
 
 // Defaults of the keys a flow file may leave out.
@@ -37,6 +38,8 @@ const (
 var (
 	flowNameRE  = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 	fieldNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	serviceRE   = regexp.MustCompile(`^[a-z0-9_.:-]{1,64}$`)
 )
 
 // located is a flow as parsed, with where its name is, for finding
@@ -105,8 +108,19 @@ func (p *parser) flow(root *yaml.Node) located {
 	} else {
 		f.Approval = p.approval(n, top.keys["approval"])
 	}
+	f.Identity = latch.IdentityConfig{LookupByEmail: true}
+	if n := top.get("identity"); n != nil {
+		if f.Strategy == nil {
+			p.addf(top.line("identity"), "identity applies only to flows with a strategy: an approval-only flow grants nothing")
+		}
+		f.Identity = p.identity(n)
+	}
 	if n := top.get("hooks"); n != nil {
-		f.Hooks = p.hooks(n)
+		var secretGiven bool
+		f.Hooks, secretGiven = p.hooks(n)
+		if !secretGiven && f.Hooks != (latch.Hooks{}) {
+			p.addf(top.line("hooks"), "hooks.secret_env is required: hook calls are signed with the secret in that environment variable")
+		}
 	}
 	return out
 }
@@ -460,6 +474,51 @@ func (p *parser) rule(n *yaml.Node) (latch.Rule, string, bool) {
 	}
 	rule, err := policy.CompileRule(src)
 	if err != nil {
+		p.ruleError(n, src, "approval.rule", err)
+		return nil, src, false
+	}
+	return rule, src, true
+}
+
+// identity reads the identity block: the service name, the CEL rule and
+// whether the strategy's own lookup by email is used.
+func (p *parser) identity(n *yaml.Node) latch.IdentityConfig {
+	cfg := latch.IdentityConfig{LookupByEmail: true}
+	o := p.object(n, "identity", "identity", identityKeys)
+	if o == nil {
+		return cfg
+	}
+	if v := o.get("service"); v != nil {
+		if s, ok := p.text(v, "identity.service"); ok {
+			if !serviceRE.MatchString(s) {
+				p.addf(v, "identity.service %q must be 1 to 64 lower-case letters, digits, '_', '-', '.' or ':'", s)
+			} else {
+				cfg.Service = s
+			}
+		}
+	}
+	if v := o.get("rule"); v != nil {
+		if src, ok := p.text(v, "identity.rule"); ok {
+			rule, err := policy.CompileIdentityRule(src)
+			if err != nil {
+				p.ruleError(v, src, "identity.rule", err)
+			} else {
+				cfg.Rule, cfg.RuleSource = rule, src
+			}
+		}
+	}
+	if v := o.get("lookup_by_email"); v != nil {
+		if b, ok := p.boolean(v, "identity.lookup_by_email"); ok {
+			cfg.LookupByEmail = b
+		}
+	}
+	return cfg
+}
+
+// ruleError reports a rule that does not compile at the rule's own line and,
+// where it can be known, column.
+func (p *parser) ruleError(n *yaml.Node, src, what string, err error) {
+	{
 		line, col := n.Line, n.Column
 		var ce *policy.CompileError
 		if errors.As(err, &ce) {
@@ -476,10 +535,8 @@ func (p *parser) rule(n *yaml.Node) (latch.Rule, string, bool) {
 			}
 			err = errors.New(ce.Reason)
 		}
-		p.addAt(line, col, "approval.rule does not compile: "+err.Error())
-		return nil, src, false
+		p.addAt(line, col, what+" does not compile: "+err.Error())
 	}
-	return rule, src, true
 }
 
 // duration reads a duration written like 30m, 4h or 1d, or as whole seconds.
@@ -678,11 +735,22 @@ func (p *parser) target(n *yaml.Node) (latch.Target, bool) {
 	return t, len(p.problems) == before
 }
 
-func (p *parser) hooks(n *yaml.Node) latch.Hooks {
-	var h latch.Hooks
+// hooks reads the hook URLs and the secret's variable; secretGiven says
+// whether secret_env was written at all (valid or not).
+func (p *parser) hooks(n *yaml.Node) (h latch.Hooks, secretGiven bool) {
 	o := p.object(n, "hooks", "hooks", hookKeys)
 	if o == nil {
-		return h
+		return h, false
+	}
+	if v := o.get("secret_env"); v != nil {
+		secretGiven = true
+		if s, ok := p.text(v, "hooks.secret_env"); ok {
+			if !envNameRE.MatchString(s) {
+				p.addf(v, "hooks.secret_env %q is not an environment variable name (write the variable's name, not the secret)", s)
+			} else {
+				h.SecretEnv = s
+			}
+		}
 	}
 	dst := map[string]*string{
 		latch.HookOnRequest:       &h.OnRequest,
@@ -694,7 +762,7 @@ func (p *parser) hooks(n *yaml.Node) latch.Hooks {
 	}
 	for _, k := range o.order {
 		v := o.get(k)
-		if v == nil {
+		if v == nil || k == "secret_env" {
 			continue
 		}
 		s, ok := p.text(v, "hooks."+k)
@@ -708,5 +776,5 @@ func (p *parser) hooks(n *yaml.Node) latch.Hooks {
 		}
 		*dst[k] = s
 	}
-	return h
+	return h, secretGiven
 }

@@ -89,7 +89,8 @@ func TestParseExample(t *testing.T) {
 				{ID: "prod-db", Label: "Production database", Settings: map[string]any{"role": "readonly"}},
 			},
 		},
-		File: "flows/prod-access.yaml",
+		Identity: latch.IdentityConfig{LookupByEmail: true},
+		File:     "flows/prod-access.yaml",
 	}
 	if diff := cmp.Diff(want, got, ignoreRule); diff != "" {
 		t.Errorf("Parse() mismatch (-want +got):\n%s", diff)
@@ -140,6 +141,7 @@ func TestParseDefaults(t *testing.T) {
 		AllowRevoke:          flows.DefaultAllowRevoke,
 		ScheduleDeescalation: flows.DefaultScheduleDeescalation,
 		Approval:             latch.Approval{Approvers: []string{"a@example.com"}, Quorum: flows.DefaultQuorum},
+		Identity:             latch.IdentityConfig{LookupByEmail: true},
 		File:                 "f.yaml",
 	}
 	if diff := cmp.Diff(want, got, ignoreRule); diff != "" {
@@ -253,11 +255,27 @@ func TestParseValues(t *testing.T) {
 		},
 		{
 			name: "hooks",
-			give: head + "hooks:\n  on_request: https://h.example.com/r\n  on_approve: http://127.0.0.1:8080/a\n  on_deny: https://h.example.com/d\n" +
+			give: head + "hooks:\n  secret_env: LATCH_HOOK_SECRET\n  on_request: https://h.example.com/r\n  on_approve: http://127.0.0.1:8080/a\n  on_deny: https://h.example.com/d\n" +
 				"  after_escalate: https://h.example.com/e\n  after_deescalate: https://h.example.com/x\n  get_identity: https://h.example.com/i\n",
 			got: func(f *latch.Flow) any { return f.Hooks },
-			want: latch.Hooks{OnRequest: "https://h.example.com/r", OnApprove: "http://127.0.0.1:8080/a", OnDeny: "https://h.example.com/d",
+			want: latch.Hooks{SecretEnv: "LATCH_HOOK_SECRET", OnRequest: "https://h.example.com/r", OnApprove: "http://127.0.0.1:8080/a", OnDeny: "https://h.example.com/d",
 				AfterEscalate: "https://h.example.com/e", AfterDeescalate: "https://h.example.com/x", GetIdentity: "https://h.example.com/i"},
+		},
+		{
+			name: "identity",
+			give: head + "strategy: {type: webhook, url: 'http://127.0.0.1:1/h', secret_env: S, targets: [{id: t}]}\n" +
+				"identity:\n  service: vault\n  rule: 'user.email.split(\"@\")[0]'\n  lookup_by_email: false\n",
+			got: func(f *latch.Flow) any {
+				id, err := f.Identity.Rule.Eval(&latch.User{Email: "bob@example.com"})
+				return []any{f.Identity.Service, f.Identity.RuleSource, f.Identity.LookupByEmail, f.IdentityService(), id, err}
+			},
+			want: []any{"vault", `user.email.split("@")[0]`, false, "vault", "bob", nil},
+		},
+		{
+			name: "identity service defaults to the strategy type",
+			give: head + "strategy: {type: webhook, url: 'http://127.0.0.1:1/h', secret_env: S, targets: [{id: t}]}\n",
+			got:  func(f *latch.Flow) any { return []any{f.IdentityService(), f.Identity.LookupByEmail} },
+			want: []any{"webhook", true},
 		},
 		{
 			name: "any strategy type when none are registered",
@@ -291,6 +309,17 @@ func TestParseProblems(t *testing.T) {
 		give    string
 		wantErr string
 	}{
+		// identity and hooks.
+		{name: "identity on an approval-only flow", give: ok + "identity: {service: vault}\n",
+			wantErr: "f.yaml:4: identity applies only to flows with a strategy: an approval-only flow grants nothing"},
+		{name: "identity service with spaces", give: ok + "strategy: {type: webhook, url: 'http://127.0.0.1:1/h', secret_env: S, targets: [{id: t}]}\nidentity: {service: my vault}\n",
+			wantErr: `f.yaml:5: identity.service "my vault" must be 1 to 64 lower-case letters, digits, '_', '-', '.' or ':'`},
+		{name: "identity rule not a string", give: ok + "strategy: {type: webhook, url: 'http://127.0.0.1:1/h', secret_env: S, targets: [{id: t}]}\nidentity:\n  rule: 'user.email == \"x\"'\n",
+			wantErr: "f.yaml:6: identity.rule does not compile: the rule must give a string, not bool"},
+		{name: "hooks without a secret", give: ok + "hooks:\n  on_request: https://h.example.com/r\n",
+			wantErr: "f.yaml:4: hooks.secret_env is required: hook calls are signed with the secret in that environment variable"},
+		{name: "hooks secret pasted as a value", give: ok + "hooks:\n  secret_env: 's3cr3t value!'\n  on_request: https://h.example.com/r\n",
+			wantErr: `f.yaml:5: hooks.secret_env "s3cr3t value!" is not an environment variable name (write the variable's name, not the secret)`},
 		// The file as a whole.
 		{name: "empty file", give: "", wantErr: "f.yaml:1: the file is empty; a flow file holds one flow"},
 		{name: "only comments", give: "# nothing here\n\n", wantErr: "f.yaml:1: the file is empty; a flow file holds one flow"},
@@ -305,7 +334,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, fields, approval, strategy, hooks`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, fields, approval, strategy, identity, hooks`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},

@@ -23,6 +23,7 @@ type Flow struct {
 	Approval              Approval
 	Strategy              *Strategy // nil: approval-only; approved is final
 	Hooks                 Hooks
+	Identity              IdentityConfig
 
 	// File is where the flow was loaded from, for messages.
 	File string
@@ -76,9 +77,41 @@ type Target struct {
 	Settings map[string]any
 }
 
+// IdentityConfig says how a flow finds a grantee's id in the target system.
+// The discovery order is: the identity stored for (user, Service); else Rule,
+// or the get_identity hook; else the strategy's own lookup by email, when
+// LookupByEmail is set and the strategy has one; else the grant fails with
+// identity_not_found. Whatever a rule, hook or lookup finds is stored.
+type IdentityConfig struct {
+	Service       string       // the identity map's service name; ServiceFor gives the default
+	Rule          IdentityRule // optional CEL rule: the id from the user
+	RuleSource    string
+	LookupByEmail bool // use the strategy's own lookup by email (for webhook: the email itself)
+}
+
+// IdentityRule is a compiled string expression over a user (CEL, see
+// package policy). Eval must be safe for concurrent use and do no I/O.
+type IdentityRule interface {
+	Eval(user *User) (string, error)
+}
+
+// IdentityService is the service name under which the flow's grantees'
+// identities are kept: the flow's identity.service, else the strategy type.
+func (f *Flow) IdentityService() string {
+	if f.Identity.Service != "" {
+		return f.Identity.Service
+	}
+	if f.Strategy != nil {
+		return f.Strategy.Type
+	}
+	return ""
+}
+
 // Hooks name the webhooks or Lambdas called at points of a request's life.
-// Each is empty when unset.
+// Each is empty when unset. SecretEnv names the environment variable holding
+// the secret the calls are signed with.
 type Hooks struct {
+	SecretEnv       string
 	OnRequest       string
 	OnApprove       string
 	OnDeny          string

@@ -155,6 +155,13 @@ type Escalator interface {
 	Revoke(ctx context.Context, g GrantSpec) error
 }
 
+// IdentityLookup is an optional ability of an Escalator: finding a person's
+// id in the target system by email (e.g. an Okta user search). It returns
+// ErrNotFound when the target has no such person.
+type IdentityLookup interface {
+	LookupIdentity(ctx context.Context, email string) (string, error)
+}
+
 // GrantSpec is everything an escalator is told about one grant.
 type GrantSpec struct {
 	GrantID  string
