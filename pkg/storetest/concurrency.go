@@ -22,13 +22,19 @@ func race(tb testing.TB, s latch.Store, change func(i int) latch.Change) []error
 	for i := range changes {
 		changes[i] = change(i)
 	}
+	return raceCalls(func(i int) error { return s.Commit(tb.Context(), changes[i]) })
+}
+
+// raceCalls calls call from racers goroutines at once, each with its index,
+// and returns their errors, by goroutine.
+func raceCalls(call func(i int) error) []error {
 	errs := make([]error, racers)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range racers {
 		wg.Go(func() {
 			<-start
-			errs[i] = s.Commit(tb.Context(), changes[i])
+			errs[i] = call(i)
 		})
 	}
 	close(start)
@@ -106,6 +112,46 @@ func testConcurrency(t *testing.T, newStore func(t *testing.T) latch.Store) {
 		}
 		if diff := cmp.Diff(written(open(w).Grants[0]), got, opts); diff != "" {
 			t.Errorf("OpenGrant(k1): not the winner's grant (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("one of many new tokens with the same hash or ID wins", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			token func(i int) latch.Token
+		}{
+			{"same hash", func(i int) latch.Token {
+				return latch.Token{ID: fmt.Sprintf("t%d", i), Hash: "the-hash", Owner: "bot@example.com", CreatedAt: at(i)}
+			}},
+			{"same ID", func(i int) latch.Token {
+				return latch.Token{ID: "t1", Hash: fmt.Sprintf("hash-%d", i), Owner: "bot@example.com", CreatedAt: at(i)}
+			}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newStore(t)
+				w := oneWinner(t, raceCalls(func(i int) error { return s.CreateToken(t.Context(), tt.token(i)) }))
+				won := tt.token(w)
+				if diff := cmp.Diff([]latch.Token{won}, listTokens(t, s), opts); diff != "" {
+					t.Errorf("ListTokens: not the winner's token alone (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(won, tokenByHash(t, s, won.Hash), opts); diff != "" {
+					t.Errorf("TokenByHash: not the winner's token (-want +got):\n%s", diff)
+				}
+				for i := range racers {
+					lost := tt.token(i)
+					if i == w {
+						continue
+					}
+					if lost.ID != won.ID {
+						_, err := s.GetToken(t.Context(), lost.ID)
+						wantNotFound(t, fmt.Sprintf("GetToken of loser %d", i), err)
+					}
+					if lost.Hash != won.Hash {
+						_, err := s.TokenByHash(t.Context(), lost.Hash)
+						wantNotFound(t, fmt.Sprintf("TokenByHash of loser %d", i), err)
+					}
+				}
+			})
 		}
 	})
 }

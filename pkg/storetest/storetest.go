@@ -7,8 +7,10 @@
 //
 // The suite pins down what the Store interface promises: reads and lists with
 // their filters and orders, Commit's atomicity, version conditions, dedup
-// markers and the one-open-grant-per-key rule, and what happens when several
-// goroutines commit against the same version at once (run it under -race).
+// markers and the one-open-grant-per-key rule; users and their identities,
+// domains and API tokens; and what happens when several goroutines commit
+// against the same version, or create tokens with the same hash, at once
+// (run it under -race).
 package storetest
 
 import (
@@ -32,6 +34,10 @@ func Run(t *testing.T, newStore func(t *testing.T) latch.Store) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, newStore) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStore) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, newStore) })
+	t.Run("DeleteUser", func(t *testing.T) { testDeleteUser(t, newStore) })
+	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore) })
+	t.Run("Domains", func(t *testing.T) { testDomains(t, newStore) })
+	t.Run("Tokens", func(t *testing.T) { testTokens(t, newStore) })
 	t.Run("Commit", func(t *testing.T) { testCommit(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 }

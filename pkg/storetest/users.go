@@ -18,6 +18,7 @@ func newUser(email string) latch.User {
 		Kind:      latch.KindPerson,
 		SlackIDs:  map[string]string{"T01": "U01", "T02": "U99"},
 		CreatedAt: at(0).Add(3 * time.Nanosecond).In(zone),
+		UpdatedAt: at(1).Add(7 * time.Nanosecond).In(zone),
 	}
 }
 
@@ -52,8 +53,8 @@ func testUsers(t *testing.T, newStore func(t *testing.T) latch.Store) {
 		if diff := cmp.Diff(written(u), got, opts); diff != "" {
 			t.Errorf("GetUser (-want +got):\n%s", diff)
 		}
-		if got.CreatedAt.Location() != time.UTC {
-			t.Errorf("CreatedAt read back in %v, want UTC", got.CreatedAt.Location())
+		if got.CreatedAt.Location() != time.UTC || got.UpdatedAt.Location() != time.UTC {
+			t.Errorf("CreatedAt and UpdatedAt read back in %v and %v, want UTC", got.CreatedAt.Location(), got.UpdatedAt.Location())
 		}
 	})
 
@@ -138,6 +139,85 @@ func testUsers(t *testing.T, newStore func(t *testing.T) latch.Store) {
 		}
 		if diff := cmp.Diff(want, got, opts); diff != "" {
 			t.Errorf("ListUsers (-want +got):\n%s", diff)
+		}
+	})
+}
+
+func testDeleteUser(t *testing.T, newStore func(t *testing.T) latch.Store) {
+	t.Run("delete removes the user and only their identities", func(t *testing.T) {
+		s := newStore(t)
+		ann, bob := newUser("ann@example.com"), newUser("bob@example.com")
+		putUser(t, s, ann)
+		putUser(t, s, bob)
+		for _, id := range []latch.Identity{
+			newIdentity("ann@example.com", "aws_iam"), newIdentity("ann@example.com", "okta"),
+			newIdentity("bob@example.com", "aws_iam"),
+		} {
+			putIdentity(t, s, id)
+		}
+		if err := s.DeleteUser(t.Context(), "ann@example.com"); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+
+		_, err := s.GetUser(t.Context(), "ann@example.com")
+		wantNotFound(t, "GetUser of the deleted user", err)
+		_, err = s.GetIdentity(t.Context(), "ann@example.com", "okta")
+		wantNotFound(t, "GetIdentity of the deleted user", err)
+		if got := listIdentities(t, s, "ann@example.com"); len(got) != 0 {
+			t.Errorf("ListIdentities of the deleted user = %v, want none", got)
+		}
+		users, err := s.ListUsers(t.Context())
+		if err != nil {
+			t.Fatalf("ListUsers: %v", err)
+		}
+		if diff := cmp.Diff([]latch.User{written(bob)}, users, opts); diff != "" {
+			t.Errorf("ListUsers (-want +got):\n%s", diff)
+		}
+		want := []latch.Identity{newIdentity("bob@example.com", "aws_iam")}
+		if diff := cmp.Diff(want, listIdentities(t, s, ""), opts); diff != "" {
+			t.Errorf("ListIdentities of everyone (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("delete compares the email normalized", func(t *testing.T) {
+		s := newStore(t)
+		putUser(t, s, newUser("ann@example.com"))
+		putIdentity(t, s, newIdentity("ann@example.com", "okta"))
+		if err := s.DeleteUser(t.Context(), " Ann@Example.COM"); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		_, err := s.GetUser(t.Context(), "ann@example.com")
+		wantNotFound(t, "GetUser of the deleted user", err)
+		_, err = s.GetIdentity(t.Context(), "ann@example.com", "okta")
+		wantNotFound(t, "GetIdentity of the deleted user", err)
+	})
+
+	t.Run("delete of a missing user returns ErrNotFound and keeps identities", func(t *testing.T) {
+		s := newStore(t)
+		putUser(t, s, newUser("bob@example.com"))
+		id := newIdentity("ann@example.com", "okta") // an identity of no user
+		putIdentity(t, s, id)
+		for _, email := range []string{"ann@example.com", ""} {
+			wantNotFound(t, "DeleteUser("+email+")", s.DeleteUser(t.Context(), email))
+		}
+		if diff := cmp.Diff(id, getIdentity(t, s, id.Email, id.Service), opts); diff != "" {
+			t.Errorf("GetIdentity after a failed DeleteUser (-want +got):\n%s", diff)
+		}
+		getUser(t, s, "bob@example.com")
+	})
+
+	t.Run("a deleted user can be created again", func(t *testing.T) {
+		s := newStore(t)
+		u := newUser("ann@example.com")
+		putUser(t, s, u)
+		if err := s.DeleteUser(t.Context(), u.Email); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		wantNotFound(t, "a second DeleteUser", s.DeleteUser(t.Context(), u.Email))
+		u.Role = latch.RoleAdmin
+		putUser(t, s, u)
+		if diff := cmp.Diff(written(u), getUser(t, s, u.Email), opts); diff != "" {
+			t.Errorf("GetUser of the user created again (-want +got):\n%s", diff)
 		}
 	})
 }
