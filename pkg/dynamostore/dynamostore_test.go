@@ -53,7 +53,8 @@ func TestCommitOfMoreThanMaxItemsFails(t *testing.T) {
 }
 
 // TestOnlyDedupMarkersExpire reads the raw items: dedup markers carry a TTL
-// of DedupTTL, and nothing else (above all, no audit event) carries one.
+// of DedupTTL, and nothing else (above all, no audit event, and no token,
+// even one that expires) carries one.
 func TestOnlyDedupMarkersExpire(t *testing.T) {
 	client := dynamotest.Client(t)
 	table := dynamotest.TableName(t)
@@ -74,6 +75,16 @@ func TestOnlyDedupMarkersExpire(t *testing.T) {
 	}
 	if err := s.PutUser(t.Context(), latch.User{Email: "ann@example.com", Role: latch.RoleMember}); err != nil {
 		t.Fatalf("PutUser: %v", err)
+	}
+	if err := s.PutIdentity(t.Context(), latch.Identity{Email: "ann@example.com", Service: "okta", ID: "00u1", UpdatedAt: now}); err != nil {
+		t.Fatalf("PutIdentity: %v", err)
+	}
+	if err := s.PutDomain(t.Context(), latch.Domain{Name: "example.com", CreatedAt: now}); err != nil {
+		t.Fatalf("PutDomain: %v", err)
+	}
+	expires := now.Add(time.Hour)
+	if err := s.CreateToken(t.Context(), latch.Token{ID: "t1", Hash: "h1", CreatedAt: now, ExpiresAt: &expires}); err != nil {
+		t.Fatalf("CreateToken: %v", err)
 	}
 
 	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(table)})
@@ -99,9 +110,38 @@ func TestOnlyDedupMarkersExpire(t *testing.T) {
 		}
 	}
 	want := map[string]int{dynamostore.TypeDedup: 1, dynamostore.TypeRequest: 1, dynamostore.TypeGrant: 1,
-		dynamostore.TypeOpenGrant: 1, dynamostore.TypeAudit: 1, dynamostore.TypeEffect: 1, dynamostore.TypeUser: 1}
+		dynamostore.TypeOpenGrant: 1, dynamostore.TypeAudit: 1, dynamostore.TypeEffect: 1, dynamostore.TypeUser: 1,
+		dynamostore.TypeIdentity: 1, dynamostore.TypeDomain: 1, dynamostore.TypeToken: 1, dynamostore.TypeTokenHash: 1}
 	if diff := cmp.Diff(want, types); diff != "" {
 		t.Errorf("items by type (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeleteUserWithMoreIdentitiesThanOneTransaction deletes a user with
+// more identities than one transaction can delete along with the user.
+func TestDeleteUserWithMoreIdentitiesThanOneTransaction(t *testing.T) {
+	s := dynamotest.NewStore(t)
+	if err := s.PutUser(t.Context(), latch.User{Email: "ann@example.com", Role: latch.RoleMember}); err != nil {
+		t.Fatalf("PutUser: %v", err)
+	}
+	n := 2*dynamostore.MaxItems + 1
+	for i := range n {
+		id := latch.Identity{Email: "ann@example.com", Service: fmt.Sprintf("svc-%03d", i), ID: "x", UpdatedAt: time.Now()}
+		if err := s.PutIdentity(t.Context(), id); err != nil {
+			t.Fatalf("PutIdentity %d: %v", i, err)
+		}
+	}
+	if ids, err := s.ListIdentities(t.Context(), "ann@example.com"); err != nil || len(ids) != n {
+		t.Fatalf("ListIdentities before DeleteUser = %d identities, %v; want %d", len(ids), err, n)
+	}
+	if err := s.DeleteUser(t.Context(), "ann@example.com"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if ids, err := s.ListIdentities(t.Context(), "ann@example.com"); err != nil || len(ids) != 0 {
+		t.Errorf("ListIdentities after DeleteUser = %d identities, %v; want none", len(ids), err)
+	}
+	if _, err := s.GetUser(t.Context(), "ann@example.com"); !errors.Is(err, latch.ErrNotFound) {
+		t.Errorf("GetUser after DeleteUser: got %v, want ErrNotFound", err)
 	}
 }
 

@@ -77,5 +77,14 @@ func TestShardsAreInRange(t *testing.T) {
 		if n := userShard(id); n < 0 || n >= userShards {
 			t.Errorf("userShard(%q) = %d", id, n)
 		}
+		if n := identityShard(id); n < 0 || n >= identityShards {
+			t.Errorf("identityShard(%q) = %d", id, n)
+		}
+		if n := domainShard(id); n < 0 || n >= domainShards {
+			t.Errorf("domainShard(%q) = %d", id, n)
+		}
+		if n := tokenShard(id); n < 0 || n >= tokenShards {
+			t.Errorf("tokenShard(%q) = %d", id, n)
+		}
 	}
 }

@@ -25,7 +25,8 @@ const deleteAttempts = 3
 // retried when a concurrent write cancels it. It returns latch.ErrNotFound,
 // and removes nothing, if there is no such user. A user with more than
 // MaxItems-1 identities loses the rest after the user, in further
-// transactions.
+// transactions. An identity put while DeleteUser runs, after its Query, is
+// not deleted.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	email = latch.NormalizeEmail(email)
 	var err error
