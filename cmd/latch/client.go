@@ -33,6 +33,7 @@ func addClientCommands(root *cobra.Command) {
 	pf.StringVar(&o.url, "url", envOr("LATCH_URL", "http://127.0.0.1:8080"), "Latch server URL (LATCH_URL); the token is read from LATCH_TOKEN")
 	pf.BoolVar(&o.asJSON, "json", false, "print JSON")
 	root.AddCommand(newRequestCmd(o), newGetCmd(o), newListCmd(o), newAuditCmd(o))
+	addAdminCommands(root, o)
 	for _, a := range []struct{ name, short string }{
 		{"approve", "Approve a request as an approver"},
 		{"deny", "Deny a request as an approver"},

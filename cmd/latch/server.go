@@ -16,12 +16,14 @@ import (
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/httpapi"
+	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
 	"github.com/spf13/cobra"
 )
 
 type serverOptions struct {
+	domains   []string
 	addr      string
 	data      string
 	flows     string
@@ -38,7 +40,12 @@ func newServerCmd() *cobra.Command {
 
 The store is a bbolt file in --data. Flows are read from --flows at start; a bad
 flow stops the server with file:line: reason. LATCH_ADMIN_TOKEN sets the
-bootstrap admin bearer token for the API.`,
+bootstrap admin bearer token for the API.
+
+--domain (or LATCH_DOMAINS) names the organisation's email domains: new people
+in them (or their subdomains) join as members, everyone else as guests. The
+domains are added to the store at start; 'latch domains' manages them after.
+With no domain at all, every new person joins as a member.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), o) },
 	}
@@ -48,7 +55,20 @@ bootstrap admin bearer token for the API.`,
 	f.StringVar(&o.flows, "flows", "flows", "directory of flow files")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envOr("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	f.StringArrayVar(&o.domains, "domain", splitList(os.Getenv("LATCH_DOMAINS")),
+		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
 	return cmd
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func envOr(name, def string) string {
@@ -103,15 +123,20 @@ func runServer(ctx context.Context, o serverOptions) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	clock := latch.SystemClock
+	dir := &identity.Directory{Store: store, Clock: clock}
+	if err := seedDomains(runCtx, dir, o.domains, log); err != nil {
+		return err
+	}
+	resolver := &identity.Resolver{Store: store, Escalator: esc.For, Clock: clock, Log: log}
 	flowSet := engine.NewFlowSet(loaded)
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
 	timers := local.NewTimers(runCtx, queue, clock, log)
 	defer timers.Close()
 	runner := local.NewRunner(runCtx, local.RunnerConfig{Store: store, Flows: flowSet, Escalator: esc.For,
-		Queue: queue, Timers: timers, Clock: clock, Log: log})
+		Identity: resolver.Resolve, Queue: queue, Timers: timers, Clock: clock, Log: log})
 	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Log: log,
-		Runner: runner, Scheduler: timers})
+		Users: &engine.Users{Store: store, Clock: clock, RoleFor: dir.RoleFor}, Runner: runner, Scheduler: timers})
 	if err != nil {
 		return err
 	}
@@ -131,7 +156,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if token == "" {
 		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts no token until it is")
 	}
-	api := &httpapi.Server{Engine: eng, Store: store, Queue: queue, Auth: httpapi.NewStaticToken(token), Clock: clock, Log: log}
+	api := &httpapi.Server{Engine: eng, Directory: dir, Store: store, Queue: queue, Auth: httpapi.NewStaticToken(token), Clock: clock, Log: log}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -162,6 +187,30 @@ func runServer(ctx context.Context, o serverOptions) error {
 		err = nil
 	}
 	return err
+}
+
+// seedDomains adds the domains named at start, and warns when the
+// organisation has none: then every new person joins as a member.
+func seedDomains(ctx context.Context, dir *identity.Directory, domains []string, log *slog.Logger) error {
+	for _, d := range domains {
+		if _, err := dir.AddDomain(ctx, d); err != nil {
+			return usageError{fmt.Errorf("--domain %q: %s", d, latch.ErrorMessageOf(err))}
+		}
+	}
+	ds, err := dir.Domains(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ds) == 0 {
+		log.Warn("no email domains are configured: every new person who is not a Slack Connect user joins as a member; name yours with --domain or 'latch domains add'")
+		return nil
+	}
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = d.Name
+	}
+	log.Info("organisation domains", "domains", strings.Join(names, ","))
+	return nil
 }
 
 // retryOutbox carries out effects left in the outbox after a failure.

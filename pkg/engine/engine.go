@@ -11,11 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
+	"github.com/latchhq/latch/pkg/ids"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/oklog/ulid/v2"
 )
 
 // HookCaller calls a flow's hook at a named point (on_request, on_approve,
@@ -78,9 +77,7 @@ func (e *Engine) Flows() *FlowSet { return e.flows }
 func (e *Engine) Users() *Users { return e.users }
 
 // NewID returns a new sortable unique id with the given prefix ("req", "grt", "cmd").
-func NewID(prefix string) string {
-	return prefix + "_" + strings.ToLower(ulid.Make().String())
-}
+func NewID(prefix string) string { return ids.New(prefix) }
 
 // CreateInput is a request as submitted through Slack or the API.
 type CreateInput struct {

@@ -12,9 +12,9 @@ import (
 type Users struct {
 	Store latch.Store
 	Clock latch.Clock
-	// RoleFor decides a new user's role from the email; nil makes every new
-	// user a member.
-	RoleFor func(email string) latch.Role
+	// RoleFor decides a new user's role from the email (by the
+	// organisation's domains); nil makes every new user a member.
+	RoleFor func(ctx context.Context, email string) (latch.Role, error)
 }
 
 // Resolve returns the user with the given email, creating a person with the
@@ -35,7 +35,9 @@ func (u *Users) Resolve(ctx context.Context, email string) (latch.User, error) {
 		}
 		role := latch.RoleMember
 		if u.RoleFor != nil {
-			role = u.RoleFor(email)
+			if role, err = u.RoleFor(ctx, email); err != nil {
+				return latch.User{}, fmt.Errorf("role of new user %s: %w", email, err)
+			}
 		}
 		user = latch.User{ID: NewID("usr"), Email: email, Role: role, Kind: latch.KindPerson, CreatedAt: u.Clock.Now()}
 		err = u.Store.PutUser(ctx, user)

@@ -11,9 +11,10 @@ import (
 
 // Principal is who called the API: a token's holder and what it may do.
 type Principal struct {
-	Name  string // "admin" for the bootstrap token; a bot's name otherwise
-	Bot   string // the bot acting, recorded with the person it acts for
-	Admin bool
+	Name  string `json:"name"`            // "admin" for the bootstrap token; a bot's name otherwise
+	Bot   string `json:"bot,omitempty"`   // the bot acting, recorded with the person it acts for
+	Email string `json:"email,omitempty"` // the user the token belongs to, if any
+	Admin bool   `json:"admin"`
 }
 
 // Authenticator decides who a call is from. It returns a KindUnauthorized

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -24,12 +25,13 @@ const MaxBodyBytes = 1 << 20
 
 // Server serves the API.
 type Server struct {
-	Engine *engine.Engine
-	Store  latch.Store
-	Queue  latch.Queue
-	Auth   Authenticator
-	Clock  latch.Clock
-	Log    *slog.Logger
+	Engine    *engine.Engine
+	Directory *identity.Directory
+	Store     latch.Store
+	Queue     latch.Queue
+	Auth      Authenticator
+	Clock     latch.Clock
+	Log       *slog.Logger
 }
 
 // Handler returns the API's routes.
@@ -50,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/requests/{id}", s.authed(s.getRequest))
 	mux.Handle("GET /v1/requests/{id}/events", s.authed(s.listEvents))
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
+	s.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Log, latch.Errorf(latch.KindNotFound, "route_not_found", "There is no %s %s.", r.Method, r.URL.Path))
 	})

@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -90,10 +91,16 @@ type IdentityConfig struct {
 }
 
 // IdentityRule is a compiled string expression over a user (CEL, see
-// package policy). Eval must be safe for concurrent use and do no I/O.
+// package policy). Eval must be safe for concurrent use and do no I/O; it
+// returns ErrEmptyIdentity when the rule gives an empty string.
 type IdentityRule interface {
 	Eval(user *User) (string, error)
 }
+
+// ErrEmptyIdentity is returned by IdentityRule.Eval when the rule gives an
+// empty string: an empty identity never names anyone, so the next step of
+// the discovery order is tried.
+var ErrEmptyIdentity = errors.New("the identity rule gave an empty string")
 
 // IdentityService is the service name under which the flow's grantees'
 // identities are kept: the flow's identity.service, else the strategy type.

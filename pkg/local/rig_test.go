@@ -248,11 +248,11 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	rt.runner = local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flows,
 		Escalator: func(*latch.Flow) (latch.Escalator, error) { return o.esc, nil },
 		Identity:  o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff})
-	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(email string) latch.Role {
+	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
 		if email == dan {
-			return latch.RoleAdmin
+			return latch.RoleAdmin, nil
 		}
-		return latch.RoleMember
+		return latch.RoleMember, nil
 	}}
 	eng, err = engine.New(engine.Config{Store: store, Flows: flows, Clock: o.clock, Users: users,
 		Runner: rt.runner, Scheduler: rt.timers})

@@ -172,14 +172,20 @@ func (r *Runner) escalate(grantID string) {
 		return
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
-	var err error
-	if spec.User.Identity, err = r.identity(g); err != nil {
-		r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
-			GrantID: g.ID, Failure: failureOf(err, "identity_not_found")})
-		return
-	}
 	for attempt := 1; ; attempt++ {
-		err = safeCall(r.ctx, esc.Grant, spec)
+		err := safeCall(r.ctx, func(ctx context.Context, spec latch.GrantSpec) error {
+			if spec.User.Identity == "" {
+				// Who the grantee is in the target system is found (and
+				// stored) once; a hook's passing failure is retried like
+				// the escalator's.
+				id, err := r.identity(g)
+				if err != nil {
+					return err
+				}
+				spec.User.Identity = id
+			}
+			return esc.Grant(ctx, spec)
+		}, spec)
 		if err == nil {
 			log.Info("access granted", "attempt", attempt)
 			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID})

@@ -8,7 +8,6 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -266,7 +265,7 @@ func (r *IdentityRule) Source() string { return r.src }
 
 // ErrEmptyIdentity is returned by IdentityRule.Eval when the rule gives an
 // empty string: an empty identity never names anyone.
-var ErrEmptyIdentity = errors.New("the identity rule gave an empty string")
+var ErrEmptyIdentity = latch.ErrEmptyIdentity
 
 // Eval evaluates the rule for user (nil is seen as an empty map). It returns
 // ErrEmptyIdentity when the result is empty, and an error when evaluation

@@ -1,0 +1,95 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/latchhq/latch/pkg/httpapi"
+	"github.com/latchhq/latch/pkg/identity"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// Whoami says who the token speaks as.
+func (c *Client) Whoami(ctx context.Context) (httpapi.Whoami, error) {
+	var w httpapi.Whoami
+	return w, c.do(ctx, http.MethodGet, "/v1/whoami", nil, &w)
+}
+
+// ListUsers lists every user.
+func (c *Client) ListUsers(ctx context.Context) ([]latch.User, error) {
+	var out httpapi.UserList
+	return out.Users, c.do(ctx, http.MethodGet, "/v1/users", nil, &out)
+}
+
+// GetUser reads a user and their identities.
+func (c *Client) GetUser(ctx context.Context, email string) (httpapi.UserView, error) {
+	var out httpapi.UserView
+	return out, c.do(ctx, http.MethodGet, "/v1/users/"+url.PathEscape(email), nil, &out)
+}
+
+// SetRole sets a user's role, creating the user if needed.
+func (c *Client) SetRole(ctx context.Context, email string, role latch.Role) (latch.User, error) {
+	var u latch.User
+	return u, c.do(ctx, http.MethodPut, "/v1/users/"+url.PathEscape(email)+"/role", httpapi.RoleBody{Role: role}, &u)
+}
+
+// SetIdentity sets a user's id in a service.
+func (c *Client) SetIdentity(ctx context.Context, email, service, id string) (latch.Identity, error) {
+	var out latch.Identity
+	return out, c.do(ctx, http.MethodPut, "/v1/users/"+url.PathEscape(email)+"/identities/"+url.PathEscape(service),
+		httpapi.IdentityBody{ID: id}, &out)
+}
+
+// DeleteIdentity forgets a user's id in a service.
+func (c *Client) DeleteIdentity(ctx context.Context, email, service string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/users/"+url.PathEscape(email)+"/identities/"+url.PathEscape(service), nil, nil)
+}
+
+// ExportUsers returns every user and identity as CSV.
+func (c *Client) ExportUsers(ctx context.Context) ([]byte, error) {
+	return c.raw(ctx, http.MethodGet, "/v1/users/export", nil)
+}
+
+// ImportUsers sends users and identities as CSV.
+func (c *Client) ImportUsers(ctx context.Context, csv []byte) (identity.ImportResult, error) {
+	var out identity.ImportResult
+	return out, c.send(ctx, http.MethodPost, "/v1/users/import", "text/csv", bytes.NewReader(csv), &out)
+}
+
+// ListDomains lists the organisation's email domains.
+func (c *Client) ListDomains(ctx context.Context) ([]latch.Domain, error) {
+	var out httpapi.DomainList
+	return out.Domains, c.do(ctx, http.MethodGet, "/v1/domains", nil, &out)
+}
+
+// AddDomain adds a domain and returns its normalized name.
+func (c *Client) AddDomain(ctx context.Context, domain string) (string, error) {
+	var out map[string]string
+	return out["domain"], c.do(ctx, http.MethodPost, "/v1/domains", httpapi.DomainBody{Domain: domain}, &out)
+}
+
+// RemoveDomain removes a domain.
+func (c *Client) RemoveDomain(ctx context.Context, domain string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/domains/"+url.PathEscape(domain), nil, nil)
+}
+
+// raw performs a call and returns the answer's body as it is.
+func (c *Client) raw(ctx context.Context, method, path string, body io.Reader) ([]byte, error) {
+	resp, err := c.roundTrip(ctx, method, path, "", body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		return nil, apiError(resp.StatusCode, data)
+	}
+	return data, nil
+}
