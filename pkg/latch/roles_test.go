@@ -1,0 +1,90 @@
+package latch_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// TestRoleActionMatrix states, for every role and every action, who may do
+// it: on their own request, as a listed approver, and as anyone else, on a
+// flow that does and one that does not allow guests. "ok" means allowed;
+// anything else is the refusal's code.
+func TestRoleActionMatrix(t *testing.T) {
+	type cell struct{ requester, approver, other string }
+	tests := []struct {
+		action latch.CommandKind
+		role   latch.Role
+		guests bool // flow allows guest interaction
+		want   cell
+	}{
+		{latch.CmdApprove, latch.RoleAdmin, false, cell{"self_approval", "ok", "ok"}},
+		{latch.CmdApprove, latch.RoleMember, false, cell{"self_approval", "ok", "not_an_approver"}},
+		{latch.CmdApprove, latch.RoleGuest, false, cell{"guest_not_allowed", "guest_not_allowed", "guest_not_allowed"}},
+		{latch.CmdApprove, latch.RoleGuest, true, cell{"self_approval", "ok", "not_an_approver"}},
+		{latch.CmdDeny, latch.RoleAdmin, false, cell{"self_approval", "ok", "ok"}},
+		{latch.CmdDeny, latch.RoleMember, false, cell{"self_approval", "ok", "not_an_approver"}},
+		{latch.CmdDeny, latch.RoleGuest, false, cell{"guest_not_allowed", "guest_not_allowed", "guest_not_allowed"}},
+		{latch.CmdDeny, latch.RoleGuest, true, cell{"self_approval", "ok", "not_an_approver"}},
+		{latch.CmdCancel, latch.RoleAdmin, false, cell{"ok", "ok", "ok"}},
+		{latch.CmdCancel, latch.RoleMember, false, cell{"ok", "not_requester", "not_requester"}},
+		{latch.CmdCancel, latch.RoleGuest, false, cell{"ok", "not_requester", "not_requester"}},
+		{latch.CmdRevoke, latch.RoleAdmin, false, cell{"ok", "ok", "ok"}},
+		{latch.CmdRevoke, latch.RoleMember, false, cell{"ok", "ok", "not_an_approver"}},
+		{latch.CmdRevoke, latch.RoleGuest, false, cell{"guest_not_allowed", "guest_not_allowed", "guest_not_allowed"}},
+		{latch.CmdRevoke, latch.RoleGuest, true, cell{"ok", "ok", "not_an_approver"}},
+		{latch.CmdRetry, latch.RoleAdmin, false, cell{"ok", "ok", "ok"}},
+		{latch.CmdRetry, latch.RoleMember, false, cell{"admin_only", "admin_only", "admin_only"}},
+		{latch.CmdRetry, latch.RoleGuest, true, cell{"admin_only", "admin_only", "admin_only"}},
+	}
+	statusFor := map[latch.CommandKind]latch.Status{latch.CmdApprove: latch.StatusPending, latch.CmdDeny: latch.StatusPending,
+		latch.CmdCancel: latch.StatusPending, latch.CmdRevoke: latch.StatusActive, latch.CmdRetry: latch.StatusFailed}
+	for _, tt := range tests {
+		f := testFlow()
+		f.AllowGuestInteraction = tt.guests
+		f.Approval.Approvers = []string{"listed@example.com"}
+		for relation, want := range map[string]string{"requester": tt.want.requester, "approver": tt.want.approver, "other": tt.want.other} {
+			email := map[string]string{"requester": "asker@example.com", "approver": "listed@example.com", "other": "someone@example.com"}[relation]
+			actor := &latch.User{ID: "U-actor", Email: email, Role: tt.role, Kind: latch.KindPerson}
+			asker := &latch.User{ID: "U-asker", Email: "asker@example.com", Role: latch.RoleMember, Kind: latch.KindPerson}
+			if relation == "requester" {
+				asker = actor
+			}
+			r := req("r1", requester(asker), status(statusFor[tt.action]))
+			if tt.action == latch.CmdRevoke {
+				r = active("r1", "g1", at(0), at(time.Hour), requester(asker))
+			}
+			if tt.action == latch.CmdRetry {
+				r = req("r1", requester(asker), status(latch.StatusFailed), failed("x", "y", latch.StageEscalate))
+			}
+			_, err := r.Apply(latch.Command{ID: "c", Kind: tt.action, RequestID: "r1", Actor: latch.Actor{Email: email}, At: at(time.Minute)},
+				latch.Env{Flow: f, Actor: actor, Requester: asker})
+			got := "ok"
+			if err != nil {
+				got = latch.ErrorCodeOf(err)
+			}
+			if got != want {
+				t.Errorf("%s by a %s (%s, guests allowed %v) = %s, want %s", tt.action, tt.role, relation, tt.guests, got, want)
+			}
+		}
+	}
+
+	// Requesting: members and admins may; guests never, whatever the flow says.
+	for _, tc := range []struct {
+		role   latch.Role
+		guests bool
+		want   string
+	}{{latch.RoleAdmin, false, "ok"}, {latch.RoleMember, false, "ok"}, {latch.RoleGuest, false, "guest_cannot_request"}, {latch.RoleGuest, true, "guest_cannot_request"}} {
+		f := testFlow()
+		f.AllowGuestInteraction = tc.guests
+		err := latch.CanRequest(f, &latch.User{Email: "x@example.com", Role: tc.role}, latch.SourceAPI)
+		got := "ok"
+		if err != nil {
+			got = latch.ErrorCodeOf(err)
+		}
+		if got != tc.want {
+			t.Errorf("request by a %s (guests allowed %v) = %s, want %s", tc.role, tc.guests, got, tc.want)
+		}
+	}
+}
