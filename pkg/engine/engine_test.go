@@ -370,3 +370,36 @@ func TestLifecycleThroughEngine(t *testing.T) {
 		t.Errorf("effects (-want +got):\n%s", diff)
 	}
 }
+
+// Reports about a grant whose flow is no longer loaded still land: a revoke
+// that cannot run ends as failed, visible to admins, instead of hanging.
+func TestGrantOfRemovedFlowCanFail(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	grant := got.GrantID
+	if err := f.eng.Handle(ctx, latch.Command{ID: "esc", Kind: latch.CmdEscalated, GrantID: grant, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// A new engine on the same store, with the flow gone.
+	eng, err := engine.New(engine.Config{Store: f.store, Flows: engine.NewFlowSet(nil), Clock: f.clock, Runner: f.rec, Scheduler: f.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := f.clock.Now().Add(2 * time.Hour)
+	if err := eng.Handle(ctx, latch.Command{ID: "due", Kind: latch.CmdDue, GrantID: grant, At: end}); err != nil {
+		t.Fatalf("due for a removed flow: %v", err)
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "fail", Kind: latch.CmdDeescalationFailed, GrantID: grant, At: end,
+		Failure: &latch.Failure{Code: "flow_not_found", Message: "There is no flow \"prod\"."}}); err != nil {
+		t.Fatalf("deescalation failure for a removed flow: %v", err)
+	}
+	got, _ = f.store.GetRequest(ctx, r.ID)
+	if got.Status != latch.StatusFailed || got.Failure == nil || got.Failure.Code != "flow_not_found" {
+		t.Errorf("request = %s %+v, want failed with flow_not_found", got.Status, got.Failure)
+	}
+}
