@@ -27,6 +27,7 @@ import (
 const (
 	adminToken    = "e2e-admin-token-0123456789"
 	webhookSecret = "e2e-webhook-secret"
+	hookSecret    = "e2e-hook-secret"
 )
 
 var latchBin string
@@ -188,12 +189,14 @@ func writeFlows(t testing.TB, files map[string]string) string {
 	return dir
 }
 
-// startServer starts latch server on a free port and waits until it listens.
-func startServer(t testing.TB, flowDir, dataDir string) *server {
+// startServer starts latch server on a free port and waits until it
+// listens. extra are more flags for the server.
+func startServer(t testing.TB, flowDir, dataDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, flowDir: flowDir, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command(latchBin, "server", "--addr", "127.0.0.1:0", "--data", dataDir, "--flows", flowDir, "--log-level", "debug")
-	s.cmd.Env = append(os.Environ(), "LATCH_ADMIN_TOKEN="+adminToken, "LATCH_WEBHOOK_SECRET="+webhookSecret)
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data", dataDir, "--flows", flowDir, "--log-level", "debug"}, extra...)
+	s.cmd = exec.Command(latchBin, args...)
+	s.cmd.Env = append(os.Environ(), "LATCH_ADMIN_TOKEN="+adminToken, "LATCH_WEBHOOK_SECRET="+webhookSecret, "LATCH_HOOK_SECRET="+hookSecret)
 	s.cmd.Stderr = s.logs
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

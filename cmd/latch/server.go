@@ -19,6 +19,7 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
+	"github.com/latchhq/latch/pkg/tokens"
 	"github.com/spf13/cobra"
 )
 
@@ -154,9 +155,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
 	if token == "" {
-		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts no token until it is")
+		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts only tokens issued to bots")
 	}
-	api := &httpapi.Server{Engine: eng, Directory: dir, Store: store, Queue: queue, Auth: httpapi.NewStaticToken(token), Clock: clock, Log: log}
+	toks := &tokens.Service{Store: store, Clock: clock}
+	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Queue: queue,
+		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -28,7 +28,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 func (s *Server) admin(h handlerFunc) http.Handler {
 	return s.authed(func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		if !p.Admin {
-			return latch.Errorf(latch.KindForbidden, "admin_only", "Only an admin token may manage users and domains.")
+			return &latch.Error{Kind: latch.KindForbidden, Code: "missing_scope",
+				Message: "This token lacks the admin scope.", Details: map[string]any{"scope": "admin"}}
 		}
 		return h(w, r, p)
 	})

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/tokens"
 )
 
 // MaxBodyBytes is the largest request body the API reads.
@@ -27,6 +29,7 @@ const MaxBodyBytes = 1 << 20
 type Server struct {
 	Engine    *engine.Engine
 	Directory *identity.Directory
+	Tokens    *tokens.Service
 	Store     latch.Store
 	Queue     latch.Queue
 	Auth      Authenticator
@@ -46,13 +49,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /v1/flows", s.authed(s.listFlows))
-	mux.Handle("POST /v1/requests", s.authed(s.createRequest))
-	mux.Handle("GET /v1/requests", s.authed(s.listRequests))
-	mux.Handle("GET /v1/requests/{id}", s.authed(s.getRequest))
-	mux.Handle("GET /v1/requests/{id}/events", s.authed(s.listEvents))
+	mux.Handle("GET /v1/flows", s.scoped(tokens.ScopeRead, s.listFlows))
+	mux.Handle("POST /v1/requests", s.scoped(tokens.ScopeWrite, s.createRequest))
+	mux.Handle("GET /v1/requests", s.scoped(tokens.ScopeRead, s.listRequests))
+	mux.Handle("GET /v1/requests/{id}", s.scoped(tokens.ScopeRead, s.getRequest))
+	mux.Handle("GET /v1/requests/{id}/events", s.scoped(tokens.ScopeRead, s.listEvents))
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
 	s.adminRoutes(mux)
+	s.tokenRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Log, latch.Errorf(latch.KindNotFound, "route_not_found", "There is no %s %s.", r.Method, r.URL.Path))
 	})
@@ -60,6 +64,24 @@ func (s *Server) Handler() http.Handler {
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p Principal) error
+
+// scoped serves h to principals holding scope.
+func (s *Server) scoped(scope string, h handlerFunc) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		if err := needScope(p, scope); err != nil {
+			return err
+		}
+		return h(w, r, p)
+	})
+}
+
+func needScope(p Principal, scope string) error {
+	if p.Has(scope) {
+		return nil
+	}
+	return &latch.Error{Kind: latch.KindForbidden, Code: "missing_scope",
+		Message: fmt.Sprintf("This token lacks the %s scope.", scope), Details: map[string]any{"scope": scope}}
+}
 
 func (s *Server) authed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,11 +139,21 @@ var actions = map[string]latch.CommandKind{
 	"cancel": latch.CmdCancel, "retry": latch.CmdRetry,
 }
 
+// actionScopes is the scope each action needs: acting as an approver needs
+// requests:approve; withdrawing a request one made needs requests:write.
+var actionScopes = map[latch.CommandKind]string{
+	latch.CmdApprove: tokens.ScopeApprove, latch.CmdDeny: tokens.ScopeApprove, latch.CmdRevoke: tokens.ScopeApprove,
+	latch.CmdRetry: tokens.ScopeApprove, latch.CmdCancel: tokens.ScopeWrite,
+}
+
 func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error {
 	kind, ok := actions[r.PathValue("action")]
 	if !ok {
 		return latch.Errorf(latch.KindNotFound, "route_not_found",
 			"There is no action %q; use approve, deny, revoke, cancel or retry.", r.PathValue("action"))
+	}
+	if err := needScope(p, actionScopes[kind]); err != nil {
+		return err
 	}
 	var body ActionBody
 	if err := decode(r, &body); err != nil {
