@@ -194,7 +194,8 @@ func writeFlows(t testing.TB, files map[string]string) string {
 func startServer(t testing.TB, flowDir, dataDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, flowDir: flowDir, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data", dataDir, "--flows", flowDir, "--log-level", "debug"}, extra...)
+	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data", dataDir, "--flows", flowDir, "--log-level", "debug",
+		"--rate-limit", "1000"}, extra...)
 	s.cmd = exec.Command(latchBin, args...)
 	s.cmd.Env = append(os.Environ(), "LATCH_ADMIN_TOKEN="+adminToken, "LATCH_WEBHOOK_SECRET="+webhookSecret, "LATCH_HOOK_SECRET="+hookSecret)
 	s.cmd.Stderr = s.logs

@@ -24,6 +24,7 @@ import (
 )
 
 type serverOptions struct {
+	rateLimit float64
 	domains   []string
 	addr      string
 	data      string
@@ -56,6 +57,7 @@ With no domain at all, every new person joins as a member.`,
 	f.StringVar(&o.flows, "flows", "flows", "directory of flow files")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", envOr("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	f.Float64Var(&o.rateLimit, "rate-limit", httpapi.DefaultRateLimit.Rate, "API calls a second allowed per token, with bursts of twice that (0: no limit)")
 	f.StringArrayVar(&o.domains, "domain", splitList(os.Getenv("LATCH_DOMAINS")),
 		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
 	return cmd
@@ -159,7 +161,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	toks := &tokens.Service{Store: store, Clock: clock}
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Queue: queue,
-		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log}
+		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
+		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -87,7 +87,14 @@ type CreateInput struct {
 	Source    latch.Source
 	Fields    map[string]any
 	Context   map[string]any
+	// ID names the request; empty makes a new one. A caller that derives it
+	// from an idempotency key gets ErrExists on a repeat.
+	ID string
 }
+
+// ErrExists is returned (wrapped) by Create when a request with the given
+// ID was already created.
+var ErrExists = &latch.Error{Kind: latch.KindConflict, Code: "request_exists", Message: "A request with this id exists."}
 
 // Create records a new pending request and carries out its effects. It
 // returns KindNotFound for an unknown flow, KindInvalid for bad fields, and
@@ -101,13 +108,19 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, err
 	if err != nil {
 		return latch.Request{}, err
 	}
-	id := NewID("req")
+	id := in.ID
+	if id == "" {
+		id = NewID("req")
+	}
 	c, err := latch.Create(f, latch.NewRequest{ID: id, Flow: f.Name, Requester: &user, CreatedBy: in.CreatedBy,
 		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now()})
 	if err != nil {
 		return latch.Request{}, err
 	}
 	if err := e.store.Commit(ctx, c); err != nil {
+		if in.ID != "" && (errors.Is(err, latch.ErrDuplicate) || errors.Is(err, latch.ErrConflict)) {
+			return latch.Request{}, fmt.Errorf("create request %s: %w", id, ErrExists)
+		}
 		return latch.Request{}, fmt.Errorf("create request %s: %w", id, err)
 	}
 	e.log.InfoContext(ctx, "request created", "request", id, "flow", f.Name, "user", user.Email)

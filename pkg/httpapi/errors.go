@@ -45,6 +45,8 @@ func StatusOf(err error) int {
 		return http.StatusForbidden
 	case latch.KindUnauthorized:
 		return http.StatusUnauthorized
+	case latch.KindTooMany:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

@@ -7,11 +7,14 @@ package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -35,6 +38,10 @@ type Server struct {
 	Auth      Authenticator
 	Clock     latch.Clock
 	Log       *slog.Logger
+	// RateLimit applies to each token (the bootstrap token included).
+	RateLimit RateLimit
+
+	limiter *limiter
 }
 
 // Handler returns the API's routes.
@@ -45,6 +52,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Clock == nil {
 		s.Clock = latch.SystemClock
 	}
+	s.limiter = &limiter{limit: s.RateLimit, clock: s.Clock, buckets: map[string]*bucket{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -54,6 +62,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/requests", s.scoped(tokens.ScopeRead, s.listRequests))
 	mux.Handle("GET /v1/requests/{id}", s.scoped(tokens.ScopeRead, s.getRequest))
 	mux.Handle("GET /v1/requests/{id}/events", s.scoped(tokens.ScopeRead, s.listEvents))
+	mux.Handle("GET /v1/requests/{id}/wait", s.scoped(tokens.ScopeRead, s.waitRequest))
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
 	s.adminRoutes(mux)
 	s.tokenRoutes(mux)
@@ -87,6 +96,16 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Auth.Authenticate(r)
 		if err == nil {
+			key := p.TokenID
+			if key == "" {
+				key = p.Name
+			}
+			if ok, retry := s.limiter.allow(key); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+				err = rateLimited(retry)
+			}
+		}
+		if err == nil {
 			err = h(w, r, p)
 		}
 		if err != nil {
@@ -119,13 +138,44 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 		return &latch.Error{Kind: latch.KindInvalid, Code: "missing_fields",
 			Message: "The body must name the flow and the user_email of the person asking.", Details: missing}
 	}
-	req, err := s.Engine.Create(r.Context(), engine.CreateInput{Flow: body.Flow, UserEmail: body.UserEmail,
-		CreatedBy: p.actorFor(body.UserEmail), Source: latch.SourceAPI, Fields: body.Fields, Context: body.Context})
-	if err != nil {
+	in := engine.CreateInput{Flow: body.Flow, UserEmail: body.UserEmail,
+		CreatedBy: p.actorFor(body.UserEmail), Source: latch.SourceAPI, Fields: body.Fields, Context: body.Context}
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" {
+		if len(key) > 255 {
+			return latch.Errorf(latch.KindInvalid, "bad_request", "The Idempotency-Key header is longer than 255 characters.")
+		}
+		in.ID = idempotentID(p, key)
+	}
+	req, err := s.Engine.Create(r.Context(), in)
+	if errors.Is(err, engine.ErrExists) {
+		// A retry: answer with the request the first call made, if it is
+		// the same ask.
+		if req, err = s.Store.GetRequest(r.Context(), in.ID); err != nil {
+			return err
+		}
+		if req.Flow != body.Flow || req.Requester.Email != latch.NormalizeEmail(body.UserEmail) {
+			return latch.Errorf(latch.KindInvalid, "idempotency_key_reused",
+				"The Idempotency-Key %q was used for request %s through flow %q for %s; use a new key for a different request.",
+				key, req.ID, req.Flow, req.Requester.Email)
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+	} else if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, req)
 	return nil
+}
+
+// idempotentID is the request id a principal's idempotency key stands for:
+// the same key from the same caller always names the same request.
+func idempotentID(p Principal, key string) string {
+	caller := p.TokenID
+	if caller == "" {
+		caller = p.Name
+	}
+	sum := sha256.Sum256([]byte(caller + "\x00" + key))
+	return "req_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:26]
 }
 
 // ActionBody is the body of POST /v1/requests/{id}/approve|deny|revoke|cancel|retry.

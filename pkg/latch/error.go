@@ -16,6 +16,7 @@ const (
 	KindConflict     ErrorKind = "conflict"     // the thing is not in a state that allows this (409)
 	KindForbidden    ErrorKind = "forbidden"    // the actor may not do this (403)
 	KindUnauthorized ErrorKind = "unauthorized" // no or bad credentials (401)
+	KindTooMany      ErrorKind = "too_many"     // too many calls; slow down (429)
 	KindInternal     ErrorKind = "internal"     // a fault of ours; retrying may help (500)
 )
 
