@@ -348,5 +348,5 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 // ExpireCommand is the command that expires a pending request at its
 // approval deadline. Its id is stable, so scheduling it twice is harmless.
 func ExpireCommand(requestID string, at time.Time) latch.Command {
-	return latch.Command{ID: "expire/" + requestID, Kind: latch.CmdExpire, RequestID: requestID, At: at}
+	return latch.Command{ID: "expire/" + requestID, Kind: latch.CmdExpire, RequestID: requestID, At: at, Source: latch.SourceSchedule}
 }

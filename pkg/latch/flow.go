@@ -33,10 +33,12 @@ type Flow struct {
 // Source names where a request comes from.
 type Source string
 
-// Request sources.
+// Sources: where a request, or a command, comes from.
 const (
-	SourceSlack Source = "slack"
-	SourceAPI   Source = "api"
+	SourceSlack    Source = "slack"
+	SourceAPI      Source = "api"
+	SourceSchedule Source = "schedule" // a timer: an approval deadline, a lease's end
+	SourceLatch    Source = "latch"    // the grant runner's reports
 )
 
 // Approval says who may decide a request and how many must agree.

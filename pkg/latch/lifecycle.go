@@ -357,7 +357,7 @@ func (b *builder) flow() *Flow {
 }
 
 func (b *builder) system(kind CommandKind) Command {
-	return Command{ID: b.cmd.ID, Kind: kind, At: b.cmd.At}
+	return Command{ID: b.cmd.ID, Kind: kind, At: b.cmd.At, Source: b.cmd.Source}
 }
 
 // change assembles the Change, with a wake-up for every active grant touched

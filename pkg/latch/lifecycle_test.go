@@ -270,7 +270,7 @@ func TestDecide(t *testing.T) {
 				Audit: []latch.AuditEvent{
 					event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, at(20*time.Minute), actor(ann),
 						evSource(latch.SourceAPI), func(e *latch.AuditEvent) { e.Reason = "done" }),
-					event(active("r1", "g1", r1Start, r1End), 5, latch.AuditLeaseEnded, at(20*time.Minute)),
+					event(active("r1", "g1", r1Start, r1End), 5, latch.AuditLeaseEnded, at(20*time.Minute), evSource(latch.SourceAPI)),
 				},
 				Effects: []latch.Effect{
 					notify("c4/0", "r1", latch.AuditDeescalated, at(20*time.Minute)),

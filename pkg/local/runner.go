@@ -89,7 +89,7 @@ func (r *Runner) Deescalate(_ context.Context, grantID string) error {
 // Wake sends CmdDue for the grant at at, replacing an earlier wake-up.
 func (r *Runner) Wake(ctx context.Context, grantID string, at time.Time) error {
 	r.c.Timers.Set("wake/"+grantID, at, latch.Command{
-		ID: fmt.Sprintf("due/%s/%d", grantID, at.UnixNano()), Kind: latch.CmdDue, GrantID: grantID})
+		ID: fmt.Sprintf("due/%s/%d", grantID, at.UnixNano()), Kind: latch.CmdDue, GrantID: grantID, Source: latch.SourceSchedule})
 	return nil
 }
 
@@ -120,7 +120,7 @@ func (r *Runner) Rearm(ctx context.Context) error {
 	}
 	for _, p := range pending {
 		if p.ExpiresAt != nil {
-			cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID}
+			cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID, Source: latch.SourceSchedule}
 			r.c.Timers.Set(cmd.ID, *p.ExpiresAt, cmd)
 		}
 	}
@@ -301,6 +301,7 @@ func (r *Runner) identity(g latch.Grant) (string, error) {
 // runner stops: a result must not be lost.
 func (r *Runner) report(log *slog.Logger, cmd latch.Command) {
 	cmd.At = r.c.Clock.Now()
+	cmd.Source = latch.SourceLatch
 	for attempt := 1; ; attempt++ {
 		err := r.c.Queue.Publish(r.ctx, cmd)
 		var le *latch.Error
