@@ -15,6 +15,7 @@ import (
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/hooks"
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
@@ -106,6 +107,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("load flows: %w", err)
 	}
+	hookCaller := hooks.New(os.LookupEnv, nil)
+	if err := hookCaller.Check(loaded); err != nil {
+		return err
+	}
 	esc := newEscalators()
 	for _, f := range loaded {
 		if f.Strategy != nil {
@@ -130,7 +135,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := seedDomains(runCtx, dir, o.domains, log); err != nil {
 		return err
 	}
-	resolver := &identity.Resolver{Store: store, Escalator: esc.For, Clock: clock, Log: log}
+	resolver := &identity.Resolver{Store: store, Hooks: hookCaller, Escalator: esc.For, Clock: clock, Log: log}
 	flowSet := engine.NewFlowSet(loaded)
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
@@ -139,7 +144,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	runner := local.NewRunner(runCtx, local.RunnerConfig{Store: store, Flows: flowSet, Escalator: esc.For,
 		Identity: resolver.Resolve, Queue: queue, Timers: timers, Clock: clock, Log: log})
 	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Log: log,
-		Users: &engine.Users{Store: store, Clock: clock, RoleFor: dir.RoleFor}, Runner: runner, Scheduler: timers})
+		Users: &engine.Users{Store: store, Clock: clock, RoleFor: dir.RoleFor}, Runner: runner, Scheduler: timers, Hooks: hookCaller})
 	if err != nil {
 		return err
 	}
