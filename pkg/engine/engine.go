@@ -18,9 +18,10 @@ import (
 )
 
 // HookCaller calls a flow's hook at a named point (on_request, on_approve,
-// ...). An error leaves the effect in the outbox to be retried.
+// ...) and returns its answer. An error leaves the effect in the outbox to
+// be retried.
 type HookCaller interface {
-	CallHook(ctx context.Context, f *latch.Flow, point string, r latch.Request) error
+	CallHook(ctx context.Context, f *latch.Flow, point string, r latch.Request) (latch.HookAnswer, error)
 }
 
 // Engine applies commands. Fields left nil get safe defaults from New:
@@ -340,9 +341,44 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		if err != nil {
 			return err
 		}
-		return e.hooks.CallHook(ctx, f, ef.Hook, r)
+		answer, err := e.hooks.CallHook(ctx, f, ef.Hook, r)
+		if err != nil {
+			return err
+		}
+		return e.hookDecision(ctx, ef.Hook, r, answer)
 	}
 	return fmt.Errorf("unknown effect kind %q", ef.Kind)
+}
+
+// hookDecision acts on an on_request hook's answer: approve or deny the
+// request as the flow's hook, or leave it to the approvers. A decision the
+// request no longer allows (someone decided first) is not an error.
+func (e *Engine) hookDecision(ctx context.Context, point string, r latch.Request, a latch.HookAnswer) error {
+	var kind latch.CommandKind
+	switch a.Decision {
+	case "":
+		return nil
+	case "approve":
+		kind = latch.CmdApprove
+	case "deny":
+		kind = latch.CmdDeny
+	default:
+		e.log.WarnContext(ctx, "hook answered an unknown decision; ignored", "request", r.ID, "hook", point, "decision", a.Decision)
+		return nil
+	}
+	if point != latch.HookOnRequest {
+		e.log.WarnContext(ctx, "only the on_request hook may decide; answer ignored", "request", r.ID, "hook", point)
+		return nil
+	}
+	cmd := latch.Command{ID: "hook/" + r.ID + "/" + point, Kind: kind, RequestID: r.ID,
+		Actor: latch.Actor{Bot: point + " hook"}, Reason: a.Reason, Hook: point, At: e.clock.Now()}
+	err := e.Handle(ctx, cmd)
+	var le *latch.Error
+	if errors.As(err, &le) && le.Kind != latch.KindInternal && !errors.Is(err, latch.ErrConflict) {
+		e.log.InfoContext(ctx, "hook decision no longer applies", "request", r.ID, "decision", a.Decision, "reason", le.Message)
+		return nil
+	}
+	return err
 }
 
 // ExpireCommand is the command that expires a pending request at its

@@ -89,19 +89,33 @@ func (h *Caller) secret(f *latch.Flow) ([]byte, error) {
 }
 
 // CallHook calls the flow's hook at point with the request, as
-// {"hook","flow","request"}. A 2xx answer is success; the answer is not
-// read further yet.
-func (h *Caller) CallHook(ctx context.Context, f *latch.Flow, point string, r latch.Request) error {
+// {"hook","flow","request"}, and returns its answer: a 2xx answer may be
+// empty or {"decision":"approve"|"deny","reason":"..."} (only on_request's
+// decision is acted on). An answer that is not JSON, or names another
+// decision, is a Permanent error.
+func (h *Caller) CallHook(ctx context.Context, f *latch.Flow, point string, r latch.Request) (latch.HookAnswer, error) {
+	var a latch.HookAnswer
 	u := f.Hooks.URL(point)
 	if u == "" {
-		return latch.Permanent(fmt.Errorf("flow %q has no %s hook", f.Name, point))
+		return a, latch.Permanent(fmt.Errorf("flow %q has no %s hook", f.Name, point))
 	}
 	body, err := json.Marshal(map[string]any{"hook": point, "flow": f.Name, "request": r})
 	if err != nil {
-		return latch.Permanent(fmt.Errorf("encode %s hook body: %w", point, err))
+		return a, latch.Permanent(fmt.Errorf("encode %s hook body: %w", point, err))
 	}
-	_, _, err = h.post(ctx, f, u, body, fmt.Sprintf("%s:%s:%d", r.ID, point, r.Version), fmt.Sprintf("call the %s hook of request %s", point, r.ID))
-	return err
+	_, answer, err := h.post(ctx, f, u, body, fmt.Sprintf("%s:%s:%d", r.ID, point, r.Version), fmt.Sprintf("call the %s hook of request %s", point, r.ID))
+	if err != nil || len(bytes.TrimSpace(answer)) == 0 {
+		return a, err
+	}
+	if err := json.Unmarshal(answer, &a); err != nil {
+		return a, latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: "hook_bad_answer",
+			Message: fmt.Sprintf("The %s hook of flow %q answered with something that is not a JSON object: %v.", point, f.Name, err)})
+	}
+	if a.Decision != "" && a.Decision != "approve" && a.Decision != "deny" {
+		return latch.HookAnswer{}, latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: "hook_bad_answer",
+			Message: fmt.Sprintf("The %s hook of flow %q answered decision %q; use approve, deny or leave it out.", point, f.Name, a.Decision)})
+	}
+	return a, nil
 }
 
 // identityBody is what a get_identity hook is sent.

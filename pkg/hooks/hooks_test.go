@@ -115,8 +115,8 @@ func TestCallHook(t *testing.T) {
 	rc, srv := newReceiver(t)
 	h := hooks.New(env, nil)
 	r := latch.Request{ID: "req_1", Flow: "prod", Status: latch.StatusApproved, Version: 3}
-	if err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); err != nil {
-		t.Fatal(err)
+	if a, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); err != nil || a != (latch.HookAnswer{}) {
+		t.Fatalf("CallHook = %+v, %v; want an empty answer", a, err)
 	}
 	b := rc.bodies[0]
 	if b["hook"] != "on_approve" || b["request"].(map[string]any)["id"] != "req_1" {
@@ -125,8 +125,24 @@ func TestCallHook(t *testing.T) {
 	if got := rc.header.Get("Idempotency-Key"); got != "req_1:on_approve:3" {
 		t.Errorf("Idempotency-Key = %q", got)
 	}
-	if err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnDeny, r); !latch.IsPermanent(err) {
+	if _, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnDeny, r); !latch.IsPermanent(err) {
 		t.Errorf("a point with no URL: %v, want a permanent error", err)
+	}
+	for answer, want := range map[string]latch.HookAnswer{
+		`{"decision":"approve","reason":"on call"}`: {Decision: "approve", Reason: "on call"},
+		`{"decision":"deny"}`:                       {Decision: "deny"},
+		``:                                          {},
+	} {
+		rc.answer = answer
+		if a, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); err != nil || a != want {
+			t.Errorf("answer %q: CallHook = %+v, %v; want %+v", answer, a, err, want)
+		}
+	}
+	for _, bad := range []string{`{"decision":"maybe"}`, `yes`} {
+		rc.answer = bad
+		if _, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); latch.ErrorCodeOf(err) != "hook_bad_answer" || !latch.IsPermanent(err) {
+			t.Errorf("answer %q: %v, want a permanent hook_bad_answer", bad, err)
+		}
 	}
 }
 

@@ -139,6 +139,13 @@ const (
 	HookGetIdentity     = "get_identity"
 )
 
+// HookAnswer is what a hook may answer to on_request: approve or deny the
+// request, or leave it to the approvers (Decision empty).
+type HookAnswer struct {
+	Decision string `json:"decision,omitempty"` // "approve", "deny" or ""
+	Reason   string `json:"reason,omitempty"`
+}
+
 // URL returns the URL configured for a hook point, or "".
 func (h Hooks) URL(point string) string {
 	switch point {

@@ -165,6 +165,10 @@ type Command struct {
 	Source    Source      `json:"source,omitempty"`
 	At        time.Time   `json:"at"`
 	Failure   *Failure    `json:"failure,omitempty"`
+	// Hook is set when the flow's own hook (on_request) made this approval
+	// or denial. The flow's author configured the hook, so its decision is
+	// trusted like the flow itself: it needs no approver and meets the quorum.
+	Hook string `json:"hook,omitempty"`
 }
 
 // AuditType names an audit event.

@@ -88,3 +88,30 @@ func TestRoleActionMatrix(t *testing.T) {
 		}
 	}
 }
+
+// A decision by the flow's own on_request hook needs no approver and meets
+// the quorum; without the hook mark the same command from nobody is refused.
+func TestHookDecisions(t *testing.T) {
+	f := testFlow(quorum(3))
+	asker := &latch.User{ID: "U-asker", Email: "asker@example.com", Role: latch.RoleMember, Kind: latch.KindPerson}
+	r := req("r1", requester(asker))
+	hookActor := latch.Actor{Bot: "on_request hook"}
+
+	out, err := r.Apply(latch.Command{ID: "h", Kind: latch.CmdApprove, RequestID: "r1", Actor: hookActor, Hook: latch.HookOnRequest, Reason: "on call", At: at(time.Minute)},
+		latch.Env{Flow: f, Requester: asker})
+	if err != nil || out.Request.Status != latch.StatusEscalating || out.Grant != latch.GrantJoin {
+		t.Fatalf("approve by the hook = %s %v, %v; want escalating with a grant", out.Request.Status, out.Grant, err)
+	}
+	if a := out.Request.Approvals; len(a) != 1 || a[0].By != hookActor || a[0].Reason != "on call" {
+		t.Errorf("approvals = %+v, want the hook's", a)
+	}
+	out, err = r.Apply(latch.Command{ID: "h", Kind: latch.CmdDeny, RequestID: "r1", Actor: hookActor, Hook: latch.HookOnRequest, At: at(time.Minute)},
+		latch.Env{Flow: f, Requester: asker})
+	if err != nil || out.Request.Status != latch.StatusDenied {
+		t.Fatalf("deny by the hook = %s, %v; want denied", out.Request.Status, err)
+	}
+	if _, err := r.Apply(latch.Command{ID: "x", Kind: latch.CmdApprove, RequestID: "r1", Actor: hookActor, At: at(time.Minute)},
+		latch.Env{Flow: f, Requester: asker}); latch.ErrorCodeOf(err) != latch.CodeUnknownUser {
+		t.Errorf("the same approval without the hook mark: %v, want unknown_user", err)
+	}
+}
