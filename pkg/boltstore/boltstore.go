@@ -49,6 +49,8 @@ var (
 	bucketOpenGrants       = []byte("open_grants")        // key → id of its open grant
 	bucketAudit            = []byte("audit")              // id → AuditEvent JSON
 	bucketAuditByRequest   = []byte("audit_by_request")   // request id \0 seq (8 bytes) id
+	bucketAuditFeed        = []byte("audit_feed")         // position (8 bytes, commit order) → event id
+	bucketFeedCursors      = []byte("feed_cursors")       // reader name → position (8 bytes)
 	bucketOutbox           = []byte("outbox")             // id → Effect JSON
 	bucketOutboxByTime     = []byte("outbox_by_time")     // created \0 id
 	bucketDedup            = []byte("dedup")              // dedup key → when written (unix ns, 8 bytes)
@@ -61,7 +63,7 @@ var (
 
 	allBuckets = [][]byte{bucketRequests, bucketRequestsByTime, bucketRequestsByStatus, bucketRequestsByFlow,
 		bucketRequestsByUser, bucketGrants, bucketGrantsByStatus, bucketOpenGrants, bucketAudit,
-		bucketAuditByRequest, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers, bucketIdentities,
+		bucketAuditByRequest, bucketAuditFeed, bucketFeedCursors, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers, bucketIdentities,
 		bucketDomains, bucketTokens, bucketTokensByHash, bucketTokensByTime}
 )
 
@@ -257,6 +259,59 @@ func (s *Store) AuditEvents(ctx context.Context, requestID string) ([]latch.Audi
 		return nil, fmt.Errorf("audit events of %s: %w", requestID, err)
 	}
 	return out, nil
+}
+
+var _ latch.AuditFeed = (*Store)(nil)
+
+// AuditAfter returns up to limit (100 when limit is 0) audit events
+// committed after position after, in commit order.
+func (s *Store) AuditAfter(ctx context.Context, after uint64, limit int) ([]latch.FeedEvent, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	var out []latch.FeedEvent
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		docs := tx.Bucket(bucketAudit)
+		c := tx.Bucket(bucketAuditFeed).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var e latch.AuditEvent
+			if err := get(docs, string(v), &e); err != nil {
+				return fmt.Errorf("feed entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, latch.FeedEvent{Pos: binary.BigEndian.Uint64(k), Event: e})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit feed after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+// FeedCursor returns the saved feed position of reader name, 0 if none.
+func (s *Store) FeedCursor(ctx context.Context, name string) (uint64, error) {
+	var pos uint64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketFeedCursors).Get([]byte(name)); len(v) == 8 {
+			pos = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	return pos, err
+}
+
+// SetFeedCursor saves the feed position of reader name.
+func (s *Store) SetFeedCursor(ctx context.Context, name string, pos uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFeedCursors).Put([]byte(name), u64(pos)) })
+}
+
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
 }
 
 // PendingEffects returns up to limit (100 when limit is 0) outbox effects,

@@ -212,6 +212,14 @@ func putAudit(tx *bolt.Tx, e latch.AuditEvent) error {
 	if err := tx.Bucket(bucketAuditByRequest).Put(seqKey(e), nil); err != nil {
 		return err
 	}
+	feed := tx.Bucket(bucketAuditFeed)
+	pos, err := feed.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := feed.Put(u64(pos), []byte(e.ID)); err != nil {
+		return err
+	}
 	return put(docs, e.ID, e)
 }
 

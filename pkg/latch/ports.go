@@ -191,3 +191,23 @@ type SpecRequest struct {
 type Notifier interface {
 	Notify(ctx context.Context, event AuditType, r Request) error
 }
+
+// AuditFeed is an optional ability of a Store: every audit event in the
+// order it was committed, and a saved position per reader, so that audit
+// destinations receive each event in order and resume where they stopped.
+// The embedded store has it; on AWS the DynamoDB stream plays this part.
+type AuditFeed interface {
+	// AuditAfter returns up to limit events committed after position after
+	// (0: from the start), in commit order, with their positions.
+	AuditAfter(ctx context.Context, after uint64, limit int) ([]FeedEvent, error)
+	// FeedCursor returns the saved position of reader name (0 if none).
+	FeedCursor(ctx context.Context, name string) (uint64, error)
+	// SetFeedCursor saves the position of reader name.
+	SetFeedCursor(ctx context.Context, name string, pos uint64) error
+}
+
+// FeedEvent is an audit event and its position in the feed.
+type FeedEvent struct {
+	Pos   uint64
+	Event AuditEvent
+}
