@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchhq/latch/pkg/audit/ship"
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/flows"
@@ -158,6 +159,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := runner.Rearm(runCtx); err != nil {
 		return err
 	}
+	if err := startAuditShipping(runCtx, store, log); err != nil {
+		return err
+	}
 	go retryOutbox(runCtx, eng, log)
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
@@ -198,6 +202,22 @@ func runServer(ctx context.Context, o serverOptions) error {
 		err = nil
 	}
 	return err
+}
+
+// startAuditShipping starts one shipper per configured audit destination,
+// each delivering the store's audit feed in order from where it stopped.
+func startAuditShipping(ctx context.Context, store *boltstore.Store, log *slog.Logger) error {
+	sinks, err := auditSinks(os.Getenv)
+	if err != nil {
+		return err
+	}
+	for _, sk := range sinks {
+		go (&ship.Shipper{Feed: store, Sink: sk, Log: log}).Run(ctx)
+	}
+	if len(sinks) > 0 {
+		log.Info("audit destinations", "destinations", sinkNames(sinks))
+	}
+	return nil
 }
 
 // seedDomains adds the domains named at start, and warns when the

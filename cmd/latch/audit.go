@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/latchhq/latch/pkg/audit"
+	"github.com/latchhq/latch/pkg/audit/datadog"
+	"github.com/latchhq/latch/pkg/audit/stdout"
+)
+
+// auditSinks builds the audit destinations the environment configures:
+//
+//	LATCH_AUDIT_STDOUT=true                 every event as a JSON line on standard output
+//	LATCH_AUDIT_DATADOG_SITE=EU1            Datadog logs (US1, US3, US5, EU1, AP1, ... or the site's domain)
+//	LATCH_AUDIT_DATADOG_API_KEY (or DD_API_KEY), LATCH_AUDIT_DATADOG_TAGS=env:prod,team:security,
+//	LATCH_AUDIT_DATADOG_SERVICE, LATCH_AUDIT_DATADOG_URL (an intake address of your own, e.g. a proxy)
+func auditSinks(getenv func(string) string) ([]audit.Sink, error) {
+	var sinks []audit.Sink
+	if on, _ := strconv.ParseBool(getenv("LATCH_AUDIT_STDOUT")); on {
+		s, err := stdout.New(stdout.Config{Writer: os.Stdout})
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, s)
+	}
+	if site, url := getenv("LATCH_AUDIT_DATADOG_SITE"), getenv("LATCH_AUDIT_DATADOG_URL"); site != "" || url != "" {
+		key := getenv("LATCH_AUDIT_DATADOG_API_KEY")
+		if key == "" {
+			key = getenv("DD_API_KEY")
+		}
+		if key == "" {
+			return nil, usageError{fmt.Errorf("the Datadog audit destination needs an API key: set LATCH_AUDIT_DATADOG_API_KEY or DD_API_KEY")}
+		}
+		s, err := datadog.New(datadog.Config{Site: site, Endpoint: url, APIKey: key, Service: getenv("LATCH_AUDIT_DATADOG_SERVICE"),
+			Tags: splitList(getenv("LATCH_AUDIT_DATADOG_TAGS"))})
+		if err != nil {
+			return nil, usageError{fmt.Errorf("Datadog audit destination: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	return sinks, nil
+}
+
+func sinkNames(sinks []audit.Sink) string {
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.Name()
+	}
+	return strings.Join(names, ",")
+}
