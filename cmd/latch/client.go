@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/client"
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/latch"
@@ -231,37 +233,131 @@ func newListCmd(o *clientOptions) *cobra.Command {
 }
 
 func newAuditCmd(o *clientOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "audit REQUEST_ID",
-		Short: "Show a request's audit trail",
-		Args:  cobra.ExactArgs(1),
+	var (
+		f      client.AuditFilter
+		since  string
+		follow bool
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:   "audit [REQUEST_ID]",
+		Short: "List, filter, follow and export the audit trail",
+		Example: `  latch audit req_01...                                  # one request's trail
+  latch audit --user bob@example.com --since 24h          # everything about bob in a day
+  latch audit --type approved --type denied -f            # follow decisions as they happen
+  latch audit --since 2026-11-01T00:00:00Z --format csv > november.csv`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			evs, err := c.Events(cmd.Context(), args[0])
+			if len(args) == 1 {
+				f.Request = args[0]
+			}
+			if since != "" {
+				if f.Since, err = parseSince(since); err != nil {
+					return usageError{err}
+				}
+			}
+			w, err := newAuditWriter(cmd.OutOrStdout(), format, o.asJSON)
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), evs)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tAT\tTYPE\tACTOR\tREASON")
-			for _, e := range evs {
-				actor := e.Actor.Email
-				if actor == "" {
-					actor = "latch"
+			for {
+				page, err := c.Audit(cmd.Context(), f)
+				if err != nil {
+					return err
 				}
-				if e.Actor.Bot != "" {
-					actor += " (via " + e.Actor.Bot + ")"
+				for _, e := range page.Events {
+					if err := w.write(e.Event); err != nil {
+						return err
+					}
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.At.Format(time.RFC3339), e.Type, actor, e.Reason)
+				f.After = page.Next
+				if len(page.Events) > 0 && !follow {
+					continue // there may be more
+				}
+				if err := w.flush(); err != nil || !follow {
+					return err
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
 			}
-			return tw.Flush()
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.Request, "request", "", "only this request's events")
+	fl.StringVar(&f.User, "user", "", "only events where this email asked or acted")
+	fl.StringVar(&f.Flow, "flow", "", "only this flow's events")
+	fl.StringArrayVar(&f.Types, "type", nil, "only events of this type (repeatable): requested, approved, denied, ...")
+	fl.StringVar(&since, "since", "", "only events from this time on: a duration back from now (24h, 7d) or a time (RFC 3339)")
+	fl.BoolVarP(&follow, "follow", "f", false, "keep printing new events as they happen")
+	fl.StringVar(&format, "format", "table", "table, jsonl (the published event schema, one per line) or csv")
+	return cmd
+}
+
+func parseSince(s string) (time.Time, error) {
+	if d, err := latch.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %q: write a duration such as 24h or 7d, or a time such as 2026-11-25T09:00:00Z", s)
+	}
+	return t, nil
+}
+
+// auditWriter prints audit events as a table, JSON lines or CSV.
+type auditWriter struct {
+	write func(audit.Event) error
+	flush func() error
+}
+
+func newAuditWriter(out io.Writer, format string, asJSON bool) (*auditWriter, error) {
+	if asJSON {
+		format = "jsonl"
+	}
+	switch format {
+	case "jsonl":
+		enc := json.NewEncoder(out)
+		return &auditWriter{write: func(e audit.Event) error { return enc.Encode(e) }, flush: func() error { return nil }}, nil
+	case "csv":
+		cw := csv.NewWriter(out)
+		header := false
+		return &auditWriter{write: func(e audit.Event) error {
+			if !header {
+				header = true
+				if err := cw.Write([]string{"id", "at", "type", "request_id", "flow", "requester", "actor_email", "actor_bot", "target", "grant_id", "reason", "source"}); err != nil {
+					return err
+				}
+			}
+			return cw.Write([]string{e.ID, e.At.Format(time.RFC3339Nano), e.Type, e.RequestID, e.Flow, e.Requester, e.Actor.Email, e.Actor.Bot,
+				e.Target, e.GrantID, e.Reason, e.Source})
+		}, flush: func() error { cw.Flush(); return cw.Error() }}, nil
+	case "table":
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		header := false
+		return &auditWriter{write: func(e audit.Event) error {
+			if !header {
+				header = true
+				fmt.Fprintln(tw, "AT\tREQUEST\tTYPE\tACTOR\tREASON")
+			}
+			actor := e.Actor.Email
+			if actor == "" {
+				actor = "latch"
+			}
+			if e.Actor.Bot != "" {
+				actor += " (via " + e.Actor.Bot + ")"
+			}
+			_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.RequestID, e.Type, actor, e.Reason)
+			return err
+		}, flush: tw.Flush}, nil
+	}
+	return nil, usageError{fmt.Errorf("--format %q: use table, jsonl or csv", format)}
 }
 
 func (o *clientOptions) printRequest(w io.Writer, r latch.Request) error {

@@ -169,7 +169,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts only tokens issued to bots")
 	}
 	toks := &tokens.Service{Store: store, Clock: clock}
-	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Queue: queue,
+	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
 		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}}
 	ln, err := net.Listen("tcp", o.addr)

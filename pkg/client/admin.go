@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/identity"
@@ -92,4 +93,39 @@ func (c *Client) raw(ctx context.Context, method, path string, body io.Reader) (
 		return nil, apiError(resp.StatusCode, data)
 	}
 	return data, nil
+}
+
+// AuditFilter selects audit events for Audit.
+type AuditFilter struct {
+	After   uint64
+	Limit   int
+	Request string
+	User    string
+	Flow    string
+	Types   []string
+	Since   time.Time
+}
+
+// Audit reads the audit feed after a position, filtered.
+func (c *Client) Audit(ctx context.Context, f AuditFilter) (httpapi.AuditPage, error) {
+	q := url.Values{}
+	if f.After > 0 {
+		q.Set("after", fmt.Sprint(f.After))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	for k, v := range map[string]string{"request": f.Request, "user": f.User, "flow": f.Flow} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	for _, t := range f.Types {
+		q.Add("type", t)
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	var out httpapi.AuditPage
+	return out, c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
 }

@@ -34,6 +34,7 @@ type Server struct {
 	Directory *identity.Directory
 	Tokens    *tokens.Service
 	Store     latch.Store
+	Feed      latch.AuditFeed // nil when the store has no feed (AWS): GET /v1/audit is then not served
 	Queue     latch.Queue
 	Auth      Authenticator
 	Clock     latch.Clock
@@ -63,6 +64,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/requests/{id}", s.scoped(tokens.ScopeRead, s.getRequest))
 	mux.Handle("GET /v1/requests/{id}/events", s.scoped(tokens.ScopeRead, s.listEvents))
 	mux.Handle("GET /v1/requests/{id}/wait", s.scoped(tokens.ScopeRead, s.waitRequest))
+	mux.Handle("GET /v1/audit", s.scoped(tokens.ScopeRead, s.listAudit))
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
 	s.adminRoutes(mux)
 	s.tokenRoutes(mux)
