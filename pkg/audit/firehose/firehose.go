@@ -29,7 +29,7 @@ import (
 // PutRecordBatch's limits, which cannot be changed: 500 records per call,
 // 1,000 KiB of data per record before base64 encoding, 4 MB per call.
 const (
-	MaxRecordsPerCall = 500
+	MaxRecordsPerCall = 500       // records in one call
 	MaxRecordBytes    = 1_024_000 // one record's data: its event's JSON and the newline
 	// MaxCallBytes bounds a call's records as sent: their base64-encoded
 	// data and the JSON around it. Counting encoded bytes against 4,000,000
