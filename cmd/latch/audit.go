@@ -8,6 +8,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/audit/datadog"
+	"github.com/latchhq/latch/pkg/audit/httpsink"
 	"github.com/latchhq/latch/pkg/audit/stdout"
 )
 
@@ -17,6 +18,7 @@ import (
 //	LATCH_AUDIT_DATADOG_SITE=EU1            Datadog logs (US1, US3, US5, EU1, AP1, ... or the site's domain)
 //	LATCH_AUDIT_DATADOG_API_KEY (or DD_API_KEY), LATCH_AUDIT_DATADOG_TAGS=env:prod,team:security,
 //	LATCH_AUDIT_DATADOG_SERVICE, LATCH_AUDIT_DATADOG_URL (an intake address of your own, e.g. a proxy)
+//	LATCH_AUDIT_HTTP_URL, LATCH_AUDIT_HTTP_SECRET  signed POSTs of {"schema_version":1,"events":[...]}
 func auditSinks(getenv func(string) string) ([]audit.Sink, error) {
 	var sinks []audit.Sink
 	if on, _ := strconv.ParseBool(getenv("LATCH_AUDIT_STDOUT")); on {
@@ -38,6 +40,13 @@ func auditSinks(getenv func(string) string) ([]audit.Sink, error) {
 			Tags: splitList(getenv("LATCH_AUDIT_DATADOG_TAGS"))})
 		if err != nil {
 			return nil, usageError{fmt.Errorf("Datadog audit destination: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	if u := getenv("LATCH_AUDIT_HTTP_URL"); u != "" {
+		s, err := httpsink.New(httpsink.Config{URL: u, Secret: []byte(getenv("LATCH_AUDIT_HTTP_SECRET"))})
+		if err != nil {
+			return nil, usageError{fmt.Errorf("HTTP audit destination (LATCH_AUDIT_HTTP_URL, LATCH_AUDIT_HTTP_SECRET): %w", err)}
 		}
 		sinks = append(sinks, s)
 	}
