@@ -3,174 +3,552 @@ package hooks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/hooks"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/outbound"
 	"github.com/latchhq/latch/pkg/signing"
 )
 
-const secret = "hook-secret"
+const (
+	secretEnv = "LATCH_TEST_HOOK_SECRET"
+	secret    = "hook-secret-for-tests-only"
+)
+
+// now is the caller's clock and the receiver's, so signatures verify without
+// the real time.
+var now = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
 
 func env(name string) (string, bool) {
-	if name == "HOOK_SECRET" {
+	if name == secretEnv {
 		return secret, true
 	}
 	return "", false
 }
 
-// receiver is a hook endpoint that verifies signatures, records bodies and
-// answers what the test says.
-type receiver struct {
-	mu     sync.Mutex
-	bodies []map[string]any
-	header http.Header
-	status int
-	answer string
-	block  chan struct{}
+// call is one request the fake hook got.
+type call struct {
+	Path      string
+	Header    http.Header
+	Body      []byte
+	VerifyErr error
 }
 
-func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
-	t.Helper()
-	rc := &receiver{status: 200, answer: `{}`}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// receiver is a fake hook endpoint on 127.0.0.1: it verifies each call's
+// signature with signing.Verify, records it and answers with status and body.
+type receiver struct {
+	srv *httptest.Server
+
+	mu     sync.Mutex
+	calls  []call
+	status int
+	body   string
+	header http.Header
+	hang   bool // wait for the caller to give up instead of answering
+}
+
+func newReceiver(tb testing.TB) *receiver {
+	tb.Helper()
+	rc := &receiver{status: http.StatusOK}
+	release := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rc.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := signing.Verify(r.Header, body, []byte(secret), time.Now(), signing.DefaultTolerance); err != nil {
-			t.Errorf("hook call with a bad signature: %v", err)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(body, &m)
 		rc.mu.Lock()
-		rc.bodies = append(rc.bodies, m)
-		rc.header = r.Header.Clone()
-		status, answer, block := rc.status, rc.answer, rc.block
+		rc.calls = append(rc.calls, call{Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body,
+			VerifyErr: signing.Verify(r.Header, body, []byte(secret), now, signing.DefaultTolerance)})
+		status, answer, hang := rc.status, rc.body, rc.hang
+		for k, vs := range rc.header {
+			w.Header()[k] = vs
+		}
 		rc.mu.Unlock()
-		if block != nil {
-			<-block
+		if hang {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
 		}
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, answer)
 	}))
-	t.Cleanup(srv.Close)
-	return rc, srv
+	rc.srv.Listener.Close()
+	rc.srv.Listener = ln
+	rc.srv.Start()
+	tb.Cleanup(func() {
+		close(release)
+		rc.srv.Close()
+	})
+	return rc
 }
 
-func flow(url string) *latch.Flow {
+func (rc *receiver) answer(status int, body string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.status, rc.body = status, body
+}
+
+func (rc *receiver) recorded(tb testing.TB) []call {
+	tb.Helper()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]call(nil), rc.calls...)
+}
+
+// only returns the one call the receiver got, with a good signature.
+func (rc *receiver) only(tb testing.TB) call {
+	tb.Helper()
+	calls := rc.recorded(tb)
+	if len(calls) != 1 {
+		tb.Fatalf("hook got %d calls, want 1", len(calls))
+	}
+	if calls[0].VerifyErr != nil {
+		tb.Errorf("signing.Verify: %v", calls[0].VerifyErr)
+	}
+	return calls[0]
+}
+
+func newCaller(opts ...hooks.Option) *hooks.Caller {
+	opts = append([]hooks.Option{hooks.WithClock(latch.ClockFunc(func() time.Time { return now }))}, opts...)
+	return hooks.New(env, nil, opts...)
+}
+
+// flow has every hook point at base + "/" + point, and the get_identity
+// hook in service vault.
+func flow(base string) *latch.Flow {
+	at := func(p string) string { return base + "/" + p + "?token=query-secret" }
 	return &latch.Flow{Name: "prod", File: "flows/prod.yaml", Strategy: &latch.Strategy{Type: "webhook"},
 		Identity: latch.IdentityConfig{Service: "vault"},
-		Hooks:    latch.Hooks{SecretEnv: "HOOK_SECRET", GetIdentity: url, OnApprove: url}}
+		Hooks: latch.Hooks{SecretEnv: secretEnv, OnRequest: at("on_request"), OnApprove: at("on_approve"), OnDeny: at("on_deny"),
+			AfterEscalate: at("after_escalate"), AfterDeescalate: at("after_deescalate"), GetIdentity: at("get_identity")}}
 }
 
-func TestGetIdentity(t *testing.T) {
-	tests := []struct {
-		name     string
-		status   int
-		answer   string
-		want     string
-		wantCode string
-		wantPerm bool
-	}{
-		{"an identity", 200, `{"identity":" bob-vault "}`, "bob-vault", "", false},
-		{"an empty identity", 200, `{"identity":""}`, "", "", false},
-		{"no identity", 200, `{}`, "", "", false},
-		{"null identity", 200, `{"identity":null}`, "", "", false},
-		{"not found", 404, `{"error":"no such user"}`, "", "", false},
-		{"not JSON", 200, `ok`, "", "hook_bad_answer", true},
-		{"not a string", 200, `{"identity":42}`, "", "hook_bad_answer", true},
-		{"refused", 403, `{"error":"bad key"}`, "", "hook_refused", true},
-		{"server error", 503, ``, "", "hook_failed", false},
-		{"throttled", 429, ``, "", "hook_failed", false},
+func request() latch.Request {
+	return latch.Request{ID: "req_1", Flow: "prod", Status: latch.StatusPending, Version: 3,
+		Requester: latch.UserRef{ID: "usr_1", Email: "bob@example.com"}, Fields: latch.Fields{"reason": "deploy"}}
+}
+
+var bob = latch.User{ID: "usr_1", Email: "bob@example.com", Name: "Bob", Role: latch.RoleMember, Kind: latch.KindPerson}
+
+// checkErr checks an error's retryability, code and person-facing message.
+func checkErr(tb testing.TB, err error, permanent bool, code string, in ...string) {
+	tb.Helper()
+	if err == nil {
+		tb.Fatal("got nil, want an error")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rc, srv := newReceiver(t)
-			rc.status, rc.answer = tt.status, tt.answer
-			h := hooks.New(env, nil)
-			got, err := h.GetIdentity(context.Background(), flow(srv.URL), latch.User{ID: "usr_1", Email: "bob@example.com", Role: latch.RoleMember, Kind: latch.KindPerson})
-			if tt.wantCode != "" {
-				if latch.ErrorCodeOf(err) != tt.wantCode || latch.IsPermanent(err) != tt.wantPerm {
-					t.Fatalf("GetIdentity = %q, %v (permanent %v); want %s, permanent %v", got, err, latch.IsPermanent(err), tt.wantCode, tt.wantPerm)
+	if got := latch.IsPermanent(err); got != permanent {
+		tb.Errorf("IsPermanent = %v, want %v (error: %v)", got, permanent, err)
+	}
+	if got := latch.ErrorCodeOf(err); got != code {
+		tb.Errorf("code = %q, want %q (error: %v)", got, code, err)
+	}
+	msg := latch.ErrorMessageOf(err)
+	for _, s := range in {
+		if !strings.Contains(msg, s) {
+			tb.Errorf("message %q does not contain %q", msg, s)
+		}
+	}
+	for _, s := range []string{"query-secret", secret} {
+		if strings.Contains(err.Error(), s) {
+			tb.Errorf("error %q contains %q", err, s)
+		}
+	}
+}
+
+func TestCallHookSendsTheDocumentedCall(t *testing.T) {
+	for _, point := range []string{latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate} {
+		t.Run(point, func(t *testing.T) {
+			rc := newReceiver(t)
+			r := request()
+			if _, err := newCaller(hooks.WithVersion("1.4.2")).CallHook(context.Background(), flow(rc.srv.URL), point, r); err != nil {
+				t.Fatalf("CallHook: %v", err)
+			}
+			c := rc.only(t)
+			if c.Path != "/"+point+"?token=query-secret" {
+				t.Errorf("called %s, want the %s hook's URL", c.Path, point)
+			}
+			for k, want := range map[string]string{
+				"Content-Type":      "application/json",
+				"User-Agent":        "latch/1.4.2",
+				"Idempotency-Key":   "req_1:" + point + ":3",
+				"X-Latch-Timestamp": strconv.FormatInt(now.Unix(), 10),
+			} {
+				if got := c.Header.Get(k); got != want {
+					t.Errorf("header %s = %q, want %q", k, got, want)
 				}
-				return
 			}
-			if err != nil || got != tt.want {
-				t.Fatalf("GetIdentity = %q, %v; want %q", got, err, tt.want)
+			wantReq, err := json.Marshal(r)
+			if err != nil {
+				t.Fatal(err)
 			}
-			b := rc.bodies[0]
-			user := b["user"].(map[string]any)
-			if b["hook"] != "get_identity" || b["flow"] != "prod" || b["service"] != "vault" || user["email"] != "bob@example.com" || user["role"] != "member" {
-				t.Errorf("body = %v", b)
+			want := `{"hook":"` + point + `","flow":"prod","request":` + string(wantReq) + `}`
+			if diff := cmp.Diff(want, string(c.Body)); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestCallHook(t *testing.T) {
-	rc, srv := newReceiver(t)
-	h := hooks.New(env, nil)
-	r := latch.Request{ID: "req_1", Flow: "prod", Status: latch.StatusApproved, Version: 3}
-	if a, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); err != nil || a != (latch.HookAnswer{}) {
-		t.Fatalf("CallHook = %+v, %v; want an empty answer", a, err)
+func TestOnRequestAnswers(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		answer   string
+		want     latch.HookAnswer
+		wantCode string
+		wantIn   string
+	}{
+		{name: "approve", status: 200, answer: `{"decision":"approve","reason":"on call"}`, want: latch.HookAnswer{Decision: "approve", Reason: "on call"}},
+		{name: "deny", status: 200, answer: ` {"decision":"deny"}` + "\n", want: latch.HookAnswer{Decision: "deny"}},
+		{name: "an empty object leaves it to the approvers", status: 200, answer: `{}`},
+		{name: "an empty body leaves it to the approvers", status: 204},
+		{name: "unknown fields are ignored", status: 200, answer: `{"ok":true}`},
+		{name: "another decision is a bad answer", status: 200, answer: `{"decision":"maybe"}`,
+			wantCode: hooks.CodeBadAnswer, wantIn: `answered the decision "maybe"; answer {} to leave the request to the approvers`},
+		{name: "text is a bad answer", status: 200, answer: `yes`, wantCode: hooks.CodeBadAnswer, wantIn: "not a JSON object"},
+		{name: "a JSON array is a bad answer", status: 200, answer: `[{"decision":"approve"}]`, wantCode: hooks.CodeBadAnswer, wantIn: "not a JSON object"},
+		{name: "a reason that is not text is a bad answer", status: 200, answer: `{"decision":"approve","reason":7}`, wantCode: hooks.CodeBadAnswer},
 	}
-	b := rc.bodies[0]
-	if b["hook"] != "on_approve" || b["request"].(map[string]any)["id"] != "req_1" {
-		t.Errorf("body = %v", b)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t)
+			rc.answer(tt.status, tt.answer)
+			got, err := newCaller().CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnRequest, request())
+			if tt.wantCode != "" {
+				checkErr(t, err, true, tt.wantCode, "The on_request hook at 127.0.0.1:", tt.wantIn)
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("CallHook = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
 	}
-	if got := rc.header.Get("Idempotency-Key"); got != "req_1:on_approve:3" {
-		t.Errorf("Idempotency-Key = %q", got)
+}
+
+func TestTheAnswersOfOtherPointsAreNotRead(t *testing.T) {
+	rc := newReceiver(t)
+	rc.answer(http.StatusOK, `{"decision":"approve"} and then some text`)
+	got, err := newCaller().CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnApprove, request())
+	if err != nil || got != (latch.HookAnswer{}) {
+		t.Fatalf("CallHook(on_approve) = %+v, %v; want a zero answer and no error", got, err)
 	}
-	if _, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnDeny, r); !latch.IsPermanent(err) {
-		t.Errorf("a point with no URL: %v, want a permanent error", err)
+}
+
+func TestCallHookFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		answer    string
+		header    http.Header
+		permanent bool
+		code      string
+		wantIn    []string
+	}{
+		{name: "a 5xx is retryable", status: 503, answer: `{"error":"down for maintenance"}`, code: outbound.CodeServerError,
+			wantIn: []string{"The on_approve hook at 127.0.0.1:", "failed to handle request req_1: 503 Service Unavailable: down for maintenance"}},
+		{name: "a 429 is retryable", status: 429, code: outbound.CodeServerError, wantIn: []string{"429 Too Many Requests"}},
+		{name: "a 4xx is permanent and shows the hook's error", status: 403, answer: `{"error":"bad key"}`, permanent: true, code: outbound.CodeRejected,
+			wantIn: []string{"The on_approve hook at 127.0.0.1:", "refused to handle request req_1: 403 Forbidden: bad key"}},
+		{name: "a 404 is permanent outside get_identity", status: 404, permanent: true, code: outbound.CodeRejected, wantIn: []string{"404 Not Found"}},
+		{name: "a redirect is not followed and names the setting", status: 307, header: http.Header{"Location": {"/elsewhere"}}, permanent: true, code: outbound.CodeRejected,
+			wantIn: []string{"a redirect", `set hooks.on_approve of flow "prod" to the final address`}},
 	}
-	for answer, want := range map[string]latch.HookAnswer{
-		`{"decision":"approve","reason":"on call"}`: {Decision: "approve", Reason: "on call"},
-		`{"decision":"deny"}`:                       {Decision: "deny"},
-		``:                                          {},
-	} {
-		rc.answer = answer
-		if a, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); err != nil || a != want {
-			t.Errorf("answer %q: CallHook = %+v, %v; want %+v", answer, a, err, want)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t)
+			rc.answer(tt.status, tt.answer)
+			rc.header = tt.header
+			_, err := newCaller().CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnApprove, request())
+			checkErr(t, err, tt.permanent, tt.code, tt.wantIn...)
+			if n := len(rc.recorded(t)); n != 1 {
+				t.Errorf("hook got %d calls, want exactly 1 (the caller owns retries)", n)
+			}
+		})
 	}
-	for _, bad := range []string{`{"decision":"maybe"}`, `yes`} {
-		rc.answer = bad
-		if _, err := h.CallHook(context.Background(), flow(srv.URL), latch.HookOnApprove, r); latch.ErrorCodeOf(err) != "hook_bad_answer" || !latch.IsPermanent(err) {
-			t.Errorf("answer %q: %v, want a permanent hook_bad_answer", bad, err)
-		}
+}
+
+func TestAPointWithoutAURLIsAPermanentError(t *testing.T) {
+	rc := newReceiver(t)
+	f := flow(rc.srv.URL)
+	f.Hooks.OnDeny = ""
+	_, err := newCaller().CallHook(context.Background(), f, latch.HookOnDeny, request())
+	checkErr(t, err, true, hooks.CodeNoHook, `Flow "prod" has no on_deny hook.`)
+	_, err = newCaller().CallHook(context.Background(), f, "on_lunch", request())
+	checkErr(t, err, true, hooks.CodeNoHook, "no on_lunch hook")
+	f.Hooks.GetIdentity = ""
+	_, err = newCaller().GetIdentity(context.Background(), f, bob)
+	checkErr(t, err, true, hooks.CodeNoHook, "no get_identity hook")
+	if n := len(rc.recorded(t)); n != 0 {
+		t.Errorf("hook got %d calls, want none", n)
+	}
+}
+
+func TestGetIdentity(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		answer    string
+		want      string
+		permanent bool
+		wantCode  string
+		wantIn    string
+	}{
+		{name: "an identity", status: 200, answer: `{"identity":"bob-vault"}`, want: "bob-vault"},
+		{name: "an identity is trimmed", status: 200, answer: `{"identity":" bob-vault\n"}`, want: "bob-vault"},
+		{name: "unknown fields are ignored", status: 200, answer: `{"identity":"bob-vault","source":"ldap"}`, want: "bob-vault"},
+		{name: "an empty identity is none", status: 200, answer: `{"identity":""}`},
+		{name: "a blank identity is none", status: 200, answer: `{"identity":"  "}`},
+		{name: "a missing identity is none", status: 200, answer: `{}`},
+		{name: "a null identity is none", status: 200, answer: `{"identity":null}`},
+		{name: "an empty answer is none", status: 204},
+		{name: "a 404 is none", status: 404, answer: `{"error":"no such user"}`},
+		{name: "text is a bad answer", status: 200, answer: `bob-vault`, permanent: true, wantCode: hooks.CodeBadAnswer,
+			wantIn: `The get_identity hook at 127.0.0.1:`},
+		{name: "a JSON string is a bad answer", status: 200, answer: `"bob-vault"`, permanent: true, wantCode: hooks.CodeBadAnswer,
+			wantIn: `answered something that is not a JSON object; answer {"identity":"<the person's id>"}`},
+		{name: "broken JSON is a bad answer", status: 200, answer: `{"identity":"bob`, permanent: true, wantCode: hooks.CodeBadAnswer, wantIn: "not a JSON object"},
+		{name: "a number is a bad answer", status: 200, answer: `{"identity":42}`, permanent: true, wantCode: hooks.CodeBadAnswer,
+			wantIn: "answered an identity that is not a string"},
+		{name: "an object is a bad answer", status: 200, answer: `{"identity":{"id":"bob"}}`, permanent: true, wantCode: hooks.CodeBadAnswer,
+			wantIn: "not a string"},
+		{name: "a 4xx is permanent", status: 403, answer: `{"error":"bad key"}`, permanent: true, wantCode: outbound.CodeRejected,
+			wantIn: "The get_identity hook at 127.0.0.1:"},
+		{name: "a 400 is permanent", status: 400, permanent: true, wantCode: outbound.CodeRejected,
+			wantIn: "refused to find the identity of bob@example.com in vault: 400 Bad Request"},
+		{name: "a 5xx is retryable", status: 500, wantCode: outbound.CodeServerError, wantIn: "failed to find the identity of bob@example.com in vault: 500"},
+		{name: "a 429 is retryable", status: 429, wantCode: outbound.CodeServerError, wantIn: "429 Too Many Requests"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc := newReceiver(t)
+			rc.answer(tt.status, tt.answer)
+			got, err := newCaller().GetIdentity(context.Background(), flow(rc.srv.URL), bob)
+			c := rc.only(t)
+			if c.Path != "/get_identity?token=query-secret" || c.Header.Get("Idempotency-Key") != "get_identity:prod:bob@example.com" {
+				t.Errorf("called %s with Idempotency-Key %q", c.Path, c.Header.Get("Idempotency-Key"))
+			}
+			want := `{"hook":"get_identity","flow":"prod","service":"vault",` +
+				`"user":{"id":"usr_1","email":"bob@example.com","name":"Bob","role":"member","kind":"person"}}`
+			if diff := cmp.Diff(want, string(c.Body)); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
+			}
+			if tt.wantCode != "" {
+				checkErr(t, err, tt.permanent, tt.wantCode, tt.wantIn)
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("GetIdentity = %q, %v; want %q, nil", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestGetIdentityAsksForTheFlowsService(t *testing.T) {
+	rc := newReceiver(t)
+	f := flow(rc.srv.URL)
+	f.Identity.Service = ""
+	if _, err := newCaller().GetIdentity(context.Background(), f, latch.User{Email: "ann@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Service string            `json:"service"`
+		User    map[string]string `json:"user"`
+	}
+	if err := json.Unmarshal(rc.only(t).Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body.Service != "webhook" {
+		t.Errorf("service = %q, want the strategy type, the flow's default identity service", body.Service)
+	}
+	if diff := cmp.Diff(map[string]string{"id": "", "email": "ann@example.com", "name": "", "role": "", "kind": ""}, body.User); diff != "" {
+		t.Errorf("user (-want +got):\n%s", diff)
 	}
 }
 
 func TestTimeoutIsRetryable(t *testing.T) {
-	rc, srv := newReceiver(t)
-	rc.block = make(chan struct{})
-	defer close(rc.block)
-	h := hooks.New(env, &http.Client{Timeout: 50 * time.Millisecond})
-	_, err := h.GetIdentity(context.Background(), flow(srv.URL), latch.User{Email: "bob@example.com"})
-	if latch.ErrorCodeOf(err) != "hook_timeout" || latch.IsPermanent(err) {
-		t.Errorf("a hook that does not answer: %v, want a retryable hook_timeout", err)
+	rc := newReceiver(t)
+	rc.hang = true
+	h := newCaller(hooks.WithTimeout(50 * time.Millisecond))
+	_, err := h.GetIdentity(context.Background(), flow(rc.srv.URL), bob)
+	checkErr(t, err, false, outbound.CodeTimeout, "The get_identity hook at 127.0.0.1:", "did not answer within 50ms")
+	_, err = h.CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnRequest, request())
+	checkErr(t, err, false, outbound.CodeTimeout, "The on_request hook at 127.0.0.1:", "did not answer within 50ms to handle request req_1.")
+}
+
+func TestUnreachableIsRetryable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = newCaller().CallHook(context.Background(), flow("http://"+addr), latch.HookAfterEscalate, request())
+	checkErr(t, err, false, outbound.CodeUnreachable, "Could not reach the after_escalate hook at "+addr+" to handle request req_1.")
+}
+
+func TestCallerCancellationIsRetryable(t *testing.T) {
+	rc := newReceiver(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := newCaller().CallHook(ctx, flow(rc.srv.URL), latch.HookOnRequest, request())
+	if err == nil || latch.IsPermanent(err) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("CallHook with a cancelled context: %v, want a retryable error wrapping context.Canceled", err)
 	}
 }
 
 func TestCheck(t *testing.T) {
-	h := hooks.New(env, nil)
-	ok := flow("https://h.example/x")
-	missing := flow("https://h.example/x")
-	missing.Name, missing.Hooks.SecretEnv = "other", "NOT_SET"
-	none := &latch.Flow{Name: "plain"}
-	if err := h.Check([]*latch.Flow{ok, none}); err != nil {
-		t.Errorf("Check of good flows: %v", err)
+	good := flow("https://hooks.example.com")
+	unset := flow("https://hooks.example.com")
+	unset.Name, unset.File, unset.Hooks.SecretEnv = "unset", "flows/unset.yaml", "NOT_SET"
+	empty := flow("https://hooks.example.com")
+	empty.Name, empty.File, empty.Hooks.SecretEnv = "empty", "flows/empty.yaml", "EMPTY"
+	noHooks := &latch.Flow{Name: "plain", File: "flows/plain.yaml"}
+	onlySecret := &latch.Flow{Name: "secret-only", File: "flows/secret-only.yaml", Hooks: latch.Hooks{SecretEnv: "NOT_SET"}}
+	lookupEnv := func(name string) (string, bool) {
+		if name == "EMPTY" {
+			return "", true
+		}
+		return env(name)
 	}
-	err := h.Check([]*latch.Flow{ok, missing, none})
-	if err == nil || !strings.Contains(err.Error(), `flow "other"`) || !strings.Contains(err.Error(), "NOT_SET") {
-		t.Errorf("Check with a missing secret = %v, want it to name the flow and the variable", err)
+	h := hooks.New(lookupEnv, nil)
+
+	if err := h.Check([]*latch.Flow{good, noHooks, onlySecret}); err != nil {
+		t.Errorf("Check of flows that can call their hooks: %v", err)
 	}
-	if _, err := h.GetIdentity(context.Background(), missing, latch.User{Email: "b@example.com"}); latch.ErrorCodeOf(err) != "hook_secret_missing" || !latch.IsPermanent(err) {
-		t.Errorf("a call without its secret: %v, want a permanent hook_secret_missing", err)
+	err := h.Check([]*latch.Flow{good, unset, noHooks, empty})
+	if err == nil {
+		t.Fatal("Check with missing secrets: nil, want an error")
+	}
+	for _, want := range []string{
+		`flow "unset" (flows/unset.yaml): environment variable NOT_SET (named by hooks.secret_env) is not set`,
+		`flow "empty" (flows/empty.yaml): environment variable EMPTY (named by hooks.secret_env) is empty`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Check = %q, want it to contain %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), `"prod"`) || strings.Contains(err.Error(), "plain") {
+		t.Errorf("Check = %q names a flow that is fine", err)
+	}
+
+	rc := newReceiver(t)
+	calling := flow(rc.srv.URL)
+	calling.Hooks.SecretEnv = "NOT_SET"
+	_, err = h.GetIdentity(context.Background(), calling, bob)
+	checkErr(t, err, true, hooks.CodeSecretMissing, `The hooks of flow "prod" cannot be called: environment variable NOT_SET`)
+	_, err = h.CallHook(context.Background(), calling, latch.HookOnRequest, request())
+	checkErr(t, err, true, hooks.CodeSecretMissing, "NOT_SET")
+	if n := len(rc.recorded(t)); n != 0 {
+		t.Errorf("hook got %d calls without a secret, want none", n)
+	}
+}
+
+func TestCheckRefusesAURLThatCannotBeCalled(t *testing.T) {
+	f := flow("https://hooks.example.com")
+	f.Hooks.OnDeny = "ftp://hooks.example.com/deny"
+	err := hooks.New(env, nil).Check([]*latch.Flow{f})
+	if err == nil || !strings.Contains(err.Error(), `flow "prod" (flows/prod.yaml): hooks.on_deny: the URL must be http or https`) {
+		t.Fatalf("Check = %v, want it to name the flow, its file and the hook", err)
+	}
+	_, err = hooks.New(env, nil).CallHook(context.Background(), f, latch.HookOnRequest, request())
+	checkErr(t, err, true, hooks.CodeBadURL, "hooks.on_deny")
+}
+
+func TestSendersAreBuiltOncePerFlow(t *testing.T) {
+	rc := newReceiver(t)
+	var lookups atomic.Int32
+	h := hooks.New(func(name string) (string, bool) {
+		lookups.Add(1)
+		return env(name)
+	}, nil, hooks.WithClock(latch.ClockFunc(func() time.Time { return now })))
+	f := flow(rc.srv.URL)
+	if err := h.Check([]*latch.Flow{f}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := h.CallHook(context.Background(), f, latch.HookOnApprove, request()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.GetIdentity(context.Background(), f, bob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lookups.Load(); n != 1 {
+		t.Errorf("the secret was read %d times for one flow, want once", n)
+	}
+
+	// The same flow, reloaded with other hooks, gets new senders.
+	other := newReceiver(t)
+	reloaded := flow(other.srv.URL)
+	if _, err := h.CallHook(context.Background(), reloaded, latch.HookOnApprove, request()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(other.recorded(t)); n != 1 {
+		t.Errorf("the reloaded flow's hook got %d calls, want 1", n)
+	}
+	if n := lookups.Load(); n != 2 {
+		t.Errorf("the secret was read %d times for a flow and its reload, want twice", n)
+	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	rc := newReceiver(t)
+	rc.answer(http.StatusOK, `{"identity":"someone"}`)
+	h := newCaller()
+	flows := []*latch.Flow{flow(rc.srv.URL), flow(rc.srv.URL + "/b")}
+	flows[1].Name = "staging"
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f := flows[i%2]
+			if i%4 < 2 {
+				r := request()
+				r.ID = "req_" + strconv.Itoa(i)
+				_, err := h.CallHook(context.Background(), f, latch.HookAfterEscalate, r)
+				errs <- err
+				return
+			}
+			id, err := h.GetIdentity(context.Background(), f, latch.User{Email: "u" + strconv.Itoa(i) + "@example.com"})
+			if err == nil && id != "someone" {
+				err = errors.New("GetIdentity = " + id)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	calls := rc.recorded(t)
+	keys := map[string]bool{}
+	for _, c := range calls {
+		if c.VerifyErr != nil {
+			t.Errorf("signature: %v", c.VerifyErr)
+		}
+		keys[c.Header.Get("Idempotency-Key")] = true
+	}
+	if len(calls) != 32 || len(keys) != 32 {
+		t.Errorf("hooks got %d calls with %d distinct idempotency keys, want 32 and 32", len(calls), len(keys))
 	}
 }
