@@ -45,7 +45,16 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build latch:", err)
 		os.Exit(1)
 	}
+	api, err := loadAPIDoc(openAPIFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	http.DefaultClient.Transport = apiCalls
 	code := m.Run()
+	if !api.report(os.Stderr, apiCalls.recorded()) && code == 0 {
+		code = 1
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -224,6 +233,7 @@ func startServer(t testing.TB, flowDir, dataDir string, extra ...string) *server
 	})
 	select {
 	case s.URL = <-urlc:
+		apiCalls.track(s.URL)
 	case <-s.exited:
 		t.Fatalf("latch server exited before listening:\n%s", s.logs.String())
 	case <-time.After(30 * time.Second):
