@@ -325,7 +325,7 @@ func (s *Server) listFlows(w http.ResponseWriter, _ *http.Request, _ Principal) 
 		if !f.AllowsSource(latch.SourceAPI) {
 			continue
 		}
-		v := FlowView{Name: f.Name, Label: f.Label, Sources: []string{}}
+		v := FlowView{Name: f.Name, Label: f.Label, Sources: []string{}, Fields: []FieldView{}}
 		for _, src := range []latch.Source{latch.SourceSlack, latch.SourceAPI} {
 			if f.AllowsSource(src) {
 				v.Sources = append(v.Sources, string(src))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
@@ -107,6 +108,9 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, p Principal)
 	var ttl time.Duration
 	if body.ExpiresIn != "" {
 		d, err := latch.ParseDuration(body.ExpiresIn)
+		if n, nerr := strconv.ParseInt(body.ExpiresIn, 10, 64); nerr == nil && n > 0 {
+			d, err = time.Duration(n)*time.Second, nil // whole seconds
+		}
 		if err != nil {
 			return latch.Errorf(latch.KindInvalid, "invalid_expiry", "expires_in: %v.", err)
 		}
