@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	awsfirehose "github.com/aws/aws-sdk-go-v2/service/firehose"
 	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/audit/datadog"
+	"github.com/latchhq/latch/pkg/audit/firehose"
 	"github.com/latchhq/latch/pkg/audit/httpsink"
 	"github.com/latchhq/latch/pkg/audit/stdout"
 )
@@ -19,7 +23,9 @@ import (
 //	LATCH_AUDIT_DATADOG_API_KEY (or DD_API_KEY), LATCH_AUDIT_DATADOG_TAGS=env:prod,team:security,
 //	LATCH_AUDIT_DATADOG_SERVICE, LATCH_AUDIT_DATADOG_URL (an intake address of your own, e.g. a proxy)
 //	LATCH_AUDIT_HTTP_URL, LATCH_AUDIT_HTTP_SECRET  signed POSTs of {"schema_version":1,"events":[...]}
-func auditSinks(getenv func(string) string) ([]audit.Sink, error) {
+//	LATCH_AUDIT_FIREHOSE_STREAM=latch-audit  Amazon Data Firehose (credentials and region from the AWS environment);
+//	LATCH_AUDIT_FIREHOSE_ENDPOINT (another endpoint, e.g. a VPC endpoint)
+func auditSinks(ctx context.Context, getenv func(string) string) ([]audit.Sink, error) {
 	var sinks []audit.Sink
 	if on, _ := strconv.ParseBool(getenv("LATCH_AUDIT_STDOUT")); on {
 		s, err := stdout.New(stdout.Config{Writer: os.Stdout})
@@ -40,6 +46,22 @@ func auditSinks(getenv func(string) string) ([]audit.Sink, error) {
 			Tags: splitList(getenv("LATCH_AUDIT_DATADOG_TAGS"))})
 		if err != nil {
 			return nil, usageError{fmt.Errorf("Datadog audit destination: %w", err)}
+		}
+		sinks = append(sinks, s)
+	}
+	if stream := getenv("LATCH_AUDIT_FIREHOSE_STREAM"); stream != "" {
+		cfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("Firehose audit destination: AWS configuration: %w", err)
+		}
+		client := awsfirehose.NewFromConfig(cfg, func(o *awsfirehose.Options) {
+			if ep := getenv("LATCH_AUDIT_FIREHOSE_ENDPOINT"); ep != "" {
+				o.BaseEndpoint = &ep
+			}
+		})
+		s, err := firehose.New(firehose.Config{DeliveryStream: stream, Client: client})
+		if err != nil {
+			return nil, usageError{fmt.Errorf("Firehose audit destination (LATCH_AUDIT_FIREHOSE_STREAM): %w", err)}
 		}
 		sinks = append(sinks, s)
 	}

@@ -207,7 +207,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 // startAuditShipping starts one shipper per configured audit destination,
 // each delivering the store's audit feed in order from where it stopped.
 func startAuditShipping(ctx context.Context, store *boltstore.Store, log *slog.Logger) error {
-	sinks, err := auditSinks(os.Getenv)
+	sinks, err := auditSinks(ctx, os.Getenv)
 	if err != nil {
 		return err
 	}
