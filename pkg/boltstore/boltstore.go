@@ -394,7 +394,7 @@ func (s *Store) PutUser(ctx context.Context, u latch.User) error {
 	if u.Email == "" {
 		return latch.Errorf(latch.KindInvalid, "missing_email", "A user needs an email address.")
 	}
-	u = utcUser(u)
+	u = u.UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		var old latch.User

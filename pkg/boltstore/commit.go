@@ -44,7 +44,7 @@ func (s *Store) Commit(ctx context.Context, c latch.Change) error {
 			}
 		}
 		for _, r := range c.Requests {
-			if err := putRequest(tx, utcRequest(r)); err != nil {
+			if err := putRequest(tx, r.UTC()); err != nil {
 				return fmt.Errorf("request %s: %w", r.ID, err)
 			}
 		}
@@ -52,12 +52,12 @@ func (s *Store) Commit(ctx context.Context, c latch.Change) error {
 			return err
 		}
 		for _, e := range c.Audit {
-			if err := putAudit(tx, utcAudit(e)); err != nil {
+			if err := putAudit(tx, e.UTC()); err != nil {
 				return fmt.Errorf("audit event %s: %w", e.ID, err)
 			}
 		}
 		for _, e := range c.Effects {
-			if err := putEffect(tx, utcEffect(e)); err != nil {
+			if err := putEffect(tx, e.UTC()); err != nil {
 				return fmt.Errorf("effect %s: %w", e.ID, err)
 			}
 		}
@@ -182,7 +182,7 @@ func putGrants(tx *bolt.Tx, grants []latch.Grant) error {
 		}
 	}
 	for _, g := range grants {
-		g = utcGrant(g)
+		g = g.UTC()
 		if g.Status.Open() {
 			if holder := open.Get([]byte(g.Key)); holder != nil && string(holder) != g.ID {
 				return fmt.Errorf("grant %s: key %s has the open grant %s: %w", g.ID, g.Key, holder, latch.ErrConflict)

@@ -39,7 +39,7 @@ func (s *Store) PutDomain(ctx context.Context, d latch.Domain) error {
 	if !keyable(d.Name) {
 		return latch.Errorf(latch.KindInvalid, "invalid_domain", "A domain needs a name.")
 	}
-	d = utcDomain(d)
+	d = d.UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		if b.Get([]byte(d.Name)) != nil {

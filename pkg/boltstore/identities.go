@@ -71,7 +71,7 @@ func (s *Store) PutIdentity(ctx context.Context, id latch.Identity) error {
 	if !keyable(id.Email) || !keyable(id.Service) {
 		return latch.Errorf(latch.KindInvalid, "invalid_identity", "An identity needs an email address and a service.")
 	}
-	id = utcIdentity(id)
+	id = id.UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return put(tx.Bucket(bucketIdentities), string(identityKey(id.Email, id.Service)), id)
 	})

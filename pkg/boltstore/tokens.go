@@ -20,7 +20,7 @@ func (s *Store) CreateToken(ctx context.Context, t latch.Token) error {
 	if !keyable(t.ID) || !keyable(t.Hash) {
 		return latch.Errorf(latch.KindInvalid, "invalid_token", "A token needs an ID and a hash.")
 	}
-	t = utcToken(t)
+	t = t.UTC()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		docs, byHash := tx.Bucket(bucketTokens), tx.Bucket(bucketTokensByHash)
 		if docs.Get([]byte(t.ID)) != nil {

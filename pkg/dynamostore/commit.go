@@ -129,7 +129,7 @@ func (s *Store) transaction(ctx context.Context, c latch.Change) (*transaction, 
 		}})
 	}
 	for _, r := range c.Requests {
-		r = utcRequest(r)
+		r = r.UTC()
 		read := r.Version
 		r.Version++
 		it, err := item(requestKey(r.ID), TypeRequest, r, r.Version, requestIndexes(r))
@@ -142,7 +142,7 @@ func (s *Store) transaction(ctx context.Context, c latch.Change) (*transaction, 
 		return nil, err
 	}
 	for _, e := range c.Audit {
-		e = utcAudit(e)
+		e = e.UTC()
 		it, err := item(auditKey(e.RequestID, e.ID), TypeAudit, e, 0, nil)
 		if err != nil {
 			return nil, err
@@ -150,7 +150,7 @@ func (s *Store) transaction(ctx context.Context, c latch.Change) (*transaction, 
 		tx.add("audit event "+e.ID, s.conditionalPut(it, 0))
 	}
 	for _, e := range c.Effects {
-		e = utcEffect(e)
+		e = e.UTC()
 		it, err := item(effectKey(e.ID), TypeEffect, e, 0, effectIndexes(e))
 		if err != nil {
 			return nil, err
@@ -188,7 +188,7 @@ func (s *Store) grants(ctx context.Context, tx *transaction, grants []latch.Gran
 	holderIsOurs := "attribute_not_exists(#pk) OR #gid IN (" + strings.Join(in, ", ") + ")"
 
 	for _, g := range grants {
-		g = utcGrant(g)
+		g = g.UTC()
 		read := g.Version
 		g.Version++
 		it, err := item(grantKey(g.ID), TypeGrant, g, g.Version, grantIndexes(g))

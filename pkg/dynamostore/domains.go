@@ -37,7 +37,7 @@ func (s *Store) PutDomain(ctx context.Context, d latch.Domain) error {
 	if d.Name == "" {
 		return latch.Errorf(latch.KindInvalid, "invalid_domain", "A domain needs a name.")
 	}
-	d = utcDomain(d)
+	d = d.UTC()
 	it, err := item(domainKey(d.Name), TypeDomain, d, 0, domainIndexes(d))
 	if err == nil {
 		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{

@@ -117,7 +117,7 @@ func (s *Store) PutIdentity(ctx context.Context, id latch.Identity) error {
 	if id.Email == "" || id.Service == "" {
 		return latch.Errorf(latch.KindInvalid, "invalid_identity", "An identity needs an email address and a service.")
 	}
-	id = utcIdentity(id)
+	id = id.UTC()
 	it, err := item(identityKey(id.Email, id.Service), TypeIdentity, id, 0, identityIndexes(id))
 	if err == nil {
 		_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: it})

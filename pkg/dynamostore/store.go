@@ -247,7 +247,7 @@ func (s *Store) PutUser(ctx context.Context, u latch.User) error {
 	if u.Email == "" {
 		return latch.Errorf(latch.KindInvalid, "missing_email", "A user needs an email address.")
 	}
-	u = utcUser(u)
+	u = u.UTC()
 	read := u.Version
 	u.Version++
 	it, err := item(userKey(u.Email), TypeUser, u, u.Version, userIndexes(u))

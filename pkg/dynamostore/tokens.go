@@ -30,7 +30,7 @@ func (s *Store) CreateToken(ctx context.Context, t latch.Token) error {
 	if t.ID == "" || t.Hash == "" {
 		return latch.Errorf(latch.KindInvalid, "invalid_token", "A token needs an ID and a hash.")
 	}
-	t = utcToken(t)
+	t = t.UTC()
 	it, err := item(tokenKey(t.ID), TypeToken, t, 0, tokenIndexes(t))
 	if err != nil {
 		return fmt.Errorf("create token %s: %w", t.ID, err)

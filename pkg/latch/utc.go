@@ -1,17 +1,13 @@
-package boltstore
+package latch
 
 import (
 	"slices"
 	"time"
-
-	"github.com/latchhq/latch/pkg/latch"
 )
 
-// The utc* functions return copies of entities with every time in UTC, as
-// the store keeps them. They never write through the caller's pointers or
-// slices.
-
-func utcRequest(r latch.Request) latch.Request {
+// UTC returns a copy of r with every time in UTC. It never writes through r's
+// pointers or slices. Stores keep times in UTC.
+func (r Request) UTC() Request {
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.StartsAt, r.EndsAt, r.ExpiresAt = utcPtr(r.StartsAt), utcPtr(r.EndsAt), utcPtr(r.ExpiresAt)
 	if r.Approvals != nil {
@@ -28,14 +24,15 @@ func utcRequest(r latch.Request) latch.Request {
 	return r
 }
 
-func utcGrant(g latch.Grant) latch.Grant {
+// UTC returns a copy of g with every time in UTC, sharing nothing with g.
+func (g Grant) UTC() Grant {
 	g.CreatedAt, g.UpdatedAt = g.CreatedAt.UTC(), g.UpdatedAt.UTC()
 	g.StartsAt, g.EndedAt = utcPtr(g.StartsAt), utcPtr(g.EndedAt)
 	g.Leases, g.Queued = utcLeases(g.Leases), utcLeases(g.Queued)
 	return g
 }
 
-func utcLeases(ls []latch.Lease) []latch.Lease {
+func utcLeases(ls []Lease) []Lease {
 	if ls == nil {
 		return nil
 	}
@@ -46,32 +43,38 @@ func utcLeases(ls []latch.Lease) []latch.Lease {
 	return ls
 }
 
-func utcAudit(e latch.AuditEvent) latch.AuditEvent {
+// UTC returns a copy of e with its time in UTC.
+func (e AuditEvent) UTC() AuditEvent {
 	e.At = e.At.UTC()
 	return e
 }
 
-func utcEffect(e latch.Effect) latch.Effect {
+// UTC returns a copy of e with its times in UTC.
+func (e Effect) UTC() Effect {
 	e.At, e.CreatedAt = e.At.UTC(), e.CreatedAt.UTC()
 	return e
 }
 
-func utcUser(u latch.User) latch.User {
+// UTC returns a copy of u with its times in UTC.
+func (u User) UTC() User {
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return u
 }
 
-func utcIdentity(id latch.Identity) latch.Identity {
+// UTC returns a copy of id with its time in UTC.
+func (id Identity) UTC() Identity {
 	id.UpdatedAt = id.UpdatedAt.UTC()
 	return id
 }
 
-func utcDomain(d latch.Domain) latch.Domain {
+// UTC returns a copy of d with its time in UTC.
+func (d Domain) UTC() Domain {
 	d.CreatedAt = d.CreatedAt.UTC()
 	return d
 }
 
-func utcToken(t latch.Token) latch.Token {
+// UTC returns a copy of t with its times in UTC.
+func (t Token) UTC() Token {
 	t.CreatedAt = t.CreatedAt.UTC()
 	t.ExpiresAt, t.RevokedAt = utcPtr(t.ExpiresAt), utcPtr(t.RevokedAt)
 	return t
