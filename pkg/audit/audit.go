@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
@@ -109,4 +110,43 @@ func Failed(err error, n int) []int {
 		all[i] = i
 	}
 	return all
+}
+
+// Failures collects the events of a Send that were not accepted, for
+// destinations that send in several calls.
+type Failures struct {
+	indexes   []int
+	permanent error // the first permanent reason
+	retryable error // the first retryable reason
+}
+
+// Add records that the events at indexes failed because of err.
+func (f *Failures) Add(err error, indexes ...int) {
+	f.indexes = append(f.indexes, indexes...)
+	if latch.IsPermanent(err) {
+		if f.permanent == nil {
+			f.permanent = err
+		}
+	} else if f.retryable == nil {
+		f.retryable = err
+	}
+}
+
+// Err is Send's result for n events: nil, the reason itself when all
+// failed, or a *PartialError. The reason is permanent only when every
+// failure is.
+func (f *Failures) Err(n int) error {
+	if len(f.indexes) == 0 {
+		return nil
+	}
+	reason := f.retryable
+	if reason == nil {
+		reason = f.permanent
+	}
+	if len(f.indexes) == n {
+		return reason
+	}
+	failed := slices.Clone(f.indexes)
+	slices.Sort(failed)
+	return &PartialError{Failed: failed, Err: reason}
 }

@@ -7,11 +7,11 @@ import (
 	"unicode/utf8"
 )
 
-// excerpt renders the start of a response body for an error message: the
+// Excerpt renders the start of a response body for an error message: the
 // "error" (or "message") text of a JSON object, or else the body itself,
 // on one line and at most maxErrorText bytes, after ": ". It is empty for an
 // empty body, and says so when the body could not be read.
-func excerpt(head []byte, readErr error) string {
+func Excerpt(head []byte, readErr error) string {
 	text := string(head)
 	var obj map[string]any
 	if json.Unmarshal(head, &obj) == nil {

@@ -28,8 +28,8 @@ func TestExcerpt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := excerpt([]byte(tt.give), tt.readErr); got != tt.want {
-				t.Errorf("excerpt(%q) = %q, want %q", tt.give, got, tt.want)
+			if got := Excerpt([]byte(tt.give), tt.readErr); got != tt.want {
+				t.Errorf("Excerpt(%q) = %q, want %q", tt.give, got, tt.want)
 			}
 		})
 	}

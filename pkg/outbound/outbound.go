@@ -213,10 +213,10 @@ func (s *Sender) Post(ctx context.Context, body []byte, idempotencyKey, what str
 				s.name, s.host, statusText(status), what, s.setting)})
 	case status >= 400 && status < 500 && !Retryable4xx(status):
 		return nil, latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeRejected, Details: details,
-			Message: fmt.Sprintf("The %s at %s refused to %s: %s%s", s.name, s.host, what, statusText(status), excerpt(head, readErr))})
+			Message: fmt.Sprintf("The %s at %s refused to %s: %s%s", s.name, s.host, what, statusText(status), Excerpt(head, readErr))})
 	}
 	return nil, &latch.Error{Kind: latch.KindInternal, Code: CodeServerError, Details: details,
-		Message: fmt.Sprintf("The %s at %s failed to %s: %s%s", s.name, s.host, what, statusText(status), excerpt(head, readErr))}
+		Message: fmt.Sprintf("The %s at %s failed to %s: %s%s", s.name, s.host, what, statusText(status), Excerpt(head, readErr))}
 }
 
 // Retryable4xx reports whether a 4xx status means "try again later" (408,

@@ -19,13 +19,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/outbound"
 )
 
 // Datadog's limits on one call to the logs intake ("Send logs", API v2):
@@ -38,7 +36,6 @@ const (
 )
 
 const (
-	maxErrorText     = 200      // how much of an answer an error shows
 	maxRead          = 4 << 10  // how much of an answer is read to find that text
 	maxDrain         = 64 << 10 // how much more is read and dropped so the connection can be reused
 	userAgent        = "latch-audit"
@@ -116,7 +113,7 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var fails failures
+	var fails audit.Failures
 	type encoded struct {
 		index int
 		log   []byte
@@ -126,10 +123,10 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 		b, err := json.Marshal(s.log(e))
 		switch {
 		case err != nil:
-			fails.add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
 				Message: fmt.Sprintf("Audit event %s cannot be encoded as JSON.", e.ID), Err: err}), i)
 		case len(b) > MaxLogBytes:
-			fails.add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
 				Message: fmt.Sprintf("Audit event %s is %d bytes as a Datadog log; Datadog truncates logs over %d bytes, so it is not sent.",
 					e.ID, len(b), MaxLogBytes)}), i)
 		default:
@@ -152,7 +149,7 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 			err = s.post(ctx, batch)
 		}
 		if err != nil {
-			fails.add(err, indexes...)
+			fails.Add(err, indexes...)
 		}
 		batch, indexes, size = nil, nil, 0
 	}
@@ -166,7 +163,7 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 		size += len(l.log) + 1
 	}
 	flush()
-	return fails.err(len(events))
+	return fails.Err(len(events))
 }
 
 // log returns e as a Datadog log.
@@ -251,11 +248,11 @@ func (s *Sink) post(ctx context.Context, logs [][]byte) error {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return latch.Permanent(&latch.Error{Kind: latch.KindUnauthorized, Code: CodeRejected,
 			Message: fmt.Sprintf("Datadog's logs intake at %s refused the API key (%s%s); check APIKey, and that Site is the key's site.",
-				s.cfg.host, statusText(status), answer(head, readErr))})
+				s.cfg.host, statusText(status), outbound.Excerpt(head, readErr))})
 	case status >= 400 && status < 500 && !retryable4xx(status):
 		return latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeRejected,
 			Message: fmt.Sprintf("Datadog's logs intake at %s refused %d logs: %s%s",
-				s.cfg.host, len(logs), statusText(status), answer(head, readErr))})
+				s.cfg.host, len(logs), statusText(status), outbound.Excerpt(head, readErr))})
 	}
 	kind := latch.KindInternal
 	if status == http.StatusTooManyRequests {
@@ -263,7 +260,7 @@ func (s *Sink) post(ctx context.Context, logs [][]byte) error {
 	}
 	return &latch.Error{Kind: kind, Code: CodeServerError,
 		Message: fmt.Sprintf("Datadog's logs intake at %s failed to take %d logs: %s%s",
-			s.cfg.host, len(logs), statusText(status), answer(head, readErr))}
+			s.cfg.host, len(logs), statusText(status), outbound.Excerpt(head, readErr))}
 }
 
 // retryable4xx reports whether Datadog documents a 4xx status as one to
@@ -295,64 +292,4 @@ func statusText(status int) string {
 		return fmt.Sprintf("%d %s", status, t)
 	}
 	return fmt.Sprintf("%d", status)
-}
-
-// answer renders the start of a response body for an error message: on one
-// line, at most maxErrorText bytes, after ": ". It is empty for an empty
-// body.
-func answer(head []byte, readErr error) string {
-	text := strings.Join(strings.FieldsFunc(strings.ToValidUTF8(string(head), "\uFFFD"), func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r)
-	}), " ")
-	if len(text) > maxErrorText {
-		cut := maxErrorText
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = text[:cut] + "…"
-	}
-	switch {
-	case text != "":
-		return ": " + text
-	case readErr != nil:
-		return " (the answer could not be read)"
-	}
-	return ""
-}
-
-// failures collects the events of a Send that were not accepted.
-type failures struct {
-	indexes   []int
-	permanent error // the first permanent reason
-	retryable error // the first retryable reason
-}
-
-func (f *failures) add(err error, indexes ...int) {
-	f.indexes = append(f.indexes, indexes...)
-	if latch.IsPermanent(err) {
-		if f.permanent == nil {
-			f.permanent = err
-		}
-	} else if f.retryable == nil {
-		f.retryable = err
-	}
-}
-
-// err is Send's result for n events: nil, the reason itself when all
-// failed, or a *audit.PartialError. The reason is permanent only when every
-// failure is.
-func (f *failures) err(n int) error {
-	if len(f.indexes) == 0 {
-		return nil
-	}
-	reason := f.retryable
-	if reason == nil {
-		reason = f.permanent
-	}
-	if len(f.indexes) == n {
-		return reason
-	}
-	failed := slices.Clone(f.indexes)
-	slices.Sort(failed)
-	return &audit.PartialError{Failed: failed, Err: reason}
 }

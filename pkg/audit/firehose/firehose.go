@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -143,7 +142,7 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var fails failures
+	var fails audit.Failures
 	var records []types.Record
 	var indexes []int
 	size := requestOverhead + len(s.stream)
@@ -157,13 +156,13 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 	for i, e := range events {
 		b, err := json.Marshal(e)
 		if err != nil {
-			fails.add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
 				Message: fmt.Sprintf("Audit event %s cannot be encoded as JSON.", e.ID), Err: err}), i)
 			continue
 		}
 		data := append(b, '\n')
 		if len(data) > MaxRecordBytes {
-			fails.add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
 				Message: fmt.Sprintf("Audit event %s is %d bytes as a record; Firehose takes at most %d, so it is not sent.",
 					e.ID, len(data), MaxRecordBytes)}), i)
 			continue
@@ -177,14 +176,14 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 		size += n
 	}
 	flush()
-	return fails.err(len(events))
+	return fails.Err(len(events))
 }
 
 // put makes one PutRecordBatch call for records, the events at indexes,
 // and adds what failed to fails.
-func (s *Sink) put(ctx context.Context, records []types.Record, indexes []int, fails *failures) {
+func (s *Sink) put(ctx context.Context, records []types.Record, indexes []int, fails *audit.Failures) {
 	if ctx.Err() != nil {
-		fails.add(fmt.Errorf("firehose: %d records not sent: %w", len(records), ctx.Err()), indexes...)
+		fails.Add(fmt.Errorf("firehose: %d records not sent: %w", len(records), ctx.Err()), indexes...)
 		return
 	}
 	callCtx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -194,14 +193,14 @@ func (s *Sink) put(ctx context.Context, records []types.Record, indexes []int, f
 		Records:            records,
 	}, callOptions)
 	if err != nil {
-		fails.add(s.callError(ctx, err, len(records)), indexes...)
+		fails.Add(s.callError(ctx, err, len(records)), indexes...)
 		return
 	}
 	if aws.ToInt32(out.FailedPutCount) == 0 {
 		return
 	}
 	if len(out.RequestResponses) != len(records) {
-		fails.add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
+		fails.Add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
 			Message: fmt.Sprintf("Firehose did not take %d of %d records put into stream %s, and its answer does not say which.",
 				aws.ToInt32(out.FailedPutCount), len(records), s.stream)}, indexes...)
 		return
@@ -218,12 +217,12 @@ func (s *Sink) put(ctx context.Context, records []types.Record, indexes []int, f
 	}
 	if len(failed) == 0 {
 		// FailedPutCount without an ErrorCode: trust the count.
-		fails.add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
+		fails.Add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
 			Message: fmt.Sprintf("Firehose did not take %d of %d records put into stream %s, and its answer does not say which.",
 				aws.ToInt32(out.FailedPutCount), len(records), s.stream)}, indexes...)
 		return
 	}
-	fails.add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
+	fails.Add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
 		Message: fmt.Sprintf("Firehose did not take %d of %d records put into stream %s (first: %s%s).",
 			len(failed), len(records), s.stream, aws.ToString(first.ErrorCode), text(": ", aws.ToString(first.ErrorMessage)))}, failed...)
 }
@@ -362,40 +361,3 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 }
 
 func (b *boundedBody) Close() error { return b.rc.Close() }
-
-// failures collects the events of a Send that were not accepted.
-type failures struct {
-	indexes   []int
-	permanent error // the first permanent reason
-	retryable error // the first retryable reason
-}
-
-func (f *failures) add(err error, indexes ...int) {
-	f.indexes = append(f.indexes, indexes...)
-	if latch.IsPermanent(err) {
-		if f.permanent == nil {
-			f.permanent = err
-		}
-	} else if f.retryable == nil {
-		f.retryable = err
-	}
-}
-
-// err is Send's result for n events: nil, the reason itself when all
-// failed, or a *audit.PartialError. The reason is permanent only when every
-// failure is.
-func (f *failures) err(n int) error {
-	if len(f.indexes) == 0 {
-		return nil
-	}
-	reason := f.retryable
-	if reason == nil {
-		reason = f.permanent
-	}
-	if len(f.indexes) == n {
-		return reason
-	}
-	failed := slices.Clone(f.indexes)
-	slices.Sort(failed)
-	return &audit.PartialError{Failed: failed, Err: reason}
-}
