@@ -54,6 +54,7 @@ func TestAPIErrors(t *testing.T) {
 	srv := startServer(t, writeFlows(t, map[string]string{
 		"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook"),
 		"deploy.yaml":      approvalOnlyFlow,
+		"slack-only.yaml":  "name: slack-only\nsources: [slack]\napproval:\n  approvers: [alice@example.com]\n",
 	}), t.TempDir())
 	ctx := context.Background()
 	pending, err := srv.client().CreateRequest(ctx, httpapi.CreateBody{Flow: "prod-access", UserEmail: "bob@example.com",
@@ -77,6 +78,7 @@ func TestAPIErrors(t *testing.T) {
 		{"body too large", "POST", "/v1/requests", adminToken, big, 413, "body_too_large"},
 		{"missing user", "POST", "/v1/requests", adminToken, `{"flow":"prod-access"}`, 422, "missing_fields"},
 		{"bad email", "POST", "/v1/requests", adminToken, `{"flow":"prod-access","user_email":"bob"}`, 422, "invalid_email"},
+		{"flow not requestable through the API", "POST", "/v1/requests", adminToken, `{"flow":"slack-only","user_email":"bob@example.com"}`, 403, latch.CodeSourceNotAllowed},
 		{"unknown flow", "POST", "/v1/requests", adminToken, `{"flow":"nope","user_email":"bob@example.com","fields":{}}`, 404, "flow_not_found"},
 		{"missing required field", "POST", "/v1/requests", adminToken, `{"flow":"prod-access","user_email":"bob@example.com","fields":{}}`, 422, "invalid_fields"},
 		{"unknown field", "POST", "/v1/requests", adminToken, `{"flow":"prod-access","user_email":"bob@example.com","fields":{"reason":"x","color":"red"}}`, 422, "invalid_fields"},
