@@ -49,6 +49,7 @@ var (
 	bucketOpenGrants       = []byte("open_grants")        // key → id of its open grant
 	bucketAudit            = []byte("audit")              // id → AuditEvent JSON
 	bucketAuditByRequest   = []byte("audit_by_request")   // request id \0 seq (8 bytes) id
+	bucketAdminAudit       = []byte("admin_audit")        // at \0 id of an event of no request
 	bucketAuditFeed        = []byte("audit_feed")         // position (8 bytes, commit order) → event id
 	bucketFeedCursors      = []byte("feed_cursors")       // reader name → position (8 bytes)
 	bucketOutbox           = []byte("outbox")             // id → Effect JSON
@@ -63,7 +64,7 @@ var (
 
 	allBuckets = [][]byte{bucketRequests, bucketRequestsByTime, bucketRequestsByStatus, bucketRequestsByFlow,
 		bucketRequestsByUser, bucketGrants, bucketGrantsByStatus, bucketOpenGrants, bucketAudit,
-		bucketAuditByRequest, bucketAuditFeed, bucketFeedCursors, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers, bucketIdentities,
+		bucketAuditByRequest, bucketAdminAudit, bucketAuditFeed, bucketFeedCursors, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers, bucketIdentities,
 		bucketDomains, bucketTokens, bucketTokensByHash, bucketTokensByTime}
 )
 

@@ -204,12 +204,20 @@ func putGrants(tx *bolt.Tx, grants []latch.Grant) error {
 
 func statusKey(g latch.Grant) []byte { return []byte(string(g.Status) + "\x00" + g.ID) }
 
+// putAudit writes a request's audit event: the event, its entry in the
+// request's log and in the feed.
 func putAudit(tx *bolt.Tx, e latch.AuditEvent) error {
+	return addAudit(tx, e, bucketAuditByRequest, seqKey(e))
+}
+
+// addAudit writes e under its ID, the index key k into bucket index and e's
+// feed entry. It returns latch.ErrConflict if an event with e's ID exists.
+func addAudit(tx *bolt.Tx, e latch.AuditEvent, index, k []byte) error {
 	docs := tx.Bucket(bucketAudit)
 	if docs.Get([]byte(e.ID)) != nil {
 		return fmt.Errorf("it exists already: %w", latch.ErrConflict)
 	}
-	if err := tx.Bucket(bucketAuditByRequest).Put(seqKey(e), nil); err != nil {
+	if err := tx.Bucket(index).Put(k, nil); err != nil {
 		return err
 	}
 	feed := tx.Bucket(bucketAuditFeed)

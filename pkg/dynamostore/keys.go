@@ -15,6 +15,8 @@ import (
 //	item             pk                    sk
 //	request          REQ#<id>              REQ
 //	audit event      REQ#<request id>      AUDIT#<event id>
+//	admin event      AUDITLOG#<yyyy-mm>    <at>#<id>       (an event of no request, in the partition of its UTC month)
+//	admin event id   AUDITID#<id>          AUDITID         (makes the ID unique; no document)
 //	grant            GRANT#<id>            GRANT
 //	open grant       GKEY#<grant key>      GKEY            (grant_id: the open grant)
 //	outbox effect    EFFECT#<id>           EFFECT
@@ -36,8 +38,10 @@ import (
 //	shard      domain    DOMAINS#<0..3>            <name>
 //	shard      token     TOKENS#<0..3>             <created>#<id>
 //
-// <created> is the creation time in UTC with nine fractional digits, so
-// text order is time order. An audit event lives in its request's
+// <created> and <at> are times in UTC with nine fractional digits, so
+// text order is time order. Admin events (Store.AppendAudit) are spread
+// over one partition per month, so no partition grows without end or takes
+// every write, and a time range is a key-range Query of each month in it. An audit event lives in its request's
 // partition, so reading a request's log is one consistent Query; a user's
 // identities share a partition, so listing them is one too. A user's
 // identities are in the shard of the user's email. The token hash item
@@ -66,6 +70,7 @@ const (
 	skToken     = "TOKEN"
 	skTokenHash = "TOKENHASH"
 	skDedup     = "DEDUP"
+	skAuditID   = "AUDITID"
 	auditPrefix = "AUDIT#"
 	svcPrefix   = "SVC#"
 )
@@ -105,6 +110,32 @@ func domainsPK(shard int) string    { return fmt.Sprintf("DOMAINS#%d", shard) }
 func tokensPK(shard int) string     { return fmt.Sprintf("TOKENS#%d", shard) }
 func identitySK(id latch.Identity) string {
 	return latch.NormalizeEmail(id.Email) + "#" + id.Service
+}
+
+// adminAuditKey is the key of an event of no request: the partition of its
+// UTC month, sorted by time, then ID.
+func adminAuditKey(e latch.AuditEvent) key {
+	return key{adminAuditPK(e.At), createdSK(e.At, e.ID)}
+}
+
+// adminAuditPK is the partition of the admin events of t's UTC month.
+func adminAuditPK(t time.Time) string { return "AUDITLOG#" + t.UTC().Format("2006-01") }
+
+// auditIDKey is the key of the item that makes an admin event's ID unique.
+func auditIDKey(id string) key { return key{"AUDITID#" + id, skAuditID} }
+
+// adminAuditPKs returns the partitions of the admin events in [from, to),
+// one per UTC month, oldest first; none when to is not after from.
+func adminAuditPKs(from, to time.Time) []string {
+	if !from.Before(to) {
+		return nil
+	}
+	var out []string
+	from, to = from.UTC(), to.UTC()
+	for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); m.Before(to); m = m.AddDate(0, 1, 0) {
+		out = append(out, adminAuditPK(m))
+	}
+	return out
 }
 
 // identityPK is the partition of a user's identities.

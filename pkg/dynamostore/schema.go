@@ -39,6 +39,7 @@ const (
 	TypeGrant     = "grant"
 	TypeOpenGrant = "open_grant"
 	TypeAudit     = "audit"
+	TypeAuditID   = "audit_id"
 	TypeEffect    = "effect"
 	TypeUser      = "user"
 	TypeIdentity  = "identity"

@@ -9,8 +9,9 @@
 // a dedup marker, and an open-grant item per grant key that allows one open
 // grant per key.
 //
-// Reads of one item, of a request's audit log and of one user's identities
-// are strongly consistent. Other lists (ListRequests, ListGrants,
+// Reads of one item, of a request's audit log, of the admin audit log
+// (events of no request) and of one user's identities are strongly
+// consistent. Other lists (ListRequests, ListGrants,
 // PendingEffects, ListUsers, ListIdentities of every user, ListDomains,
 // ListTokens) read global secondary indexes, which DynamoDB updates a moment
 // after a write: a list may briefly miss a new item or show an old state,

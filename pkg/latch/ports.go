@@ -113,6 +113,16 @@ type Store interface {
 	// revocation); ErrNotFound if there is none.
 	RevokeToken(ctx context.Context, id string, at time.Time) error
 
+	// AppendAudit records audit events that belong to no request (an
+	// admin's change to a role, a domain, a token; an identity learned).
+	// Each must have an ID and no RequestID (else a KindInvalid error); an
+	// ID that exists is ErrConflict and nothing is written. Stores with an
+	// AuditFeed add them to it.
+	AppendAudit(ctx context.Context, events ...AuditEvent) error
+	// AdminAudit returns the events recorded with AppendAudit whose At is in
+	// [from, to), ordered by At then ID.
+	AdminAudit(ctx context.Context, from, to time.Time) ([]AuditEvent, error)
+
 	// Close releases the store's resources.
 	Close() error
 }

@@ -189,6 +189,18 @@ const (
 	AuditFailed             AuditType = "failed"
 	AuditRetried            AuditType = "retried"
 	AuditDeescalationFailed AuditType = "deescalation_failed"
+
+	// Events that belong to no request (Store.AppendAudit).
+	AuditRoleChanged    AuditType = "role_changed"
+	AuditIdentityMapped AuditType = "identity_mapped"
+	AuditIdentityForgot AuditType = "identity_deleted"
+	AuditUsersImported  AuditType = "users_imported"
+	AuditDomainAdded    AuditType = "domain_added"
+	AuditDomainRemoved  AuditType = "domain_removed"
+	AuditBotCreated     AuditType = "bot_created"
+	AuditBotDeleted     AuditType = "bot_deleted"
+	AuditTokenIssued    AuditType = "token_issued"
+	AuditTokenRevoked   AuditType = "token_revoked"
 )
 
 // AuditEvent is an immutable record of one thing that happened to a request.
