@@ -52,9 +52,27 @@ func TestCommitOfMoreThanMaxItemsFails(t *testing.T) {
 	}
 }
 
+func TestAppendOfMoreThanMaxAppendFails(t *testing.T) {
+	s := dynamotest.NewStore(t)
+	events := func(n int) []latch.AuditEvent {
+		out := make([]latch.AuditEvent, n)
+		for i := range out {
+			out[i] = latch.AuditEvent{ID: fmt.Sprintf("admin-%03d", i), Type: latch.AuditUsersImported, At: time.Now()}
+		}
+		return out
+	}
+	if err := s.AppendAudit(t.Context(), events(dynamostore.MaxAppend)...); err != nil {
+		t.Fatalf("AppendAudit of %d events: %v", dynamostore.MaxAppend, err)
+	}
+	err := s.AppendAudit(t.Context(), events(dynamostore.MaxAppend+1)...)
+	if !errors.Is(err, dynamostore.ErrTooLarge) {
+		t.Fatalf("AppendAudit of %d events: got %v, want ErrTooLarge", dynamostore.MaxAppend+1, err)
+	}
+}
+
 // TestOnlyDedupMarkersExpire reads the raw items: dedup markers carry a TTL
-// of DedupTTL, and nothing else (above all, no audit event, and no token,
-// even one that expires) carries one.
+// of DedupTTL, and nothing else (above all, no audit event, of a request
+// or of none, and no token, even one that expires) carries one.
 func TestOnlyDedupMarkersExpire(t *testing.T) {
 	client := dynamotest.Client(t)
 	table := dynamotest.TableName(t)
@@ -86,6 +104,9 @@ func TestOnlyDedupMarkersExpire(t *testing.T) {
 	if err := s.CreateToken(t.Context(), latch.Token{ID: "t1", Hash: "h1", CreatedAt: now, ExpiresAt: &expires}); err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
+	if err := s.AppendAudit(t.Context(), latch.AuditEvent{ID: "admin-1", Type: latch.AuditTokenIssued, At: now}); err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
 
 	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(table)})
 	if err != nil {
@@ -110,7 +131,7 @@ func TestOnlyDedupMarkersExpire(t *testing.T) {
 		}
 	}
 	want := map[string]int{dynamostore.TypeDedup: 1, dynamostore.TypeRequest: 1, dynamostore.TypeGrant: 1,
-		dynamostore.TypeOpenGrant: 1, dynamostore.TypeAudit: 1, dynamostore.TypeEffect: 1, dynamostore.TypeUser: 1,
+		dynamostore.TypeOpenGrant: 1, dynamostore.TypeAudit: 2, dynamostore.TypeAuditID: 1, dynamostore.TypeEffect: 1, dynamostore.TypeUser: 1,
 		dynamostore.TypeIdentity: 1, dynamostore.TypeDomain: 1, dynamostore.TypeToken: 1, dynamostore.TypeTokenHash: 1}
 	if diff := cmp.Diff(want, types); diff != "" {
 		t.Errorf("items by type (-want +got):\n%s", diff)

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -86,5 +87,35 @@ func TestShardsAreInRange(t *testing.T) {
 		if n := tokenShard(id); n < 0 || n >= tokenShards {
 			t.Errorf("tokenShard(%q) = %d", id, n)
 		}
+	}
+}
+
+func TestAdminAuditPKsCoverEachUTCMonthOfTheRange(t *testing.T) {
+	date := func(s string) time.Time {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	tests := []struct {
+		name     string
+		from, to string
+		want     []string
+	}{
+		{"within a month", "2026-11-02T09:00:00Z", "2026-11-03T00:00:00Z", []string{"AUDITLOG#2026-11"}},
+		{"across a year", "2026-12-31T23:00:00Z", "2027-01-01T01:00:00Z", []string{"AUDITLOG#2026-12", "AUDITLOG#2027-01"}},
+		{"to at a month's start leaves that month out", "2026-10-15T00:00:00Z", "2026-11-01T00:00:00Z", []string{"AUDITLOG#2026-10"}},
+		{"times in another zone count in UTC", "2026-11-01T03:00:00+05:00", "2026-11-01T06:00:00+05:00", []string{"AUDITLOG#2026-10", "AUDITLOG#2026-11"}},
+		{"empty range", "2026-11-02T09:00:00Z", "2026-11-02T09:00:00Z", nil},
+		{"reversed range", "2026-11-15T00:00:00Z", "2026-11-10T00:00:00Z", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := adminAuditPKs(date(tt.from), date(tt.to))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("adminAuditPKs(%s, %s) = %q, want %q", tt.from, tt.to, got, tt.want)
+			}
+		})
 	}
 }

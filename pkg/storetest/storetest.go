@@ -7,8 +7,9 @@
 //
 // The suite pins down what the Store interface promises: reads and lists with
 // their filters and orders, Commit's atomicity, version conditions, dedup
-// markers and the one-open-grant-per-key rule; users and their identities,
-// domains and API tokens; and what happens when several goroutines commit
+// markers and the one-open-grant-per-key rule; audit events of no request
+// (AppendAudit, AdminAudit, and the feed of stores with an AuditFeed); users
+// and their identities, domains and API tokens; and what happens when several goroutines commit
 // against the same version, or create tokens with the same hash, at once
 // (run it under -race).
 package storetest
@@ -32,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) latch.Store) {
 	t.Run("Requests", func(t *testing.T) { testRequests(t, newStore) })
 	t.Run("Grants", func(t *testing.T) { testGrants(t, newStore) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, newStore) })
+	t.Run("AdminAudit", func(t *testing.T) { testAdminAudit(t, newStore) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, newStore) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, newStore) })
 	t.Run("DeleteUser", func(t *testing.T) { testDeleteUser(t, newStore) })
