@@ -103,7 +103,7 @@ func (s *Server) setRole(w http.ResponseWriter, r *http.Request, p Principal) er
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "role set", "user", u.Email, "role", u.Role, "by", p.Name)
+	s.record(r.Context(), p, latch.AuditRoleChanged, u.Email, map[string]any{"role": string(u.Role)})
 	writeJSON(w, http.StatusOK, u)
 	return nil
 }
@@ -122,7 +122,7 @@ func (s *Server) setIdentity(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "identity set", "user", id.Email, "service", id.Service, "by", p.Name)
+	s.record(r.Context(), p, latch.AuditIdentityMapped, id.Email, map[string]any{"service": id.Service, "identity": id.ID, "from": id.Source})
 	writeJSON(w, http.StatusOK, id)
 	return nil
 }
@@ -131,7 +131,7 @@ func (s *Server) deleteIdentity(w http.ResponseWriter, r *http.Request, p Princi
 	if err := s.Directory.DeleteIdentity(r.Context(), r.PathValue("email"), r.PathValue("service")); err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "identity deleted", "user", r.PathValue("email"), "service", r.PathValue("service"), "by", p.Name)
+	s.record(r.Context(), p, latch.AuditIdentityForgot, latch.NormalizeEmail(r.PathValue("email")), map[string]any{"service": r.PathValue("service")})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -155,7 +155,7 @@ func (s *Server) importUsers(w http.ResponseWriter, r *http.Request, p Principal
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "users imported", "users", res.Users, "identities", res.Identities, "by", p.Name)
+	s.record(r.Context(), p, latch.AuditUsersImported, "", map[string]any{"users": res.Users, "identities": res.Identities})
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -195,7 +195,7 @@ func (s *Server) addDomain(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "domain added", "domain", name, "by", p.Name)
+	s.record(r.Context(), p, latch.AuditDomainAdded, "", map[string]any{"domain": name})
 	writeJSON(w, http.StatusCreated, map[string]string{"domain": name})
 	return nil
 }
@@ -204,7 +204,7 @@ func (s *Server) removeDomain(w http.ResponseWriter, r *http.Request, p Principa
 	if err := s.Directory.RemoveDomain(r.Context(), r.PathValue("domain")); err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "domain removed", "domain", r.PathValue("domain"), "by", p.Name)
+	s.record(r.Context(), p, latch.AuditDomainRemoved, "", map[string]any{"domain": r.PathValue("domain")})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -50,7 +50,7 @@ func (s *Server) createBot(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "bot created", "bot", body.Name, "by", p.Name)
+	s.record(r.Context(), p, latch.AuditBotCreated, u.Email, map[string]any{"bot": body.Name})
 	writeJSON(w, http.StatusCreated, u)
 	return nil
 }
@@ -59,7 +59,7 @@ func (s *Server) deleteBot(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err := s.Tokens.DeleteBot(r.Context(), r.PathValue("name")); err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "bot deleted and its tokens revoked", "bot", r.PathValue("name"), "by", p.Name)
+	s.record(r.Context(), p, latch.AuditBotDeleted, "", map[string]any{"bot": r.PathValue("name")})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -120,7 +120,7 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request, p Principal)
 	if err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "token issued", "token", t.ID, "bot", body.Bot, "scopes", t.Scopes, "by", p.Name)
+	s.record(r.Context(), p, latch.AuditTokenIssued, t.Owner, map[string]any{"token": t.ID, "label": t.Label, "scopes": t.Scopes})
 	writeJSON(w, http.StatusCreated, IssuedToken{Secret: secret, Token: viewToken(t)})
 	return nil
 }
@@ -142,7 +142,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p Principal
 	if err := s.Tokens.Revoke(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
-	s.Log.InfoContext(r.Context(), "token revoked", "token", r.PathValue("id"), "by", p.Name)
+	s.record(r.Context(), p, latch.AuditTokenRevoked, "", map[string]any{"token": r.PathValue("id")})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/latchhq/latch/pkg/ids"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -91,8 +92,10 @@ func (r *Resolver) Resolve(ctx context.Context, f *latch.Flow, ref latch.UserRef
 		UpdatedAt: r.Clock.Now()}); err != nil {
 		return "", fmt.Errorf("store %s identity of %s: %w", service, email, err)
 	}
-	if r.Log != nil {
-		r.Log.InfoContext(ctx, "identity learned", "user", email, "service", service, "source", source)
+	ev := latch.AuditEvent{ID: ids.New("evt"), Type: latch.AuditIdentityMapped, At: r.Clock.Now(), Flow: f.Name,
+		Requester: email, Source: latch.SourceLatch, Data: map[string]any{"service": service, "identity": id, "from": source}}
+	if err := r.Store.AppendAudit(ctx, ev); err != nil && r.Log != nil {
+		r.Log.ErrorContext(ctx, "could not record an audit event", "type", ev.Type, "about", email, "err", err)
 	}
 	return id, nil
 }

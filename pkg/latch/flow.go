@@ -38,7 +38,8 @@ const (
 	SourceSlack    Source = "slack"
 	SourceAPI      Source = "api"
 	SourceSchedule Source = "schedule" // a timer: an approval deadline, a lease's end
-	SourceLatch    Source = "latch"    // the grant runner's reports
+	SourceLatch    Source = "latch"    // the grant runner's reports; identities Latch learned
+	SourceAdmin    Source = "admin"    // an admin's change to users, domains, bots and tokens
 )
 
 // Approval says who may decide a request and how many must agree.
