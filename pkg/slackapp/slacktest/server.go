@@ -1,0 +1,436 @@
+package slacktest
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Token is the bot token the fake accepts unless the test sets Server.Token.
+const Token = "xoxb-latch-test"
+
+// Server is a recording fake of the Slack Web API on 127.0.0.1. It answers
+// views.open, views.update, chat.postMessage, chat.update,
+// chat.postEphemeral, conversations.open and users.info in Slack's JSON
+// shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
+// does, and records every call. It is safe for concurrent use.
+type Server struct {
+	// URL is the Web API's base, ending in "/api/": a method's URL is URL
+	// plus its name, as with https://slack.com/api/.
+	URL string
+
+	mu       sync.Mutex
+	token    string
+	calls    []Call
+	users    map[string]*User
+	views    map[string]map[string]any // id → the view as last set, with id and hash
+	messages map[string]bool           // channel + "/" + ts
+	ims      map[string]string         // user id → D channel id
+	fail     map[string][]string       // method → errors to answer, in order
+	seq      int
+}
+
+// User is a workspace member as users.info describes one.
+type User struct {
+	ID                string
+	TeamID            string
+	Email             string
+	Name              string // the handle; defaults to the email's local part
+	RealName          string
+	Deleted           bool
+	IsBot             bool
+	IsRestricted      bool // a multi-channel guest
+	IsUltraRestricted bool // a single-channel guest
+	IsStranger        bool // from another org over Slack Connect; users.info then sends is_stranger
+}
+
+// Call is one request the fake received.
+type Call struct {
+	Method string // e.g. "chat.postMessage"
+	Token  string // the bearer token presented, or the token parameter
+	// Params are the arguments: form values as strings (the first of each),
+	// or a JSON body's fields as decoded by encoding/json.
+	Params map[string]any
+}
+
+// Param returns the parameter key as a string: a form value as is, a JSON
+// string as is, anything else (a JSON array or object) as its JSON text.
+// It is "" when the parameter is absent.
+func (c Call) Param(key string) string {
+	switch v := c.Params[key].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// Decode decodes the parameter key into v, whether it was sent as a JSON
+// field or as a form value holding JSON (as blocks and view are).
+func (c Call) Decode(key string, v any) error {
+	p, ok := c.Params[key]
+	if !ok {
+		return fmt.Errorf("%s: no parameter %q", c.Method, key)
+	}
+	s, isString := p.(string)
+	if !isString {
+		b, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		s = string(b)
+	}
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return fmt.Errorf("%s: parameter %q: %w", c.Method, key, err)
+	}
+	return nil
+}
+
+// NewServer starts a fake Slack Web API and stops it when the test ends.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	s := &Server{
+		token:    Token,
+		users:    map[string]*User{},
+		views:    map[string]map[string]any{},
+		messages: map[string]bool{},
+		ims:      map[string]string{},
+		fail:     map[string][]string{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/{method}", s.serve)
+	ts := httptest.NewServer(mux)
+	tb.Cleanup(ts.Close)
+	s.URL = ts.URL + "/api/"
+	return s
+}
+
+// SetToken changes the bot token the fake accepts.
+func (s *Server) SetToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = token
+}
+
+// AddUser registers a workspace member for users.info and
+// conversations.open.
+func (s *Server) AddUser(id, teamID, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, _, _ := strings.Cut(email, "@")
+	s.users[id] = &User{ID: id, TeamID: teamID, Email: email, Name: name, RealName: name}
+}
+
+// UpdateUser changes a registered user, e.g. to make them a guest:
+// UpdateUser("U1", func(u *slacktest.User) { u.IsRestricted = true }).
+// It panics if no user has that id, a mistake in the test.
+func (s *Server) UpdateUser(id string, f func(*User)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		panic("slacktest: UpdateUser of unknown user " + id)
+	}
+	f(u)
+}
+
+// FailNext makes the next call of method answer {"ok":false,"error":code}
+// (e.g. "expired_trigger_id", "channel_not_found", "ratelimited"). Calls
+// queue: each failure is used once.
+func (s *Server) FailNext(method, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[method] = append(s.fail[method], code)
+}
+
+// Calls returns every call received so far, in order, refused ones
+// (bad token, injected failure) included.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// CallsTo returns the calls of one method, in order.
+func (s *Server) CallsTo(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type answer map[string]any
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	params, token, err := readParams(w, r)
+	if err != nil {
+		writeAnswer(w, answer{"ok": false, "error": "invalid_form_data"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := Call{Method: method, Token: token, Params: params}
+	s.calls = append(s.calls, c)
+	writeAnswer(w, s.answer(c))
+}
+
+// readParams reads a call's arguments and token as Slack accepts them: a
+// JSON body with a bearer token, or form values (body or query) with a
+// bearer token or a token parameter.
+func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, string, error) {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	params := map[string]any{}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&params); err != nil {
+			return nil, token, err
+		}
+		return params, token, nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		return nil, token, err
+	}
+	for k, v := range r.Form {
+		params[k] = v[0]
+	}
+	if token == "" {
+		if t, ok := params["token"].(string); ok {
+			token = t
+		}
+	}
+	return params, token, nil
+}
+
+func writeAnswer(w http.ResponseWriter, a answer) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(a)
+}
+
+func failure(code string) answer { return answer{"ok": false, "error": code} }
+
+// answer is called with s.mu held.
+func (s *Server) answer(c Call) answer {
+	method, token := c.Method, c.Token
+	if token == "" {
+		return failure("not_authed")
+	}
+	if token != s.token {
+		return failure("invalid_auth")
+	}
+	if q := s.fail[method]; len(q) > 0 {
+		s.fail[method] = q[1:]
+		return failure(q[0])
+	}
+	switch method {
+	case "views.open":
+		return s.viewsOpen(c)
+	case "views.update":
+		return s.viewsUpdate(c)
+	case "chat.postMessage":
+		return s.postMessage(c)
+	case "chat.update":
+		return s.chatUpdate(c)
+	case "chat.postEphemeral":
+		return s.postEphemeral(c)
+	case "conversations.open":
+		return s.conversationsOpen(c)
+	case "users.info":
+		return s.usersInfo(c)
+	}
+	return failure("unknown_method")
+}
+
+func (s *Server) next() int {
+	s.seq++
+	return s.seq
+}
+
+func (s *Server) ts() string { return fmt.Sprintf("1700000000.%06d", s.next()) }
+
+func (s *Server) viewsOpen(c Call) answer {
+	if c.Param("trigger_id") == "" {
+		return failure("invalid_arguments")
+	}
+	var view map[string]any
+	if err := c.Decode("view", &view); err != nil || view == nil {
+		return failure("invalid_arguments")
+	}
+	id := fmt.Sprintf("V%08d", s.next())
+	return answer{"ok": true, "view": s.storeView(id, view)}
+}
+
+func (s *Server) viewsUpdate(c Call) answer {
+	id := c.Param("view_id")
+	if id == "" && c.Param("external_id") != "" {
+		for vid, v := range s.views {
+			if v["external_id"] == c.Param("external_id") {
+				id = vid
+			}
+		}
+		if id == "" {
+			return failure("not_found")
+		}
+	}
+	if id == "" {
+		return failure("invalid_arguments")
+	}
+	old, ok := s.views[id]
+	if !ok {
+		return failure("not_found")
+	}
+	if h := c.Param("hash"); h != "" && h != old["hash"] {
+		return failure("hash_conflict")
+	}
+	var view map[string]any
+	if err := c.Decode("view", &view); err != nil || view == nil {
+		return failure("invalid_arguments")
+	}
+	return answer{"ok": true, "view": s.storeView(id, view)}
+}
+
+// storeView keeps view under id with a fresh hash and returns it as Slack
+// echoes it.
+func (s *Server) storeView(id string, view map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range view {
+		out[k] = v
+	}
+	out["id"] = id
+	out["hash"] = fmt.Sprintf("1700000000.%08x", s.next())
+	out["root_view_id"] = id
+	out["state"] = map[string]any{"values": map[string]any{}}
+	for _, k := range []string{"callback_id", "private_metadata", "external_id"} {
+		if _, ok := out[k]; !ok {
+			out[k] = ""
+		}
+	}
+	s.views[id] = out
+	return out
+}
+
+func (s *Server) postMessage(c Call) answer {
+	channel := c.Param("channel")
+	if channel == "" {
+		return failure("channel_not_found")
+	}
+	if c.Param("text") == "" && c.Param("blocks") == "" && c.Param("attachments") == "" {
+		return failure("no_text")
+	}
+	ts := s.ts()
+	s.messages[channel+"/"+ts] = true
+	msg := answer{"type": "message", "text": c.Param("text"), "bot_id": "B0LATCH", "ts": ts}
+	if c.Params["blocks"] != nil {
+		var blocks any
+		if c.Decode("blocks", &blocks) == nil {
+			msg["blocks"] = blocks
+		}
+	}
+	if tt := c.Param("thread_ts"); tt != "" {
+		msg["thread_ts"] = tt
+	}
+	return answer{"ok": true, "channel": channel, "ts": ts, "message": msg}
+}
+
+func (s *Server) chatUpdate(c Call) answer {
+	channel, ts := c.Param("channel"), c.Param("ts")
+	if channel == "" {
+		return failure("channel_not_found")
+	}
+	if !s.messages[channel+"/"+ts] {
+		return failure("message_not_found")
+	}
+	msg := answer{"text": c.Param("text")}
+	if c.Params["blocks"] != nil {
+		var blocks any
+		if c.Decode("blocks", &blocks) == nil {
+			msg["blocks"] = blocks
+		}
+	}
+	return answer{"ok": true, "channel": channel, "ts": ts, "text": c.Param("text"), "message": msg}
+}
+
+func (s *Server) postEphemeral(c Call) answer {
+	if c.Param("channel") == "" {
+		return failure("channel_not_found")
+	}
+	user := c.Param("user")
+	if _, ok := s.users[user]; !ok {
+		return failure("user_not_in_channel")
+	}
+	return answer{"ok": true, "message_ts": s.ts()}
+}
+
+func (s *Server) conversationsOpen(c Call) answer {
+	if ch := c.Param("channel"); ch != "" {
+		return answer{"ok": true, "channel": answer{"id": ch}}
+	}
+	users := c.Param("users")
+	if users == "" {
+		return failure("users_list_not_supplied")
+	}
+	for _, u := range strings.Split(users, ",") {
+		if _, ok := s.users[strings.TrimSpace(u)]; !ok {
+			return failure("user_not_found")
+		}
+	}
+	id, ok := s.ims[users]
+	alreadyOpen := ok
+	if !ok {
+		id = fmt.Sprintf("D%08d", s.next())
+		s.ims[users] = id
+	}
+	a := answer{"ok": true, "channel": answer{"id": id}}
+	if c.Param("return_im") == "true" || c.Params["return_im"] == true {
+		a["no_op"], a["already_open"] = alreadyOpen, alreadyOpen
+	}
+	return a
+}
+
+func (s *Server) usersInfo(c Call) answer {
+	u, ok := s.users[c.Param("user")]
+	if !ok {
+		return failure("user_not_found")
+	}
+	profile := answer{
+		"email":                   u.Email,
+		"real_name":               u.RealName,
+		"real_name_normalized":    u.RealName,
+		"display_name":            u.Name,
+		"display_name_normalized": u.Name,
+		"team":                    u.TeamID,
+	}
+	user := answer{
+		"id":                  u.ID,
+		"team_id":             u.TeamID,
+		"name":                u.Name,
+		"real_name":           u.RealName,
+		"deleted":             u.Deleted,
+		"is_bot":              u.IsBot,
+		"is_app_user":         false,
+		"is_admin":            false,
+		"is_owner":            false,
+		"is_restricted":       u.IsRestricted,
+		"is_ultra_restricted": u.IsUltraRestricted,
+		"tz":                  "Europe/London",
+		"profile":             profile,
+	}
+	if u.IsStranger {
+		user["is_stranger"] = true
+	}
+	return answer{"ok": true, "user": user}
+}
