@@ -78,32 +78,36 @@ const (
 // (view_submission, view_closed), or a request for menu options
 // (block_suggestion). Fields that a type lacks are zero.
 type Interaction struct {
-	Type                string      `json:"type"`
-	Token               string      `json:"token"` // deprecated verification token; never trusted
-	APIAppID            string      `json:"api_app_id"`
-	TriggerID           string      `json:"trigger_id"`
-	ResponseURL         string      `json:"response_url"` // block_actions from a message
-	IsEnterpriseInstall bool        `json:"is_enterprise_install"`
-	Team                *Team       `json:"team"` // nil when the app is installed on an org
-	Enterprise          *Enterprise `json:"enterprise"`
-	User                User        `json:"user"`
-	Channel             *Channel    `json:"channel"`   // block_actions from a message
-	Container           *Container  `json:"container"` // block_actions
-	Message             *Message    `json:"message"`   // block_actions from a message
-	View                *View       `json:"view"`      // from a modal or App Home
-	Actions             []Action    `json:"actions"`   // block_actions: the one element acted on
-	State               *State      `json:"state"`     // block_actions: every stateful element
-	ResponseURLs        []struct {
-		BlockID     string `json:"block_id"`
-		ActionID    string `json:"action_id"`
-		ChannelID   string `json:"channel_id"`
-		ResponseURL string `json:"response_url"`
-	} `json:"response_urls"` // view_submission with a conversation select that asks for one
+	Type                string        `json:"type"`
+	Token               string        `json:"token"` // deprecated verification token; never trusted
+	APIAppID            string        `json:"api_app_id"`
+	TriggerID           string        `json:"trigger_id"`
+	ResponseURL         string        `json:"response_url"` // block_actions from a message
+	IsEnterpriseInstall bool          `json:"is_enterprise_install"`
+	Team                *Team         `json:"team"` // nil when the app is installed on an org
+	Enterprise          *Enterprise   `json:"enterprise"`
+	User                User          `json:"user"`
+	Channel             *Channel      `json:"channel"`       // block_actions from a message
+	Container           *Container    `json:"container"`     // block_actions
+	Message             *Message      `json:"message"`       // block_actions from a message
+	View                *View         `json:"view"`          // from a modal or App Home
+	Actions             []Action      `json:"actions"`       // block_actions: the one element acted on
+	State               *State        `json:"state"`         // block_actions: every stateful element
+	ResponseURLs        []ResponseURL `json:"response_urls"` // view_submission, when a conversation select asks for one
 
 	// block_suggestion: the element asking for options and what was typed.
 	ActionID string `json:"action_id"`
 	BlockID  string `json:"block_id"`
 	Value    string `json:"value"`
+}
+
+// ResponseURL is a URL to answer in the conversation a modal's
+// conversation select named (response_url_enabled).
+type ResponseURL struct {
+	BlockID     string `json:"block_id"`
+	ActionID    string `json:"action_id"`
+	ChannelID   string `json:"channel_id"`
+	ResponseURL string `json:"response_url"`
 }
 
 // Team is the workspace an interaction comes from.

@@ -117,7 +117,7 @@ func parseTimestamp(s string) (int64, error) {
 // raw body, at most maxBody bytes (413 beyond), checks the timestamp against
 // clock and the signature over the raw body, and answers 401 with a JSON
 // error on any failure without calling next. On success next sees the same
-// body, unread. A nil clock is the system clock.
+// body, unread. A nil clock is the system clock; maxBody must be positive.
 func Verify(secret []byte, clock latch.Clock, maxBody int64, next http.Handler) http.Handler {
 	if clock == nil {
 		clock = latch.SystemClock

@@ -205,3 +205,17 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifyNilClockIsTheSystemClock(t *testing.T) {
+	body := []byte("payload=%7B%7D")
+	ts, sig := slacktest.Sign(secret, time.Now(), body)
+	req := httptest.NewRequest(http.MethodPost, "/slack/interactions", strings.NewReader(string(body)))
+	req.Header.Set(slackapp.HeaderTimestamp, ts)
+	req.Header.Set(slackapp.HeaderSignature, sig)
+	rec := httptest.NewRecorder()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	slackapp.Verify(secret, nil, maxBody, ok).ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent {
+		t.Errorf("status = %d, want 204", rec.Code)
+	}
+}

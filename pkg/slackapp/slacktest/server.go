@@ -11,14 +11,16 @@ import (
 	"testing"
 )
 
-// Token is the bot token the fake accepts unless the test sets Server.Token.
+// Token is the bot token the fake accepts until the test calls SetToken.
 const Token = "xoxb-latch-test"
 
 // Server is a recording fake of the Slack Web API on 127.0.0.1. It answers
 // views.open, views.update, chat.postMessage, chat.update,
 // chat.postEphemeral, conversations.open and users.info in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
-// does, and records every call. It is safe for concurrent use.
+// does, and records every call. users.info, conversations.open and
+// chat.postEphemeral know only the users the test registered with AddUser.
+// It is safe for concurrent use.
 type Server struct {
 	// URL is the Web API's base, ending in "/api/": a method's URL is URL
 	// plus its name, as with https://slack.com/api/.
@@ -120,8 +122,8 @@ func (s *Server) SetToken(token string) {
 	s.token = token
 }
 
-// AddUser registers a workspace member for users.info and
-// conversations.open.
+// AddUser registers a workspace member, a full member of teamID; their
+// name is the email's local part. UpdateUser changes the rest.
 func (s *Server) AddUser(id, teamID, email string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,8 +145,8 @@ func (s *Server) UpdateUser(id string, f func(*User)) {
 }
 
 // FailNext makes the next call of method answer {"ok":false,"error":code}
-// (e.g. "expired_trigger_id", "channel_not_found", "ratelimited"). Calls
-// queue: each failure is used once.
+// (e.g. "expired_trigger_id", "channel_not_found", "ratelimited").
+// Failures queue up, each answering one call.
 func (s *Server) FailNext(method, code string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
