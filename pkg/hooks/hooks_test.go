@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +17,7 @@ import (
 	"github.com/latchhq/latch/pkg/hooks"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/outbound"
-	"github.com/latchhq/latch/pkg/signing"
+	"github.com/latchhq/latch/pkg/signing/signingtest"
 )
 
 const (
@@ -38,82 +36,19 @@ func env(name string) (string, bool) {
 	return "", false
 }
 
-// call is one request the fake hook got.
-type call struct {
-	Path      string
-	Header    http.Header
-	Body      []byte
-	VerifyErr error
-}
-
-// receiver is a fake hook endpoint on 127.0.0.1: it verifies each call's
-// signature with signing.Verify, records it and answers with status and body.
-type receiver struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	calls  []call
-	status int
-	body   string
-	header http.Header
-	hang   bool // wait for the caller to give up instead of answering
-}
-
-func newReceiver(tb testing.TB) *receiver {
+// newReceiver starts a fake hook endpoint that checks signatures made with
+// secret at now; it answers 200 with no body until told otherwise.
+func newReceiver(tb testing.TB) *signingtest.Receiver {
 	tb.Helper()
-	rc := &receiver{status: http.StatusOK}
-	release := make(chan struct{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rc.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.calls = append(rc.calls, call{Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body,
-			VerifyErr: signing.Verify(r.Header, body, []byte(secret), now, signing.DefaultTolerance)})
-		status, answer, hang := rc.status, rc.body, rc.hang
-		for k, vs := range rc.header {
-			w.Header()[k] = vs
-		}
-		rc.mu.Unlock()
-		if hang {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, answer)
-	}))
-	rc.srv.Listener.Close()
-	rc.srv.Listener = ln
-	rc.srv.Start()
-	tb.Cleanup(func() {
-		close(release)
-		rc.srv.Close()
-	})
+	rc := signingtest.NewReceiver(tb, []byte(secret), func() time.Time { return now })
+	rc.Answer(http.StatusOK, "", nil)
 	return rc
 }
 
-func (rc *receiver) answer(status int, body string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.status, rc.body = status, body
-}
-
-func (rc *receiver) recorded(tb testing.TB) []call {
+// only returns the one call rc got, with a good signature.
+func only(tb testing.TB, rc *signingtest.Receiver) signingtest.Call {
 	tb.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]call(nil), rc.calls...)
-}
-
-// only returns the one call the receiver got, with a good signature.
-func (rc *receiver) only(tb testing.TB) call {
-	tb.Helper()
-	calls := rc.recorded(tb)
+	calls := rc.Calls()
 	if len(calls) != 1 {
 		tb.Fatalf("hook got %d calls, want 1", len(calls))
 	}
@@ -175,10 +110,10 @@ func TestCallHookSendsTheDocumentedCall(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			rc := newReceiver(t)
 			r := request()
-			if _, err := newCaller(hooks.WithVersion("1.4.2")).CallHook(context.Background(), flow(rc.srv.URL), point, r); err != nil {
+			if _, err := newCaller(hooks.WithVersion("1.4.2")).CallHook(context.Background(), flow(rc.URL), point, r); err != nil {
 				t.Fatalf("CallHook: %v", err)
 			}
-			c := rc.only(t)
+			c := only(t, rc)
 			if c.Path != "/"+point+"?token=query-secret" {
 				t.Errorf("called %s, want the %s hook's URL", c.Path, point)
 			}
@@ -227,8 +162,8 @@ func TestOnRequestAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.answer(tt.status, tt.answer)
-			got, err := newCaller().CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnRequest, request())
+			rc.Answer(tt.status, tt.answer, nil)
+			got, err := newCaller().CallHook(context.Background(), flow(rc.URL), latch.HookOnRequest, request())
 			if tt.wantCode != "" {
 				checkErr(t, err, true, tt.wantCode, "The on_request hook at 127.0.0.1:", tt.wantIn)
 				return
@@ -242,8 +177,8 @@ func TestOnRequestAnswers(t *testing.T) {
 
 func TestTheAnswersOfOtherPointsAreNotRead(t *testing.T) {
 	rc := newReceiver(t)
-	rc.answer(http.StatusOK, `{"decision":"approve"} and then some text`)
-	got, err := newCaller().CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnApprove, request())
+	rc.Answer(http.StatusOK, `{"decision":"approve"} and then some text`, nil)
+	got, err := newCaller().CallHook(context.Background(), flow(rc.URL), latch.HookOnApprove, request())
 	if err != nil || got != (latch.HookAnswer{}) {
 		t.Fatalf("CallHook(on_approve) = %+v, %v; want a zero answer and no error", got, err)
 	}
@@ -271,11 +206,10 @@ func TestCallHookFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.answer(tt.status, tt.answer)
-			rc.header = tt.header
-			_, err := newCaller().CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnApprove, request())
+			rc.Answer(tt.status, tt.answer, tt.header)
+			_, err := newCaller().CallHook(context.Background(), flow(rc.URL), latch.HookOnApprove, request())
 			checkErr(t, err, tt.permanent, tt.code, tt.wantIn...)
-			if n := len(rc.recorded(t)); n != 1 {
+			if n := len(rc.Calls()); n != 1 {
 				t.Errorf("hook got %d calls, want exactly 1 (the caller owns retries)", n)
 			}
 		})
@@ -284,7 +218,7 @@ func TestCallHookFailures(t *testing.T) {
 
 func TestAPointWithoutAURLIsAPermanentError(t *testing.T) {
 	rc := newReceiver(t)
-	f := flow(rc.srv.URL)
+	f := flow(rc.URL)
 	f.Hooks.OnDeny = ""
 	_, err := newCaller().CallHook(context.Background(), f, latch.HookOnDeny, request())
 	checkErr(t, err, true, hooks.CodeNoHook, `Flow "prod" has no on_deny hook.`)
@@ -293,7 +227,7 @@ func TestAPointWithoutAURLIsAPermanentError(t *testing.T) {
 	f.Hooks.GetIdentity = ""
 	_, err = newCaller().GetIdentity(context.Background(), f, bob)
 	checkErr(t, err, true, hooks.CodeNoHook, "no get_identity hook")
-	if n := len(rc.recorded(t)); n != 0 {
+	if n := len(rc.Calls()); n != 0 {
 		t.Errorf("hook got %d calls, want none", n)
 	}
 }
@@ -336,9 +270,9 @@ func TestGetIdentity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.answer(tt.status, tt.answer)
-			got, err := newCaller().GetIdentity(context.Background(), flow(rc.srv.URL), bob)
-			c := rc.only(t)
+			rc.Answer(tt.status, tt.answer, nil)
+			got, err := newCaller().GetIdentity(context.Background(), flow(rc.URL), bob)
+			c := only(t, rc)
 			if c.Path != "/get_identity?token=query-secret" || c.Header.Get("Idempotency-Key") != "get_identity:prod:bob@example.com" {
 				t.Errorf("called %s with Idempotency-Key %q", c.Path, c.Header.Get("Idempotency-Key"))
 			}
@@ -360,7 +294,7 @@ func TestGetIdentity(t *testing.T) {
 
 func TestGetIdentityAsksForTheFlowsService(t *testing.T) {
 	rc := newReceiver(t)
-	f := flow(rc.srv.URL)
+	f := flow(rc.URL)
 	f.Identity.Service = ""
 	if _, err := newCaller().GetIdentity(context.Background(), f, latch.User{Email: "ann@example.com"}); err != nil {
 		t.Fatal(err)
@@ -369,7 +303,7 @@ func TestGetIdentityAsksForTheFlowsService(t *testing.T) {
 		Service string            `json:"service"`
 		User    map[string]string `json:"user"`
 	}
-	if err := json.Unmarshal(rc.only(t).Body, &body); err != nil {
+	if err := json.Unmarshal(only(t, rc).Body, &body); err != nil {
 		t.Fatal(err)
 	}
 	if body.Service != "webhook" {
@@ -382,11 +316,11 @@ func TestGetIdentityAsksForTheFlowsService(t *testing.T) {
 
 func TestTimeoutIsRetryable(t *testing.T) {
 	rc := newReceiver(t)
-	rc.hang = true
+	rc.Hang(true)
 	h := newCaller(hooks.WithTimeout(50 * time.Millisecond))
-	_, err := h.GetIdentity(context.Background(), flow(rc.srv.URL), bob)
+	_, err := h.GetIdentity(context.Background(), flow(rc.URL), bob)
 	checkErr(t, err, false, outbound.CodeTimeout, "The get_identity hook at 127.0.0.1:", "did not answer within 50ms")
-	_, err = h.CallHook(context.Background(), flow(rc.srv.URL), latch.HookOnRequest, request())
+	_, err = h.CallHook(context.Background(), flow(rc.URL), latch.HookOnRequest, request())
 	checkErr(t, err, false, outbound.CodeTimeout, "The on_request hook at 127.0.0.1:", "did not answer within 50ms to handle request req_1.")
 }
 
@@ -405,7 +339,7 @@ func TestCallerCancellationIsRetryable(t *testing.T) {
 	rc := newReceiver(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := newCaller().CallHook(ctx, flow(rc.srv.URL), latch.HookOnRequest, request())
+	_, err := newCaller().CallHook(ctx, flow(rc.URL), latch.HookOnRequest, request())
 	if err == nil || latch.IsPermanent(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("CallHook with a cancelled context: %v, want a retryable error wrapping context.Canceled", err)
 	}
@@ -447,13 +381,13 @@ func TestCheck(t *testing.T) {
 	}
 
 	rc := newReceiver(t)
-	calling := flow(rc.srv.URL)
+	calling := flow(rc.URL)
 	calling.Hooks.SecretEnv = "NOT_SET"
 	_, err = h.GetIdentity(context.Background(), calling, bob)
 	checkErr(t, err, true, hooks.CodeSecretMissing, `The hooks of flow "prod" cannot be called: environment variable NOT_SET`)
 	_, err = h.CallHook(context.Background(), calling, latch.HookOnRequest, request())
 	checkErr(t, err, true, hooks.CodeSecretMissing, "NOT_SET")
-	if n := len(rc.recorded(t)); n != 0 {
+	if n := len(rc.Calls()); n != 0 {
 		t.Errorf("hook got %d calls without a secret, want none", n)
 	}
 }
@@ -476,7 +410,7 @@ func TestSendersAreBuiltOncePerFlow(t *testing.T) {
 		lookups.Add(1)
 		return env(name)
 	}, nil, hooks.WithClock(latch.ClockFunc(func() time.Time { return now })))
-	f := flow(rc.srv.URL)
+	f := flow(rc.URL)
 	if err := h.Check([]*latch.Flow{f}); err != nil {
 		t.Fatal(err)
 	}
@@ -494,11 +428,11 @@ func TestSendersAreBuiltOncePerFlow(t *testing.T) {
 
 	// The same flow, reloaded with other hooks, gets new senders.
 	other := newReceiver(t)
-	reloaded := flow(other.srv.URL)
+	reloaded := flow(other.URL)
 	if _, err := h.CallHook(context.Background(), reloaded, latch.HookOnApprove, request()); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(other.recorded(t)); n != 1 {
+	if n := len(other.Calls()); n != 1 {
 		t.Errorf("the reloaded flow's hook got %d calls, want 1", n)
 	}
 	if n := lookups.Load(); n != 2 {
@@ -508,9 +442,9 @@ func TestSendersAreBuiltOncePerFlow(t *testing.T) {
 
 func TestConcurrentCalls(t *testing.T) {
 	rc := newReceiver(t)
-	rc.answer(http.StatusOK, `{"identity":"someone"}`)
+	rc.Answer(http.StatusOK, `{"identity":"someone"}`, nil)
 	h := newCaller()
-	flows := []*latch.Flow{flow(rc.srv.URL), flow(rc.srv.URL + "/b")}
+	flows := []*latch.Flow{flow(rc.URL), flow(rc.URL + "/b")}
 	flows[1].Name = "staging"
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
@@ -540,7 +474,7 @@ func TestConcurrentCalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	calls := rc.recorded(t)
+	calls := rc.Calls()
 	keys := map[string]bool{}
 	for _, c := range calls {
 		if c.VerifyErr != nil {

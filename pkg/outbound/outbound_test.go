@@ -3,10 +3,8 @@ package outbound_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/outbound"
-	"github.com/latchhq/latch/pkg/signing"
+	"github.com/latchhq/latch/pkg/signing/signingtest"
 )
 
 const secret = "s3cr3t-for-tests-only"
@@ -28,80 +26,11 @@ var now = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
 
 var clock = latch.ClockFunc(func() time.Time { return now })
 
-// call is one request the fake receiver got.
-type call struct {
-	Method    string
-	Path      string
-	Header    http.Header
-	Body      []byte
-	VerifyErr error
-}
-
-// receiver is a fake endpoint on 127.0.0.1: it verifies each call's
-// signature with signing.Verify, records it and answers with status, header
-// and body.
-type receiver struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	calls  []call
-	status int
-	body   string
-	header http.Header
-	hang   bool // wait for the caller to give up instead of answering
-}
-
-func newReceiver(tb testing.TB) *receiver {
+// newReceiver starts a fake endpoint that checks signatures made with
+// secret at now; it answers 204 until told otherwise.
+func newReceiver(tb testing.TB) *signingtest.Receiver {
 	tb.Helper()
-	rc := &receiver{status: http.StatusNoContent}
-	release := make(chan struct{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rc.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.calls = append(rc.calls, call{
-			Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body,
-			VerifyErr: signing.Verify(r.Header, body, []byte(secret), now, signing.DefaultTolerance),
-		})
-		status, answer, hang := rc.status, rc.body, rc.hang
-		for k, vs := range rc.header {
-			w.Header()[k] = vs
-		}
-		rc.mu.Unlock()
-		if hang {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, answer)
-	}))
-	rc.srv.Listener.Close()
-	rc.srv.Listener = ln
-	rc.srv.Start()
-	tb.Cleanup(func() {
-		close(release)
-		rc.srv.Close()
-	})
-	return rc
-}
-
-func (rc *receiver) answer(status int, body string, header http.Header) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.status, rc.body, rc.header = status, body, header
-}
-
-func (rc *receiver) recorded(tb testing.TB) []call {
-	tb.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]call(nil), rc.calls...)
+	return signingtest.NewReceiver(tb, []byte(secret), clock)
 }
 
 func newSender(tb testing.TB, url string, opts ...outbound.Option) *outbound.Sender {
@@ -116,8 +45,8 @@ func newSender(tb testing.TB, url string, opts ...outbound.Option) *outbound.Sen
 
 func TestPostSendsASignedCall(t *testing.T) {
 	rc := newReceiver(t)
-	rc.answer(http.StatusOK, `{"identity":"ada"}`, nil)
-	s := newSender(t, rc.srv.URL+"/hooks/latch?tenant=acme",
+	rc.Answer(http.StatusOK, `{"identity":"ada"}`, nil)
+	s := newSender(t, rc.URL+"/hooks/latch?tenant=acme",
 		outbound.WithVersion("1.4.2"),
 		outbound.WithHeaders(http.Header{"x-tenant": {"acme"}, "Content-Type": {"text/plain"}}))
 	body := []byte(`{"hook":"get_identity","user":{"email":"ada@example.com"}}`)
@@ -129,7 +58,7 @@ func TestPostSendsASignedCall(t *testing.T) {
 	if string(answer) != `{"identity":"ada"}` {
 		t.Errorf("answer = %q, want the receiver's body", answer)
 	}
-	calls := rc.recorded(t)
+	calls := rc.Calls()
 	if len(calls) != 1 {
 		t.Fatalf("receiver got %d calls, want 1", len(calls))
 	}
@@ -159,18 +88,18 @@ func TestPostSendsASignedCall(t *testing.T) {
 
 func TestPostDefaults(t *testing.T) {
 	rc := newReceiver(t)
-	s := newSender(t, rc.srv.URL)
+	s := newSender(t, rc.URL)
 	if _, err := s.Post(context.Background(), []byte(`{}`), "", "test"); err != nil {
 		t.Fatal(err)
 	}
-	c := rc.recorded(t)[0]
+	c := rc.Calls()[0]
 	if ua := c.Header.Get("User-Agent"); !regexp.MustCompile(`^latch/\S+$`).MatchString(ua) {
 		t.Errorf("User-Agent = %q, want latch/<version>", ua)
 	}
 	if _, ok := c.Header["Idempotency-Key"]; ok {
 		t.Errorf("Idempotency-Key = %q, want none for an empty key", c.Header.Get("Idempotency-Key"))
 	}
-	if s.Host() != strings.TrimPrefix(rc.srv.URL, "http://") {
+	if s.Host() != strings.TrimPrefix(rc.URL, "http://") {
 		t.Errorf("Host = %q, want the URL's host and port", s.Host())
 	}
 }
@@ -228,10 +157,10 @@ func TestAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.answer(tt.status, tt.body, tt.header)
-			s := newSender(t, rc.srv.URL+"/hook?token=query-secret")
+			rc.Answer(tt.status, tt.body, tt.header)
+			s := newSender(t, rc.URL+"/hook?token=query-secret")
 			answer, err := s.Post(context.Background(), []byte(`{}`), "gr_1:escalate", "escalate grant gr_1")
-			if n := len(rc.recorded(t)); n != 1 {
+			if n := len(rc.Calls()); n != 1 {
 				t.Errorf("receiver got %d calls, want exactly 1 (no retries, no redirects)", n)
 			}
 			if !tt.wantErr {
@@ -281,8 +210,8 @@ func checkErr(tb testing.TB, err error, permanent bool, code string, in, notIn [
 
 func TestNameAndSettingAreUsedInMessages(t *testing.T) {
 	rc := newReceiver(t)
-	rc.answer(http.StatusMovedPermanently, "", http.Header{"Location": {"/moved"}})
-	s := newSender(t, rc.srv.URL, outbound.WithName("on_request hook"), outbound.WithSetting(`hooks.on_request of flow "prod"`))
+	rc.Answer(http.StatusMovedPermanently, "", http.Header{"Location": {"/moved"}})
+	s := newSender(t, rc.URL, outbound.WithName("on_request hook"), outbound.WithSetting(`hooks.on_request of flow "prod"`))
 	_, err := s.Post(context.Background(), []byte(`{}`), "", "handle request req_1")
 	checkErr(t, err, true, outbound.CodeRejected, []string{
 		"The on_request hook at 127.0.0.1:",
@@ -293,8 +222,8 @@ func TestNameAndSettingAreUsedInMessages(t *testing.T) {
 
 func TestALongAnswerIsCut(t *testing.T) {
 	rc := newReceiver(t)
-	rc.answer(http.StatusOK, strings.Repeat("a", outbound.MaxAnswer+10_000), nil)
-	s := newSender(t, rc.srv.URL)
+	rc.Answer(http.StatusOK, strings.Repeat("a", outbound.MaxAnswer+10_000), nil)
+	s := newSender(t, rc.URL)
 	answer, err := s.Post(context.Background(), []byte(`{}`), "", "test")
 	if err != nil {
 		t.Fatalf("Post: %v", err)
@@ -306,8 +235,8 @@ func TestALongAnswerIsCut(t *testing.T) {
 
 func TestTimeoutIsRetryable(t *testing.T) {
 	rc := newReceiver(t)
-	rc.hang = true
-	s := newSender(t, rc.srv.URL+"/hook?token=query-secret", outbound.WithTimeout(50*time.Millisecond))
+	rc.Hang(true)
+	s := newSender(t, rc.URL+"/hook?token=query-secret", outbound.WithTimeout(50*time.Millisecond))
 	_, err := s.Post(context.Background(), []byte(`{}`), "", "escalate grant gr_1")
 	checkErr(t, err, false, outbound.CodeTimeout,
 		[]string{"The webhook at 127.0.0.1:", "did not answer within 50ms to escalate grant gr_1."}, []string{"query-secret"})
@@ -318,8 +247,8 @@ func TestTimeoutIsRetryable(t *testing.T) {
 
 func TestTheClientsOwnTimeoutIsATimeout(t *testing.T) {
 	rc := newReceiver(t)
-	rc.hang = true
-	s, err := outbound.New(rc.srv.URL, []byte(secret), &http.Client{Timeout: 50 * time.Millisecond})
+	rc.Hang(true)
+	s, err := outbound.New(rc.URL, []byte(secret), &http.Client{Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +258,7 @@ func TestTheClientsOwnTimeoutIsATimeout(t *testing.T) {
 
 func TestCallerCancellationIsRetryable(t *testing.T) {
 	rc := newReceiver(t)
-	s := newSender(t, rc.srv.URL)
+	s := newSender(t, rc.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := s.Post(ctx, []byte(`{}`), "", "escalate grant gr_1")
@@ -394,7 +323,7 @@ func TestNewCopiesTheSecretAndHeaders(t *testing.T) {
 	rc := newReceiver(t)
 	key := []byte(secret)
 	headers := http.Header{"X-Tenant": {"acme"}}
-	s, err := outbound.New(rc.srv.URL, key, nil, outbound.WithClock(clock), outbound.WithHeaders(headers))
+	s, err := outbound.New(rc.URL, key, nil, outbound.WithClock(clock), outbound.WithHeaders(headers))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +332,7 @@ func TestNewCopiesTheSecretAndHeaders(t *testing.T) {
 	if _, err := s.Post(context.Background(), []byte(`{}`), "", "test"); err != nil {
 		t.Fatal(err)
 	}
-	c := rc.recorded(t)[0]
+	c := rc.Calls()[0]
 	if c.VerifyErr != nil || c.Header.Get("X-Tenant") != "acme" {
 		t.Errorf("after the caller changed its secret and headers: signature %v, X-Tenant %q; want the values given to New",
 			c.VerifyErr, c.Header.Get("X-Tenant"))
@@ -420,7 +349,7 @@ func TestStatusOfOtherErrors(t *testing.T) {
 
 func TestConcurrentPosts(t *testing.T) {
 	rc := newReceiver(t)
-	s := newSender(t, rc.srv.URL)
+	s := newSender(t, rc.URL)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 16 {
@@ -438,7 +367,7 @@ func TestConcurrentPosts(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	calls := rc.recorded(t)
+	calls := rc.Calls()
 	keys := map[string]bool{}
 	for _, c := range calls {
 		if c.VerifyErr != nil {

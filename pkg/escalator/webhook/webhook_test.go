@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,7 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/signing"
+	"github.com/latchhq/latch/pkg/signing/signingtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -36,79 +34,11 @@ const (
 // without the real time.
 var now = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
 
-// call is one request the fake receiver got.
-type call struct {
-	Method    string
-	Path      string
-	Header    http.Header
-	Body      []byte
-	VerifyErr error
-}
-
-// receiver is a fake webhook endpoint: it verifies each call's signature
-// with signing.Verify, records it and answers with status and body.
-type receiver struct {
-	srv *httptest.Server
-
-	mu     sync.Mutex
-	calls  []call
-	status int
-	body   string
-	header http.Header
-	hang   bool // wait for the caller to give up instead of answering
-}
-
-func newReceiver(tb testing.TB) *receiver {
+// newReceiver starts a fake webhook endpoint that checks signatures made
+// with secret at now; it answers 204 until told otherwise.
+func newReceiver(tb testing.TB) *signingtest.Receiver {
 	tb.Helper()
-	rc := &receiver{status: http.StatusNoContent}
-	release := make(chan struct{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	rc.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		rc.calls = append(rc.calls, call{
-			Method: r.Method, Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body,
-			VerifyErr: signing.Verify(r.Header, body, []byte(secret), now, signing.DefaultTolerance),
-		})
-		status, answer, hang := rc.status, rc.body, rc.hang
-		for k, vs := range rc.header {
-			w.Header()[k] = vs
-		}
-		rc.mu.Unlock()
-		if hang {
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, answer)
-	}))
-	rc.srv.Listener.Close()
-	rc.srv.Listener = ln
-	rc.srv.Start()
-	tb.Cleanup(func() {
-		close(release)
-		rc.srv.Close()
-	})
-	return rc
-}
-
-func (rc *receiver) answer(status int, body string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.status, rc.body = status, body
-}
-
-func (rc *receiver) recorded(tb testing.TB) []call {
-	tb.Helper()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]call(nil), rc.calls...)
+	return signingtest.NewReceiver(tb, []byte(secret), func() time.Time { return now })
 }
 
 func env(name string) (string, bool) {
@@ -177,14 +107,14 @@ func TestGrantAndRevokeSendTheDocumentedCall(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
 			e := newEscalator(t, map[string]any{
-				"url":        rc.srv.URL + "/hooks/latch?tenant=acme",
+				"url":        rc.URL + "/hooks/latch?tenant=acme",
 				"secret_env": secretEnv,
 				"headers":    map[string]any{"Authorization": "Bearer static-token", "x-tenant": "acme"},
 			})
 			if err := tt.do(e, context.Background(), tt.spec); err != nil {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
-			calls := rc.recorded(t)
+			calls := rc.Calls()
 			if len(calls) != 1 {
 				t.Fatalf("receiver got %d calls, want 1", len(calls))
 			}
@@ -253,11 +183,11 @@ func checkGolden(tb testing.TB, name string, body []byte) {
 
 func TestUserAgentVersion(t *testing.T) {
 	rc := newReceiver(t)
-	e := newEscalator(t, configFor(rc.srv.URL), webhook.WithVersion("1.4.2"))
+	e := newEscalator(t, configFor(rc.URL), webhook.WithVersion("1.4.2"))
 	if err := e.Grant(context.Background(), spec()); err != nil {
 		t.Fatal(err)
 	}
-	if got := rc.recorded(t)[0].Header.Get("User-Agent"); got != "latch/1.4.2" {
+	if got := rc.Calls()[0].Header.Get("User-Agent"); got != "latch/1.4.2" {
 		t.Errorf("User-Agent = %q, want latch/1.4.2", got)
 	}
 }
@@ -304,11 +234,10 @@ func TestAnswers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := newReceiver(t)
-			rc.answer(tt.status, tt.body)
-			rc.header = tt.header
-			e := newEscalator(t, configFor(rc.srv.URL+"/hook?token=query-secret"))
+			rc.Answer(tt.status, tt.body, tt.header)
+			e := newEscalator(t, configFor(rc.URL+"/hook?token=query-secret"))
 			err := e.Grant(context.Background(), spec())
-			if n := len(rc.recorded(t)); n != 1 {
+			if n := len(rc.Calls()); n != 1 {
 				t.Errorf("receiver got %d calls, want exactly 1 (no retries, no redirects)", n)
 			}
 			if !tt.wantErr {
@@ -349,16 +278,16 @@ func checkErr(tb testing.TB, err error, permanent bool, code string, in, notIn [
 
 func TestRevokeErrorsNameTheAction(t *testing.T) {
 	rc := newReceiver(t)
-	rc.answer(http.StatusBadRequest, `{"error":"not a member"}`)
-	e := newEscalator(t, configFor(rc.srv.URL))
+	rc.Answer(http.StatusBadRequest, `{"error":"not a member"}`, nil)
+	e := newEscalator(t, configFor(rc.URL))
 	err := e.Revoke(context.Background(), spec())
 	checkErr(t, err, true, webhook.CodeRejected, []string{"refused to deescalate grant gr_01JDQ3M8Z6N9V4C2B7X5K1H0TE", "not a member"}, nil)
 }
 
 func TestTimeoutIsRetryable(t *testing.T) {
 	rc := newReceiver(t)
-	rc.hang = true
-	cfg := configFor(rc.srv.URL)
+	rc.Hang(true)
+	cfg := configFor(rc.URL)
 	cfg["timeout"] = "50ms"
 	e := newEscalator(t, cfg)
 	err := e.Grant(context.Background(), spec())
@@ -367,7 +296,7 @@ func TestTimeoutIsRetryable(t *testing.T) {
 
 func TestCallerCancellationIsRetryable(t *testing.T) {
 	rc := newReceiver(t)
-	e := newEscalator(t, configFor(rc.srv.URL))
+	e := newEscalator(t, configFor(rc.URL))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := e.Grant(ctx, spec())
@@ -419,7 +348,7 @@ func TestNewKeepsTheCallersClientUntouched(t *testing.T) {
 
 func TestBadGrantsArePermanent(t *testing.T) {
 	rc := newReceiver(t)
-	e := newEscalator(t, configFor(rc.srv.URL))
+	e := newEscalator(t, configFor(rc.URL))
 	noID := spec()
 	noID.GrantID = ""
 	checkErr(t, e.Grant(context.Background(), noID), true, webhook.CodeBadGrant, []string{"without an id"}, nil)
@@ -428,7 +357,7 @@ func TestBadGrantsArePermanent(t *testing.T) {
 	notJSON.Target.Settings = map[string]any{"ratio": func() {}}
 	checkErr(t, e.Grant(context.Background(), notJSON), true, webhook.CodeBadGrant, []string{"cannot be sent as JSON"}, nil)
 
-	if n := len(rc.recorded(t)); n != 0 {
+	if n := len(rc.Calls()); n != 0 {
 		t.Errorf("receiver got %d calls for grants that cannot be sent", n)
 	}
 }
@@ -477,7 +406,7 @@ func TestNewRefusesABadConfig(t *testing.T) {
 
 func TestConcurrentCalls(t *testing.T) {
 	rc := newReceiver(t)
-	e := newEscalator(t, configFor(rc.srv.URL))
+	e := newEscalator(t, configFor(rc.URL))
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 16 {
@@ -500,7 +429,7 @@ func TestConcurrentCalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	calls := rc.recorded(t)
+	calls := rc.Calls()
 	keys := map[string]bool{}
 	for _, c := range calls {
 		if c.VerifyErr != nil {
