@@ -32,7 +32,7 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (Principal, error)
 }
 
-// StaticToken accepts one bearer token (LATCH_ADMIN_TOKEN) as an admin. It
+// StaticToken is the bootstrap admin token (LATCH_ADMIN_TOKEN), checked by Tokens. It
 // keeps only the token's hash and compares in constant time.
 type StaticToken struct {
 	hash [32]byte
@@ -47,22 +47,8 @@ func NewStaticToken(token string) *StaticToken {
 	return &StaticToken{hash: sha256.Sum256([]byte(token)), set: true}
 }
 
-// Authenticate checks the Authorization: Bearer header.
-func (s *StaticToken) Authenticate(r *http.Request) (Principal, error) {
-	tok, ok := BearerToken(r)
-	if !ok {
-		return Principal{}, latch.Errorf(latch.KindUnauthorized, "missing_token",
-			"Send a bearer token: Authorization: Bearer <token>.")
-	}
-	if !s.set {
-		return Principal{}, latch.Errorf(latch.KindUnauthorized, "no_tokens_configured",
-			"This server accepts no tokens yet: start it with LATCH_ADMIN_TOKEN set.")
-	}
-	if !s.matches(tok) {
-		return Principal{}, latch.Errorf(latch.KindUnauthorized, "invalid_token", "The bearer token is not valid.")
-	}
-	return Principal{Name: "admin", Scopes: []string{tokens.ScopeAdmin}, Admin: true}, nil
-}
+// bootstrapAdmin is who the bootstrap admin token speaks as.
+var bootstrapAdmin = Principal{Name: "admin", Scopes: []string{tokens.ScopeAdmin}, Admin: true}
 
 // Tokens accepts the bootstrap admin token and the tokens issued to bots.
 type Tokens struct {
@@ -79,7 +65,7 @@ func (a *Tokens) Authenticate(r *http.Request) (Principal, error) {
 			"Send a bearer token: Authorization: Bearer <token>.")
 	}
 	if a.Bootstrap != nil && a.Bootstrap.matches(tok) {
-		return Principal{Name: "admin", Scopes: []string{tokens.ScopeAdmin}, Admin: true}, nil
+		return bootstrapAdmin, nil
 	}
 	t, err := a.Service.Check(r.Context(), tok)
 	if err != nil {
