@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/outbound"
 )
 
 // Type is the strategy type this package implements, as written in a flow's
@@ -20,7 +21,7 @@ const Type = "webhook"
 
 // Timeouts for one call to the receiver.
 const (
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = outbound.DefaultTimeout
 	MaxTimeout     = 5 * time.Minute
 )
 
@@ -43,7 +44,6 @@ var reservedHeaders = []string{
 // config is a checked strategy config block.
 type config struct {
 	url       string
-	host      string // for messages: the URL's host, never its path or query
 	secretEnv string
 	timeout   time.Duration
 	headers   http.Header
@@ -103,7 +103,7 @@ func parseConfig(m map[string]any) (config, []string) {
 			bad("url %s", err)
 			break
 		}
-		c.url, c.host = u.String(), u.Host
+		c.url = u.String()
 	}
 
 	switch raw, ok := m[keySecretEnv]; {
