@@ -120,37 +120,33 @@ func (e refusedError) Error() string {
 	return msg
 }
 
-// waitRequest polls until the request is approved (approval-only), active,
-// or ended without access.
+// waitRequest long-polls the wait route until the request is approved
+// (approval-only), active, or ended without access, printing each change.
 func waitRequest(cmd *cobra.Command, c *client.Client, r latch.Request, timeout time.Duration, o *clientOptions) error {
 	deadline := time.Now().Add(timeout)
 	last := r.Status
 	for {
 		switch r.Status {
-		case latch.StatusApproved, latch.StatusActive, latch.StatusEnded:
+		case latch.StatusApproved, latch.StatusActive, latch.StatusDeescalating, latch.StatusEnded:
 			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
 			return o.printRequest(cmd.OutOrStdout(), r)
 		case latch.StatusDenied, latch.StatusExpired, latch.StatusCancelled, latch.StatusFailed:
 			_ = o.printRequest(cmd.OutOrStdout(), r)
 			return refusedError{r}
 		}
-		if time.Now().After(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return fmt.Errorf("gave up after %s: request %s is still %s", timeout, r.ID, r.Status)
 		}
-		select {
-		case <-cmd.Context().Done():
-			return cmd.Context().Err()
-		case <-time.After(time.Second):
-		}
-		next, err := c.GetRequest(cmd.Context(), r.ID)
+		next, err := c.Wait(cmd.Context(), r.ID, min(left, httpapi.DefaultWait))
 		if err != nil {
 			return err
 		}
 		r = next
-		if r.Status != last {
+		if r.Status != last && !httpapi.Settled(r.Status) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
-			last = r.Status
 		}
+		last = r.Status
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/latch"
@@ -45,6 +46,15 @@ func (c *Client) Act(ctx context.Context, id, action string, body httpapi.Action
 func (c *Client) GetRequest(ctx context.Context, id string) (latch.Request, error) {
 	var r latch.Request
 	return r, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id), nil, &r)
+}
+
+// Wait long-polls the request: it answers as soon as the request is settled
+// (see httpapi.Settled) or after timeout (at most httpapi.MaxWait), with the
+// request as it then is.
+func (c *Client) Wait(ctx context.Context, id string, timeout time.Duration) (latch.Request, error) {
+	var r latch.Request
+	q := url.Values{"timeout": {(timeout + time.Second - 1).Truncate(time.Second).String()}} // whole seconds, rounded up
+	return r, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id)+"/wait?"+q.Encode(), nil, &r)
 }
 
 // ListRequests lists requests, newest first.
