@@ -4,19 +4,15 @@
 package slacktest
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"strconv"
 	"time"
+
+	"github.com/latchhq/latch/pkg/slackapp"
 )
 
 // Sign returns the X-Slack-Request-Timestamp and X-Slack-Signature header
 // values Slack would send with body at ts, signed with secret.
 func Sign(secret []byte, ts time.Time, body []byte) (timestamp, signature string) {
 	timestamp = strconv.FormatInt(ts.Unix(), 10)
-	h := hmac.New(sha256.New, secret)
-	h.Write([]byte("v0:" + timestamp + ":"))
-	h.Write(body)
-	return timestamp, "v0=" + hex.EncodeToString(h.Sum(nil))
+	return timestamp, slackapp.Signature(secret, timestamp, body)
 }
