@@ -180,7 +180,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	params, token, err := readParams(w, r)
 	if err != nil {
-		writeAnswer(w, answer{"ok": false, "error": "invalid_form_data"})
+		writeAnswer(w, failure("invalid_form_data"))
 		return
 	}
 	s.mu.Lock()
@@ -397,7 +397,7 @@ func (s *Server) conversationsOpen(c Call) answer {
 		s.ims[users] = id
 	}
 	a := answer{"ok": true, "channel": answer{"id": id}}
-	if c.Param("return_im") == "true" || c.Params["return_im"] == true {
+	if c.Param("return_im") == "true" { // a form's "true" or JSON's true
 		a["no_op"], a["already_open"] = alreadyOpen, alreadyOpen
 	}
 	return a
