@@ -74,17 +74,33 @@ func (d *Directory) Import(ctx context.Context, r io.Reader) (ImportResult, erro
 		return ImportResult{}, err
 	}
 	var res ImportResult
+	// The domains are read once, when the first new user needs a role.
+	var domains []latch.Domain
+	roleFor := func(email string) (latch.Role, error) {
+		if domains == nil {
+			ds, err := d.Store.ListDomains(ctx)
+			if err != nil {
+				return "", fmt.Errorf("list domains: %w", err)
+			}
+			domains = append([]latch.Domain{}, ds...)
+		}
+		return roleIn(email, domains), nil
+	}
 	seen := map[string]bool{}
 	for _, row := range rows {
 		if !seen[row.email] {
 			seen[row.email] = true
-			if err := d.importUser(ctx, row); err != nil {
+			if err := d.importUser(ctx, row, roleFor); err != nil {
 				return res, fmt.Errorf("line %d: %w", row.line, err)
 			}
 			res.Users++
 		}
 		if row.service != "" {
-			if _, err := d.SetIdentity(ctx, row.email, row.service, row.id, latch.IdentityFromImport); err != nil {
+			// parseCSV checked the row and importUser made the user: what is
+			// left of SetIdentity is the write.
+			id := latch.Identity{Email: row.email, Service: row.service, ID: row.id, Source: latch.IdentityFromImport,
+				UpdatedAt: d.Clock.Now()}
+			if err := d.Store.PutIdentity(ctx, id); err != nil {
 				return res, fmt.Errorf("line %d: %w", row.line, err)
 			}
 			res.Identities++
@@ -93,13 +109,13 @@ func (d *Directory) Import(ctx context.Context, r io.Reader) (ImportResult, erro
 	return res, nil
 }
 
-func (d *Directory) importUser(ctx context.Context, row importRow) error {
+func (d *Directory) importUser(ctx context.Context, row importRow, roleFor func(string) (latch.Role, error)) error {
 	for range 5 {
 		u, err := d.Store.GetUser(ctx, row.email)
 		switch {
 		case errors.Is(err, latch.ErrNotFound):
 			u = latch.User{ID: newUserID(), Email: row.email, Kind: latch.KindPerson, CreatedAt: d.Clock.Now()}
-			if u.Role, err = d.RoleFor(ctx, row.email); err != nil {
+			if u.Role, err = roleFor(row.email); err != nil {
 				return err
 			}
 		case err != nil:

@@ -63,17 +63,22 @@ func (d *Directory) RoleFor(ctx context.Context, email string) (latch.Role, erro
 	if err != nil {
 		return "", fmt.Errorf("list domains: %w", err)
 	}
+	return roleIn(email, ds), nil
+}
+
+// roleIn is RoleFor over domains already read.
+func roleIn(email string, ds []latch.Domain) latch.Role {
 	if len(ds) == 0 {
-		return latch.RoleMember, nil
+		return latch.RoleMember
 	}
 	names := make([]string, len(ds))
 	for i, dm := range ds {
 		names[i] = dm.Name
 	}
 	if InDomains(email, names) {
-		return latch.RoleMember, nil
+		return latch.RoleMember
 	}
-	return latch.RoleGuest, nil
+	return latch.RoleGuest
 }
 
 // Domains lists the organisation's domains.
