@@ -36,6 +36,9 @@ func cli(t *testing.T, srv *server, args ...string) (string, string, int) {
 func TestCLI(t *testing.T) {
 	tg := newTarget(t)
 	srv := startServer(t, writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir())
+	if !strings.Contains(srv.logs.String(), "no email domains are configured") {
+		t.Errorf("a server started without domains did not warn that everyone joins as a member")
+	}
 
 	out, stderr, code := cli(t, srv, "request", "prod-access", "--user", "bob@example.com",
 		"--field", "reason=incident 7", "--field", "duration=30m", "--context", `{"ticket":"INC-7"}`, "--json")
