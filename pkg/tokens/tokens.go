@@ -99,9 +99,10 @@ func (s *Service) DeleteBot(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	now := s.Clock.Now()
 	for _, t := range toks {
 		if t.Owner == email && t.RevokedAt == nil {
-			if err := s.Store.RevokeToken(ctx, t.ID, s.Clock.Now()); err != nil {
+			if err := s.Store.RevokeToken(ctx, t.ID, now); err != nil {
 				return fmt.Errorf("revoke token %s of bot %s: %w", t.ID, name, err)
 			}
 		}
