@@ -3,6 +3,7 @@ package slacktest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -308,10 +309,7 @@ func (s *Server) viewsUpdate(c Call) answer {
 // storeView keeps view under id with a fresh hash and returns it as Slack
 // echoes it.
 func (s *Server) storeView(id string, view map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range view {
-		out[k] = v
-	}
+	out := maps.Clone(view)
 	out["id"] = id
 	out["hash"] = fmt.Sprintf("1700000000.%08x", s.next())
 	out["root_view_id"] = id
@@ -336,12 +334,7 @@ func (s *Server) postMessage(c Call) answer {
 	ts := s.ts()
 	s.messages[channel+"/"+ts] = true
 	msg := answer{"type": "message", "text": c.Param("text"), "bot_id": "B0LATCH", "ts": ts}
-	if c.Params["blocks"] != nil {
-		var blocks any
-		if c.Decode("blocks", &blocks) == nil {
-			msg["blocks"] = blocks
-		}
-	}
+	addBlocks(msg, c)
 	if tt := c.Param("thread_ts"); tt != "" {
 		msg["thread_ts"] = tt
 	}
@@ -357,13 +350,19 @@ func (s *Server) chatUpdate(c Call) answer {
 		return failure("message_not_found")
 	}
 	msg := answer{"text": c.Param("text")}
-	if c.Params["blocks"] != nil {
-		var blocks any
-		if c.Decode("blocks", &blocks) == nil {
-			msg["blocks"] = blocks
-		}
-	}
+	addBlocks(msg, c)
 	return answer{"ok": true, "channel": channel, "ts": ts, "text": c.Param("text"), "message": msg}
+}
+
+// addBlocks echoes the call's blocks, when it sent any that decode, in msg.
+func addBlocks(msg answer, c Call) {
+	if c.Params["blocks"] == nil {
+		return
+	}
+	var blocks any
+	if c.Decode("blocks", &blocks) == nil {
+		msg["blocks"] = blocks
+	}
 }
 
 func (s *Server) postEphemeral(c Call) answer {
