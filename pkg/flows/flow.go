@@ -518,25 +518,23 @@ func (p *parser) identity(n *yaml.Node) latch.IdentityConfig {
 // ruleError reports a rule that does not compile at the rule's own line and,
 // where it can be known, column.
 func (p *parser) ruleError(n *yaml.Node, src, what string, err error) {
-	{
-		line, col := n.Line, n.Column
-		var ce *policy.CompileError
-		if errors.As(err, &ce) {
-			switch {
-			case n.Style&yaml.LiteralStyle != 0 && ce.Line > 0:
-				line, col = n.Line+ce.Line, 0 // the text starts on the line after "|"
-			case n.Style&yaml.FoldedStyle != 0:
-				line, col = n.Line+1, 0
-			case ce.Line == 1 && !strings.Contains(src, "\n"):
-				col = n.Column + ce.Column - 1
-				if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
-					col++
-				}
+	line, col, reason := n.Line, n.Column, err.Error()
+	var ce *policy.CompileError
+	if errors.As(err, &ce) {
+		switch {
+		case n.Style&yaml.LiteralStyle != 0 && ce.Line > 0:
+			line, col = n.Line+ce.Line, 0 // the text starts on the line after "|"
+		case n.Style&yaml.FoldedStyle != 0:
+			line, col = n.Line+1, 0
+		case ce.Line == 1 && !strings.Contains(src, "\n"):
+			col = n.Column + ce.Column - 1
+			if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
+				col++
 			}
-			err = errors.New(ce.Reason)
 		}
-		p.addAt(line, col, what+" does not compile: "+err.Error())
+		reason = ce.Reason
 	}
+	p.addAt(line, col, what+" does not compile: "+reason)
 }
 
 // duration reads a duration written like 30m, 4h or 1d, or as whole seconds.
