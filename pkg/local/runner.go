@@ -173,11 +173,11 @@ func (r *Runner) escalate(grantID string) {
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
 	for attempt := 1; ; attempt++ {
-		err := safeCall(r.ctx, func(ctx context.Context, spec latch.GrantSpec) error {
+		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
 			if spec.User.Identity == "" {
-				// Who the grantee is in the target system is found (and
-				// stored) once; a hook's passing failure is retried like
-				// the escalator's.
+				// Who the grantee is in the target system is found once,
+				// inside the retry loop: a hook's passing failure is
+				// retried like the escalator's.
 				id, err := r.identity(g)
 				if err != nil {
 					return err
