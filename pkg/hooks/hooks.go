@@ -183,14 +183,7 @@ func (h *Caller) secret(name string) ([]byte, error) {
 	if name == "" {
 		return nil, errors.New("hooks.secret_env is not set; hook calls are signed with the secret in the environment variable it names")
 	}
-	v, ok := h.lookupEnv(name)
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("environment variable %s (named by hooks.secret_env) is not set; it must hold the hooks' signing secret", name)
-	case v == "":
-		return nil, fmt.Errorf("environment variable %s (named by hooks.secret_env) is empty; it must hold the hooks' signing secret", name)
-	}
-	return []byte(v), nil
+	return outbound.SecretFromEnv(h.lookupEnv, name, "hooks.secret_env", "the hooks' signing secret")
 }
 
 // sender returns the sender of f's hook at point. Its errors are Permanent

@@ -151,6 +151,21 @@ func New(rawURL string, secret []byte, client *http.Client, opts ...Option) (*Se
 	return s, nil
 }
 
+// SecretFromEnv reads a signing secret from the environment variable name,
+// which setting (such as "hooks.secret_env") names, with lookupEnv. An unset
+// or empty variable is an error naming both and saying that the variable
+// must hold what.
+func SecretFromEnv(lookupEnv func(string) (string, bool), name, setting, what string) ([]byte, error) {
+	v, ok := lookupEnv(name)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("environment variable %s (named by %s) is not set; it must hold %s", name, setting, what)
+	case v == "":
+		return nil, fmt.Errorf("environment variable %s (named by %s) is empty; it must hold %s", name, setting, what)
+	}
+	return []byte(v), nil
+}
+
 // Host is the host (and port, if given) of the Sender's URL: the only part
 // of it that messages show.
 func (s *Sender) Host() string { return s.host }

@@ -73,12 +73,9 @@ func New(config map[string]any, lookupEnv func(string) (string, bool), client *h
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
-	secret, ok := lookupEnv(c.secretEnv)
-	switch {
-	case !ok:
-		return nil, fmt.Errorf("webhook strategy: environment variable %s (named by secret_env) is not set; it must hold the signing secret", c.secretEnv)
-	case secret == "":
-		return nil, fmt.Errorf("webhook strategy: environment variable %s (named by secret_env) is empty; it must hold the signing secret", c.secretEnv)
+	secret, err := outbound.SecretFromEnv(lookupEnv, c.secretEnv, "secret_env", "the signing secret")
+	if err != nil {
+		return nil, fmt.Errorf("webhook strategy: %w", err)
 	}
 	e := &Escalator{clock: latch.SystemClock}
 	for _, o := range opts {
@@ -94,7 +91,7 @@ func New(config map[string]any, lookupEnv func(string) (string, bool), client *h
 	if e.version != "" {
 		senderOpts = append(senderOpts, outbound.WithVersion(e.version))
 	}
-	sender, err := outbound.New(c.url, []byte(secret), client, senderOpts...)
+	sender, err := outbound.New(c.url, secret, client, senderOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("webhook strategy: %w", err)
 	}
