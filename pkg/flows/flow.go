@@ -367,20 +367,18 @@ func normalize(fl latch.Field, v any) (any, string) {
 	return out, ""
 }
 
-func fieldTypeList() string {
+func fieldTypeNames() []string {
 	names := make([]string, len(latch.FieldTypes))
 	for i, t := range latch.FieldTypes {
 		names[i] = string(t)
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
+func fieldTypeList() string { return strings.Join(fieldTypeNames(), ", ") }
+
 func unknownFieldType(s string) string {
-	names := make([]string, len(latch.FieldTypes))
-	for i, t := range latch.FieldTypes {
-		names[i] = string(t)
-	}
-	if g, ok := suggest(s, names); ok {
+	if g, ok := suggest(s, fieldTypeNames()); ok {
 		return fmt.Sprintf("type %q is not a field type; did you mean %q? The types are %s", s, g, fieldTypeList())
 	}
 	return fmt.Sprintf("type %q is not a field type; use one of %s", s, fieldTypeList())
