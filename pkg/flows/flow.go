@@ -674,9 +674,8 @@ func (p *parser) strategyErrors(err error, typ string, o *object, typeNode *yaml
 				at = settingNode(targets[ce.Target], ce.Key, at)
 			}
 		case ce.Target == "" && ce.Key != "":
-			at = o.line(ce.Key)
-			if _, ok := o.keys[ce.Key]; !ok {
-				at = typeNode
+			if k, ok := o.keys[ce.Key]; ok {
+				at = k
 			}
 		}
 	}
