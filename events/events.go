@@ -409,7 +409,7 @@ func object(data []byte, what string) (map[string]json.RawMessage, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("events: %w: %s is null, not a JSON object", ErrInvalid, what)
 	}
-	if _, err := dec.Token(); err == nil || !errors.Is(err, io.EOF) {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("events: %w: data after the %s's closing brace", ErrInvalid, what)
 	}
 	return raw, nil
