@@ -63,8 +63,7 @@ type body struct {
 // the receiver sees the same Idempotency-Key (the first and last event ids)
 // when a call is repeated.
 func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
-	var failed []int
-	var first error
+	var fails audit.Failures
 	for start := 0; start < len(events); start += MaxBatch {
 		end := min(start+MaxBatch, len(events))
 		chunk := events[start:end]
@@ -74,22 +73,31 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 			_, err = s.sender.Post(ctx, b, key, fmt.Sprintf("deliver %d audit events", len(chunk)))
 		}
 		if err != nil {
-			if first == nil {
-				first = err
-			}
-			for i := start; i < end; i++ {
-				failed = append(failed, i)
-			}
+			fails.Add(retryable(err), indexes(start, end)...)
 		}
 	}
-	switch {
-	case len(failed) == 0:
-		return nil
-	case len(failed) == len(events):
-		return first
+	return fails.Err(len(events))
+}
+
+// retryable returns err without its latch.Permanent mark. A refusal here is
+// a configuration to fix (a secret, a URL), and the events must wait for it
+// rather than be skipped. The mark is the outermost wrapper of Post's
+// errors, so err's message is unchanged.
+func retryable(err error) error {
+	if !latch.IsPermanent(err) {
+		return err
 	}
-	// Not marked permanent even when the endpoint refused: a refusal here is
-	// a configuration to fix (a secret, a URL), and the events must wait
-	// for it rather than be skipped.
-	return &audit.PartialError{Failed: failed, Err: first}
+	if inner := errors.Unwrap(err); inner != nil && !latch.IsPermanent(inner) {
+		return inner
+	}
+	return errors.New(err.Error())
+}
+
+// indexes returns start, start+1, …, end-1.
+func indexes(start, end int) []int {
+	out := make([]int, 0, end-start)
+	for i := start; i < end; i++ {
+		out = append(out, i)
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/audit/httpsink"
+	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/signing"
 )
 
@@ -95,6 +96,25 @@ func TestPartialAndWholeFailures(t *testing.T) {
 	err = s.Send(context.Background(), events(3))
 	if got := audit.Failed(err, 3); len(got) != 3 {
 		t.Errorf("refused call: %v, want all three failed", err)
+	}
+}
+
+// A refused call is a configuration to fix: its events wait for it, so the
+// failure is not permanent (a shipper skips events refused for good).
+func TestRefusalIsNotPermanent(t *testing.T) {
+	rc, srv := newReceiver(t, "s3cret")
+	s, _ := httpsink.New(httpsink.Config{URL: srv.URL, Secret: []byte("s3cret")})
+	rc.statuses = []int{200, 401}
+	err := s.Send(context.Background(), events(150))
+	if got := audit.Failed(err, 150); len(got) != 50 || got[0] != 100 {
+		t.Errorf("second call refused: failed %v, want the last 50", got)
+	}
+	if latch.IsPermanent(err) {
+		t.Errorf("second call refused: %v is permanent, want retryable", err)
+	}
+	rc.statuses = []int{401}
+	if err := s.Send(context.Background(), events(3)); err == nil || latch.IsPermanent(err) {
+		t.Errorf("refused call: got %v, want a retryable error", err)
 	}
 }
 
