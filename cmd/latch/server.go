@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/audit/ship"
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
@@ -108,6 +109,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("load flows: %w", err)
 	}
+	sinks, err := auditSinks(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
 	hookCaller := hooks.New(os.LookupEnv, nil)
 	if err := hookCaller.Check(loaded); err != nil {
 		return err
@@ -159,9 +164,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := runner.Rearm(runCtx); err != nil {
 		return err
 	}
-	if err := startAuditShipping(runCtx, store, log); err != nil {
-		return err
-	}
+	startAuditShipping(runCtx, store, sinks, log)
 	go retryOutbox(runCtx, eng, log)
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
@@ -204,20 +207,15 @@ func runServer(ctx context.Context, o serverOptions) error {
 	return err
 }
 
-// startAuditShipping starts one shipper per configured audit destination,
-// each delivering the store's audit feed in order from where it stopped.
-func startAuditShipping(ctx context.Context, store *boltstore.Store, log *slog.Logger) error {
-	sinks, err := auditSinks(ctx, os.Getenv)
-	if err != nil {
-		return err
-	}
+// startAuditShipping starts one shipper per audit destination, each
+// delivering the store's audit feed in order from where it stopped.
+func startAuditShipping(ctx context.Context, store *boltstore.Store, sinks []audit.Sink, log *slog.Logger) {
 	for _, sk := range sinks {
 		go (&ship.Shipper{Feed: store, Sink: sk, Log: log}).Run(ctx)
 	}
 	if len(sinks) > 0 {
 		log.Info("audit destinations", "destinations", sinkNames(sinks))
 	}
-	return nil
 }
 
 // seedDomains adds the domains named at start, and warns when the
