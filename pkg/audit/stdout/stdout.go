@@ -57,27 +57,20 @@ func (s *Sink) Send(_ context.Context, events []audit.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	var fails audit.Failures
 	var buf []byte
 	ends := make([]int, 0, len(events)) // end offset in buf of each written event's line
 	idx := make([]int, 0, len(events))  // index in events of each line
-	var bad []int
-	var badErr error
 	for i, e := range events {
 		line, err := json.Marshal(e)
 		if err != nil {
-			bad = append(bad, i)
-			if badErr == nil {
-				badErr = latch.Permanent(fmt.Errorf("stdout: event %s cannot be encoded as JSON: %w", e.ID, err))
-			}
+			fails.Add(latch.Permanent(fmt.Errorf("stdout: event %s cannot be encoded as JSON: %w", e.ID, err)), i)
 			continue
 		}
 		buf = append(append(buf, line...), '\n')
 		ends = append(ends, len(buf))
 		idx = append(idx, i)
 	}
-
-	var writeErr error
-	var unwritten []int
 	if len(buf) > 0 {
 		s.mu.Lock()
 		n, err := s.w.Write(buf)
@@ -86,46 +79,13 @@ func (s *Sink) Send(_ context.Context, events []audit.Event) error {
 			err = io.ErrShortWrite
 		}
 		if err != nil {
-			writeErr = fmt.Errorf("stdout: write: %w", err)
 			for k, end := range ends {
 				if end > n {
-					unwritten = append(unwritten, idx[k:]...)
+					fails.Add(fmt.Errorf("stdout: write: %w", err), idx[k:]...)
 					break
 				}
 			}
 		}
 	}
-	return combine(len(events), bad, badErr, unwritten, writeErr)
-}
-
-// combine builds Send's error from the events that failed permanently (bad,
-// for badErr) and those that were not written (unwritten, for writeErr).
-func combine(n int, bad []int, badErr error, unwritten []int, writeErr error) error {
-	failed := mergeSorted(bad, unwritten)
-	if len(failed) == 0 {
-		return nil
-	}
-	// The reason is permanent only when every failure is: a retry of the
-	// unwritten events may succeed.
-	reason := writeErr
-	if reason == nil {
-		reason = badErr
-	}
-	if len(failed) == n {
-		return reason
-	}
-	return &audit.PartialError{Failed: failed, Err: reason}
-}
-
-// mergeSorted merges two ascending index lists with no common element.
-func mergeSorted(a, b []int) []int {
-	out := make([]int, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0] < b[0] {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return append(append(out, a...), b...)
+	return fails.Err(len(events))
 }
