@@ -5,7 +5,6 @@ package signingtest
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -62,14 +61,7 @@ func NewReceiver(tb testing.TB, secret []byte, clock func() time.Time) *Receiver
 		release: make(chan struct{}),
 		status:  http.StatusNoContent,
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("signingtest: listen on 127.0.0.1: %v", err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(rc.serve))
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
+	srv := httptest.NewServer(http.HandlerFunc(rc.serve)) // listens on 127.0.0.1
 	tb.Cleanup(func() {
 		close(rc.release)
 		srv.Close()
