@@ -199,24 +199,21 @@ func (s *Sink) put(ctx context.Context, records []types.Record, indexes []int, f
 	if aws.ToInt32(out.FailedPutCount) == 0 {
 		return
 	}
-	if len(out.RequestResponses) != len(records) {
-		fails.Add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
-			Message: fmt.Sprintf("Firehose did not take %d of %d records put into stream %s, and its answer does not say which.",
-				aws.ToInt32(out.FailedPutCount), len(records), s.stream)}, indexes...)
-		return
-	}
 	var failed []int
 	var first types.PutRecordBatchResponseEntry
-	for k, r := range out.RequestResponses {
-		if aws.ToString(r.ErrorCode) != "" {
-			if failed == nil {
-				first = r
+	if len(out.RequestResponses) == len(records) {
+		for k, r := range out.RequestResponses {
+			if aws.ToString(r.ErrorCode) != "" {
+				if failed == nil {
+					first = r
+				}
+				failed = append(failed, indexes[k])
 			}
-			failed = append(failed, indexes[k])
 		}
 	}
 	if len(failed) == 0 {
-		// FailedPutCount without an ErrorCode: trust the count.
+		// An answer that does not match the records, or FailedPutCount
+		// without an ErrorCode: trust the count.
 		fails.Add(&latch.Error{Kind: latch.KindInternal, Code: CodeRecordFailed,
 			Message: fmt.Sprintf("Firehose did not take %d of %d records put into stream %s, and its answer does not say which.",
 				aws.ToInt32(out.FailedPutCount), len(records), s.stream)}, indexes...)
