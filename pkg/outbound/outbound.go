@@ -214,7 +214,15 @@ func (s *Sender) Post(ctx context.Context, body []byte, idempotencyKey, what str
 
 	status := resp.StatusCode
 	if status >= 200 && status < 300 {
-		answer, _ := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
+		answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
+		if err != nil {
+			// The answer was cut off: the call may or may not have taken
+			// effect, as with a dropped connection. Worth a retry, never a
+			// half-read answer parsed as if whole.
+			return nil, &latch.Error{Kind: latch.KindInternal, Code: CodeUnreachable, Details: map[string]any{"status": status},
+				Message: fmt.Sprintf("The %s at %s answered %s to %s, but its answer could not be read.", s.name, s.host, statusText(status), what),
+				Err:     err}
+		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 		return answer, nil
 	}

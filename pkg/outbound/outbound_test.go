@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -377,5 +378,22 @@ func TestConcurrentPosts(t *testing.T) {
 	}
 	if len(calls) != 16 || len(keys) != 16 {
 		t.Errorf("receiver got %d calls with %d distinct idempotency keys, want 16 and 16", len(calls), len(keys))
+	}
+}
+
+// A 2xx answer cut off mid-body is a dropped connection: retryable, never a
+// half-read answer handed back as if whole.
+func TestACutOffAnswerIsRetryable(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"identity":`))
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // drop the connection before the rest
+	}))
+	defer srv.Close()
+	answer, err := newSender(t, srv.URL).Post(context.Background(), []byte(`{}`), "k", "ask")
+	if err == nil || latch.IsPermanent(err) || latch.ErrorCodeOf(err) != outbound.CodeUnreachable || answer != nil {
+		t.Fatalf("Post = %q, %v (permanent %v); want no answer and a retryable %s", answer, err, latch.IsPermanent(err), outbound.CodeUnreachable)
 	}
 }
