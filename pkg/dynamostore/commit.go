@@ -121,12 +121,7 @@ func (s *Store) transaction(ctx context.Context, c latch.Change) (*transaction, 
 		it := dedupKey(c.Dedup).av()
 		it[AttrType] = str(TypeDedup)
 		it[AttrTTL] = num(time.Now().Add(DedupTTL).Unix())
-		tx.add("dedup marker "+c.Dedup, types.TransactWriteItem{Put: &types.Put{
-			TableName:                aws.String(s.table),
-			Item:                     it,
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
-		}})
+		tx.add("dedup marker "+c.Dedup, s.conditionalPut(it, 0))
 	}
 	for _, r := range c.Requests {
 		r = r.UTC()

@@ -39,17 +39,8 @@ func (s *Store) CreateToken(ctx context.Context, t latch.Token) error {
 	hash[AttrType] = str(TypeTokenHash)
 	hash[AttrTokenID] = str(t.ID)
 	tx := &transaction{dedup: -1}
-	for _, x := range []struct {
-		what string
-		item map[string]types.AttributeValue
-	}{{"token " + t.ID, it}, {"the hash of token " + t.ID, hash}} {
-		tx.add(x.what, types.TransactWriteItem{Put: &types.Put{
-			TableName:                aws.String(s.table),
-			Item:                     x.item,
-			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": AttrPK},
-		}})
-	}
+	tx.add("token "+t.ID, s.conditionalPut(it, 0))
+	tx.add("the hash of token "+t.ID, s.conditionalPut(hash, 0))
 	if _, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: tx.items}); err != nil {
 		return fmt.Errorf("create token %s: %w", t.ID, tx.explain(err))
 	}
