@@ -29,15 +29,7 @@ const deleteAttempts = 3
 // not deleted.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	email = latch.NormalizeEmail(email)
-	var err error
-	for range deleteAttempts {
-		if err = s.deleteUser(ctx, email); !errors.Is(err, errRetry) {
-			break
-		}
-	}
-	if errors.Is(err, errRetry) {
-		err = fmt.Errorf("%w: %w", err, latch.ErrConflict)
-	}
+	err := retry(deleteAttempts, func() error { return s.deleteUser(ctx, email) })
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", email, err)
 	}
@@ -46,6 +38,18 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 
 // errRetry marks a transaction cancelled by a concurrent one.
 var errRetry = errors.New("cancelled by a concurrent write")
+
+// retry calls try up to attempts times, while it returns errRetry. An
+// errRetry at the last attempt is returned as latch.ErrConflict.
+func retry(attempts int, try func() error) error {
+	var err error
+	for range attempts {
+		if err = try(); !errors.Is(err, errRetry) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", err, latch.ErrConflict)
+}
 
 func (s *Store) deleteUser(ctx context.Context, email string) error {
 	if email == "" {

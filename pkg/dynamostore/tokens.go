@@ -104,16 +104,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]latch.Token, error) {
 // such token.
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	at = at.UTC()
-	var err error
-	for range revokeAttempts {
-		if err = s.revokeToken(ctx, id, at); !errors.Is(err, errRetry) {
-			break
-		}
-	}
-	if errors.Is(err, errRetry) {
-		err = fmt.Errorf("%w: %w", err, latch.ErrConflict)
-	}
-	if err != nil {
+	if err := retry(revokeAttempts, func() error { return s.revokeToken(ctx, id, at) }); err != nil {
 		return fmt.Errorf("revoke token %s: %w", id, err)
 	}
 	return nil
