@@ -55,14 +55,6 @@ func listIdentities(tb testing.TB, s latch.Store, email string) []latch.Identity
 	return ids
 }
 
-// wantInvalid fails tb unless err is a latch.KindInvalid error.
-func wantInvalid(tb testing.TB, what string, err error) {
-	tb.Helper()
-	if err == nil || latch.ErrorKindOf(err) != latch.KindInvalid {
-		tb.Fatalf("%s: got error %v, want a %s error", what, err, latch.KindInvalid)
-	}
-}
-
 func testIdentities(t *testing.T, newStore func(t *testing.T) latch.Store) {
 	t.Run("get missing identity returns ErrNotFound", func(t *testing.T) {
 		s := newStore(t)

@@ -190,3 +190,11 @@ func wantNotFound(tb testing.TB, what string, err error) {
 	tb.Helper()
 	wantErr(tb, what, err, latch.ErrNotFound)
 }
+
+// wantInvalid fails tb unless err is a latch.KindInvalid error.
+func wantInvalid(tb testing.TB, what string, err error) {
+	tb.Helper()
+	if err == nil || latch.ErrorKindOf(err) != latch.KindInvalid {
+		tb.Fatalf("%s: got error %v, want a %s error", what, err, latch.KindInvalid)
+	}
+}
