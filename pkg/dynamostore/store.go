@@ -151,7 +151,7 @@ func (s *Store) OpenGrant(ctx context.Context, key string) (latch.Grant, error) 
 // with no status, every grant.
 func (s *Store) ListGrants(ctx context.Context, statuses ...latch.GrantStatus) ([]latch.Grant, error) {
 	if len(statuses) == 0 {
-		statuses = grantStatuses
+		statuses = latch.GrantStatuses
 	}
 	var parts []partition
 	for _, st := range statuses {
@@ -167,10 +167,6 @@ func (s *Store) ListGrants(ctx context.Context, statuses ...latch.GrantStatus) (
 	slices.SortFunc(out, func(a, b latch.Grant) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
-
-// grantStatuses lists every grant status.
-var grantStatuses = []latch.GrantStatus{latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating,
-	latch.GrantEnded, latch.GrantFailed}
 
 // AuditEvents returns a request's audit events ordered by Seq (then ID); none
 // for a request without events.

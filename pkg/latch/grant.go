@@ -18,6 +18,9 @@ const (
 	GrantFailed       GrantStatus = "failed"
 )
 
+// GrantStatuses lists every grant status, in lifecycle order.
+var GrantStatuses = []GrantStatus{GrantEscalating, GrantActive, GrantDeescalating, GrantEnded, GrantFailed}
+
 // Open reports whether a grant in status s still holds or is acquiring access.
 func (s GrantStatus) Open() bool {
 	return s == GrantEscalating || s == GrantActive || s == GrantDeescalating
