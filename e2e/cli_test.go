@@ -36,7 +36,7 @@ func cli(t *testing.T, srv *server, args ...string) (string, string, int) {
 func TestCLI(t *testing.T) {
 	tg := newTarget(t)
 	srv := startServer(t, writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir())
-	if !strings.Contains(srv.logs.String(), "no email domains are configured") {
+	if !srv.logged("no email domains are configured") {
 		t.Errorf("a server started without domains did not warn that everyone joins as a member")
 	}
 

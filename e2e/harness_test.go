@@ -242,6 +242,20 @@ func startServer(t testing.TB, flowDir, dataDir string, extra ...string) *server
 	return s
 }
 
+// logged reports whether the server's log holds text within a few
+// seconds. The log is copied from the process by a goroutine of its own,
+// so a line printed before "listening" may arrive after it.
+func (s *server) logged(text string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.logs.String(), text) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // stop ends the server gracefully.
 func (s *server) stop() {
 	select {
