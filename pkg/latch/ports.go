@@ -123,8 +123,27 @@ type Store interface {
 	// [from, to), ordered by At then ID.
 	AdminAudit(ctx context.Context, from, to time.Time) ([]AuditEvent, error)
 
+	// PutMessageRef records a chat message Latch posted about a request,
+	// replacing the ref with the same request, kind and channel.
+	PutMessageRef(ctx context.Context, ref MessageRef) error
+	// MessageRefs returns the refs recorded for a request, ordered by kind
+	// then channel; none is not an error.
+	MessageRefs(ctx context.Context, requestID string) ([]MessageRef, error)
+
 	// Close releases the store's resources.
 	Close() error
+}
+
+// MessageRef is a chat message Latch posted about a request (the approval
+// message in a Slack channel), kept so that every later change updates the
+// same message in place. RequestID, Kind, Channel and TS are required.
+type MessageRef struct {
+	RequestID string    `json:"request_id"`
+	Kind      string    `json:"kind"`           // what the message is for, e.g. "approval"
+	Team      string    `json:"team,omitempty"` // the Slack workspace, where known
+	Channel   string    `json:"channel"`        // the channel's id
+	TS        string    `json:"ts"`             // Slack's id of the message
+	PostedAt  time.Time `json:"posted_at"`
 }
 
 // Queue carries commands to the engine, ordered per request (or grant).
