@@ -3,10 +3,11 @@
 //
 // Every entity is a JSON document in its own bucket, keyed by ID (users by
 // normalized email, identities by normalized email and service, domains by
-// name). Lists are served from index buckets whose keys sort the
-// way the list is ordered, so no list loads more than it returns (plus, with
-// several filters, the entries the most selective index holds). Commit is one
-// bbolt read-write transaction: all of a change is written or none of it.
+// name, refs of chat messages by request ID, kind and channel). Lists are
+// served from index buckets whose keys sort the way the list is ordered, so
+// no list loads more than it returns (plus, with several filters, the
+// entries the most selective index holds). Commit is one bbolt read-write
+// transaction: all of a change is written or none of it.
 //
 // bbolt allows one process per file: a second Open of the same file waits a
 // second for the lock and then fails.
@@ -61,11 +62,12 @@ var (
 	bucketTokens           = []byte("tokens")             // id → Token JSON
 	bucketTokensByHash     = []byte("tokens_by_hash")     // hash → id
 	bucketTokensByTime     = []byte("tokens_by_time")     // created \0 id
+	bucketMessageRefs      = []byte("message_refs")       // request id \0 kind \0 channel → MessageRef JSON
 
 	allBuckets = [][]byte{bucketRequests, bucketRequestsByTime, bucketRequestsByStatus, bucketRequestsByFlow,
 		bucketRequestsByUser, bucketGrants, bucketGrantsByStatus, bucketOpenGrants, bucketAudit,
 		bucketAuditByRequest, bucketAdminAudit, bucketAuditFeed, bucketFeedCursors, bucketOutbox, bucketOutboxByTime, bucketDedup, bucketUsers, bucketIdentities,
-		bucketDomains, bucketTokens, bucketTokensByHash, bucketTokensByTime}
+		bucketDomains, bucketTokens, bucketTokensByHash, bucketTokensByTime, bucketMessageRefs}
 )
 
 // Store is a latch.Store in a bbolt file. It is safe for concurrent use.

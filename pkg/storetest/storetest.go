@@ -9,7 +9,8 @@
 // their filters and orders, Commit's atomicity, version conditions, dedup
 // markers and the one-open-grant-per-key rule; audit events of no request
 // (AppendAudit, AdminAudit, and the feed of stores with an AuditFeed); users
-// and their identities, domains and API tokens; and what happens when several goroutines commit
+// and their identities, domains and API tokens; the refs of chat messages
+// posted about requests; and what happens when several goroutines commit
 // against the same version, or create tokens with the same hash, at once
 // (run it under -race).
 package storetest
@@ -40,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) latch.Store) {
 	t.Run("Identities", func(t *testing.T) { testIdentities(t, newStore) })
 	t.Run("Domains", func(t *testing.T) { testDomains(t, newStore) })
 	t.Run("Tokens", func(t *testing.T) { testTokens(t, newStore) })
+	t.Run("MessageRefs", func(t *testing.T) { testMessageRefs(t, newStore) })
 	t.Run("Commit", func(t *testing.T) { testCommit(t, newStore) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, newStore) })
 }
