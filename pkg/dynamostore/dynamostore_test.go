@@ -72,7 +72,8 @@ func TestAppendOfMoreThanMaxAppendFails(t *testing.T) {
 
 // TestOnlyDedupMarkersExpire reads the raw items: dedup markers carry a TTL
 // of DedupTTL, and nothing else (above all, no audit event, of a request
-// or of none, and no token, even one that expires) carries one.
+// or of none, no message ref, and no token, even one that expires) carries
+// one.
 func TestOnlyDedupMarkersExpire(t *testing.T) {
 	client := dynamotest.Client(t)
 	table := dynamotest.TableName(t)
@@ -107,6 +108,9 @@ func TestOnlyDedupMarkersExpire(t *testing.T) {
 	if err := s.AppendAudit(t.Context(), latch.AuditEvent{ID: "admin-1", Type: latch.AuditTokenIssued, At: now}); err != nil {
 		t.Fatalf("AppendAudit: %v", err)
 	}
+	if err := s.PutMessageRef(t.Context(), latch.MessageRef{RequestID: "r1", Kind: "approval", Channel: "C1", TS: "1.2", PostedAt: now}); err != nil {
+		t.Fatalf("PutMessageRef: %v", err)
+	}
 
 	out, err := client.Scan(t.Context(), &dynamodb.ScanInput{TableName: aws.String(table)})
 	if err != nil {
@@ -132,7 +136,8 @@ func TestOnlyDedupMarkersExpire(t *testing.T) {
 	}
 	want := map[string]int{dynamostore.TypeDedup: 1, dynamostore.TypeRequest: 1, dynamostore.TypeGrant: 1,
 		dynamostore.TypeOpenGrant: 1, dynamostore.TypeAudit: 2, dynamostore.TypeAuditID: 1, dynamostore.TypeEffect: 1, dynamostore.TypeUser: 1,
-		dynamostore.TypeIdentity: 1, dynamostore.TypeDomain: 1, dynamostore.TypeToken: 1, dynamostore.TypeTokenHash: 1}
+		dynamostore.TypeIdentity: 1, dynamostore.TypeDomain: 1, dynamostore.TypeToken: 1, dynamostore.TypeTokenHash: 1,
+		dynamostore.TypeMessageRef: 1}
 	if diff := cmp.Diff(want, types); diff != "" {
 		t.Errorf("items by type (-want +got):\n%s", diff)
 	}

@@ -3,6 +3,7 @@ package dynamostore
 import (
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -15,6 +16,7 @@ import (
 //	item             pk                    sk
 //	request          REQ#<id>              REQ
 //	audit event      REQ#<request id>      AUDIT#<event id>
+//	message ref      REQ#<request id>      MSG#<kind>#<channel>  (kind with '%' and '#' escaped)
 //	admin event      AUDITLOG#<yyyy-mm>    <at>#<id>       (an event of no request, in the partition of its UTC month)
 //	admin event id   AUDITID#<id>          AUDITID         (makes the ID unique; no document)
 //	grant            GRANT#<id>            GRANT
@@ -42,7 +44,9 @@ import (
 // text order is time order. Admin events (Store.AppendAudit) are spread
 // over one partition per month, so no partition grows without end or takes
 // every write, and a time range is a key-range Query of each month in it. An audit event lives in its request's
-// partition, so reading a request's log is one consistent Query; a user's
+// partition, so reading a request's log is one consistent Query; so do the
+// refs of the chat messages posted about it, which carry no TTL and stay as
+// long as the request; a user's
 // identities share a partition, so listing them is one too. A user's
 // identities are in the shard of the user's email. The token hash item
 // makes a hash unique (CreateToken puts it and the token in one
@@ -73,6 +77,7 @@ const (
 	skAuditID   = "AUDITID"
 	auditPrefix = "AUDIT#"
 	svcPrefix   = "SVC#"
+	msgPrefix   = "MSG#"
 )
 
 // key is an item's primary key.
@@ -141,8 +146,19 @@ func adminAuditPKs(from, to time.Time) []string {
 // identityPK is the partition of a user's identities.
 func identityPK(email string) string { return "IDENT#" + latch.NormalizeEmail(email) }
 
-// requestPK is the partition of a request and its audit events.
+// requestPK is the partition of a request, its audit events and its
+// message refs.
 func requestPK(id string) string { return requestKey(id).pk }
+
+// messageRefKey is the key of the ref of a message about a request, in the
+// request's partition. The kind is escaped so that it holds no '#': the
+// first '#' after the prefix ends it, and no other kind and channel make the
+// same key.
+func messageRefKey(requestID, kind, channel string) key {
+	return key{requestPK(requestID), msgPrefix + kindEscaper.Replace(kind) + "#" + channel}
+}
+
+var kindEscaper = strings.NewReplacer("%", "%25", "#", "%23")
 
 // createdSK is an index sort key ordered by creation time, then ID.
 func createdSK(t time.Time, id string) string {

@@ -35,18 +35,19 @@ const (
 
 // Values of AttrType.
 const (
-	TypeRequest   = "request"
-	TypeGrant     = "grant"
-	TypeOpenGrant = "open_grant"
-	TypeAudit     = "audit"
-	TypeAuditID   = "audit_id"
-	TypeEffect    = "effect"
-	TypeUser      = "user"
-	TypeIdentity  = "identity"
-	TypeDomain    = "domain"
-	TypeToken     = "token"
-	TypeTokenHash = "token_hash"
-	TypeDedup     = "dedup"
+	TypeRequest    = "request"
+	TypeGrant      = "grant"
+	TypeOpenGrant  = "open_grant"
+	TypeAudit      = "audit"
+	TypeAuditID    = "audit_id"
+	TypeEffect     = "effect"
+	TypeUser       = "user"
+	TypeIdentity   = "identity"
+	TypeDomain     = "domain"
+	TypeToken      = "token"
+	TypeTokenHash  = "token_hash"
+	TypeDedup      = "dedup"
+	TypeMessageRef = "message_ref"
 )
 
 // Index is a global secondary index of the table. Every index projects all

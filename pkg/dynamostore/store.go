@@ -1,6 +1,7 @@
 // Package dynamostore is the latch.Store on AWS: one DynamoDB table holding
 // requests, grants, audit events, the outbox, users, their identities, the
-// organisation's domains, API tokens and dedup markers.
+// organisation's domains, API tokens, dedup markers and the refs of chat
+// messages posted about requests.
 //
 // Each entity is an item with its JSON document (AttrDoc), its version
 // (AttrVersion) and the key and index attributes built in keys.go; schema.go
@@ -9,9 +10,9 @@
 // a dedup marker, and an open-grant item per grant key that allows one open
 // grant per key.
 //
-// Reads of one item, of a request's audit log, of the admin audit log
-// (events of no request) and of one user's identities are strongly
-// consistent. Other lists (ListRequests, ListGrants,
+// Reads of one item, of a request's audit log or message refs, of the admin
+// audit log (events of no request) and of one user's identities are
+// strongly consistent. Other lists (ListRequests, ListGrants,
 // PendingEffects, ListUsers, ListIdentities of every user, ListDomains,
 // ListTokens) read global secondary indexes, which DynamoDB updates a moment
 // after a write: a list may briefly miss a new item or show an old state,
