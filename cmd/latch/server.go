@@ -149,10 +149,30 @@ func runServer(ctx context.Context, o serverOptions) error {
 	defer timers.Close()
 	runner := local.NewRunner(runCtx, local.RunnerConfig{Store: store, Flows: flowSet, Escalator: esc.For,
 		Identity: resolver.Resolve, Queue: queue, Timers: timers, Clock: clock, Log: log})
-	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Log: log,
-		Users: &engine.Users{Store: store, Clock: clock, RoleFor: dir.RoleFor}, Runner: runner, Scheduler: timers, Hooks: hookCaller})
+	bg := local.NewBackground(runCtx, log)
+	slack, err := newSlackApp(os.Getenv, store, bg.Queue(queue), clock, log)
 	if err != nil {
 		return err
+	}
+	var notifier latch.Notifier
+	if slack != nil {
+		notifier = slack
+	}
+	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Log: log,
+		Users: &engine.Users{Store: store, Clock: clock, RoleFor: dir.RoleFor}, Runner: runner, Scheduler: timers,
+		Hooks: hookCaller, Notifier: notifier})
+	if err != nil {
+		return err
+	}
+	if slack != nil {
+		slack.Engine = eng
+		slack.Submit = func(_ context.Context, in engine.CreateInput) error {
+			bg.Go("creating request "+in.ID, func(ctx context.Context) error {
+				_, err := eng.Create(ctx, in)
+				return err
+			})
+			return nil
+		}
 	}
 
 	// Catch up on what was under way when the process last stopped.
@@ -179,7 +199,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	handler := api.Handler()
+	if slack != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/slack/", slack.Handler())
+		mux.Handle("/", handler)
+		handler = mux
+		log.Info("slack app enabled", "routes", "/slack/commands /slack/interactions /slack/options /slack/events")
+	} else {
+		log.Info("slack app disabled: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN to enable it")
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	names := make([]string, len(loaded))
 	for i, f := range loaded {
 		names[i] = f.Name
@@ -201,6 +231,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	cancel()
 	timers.Close()
 	runner.Wait()
+	bg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

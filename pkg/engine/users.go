@@ -21,34 +21,97 @@ type Users struct {
 // role RoleFor gives when there is none. A malformed email is a KindInvalid
 // *Error.
 func (u *Users) Resolve(ctx context.Context, email string) (latch.User, error) {
+	return u.resolve(ctx, email, nil, nil)
+}
+
+// SlackPerson is someone a Slack payload names, as users.info describes them.
+type SlackPerson struct {
+	Email  string
+	Name   string
+	Team   string // the workspace the app met them in
+	UserID string // their Slack user id there
+	// Guest is set for people Latch must treat as guests whatever their
+	// email: Slack Connect users from another organisation, and the
+	// workspace's own single- and multi-channel guests.
+	Guest bool
+}
+
+// ResolveSlack returns the Latch user for a Slack person, creating them on
+// first contact (as a guest when p.Guest, else with the role RoleFor gives)
+// and recording their Slack user id for the workspace.
+func (u *Users) ResolveSlack(ctx context.Context, p SlackPerson) (latch.User, error) {
+	newRole := func(ctx context.Context, email string) (latch.Role, error) {
+		if p.Guest {
+			return latch.RoleGuest, nil
+		}
+		return u.roleFor(ctx, email)
+	}
+	update := func(user *latch.User) bool {
+		changed := false
+		if p.Team != "" && p.UserID != "" && user.SlackIDs[p.Team] != p.UserID {
+			if user.SlackIDs == nil {
+				user.SlackIDs = map[string]string{}
+			}
+			user.SlackIDs[p.Team] = p.UserID
+			changed = true
+		}
+		if user.Name == "" && p.Name != "" {
+			user.Name = p.Name
+			changed = true
+		}
+		return changed
+	}
+	return u.resolve(ctx, p.Email, newRole, update)
+}
+
+func (u *Users) roleFor(ctx context.Context, email string) (latch.Role, error) {
+	if u.RoleFor == nil {
+		return latch.RoleMember, nil
+	}
+	return u.RoleFor(ctx, email)
+}
+
+// resolve finds or creates the user with the given email. newRole (nil:
+// RoleFor) gives a new user's role; update (nil: none) may change the user,
+// new or found, and reports whether it did, in which case the change is
+// written conditioned on the version read.
+func (u *Users) resolve(ctx context.Context, email string, newRole func(context.Context, string) (latch.Role, error), update func(*latch.User) bool) (latch.User, error) {
 	email = latch.NormalizeEmail(email)
 	if !latch.ValidEmail(email) {
 		return latch.User{}, latch.Errorf(latch.KindInvalid, "invalid_email", "%q is not an email address.", email)
 	}
+	if newRole == nil {
+		newRole = u.roleFor
+	}
 	for range 3 {
 		user, err := u.Store.GetUser(ctx, email)
-		if err == nil {
-			return user, nil
-		}
-		if !errors.Is(err, latch.ErrNotFound) {
-			return latch.User{}, fmt.Errorf("get user %s: %w", email, err)
-		}
-		role := latch.RoleMember
-		if u.RoleFor != nil {
-			if role, err = u.RoleFor(ctx, email); err != nil {
+		switch {
+		case err == nil:
+			if update == nil || !update(&user) {
+				return user, nil
+			}
+			user.UpdatedAt = u.Clock.Now()
+		case errors.Is(err, latch.ErrNotFound):
+			role, err := newRole(ctx, email)
+			if err != nil {
 				return latch.User{}, fmt.Errorf("role of new user %s: %w", email, err)
 			}
+			user = latch.User{ID: NewID("usr"), Email: email, Role: role, Kind: latch.KindPerson, CreatedAt: u.Clock.Now()}
+			if update != nil {
+				update(&user)
+			}
+		default:
+			return latch.User{}, fmt.Errorf("get user %s: %w", email, err)
 		}
-		user = latch.User{ID: NewID("usr"), Email: email, Role: role, Kind: latch.KindPerson, CreatedAt: u.Clock.Now()}
 		err = u.Store.PutUser(ctx, user)
 		if err == nil {
-			user.Version = 1
+			user.Version++
 			return user, nil
 		}
 		if !errors.Is(err, latch.ErrConflict) {
-			return latch.User{}, fmt.Errorf("create user %s: %w", email, err)
+			return latch.User{}, fmt.Errorf("save user %s: %w", email, err)
 		}
-		// Created concurrently: read it again.
+		// Written concurrently: read it again.
 	}
-	return latch.User{}, fmt.Errorf("create user %s: kept conflicting", email)
+	return latch.User{}, fmt.Errorf("save user %s: kept conflicting", email)
 }

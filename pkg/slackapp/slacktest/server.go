@@ -17,7 +17,8 @@ const Token = "xoxb-latch-test"
 
 // Server is a recording fake of the Slack Web API on 127.0.0.1. It answers
 // views.open, views.update, chat.postMessage, chat.update,
-// chat.postEphemeral, conversations.open and users.info in Slack's JSON
+// chat.postEphemeral, conversations.open, users.info, users.lookupByEmail
+// and auth.test in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
 // does, and records every call. users.info, conversations.open and
 // chat.postEphemeral know only the users the test registered with AddUser.
@@ -254,6 +255,10 @@ func (s *Server) answer(c Call) answer {
 		return s.conversationsOpen(c)
 	case "users.info":
 		return s.usersInfo(c)
+	case "users.lookupByEmail":
+		return s.lookupByEmail(c)
+	case "auth.test":
+		return s.authTest()
 	}
 	return failure("unknown_method")
 }
@@ -402,11 +407,40 @@ func (s *Server) conversationsOpen(c Call) answer {
 	return a
 }
 
+// lookupByEmail answers users.lookupByEmail: users_not_found unless a
+// registered user has the email (compared case-insensitively, as Slack does).
+func (s *Server) lookupByEmail(c Call) answer {
+	email := c.Param("email")
+	if email == "" {
+		return failure("invalid_arguments")
+	}
+	for _, u := range s.users {
+		if strings.EqualFold(u.Email, email) && !u.IsStranger {
+			return answer{"ok": true, "user": userJSON(u)}
+		}
+	}
+	return failure("users_not_found")
+}
+
+// authTest answers auth.test for the bot token: the workspace is Team.
+func (s *Server) authTest() answer {
+	return answer{"ok": true, "url": "https://example.slack.com/", "team": "Example", "user": "latch",
+		"team_id": Team, "user_id": "U0LATCHBOT", "bot_id": "B0LATCH", "is_enterprise_install": false}
+}
+
+// Team is the workspace the fake's bot token belongs to (auth.test).
+const Team = "T0LATCH"
+
 func (s *Server) usersInfo(c Call) answer {
 	u, ok := s.users[c.Param("user")]
 	if !ok {
 		return failure("user_not_found")
 	}
+	return answer{"ok": true, "user": userJSON(u)}
+}
+
+// userJSON is a user as users.info describes one.
+func userJSON(u *User) answer {
 	profile := answer{
 		"email":                   u.Email,
 		"real_name":               u.RealName,
@@ -433,5 +467,5 @@ func (s *Server) usersInfo(c Call) answer {
 	if u.IsStranger {
 		user["is_stranger"] = true
 	}
-	return answer{"ok": true, "user": user}
+	return user
 }

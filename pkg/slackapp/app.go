@@ -1,0 +1,204 @@
+package slackapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// MaxBody bounds a request body from Slack. Slack's own payloads are far
+// smaller; a view submission of a large modal stays under 100 KB.
+const MaxBody = 1 << 20
+
+// App is Latch's Slack app: the HTTP handler for Slack's commands,
+// interactions, options and events, and the Notifier that posts and updates
+// approval messages and DMs requesters. The same App serves `latch server`
+// and the Slack ingress Lambda.
+type App struct {
+	// SigningSecret checks every request (SLACK_SIGNING_SECRET).
+	SigningSecret []byte
+	// Slack calls the Web API with the bot token (SLACK_BOT_TOKEN).
+	Slack *Client
+	// Engine judges commands (Check), and holds the flows and users.
+	Engine *engine.Engine
+	// Store reads requests, identities and message refs.
+	Store latch.Store
+	// Queue carries people's commands (approve, deny, revoke) to the engine;
+	// it must return at once (SQS on AWS; in one process, a queue that
+	// handles the command in the background).
+	Queue latch.Queue
+	// Submit hands a new request to the engine and returns at once.
+	Submit func(ctx context.Context, in engine.CreateInput) error
+	// Teams are the workspaces the app belongs to; people of any other
+	// workspace are Slack Connect users, who are always guests. Empty:
+	// the workspace of the bot token (auth.test), learned on first use.
+	Teams []string
+	// Channel is where approval messages go for flows without
+	// approval.channel; empty: such flows' approvers are sent a DM each.
+	Channel string
+	Clock   latch.Clock
+	Log     *slog.Logger
+
+	once      sync.Once
+	usersMu   sync.Mutex
+	users     map[string]cachedPerson // team/user id → who they are
+	homeMu    sync.Mutex
+	home      []string
+	homeEnter string
+}
+
+// cachedPerson is a Slack person resolved recently; users.info is asked
+// again after personTTL so that role and profile changes are seen.
+type cachedPerson struct {
+	p  person
+	at time.Time
+}
+
+const personTTL = 10 * time.Minute
+
+// person is a Slack user and the Latch user they are.
+type person struct {
+	slack   SlackUser
+	user    latch.User
+	connect bool // from another organisation over Slack Connect
+}
+
+func (a *App) init() {
+	a.once.Do(func() {
+		if a.Clock == nil {
+			a.Clock = latch.SystemClock
+		}
+		if a.Log == nil {
+			a.Log = slog.New(slog.DiscardHandler)
+		}
+		a.users = map[string]cachedPerson{}
+		a.home = slices.Clone(a.Teams)
+	})
+}
+
+// Handler serves POST /slack/commands, /slack/interactions, /slack/options
+// and /slack/events. Every request is verified (signature, age, size)
+// before anything reads it.
+func (a *App) Handler() http.Handler {
+	a.init()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /slack/commands", a.serveCommand)
+	mux.HandleFunc("POST /slack/interactions", a.serveInteraction)
+	mux.HandleFunc("POST /slack/options", a.serveOptions)
+	mux.HandleFunc("POST /slack/events", a.serveEvent)
+	return Verify(a.SigningSecret, a.Clock, MaxBody, mux)
+}
+
+// writeJSON answers Slack with a JSON body.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ephemeral is an answer to a slash command only its user sees.
+func ephemeral(text string) map[string]any {
+	return map[string]any{"response_type": "ephemeral", "text": text}
+}
+
+func readBody(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
+
+// serveEvent answers the Events API: the url_verification handshake, and
+// an acknowledgement of every other event (Latch subscribes to none it
+// acts on yet; app_home_opened and the like are acknowledged and dropped).
+func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ev, err := ParseEvent(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if ev.Type == EventURLVerification {
+		writeJSON(w, map[string]string{"challenge": ev.Challenge})
+		return
+	}
+	a.Log.Debug("slack event acknowledged", "type", ev.Type, "event_id", ev.EventID)
+	w.WriteHeader(http.StatusOK)
+}
+
+// homeTeams returns the app's workspaces and its Enterprise Grid org (if
+// any), asking auth.test once when none were configured.
+func (a *App) homeTeams(ctx context.Context) ([]string, string, error) {
+	a.homeMu.Lock()
+	defer a.homeMu.Unlock()
+	if len(a.home) > 0 {
+		return a.home, a.homeEnter, nil
+	}
+	info, err := a.Slack.AuthTest(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("learn the app's workspace: %w", err)
+	}
+	a.home, a.homeEnter = []string{info.TeamID}, info.EnterpriseID
+	return a.home, a.homeEnter, nil
+}
+
+// resolve finds the Latch user behind a Slack user id, creating them on
+// first contact from their Slack profile. Slack Connect users (another
+// organisation's people) and the workspace's own guests are guests.
+func (a *App) resolve(ctx context.Context, team, userID string) (person, error) {
+	key := team + "/" + userID
+	a.usersMu.Lock()
+	c, ok := a.users[key]
+	a.usersMu.Unlock()
+	if ok && a.Clock.Now().Sub(c.at) < personTTL {
+		return c.p, nil
+	}
+	su, err := a.Slack.UserInfo(ctx, userID)
+	if err != nil {
+		return person{}, fmt.Errorf("look up Slack user %s: %w", userID, err)
+	}
+	if su.Deleted || su.IsBot {
+		return person{}, latch.Errorf(latch.KindForbidden, latch.CodeUnknownUser, "Latch acts only for people with an active Slack account.")
+	}
+	if su.Profile.Email == "" {
+		return person{}, latch.Errorf(latch.KindForbidden, latch.CodeUnknownUser,
+			"Slack did not share your email address with Latch, so Latch cannot tell who you are. Ask an admin to check that the app has the users:read.email scope.")
+	}
+	home, enterprise, err := a.homeTeams(ctx)
+	if err != nil {
+		return person{}, err
+	}
+	p := person{slack: su}
+	p.connect = su.IsStranger || !slices.Contains(home, su.TeamID) &&
+		(enterprise == "" || su.EnterpriseUser == nil || su.EnterpriseUser.EnterpriseID != enterprise)
+	name := su.Profile.RealName
+	if name == "" {
+		name = su.RealName
+	}
+	if team == "" {
+		team = su.TeamID
+	}
+	p.user, err = a.Engine.Users().ResolveSlack(ctx, engine.SlackPerson{Email: su.Profile.Email, Name: name,
+		Team: team, UserID: userID, Guest: p.connect || su.IsRestricted || su.IsUltraRestricted})
+	if err != nil {
+		return person{}, err
+	}
+	a.usersMu.Lock()
+	a.users[key] = cachedPerson{p: p, at: a.Clock.Now()}
+	a.usersMu.Unlock()
+	return p, nil
+}
+
+// forget drops a cached person, so that the next contact reads them again.
+func (a *App) forget(team, userID string) {
+	a.usersMu.Lock()
+	delete(a.users, team+"/"+userID)
+	a.usersMu.Unlock()
+}

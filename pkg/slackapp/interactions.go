@@ -1,0 +1,305 @@
+package slackapp
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// serveInteraction answers button clicks, menu choices and form
+// submissions.
+func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	in, err := ParseInteraction(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx := r.Context()
+	switch in.Type {
+	case InteractionViewSubmission:
+		if answer := a.submit(ctx, in); answer != nil {
+			writeJSON(w, answer)
+			return
+		}
+	case InteractionBlockActions:
+		a.act(ctx, in)
+	case InteractionBlockSuggestion:
+		writeJSON(w, a.options(ctx, in))
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// teamOf is the workspace an interaction happened in.
+func teamOf(in *Interaction) string {
+	if in.Team != nil && in.Team.ID != "" {
+		return in.Team.ID
+	}
+	return in.User.TeamID
+}
+
+// submit handles a submitted request form: it checks the input against the
+// flow and answers errors next to the fields (nothing is created), or hands
+// the request to the engine and shows that it was sent.
+func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
+	if in.View == nil || in.View.CallbackID != callbackRequest {
+		return nil
+	}
+	var meta formMeta
+	if err := json.Unmarshal([]byte(in.View.PrivateMetadata), &meta); err != nil || meta.Flow == "" {
+		return formError(in.View, "This form is from an older version of Latch. Close it and run /latch again.")
+	}
+	f, err := a.Engine.Flows().Get(meta.Flow)
+	if err != nil {
+		return formError(in.View, fmt.Sprintf("The flow %q is no longer available. Close the form and run /latch again.", meta.Flow))
+	}
+	p, err := a.resolve(ctx, teamOf(in), in.User.ID)
+	if err != nil {
+		return formError(in.View, a.explain(ctx, err))
+	}
+	if p.connect {
+		return formError(in.View, "Slack Connect users cannot request access through Latch.")
+	}
+	if err := latch.CanRequest(f, &p.user, latch.SourceSlack); err != nil {
+		return formError(in.View, latch.ErrorMessageOf(err))
+	}
+	raw := formValues(f, &in.View.State)
+	if _, _, _, err := f.NormalizeFields(raw); err != nil {
+		return fieldErrors(in.View, err)
+	}
+	id := engine.NewID("req")
+	err = a.Submit(ctx, engine.CreateInput{ID: id, Flow: f.Name, UserEmail: p.user.Email, Source: latch.SourceSlack,
+		Fields: raw, Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}}})
+	if err != nil {
+		return formError(in.View, a.explain(ctx, err))
+	}
+	where := ""
+	if ch := a.approvalChannel(f); ch != "" {
+		where = " in " + ch
+	}
+	return map[string]any{"response_action": "update", "view": submittedView(f, id, where)}
+}
+
+// fieldErrors answers a form with each bad field's reason next to it.
+func fieldErrors(v *View, err error) map[string]any {
+	le, ok := err.(*latch.Error)
+	if !ok || len(le.Details) == 0 {
+		return formError(v, latch.ErrorMessageOf(err))
+	}
+	errs := map[string]string{}
+	blocks := blockIDs(v)
+	var unplaced []string
+	for name, reason := range le.Details {
+		msg := fmt.Sprint(reason)
+		if blocks[name] {
+			errs[name] = upperFirst(msg)
+		} else {
+			unplaced = append(unplaced, name+": "+msg)
+		}
+	}
+	if len(unplaced) > 0 {
+		return formError(v, strings.Join(unplaced, "; "))
+	}
+	return map[string]any{"response_action": "errors", "errors": errs}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// blockIDs returns the ids of a view's input blocks.
+func blockIDs(v *View) map[string]bool {
+	var blocks []struct {
+		Type    string `json:"type"`
+		BlockID string `json:"block_id"`
+	}
+	_ = json.Unmarshal(v.Blocks, &blocks)
+	out := map[string]bool{}
+	for _, b := range blocks {
+		if b.Type == "input" {
+			out[b.BlockID] = true
+		}
+	}
+	return out
+}
+
+// formError shows msg next to the form's first input (Slack shows errors
+// only next to input blocks), or, for a form without inputs, replaces it
+// with a view that says so.
+func formError(v *View, msg string) map[string]any {
+	var blocks []struct {
+		Type    string `json:"type"`
+		BlockID string `json:"block_id"`
+	}
+	_ = json.Unmarshal(v.Blocks, &blocks)
+	for _, b := range blocks {
+		if b.Type == "input" {
+			return map[string]any{"response_action": "errors", "errors": map[string]string{b.BlockID: msg}}
+		}
+	}
+	return map[string]any{"response_action": "update",
+		"view": modal(callbackRequest+"_error", "Latch", []any{map[string]any{"type": "section", "text": mrkdwn(":warning: " + msg)}})}
+}
+
+// act handles a click: a flow picked in the picker, or Approve, Deny or
+// Revoke on an approval message.
+func (a *App) act(ctx context.Context, in *Interaction) {
+	if len(in.Actions) == 0 {
+		return
+	}
+	act := in.Actions[0]
+	switch act.ActionID {
+	case actionPickFlow:
+		a.pickFlow(ctx, in, act)
+	case actionApprove, actionDeny, actionRevoke:
+		a.decide(ctx, in, act)
+	}
+}
+
+// pickFlow replaces the picker with the chosen flow's form.
+func (a *App) pickFlow(ctx context.Context, in *Interaction, act Action) {
+	if in.View == nil {
+		return
+	}
+	vals := act.Strings()
+	if len(vals) == 0 {
+		return
+	}
+	f, err := a.Engine.Flows().Get(vals[0])
+	var v view
+	if err != nil {
+		v = pickerView(a.pickable(ctx, in), fmt.Sprintf(":warning: There is no flow %q any more. Pick another.", vals[0]))
+	} else {
+		v = requestView(f, nil)
+	}
+	if err := a.Slack.UpdateView(ctx, in.View.ID, in.View.Hash, v); err != nil {
+		a.Log.WarnContext(ctx, "could not show the flow's form", "flow", vals[0], "err", err)
+	}
+}
+
+// pickable is the flows the person behind an interaction may request.
+func (a *App) pickable(ctx context.Context, in *Interaction) []*latch.Flow {
+	p, err := a.resolve(ctx, teamOf(in), in.User.ID)
+	if err != nil || p.connect {
+		return nil
+	}
+	return a.requestable(&p.user)
+}
+
+// decide turns Approve, Deny or Revoke into a command. Whoever may not act
+// is told why, only them, and nothing changes.
+func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
+	requestID := act.Value
+	kind := map[string]latch.CommandKind{actionApprove: latch.CmdApprove, actionDeny: latch.CmdDeny, actionRevoke: latch.CmdRevoke}[act.ActionID]
+	refuse := func(msg string) {
+		if in.Channel == nil {
+			a.Log.WarnContext(ctx, "a refusal could not be shown: the click came from no channel", "request", requestID, "reason", msg)
+			return
+		}
+		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, msg); err != nil {
+			a.Log.WarnContext(ctx, "could not tell a person why they may not act", "request", requestID, "err", err)
+		}
+	}
+	p, err := a.resolve(ctx, teamOf(in), in.User.ID)
+	if err != nil {
+		refuse(a.explain(ctx, err))
+		return
+	}
+	r, err := a.Store.GetRequest(ctx, requestID)
+	if err != nil {
+		refuse(a.explain(ctx, err))
+		return
+	}
+	f, err := a.Engine.Flows().Get(r.Flow)
+	if err != nil {
+		refuse(a.explain(ctx, err))
+		return
+	}
+	if p.connect && !f.AllowGuestInteraction {
+		refuse(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestNotAllowed,
+			"Slack Connect users are guests, and guests cannot act on flow %q.", f.Name)))
+		return
+	}
+	reason := ""
+	if v, ok := in.State.Get(blockReason, actionValue); ok {
+		reason = strings.TrimSpace(v.Value)
+	}
+	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.ID, Actor: latch.Actor{Email: p.user.Email},
+		Reason: reason, Source: latch.SourceSlack, At: a.Clock.Now()}
+	if err := a.Engine.Check(ctx, cmd); err != nil {
+		refuse(a.explain(ctx, err))
+		return
+	}
+	if err := a.Queue.Publish(ctx, cmd); err != nil {
+		refuse(a.explain(ctx, err))
+		return
+	}
+	a.Log.InfoContext(ctx, "slack decision accepted", "request", r.ID, "kind", kind, "actor", p.user.Email)
+}
+
+// options answers an external select: the flows or targets matching what
+// the person typed.
+func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
+	q := strings.ToLower(strings.TrimSpace(in.Value))
+	match := func(s ...string) bool {
+		for _, x := range s {
+			if strings.Contains(strings.ToLower(x), q) {
+				return true
+			}
+		}
+		return false
+	}
+	var opts []any
+	switch {
+	case in.ActionID == actionPickFlow:
+		for _, f := range a.pickable(ctx, in) {
+			if match(f.Name, f.Label) && len(opts) < maxStaticOptions {
+				opts = append(opts, option(flowLabel(f), f.Name))
+			}
+		}
+	case in.BlockID == blockTarget && in.View != nil:
+		var meta formMeta
+		_ = json.Unmarshal([]byte(in.View.PrivateMetadata), &meta)
+		f, err := a.Engine.Flows().Get(meta.Flow)
+		if err == nil && f.Strategy != nil {
+			for _, t := range f.Strategy.Targets {
+				if match(t.ID, t.Label) && len(opts) < maxStaticOptions {
+					opts = append(opts, option(targetLabel(t), t.ID))
+				}
+			}
+		}
+	}
+	if opts == nil {
+		opts = []any{}
+	}
+	return map[string]any{"options": opts}
+}
+
+// serveOptions answers the options load URL: Slack posts a block_suggestion
+// there when someone types into an external select.
+func (a *App) serveOptions(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	in, err := ParseInteraction(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, a.options(r.Context(), in))
+}
