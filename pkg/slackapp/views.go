@@ -33,7 +33,9 @@ const (
 // view is a Block Kit modal.
 type view = map[string]any
 
-func plain(s string) map[string]any { return map[string]any{"type": "plain_text", "text": s, "emoji": true} }
+func plain(s string) map[string]any {
+	return map[string]any{"type": "plain_text", "text": s, "emoji": true}
+}
 func mrkdwn(s string) map[string]any { return map[string]any{"type": "mrkdwn", "text": s} }
 
 // truncate shortens s to n characters, marking the cut.
