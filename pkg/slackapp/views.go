@@ -190,14 +190,6 @@ func fieldInput(fl latch.Field) map[string]any {
 		if s, ok := fl.Default.([]string); ok && len(s) > 0 {
 			el["initial_users"] = s
 		}
-	case len(allowed) > 0 && (fl.Type == latch.FieldStrings || fl.Type == latch.FieldInts):
-		el["type"], el["options"] = "multi_static_select", allowed
-		if d, ok := fl.Default.([]string); ok {
-			el["initial_options"] = pickOptions(allowed, d)
-		}
-		if d, ok := fl.Default.([]int64); ok {
-			el["initial_options"] = pickOptions(allowed, strings.Split(latch.FormatValue(fl.Type, d), ", "))
-		}
 	case len(allowed) > 0:
 		el["type"], el["options"] = "static_select", allowed
 		if s, ok := initial(); ok {

@@ -35,6 +35,7 @@ type Server struct {
 	views    map[string]map[string]any // id → the view as last set, with id and hash
 	messages map[string]bool           // channel + "/" + ts
 	ims      map[string]string         // user id → D channel id
+	channels map[string]string         // #name → C channel id
 	fail     map[string][]string       // method → errors to answer, in order
 	seq      int
 }
@@ -107,6 +108,7 @@ func NewServer(tb testing.TB) *Server {
 		views:    map[string]map[string]any{},
 		messages: map[string]bool{},
 		ims:      map[string]string{},
+		channels: map[string]string{},
 		fail:     map[string][]string{},
 	}
 	mux := http.NewServeMux()
@@ -171,6 +173,42 @@ func (s *Server) CallsTo(method string) []Call {
 	for _, c := range s.calls {
 		if c.Method == method {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ChannelID returns the id the fake gives the channel called name (without
+// "#"): Slack answers chat.postMessage to "#name" with the channel's id.
+func (s *Server) ChannelID(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.channelID(name)
+}
+
+func (s *Server) channelID(name string) string {
+	id, ok := s.channels[name]
+	if !ok {
+		id = fmt.Sprintf("C%08d", s.next())
+		s.channels[name] = id
+	}
+	return id
+}
+
+// IM returns the id of the DM channel conversations.open opened with
+// user, or "" when none was opened.
+func (s *Server) IM(user string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ims[user]
+}
+
+// Posts returns the texts of the chat.postMessage calls to channel, in order.
+func (s *Server) Posts(channel string) []string {
+	var out []string
+	for _, c := range s.CallsTo("chat.postMessage") {
+		if c.Param("channel") == channel {
+			out = append(out, c.Param("text"))
 		}
 	}
 	return out
@@ -332,6 +370,10 @@ func (s *Server) postMessage(c Call) answer {
 	channel := c.Param("channel")
 	if channel == "" {
 		return failure("channel_not_found")
+	}
+	if name, ok := strings.CutPrefix(channel, "#"); ok {
+		// Slack takes a channel's name and answers with its id.
+		channel = s.channelID(name)
 	}
 	if c.Param("text") == "" && c.Param("blocks") == "" && c.Param("attachments") == "" {
 		return failure("no_text")

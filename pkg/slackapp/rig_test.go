@@ -1,0 +1,372 @@
+package slackapp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/boltstore"
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/local"
+	"github.com/latchhq/latch/pkg/slackapp"
+	"github.com/latchhq/latch/pkg/slackapp/slacktest"
+)
+
+var signingSecret = []byte("8f742231b10e8888abcd99yyyzzz85a5")
+
+// The workspace, its people and a Slack Connect stranger.
+const (
+	team       = slacktest.Team
+	otherTeam  = "T0OTHERORG"
+	annID      = "U0ANN" // requester
+	bobID      = "U0BOB" // the listed approver
+	carID      = "U0CAR" // a member who approves nothing
+	strangerID = "U0EXT" // from another organisation, over Slack Connect
+	ann        = "ann@example.com"
+	bob        = "bob@example.com"
+	car        = "car@example.com"
+	stranger   = "sam@partner.example"
+)
+
+// prodFlow has every field type, two targets, and is approved by bob in
+// #access-requests.
+const prodFlow = `name: prod-access
+label: Production access
+additional_header_text: "Access is logged. See <https://wiki.example.com/prod|the runbook>."
+allow_revoke: true
+schedule_deescalation: true
+fields:
+  - {name: reason, type: string, label: Why do you need access?, required: true}
+  - {name: duration, type: duration, allowed_values: [30m, 1h, 4h], default: 1h}
+  - {name: ticket, type: int, label: Ticket number}
+  - {name: break_glass, type: bool, label: Break glass}
+  - {name: regions, type: "list[int]", label: Port numbers}
+  - {name: hosts, type: "list[string]"}
+  - {name: buddy, type: slack_user}
+  - {name: watchers, type: "list[slack_user]"}
+approval:
+  channel: "#access-requests"
+  approvers: [bob@example.com]
+  timeout: 1h
+strategy:
+  type: webhook
+  url: http://127.0.0.1:9/hook
+  targets:
+    - {id: prod-db, label: Production database}
+    - {id: prod-k8s, label: Production cluster}
+`
+
+// apiFlow cannot be requested from Slack.
+const apiFlow = `name: deploy
+sources: [api]
+allow_revoke: true
+approval:
+  approvers: [bob@example.com]
+`
+
+// guestFlow lets guests act; approval-only.
+const guestFlow = `name: partner-approval
+label: Partner approval
+allow_revoke: true
+allow_guest_interaction: true
+fields:
+  - {name: reason, type: string, required: true}
+approval:
+  channel: C0PARTNERS
+  approvers: [sam@partner.example]
+`
+
+// escalator records grants and revokes.
+type escalator struct {
+	mu      sync.Mutex
+	granted []string
+	revoked []string
+}
+
+func (e *escalator) Grant(_ context.Context, g latch.GrantSpec) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.granted = append(e.granted, g.Target.ID+"/"+g.User.Email)
+	return nil
+}
+
+func (e *escalator) Revoke(_ context.Context, g latch.GrantSpec) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.revoked = append(e.revoked, g.Target.ID+"/"+g.User.Email)
+	return nil
+}
+
+func (e *escalator) counts() (int, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.granted), len(e.revoked)
+}
+
+// rig is the Slack app over a real engine, embedded store and local
+// runtime, talking to a fake Slack.
+type rig struct {
+	t     *testing.T
+	slack *slacktest.Server
+	app   *slackapp.App
+	eng   *engine.Engine
+	store *boltstore.Store
+	esc   *escalator
+	url   string // the app's handler
+}
+
+func newRig(t *testing.T, flowTexts ...string) *rig {
+	t.Helper()
+	if len(flowTexts) == 0 {
+		flowTexts = []string{prodFlow, apiFlow, guestFlow}
+	}
+	var loaded []*latch.Flow
+	for i, text := range flowTexts {
+		f, err := flows.Parse("flow"+string(rune('a'+i))+".yaml", []byte(text), flows.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loaded = append(loaded, f)
+	}
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{t: t, slack: slacktest.NewServer(t), store: store, esc: &escalator{}}
+	r.slack.AddUser(annID, team, ann)
+	r.slack.AddUser(bobID, team, bob)
+	r.slack.AddUser(carID, team, car)
+	r.slack.AddUser(strangerID, otherTeam, stranger)
+
+	clock := latch.SystemClock
+	flowSet := engine.NewFlowSet(loaded)
+	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return r.eng.Handle(ctx, cmd) })
+	timers := local.NewTimers(ctx, queue, clock, nil)
+	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet,
+		Escalator: func(*latch.Flow) (latch.Escalator, error) { return r.esc, nil },
+		Queue:     queue, Timers: timers, Clock: clock})
+	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait() })
+	r.app = &slackapp.App{SigningSecret: signingSecret, Slack: &slackapp.Client{BaseURL: r.slack.URL, Token: slacktest.Token},
+		Store: store, Queue: queue, Clock: clock}
+	r.eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Runner: runner, Scheduler: timers, Notifier: r.app})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.app.Engine = r.eng
+	r.app.Submit = func(ctx context.Context, in engine.CreateInput) error {
+		_, err := r.eng.Create(ctx, in)
+		return err
+	}
+	srv := httptest.NewServer(r.app.Handler())
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+// post sends body to the app's route signed as Slack signs it now.
+func (r *rig) post(route, contentType string, body []byte) (int, []byte) {
+	r.t.Helper()
+	ts, sig := slacktest.Sign(signingSecret, time.Now(), body)
+	req, err := http.NewRequest(http.MethodPost, r.url+route, bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set(slackapp.HeaderTimestamp, ts)
+	req.Header.Set(slackapp.HeaderSignature, sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// command runs a slash command as user, in Slack's form shape.
+func (r *rig) command(userID, userTeam, text string) (int, map[string]any) {
+	r.t.Helper()
+	form := url.Values{
+		"token": {"gIkuvaNzQIHg97ATvDxqgjtO"}, "team_id": {userTeam}, "team_domain": {"example"},
+		"channel_id": {"C0GENERAL"}, "channel_name": {"general"}, "user_id": {userID}, "user_name": {"someone"},
+		"command": {"/latch"}, "text": {text}, "api_app_id": {"A0LATCH"}, "is_enterprise_install": {"false"},
+		"response_url": {"https://hooks.slack.com/commands/T0LATCH/1/abc"}, "trigger_id": {"13345224609.738474920.8088930838d88f008e0"},
+	}
+	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	var out map[string]any
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &out); err != nil {
+			r.t.Fatalf("command answer %q: %v", body, err)
+		}
+	}
+	return status, out
+}
+
+// interact posts an interaction payload as Slack does: a form whose payload
+// field holds the JSON.
+func (r *rig) interact(payload map[string]any) (int, map[string]any) {
+	r.t.Helper()
+	b, err := json.Marshal(payload)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	status, body := r.post("/slack/interactions", "application/x-www-form-urlencoded", []byte(url.Values{"payload": {string(b)}}.Encode()))
+	var out map[string]any
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &out); err != nil {
+			r.t.Fatalf("interaction answer %q: %v", body, err)
+		}
+	}
+	return status, out
+}
+
+// lastView returns the view of the last views.open or views.update call.
+func (r *rig) lastView(method string) map[string]any {
+	r.t.Helper()
+	calls := r.slack.CallsTo(method)
+	if len(calls) == 0 {
+		r.t.Fatalf("no %s call", method)
+	}
+	var v map[string]any
+	if err := calls[len(calls)-1].Decode("view", &v); err != nil {
+		r.t.Fatal(err)
+	}
+	return v
+}
+
+// submission is a view_submission of view (as opened) with the given state
+// values (block id → element value JSON), in Slack's shape.
+func submission(userID, userTeam string, v map[string]any, values map[string]map[string]any) map[string]any {
+	state := map[string]any{}
+	for block, val := range values {
+		state[block] = map[string]any{"value": val}
+	}
+	sent := map[string]any{"id": "V0FORM", "team_id": team, "type": "modal", "callback_id": v["callback_id"],
+		"private_metadata": v["private_metadata"], "blocks": v["blocks"], "hash": "1700000000.abc",
+		"title": v["title"], "state": map[string]any{"values": state}}
+	return map[string]any{"type": "view_submission", "team": map[string]any{"id": team, "domain": "example"},
+		"user": map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
+		"api_app_id": "A0LATCH", "token": "legacy", "trigger_id": "1.2.3", "view": sent}
+}
+
+// click is a block_actions payload of a button on the message at ts in
+// channel, with the reason input's value when reason is not "".
+func click(userID, userTeam, action, requestID, channel, ts, reason string) map[string]any {
+	values := map[string]any{}
+	if reason != "" {
+		values["reason"] = map[string]any{"value": map[string]any{"type": "plain_text_input", "value": reason}}
+	}
+	return map[string]any{"type": "block_actions", "team": map[string]any{"id": team, "domain": "example"},
+		"user":       map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
+		"api_app_id": "A0LATCH", "token": "legacy", "trigger_id": "1.2.3",
+		"container":  map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+		"channel":    map[string]any{"id": channel, "name": "access-requests"},
+		"message":    map[string]any{"type": "message", "ts": ts, "text": "", "blocks": []any{}},
+		"state":      map[string]any{"values": values},
+		"response_url": "https://hooks.slack.com/actions/T0LATCH/1/abc",
+		"actions": []any{map[string]any{"action_id": action, "block_id": "decide", "value": requestID, "type": "button",
+			"text": map[string]any{"type": "plain_text", "text": action}, "action_ts": "1700000000.000100"}}}
+}
+
+// blockTypes lists a view's blocks as "type:block_id".
+func blocksOf(v map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, b := range v["blocks"].([]any) {
+		out = append(out, b.(map[string]any))
+	}
+	return out
+}
+
+// block returns the block with the given id.
+func block(tb testing.TB, blocks []map[string]any, id string) map[string]any {
+	tb.Helper()
+	for _, b := range blocks {
+		if b["block_id"] == id {
+			return b
+		}
+	}
+	tb.Fatalf("no block %q", id)
+	return nil
+}
+
+// messageBlocks decodes the blocks a chat call sent.
+func messageBlocks(tb testing.TB, c slacktest.Call) []map[string]any {
+	tb.Helper()
+	var blocks []map[string]any
+	if err := c.Decode("blocks", &blocks); err != nil {
+		tb.Fatal(err)
+	}
+	return blocks
+}
+
+// actionIDs lists the action ids of the buttons in blocks.
+func actionIDs(blocks []map[string]any) []string {
+	var out []string
+	for _, b := range blocks {
+		if b["type"] != "actions" {
+			continue
+		}
+		for _, e := range b["elements"].([]any) {
+			out = append(out, e.(map[string]any)["action_id"].(string))
+		}
+	}
+	return out
+}
+
+// text joins every text in blocks, for assertions on what people read.
+func text(blocks []map[string]any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(blocks)
+	return b.String()
+}
+
+// eventually fails the test unless cond becomes true within 10 seconds.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// requests returns every request in the store.
+func (r *rig) requests() []latch.Request {
+	r.t.Helper()
+	rs, err := r.store.ListRequests(context.Background(), latch.RequestFilter{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return rs
+}
+
+// dmsTo returns the texts of the DMs sent to the Slack user id.
+func (r *rig) dmsTo(userID string) []string {
+	im := r.slack.IM(userID)
+	if im == "" {
+		return nil
+	}
+	return r.slack.Posts(im)
+}
+
+func containsAll(s string, parts ...string) bool {
+	return !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(s, p) })
+}
