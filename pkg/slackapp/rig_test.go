@@ -259,7 +259,7 @@ func submission(userID, userTeam string, v map[string]any, values map[string]map
 		"private_metadata": v["private_metadata"], "blocks": v["blocks"], "hash": "1700000000.abc",
 		"title": v["title"], "state": map[string]any{"values": state}}
 	return map[string]any{"type": "view_submission", "team": map[string]any{"id": team, "domain": "example"},
-		"user": map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
+		"user":       map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
 		"api_app_id": "A0LATCH", "token": "legacy", "trigger_id": "1.2.3", "view": sent}
 }
 
@@ -273,10 +273,10 @@ func click(userID, userTeam, action, requestID, channel, ts, reason string) map[
 	return map[string]any{"type": "block_actions", "team": map[string]any{"id": team, "domain": "example"},
 		"user":       map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
 		"api_app_id": "A0LATCH", "token": "legacy", "trigger_id": "1.2.3",
-		"container":  map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
-		"channel":    map[string]any{"id": channel, "name": "access-requests"},
-		"message":    map[string]any{"type": "message", "ts": ts, "text": "", "blocks": []any{}},
-		"state":      map[string]any{"values": values},
+		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
+		"channel":      map[string]any{"id": channel, "name": "access-requests"},
+		"message":      map[string]any{"type": "message", "ts": ts, "text": "", "blocks": []any{}},
+		"state":        map[string]any{"values": values},
 		"response_url": "https://hooks.slack.com/actions/T0LATCH/1/abc",
 		"actions": []any{map[string]any{"action_id": action, "block_id": "decide", "value": requestID, "type": "button",
 			"text": map[string]any{"type": "plain_text", "text": action}, "action_ts": "1700000000.000100"}}}
