@@ -202,11 +202,18 @@ func writeFlows(t testing.TB, files map[string]string) string {
 // listens. extra are more flags for the server.
 func startServer(t testing.TB, flowDir, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startServerEnv(t, nil, flowDir, dataDir, extra...)
+}
+
+// startServerEnv is startServer with more environment variables (NAME=value).
+func startServerEnv(t testing.TB, env []string, flowDir, dataDir string, extra ...string) *server {
+	t.Helper()
 	s := &server{t: t, flowDir: flowDir, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data", dataDir, "--flows", flowDir, "--log-level", "debug",
 		"--rate-limit", "1000"}, extra...)
 	s.cmd = exec.Command(latchBin, args...)
 	s.cmd.Env = append(os.Environ(), "LATCH_ADMIN_TOKEN="+adminToken, "LATCH_WEBHOOK_SECRET="+webhookSecret, "LATCH_HOOK_SECRET="+hookSecret)
+	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stderr = s.logs
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {

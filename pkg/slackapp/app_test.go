@@ -21,7 +21,7 @@ func TestLatchOpensThePickerOfSlackFlows(t *testing.T) {
 		t.Fatalf("/latch: %d %v, want an empty 200 (the modal is the answer)", status, answer)
 	}
 	calls := r.slack.CallsTo("views.open")
-	if len(calls) != 1 || calls[0].Param("trigger_id") != "13345224609.738474920.8088930838d88f008e0" {
+	if len(calls) != 1 || calls[0].Param("trigger_id") != slacktest.TriggerID {
 		t.Fatalf("views.open calls %+v, want one with the command's trigger id", calls)
 	}
 	v := r.lastView("views.open")

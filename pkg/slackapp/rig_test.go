@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -180,109 +177,49 @@ func newRig(t *testing.T, flowTexts ...string) *rig {
 // post sends body to the app's route signed as Slack signs it now.
 func (r *rig) post(route, contentType string, body []byte) (int, []byte) {
 	r.t.Helper()
-	ts, sig := slacktest.Sign(signingSecret, time.Now(), body)
-	req, err := http.NewRequest(http.MethodPost, r.url+route, bytes.NewReader(body))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set(slackapp.HeaderTimestamp, ts)
-	req.Header.Set(slackapp.HeaderSignature, sig)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return slacktest.Post(r.t, r.url+route, signingSecret, contentType, body)
 }
 
 // command runs a slash command as user, in Slack's form shape.
 func (r *rig) command(userID, userTeam, text string) (int, map[string]any) {
 	r.t.Helper()
-	form := url.Values{
-		"token": {"gIkuvaNzQIHg97ATvDxqgjtO"}, "team_id": {userTeam}, "team_domain": {"example"},
-		"channel_id": {"C0GENERAL"}, "channel_name": {"general"}, "user_id": {userID}, "user_name": {"someone"},
-		"command": {"/latch"}, "text": {text}, "api_app_id": {"A0LATCH"}, "is_enterprise_install": {"false"},
-		"response_url": {"https://hooks.slack.com/commands/T0LATCH/1/abc"}, "trigger_id": {"13345224609.738474920.8088930838d88f008e0"},
-	}
-	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()))
-	var out map[string]any
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &out); err != nil {
-			r.t.Fatalf("command answer %q: %v", body, err)
-		}
-	}
-	return status, out
+	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", slacktest.Command(userTeam, userID, text))
+	return status, r.decode(body)
 }
 
-// interact posts an interaction payload as Slack does: a form whose payload
-// field holds the JSON.
-func (r *rig) interact(payload map[string]any) (int, map[string]any) {
+func (r *rig) decode(body []byte) map[string]any {
 	r.t.Helper()
-	b, err := json.Marshal(payload)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	status, body := r.post("/slack/interactions", "application/x-www-form-urlencoded", []byte(url.Values{"payload": {string(b)}}.Encode()))
 	var out map[string]any
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, &out); err != nil {
-			r.t.Fatalf("interaction answer %q: %v", body, err)
+			r.t.Fatalf("answer %q: %v", body, err)
 		}
 	}
-	return status, out
+	return out
+}
+
+// interact posts an interaction payload as Slack does.
+func (r *rig) interact(payload map[string]any) (int, map[string]any) {
+	r.t.Helper()
+	status, body := r.post("/slack/interactions", "application/x-www-form-urlencoded", slacktest.Form(r.t, payload))
+	return status, r.decode(body)
 }
 
 // lastView returns the view of the last views.open or views.update call.
 func (r *rig) lastView(method string) map[string]any {
 	r.t.Helper()
-	calls := r.slack.CallsTo(method)
-	if len(calls) == 0 {
-		r.t.Fatalf("no %s call", method)
-	}
-	var v map[string]any
-	if err := calls[len(calls)-1].Decode("view", &v); err != nil {
-		r.t.Fatal(err)
-	}
-	return v
+	return r.slack.OpenedView(r.t, method)
 }
 
-// submission is a view_submission of view (as opened) with the given state
-// values (block id → element value JSON), in Slack's shape.
 func submission(userID, userTeam string, v map[string]any, values map[string]map[string]any) map[string]any {
-	state := map[string]any{}
-	for block, val := range values {
-		state[block] = map[string]any{"value": val}
-	}
-	sent := map[string]any{"id": "V0FORM", "team_id": team, "type": "modal", "callback_id": v["callback_id"],
-		"private_metadata": v["private_metadata"], "blocks": v["blocks"], "hash": "1700000000.abc",
-		"title": v["title"], "state": map[string]any{"values": state}}
-	return map[string]any{"type": "view_submission", "team": map[string]any{"id": team, "domain": "example"},
-		"user":       map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
-		"api_app_id": "A0LATCH", "token": "legacy", "trigger_id": "1.2.3", "view": sent}
+	return slacktest.Submission(userTeam, userID, v, values)
 }
 
-// click is a block_actions payload of a button on the message at ts in
-// channel, with the reason input's value when reason is not "".
 func click(userID, userTeam, action, requestID, channel, ts, reason string) map[string]any {
-	values := map[string]any{}
-	if reason != "" {
-		values["reason"] = map[string]any{"value": map[string]any{"type": "plain_text_input", "value": reason}}
-	}
-	return map[string]any{"type": "block_actions", "team": map[string]any{"id": team, "domain": "example"},
-		"user":       map[string]any{"id": userID, "username": "someone", "name": "someone", "team_id": userTeam},
-		"api_app_id": "A0LATCH", "token": "legacy", "trigger_id": "1.2.3",
-		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
-		"channel":      map[string]any{"id": channel, "name": "access-requests"},
-		"message":      map[string]any{"type": "message", "ts": ts, "text": "", "blocks": []any{}},
-		"state":        map[string]any{"values": values},
-		"response_url": "https://hooks.slack.com/actions/T0LATCH/1/abc",
-		"actions": []any{map[string]any{"action_id": action, "block_id": "decide", "value": requestID, "type": "button",
-			"text": map[string]any{"type": "plain_text", "text": action}, "action_ts": "1700000000.000100"}}}
+	return slacktest.Click(userTeam, userID, action, requestID, channel, ts, reason)
 }
 
-// blockTypes lists a view's blocks as "type:block_id".
+// blocksOf returns a view's blocks.
 func blocksOf(v map[string]any) []map[string]any {
 	var out []map[string]any
 	for _, b := range v["blocks"].([]any) {

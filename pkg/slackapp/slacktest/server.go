@@ -36,6 +36,7 @@ type Server struct {
 	messages map[string]bool           // channel + "/" + ts
 	ims      map[string]string         // user id → D channel id
 	channels map[string]string         // #name → C channel id
+	posted   []string                  // channel + "/" + ts of each message posted, in order
 	fail     map[string][]string       // method → errors to answer, in order
 	seq      int
 }
@@ -193,6 +194,19 @@ func (s *Server) channelID(name string) string {
 		s.channels[name] = id
 	}
 	return id
+}
+
+// MessageTS returns the ts of the first message posted to channel (an id),
+// or "" when there is none.
+func (s *Server) MessageTS(channel string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.posted {
+		if ts, ok := strings.CutPrefix(p, channel+"/"); ok {
+			return ts
+		}
+	}
+	return ""
 }
 
 // IM returns the id of the DM channel conversations.open opened with
@@ -380,6 +394,7 @@ func (s *Server) postMessage(c Call) answer {
 	}
 	ts := s.ts()
 	s.messages[channel+"/"+ts] = true
+	s.posted = append(s.posted, channel+"/"+ts)
 	msg := answer{"type": "message", "text": c.Param("text"), "bot_id": "B0LATCH", "ts": ts}
 	addBlocks(msg, c)
 	if tt := c.Param("thread_ts"); tt != "" {

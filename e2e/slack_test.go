@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/slackapp/slacktest"
+)
+
+const slackSecret = "e2e-slack-signing-secret"
+
+// The Slack people of the end-to-end test: bob requests, alice approves,
+// sam is another organisation's, over Slack Connect.
+const (
+	bobSlack   = "U0BOB"
+	aliceSlack = "U0ALICE"
+	samSlack   = "U0SAM"
+)
+
+func TestSlackRequestApproveRevoke(t *testing.T) {
+	tg := newTarget(t)
+	slack := slacktest.NewServer(t)
+	slack.AddUser(bobSlack, slacktest.Team, "bob@example.com")
+	slack.AddUser(aliceSlack, slacktest.Team, "alice@example.com")
+	slack.AddUser(samSlack, "T0PARTNER", "sam@partner.example")
+	slack.UpdateUser(samSlack, func(u *slacktest.User) { u.IsStranger = true })
+	srv := startServerEnv(t, []string{"SLACK_SIGNING_SECRET=" + slackSecret, "SLACK_BOT_TOKEN=" + slacktest.Token, "SLACK_API_URL=" + slack.URL},
+		writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir())
+	api := srv.client()
+	ctx := context.Background()
+	post := func(route string, body []byte) (int, map[string]any) {
+		t.Helper()
+		status, out := slacktest.Post(t, srv.URL+route, []byte(slackSecret), "application/x-www-form-urlencoded", body)
+		var m map[string]any
+		if len(strings.TrimSpace(string(out))) > 0 {
+			if err := json.Unmarshal(out, &m); err != nil {
+				t.Fatalf("%s answered %q", route, out)
+			}
+		}
+		return status, m
+	}
+	eventually := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// Unsigned and tampered requests are refused and leave no trace.
+	cmd := slacktest.Command(slacktest.Team, bobSlack, "req prod-access")
+	for name, req := range map[string]func() *http.Request{
+		"unsigned": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, srv.URL+"/slack/commands", strings.NewReader(string(cmd)))
+			return r
+		},
+		"tampered": func() *http.Request {
+			ts, sig := slacktest.Sign([]byte(slackSecret), time.Now(), cmd)
+			r, _ := http.NewRequest(http.MethodPost, srv.URL+"/slack/commands", strings.NewReader(strings.Replace(string(cmd), "bob", "eve", 1)+"x"))
+			r.Header.Set("X-Slack-Request-Timestamp", ts)
+			r.Header.Set("X-Slack-Signature", sig)
+			return r
+		},
+	} {
+		resp, err := http.DefaultClient.Do(req())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s slash command: %d, want 401", name, resp.StatusCode)
+		}
+	}
+	if n := len(slack.Calls()); n != 0 {
+		t.Fatalf("refused requests made %d Slack calls", n)
+	}
+
+	// A Slack Connect user cannot start a request.
+	if status, answer := post("/slack/commands", slacktest.Command("T0PARTNER", samSlack, "req prod-access")); status != http.StatusOK ||
+		!strings.Contains(answer["text"].(string), "Slack Connect") {
+		t.Fatalf("a Slack Connect /latch: %d %v, want an ephemeral refusal", status, answer)
+	}
+
+	// Slash command → modal → submission.
+	if status, answer := post("/slack/commands", cmd); status != http.StatusOK || answer != nil {
+		t.Fatalf("/latch req: %d %v", status, answer)
+	}
+	view := slack.OpenedView(t, "views.open")
+	status, answer := post("/slack/interactions", slacktest.Form(t, slacktest.Submission(slacktest.Team, bobSlack, view, map[string]map[string]any{
+		"reason":   {"type": "plain_text_input", "value": "incident 7"},
+		"duration": {"type": "plain_text_input", "value": "1h"},
+	})))
+	if status != http.StatusOK || answer["response_action"] != "update" {
+		t.Fatalf("submission: %d %v", status, answer)
+	}
+
+	// The approval message appears in the channel, with buttons.
+	channel := slack.ChannelID("access-requests")
+	eventually("approval message posted", func() bool { return len(slack.Posts("#access-requests")) == 1 })
+	var reqs []latch.Request
+	eventually("request created", func() bool {
+		var err error
+		reqs, err = api.ListRequests(ctx, latch.RequestFilter{})
+		return err == nil && len(reqs) == 1
+	})
+	req := reqs[0]
+	if req.Requester.Email != "bob@example.com" || req.Source != latch.SourceSlack || req.Status != latch.StatusPending {
+		t.Fatalf("request %+v, want bob's pending Slack request", req)
+	}
+	first := slack.CallsTo("chat.postMessage")[0]
+	var blocks []map[string]any
+	if err := first.Decode("blocks", &blocks); err != nil {
+		t.Fatal(err)
+	}
+	if got := buttons(blocks); !slices.Equal(got, []string{"approve", "deny"}) {
+		t.Fatalf("buttons %v, want approve and deny", got)
+	}
+	ts := messageTS(t, slack, channel)
+
+	// bob may not approve his own request: he is told, only him.
+	post("/slack/interactions", slacktest.Form(t, slacktest.Click(slacktest.Team, bobSlack, "approve", req.ID, channel, ts, "")))
+	eph := slack.CallsTo("chat.postEphemeral")
+	if len(eph) != 1 || eph[0].Param("user") != bobSlack || !strings.Contains(eph[0].Param("text"), "own request") {
+		t.Fatalf("self-approval: ephemeral %+v, want a refusal to bob", eph)
+	}
+
+	// alice approves: the webhook grants, the message is updated, bob is DM'd.
+	post("/slack/interactions", slacktest.Form(t, slacktest.Click(slacktest.Team, aliceSlack, "approve", req.ID, channel, ts, "ok for the incident")))
+	if c := tg.next(15 * time.Second); c.Action != "escalate" {
+		t.Fatalf("webhook call %q, want escalate", c.Action)
+	}
+	waitStatus(t, api, req.ID, latch.StatusActive, 15*time.Second)
+	eventually("message shows active access with Revoke", func() bool {
+		ups := slack.CallsTo("chat.update")
+		if len(ups) == 0 {
+			return false
+		}
+		var b []map[string]any
+		_ = ups[len(ups)-1].Decode("blocks", &b)
+		return ups[len(ups)-1].Param("ts") == ts && slices.Equal(buttons(b), []string{"revoke"})
+	})
+	eventually("bob DM'd at approve and grant", func() bool { return len(slack.Posts(slack.IM(bobSlack))) >= 2 })
+
+	// bob revokes: the webhook revokes, the message shows the end.
+	post("/slack/interactions", slacktest.Form(t, slacktest.Click(slacktest.Team, bobSlack, "revoke", req.ID, channel, ts, "")))
+	if c := tg.next(15 * time.Second); c.Action != "deescalate" {
+		t.Fatalf("webhook call %q, want deescalate", c.Action)
+	}
+	waitStatus(t, api, req.ID, latch.StatusEnded, 15*time.Second)
+	eventually("message shows the end without buttons", func() bool {
+		ups := slack.CallsTo("chat.update")
+		var b []map[string]any
+		_ = ups[len(ups)-1].Decode("blocks", &b)
+		raw, _ := json.Marshal(b)
+		return len(buttons(b)) == 0 && strings.Contains(string(raw), "Access ended")
+	})
+	eventually("bob DM'd at the end", func() bool {
+		dms := slack.Posts(slack.IM(bobSlack))
+		return len(dms) == 3 && strings.Contains(dms[2], "has ended")
+	})
+	if n := len(slack.Posts("#access-requests")); n != 1 {
+		t.Errorf("%d approval messages posted, want one, updated in place", n)
+	}
+	types := auditTypes(t, api, req.ID)
+	for _, want := range []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated} {
+		if !slices.Contains(types, want) {
+			t.Errorf("audit trail %v lacks %s", types, want)
+		}
+	}
+}
+
+// buttons lists the action ids of the buttons in a message's blocks.
+func buttons(blocks []map[string]any) []string {
+	var out []string
+	for _, b := range blocks {
+		if b["type"] != "actions" {
+			continue
+		}
+		for _, e := range b["elements"].([]any) {
+			out = append(out, e.(map[string]any)["action_id"].(string))
+		}
+	}
+	return out
+}
+
+// messageTS is the ts of the first message Latch posted to channel.
+func messageTS(t *testing.T, slack *slacktest.Server, channel string) string {
+	t.Helper()
+	ts := slack.MessageTS(channel)
+	if ts == "" {
+		t.Fatalf("no message in %s", channel)
+	}
+	return ts
+}
