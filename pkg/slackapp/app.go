@@ -3,6 +3,7 @@ package slackapp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,6 +145,9 @@ func (a *App) homeTeams(ctx context.Context) ([]string, string, error) {
 	info, err := a.Slack.AuthTest(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("learn the app's workspace: %w", err)
+	}
+	if info.TeamID == "" {
+		return nil, "", errors.New("learn the app's workspace: auth.test named no team; set SLACK_TEAM_IDS")
 	}
 	a.home, a.homeEnter = []string{info.TeamID}, info.EnterpriseID
 	return a.home, a.homeEnter, nil

@@ -115,7 +115,7 @@ func (e *escalator) counts() (int, int) {
 // rig is the Slack app over a real engine, embedded store and local
 // runtime, talking to a fake Slack.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	slack *slacktest.Server
 	app   *slackapp.App
 	eng   *engine.Engine
@@ -124,7 +124,7 @@ type rig struct {
 	url   string // the app's handler
 }
 
-func newRig(t *testing.T, flowTexts ...string) *rig {
+func newRig(t testing.TB, flowTexts ...string) *rig {
 	t.Helper()
 	if len(flowTexts) == 0 {
 		flowTexts = []string{prodFlow, apiFlow, guestFlow}
