@@ -46,7 +46,7 @@ func newRoot() *cobra.Command {
 Exit codes: 0 success, 1 error, 2 invalid input, 3 not found,
 4 forbidden or unauthorized, 5 conflict, 6 request denied/expired/failed (--wait).`,
 	}
-	root.AddCommand(newServerCmd(), newFlowsCmd(), newWebhookCmd())
+	root.AddCommand(newServerCmd(), newFlowsCmd(), newWebhookCmd(), newInitCmd(), newSlackCmd())
 	addClientCommands(root)
 	return root
 }

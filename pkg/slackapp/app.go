@@ -113,8 +113,8 @@ func ephemeral(text string) map[string]any {
 func readBody(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
 
 // serveEvent answers the Events API: the url_verification handshake, and
-// an acknowledgement of every other event (Latch subscribes to none it
-// acts on yet; app_home_opened and the like are acknowledged and dropped).
+// an acknowledgement of every other event. Latch subscribes only to
+// app_uninstalled and tokens_revoked, which it logs as errors.
 func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	if err != nil {
@@ -130,7 +130,17 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]string{"challenge": ev.Challenge})
 		return
 	}
-	a.Log.Debug("slack event acknowledged", "type", ev.Type, "event_id", ev.EventID)
+	var inner struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(ev.Event, &inner)
+	switch inner.Type {
+	case "app_uninstalled", "tokens_revoked":
+		a.Log.Error("the Slack app was uninstalled or its tokens revoked: Latch can no longer post to Slack; reinstall it and set SLACK_BOT_TOKEN",
+			"event", inner.Type, "team", ev.TeamID)
+	default:
+		a.Log.Debug("slack event acknowledged", "type", ev.Type, "event", inner.Type, "event_id", ev.EventID)
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
