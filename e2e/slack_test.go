@@ -201,3 +201,27 @@ func messageTS(t *testing.T, slack *slacktest.Server, channel string) string {
 	}
 	return ts
 }
+
+func TestSlackSocketMode(t *testing.T) {
+	tg := newTarget(t)
+	slack := slacktest.NewServer(t)
+	slack.AddUser(bobSlack, slacktest.Team, "bob@example.com")
+	// No signing secret and no public route: Latch connects out to Slack.
+	srv := startServerEnv(t, []string{"SLACK_APP_TOKEN=" + slacktest.AppToken, "SLACK_BOT_TOKEN=" + slacktest.Token, "SLACK_API_URL=" + slack.URL},
+		writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir())
+	fields := map[string]any{"team_id": slacktest.Team, "user_id": bobSlack, "command": "/latch", "text": "whoami",
+		"trigger_id": slacktest.TriggerID, "channel_id": "C0GENERAL", "api_app_id": "A0LATCH"}
+	ack := slack.Envelope(t, "slash_commands", fields)
+	payload, _ := ack["payload"].(map[string]any)
+	if text, _ := payload["text"].(string); !strings.Contains(text, "bob@example.com") || !strings.Contains(text, bobSlack) {
+		t.Fatalf("whoami over Socket Mode: ack %v", ack)
+	}
+	resp, err := http.Post(srv.URL+"/slack/commands", "application/x-www-form-urlencoded", strings.NewReader("command=%2Flatch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST /slack/commands without a signing secret: %d, want 404 (only Socket Mode is on)", resp.StatusCode)
+	}
+}

@@ -200,14 +200,19 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	handler := api.Handler()
-	if slack != nil {
+	switch {
+	case slack == nil:
+		log.Info("slack app disabled: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (or SLACK_APP_TOKEN for Socket Mode) to enable it")
+	case len(slack.SigningSecret) > 0:
 		mux := http.NewServeMux()
 		mux.Handle("/slack/", slack.Handler())
 		mux.Handle("/", handler)
 		handler = mux
 		log.Info("slack app enabled", "routes", "/slack/commands /slack/interactions /slack/options /slack/events")
-	} else {
-		log.Info("slack app disabled: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN to enable it")
+	}
+	if appToken := os.Getenv("SLACK_APP_TOKEN"); slack != nil && appToken != "" {
+		bg.Go("slack socket mode", func(ctx context.Context) error { return slack.RunSocketMode(ctx, appToken) })
+		log.Info("slack app connecting by Socket Mode")
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	names := make([]string, len(loaded))

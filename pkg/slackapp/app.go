@@ -91,12 +91,18 @@ func (a *App) init() {
 // before anything reads it.
 func (a *App) Handler() http.Handler {
 	a.init()
+	return Verify(a.SigningSecret, a.Clock, MaxBody, a.routes())
+}
+
+// routes serves Slack's calls once they are trusted: verified (HTTP), or
+// arrived over Latch's own Socket Mode connection.
+func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /slack/commands", a.serveCommand)
 	mux.HandleFunc("POST /slack/interactions", a.serveInteraction)
 	mux.HandleFunc("POST /slack/options", a.serveOptions)
 	mux.HandleFunc("POST /slack/events", a.serveEvent)
-	return Verify(a.SigningSecret, a.Clock, MaxBody, mux)
+	return http.MaxBytesHandler(mux, MaxBody)
 }
 
 // writeJSON answers Slack with a JSON body.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/coder/websocket"
 )
 
 // Token is the bot token the fake accepts until the test calls SetToken.
@@ -38,6 +40,10 @@ type Server struct {
 	channels map[string]string         // #name → C channel id
 	posted   []string                  // channel + "/" + ts of each message posted, in order
 	fail     map[string][]string       // method → errors to answer, in order
+	sockets  chan *websocket.Conn      // Socket Mode connections, as they arrive
+	conn     *websocket.Conn           // the Socket Mode connection in use
+	allConns []*websocket.Conn
+	wsURL    string
 	seq      int
 }
 
@@ -111,12 +117,16 @@ func NewServer(tb testing.TB) *Server {
 		ims:      map[string]string{},
 		channels: map[string]string{},
 		fail:     map[string][]string{},
+		sockets:  make(chan *websocket.Conn, 16),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serve)
+	mux.HandleFunc("/link/", s.serveSocket)
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
+	tb.Cleanup(s.closeSockets) // runs first: the server then has no hijacked connection open
 	s.URL = ts.URL + "/api/"
+	s.wsURL = "ws" + strings.TrimPrefix(ts.URL, "http") + "/link/?ticket=fake"
 	return s
 }
 
@@ -284,6 +294,12 @@ func (s *Server) answer(c Call) answer {
 	method, token := c.Method, c.Token
 	if token == "" {
 		return failure("not_authed")
+	}
+	if method == "apps.connections.open" {
+		if token != AppToken {
+			return failure("invalid_auth") // needs the app-level token, not the bot token
+		}
+		return answer{"ok": true, "url": s.wsURL}
 	}
 	if token != s.token {
 		return failure("invalid_auth")
