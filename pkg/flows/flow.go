@@ -18,7 +18,7 @@ import (
 
 // The keys of each part of a flow file, in documentation order.
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "fields", "approval", "strategy", "identity", "hooks"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
 	targetKeys   = []string{"id", "label", "settings"}
@@ -102,6 +102,9 @@ func (p *parser) flow(root *yaml.Node) located {
 	}
 	if n := top.get("fields"); n != nil {
 		f.Fields = p.fields(n, f.Strategy)
+	}
+	if n := top.get("visible_to"); n != nil {
+		f.VisibleTo, f.VisibleToSource, _ = p.rule(n, "visible_to")
 	}
 	if n := top.get("approval"); n == nil {
 		p.addf(top.line("approval"), "approval is required: name approvers, a rule or both")
@@ -400,7 +403,7 @@ func (p *parser) approval(n, key *yaml.Node) latch.Approval {
 	}
 	ruleOK := true
 	if v := o.get("rule"); v != nil {
-		a.Rule, a.RuleSource, ruleOK = p.rule(v)
+		a.Rule, a.RuleSource, ruleOK = p.rule(v, "approval.rule")
 	}
 	// A rule or list that is present but broken has its own problem already.
 	if len(a.Approvers) == 0 && a.RuleSource == "" && approversOK && ruleOK {
@@ -465,14 +468,15 @@ func (p *parser) approvers(n *yaml.Node) ([]string, bool) {
 	return out, ok
 }
 
-func (p *parser) rule(n *yaml.Node) (latch.Rule, string, bool) {
-	src, ok := p.text(n, "approval.rule")
+// rule reads and compiles a boolean rule (approval.rule, visible_to).
+func (p *parser) rule(n *yaml.Node, what string) (latch.Rule, string, bool) {
+	src, ok := p.text(n, what)
 	if !ok {
 		return nil, "", false
 	}
 	rule, err := policy.CompileRule(src)
 	if err != nil {
-		p.ruleError(n, src, "approval.rule", err)
+		p.ruleError(n, src, what, err)
 		return nil, src, false
 	}
 	return rule, src, true

@@ -309,6 +309,9 @@ func TestParseProblems(t *testing.T) {
 		give    string
 		wantErr string
 	}{
+		// visible_to.
+		{name: "visible_to not a boolean", give: ok + "visible_to: 'requester.email'\n",
+			wantErr: "f.yaml:4: visible_to does not compile: the rule must give true or false (bool), not string"},
 		// identity and hooks.
 		{name: "identity on an approval-only flow", give: ok + "identity: {service: vault}\n",
 			wantErr: "f.yaml:4: identity applies only to flows with a strategy: an approval-only flow grants nothing"},
@@ -334,7 +337,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, fields, approval, strategy, identity, hooks`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, visible_to, fields, approval, strategy, identity, hooks`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},

@@ -20,11 +20,15 @@ type Flow struct {
 	AllowRevoke           bool
 	ScheduleDeescalation  bool
 	AllowGuestInteraction bool
-	Fields                []Field
-	Approval              Approval
-	Strategy              *Strategy // nil: approval-only; approved is final
-	Hooks                 Hooks
-	Identity              IdentityConfig
+	// VisibleTo is an optional CEL rule over requester (and flow): who is
+	// offered the flow and may request it. Nil: every member.
+	VisibleTo       Rule
+	VisibleToSource string
+	Fields          []Field
+	Approval        Approval
+	Strategy        *Strategy // nil: approval-only; approved is final
+	Hooks           Hooks
+	Identity        IdentityConfig
 
 	// File is where the flow was loaded from, for messages.
 	File string

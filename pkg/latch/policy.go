@@ -17,6 +17,7 @@ const (
 	CodeRuleError          = "rule_error"
 	CodeNotRequester       = "not_requester"
 	CodeAdminOnly          = "admin_only"
+	CodeFlowNotOffered     = "flow_not_offered"
 )
 
 // CanDecide reports whether actor may approve or deny r: an admin always may;
@@ -103,13 +104,25 @@ func CanCancel(r *Request, actor *User) error {
 	return Errorf(KindForbidden, CodeNotRequester, "Only the requester or an admin may cancel a request.")
 }
 
-// CanRequest reports whether user may start a request through f from src.
+// CanRequest reports whether user may start a request through f from src:
+// the flow allows the source, the user is not a guest, and the flow's
+// visible_to rule, if any, lets them see it.
 func CanRequest(f *Flow, user *User, src Source) error {
 	if !f.AllowsSource(src) {
 		return Errorf(KindForbidden, CodeSourceNotAllowed, "Flow %q cannot be requested from %s.", f.Name, src)
 	}
 	if user.Role == RoleGuest {
 		return Errorf(KindForbidden, CodeGuestCannotRequest, "Guests cannot request access. Ask an admin to make %s a member.", user.Email)
+	}
+	if f.VisibleTo != nil {
+		ok, err := f.VisibleTo.Eval(RuleVars{Requester: user, Flow: f})
+		if err != nil {
+			return &Error{Kind: KindInternal, Code: CodeRuleError,
+				Message: fmt.Sprintf("The visible_to rule of flow %q failed; an admin must fix it.", f.Name), Err: err}
+		}
+		if !ok {
+			return Errorf(KindForbidden, CodeFlowNotOffered, "Flow %q is not offered to %s (its visible_to rule).", f.Name, user.Email)
+		}
 	}
 	return nil
 }

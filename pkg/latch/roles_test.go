@@ -1,6 +1,7 @@
 package latch_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -113,5 +114,26 @@ func TestHookDecisions(t *testing.T) {
 	if _, err := r.Apply(latch.Command{ID: "x", Kind: latch.CmdApprove, RequestID: "r1", Actor: hookActor, At: at(time.Minute)},
 		latch.Env{Flow: f, Requester: asker}); latch.ErrorCodeOf(err) != latch.CodeUnknownUser {
 		t.Errorf("the same approval without the hook mark: %v, want unknown_user", err)
+	}
+}
+
+func TestCanRequestHonoursVisibleTo(t *testing.T) {
+	f := testFlow()
+	f.VisibleTo = ruleFunc(func(v latch.RuleVars) (bool, error) {
+		if v.Flow != f {
+			t.Errorf("the rule saw flow %v", v.Flow)
+		}
+		return v.Requester.Email == "sre@example.com", nil
+	})
+	if err := latch.CanRequest(f, &latch.User{Email: "sre@example.com", Role: latch.RoleMember}, latch.SourceSlack); err != nil {
+		t.Errorf("a person the rule names: %v", err)
+	}
+	err := latch.CanRequest(f, &latch.User{Email: "dev@example.com", Role: latch.RoleMember}, latch.SourceSlack)
+	if latch.ErrorCodeOf(err) != latch.CodeFlowNotOffered || latch.ErrorKindOf(err) != latch.KindForbidden {
+		t.Errorf("a person the rule leaves out: %v, want flow_not_offered", err)
+	}
+	f.VisibleTo = ruleFunc(func(latch.RuleVars) (bool, error) { return false, errors.New("no such key") })
+	if err := latch.CanRequest(f, &latch.User{Email: "sre@example.com", Role: latch.RoleMember}, latch.SourceSlack); latch.ErrorCodeOf(err) != latch.CodeRuleError {
+		t.Errorf("a failing rule: %v, want rule_error", err)
 	}
 }

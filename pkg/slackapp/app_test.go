@@ -446,3 +446,16 @@ func refChannel(tb testing.TB, r *rig, requestID string) string {
 	}
 	return refs[0].Channel
 }
+
+func TestFlowsOfferedOnlyToWhomTheirRuleNames(t *testing.T) {
+	r := newRig(t, prodFlow, guestFlow+"visible_to: 'requester.email.startsWith(\"bob@\")'\n")
+	r.command(annID, team, "")
+	// ann is offered only prod-access, so its form opens at once.
+	if v := r.lastView("views.open"); !strings.Contains(v["private_metadata"].(string), `"flow":"prod-access"`) {
+		t.Errorf("ann was offered %v, want prod-access only", v["private_metadata"])
+	}
+	r.command(bobID, team, "")
+	if v := r.lastView("views.open"); v["callback_id"] != "latch_pick" {
+		t.Errorf("bob sees %v, want the picker of both flows", v["callback_id"])
+	}
+}
