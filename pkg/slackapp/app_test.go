@@ -2,6 +2,7 @@ package slackapp_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/latchhq/latch/pkg/apigw"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/slackapp"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
@@ -457,5 +460,27 @@ func TestFlowsOfferedOnlyToWhomTheirRuleNames(t *testing.T) {
 	r.command(bobID, team, "")
 	if v := r.lastView("views.open"); v["callback_id"] != "latch_pick" {
 		t.Errorf("bob sees %v, want the picker of both flows", v["callback_id"])
+	}
+}
+
+func TestTheHandlerServesAPIGatewayEvents(t *testing.T) {
+	r := newRig(t)
+	lambda := apigw.Handler(r.app.Handler())
+	body := slacktest.Command(team, annID, "help")
+	ts, sig := slacktest.Sign(signingSecret, time.Now(), body)
+	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /slack/commands", RawPath: "/slack/commands",
+		Headers: map[string]string{"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts,
+			"x-slack-signature": sig, "host": "abc123.execute-api.eu-west-1.amazonaws.com"},
+		Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
+	ev.RequestContext.HTTP.Method = http.MethodPost
+	ev.RequestContext.HTTP.Path = "/slack/commands"
+	ev.RequestContext.Stage = "$default"
+	resp, err := lambda(context.Background(), ev)
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(resp.Body, "/latch req") {
+		t.Fatalf("help through API Gateway: %v %d %q", err, resp.StatusCode, resp.Body)
+	}
+	ev.Headers["x-slack-signature"] = "v0=" + strings.Repeat("ab", 32)
+	if resp, _ := lambda(context.Background(), ev); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a bad signature through API Gateway: %d, want 401", resp.StatusCode)
 	}
 }

@@ -413,9 +413,9 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	case latch.AuditFailed, latch.AuditDeescalationFailed:
 		text = fmt.Sprintf(":x: Latch could not complete your request for %s", what)
 		if r.Failure != nil {
-			text += ": " + r.Failure.Message
+			text += ": " + strings.TrimRight(r.Failure.Message, ".")
 		}
-		text += " Admins have been told."
+		text += ". Admins have been told."
 	default:
 		return nil
 	}
