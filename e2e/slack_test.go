@@ -116,12 +116,8 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 	if req.Requester.Email != "bob@example.com" || req.Source != latch.SourceSlack || req.Status != latch.StatusPending {
 		t.Fatalf("request %+v, want bob's pending Slack request", req)
 	}
-	first := slack.CallsTo("chat.postMessage")[0]
-	var blocks []map[string]any
-	if err := first.Decode("blocks", &blocks); err != nil {
-		t.Fatal(err)
-	}
-	if got := buttons(blocks); !slices.Equal(got, []string{"approve", "deny"}) {
+	blocks, _ := slack.LastBlocks(t, "chat.postMessage")
+	if got := slacktest.ActionIDs(blocks); !slices.Equal(got, []string{"approve", "deny"}) {
 		t.Fatalf("buttons %v, want approve and deny", got)
 	}
 	ts := messageTS(t, slack, channel)
@@ -140,13 +136,11 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 	}
 	waitStatus(t, api, req.ID, latch.StatusActive, 15*time.Second)
 	eventually("message shows active access with Revoke", func() bool {
-		ups := slack.CallsTo("chat.update")
-		if len(ups) == 0 {
+		if len(slack.CallsTo("chat.update")) == 0 {
 			return false
 		}
-		var b []map[string]any
-		_ = ups[len(ups)-1].Decode("blocks", &b)
-		return ups[len(ups)-1].Param("ts") == ts && slices.Equal(buttons(b), []string{"revoke"})
+		b, last := slack.LastBlocks(t, "chat.update")
+		return last.Param("ts") == ts && slices.Equal(slacktest.ActionIDs(b), []string{"revoke"})
 	})
 	eventually("bob DM'd at approve and grant", func() bool { return len(slack.Posts(slack.IM(bobSlack))) >= 2 })
 
@@ -157,11 +151,9 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 	}
 	waitStatus(t, api, req.ID, latch.StatusEnded, 15*time.Second)
 	eventually("message shows the end without buttons", func() bool {
-		ups := slack.CallsTo("chat.update")
-		var b []map[string]any
-		_ = ups[len(ups)-1].Decode("blocks", &b)
+		b, _ := slack.LastBlocks(t, "chat.update")
 		raw, _ := json.Marshal(b)
-		return len(buttons(b)) == 0 && strings.Contains(string(raw), "Access ended")
+		return len(slacktest.ActionIDs(b)) == 0 && strings.Contains(string(raw), "Access ended")
 	})
 	eventually("bob DM'd at the end", func() bool {
 		dms := slack.Posts(slack.IM(bobSlack))
@@ -176,20 +168,6 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 			t.Errorf("audit trail %v lacks %s", types, want)
 		}
 	}
-}
-
-// buttons lists the action ids of the buttons in a message's blocks.
-func buttons(blocks []map[string]any) []string {
-	var out []string
-	for _, b := range blocks {
-		if b["type"] != "actions" {
-			continue
-		}
-		for _, e := range b["elements"].([]any) {
-			out = append(out, e.(map[string]any)["action_id"].(string))
-		}
-	}
-	return out
 }
 
 // messageTS is the ts of the first message Latch posted to channel.

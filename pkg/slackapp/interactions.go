@@ -14,14 +14,8 @@ import (
 // serveInteraction answers button clicks, menu choices and form
 // submissions.
 func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	in, err := ParseInteraction(body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+	in, ok := readInteraction(w, r)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
@@ -291,15 +285,21 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 // serveOptions answers the options load URL: Slack posts a block_suggestion
 // there when someone types into an external select.
 func (a *App) serveOptions(w http.ResponseWriter, r *http.Request) {
+	if in, ok := readInteraction(w, r); ok {
+		writeJSON(w, a.options(r.Context(), in))
+	}
+}
+
+// readInteraction reads and parses an interaction's body, answering 400
+// itself when it cannot.
+func readInteraction(w http.ResponseWriter, r *http.Request) (*Interaction, bool) {
 	body, err := readBody(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
+	if err == nil {
+		var in *Interaction
+		if in, err = ParseInteraction(body); err == nil {
+			return in, true
+		}
 	}
-	in, err := ParseInteraction(body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	writeJSON(w, a.options(r.Context(), in))
+	writeError(w, http.StatusBadRequest, err)
+	return nil, false
 }

@@ -250,19 +250,7 @@ func messageBlocks(tb testing.TB, c slacktest.Call) []map[string]any {
 	return blocks
 }
 
-// actionIDs lists the action ids of the buttons in blocks.
-func actionIDs(blocks []map[string]any) []string {
-	var out []string
-	for _, b := range blocks {
-		if b["type"] != "actions" {
-			continue
-		}
-		for _, e := range b["elements"].([]any) {
-			out = append(out, e.(map[string]any)["action_id"].(string))
-		}
-	}
-	return out
-}
+func actionIDs(blocks []map[string]any) []string { return slacktest.ActionIDs(blocks) }
 
 // text joins every text in blocks, for assertions on what people read.
 func text(blocks []map[string]any) string {

@@ -71,19 +71,26 @@ func pickerView(flows []*latch.Flow, note string) view {
 	if note != "" {
 		blocks = append(blocks, map[string]any{"type": "section", "text": mrkdwn(note)})
 	}
-	sel := map[string]any{"action_id": actionPickFlow, "placeholder": plain("Choose a flow")}
-	if len(flows) > maxStaticOptions {
-		sel["type"], sel["min_query_length"] = "external_select", 0
-	} else {
-		opts := make([]any, len(flows))
-		for i, f := range flows {
-			opts[i] = option(flowLabel(f), f.Name)
-		}
-		sel["type"], sel["options"] = "static_select", opts
+	opts := make([]any, len(flows))
+	for i, f := range flows {
+		opts[i] = option(flowLabel(f), f.Name)
 	}
+	sel := selectOf(actionPickFlow, "Choose a flow", opts)
 	blocks = append(blocks,
 		map[string]any{"type": "section", "block_id": "pick", "text": mrkdwn("What do you need access to?"), "accessory": sel})
 	return modal(callbackPicker, "Request access", blocks)
+}
+
+// selectOf is a select of options: static when Slack allows that many,
+// else external (its options come from /slack/options as people type).
+func selectOf(actionID, placeholder string, opts []any) map[string]any {
+	sel := map[string]any{"action_id": actionID, "placeholder": plain(placeholder)}
+	if len(opts) > maxStaticOptions {
+		sel["type"], sel["min_query_length"] = "external_select", 0
+	} else {
+		sel["type"], sel["options"] = "static_select", opts
+	}
+	return sel
 }
 
 // formMeta is what a request form carries in private_metadata.
@@ -125,17 +132,11 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 
 // targetInput is the picker of the strategy's targets.
 func targetInput(f *latch.Flow) map[string]any {
-	sel := map[string]any{"action_id": actionValue, "placeholder": plain("Choose a target")}
-	targets := f.Strategy.Targets
-	if len(targets) > maxStaticOptions {
-		sel["type"], sel["min_query_length"] = "external_select", 0
-	} else {
-		opts := make([]any, len(targets))
-		for i, t := range targets {
-			opts[i] = option(targetLabel(t), t.ID)
-		}
-		sel["type"], sel["options"] = "static_select", opts
+	opts := make([]any, len(f.Strategy.Targets))
+	for i, t := range f.Strategy.Targets {
+		opts[i] = option(targetLabel(t), t.ID)
 	}
+	sel := selectOf(actionValue, "Choose a target", opts)
 	label := "Target"
 	if fl, ok := f.Field(latch.FieldNameTarget); ok && fl.Label != "" {
 		label = fl.Label

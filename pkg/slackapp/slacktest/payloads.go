@@ -114,3 +114,34 @@ func (s *Server) OpenedView(tb testing.TB, method string) map[string]any {
 	}
 	return v
 }
+
+// ActionIDs lists the action ids of the buttons and menus in a message's
+// blocks, in order.
+func ActionIDs(blocks []map[string]any) []string {
+	var out []string
+	for _, b := range blocks {
+		if b["type"] != "actions" {
+			continue
+		}
+		for _, e := range b["elements"].([]any) {
+			out = append(out, e.(map[string]any)["action_id"].(string))
+		}
+	}
+	return out
+}
+
+// LastBlocks returns the blocks of the last call of method (chat.postMessage
+// or chat.update) and the call, failing the test when there is none.
+func (s *Server) LastBlocks(tb testing.TB, method string) ([]map[string]any, Call) {
+	tb.Helper()
+	calls := s.CallsTo(method)
+	if len(calls) == 0 {
+		tb.Fatalf("no %s call", method)
+	}
+	last := calls[len(calls)-1]
+	var blocks []map[string]any
+	if err := last.Decode("blocks", &blocks); err != nil {
+		tb.Fatal(err)
+	}
+	return blocks, last
+}
