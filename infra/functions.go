@@ -1,0 +1,286 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/latchhq/latch/pkg/dynamostore"
+)
+
+// Timeouts of the functions. The events queue's visibility timeout is
+// derived from approvalsTimeout.
+const (
+	ingressTimeout    = 10 * time.Second // Slack wants an answer within 3 s; API Gateway waits at most 30 s
+	approvalsTimeout  = 30 * time.Second
+	grantTasksTimeout = 30 * time.Second
+	auditTimeout      = 60 * time.Second
+)
+
+// Environment variables the stack sets. A variable named <NAME>_ARN holds
+// the ARN of the Secrets Manager secret whose value is <NAME> (for example
+// SLACK_SIGNING_SECRET_ARN → the value of SLACK_SIGNING_SECRET). A variable
+// named *_SECRETS_ARN holds the ARN of a secret whose value is a JSON object
+// of named secrets, read for names the environment does not have (a flow's
+// secret_env).
+const (
+	envTable             = "LATCH_TABLE"                 // the DynamoDB table's name
+	envFlowsDir          = "LATCH_FLOWS_DIR"             // the flow files (the flows layer)
+	envDomains           = "LATCH_DOMAINS"               // the organisation's email domains, comma-separated
+	envLogLevel          = "LATCH_LOG_LEVEL"             // debug, info, warn, error
+	envEventsQueueURL    = "LATCH_EVENTS_QUEUE_URL"      // the FIFO events queue
+	envStateMachineArn   = "LATCH_STATE_MACHINE_ARN"     // the grant lifecycle state machine
+	envStrategy          = "LATCH_STRATEGY"              // an escalator's strategy type
+	envSigningSecretArn  = "SLACK_SIGNING_SECRET_ARN"    // secret: SLACK_SIGNING_SECRET
+	envBotTokenArn       = "SLACK_BOT_TOKEN_ARN"         // secret: SLACK_BOT_TOKEN
+	envAdminTokenArn     = "LATCH_ADMIN_TOKEN_ARN"       // secret: LATCH_ADMIN_TOKEN
+	envHooksSecretsArn   = "LATCH_HOOKS_SECRETS_ARN"     // secret: JSON object of hooks' secret_env values
+	envStrategySecrets   = "LATCH_STRATEGY_SECRETS_ARN"  // secret: JSON object of the strategy's named secrets
+	envAuditStdout       = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
+	envAuditFirehose     = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
+	envAssumeRoleArnList = "LATCH_ASSUME_ROLE_ARNS"      // the roles an escalator may assume, comma-separated
+)
+
+// function is one Lambda function with its own role and log group.
+type function struct {
+	Name     string
+	Fn       awslambda.Function
+	Role     awsiam.Role
+	LogGroup awslogs.LogGroup
+}
+
+// functions are every function of the stack.
+type functions struct {
+	Slack, API, Approvals, GrantTasks, Audit *function
+	// Escalators by strategy.
+	Escalators map[string]*function
+	// All in a stable order: slack, api, approvals, granttasks, the
+	// escalators in the order of the strategies prop, audit.
+	All []*function
+}
+
+type fnSpec struct {
+	name    string
+	desc    string
+	timeout time.Duration
+	memory  float64
+	env     map[string]string
+	flows   bool // gets the flows layer and LATCH_FLOWS_DIR
+}
+
+func newFunction(stack awscdk.Stack, p *LatchStackProps, layer awslambda.ILayerVersion, s fnSpec) *function {
+	id := camel(s.name)
+	role := awsiam.NewRole(stack, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Latch function " + s.name + ": only what it uses"),
+	})
+	logs := awslogs.NewLogGroup(stack, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     p.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	// The function writes its own log group and no other (no
+	// AWSLambdaBasicExecutionRole, whose resource is *).
+	logs.GrantWrite(role)
+	env := map[string]*string{envLogLevel: jsii.String("info")}
+	for k, v := range s.env {
+		env[k] = jsii.String(v)
+	}
+	var layers *[]awslambda.ILayerVersion
+	if s.flows {
+		layers = &[]awslambda.ILayerVersion{layer}
+		env[envFlowsDir] = jsii.String(flowsPath)
+	}
+	fn := awslambda.NewFunction(stack, jsii.String(id), &awslambda.FunctionProps{
+		Description:  jsii.String(s.desc),
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(p.LambdaDir, s.name)), nil),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(s.timeout.Seconds())),
+		MemorySize:   jsii.Number(s.memory),
+		Role:         role,
+		LogGroup:     logs,
+		Environment:  &env,
+		Layers:       layers,
+	})
+	return &function{Name: s.name, Fn: fn, Role: role, LogGroup: logs}
+}
+
+// tableActions are the DynamoDB actions of dynamostore.Store: GetItem,
+// PutItem, UpdateItem, DeleteItem and Query (on the table and its indexes),
+// and TransactWriteItems, which AWS authorizes per item as PutItem,
+// UpdateItem, DeleteItem and ConditionCheckItem. No Scan, no batch call.
+var tableActions = []string{
+	"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
+	"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
+}
+
+// allow adds one statement to the function's role.
+func (f *function) allow(actions []string, resources ...*string) {
+	f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}
+
+// allowTable lets the function use the table as dynamostore.Store does.
+func (f *function) allowTable(t *table) {
+	f.allow(tableActions, t.Table.TableArn(), jsii.String(*t.Table.TableArn()+"/index/*"))
+}
+
+// allowSend lets the function send to q (and nothing else of it).
+func (f *function) allowSend(q awssqs.IQueue) {
+	f.allow([]string{"sqs:SendMessage"}, q.QueueArn())
+}
+
+// allowSecrets lets the function read the values of these secrets.
+func (f *function) allowSecrets(ss ...awssecretsmanager.ISecret) {
+	arns := make([]*string, len(ss))
+	for i, s := range ss {
+		arns[i] = s.SecretArn()
+	}
+	f.allow([]string{"secretsmanager:GetSecretValue"}, arns...)
+}
+
+func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, sec *secrets, layer awslambda.ILayerVersion) *functions {
+	tableName := *t.Table.TableName()
+	queueURL := *q.Events.QueueUrl()
+	domains := strings.Join(p.Domains, ",")
+	arn := func(s awssecretsmanager.Secret) string { return *s.SecretArn() }
+	fs := &functions{Escalators: map[string]*function{}}
+	add := func(s fnSpec) *function {
+		f := newFunction(stack, p, layer, s)
+		fs.All = append(fs.All, f)
+		return f
+	}
+
+	// slack: Slack ingress. Verifies the signature, opens views, enqueues
+	// everything else; may record what it learns of users.
+	fs.Slack = add(fnSpec{name: fnSlack, desc: "Latch Slack ingress", timeout: ingressTimeout, memory: 512, flows: true,
+		env: map[string]string{
+			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
+			envSigningSecretArn: arn(sec.SlackSigningSecret), envBotTokenArn: arn(sec.SlackBotToken),
+		}})
+	fs.Slack.allowTable(t)
+	fs.Slack.allowSend(q.Events)
+	fs.Slack.allowSecrets(sec.SlackSigningSecret, sec.SlackBotToken)
+
+	// api: API ingress. Bearer tokens (the bootstrap admin token, bots'
+	// tokens in the table), reads from the table, commands to the queue.
+	fs.API = add(fnSpec{name: fnAPI, desc: "Latch API ingress", timeout: ingressTimeout, memory: 512, flows: true,
+		env: map[string]string{
+			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
+			envAdminTokenArn: arn(sec.AdminToken),
+		}})
+	fs.API.allowTable(t)
+	fs.API.allowSend(q.Events)
+	fs.API.allowSecrets(sec.AdminToken)
+
+	// approvals: the events queue's consumer and the only writer of request
+	// state. Posts to Slack, runs hooks, starts grant executions (the state
+	// machine's permissions are added by allowGrantRunner).
+	fs.Approvals = add(fnSpec{name: fnApprovals, desc: "Latch approvals: the only writer of request state", timeout: approvalsTimeout,
+		memory: 512, flows: true,
+		env: map[string]string{
+			envTable: tableName, envDomains: domains,
+			envBotTokenArn: arn(sec.SlackBotToken), envHooksSecretsArn: arn(sec.Hooks),
+		}})
+	fs.Approvals.allowTable(t)
+	fs.Approvals.allowSecrets(sec.SlackBotToken, sec.Hooks)
+	// Receive, delete, change visibility: granted to the role by the event
+	// source. A batch reports its failed messages; the rest are deleted.
+	fs.Approvals.Fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q.Events, &awslambdaeventsources.SqsEventSourceProps{
+		BatchSize:               jsii.Number(10),
+		ReportBatchItemFailures: jsii.Bool(true),
+	}))
+
+	// granttasks: the state machine's tasks around a grant (identity,
+	// hooks, reports). Reads and writes the table, reports to the queue.
+	fs.GrantTasks = add(fnSpec{name: fnGrantTasks, desc: "Latch grant lifecycle tasks", timeout: grantTasksTimeout, memory: 256, flows: true,
+		env: map[string]string{
+			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
+			envHooksSecretsArn: arn(sec.Hooks),
+		}})
+	fs.GrantTasks.allowTable(t)
+	fs.GrantTasks.allowSend(q.Events)
+	fs.GrantTasks.allowSecrets(sec.Hooks)
+
+	// escalator-<strategy>: grants and revokes in the target system. It is
+	// given everything in its task input and touches no Latch resource: it
+	// reads its strategy's secrets and may assume the strategy's
+	// cross-account roles, nothing else.
+	for _, name := range p.Strategies {
+		roles := p.CrossAccountRoleArns[name]
+		env := map[string]string{envStrategy: name, envStrategySecrets: arn(sec.Strategies[name])}
+		if len(roles) > 0 {
+			env[envAssumeRoleArnList] = strings.Join(roles, ",")
+		}
+		f := add(fnSpec{name: escalatorName(name), desc: "Latch escalator for the " + name + " strategy",
+			timeout: knownStrategies[name].timeout, memory: 256, flows: true, env: env})
+		f.allowSecrets(sec.Strategies[name])
+		if len(roles) > 0 {
+			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
+		}
+		fs.Escalators[name] = f
+	}
+
+	// audit: ships audit events from the table's stream to the configured
+	// destinations (and to its own log).
+	auditEnv := map[string]string{envAuditStdout: "true"}
+	if p.AuditFirehoseStream != "" {
+		auditEnv[envAuditFirehose] = p.AuditFirehoseStream
+	}
+	fs.Audit = add(fnSpec{name: fnAudit, desc: "Latch audit shipper (DynamoDB stream to destinations)", timeout: auditTimeout, memory: 256,
+		env: auditEnv})
+	if p.AuditFirehoseStream != "" {
+		fs.Audit.allow([]string{"firehose:PutRecordBatch"}, stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("firehose"), Resource: jsii.String("deliverystream"),
+			ResourceName: jsii.String(p.AuditFirehoseStream),
+		}))
+	}
+	// Stream read (dynamodb:DescribeStream, GetRecords, GetShardIterator on
+	// the stream, and dynamodb:ListStreams, whose resource must be *: it has
+	// no resource-level permissions) and sqs:SendMessage on the DLQ are
+	// granted to the role by the event source. Only inserted audit events
+	// reach the function: every other item is filtered out before it is
+	// invoked (and billed).
+	fs.Audit.Fn.AddEventSource(awslambdaeventsources.NewDynamoEventSource(t.Table, &awslambdaeventsources.DynamoEventSourceProps{
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:               jsii.Number(100),
+		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(1)),
+		BisectBatchOnError:      jsii.Bool(true),
+		ReportBatchItemFailures: jsii.Bool(true),
+		// A destination that is down is retried for hours; then the batch's
+		// description goes to the DLQ (and raises an alarm). The events
+		// themselves stay in the table.
+		RetryAttempts: jsii.Number(1000),
+		MaxRecordAge:  awscdk.Duration_Hours(jsii.Number(6)),
+		OnFailure:     awslambdaeventsources.NewSqsDlq(q.AuditDLQ),
+		Filters: &[]*map[string]interface{}{awslambda.FilterCriteria_Filter(&map[string]interface{}{
+			"eventName": awslambda.FilterRule_IsEqual(jsii.String("INSERT")),
+			"dynamodb": map[string]interface{}{
+				"NewImage": map[string]interface{}{
+					dynamostore.AttrType: map[string]interface{}{"S": awslambda.FilterRule_IsEqual(jsii.String(dynamostore.TypeAudit))},
+				},
+			},
+		})},
+	}))
+	return fs
+}
+
+// allowGrantRunner gives approvals what it needs of the state machine:
+// starting one execution per grant, and waking a waiting execution (early
+// revoke, extension) with its task token.
+func (fs *functions) allowGrantRunner(sm awsstepfunctions.StateMachine) {
+	fs.Approvals.Fn.AddEnvironment(jsii.String(envStateMachineArn), sm.StateMachineArn(), nil)
+	fs.Approvals.allow([]string{"states:StartExecution", "states:SendTaskSuccess"}, sm.StateMachineArn())
+}

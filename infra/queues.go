@@ -1,0 +1,73 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// maxReceiveCount is how many times the approvals function may fail a
+// message of the events queue before it moves to the dead-letter queue.
+const maxReceiveCount = 5
+
+// dlqRetention keeps dead letters as long as SQS allows.
+var dlqRetention = awscdk.Duration_Days(jsii.Number(14))
+
+// queues are the stack's SQS queues.
+type queues struct {
+	// Events carries commands to the approvals function, in order per
+	// request (the message group) and deduplicated by the sender's
+	// MessageDeduplicationId (the command's id).
+	Events awssqs.Queue
+	// EventsDLQ receives the events the approvals function failed
+	// maxReceiveCount times.
+	EventsDLQ awssqs.Queue
+	// GrantsDLQ receives, from the state machine, the grants whose escalate
+	// or revoke failed for good: access that may be left in place.
+	GrantsDLQ awssqs.Queue
+	// AuditDLQ receives the stream records the audit function could not
+	// ship (the on-failure destination of its event source mapping).
+	AuditDLQ awssqs.Queue
+}
+
+func newQueues(stack awscdk.Stack) *queues {
+	q := &queues{}
+	q.EventsDLQ = awssqs.NewQueue(stack, jsii.String("EventsDLQ"), &awssqs.QueueProps{
+		Fifo:                      jsii.Bool(true),
+		RetentionPeriod:           dlqRetention,
+		Encryption:                awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:                jsii.Bool(true),
+		ContentBasedDeduplication: jsii.Bool(false),
+	})
+	q.Events = awssqs.NewQueue(stack, jsii.String("Events"), &awssqs.QueueProps{
+		Fifo: jsii.Bool(true),
+		// The sender sets MessageDeduplicationId to the command's id.
+		ContentBasedDeduplication: jsii.Bool(false),
+		// At least 6× the consumer's timeout, as AWS advises for Lambda
+		// event sources, so a message is not seen again while a batch is
+		// still being worked on (and retried by the Lambda service).
+		VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * approvalsTimeout.Seconds())),
+		RetentionPeriod:   awscdk.Duration_Days(jsii.Number(4)),
+		Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		DeadLetterQueue: &awssqs.DeadLetterQueue{
+			Queue:           q.EventsDLQ,
+			MaxReceiveCount: jsii.Number(maxReceiveCount),
+		},
+	})
+	standardDLQ := func(id string) awssqs.Queue {
+		return awssqs.NewQueue(stack, jsii.String(id), &awssqs.QueueProps{
+			RetentionPeriod: dlqRetention,
+			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:      jsii.Bool(true),
+		})
+	}
+	q.GrantsDLQ = standardDLQ("GrantsDLQ")
+	q.AuditDLQ = standardDLQ("AuditDLQ")
+	return q
+}
+
+// deadLetterQueues returns the dead-letter queues by construct id, for alarms.
+func (q *queues) deadLetterQueues() map[string]awssqs.Queue {
+	return map[string]awssqs.Queue{"EventsDLQ": q.EventsDLQ, "GrantsDLQ": q.GrantsDLQ, "AuditDLQ": q.AuditDLQ}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// LatchStackProps are the customer's choices for one Latch deployment.
+type LatchStackProps struct {
+	awscdk.StackProps
+
+	// LambdaDir holds one folder per function with a prebuilt bootstrap
+	// (<LambdaDir>/<function>/bootstrap), as `make lambdas` writes them.
+	LambdaDir string
+	// FlowsDir is the directory of flow files. They are validated at synth
+	// and shipped to the functions in a Lambda layer.
+	FlowsDir string
+
+	// Domains are the organisation's email domains (LATCH_DOMAINS): people
+	// with an address in one are members, anyone else is a guest.
+	Domains []string
+	// AlarmEmail, when set, is subscribed to the alarm topic.
+	AlarmEmail string
+	// Strategies are the strategy types deployed, one escalator function
+	// each (escalator-<strategy>). Every flow's strategy must be one of them.
+	Strategies []string
+	// CrossAccountRoleArns are, per strategy, the IAM roles its escalator may
+	// assume (sts:AssumeRole on exactly these).
+	CrossAccountRoleArns map[string][]string
+	// AuditFirehoseStream, when set, is the name of an Amazon Data Firehose
+	// stream in the stack's account and region the audit function ships to.
+	AuditFirehoseStream string
+	// LogRetention of every function's and the state machine's log group;
+	// zero means three months.
+	LogRetention awslogs.RetentionDays
+}
+
+// LatchStack is one Latch deployment.
+type LatchStack struct {
+	awscdk.Stack
+	Table     *table
+	Queues    *queues
+	Secrets   *secrets
+	Functions *functions
+}
+
+// NewLatchStack builds the stack. It returns an error, and builds nothing,
+// when a prop is wrong or a flow file is not valid (one "file:line: reason"
+// per problem).
+func NewLatchStack(scope constructs.Construct, id string, props *LatchStackProps) (*LatchStack, error) {
+	p := *props
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_THREE_MONTHS
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	flowFiles, err := loadFlows(p.FlowsDir, p.Strategies)
+	if err != nil {
+		return nil, err
+	}
+
+	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
+	s := &LatchStack{Stack: stack}
+	s.Table = newTable(stack)
+	s.Queues = newQueues(stack)
+	s.Secrets = newSecrets(stack, p.Strategies)
+	layer := newFlowsLayer(stack, flowFiles)
+	s.Functions = newFunctions(stack, &p, s.Table, s.Queues, s.Secrets, layer)
+	sm := newGrantStateMachine(stack, &p, s.Functions, s.Queues)
+	s.Functions.allowGrantRunner(sm)
+	api := newHTTPAPI(stack, s.Functions)
+	newAlarms(stack, &p, s.Queues, s.Functions, sm)
+	outputs(stack, api, s)
+	return s, nil
+}
+
+var roleArn = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$`)
+
+// check reports every problem of the props at once.
+func (p *LatchStackProps) check() error {
+	var errs []error
+	if p.LambdaDir == "" {
+		errs = append(errs, errors.New("LambdaDir (context latch:lambdaDir) is empty"))
+	} else {
+		for _, name := range functionNames(p.Strategies) {
+			path := filepath.Join(p.LambdaDir, name, "bootstrap")
+			if _, err := os.Stat(path); err != nil {
+				errs = append(errs, fmt.Errorf("function %s: no prebuilt %s: run `make lambdas` (it builds ./functions/%s)", name, path, name))
+			}
+		}
+	}
+	if p.FlowsDir == "" {
+		errs = append(errs, errors.New("FlowsDir (context latch:flowsDir) is empty"))
+	}
+	if len(p.Strategies) == 0 {
+		errs = append(errs, errors.New("no strategies (context latch:strategies): deploy at least one, e.g. [\"webhook\"]"))
+	}
+	for i, s := range p.Strategies {
+		if _, ok := knownStrategies[s]; !ok {
+			errs = append(errs, fmt.Errorf("strategy %q: unknown; this build has %s", s, strings.Join(strategyNames(), ", ")))
+		}
+		if slices.Contains(p.Strategies[:i], s) {
+			errs = append(errs, fmt.Errorf("strategy %q is listed twice", s))
+		}
+	}
+	for s, arns := range p.CrossAccountRoleArns {
+		if !slices.Contains(p.Strategies, s) {
+			errs = append(errs, fmt.Errorf("cross-account roles for strategy %q, which is not deployed", s))
+		}
+		for _, a := range arns {
+			if !roleArn.MatchString(a) {
+				errs = append(errs, fmt.Errorf("cross-account role %q (strategy %s) is not an IAM role ARN", a, s))
+			}
+		}
+	}
+	for _, d := range p.Domains {
+		if d == "" || strings.ContainsAny(d, ", @") {
+			errs = append(errs, fmt.Errorf("domain %q: write a bare domain name such as example.com", d))
+		}
+	}
+	if p.AlarmEmail != "" && !strings.Contains(p.AlarmEmail, "@") {
+		errs = append(errs, fmt.Errorf("alarm email %q is not an email address", p.AlarmEmail))
+	}
+	return errors.Join(errs...)
+}
+
+// outputs are what an operator needs after `cdk deploy`: where to point the
+// Slack app, and which secrets to fill in.
+func outputs(stack awscdk.Stack, api string, s *LatchStack) {
+	out := func(id, value, desc string) {
+		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: jsii.String(value), Description: jsii.String(desc)})
+	}
+	out("ApiUrl", api, "Base URL of the HTTP API: Slack requests go to <url>slack/..., API calls to <url>v1/...")
+	out("TableName", *s.Table.Table.TableName(), "The DynamoDB table")
+	out("SlackSigningSecretArn", *s.Secrets.SlackSigningSecret.SecretArn(), "Put the Slack app's signing secret here")
+	out("SlackBotTokenArn", *s.Secrets.SlackBotToken.SecretArn(), "Put the Slack app's bot token (xoxb-...) here")
+	out("AdminTokenArn", *s.Secrets.AdminToken.SecretArn(), "The bootstrap admin token (generated; read it with get-secret-value)")
+	out("HooksSecretArn", *s.Secrets.Hooks.SecretArn(), "A JSON object of the secrets flows' hooks name with secret_env")
+	for _, name := range sortedKeys(s.Secrets.Strategies) {
+		out("StrategySecretArn"+camel(name), *s.Secrets.Strategies[name].SecretArn(),
+			"A JSON object of the secrets the "+name+" strategy's flows name (e.g. with secret_env)")
+	}
+}
