@@ -97,36 +97,46 @@ type CreateInput struct {
 // ID was already created.
 var ErrExists = &latch.Error{Kind: latch.KindConflict, Code: "request_exists", Message: "A request with this id exists."}
 
-// Create records a new pending request and carries out its effects. It
-// returns KindNotFound for an unknown flow, KindInvalid for bad fields, and
-// KindForbidden when the user may not request through the flow.
-func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, error) {
+// Prepare checks a new request as Create would, without recording it, and
+// returns the change that would record it: the request as it will be
+// stored first (ID filled in), its audit event and effects. Edges that hand
+// the creation to a queue (the Lambdas) answer with its request at once. It
+// fails as Create does.
+func (e *Engine) Prepare(ctx context.Context, in CreateInput) (latch.Change, error) {
 	f, err := e.flows.Get(in.Flow)
 	if err != nil {
-		return latch.Request{}, err
+		return latch.Change{}, err
 	}
 	user, err := e.users.Resolve(ctx, in.UserEmail)
 	if err != nil {
-		return latch.Request{}, err
+		return latch.Change{}, err
 	}
 	id := in.ID
 	if id == "" {
 		id = NewID("req")
 	}
-	c, err := latch.Create(f, latch.NewRequest{ID: id, Flow: f.Name, Requester: &user, CreatedBy: in.CreatedBy,
+	return latch.Create(f, latch.NewRequest{ID: id, Flow: f.Name, Requester: &user, CreatedBy: in.CreatedBy,
 		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now()})
+}
+
+// Create records a new pending request and carries out its effects. It
+// returns KindNotFound for an unknown flow, KindInvalid for bad fields, and
+// KindForbidden when the user may not request through the flow.
+func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, error) {
+	c, err := e.Prepare(ctx, in)
 	if err != nil {
 		return latch.Request{}, err
 	}
+	id := c.Requests[0].ID
 	if err := e.store.Commit(ctx, c); err != nil {
 		if in.ID != "" && (errors.Is(err, latch.ErrDuplicate) || errors.Is(err, latch.ErrConflict)) {
 			return latch.Request{}, fmt.Errorf("create request %s: %w", id, ErrExists)
 		}
 		return latch.Request{}, fmt.Errorf("create request %s: %w", id, err)
 	}
-	e.log.InfoContext(ctx, "request created", "request", id, "flow", f.Name, "user", user.Email)
-	e.dispatch(ctx, c.Effects)
 	r := c.Requests[0]
+	e.log.InfoContext(ctx, "request created", "request", id, "flow", r.Flow, "user", r.Requester.Email)
+	e.dispatch(ctx, c.Effects)
 	r.Version++
 	return r, nil
 }

@@ -36,9 +36,14 @@ type Server struct {
 	Store     latch.Store
 	Feed      latch.AuditFeed // nil when the store has no feed (AWS): GET /v1/audit is then not served
 	Queue     latch.Queue
-	Auth      Authenticator
-	Clock     latch.Clock
-	Log       *slog.Logger
+	// Submit, when set, hands a new request to the engine through a queue
+	// (the API Lambda): the API checks the request, answers 202 with it as
+	// it will be recorded, and the approvals function records it. Nil: the
+	// request is recorded before the answer (latch server).
+	Submit func(ctx context.Context, in engine.CreateInput) error
+	Auth   Authenticator
+	Clock  latch.Clock
+	Log    *slog.Logger
 	// RateLimit applies to each token (the bootstrap token included).
 	RateLimit RateLimit
 
@@ -149,7 +154,7 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 		}
 		in.ID = idempotentID(p, key)
 	}
-	req, err := s.Engine.Create(r.Context(), in)
+	req, err := s.create(r.Context(), in)
 	if errors.Is(err, engine.ErrExists) {
 		// A retry: answer with the request the first call made, if it is
 		// the same ask.
@@ -167,6 +172,31 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 	}
 	writeJSON(w, http.StatusAccepted, req)
 	return nil
+}
+
+// create records the request, or checks it and hands it to Submit.
+func (s *Server) create(ctx context.Context, in engine.CreateInput) (latch.Request, error) {
+	if s.Submit == nil {
+		return s.Engine.Create(ctx, in)
+	}
+	if in.ID != "" {
+		// A retry whose first call was recorded already.
+		if _, err := s.Store.GetRequest(ctx, in.ID); err == nil {
+			return latch.Request{}, engine.ErrExists
+		} else if !errors.Is(err, latch.ErrNotFound) {
+			return latch.Request{}, err
+		}
+	}
+	c, err := s.Engine.Prepare(ctx, in)
+	if err != nil {
+		return latch.Request{}, err
+	}
+	req := c.Requests[0]
+	in.ID = req.ID
+	if err := s.Submit(ctx, in); err != nil {
+		return latch.Request{}, err
+	}
+	return req, nil
 }
 
 // idempotentID is the request id a principal's idempotency key stands for:

@@ -3,6 +3,7 @@ package slackapp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -42,9 +43,10 @@ func teamOf(in *Interaction) string {
 	return in.User.TeamID
 }
 
-// submit handles a submitted request form: it checks the input against the
-// flow and answers errors next to the fields (nothing is created), or hands
-// the request to the engine and shows that it was sent.
+// submit handles a submitted request form: it checks the request as the
+// engine will (Engine.Prepare) and answers errors next to the fields
+// (nothing is created), or hands the request to the engine and shows that
+// it was sent.
 func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 	if in.View == nil || in.View.CallbackID != callbackRequest {
 		return nil
@@ -64,30 +66,30 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 	if p.connect {
 		return formError(in.View, "Slack Connect users cannot request access through Latch.")
 	}
-	if err := latch.CanRequest(f, &p.user, latch.SourceSlack); err != nil {
-		return formError(in.View, latch.ErrorMessageOf(err))
-	}
-	raw := formValues(f, &in.View.State)
-	if _, _, _, err := f.NormalizeFields(raw); err != nil {
+	create := engine.CreateInput{Flow: f.Name, UserEmail: p.user.Email, Source: latch.SourceSlack, Fields: formValues(f, &in.View.State),
+		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}}}
+	c, err := a.Engine.Prepare(ctx, create)
+	if err != nil {
+		if latch.ErrorKindOf(err) == latch.KindInternal {
+			return formError(in.View, a.explain(ctx, err))
+		}
 		return fieldErrors(in.View, err)
 	}
-	id := engine.NewID("req")
-	err = a.Submit(ctx, engine.CreateInput{ID: id, Flow: f.Name, UserEmail: p.user.Email, Source: latch.SourceSlack,
-		Fields: raw, Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}}})
-	if err != nil {
+	create.ID = c.Requests[0].ID
+	if err := a.Submit(ctx, create); err != nil {
 		return formError(in.View, a.explain(ctx, err))
 	}
 	where := ""
 	if ch := a.approvalChannel(f); ch != "" {
 		where = " in " + ch
 	}
-	return map[string]any{"response_action": "update", "view": submittedView(f, id, where)}
+	return map[string]any{"response_action": "update", "view": submittedView(f, create.ID, where)}
 }
 
 // fieldErrors answers a form with each bad field's reason next to it.
 func fieldErrors(v *View, err error) map[string]any {
-	le, ok := err.(*latch.Error)
-	if !ok || len(le.Details) == 0 {
+	le, ok := errors.AsType[*latch.Error](err)
+	if !ok || len(le.Details) == 0 || le.Kind != latch.KindInvalid {
 		return formError(v, latch.ErrorMessageOf(err))
 	}
 	errs := map[string]string{}

@@ -1,0 +1,120 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/latchhq/latch/pkg/boltstore"
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/httpapi"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/local"
+	"github.com/latchhq/latch/pkg/tokens"
+)
+
+const approvalFlow = `name: deploy
+fields:
+  - {name: service, type: string, required: true}
+approval:
+  approvers: [lead@example.com]
+`
+
+// With Submit set (the API Lambda), POST /v1/requests checks the request,
+// hands it over and answers with it as it will be recorded; nothing is
+// recorded by the API itself, and a retry with the same Idempotency-Key
+// after it was recorded is answered with the recorded request.
+func TestCreateThroughSubmit(t *testing.T) {
+	f, err := flows.Parse("deploy.yaml", []byte(approvalFlow), flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var eng *engine.Engine
+	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
+	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
+	defer timers.Close()
+	flowSet := engine.NewFlowSet([]*latch.Flow{f})
+	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
+	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var submitted []engine.CreateInput
+	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
+	api := &httpapi.Server{Engine: eng, Store: store, Queue: queue, Tokens: toks,
+		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken("admin"), Service: toks},
+		Submit: func(_ context.Context, in engine.CreateInput) error {
+			mu.Lock()
+			defer mu.Unlock()
+			submitted = append(submitted, in)
+			return nil
+		}}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+
+	post := func(body, key string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/requests", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer admin")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+
+	status, out := post(`{"flow":"deploy","user_email":"dev@example.com","fields":{}}`, "")
+	if status != http.StatusUnprocessableEntity && status != http.StatusBadRequest {
+		t.Errorf("a request missing a required field: %d %v, want a 4xx", status, out)
+	}
+	if len(submitted) != 0 {
+		t.Fatalf("an invalid request was submitted: %+v", submitted)
+	}
+
+	status, out = post(`{"flow":"deploy","user_email":"dev@example.com","fields":{"service":"web"}}`, "ci-42")
+	if status != http.StatusAccepted || out["status"] != "pending" || out["id"] == "" {
+		t.Fatalf("create: %d %v, want 202 pending with an id", status, out)
+	}
+	if len(submitted) != 1 || submitted[0].ID != out["id"] || submitted[0].Fields["service"] != "web" {
+		t.Fatalf("submitted %+v, want the request with the id answered", submitted)
+	}
+	if _, err := store.GetRequest(context.Background(), submitted[0].ID); err == nil {
+		t.Errorf("the API recorded the request itself")
+	}
+
+	// The approvals function records it; a retry is answered from the store.
+	if _, err := eng.Create(context.Background(), submitted[0]); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/requests", strings.NewReader(`{"flow":"deploy","user_email":"dev@example.com","fields":{"service":"web"}}`))
+	req.Header.Set("Authorization", "Bearer admin")
+	req.Header.Set("Idempotency-Key", "ci-42")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" || len(submitted) != 1 {
+		t.Errorf("retry: %d replayed=%q, %d submissions; want 202, replayed, no second submission",
+			resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), len(submitted))
+	}
+}
