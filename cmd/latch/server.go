@@ -22,6 +22,7 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
+	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/tokens"
 	"github.com/spf13/cobra"
 )
@@ -186,6 +187,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	startAuditShipping(runCtx, store, sinks, log)
 	go retryOutbox(runCtx, eng, log)
+	go reconcileEvery(runCtx, time.Minute, &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log}, log)
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
 	if token == "" {
@@ -276,6 +278,25 @@ func seedDomains(ctx context.Context, dir *identity.Directory, domains []string,
 	}
 	log.Info("organisation domains", "domains", strings.Join(names, ","))
 	return nil
+}
+
+// reconcileEvery runs the reconciler on a timer: a revoke or an expiry
+// whose timer was lost, a grant stuck half-way, is set going again.
+func reconcileEvery(ctx context.Context, every time.Duration, rc *reconcile.Reconciler, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if rep, err := rc.Run(ctx); err != nil {
+				log.Warn("reconciler run failed", "err", err)
+			} else if rep.Corrections() > 0 {
+				log.Warn("reconciler corrected overdue or stuck work", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired)
+			}
+		}
+	}
 }
 
 // retryOutbox carries out effects left in the outbox after a failure.

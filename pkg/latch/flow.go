@@ -39,11 +39,12 @@ type Source string
 
 // Sources: where a request, or a command, comes from.
 const (
-	SourceSlack    Source = "slack"
-	SourceAPI      Source = "api"
-	SourceSchedule Source = "schedule" // a timer: an approval deadline, a lease's end
-	SourceLatch    Source = "latch"    // the grant runner's reports; identities Latch learned
-	SourceAdmin    Source = "admin"    // an admin's change to users, domains, bots and tokens
+	SourceSlack      Source = "slack"
+	SourceAPI        Source = "api"
+	SourceSchedule   Source = "schedule"   // a timer: an approval deadline, a lease's end
+	SourceLatch      Source = "latch"      // the grant runner's reports; identities Latch learned
+	SourceAdmin      Source = "admin"      // an admin's change to users, domains, bots and tokens
+	SourceReconciler Source = "reconciler" // the reconciler set something overdue or stuck going again
 )
 
 // Approval says who may decide a request and how many must agree.

@@ -201,6 +201,10 @@ const (
 	AuditBotDeleted     AuditType = "bot_deleted"
 	AuditTokenIssued    AuditType = "token_issued"
 	AuditTokenRevoked   AuditType = "token_revoked"
+	// AuditCorrected: the reconciler found something overdue or stuck (a
+	// revoke whose time passed, a grant stuck half-way, an expiry that never
+	// fired) and set it going again. GrantID or Data name what.
+	AuditCorrected AuditType = "corrected_by_reconciler"
 )
 
 // AuditEvent is an immutable record of one thing that happened to a request.

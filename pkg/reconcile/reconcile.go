@@ -1,0 +1,183 @@
+// Package reconcile finds what should have happened by now and did not, and
+// sets it going again: a revoke whose time has passed while the grant is
+// still active (a wake-up that was lost), a grant stuck escalating or
+// deescalating (a runner that died half-way), a pending request past its
+// approval deadline (an expiry that never fired), and outbox effects left
+// behind by a failure. Every correction is recorded as a
+// corrected_by_reconciler audit event.
+//
+// Every action it takes is idempotent and goes through the same paths as
+// the original (the queue with the original's deterministic command id,
+// the grant runner), so running it while the original is merely late does no
+// harm: the engine drops the duplicate. On AWS a scheduled function runs it
+// every few minutes; `latch server` runs it on a timer.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// Defaults of Reconciler's durations.
+const (
+	DefaultGrace       = 5 * time.Minute  // how late a revoke or an expiry may be before it is driven again
+	DefaultStuck       = 30 * time.Minute // how long a grant may stay escalating untouched
+	DefaultStuckRevoke = 25 * time.Hour   // ... or deescalating: a revoke is retried for a day before it fails
+)
+
+// Outbox carries out effects left in the outbox (engine.Engine).
+type Outbox interface {
+	DispatchPending(ctx context.Context, minAge time.Duration) (int, error)
+}
+
+// Reconciler checks the store against the clock. Store, Queue and Runner
+// are required; Outbox is optional (latch server retries its outbox on a
+// timer of its own).
+type Reconciler struct {
+	Store       latch.Store
+	Queue       latch.Queue
+	Runner      latch.GrantRunner
+	Outbox      Outbox
+	Clock       latch.Clock
+	Log         *slog.Logger
+	Grace       time.Duration
+	Stuck       time.Duration
+	StuckRevoke time.Duration
+}
+
+// Report counts what one run corrected.
+type Report struct {
+	Effects        int // outbox effects carried out
+	OverdueRevokes int // active grants past a lease's end, sent due again
+	Redriven       int // grants stuck escalating or deescalating, handed to the runner again
+	Expired        int // pending requests past their deadline, sent expire again
+}
+
+// Corrections is the total of what the run set going again (outbox effects
+// not included: retrying them is routine).
+func (r Report) Corrections() int { return r.OverdueRevokes + r.Redriven + r.Expired }
+
+// Run checks once. It goes on past a failing correction and returns the
+// errors joined.
+func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
+	clock, log := rc.Clock, rc.Log
+	if clock == nil {
+		clock = latch.SystemClock
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	grace, stuck, stuckRevoke := or(rc.Grace, DefaultGrace), or(rc.Stuck, DefaultStuck), or(rc.StuckRevoke, DefaultStuckRevoke)
+	now := clock.Now()
+	var rep Report
+	var errs []error
+
+	if rc.Outbox != nil {
+		n, err := rc.Outbox.DispatchPending(ctx, time.Minute)
+		rep.Effects = n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("outbox: %w", err))
+		}
+	}
+
+	grants, err := rc.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("list open grants: %w", err))...)
+	}
+	for _, g := range grants {
+		switch g.Status {
+		case latch.GrantActive:
+			due, ok := g.NextDue()
+			if !ok || now.Sub(due) < grace {
+				continue
+			}
+			// The id the runner's own wake-up carries: if that lands too,
+			// one of the two is a duplicate.
+			cmd := latch.Command{ID: fmt.Sprintf("due/%s/%d", g.ID, due.UnixNano()), Kind: latch.CmdDue, GrantID: g.ID,
+				At: now, Source: latch.SourceReconciler}
+			if err := rc.Queue.Publish(ctx, cmd); err != nil {
+				errs = append(errs, fmt.Errorf("grant %s: send due: %w", g.ID, err))
+				continue
+			}
+			rep.OverdueRevokes++
+			errs = appendErr(errs, rc.record(ctx, now, "overdue_revoke", cmd.ID, g, map[string]any{"due_at": due.UTC().Format(time.RFC3339)}))
+			log.WarnContext(ctx, "reconciler: access past its end is being revoked", "grant", g.ID, "due", due)
+		case latch.GrantEscalating, latch.GrantDeescalating:
+			run, what, limit := rc.Runner.Escalate, "stuck_escalating", stuck
+			if g.Status == latch.GrantDeescalating {
+				run, what, limit = rc.Runner.Deescalate, "stuck_deescalating", stuckRevoke
+			}
+			if now.Sub(g.UpdatedAt) < limit {
+				continue
+			}
+			if err := run(ctx, g.ID); err != nil {
+				errs = append(errs, fmt.Errorf("grant %s: run again: %w", g.ID, err))
+				continue
+			}
+			rep.Redriven++
+			key := fmt.Sprintf("%s/%s/%d", what, g.ID, g.UpdatedAt.UnixNano())
+			errs = appendErr(errs, rc.record(ctx, now, what, key, g, map[string]any{"since": g.UpdatedAt.UTC().Format(time.RFC3339)}))
+			log.WarnContext(ctx, "reconciler: a grant stuck half-way is run again", "grant", g.ID, "status", g.Status, "since", g.UpdatedAt)
+		}
+	}
+
+	pending, err := rc.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000})
+	if err != nil {
+		return rep, errors.Join(append(errs, fmt.Errorf("list pending requests: %w", err))...)
+	}
+	for _, r := range pending {
+		if r.ExpiresAt == nil || now.Sub(*r.ExpiresAt) < grace {
+			continue
+		}
+		cmd := engine.ExpireCommand(r.ID, now)
+		if err := rc.Queue.Publish(ctx, cmd); err != nil {
+			errs = append(errs, fmt.Errorf("request %s: send expire: %w", r.ID, err))
+			continue
+		}
+		rep.Expired++
+		ev := latch.AuditEvent{ID: "reconcile/expire/" + r.ID, Type: latch.AuditCorrected, At: now, Flow: r.Flow,
+			Requester: r.Requester.Email, TargetID: r.TargetID, Source: latch.SourceReconciler,
+			Data: map[string]any{"correction": "overdue_expiry", "request": r.ID, "expires_at": r.ExpiresAt.UTC().Format(time.RFC3339)}}
+		errs = appendErr(errs, rc.append(ctx, ev))
+		log.WarnContext(ctx, "reconciler: a request past its deadline is being expired", "request", r.ID)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// record adds the audit event of a correction to a grant. key makes its id
+// stable, so a correction retried for the same state is recorded once.
+func (rc *Reconciler) record(ctx context.Context, now time.Time, what, key string, g latch.Grant, data map[string]any) error {
+	data["correction"] = what
+	data["grant"] = g.ID
+	data["requests"] = g.RequestIDs()
+	return rc.append(ctx, latch.AuditEvent{ID: "reconcile/" + key, Type: latch.AuditCorrected, At: now, Flow: g.Flow,
+		Requester: g.User.Email, TargetID: g.TargetID, GrantID: g.ID, Source: latch.SourceReconciler, Data: data})
+}
+
+func (rc *Reconciler) append(ctx context.Context, ev latch.AuditEvent) error {
+	err := rc.Store.AppendAudit(ctx, ev)
+	if errors.Is(err, latch.ErrConflict) {
+		return nil // recorded by an earlier run
+	}
+	return err
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func appendErr(errs []error, err error) []error {
+	if err != nil {
+		return append(errs, err)
+	}
+	return errs
+}
