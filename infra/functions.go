@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ const (
 	envLogLevel          = "LATCH_LOG_LEVEL"             // debug, info, warn, error
 	envEventsQueueURL    = "LATCH_EVENTS_QUEUE_URL"      // the FIFO events queue
 	envStateMachineArn   = "LATCH_STATE_MACHINE_ARN"     // the grant lifecycle state machine
+	envEscalatorArns     = "LATCH_ESCALATOR_ARNS"        // JSON object: strategy → its escalator function's ARN
 	envStrategy          = "LATCH_STRATEGY"              // an escalator's strategy type
 	envSigningSecretArn  = "SLACK_SIGNING_SECRET_ARN"    // secret: SLACK_SIGNING_SECRET
 	envBotTokenArn       = "SLACK_BOT_TOKEN_ARN"         // secret: SLACK_BOT_TOKEN
@@ -203,30 +205,36 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 		ReportBatchItemFailures: jsii.Bool(true),
 	}))
 
-	// granttasks: the state machine's tasks around a grant (identity,
-	// hooks, reports). Reads and writes the table, reports to the queue.
+	// granttasks: the state machine's own tasks (pkg/sfngrants.TaskHandler:
+	// hold, escalation_failed, deescalation_failed). Reads grants, records
+	// the Hold's task token in the table, answers a Hold at once when the
+	// grant already asks for something else (states:SendTaskSuccess, added
+	// by allowGrantRunner). Its reports are sent by the state machine.
 	fs.GrantTasks = add(fnSpec{name: fnGrantTasks, desc: "Latch grant lifecycle tasks", timeout: grantTasksTimeout, memory: 256, flows: true,
-		env: map[string]string{
-			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
-			envHooksSecretsArn: arn(sec.Hooks),
-		}})
+		env: map[string]string{envTable: tableName}})
 	fs.GrantTasks.allowTable(t)
-	fs.GrantTasks.allowSend(q.Events)
-	fs.GrantTasks.allowSecrets(sec.Hooks)
 
-	// escalator-<strategy>: grants and revokes in the target system. It is
-	// given everything in its task input and touches no Latch resource: it
-	// reads its strategy's secrets and may assume the strategy's
-	// cross-account roles, nothing else.
+	// escalator-<strategy>: the state machine's escalate and revoke tasks
+	// (pkg/sfngrants.TaskHandler) for one strategy. It reads the grant and
+	// its request from the table and finds the grantee's identity (the
+	// stored one, the flow's get_identity hook, the strategy's lookup, which
+	// it stores), then grants or revokes in the target system. It reads its
+	// strategy's secrets and the hooks' secrets, and may assume the
+	// strategy's cross-account roles. Its reports are sent by the state
+	// machine.
 	for _, name := range p.Strategies {
 		roles := p.CrossAccountRoleArns[name]
-		env := map[string]string{envStrategy: name, envStrategySecrets: arn(sec.Strategies[name])}
+		env := map[string]string{
+			envTable: tableName, envStrategy: name,
+			envStrategySecrets: arn(sec.Strategies[name]), envHooksSecretsArn: arn(sec.Hooks),
+		}
 		if len(roles) > 0 {
 			env[envAssumeRoleArnList] = strings.Join(roles, ",")
 		}
 		f := add(fnSpec{name: escalatorName(name), desc: "Latch escalator for the " + name + " strategy",
 			timeout: knownStrategies[name].timeout, memory: 256, flows: true, env: env})
-		f.allowSecrets(sec.Strategies[name])
+		f.allowTable(t)
+		f.allowSecrets(sec.Strategies[name], sec.Hooks)
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
 		}
@@ -277,10 +285,37 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	return fs
 }
 
-// allowGrantRunner gives approvals what it needs of the state machine:
-// starting one execution per grant, and waking a waiting execution (early
-// revoke, extension) with its task token.
-func (fs *functions) allowGrantRunner(sm awsstepfunctions.StateMachine) {
+// allowGrantRunner gives the functions what they need of the state
+// machine. approvals runs grants (pkg/sfngrants.Runner): it starts one
+// execution per grant with the escalator function of the grant's strategy
+// in its input, wakes an execution's Hold with its task token (early
+// revoke, extension), and looks at an execution that did not answer.
+// granttasks answers a Hold with its task token.
+func (fs *functions) allowGrantRunner(stack awscdk.Stack, sm awsstepfunctions.StateMachine, strategies []string) {
+	escalators := map[string]string{}
+	for _, s := range strategies {
+		escalators[s] = *fs.Escalators[s].Fn.FunctionArn()
+	}
+	b, err := json.Marshal(escalators)
+	if err != nil {
+		panic(err)
+	}
 	fs.Approvals.Fn.AddEnvironment(jsii.String(envStateMachineArn), sm.StateMachineArn(), nil)
+	fs.Approvals.Fn.AddEnvironment(jsii.String(envEscalatorArns), jsii.String(string(b)), nil)
 	fs.Approvals.allow([]string{"states:StartExecution", "states:SendTaskSuccess"}, sm.StateMachineArn())
+	// The executions of this state machine, and no other's.
+	fs.Approvals.allow([]string{"states:DescribeExecution"}, stack.FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("states"), Resource: jsii.String("execution"),
+		ResourceName: jsii.String(*sm.StateMachineName() + ":*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	}))
+	// Not in the role's default policy: the function depends on that one,
+	// and the state machine depends on the function (it invokes it), so the
+	// statement naming the state machine goes in a policy of its own.
+	awsiam.NewPolicy(stack, jsii.String("GranttasksStates"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{fs.GrantTasks.Role},
+		Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("states:SendTaskSuccess"),
+			Resources: &[]*string{sm.StateMachineArn()},
+		})},
+	})
 }

@@ -295,10 +295,10 @@ func wantPermissions(full bool) map[string]permissions {
 	}
 	slack, api, approvals, tasks, esc, audit := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
 		fn("EscalatorWebhookLogs"), fn("AuditLogs")
-	for _, p := range []permissions{slack, api, approvals, tasks} {
+	for _, p := range []permissions{slack, api, approvals, tasks, esc} {
 		grant(p, tableRW, tableActions...)
 	}
-	for _, p := range []permissions{slack, api, tasks} {
+	for _, p := range []permissions{slack, api} {
 		grant(p, []string{"Events.Arn"}, "sqs:SendMessage")
 	}
 	grant(slack, []string{"SlackBotToken", "SlackSigningSecret"}, "secretsmanager:GetSecretValue")
@@ -306,8 +306,14 @@ func wantPermissions(full bool) map[string]permissions {
 	grant(approvals, []string{"HooksSecrets", "SlackBotToken"}, "secretsmanager:GetSecretValue")
 	grant(approvals, []string{"Events.Arn"}, sqsConsume...)
 	grant(approvals, []string{"Grants"}, "states:StartExecution", "states:SendTaskSuccess")
-	grant(tasks, []string{"HooksSecrets"}, "secretsmanager:GetSecretValue")
-	grant(esc, []string{"StrategySecretsWebhook"}, "secretsmanager:GetSecretValue")
+	partition, region, account := "${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}"
+	if full {
+		partition, region, account = "aws", testRegion, testAccount
+	}
+	grant(approvals, []string{"arn:" + partition + ":states:" + region + ":" + account + ":execution:Grants.Name:*"},
+		"states:DescribeExecution")
+	grant(tasks, []string{"Grants"}, "states:SendTaskSuccess")
+	grant(esc, []string{"HooksSecrets", "StrategySecretsWebhook"}, "secretsmanager:GetSecretValue")
 	grant(audit, []string{"Table.StreamArn"}, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 	grant(audit, []string{"*"}, "dynamodb:ListStreams")
 	grant(audit, []string{"AuditDLQ.Arn"}, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
@@ -411,11 +417,11 @@ func TestStack(t *testing.T) {
 			fnAPI: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
 				envAdminTokenArn: "AdminToken"}),
 			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants",
-				envBotTokenArn: "SlackBotToken", envHooksSecretsArn: "HooksSecrets"}),
-			fnGrantTasks: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envHooksSecretsArn: "HooksSecrets"}),
-			"escalator-webhook": withFlows(map[string]string{envStrategy: "webhook", envStrategySecrets: "StrategySecretsWebhook",
-				envAssumeRoleArnList: testRole}),
+				envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
+				envBotTokenArn:   "SlackBotToken", envHooksSecretsArn: "HooksSecrets"}),
+			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
+			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
+				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets", envAssumeRoleArnList: testRole}),
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream}),
 		}
 		for name, w := range want {

@@ -78,7 +78,7 @@ func NewLatchStack(scope constructs.Construct, id string, props *LatchStackProps
 	layer := newFlowsLayer(stack, flowFiles)
 	s.Functions = newFunctions(stack, &p, s.Table, s.Queues, s.Secrets, layer)
 	sm := newGrantStateMachine(stack, &p, s.Functions, s.Queues)
-	s.Functions.allowGrantRunner(sm)
+	s.Functions.allowGrantRunner(stack, sm, p.Strategies)
 	api := newHTTPAPI(stack, s.Functions)
 	newAlarms(stack, &p, s.Queues, s.Functions, sm)
 	outputs(stack, api, s)
