@@ -1,0 +1,448 @@
+package sfngrants_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/events"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/sfngrants"
+)
+
+// These are the definition tests: the state machine from Definition() run
+// in aws-local-stepfunctions, driven by the engine through the Runner, with
+// the TaskHandler behind its Lambda tasks. Each follows one grant's life.
+
+// active has ann's request approved and waits until her access is in place
+// and the grant's execution holds until the lease end.
+func (rt *rig) active(duration string) (latch.Request, latch.Grant, *execution) {
+	rt.t.Helper()
+	r := rt.request(duration)
+	r = rt.waitFor(r.ID, latch.StatusActive)
+	ex := rt.execution(r.GrantID)
+	g := rt.grant(r.GrantID)
+	end, ok := g.NextDue()
+	if !ok {
+		rt.t.Fatalf("grant %s has no lease end", g.ID)
+	}
+	rt.holding(ex, holdUntil(end))
+	return r, g, ex
+}
+
+func TestNormalPath(t *testing.T) {
+	rt := newRig(t)
+	r, g, ex := rt.active("1h")
+	end, _ := g.NextDue()
+	h := rt.holding(ex, holdUntil(end))
+	if left := time.Until(end); h.Seconds < int64(left/time.Second) || h.Seconds > int64(left/time.Second)+2 {
+		t.Errorf("the Hold times out after %ds; the lease ends in %v", h.Seconds, left)
+	}
+
+	rt.clock.Advance(time.Hour + time.Second)
+	if !rt.sfn.timeOut(ex) {
+		t.Fatal("no Hold to time out")
+	}
+	end2 := rt.sfn.awaitEnd(ex)
+	if end2.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s: %s %s", end2.Status, end2.Error, end2.Cause)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if got := rt.grant(g.ID); got.Status != latch.GrantEnded {
+		t.Errorf("grant is %s, want ended", got.Status)
+	}
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "due", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	msgs := rt.messages()
+	if msgs[1].ID != "due/"+g.ID+"/"+itoa(end.UnixNano()) || msgs[1].At.Before(end) {
+		t.Errorf("due report %s at %v; want id due/<grant>/<end nanos>, at or after %v", msgs[1].ID, msgs[1].At, end)
+	}
+	if msgs[0].ID != "escalated/"+g.ID+"/v1" {
+		t.Errorf("escalated report id %s", msgs[0].ID)
+	}
+	if rt.esc.count("grant") != 1 || rt.esc.count("revoke") != 1 {
+		t.Errorf("escalator calls %v, want one grant and one revoke", rt.esc.calls)
+	}
+	path := rt.sfn.entered(ex)
+	if !contains(path, "Start", "Escalate", "EscalateOutcome", "ReportEscalated", "FreshHold", "Hold", "Answer",
+		"NextHold", "Hold", "FreshHold", "Hold", "Answer", "ReportDue", "NextHold", "Hold", "Answer", "Revoke",
+		"RevokeOutcome", "ReportDeescalated", "Done") {
+		t.Errorf("path %v", path)
+	}
+	if len(rt.reports(deadLetterURL)) != 0 {
+		t.Errorf("dead letters %v", rt.reports(deadLetterURL))
+	}
+	tok, err := rt.tokens.HoldToken(context.Background(), g.ID)
+	if err != nil || tok == "" || tok == sfngrants.RevokeOver {
+		t.Errorf("hold token %q, %v; want the last Hold's", tok, err)
+	}
+}
+
+func TestEscalateFailingThenSucceeding(t *testing.T) {
+	rt := newRig(t)
+	rt.esc.on("grant", errDown, errDown, nil)
+	r, g, ex := rt.active("1h")
+	if n := rt.sfn.count(ex, "StateRetried", sfngrants.StateEscalate); n != 2 {
+		t.Errorf("escalate retried %d times, want 2", n)
+	}
+	if rt.esc.count("grant") != 3 {
+		t.Errorf("grant called %d times, want 3", rt.esc.count("grant"))
+	}
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	_ = g
+}
+
+func TestEscalateFailingForGood(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		err      error
+		attempts int
+		code     string
+	}{
+		// Every attempt the state machine allows (DefaultTiming: 6), then
+		// escalation_failed with the escalator's words.
+		{"transient", errDown, sfngrants.DefaultTiming.EscalateAttempts, "escalation_failed"},
+		// A permanent error is not retried, and keeps its code.
+		{"permanent", latch.Permanent(&latch.Error{Kind: latch.KindNotFound, Code: "no_such_group", Message: "The group does not exist."}), 1, "no_such_group"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := newRig(t)
+			rt.esc.on("grant", tt.err)
+			r := rt.request("1h")
+			f := rt.waitFor(r.ID, latch.StatusFailed)
+			ex := rt.execution(f.GrantID)
+			if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+				t.Errorf("execution %s %s", e.Status, e.Error)
+			}
+			if n := rt.esc.count("grant"); n != tt.attempts {
+				t.Errorf("grant tried %d times, want %d", n, tt.attempts)
+			}
+			if f.Failure == nil || f.Failure.Code != tt.code || f.Failure.Stage != latch.StageEscalate {
+				t.Errorf("failure %+v, want code %s at escalate", f.Failure, tt.code)
+			}
+			if tt.name == "permanent" && f.Failure.Message != "The group does not exist." {
+				t.Errorf("failure message %q", f.Failure.Message)
+			}
+			if tt.name == "transient" && !strings.Contains(f.Failure.Message, errDown.Error()) {
+				t.Errorf("failure message %q does not say why", f.Failure.Message)
+			}
+			if got, want := rt.reports(eventsQueueURL), []string{"escalation_failed"}; !slices.Equal(got, want) {
+				t.Errorf("reports %v, want %v", got, want)
+			}
+			if rt.esc.count("revoke") != 0 || slices.Contains(rt.sfn.entered(ex), sfngrants.StateHold) {
+				t.Errorf("an escalation that failed went on: %v", rt.sfn.entered(ex))
+			}
+		})
+	}
+}
+
+func TestRevokeFailingThenSucceeding(t *testing.T) {
+	rt := newRig(t)
+	rt.esc.on("revoke", errDown, errDown, errDown, nil)
+	r, _, ex := rt.active("1h")
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if n := rt.sfn.count(ex, "StateRetried", sfngrants.StateRevoke); n != 3 {
+		t.Errorf("revoke retried %d times, want 3", n)
+	}
+	if rt.esc.count("revoke") != 4 {
+		t.Errorf("revoke called %d times, want 4", rt.esc.count("revoke"))
+	}
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+}
+
+func TestRevokeFailingForGood(t *testing.T) {
+	rt := newRig(t)
+	rt.esc.on("revoke", errDown)
+	r, g, ex := rt.active("1h")
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	e := rt.sfn.awaitEnd(ex)
+	if e.Status != "FAILED" || e.Error != sfngrants.FailedError {
+		t.Fatalf("execution %s %s, want FAILED %s", e.Status, e.Error, sfngrants.FailedError)
+	}
+	f := rt.waitFor(r.ID, latch.StatusFailed)
+	if f.Failure == nil || f.Failure.Stage != latch.StageDeescalate || !strings.Contains(f.Failure.Message, errDown.Error()) {
+		t.Errorf("failure %+v", f.Failure)
+	}
+	// Every error is retried for about a day: DefaultTiming's waits (1s
+	// doubling to 5 minutes) add up to 24h after this many retries.
+	retries := 0
+	for sum, w := 0, 1; sum < 24*3600; retries++ {
+		sum += w
+		w = min(2*w, 300)
+	}
+	if n := rt.esc.count("revoke"); n != retries+1 {
+		t.Errorf("revoke tried %d times, want %d", n, retries+1)
+	}
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalation_failed"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	dead := rt.reports(deadLetterURL)
+	if len(dead) != 1 || !strings.Contains(dead[0], `"stage":"deescalate"`) || !strings.Contains(dead[0], g.ID) ||
+		!strings.Contains(dead[0], ex.ARN) {
+		t.Errorf("dead letters %v", dead)
+	}
+	if tok, _ := rt.tokens.HoldToken(context.Background(), g.ID); tok != sfngrants.RevokeOver {
+		t.Errorf("hold token %q after the revoke failed, want RevokeOver", tok)
+	}
+	if !contains(rt.sfn.entered(ex), "Revoke", "DeescalationFailed", "DeescalationFailedOutcome",
+		"ReportDeescalationFailed", "RevokeLost", "SendToDeadLetter", "Failed") {
+		t.Errorf("path %v", rt.sfn.entered(ex))
+	}
+
+	// An admin retries once the target is back: the grant's execution has
+	// ended, so the runner starts one that only revokes.
+	rt.esc.on("revoke", nil)
+	rt.do(latch.CmdRetry, r.ID, dan)
+	g2 := rt.grant(g.ID)
+	again := rt.execution(g.ID + "-revoke-v" + itoa(int64(g2.Version)))
+	if e := rt.sfn.awaitEnd(again); e.Status != "SUCCEEDED" {
+		t.Fatalf("revoke execution %s %s", e.Status, e.Error)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if path := rt.sfn.entered(again); path[0] != "Start" || path[1] != "Revoke" || slices.Contains(path, "Escalate") {
+		t.Errorf("revoke-only path %v", path)
+	}
+	if got := rt.grant(g.ID).Status; got != latch.GrantEnded {
+		t.Errorf("grant %s, want ended", got)
+	}
+	if rt.esc.count("grant") != 1 {
+		t.Errorf("granted %d times", rt.esc.count("grant"))
+	}
+}
+
+func TestEarlyRevoke(t *testing.T) {
+	rt := newRig(t)
+	r, g, ex := rt.active("8h")
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	if rt.esc.count("revoke") != 1 {
+		t.Errorf("revoked %d times", rt.esc.count("revoke"))
+	}
+	if got := rt.grant(g.ID); got.Status != latch.GrantEnded || got.EndedAt == nil {
+		t.Errorf("grant %s", got.Status)
+	}
+}
+
+// TestEarlyRevokeBetweenHolds revokes while the execution is between two
+// Holds: the runner finds the last Hold's token stale, and the next Hold,
+// having recorded its token, sees the revoke itself.
+func TestEarlyRevokeBetweenHolds(t *testing.T) {
+	rt := newRig(t)
+	r, g, ex := rt.active("8h")
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	rt.setBeforeTask(func(state string, in sfngrants.TaskInput) {
+		if state == sfngrants.StateHold {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+	})
+	// Move the Hold (a shorter lease would do the same): the runner answers
+	// the current Hold, and the next one is held back before it runs.
+	if err := rt.runner.Wake(context.Background(), g.ID, time.Now().Add(7*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	before := rt.sfn.callsOf("DescribeExecution")
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if rt.sfn.callsOf("DescribeExecution") != before+1 {
+		t.Errorf("the runner did not find the token stale and look at the execution")
+	}
+	if rt.esc.count("revoke") != 0 {
+		t.Fatal("revoked before the Hold ran")
+	}
+	rt.setBeforeTask(nil)
+	close(release)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if rt.esc.count("revoke") != 1 {
+		t.Errorf("revoked %d times", rt.esc.count("revoke"))
+	}
+}
+
+// TestEscalatedAfterHold: the engine handles escalated only once the first
+// Hold waits (no end known yet); its Wake moves that Hold to the lease end.
+// (The other order — escalated handled before the Hold runs — is what every
+// other test sees.)
+func TestEscalatedAfterHold(t *testing.T) {
+	rt := newRig(t)
+	rt.pause()
+	r := rt.request("2h")
+	eventually(t, func() bool { return rt.sfn.execution(rt.req(r.ID).GrantID) != nil }, func() string { return "no execution" })
+	ex := rt.execution(rt.req(r.ID).GrantID)
+	rt.holding(ex, func(h sfngrants.Hold) bool { return h.Until == "" })
+	if got := rt.grant(ex.Name).Status; got != latch.GrantEscalating {
+		t.Fatalf("grant %s before escalated was handled", got)
+	}
+	rt.resume()
+	rt.waitFor(r.ID, latch.StatusActive)
+	g := rt.grant(ex.Name)
+	end, _ := g.NextDue()
+	rt.holding(ex, holdUntil(end))
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+}
+
+// TestExtension: a second request for the same access extends it; the grant
+// is revoked only at the later end, and the first request ends at its own.
+func TestExtension(t *testing.T) {
+	rt := newRig(t)
+	first, g, ex := rt.active("1h")
+	second := rt.request("3h")
+	rt.waitFor(second.ID, latch.StatusActive)
+	if rt.req(second.ID).GrantID != g.ID {
+		t.Fatalf("the second request has its own grant")
+	}
+	end1, _ := g.NextDue()
+	rt.holding(ex, holdUntil(end1)) // the earlier end comes first
+
+	rt.clock.Advance(time.Hour + time.Second)
+	rt.sfn.timeOut(ex)
+	rt.waitFor(first.ID, latch.StatusEnded)
+	g = rt.grant(g.ID)
+	if g.Status != latch.GrantActive {
+		t.Fatalf("grant %s after the first lease ended", g.Status)
+	}
+	end2, _ := g.NextDue()
+	rt.holding(ex, holdUntil(end2)) // moved by the engine's Wake
+	if rt.esc.count("revoke") != 0 {
+		t.Fatal("revoked while a lease holds the access")
+	}
+
+	rt.clock.Advance(2 * time.Hour)
+	rt.sfn.timeOut(ex)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	rt.waitFor(second.ID, latch.StatusEnded)
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "due", "due", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	if rt.esc.count("grant") != 1 || rt.esc.count("revoke") != 1 {
+		t.Errorf("escalator calls %v", rt.esc.calls)
+	}
+}
+
+// TestShorterLeaseMovesHoldEarlier: a request with an earlier end joins; the
+// Hold moves to it.
+func TestShorterLeaseMovesHoldEarlier(t *testing.T) {
+	rt := newRig(t)
+	_, g, ex := rt.active("8h")
+	short := rt.request("30m")
+	rt.waitFor(short.ID, latch.StatusActive)
+	g = rt.grant(g.ID)
+	end, _ := g.NextDue()
+	if s, _ := g.Lease(short.ID); !s.EndsAt.Equal(end) {
+		t.Fatalf("next due %v is not the short lease's end %v", end, s.EndsAt)
+	}
+	rt.holding(ex, holdUntil(end))
+}
+
+// TestDueUnanswered: a due report the engine does not act on is sent again
+// after DueRecheck (here: the Hold after it times out), with the same id.
+func TestDueUnanswered(t *testing.T) {
+	rt := newRig(t)
+	_, g, ex := rt.active("1h")
+	end, _ := g.NextDue()
+	rt.pause()
+	rt.clock.Advance(time.Hour + time.Second)
+	rt.sfn.timeOut(ex)
+	h := rt.holding(ex, func(h sfngrants.Hold) bool { return h.Reported })
+	if h.Seconds != int64(sfngrants.DefaultTiming.DueRecheck/time.Second) {
+		t.Errorf("after a due report the Hold waits %ds, want DueRecheck", h.Seconds)
+	}
+	rt.sfn.timeOut(ex)
+	eventually(t, func() bool { return len(rt.reports(eventsQueueURL)) == 3 }, func() string {
+		return "reports " + strings.Join(rt.reports(eventsQueueURL), ",")
+	})
+	msgs := rt.messages()
+	if msgs[1].Type != events.TypeDue || msgs[2].Type != events.TypeDue || msgs[1].ID != msgs[2].ID {
+		t.Errorf("messages %v", msgs)
+	}
+	_ = end
+	rt.resume()
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+}
+
+// TestReportLost: a report that cannot be sent for a day goes to the
+// dead-letter queue and the execution fails.
+func TestReportLost(t *testing.T) {
+	rt := newRig(t)
+	rt.setSQSFail(func(q string) error {
+		if q == eventsQueueURL {
+			return errors.New("queue unavailable")
+		}
+		return nil
+	})
+	r := rt.request("1h")
+	ex := rt.execution(rt.req(r.ID).GrantID)
+	e := rt.sfn.awaitEnd(ex)
+	if e.Status != "FAILED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+	dead := rt.reports(deadLetterURL)
+	if len(dead) != 1 || !strings.Contains(dead[0], `"stage":"escalate"`) || !strings.Contains(dead[0], "queue unavailable") {
+		t.Errorf("dead letters %v", dead)
+	}
+	if !contains(rt.sfn.entered(ex), "Escalate", "ReportEscalated", "EscalateLost", "SendToDeadLetter", "Failed") {
+		t.Errorf("path %v", rt.sfn.entered(ex))
+	}
+}
+
+func TestEscalateTwiceStartsOneExecution(t *testing.T) {
+	rt := newRig(t)
+	r, g, ex := rt.active("1h")
+	if err := rt.runner.Escalate(context.Background(), g.ID); err != nil {
+		t.Errorf("escalate again: %v", err)
+	}
+	if names := rt.sfn.executions(); len(names) != 1 {
+		t.Errorf("executions %v", names)
+	}
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	rt.sfn.awaitEnd(ex)
+	if err := rt.runner.Escalate(context.Background(), g.ID); err != nil {
+		t.Errorf("escalate after the execution ended: %v", err)
+	}
+	if err := rt.runner.Deescalate(context.Background(), g.ID); err != nil {
+		t.Errorf("deescalate an ended grant: %v", err)
+	}
+	if names := rt.sfn.executions(); len(names) != 1 {
+		t.Errorf("executions %v", names)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,217 @@
+package sfngrants
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// SFN is the part of the Step Functions client (*sfn.Client) the runner and
+// the Hold task use.
+type SFN interface {
+	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, opts ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, opts ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, opts ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
+}
+
+// Callbacks completes Hold tasks through Step Functions. It implements
+// Completer.
+type Callbacks struct{ SFN SFN }
+
+var _ Completer = Callbacks{}
+
+// Complete sends SendTaskSuccess. A token whose task has ended (TaskTimedOut,
+// TaskDoesNotExist) or that is not valid (InvalidToken) gives ErrTokenGone.
+func (c Callbacks) Complete(ctx context.Context, token string, output []byte) error {
+	_, err := c.SFN.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(string(output))})
+	if err == nil {
+		return nil
+	}
+	var timedOut *types.TaskTimedOut
+	var missing *types.TaskDoesNotExist
+	var invalid *types.InvalidToken
+	if errors.As(err, &timedOut) || errors.As(err, &missing) || errors.As(err, &invalid) {
+		return fmt.Errorf("%w: %v", ErrTokenGone, err)
+	}
+	return fmt.Errorf("sfngrants: send task success: %w", err)
+}
+
+// RunnerConfig is what a Runner is built from. All but Clock and Timing are
+// required.
+type RunnerConfig struct {
+	SFN SFN
+	// StateMachineARN is the grant state machine's ARN
+	// (arn:aws:states:<region>:<account>:stateMachine:<name>).
+	StateMachineARN string
+	Grants          GrantReader
+	Tokens          Tokens
+	// Escalator returns the function (ARN or name) that escalates and
+	// revokes the grant: the escalator function of its flow's strategy.
+	Escalator func(ctx context.Context, g latch.Grant) (string, error)
+	Clock     latch.Clock
+	Timing    Timing
+}
+
+// Runner runs grant lifecycles on Step Functions: one execution per grant,
+// named by the grant id. It implements latch.GrantRunner.
+type Runner struct {
+	c         RunnerConfig
+	callbacks Callbacks
+}
+
+var _ latch.GrantRunner = (*Runner)(nil)
+
+// NewRunner returns a Runner. It fails when a required field is missing or
+// the state machine ARN is malformed.
+func NewRunner(c RunnerConfig) (*Runner, error) {
+	if c.SFN == nil || c.Grants == nil || c.Tokens == nil || c.Escalator == nil {
+		return nil, errors.New("sfngrants: SFN, Grants, Tokens and Escalator are required")
+	}
+	if _, err := executionARN(c.StateMachineARN, "x"); err != nil {
+		return nil, err
+	}
+	if c.Clock == nil {
+		c.Clock = latch.SystemClock
+	}
+	c.Timing = c.Timing.orDefault()
+	return &Runner{c: c, callbacks: Callbacks{SFN: c.SFN}}, nil
+}
+
+// Escalate starts the grant's execution, named by the grant id. Starting it
+// again is not an error: Step Functions answers a running execution's
+// repeated start as a success and any other with ExecutionAlreadyExists,
+// which means the grant has (or had) its execution.
+func (r *Runner) Escalate(ctx context.Context, grantID string) error {
+	g, err := r.c.Grants.GetGrant(ctx, grantID)
+	if err != nil {
+		return fmt.Errorf("sfngrants: escalate %s: %w", grantID, err)
+	}
+	return r.start(ctx, g, grantID, StartEscalate)
+}
+
+// Deescalate revokes the grant's access. The grant's execution is woken
+// through the task token of its Hold: if the token is current the execution
+// revokes now; if it is stale the execution is not in a Hold, and its next
+// Hold reads the grant after recording its token and revokes then (see the
+// package documentation). Only when no execution will ever revoke — its
+// revoke failed for good (RevokeOver), or the execution ended without one —
+// is an execution started that only revokes, named by the grant id and
+// version so that a repeated call starts it once.
+func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
+	g, err := r.c.Grants.GetGrant(ctx, grantID)
+	if err != nil {
+		return fmt.Errorf("sfngrants: deescalate %s: %w", grantID, err)
+	}
+	if g.Status != latch.GrantDeescalating {
+		return nil // revoked already, or never asked for
+	}
+	tok, err := r.token(ctx, grantID)
+	if err != nil {
+		return err
+	}
+	if tok == RevokeOver {
+		return r.start(ctx, g, fmt.Sprintf("%s-revoke-v%d", grantID, g.Version), StartRevoke)
+	}
+	if tok != "" {
+		err := r.callbacks.Complete(ctx, tok, mustJSON(Answer{Action: AnswerDeescalate}))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, ErrTokenGone) {
+			return fmt.Errorf("sfngrants: deescalate %s: %w", grantID, err)
+		}
+	}
+	arn, err := executionARN(r.c.StateMachineARN, grantID)
+	if err != nil {
+		return err
+	}
+	d, err := r.c.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	var missing *types.ExecutionDoesNotExist
+	switch {
+	case errors.As(err, &missing):
+	case err != nil:
+		return fmt.Errorf("sfngrants: deescalate %s: describe execution: %w", grantID, err)
+	case d.Status == types.ExecutionStatusRunning, d.Status == types.ExecutionStatusSucceeded:
+		// Running: before its next Hold, which will see the grant, or in
+		// its revoke. Succeeded: it revoked, or the grant was closed.
+		return nil
+	}
+	// Failed, timed out, aborted or never started: nothing will revoke.
+	return r.start(ctx, g, fmt.Sprintf("%s-revoke-v%d", grantID, g.Version), StartRevoke)
+}
+
+// Wake moves the grant's Hold to at: it answers the current Hold with a new
+// one. A stale token is not an error: the next Hold reads the grant's next
+// lease end itself.
+func (r *Runner) Wake(ctx context.Context, grantID string, at time.Time) error {
+	tok, err := r.token(ctx, grantID)
+	if err != nil || tok == "" || tok == RevokeOver {
+		return err
+	}
+	a := Answer{Action: AnswerHold, Hold: HoldFor(at, true, r.c.Clock.Now(), r.c.Timing)}
+	if err := r.callbacks.Complete(ctx, tok, mustJSON(a)); err != nil && !errors.Is(err, ErrTokenGone) {
+		return fmt.Errorf("sfngrants: wake %s: %w", grantID, err)
+	}
+	return nil
+}
+
+func (r *Runner) token(ctx context.Context, grantID string) (string, error) {
+	tok, err := r.c.Tokens.HoldToken(ctx, grantID)
+	if errors.Is(err, latch.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sfngrants: hold token of %s: %w", grantID, err)
+	}
+	return tok, nil
+}
+
+func (r *Runner) start(ctx context.Context, g latch.Grant, name, start string) error {
+	if !validName(name) {
+		return fmt.Errorf("sfngrants: %q cannot name an execution (at most 80 letters, digits, - and _)", name)
+	}
+	fn, err := r.c.Escalator(ctx, g)
+	if err != nil {
+		return fmt.Errorf("sfngrants: escalator function of grant %s: %w", g.ID, err)
+	}
+	in := mustJSON(Input{GrantID: g.ID, Escalator: fn, Start: start})
+	_, err = r.c.SFN.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(r.c.StateMachineARN),
+		Name: aws.String(name), Input: aws.String(string(in))})
+	var exists *types.ExecutionAlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("sfngrants: start execution %s: %w", name, err)
+	}
+	return nil
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+
+func validName(s string) bool { return namePattern.MatchString(s) }
+
+// executionARN is the ARN of the state machine's execution called name.
+func executionARN(stateMachineARN, name string) (string, error) {
+	parts := strings.Split(stateMachineARN, ":")
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "states" || parts[5] != "stateMachine" || parts[6] == "" {
+		return "", fmt.Errorf("sfngrants: %q is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)", stateMachineARN)
+	}
+	parts[5] = "execution"
+	return strings.Join(parts, ":") + ":" + name, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only this package's plain structs are marshalled
+	}
+	return b
+}

@@ -1,0 +1,488 @@
+package sfngrants
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/latchhq/latch/events"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// Task actions: what a Lambda task of the state machine is asked to do.
+// ActionEscalate and ActionDeescalate are the grant task actions of package
+// events; the others exist only between the state machine and its tasks.
+const (
+	ActionEscalate   = string(events.ActionEscalate)   // grant the access (escalator function)
+	ActionDeescalate = string(events.ActionDeescalate) // revoke the access (escalator function)
+	// ActionHold records the Hold's task token and answers it at once when
+	// the grant already asks for something else (grant-task function).
+	ActionHold = "hold"
+	// ActionEscalationFailed builds the escalation_failed report from the
+	// escalate task's error (grant-task function).
+	ActionEscalationFailed = "escalation_failed"
+	// ActionDeescalationFailed records RevokeOver and builds the
+	// deescalation_failed report from the revoke task's error (grant-task
+	// function).
+	ActionDeescalationFailed = "deescalation_failed"
+)
+
+// TaskInput is the payload every Lambda task of the state machine receives.
+type TaskInput struct {
+	GrantID string `json:"grant_id"`
+	Action  string `json:"action"`
+	// TaskToken and Hold are set for ActionHold.
+	TaskToken string `json:"task_token,omitempty"`
+	Hold      *Hold  `json:"hold,omitempty"`
+	// Error is the caught error, for the failure actions.
+	Error *StatesError `json:"error,omitempty"`
+}
+
+// StatesError is an error as a Catch hands it on: its name and cause. For a
+// Lambda function error the name is the error's type and the cause is the
+// JSON of the function's error ({"errorMessage":…,"errorType":…}).
+type StatesError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// TaskOutput is what a task returns: the report to send to the events queue,
+// if any. A task that finds nothing to do (the grant is no longer in the
+// state it acts on) returns no report.
+type TaskOutput struct {
+	Report *Report `json:"report,omitempty"`
+}
+
+// Report is one events v1 message as the state machine sends it: its id (the
+// FIFO deduplication id) and its JSON body, written and validated by
+// events.Marshal.
+type Report struct {
+	ID   string `json:"id"`
+	Body string `json:"body"`
+}
+
+// Hold is what a Hold task waits for: the lease end it holds until (RFC 3339
+// with nanoseconds, UTC; empty when the grant has none), its timeout in
+// seconds, and whether a due report for Until was sent already.
+type Hold struct {
+	Until    string `json:"until"`
+	Seconds  int64  `json:"seconds"`
+	Reported bool   `json:"reported"`
+}
+
+// Answer completes a Hold task (SendTaskSuccess output). Action is one of
+// the Answer constants; Hold is set for AnswerHold and AnswerDue, Report for
+// AnswerDue.
+type Answer struct {
+	Action string  `json:"action"`
+	Hold   *Hold   `json:"hold,omitempty"`
+	Report *Report `json:"report,omitempty"`
+}
+
+// Answers to a Hold.
+const (
+	AnswerHold       = "hold"       // hold again, with the new Hold
+	AnswerDue        = "due"        // send Report (due), then hold with Hold
+	AnswerDeescalate = "deescalate" // revoke now
+	AnswerEnd        = "end"        // the grant is closed; end without revoking
+)
+
+// PermanentError is returned by an escalate task whose failure retrying
+// cannot mend (latch.Permanent, an unknown flow or strategy). The Lambda
+// runtime names a function error by its Go type, so Step Functions sees the
+// error name "PermanentError", which the escalate state does not retry.
+// Function mains must return it unwrapped.
+type PermanentError struct {
+	Code    string
+	Message string
+}
+
+func (e *PermanentError) Error() string { return e.Code + ": " + e.Message }
+
+// TaskError is any other task failure ("TaskError" to Step Functions),
+// retried by the state machine.
+type TaskError struct {
+	Code    string
+	Message string
+}
+
+func (e *TaskError) Error() string { return e.Code + ": " + e.Message }
+
+// Error names the state machine relies on.
+const (
+	ErrorPermanent = "PermanentError"
+	ErrorTask      = "TaskError"
+)
+
+// FlowSource finds a flow by name (engine.FlowSet is one).
+type FlowSource interface {
+	Get(name string) (*latch.Flow, error)
+}
+
+// GrantReader reads grants (latch.Store is one). GetGrant must be strongly
+// consistent (on DynamoDB, ConsistentRead).
+type GrantReader interface {
+	GetGrant(ctx context.Context, id string) (latch.Grant, error)
+}
+
+// TaskStore is what the task handler reads: grants, and the request that
+// first asked for a grant (for the escalator's spec).
+type TaskStore interface {
+	GrantReader
+	GetRequest(ctx context.Context, id string) (latch.Request, error)
+}
+
+// Completer completes Hold tasks (Step Functions' SendTaskSuccess). It
+// returns an error wrapping ErrTokenGone when the task is no longer waiting.
+type Completer interface {
+	Complete(ctx context.Context, token string, output []byte) error
+}
+
+// ErrTokenGone: the task token names a task that has ended (answered, timed
+// out, or its execution stopped) or no task at all.
+var ErrTokenGone = errors.New("sfngrants: the task token is no longer valid")
+
+// TaskHandler carries out the state machine's Lambda tasks. Store, Flows,
+// Escalator, Tokens and Completer are required for the actions that use
+// them; Identity, Clock, Timing and Log have defaults.
+type TaskHandler struct {
+	Store TaskStore
+	Flows FlowSource
+	// Escalator returns the escalator of a flow's strategy.
+	Escalator func(*latch.Flow) (latch.Escalator, error)
+	// Identity returns the grantee's id in the target system; nil uses the email.
+	Identity  func(ctx context.Context, f *latch.Flow, user latch.UserRef) (string, error)
+	Tokens    Tokens
+	Completer Completer
+	Clock     latch.Clock
+	Timing    Timing
+	Log       *slog.Logger
+}
+
+// Handle carries out one task. Its errors are *PermanentError or *TaskError,
+// to be returned to the Lambda runtime unwrapped. A panic in an escalator or
+// identity lookup becomes a *TaskError.
+func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = TaskOutput{}, &TaskError{Code: "panic", Message: fmt.Sprintf("task %s of grant %s panicked: %v", in.Action, in.GrantID, p)}
+		}
+	}()
+	if in.GrantID == "" {
+		return TaskOutput{}, &PermanentError{Code: "invalid_task", Message: "the task names no grant"}
+	}
+	switch in.Action {
+	case ActionEscalate:
+		return h.escalate(ctx, in.GrantID)
+	case ActionDeescalate:
+		return h.revoke(ctx, in.GrantID)
+	case ActionHold:
+		return TaskOutput{}, h.hold(ctx, in)
+	case ActionEscalationFailed:
+		return h.failed(ctx, in, latch.GrantEscalating, events.TypeEscalationFailed, latch.StageEscalate)
+	case ActionDeescalationFailed:
+		if err := h.Tokens.PutHoldToken(ctx, in.GrantID, RevokeOver); err != nil {
+			return TaskOutput{}, taskErr("token_store", err)
+		}
+		return h.failed(ctx, in, latch.GrantDeescalating, events.TypeDeescalationFailed, latch.StageDeescalate)
+	}
+	return TaskOutput{}, &PermanentError{Code: "invalid_task", Message: fmt.Sprintf("unknown task action %q", in.Action)}
+}
+
+func (h *TaskHandler) now() time.Time {
+	if h.Clock == nil {
+		return latch.SystemClock.Now()
+	}
+	return h.Clock.Now()
+}
+
+func (h *TaskHandler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
+
+func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput, error) {
+	g, err := h.Store.GetGrant(ctx, grantID)
+	if err != nil {
+		return TaskOutput{}, taskErr("grant_unavailable", err)
+	}
+	if g.Status != latch.GrantEscalating {
+		return TaskOutput{}, nil // done already; the Hold that follows sees where the grant is
+	}
+	f, err := h.Flows.Get(g.Flow)
+	if err != nil {
+		return TaskOutput{}, &PermanentError{Code: "flow_not_found", Message: err.Error()}
+	}
+	esc, err := h.Escalator(f)
+	if err != nil {
+		return TaskOutput{}, &PermanentError{Code: "escalator_unavailable", Message: err.Error()}
+	}
+	spec := h.spec(ctx, f, g)
+	// Who the grantee is in the target system is found on every attempt: a
+	// hook's passing failure is retried like the escalator's.
+	id, err := h.identity(ctx, f, g)
+	if err == nil {
+		spec.User.Identity = id
+		err = esc.Grant(ctx, spec)
+	}
+	if err != nil {
+		h.log().WarnContext(ctx, "granting access failed", "grant", g.ID, "err", err)
+		if latch.IsPermanent(err) {
+			code, msg := failureOf(err, "escalation_failed")
+			return TaskOutput{}, &PermanentError{Code: code, Message: msg}
+		}
+		return TaskOutput{}, taskErr("escalation_failed", err)
+	}
+	h.log().InfoContext(ctx, "access granted", "grant", g.ID)
+	r, err := h.report(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID})
+	return TaskOutput{Report: r}, err
+}
+
+func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, error) {
+	g, err := h.Store.GetGrant(ctx, grantID)
+	if err != nil {
+		return TaskOutput{}, taskErr("grant_unavailable", err)
+	}
+	if g.Status != latch.GrantDeescalating {
+		return TaskOutput{}, nil // nothing to revoke: done already, or never asked
+	}
+	f, err := h.Flows.Get(g.Flow)
+	if err != nil {
+		return TaskOutput{}, taskErr("flow_not_found", err)
+	}
+	esc, err := h.Escalator(f)
+	if err != nil {
+		return TaskOutput{}, taskErr("escalator_unavailable", err)
+	}
+	spec := h.spec(ctx, f, g)
+	spec.User.Identity, _ = h.identity(ctx, f, g) // revoke with what we know; the escalator decides
+	if err := esc.Revoke(ctx, spec); err != nil {
+		h.log().WarnContext(ctx, "revoking access failed", "grant", g.ID, "err", err)
+		return TaskOutput{}, taskErr("deescalation_failed", err)
+	}
+	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
+	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID})
+	return TaskOutput{Report: r}, err
+}
+
+// failed builds the failure report of a grant still in status want.
+func (h *TaskHandler) failed(ctx context.Context, in TaskInput, want latch.GrantStatus, typ events.Type, stage string) (TaskOutput, error) {
+	g, err := h.Store.GetGrant(ctx, in.GrantID)
+	if err != nil {
+		return TaskOutput{}, taskErr("grant_unavailable", err)
+	}
+	if g.Status != want {
+		return TaskOutput{}, nil
+	}
+	code, msg := causeOf(in.Error, string(typ))
+	r, err := h.report(events.Message{Type: typ, ID: commandID(string(typ), g), GrantID: g.ID,
+		Failure: &events.Failure{Code: code, Message: msg, Stage: stage}})
+	return TaskOutput{Report: r}, err
+}
+
+// hold records the Hold's token, then reads the grant, and answers the Hold
+// at once when the grant asks for something other than what it waits for.
+// The order (write the token, then read the grant) is what makes early
+// revoke and extension race-free: see the package documentation.
+func (h *TaskHandler) hold(ctx context.Context, in TaskInput) error {
+	if in.TaskToken == "" || in.Hold == nil {
+		return &PermanentError{Code: "invalid_task", Message: "a hold task needs task_token and hold"}
+	}
+	if err := h.Tokens.PutHoldToken(ctx, in.GrantID, in.TaskToken); err != nil {
+		return taskErr("token_store", err)
+	}
+	g, err := h.Store.GetGrant(ctx, in.GrantID)
+	if err != nil {
+		return taskErr("grant_unavailable", err)
+	}
+	a, ok, err := DecideHold(g, h.now(), *in.Hold, h.Timing.orDefault())
+	if err != nil || !ok {
+		return err
+	}
+	out, err := json.Marshal(a)
+	if err != nil {
+		return taskErr("answer", err)
+	}
+	if err := h.Completer.Complete(ctx, in.TaskToken, out); err != nil && !errors.Is(err, ErrTokenGone) {
+		return taskErr("send_task_success", err)
+	}
+	return nil
+}
+
+// DecideHold is what a Hold waiting as hold does about grant g at now: the
+// answer to complete it with, or false to leave it waiting.
+//
+//   - deescalating: revoke now;
+//   - ended or failed: end (this execution revokes nothing it did not grant);
+//   - escalating: wait (the engine wakes the Hold when it commits the grant active);
+//   - active and due (its next lease end has passed): report due, unless
+//     this Hold was started after reporting that very due; then wait, with
+//     the short DueRecheck timeout, for the engine's answer;
+//   - active, not due, and holding for another end than the grant's next
+//     one: hold again until that end;
+//   - otherwise: wait.
+func DecideHold(g latch.Grant, now time.Time, hold Hold, t Timing) (Answer, bool, error) {
+	switch g.Status {
+	case latch.GrantDeescalating:
+		return Answer{Action: AnswerDeescalate}, true, nil
+	case latch.GrantEnded, latch.GrantFailed:
+		return Answer{Action: AnswerEnd}, true, nil
+	case latch.GrantEscalating:
+		return Answer{}, false, nil
+	}
+	next, ok := g.NextDue()
+	until := ""
+	if ok {
+		until = formatUntil(next)
+	}
+	if ok && !now.Before(next) {
+		if hold.Reported && hold.Until == until {
+			return Answer{}, false, nil
+		}
+		at := now
+		if at.Before(next) {
+			at = next
+		}
+		r, err := newReport(events.Message{Type: events.TypeDue, ID: fmt.Sprintf("due/%s/%d", g.ID, next.UnixNano()),
+			GrantID: g.ID, At: at})
+		if err != nil {
+			return Answer{}, false, err
+		}
+		return Answer{Action: AnswerDue, Report: r,
+			Hold: &Hold{Until: until, Seconds: t.seconds(t.DueRecheck), Reported: true}}, true, nil
+	}
+	if hold.Until == until {
+		return Answer{}, false, nil
+	}
+	return Answer{Action: AnswerHold, Hold: HoldFor(next, ok, now, t)}, true, nil
+}
+
+// HoldFor is the Hold until end (none when !ok) as of now: its timeout is the
+// time left, rounded up to whole seconds (so that it never fires before the
+// end), at least 1 and at most t.MaxHold.
+func HoldFor(end time.Time, ok bool, now time.Time, t Timing) *Hold {
+	if !ok {
+		return &Hold{Seconds: t.seconds(t.MaxHold)}
+	}
+	left := math.Ceil(end.Sub(now).Seconds())
+	secs := max(int64(1), min(int64(left), t.seconds(t.MaxHold)))
+	if left < 1 {
+		secs = 1
+	}
+	return &Hold{Until: formatUntil(end), Seconds: secs}
+}
+
+func formatUntil(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func (h *TaskHandler) report(m events.Message) (*Report, error) {
+	m.At = h.now()
+	return newReport(m)
+}
+
+func newReport(m events.Message) (*Report, error) {
+	m.Version = events.Version
+	body, err := events.Marshal(m)
+	if err != nil {
+		return nil, &TaskError{Code: "invalid_report", Message: err.Error()}
+	}
+	return &Report{ID: m.ID, Body: string(body)}, nil
+}
+
+// spec is what the escalator is told about g, as pkg/local tells it.
+func (h *TaskHandler) spec(ctx context.Context, f *latch.Flow, g latch.Grant) latch.GrantSpec {
+	target, _ := f.Target(g.TargetID)
+	spec := latch.GrantSpec{GrantID: g.ID, User: latch.SpecUser{Email: g.User.Email}, Target: target}
+	if g.StartsAt != nil {
+		spec.StartsAt = *g.StartsAt
+		if end, ok := g.EndsAt(); ok {
+			spec.EndsAt = end
+		}
+	} else {
+		// Not yet granted: say when access is meant to start and end, so a
+		// target that can set its own expiry does.
+		spec.StartsAt = h.now()
+		var longest int64
+		for _, l := range g.Leases {
+			longest = max(longest, l.Duration)
+		}
+		if f.ScheduleDeescalation && longest > 0 {
+			spec.EndsAt = spec.StartsAt.Add(time.Duration(longest) * time.Second)
+		}
+	}
+	if len(g.Leases) > 0 {
+		if req, err := h.Store.GetRequest(ctx, g.Leases[0].RequestID); err == nil {
+			spec.Request = latch.SpecRequest{ID: req.ID, Flow: req.Flow, Fields: req.Fields}
+		}
+	}
+	return spec
+}
+
+func (h *TaskHandler) identity(ctx context.Context, f *latch.Flow, g latch.Grant) (string, error) {
+	if h.Identity == nil {
+		return g.User.Email, nil
+	}
+	return h.Identity(ctx, f, g.User)
+}
+
+// commandID names a report uniquely per grant version, as pkg/local does,
+// so a report repeated for the same state is a duplicate and a later one is
+// not.
+func commandID(kind string, g latch.Grant) string {
+	return fmt.Sprintf("%s/%s/v%d", kind, g.ID, g.Version)
+}
+
+func taskErr(code string, err error) *TaskError {
+	c, msg := failureOf(err, code)
+	return &TaskError{Code: c, Message: msg}
+}
+
+// failureOf is the code and message a failure is reported with: a
+// latch.Error's own, else code and the error's text.
+func failureOf(err error, code string) (string, string) {
+	var le *latch.Error
+	if errors.As(err, &le) && le.Code != "" {
+		return le.Code, le.Message
+	}
+	return code, err.Error()
+}
+
+// causeOf reads the code and message of a caught error: a PermanentError or
+// TaskError of ours keeps its code; anything else (a Lambda timeout, a
+// service error) is reported under code with its name and cause.
+func causeOf(e *StatesError, code string) (string, string) {
+	if e == nil {
+		return code, "the task failed for an unknown reason"
+	}
+	var lambdaErr struct {
+		Message string `json:"errorMessage"`
+		Type    string `json:"errorType"`
+	}
+	if json.Unmarshal([]byte(e.Cause), &lambdaErr) == nil && lambdaErr.Message != "" {
+		if e.Error == ErrorPermanent || e.Error == ErrorTask {
+			if c, msg, ok := strings.Cut(lambdaErr.Message, ": "); ok && c != "" && !strings.ContainsAny(c, " \t\n") {
+				return c, msg
+			}
+		}
+		return code, clip(e.Error + ": " + lambdaErr.Message)
+	}
+	if e.Cause == "" {
+		return code, clip(e.Error)
+	}
+	return code, clip(e.Error + ": " + e.Cause)
+}
+
+// clip keeps a failure message short enough for a report.
+func clip(s string) string {
+	const limit = 2000
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "…"
+}
