@@ -1,7 +1,8 @@
 // Package events holds the versioned messages that pass between Latch's
 // functions: the commands on the "events" queue (SQS FIFO on AWS, in-process
-// in latch server) and the grant tasks the runner (Step Functions) is given
-// and reports back from.
+// in latch server), the new requests the Slack and API edges hand to the
+// approvals function through that queue (type create), and the grant tasks
+// the runner (Step Functions) is given and reports back from.
 //
 // Every message is one JSON object, an envelope of version ("v"), type, id
 // and time, with the type's fields beside them:
@@ -15,15 +16,18 @@
 //
 // Messages outlive deployments: a message written by one build may be read by
 // the next, from a queue, a dead-letter queue or a running state machine. So
-// version 1 is frozen: its types, its fields and their meanings never change,
-// and no field is added to it (Unmarshal refuses unknown fields, so an older
-// build would refuse such a message). A change is a new version, added side
-// by side: its own struct and validation, selected by "v", with readers for
-// both kept until no message of the old version can still be in flight.
-// Readers of a new version are deployed everywhere before any writer emits
-// it. Unmarshal refuses a version it does not know, so a build never
-// misreads a message it does not understand: it fails loudly, and the message
-// waits in the dead-letter queue.
+// version 1 is frozen from Latch's first release on: from then, its types,
+// its fields and their meanings never change, and no type or field is added
+// to it (Unmarshal refuses unknown types and fields, so an older build would
+// refuse such a message). Until that release no build had been deployed, no
+// message of version 1 could be in flight, and version 1 was still being
+// shaped: the create type was added to it then, before the freeze. A change
+// after the first release is a new version, added side by side: its own
+// struct and validation, selected by "v", with readers for both kept until no
+// message of the old version can still be in flight. Readers of a new version
+// are deployed everywhere before any writer emits it. Unmarshal refuses a
+// version it does not know, so a build never misreads a message it does not
+// understand: it fails loudly, and the message waits in the dead-letter queue.
 package events
 
 import (
@@ -60,7 +64,7 @@ var (
 )
 
 // Type names a message. Every latch.CommandKind is a type of the same name;
-// TypeGrantTask is the one that is not a command.
+// TypeCreate and TypeGrantTask are the ones that are not commands.
 type Type string
 
 // Message types.
@@ -76,19 +80,22 @@ const (
 	TypeDeescalated        = Type(latch.CmdDeescalated)
 	TypeDeescalationFailed = Type(latch.CmdDeescalationFailed)
 	TypeRetry              = Type(latch.CmdRetry)
+	// TypeCreate hands a new request, checked at the edge, to the one
+	// writer of request state.
+	TypeCreate Type = "create"
 	// TypeGrantTask asks the grant runner to escalate or deescalate a grant.
 	TypeGrantTask Type = "grant_task"
 )
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeCreate, TypeGrantTask}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
 
 // IsCommand reports whether t carries a latch.Command.
-func (t Type) IsCommand() bool { return t.Valid() && t != TypeGrantTask }
+func (t Type) IsCommand() bool { return t.Valid() && t != TypeGrantTask && t != TypeCreate }
 
 // Action is what a grant task asks of the runner.
 type Action string
@@ -121,26 +128,35 @@ type Failure struct {
 //	expire                                 request_id; grant_id, actor, reason, source allowed
 //	escalated, due, deescalated            grant_id; request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
+//	create                                 request_id, flow, user_email, source; created_by, fields, context allowed
 //	grant_task                             grant_id, action; nothing else
+//
+// Flow, UserEmail, CreatedBy, Fields and Context belong to create alone.
 //
 // ID is the dedup key: a message delivered twice acts once.
 type Message struct {
-	Version   int       `json:"v"`
-	Type      Type      `json:"type"`
-	ID        string    `json:"id"`
-	At        time.Time `json:"at"`
-	RequestID string    `json:"request_id,omitempty"`
-	GrantID   string    `json:"grant_id,omitempty"`
-	Action    Action    `json:"action,omitempty"`
-	Actor     *Actor    `json:"actor,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	Source    string    `json:"source,omitempty"`
-	Failure   *Failure  `json:"failure,omitempty"`
+	Version   int            `json:"v"`
+	Type      Type           `json:"type"`
+	ID        string         `json:"id"`
+	At        time.Time      `json:"at"`
+	RequestID string         `json:"request_id,omitempty"`
+	Flow      string         `json:"flow,omitempty"`
+	UserEmail string         `json:"user_email,omitempty"`
+	CreatedBy *Actor         `json:"created_by,omitempty"`
+	GrantID   string         `json:"grant_id,omitempty"`
+	Action    Action         `json:"action,omitempty"`
+	Actor     *Actor         `json:"actor,omitempty"`
+	Reason    string         `json:"reason,omitempty"`
+	Source    string         `json:"source,omitempty"`
+	Fields    map[string]any `json:"fields,omitempty"`
+	Context   map[string]any `json:"context,omitempty"`
+	Failure   *Failure       `json:"failure,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
-	keys        = []string{"v", "type", "id", "at", "request_id", "grant_id", "action", "actor", "reason", "source", "failure"}
+	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
+		"actor", "reason", "source", "fields", "context", "failure"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage"}
 )
@@ -167,14 +183,77 @@ func FromCommand(cmd latch.Command) Message {
 	return m
 }
 
+// Create is a new request as an edge hands it to the approvals function:
+// what engine.CreateInput holds. RequestID is the id the edge chose (and
+// told the person); CreatedBy is zero when the user submitted it themself.
+// Fields and Context travel as JSON: numbers arrive as float64, lists as
+// []any, objects as map[string]any, as from any JSON body.
+type Create struct {
+	RequestID string
+	Flow      string
+	UserEmail string
+	CreatedBy latch.Actor
+	Source    latch.Source
+	Fields    map[string]any
+	Context   map[string]any
+}
+
+// CreateID is the id of the create message for a request: its dedup key, the
+// same for every attempt to create that request.
+func CreateID(requestID string) string { return "create/" + requestID }
+
+// FromCreate returns the create message for c, given at at, with id
+// CreateID(c.RequestID). A zero CreatedBy has no created_by.
+func FromCreate(c Create, at time.Time) Message {
+	m := Message{
+		Version:   Version,
+		Type:      TypeCreate,
+		ID:        CreateID(c.RequestID),
+		At:        at,
+		RequestID: c.RequestID,
+		Flow:      c.Flow,
+		UserEmail: c.UserEmail,
+		Source:    string(c.Source),
+		Fields:    c.Fields,
+		Context:   c.Context,
+	}
+	if !c.CreatedBy.IsSystem() {
+		m.CreatedBy = &Actor{Email: c.CreatedBy.Email, Bot: c.CreatedBy.Bot}
+	}
+	return m
+}
+
+// Create returns the new request m carries. It fails with ErrType for a
+// message of another type, and as Validate does for an invalid message.
+func (m Message) Create() (Create, error) {
+	if err := m.Validate(); err != nil {
+		return Create{}, err
+	}
+	if m.Type != TypeCreate {
+		return Create{}, fmt.Errorf("events: %w: %s is not %s", ErrType, m.Type, TypeCreate)
+	}
+	c := Create{
+		RequestID: m.RequestID,
+		Flow:      m.Flow,
+		UserEmail: m.UserEmail,
+		Source:    latch.Source(m.Source),
+		Fields:    m.Fields,
+		Context:   m.Context,
+	}
+	if m.CreatedBy != nil {
+		c.CreatedBy = latch.Actor{Email: m.CreatedBy.Email, Bot: m.CreatedBy.Bot}
+	}
+	return c, nil
+}
+
 // GrantTask returns the message asking the grant runner to act on a grant.
 // id is its dedup key (the outbox effect's id, say).
 func GrantTask(id, grantID string, action Action, at time.Time) Message {
 	return Message{Version: Version, Type: TypeGrantTask, ID: id, At: at, GrantID: grantID, Action: action}
 }
 
-// Command returns the command m carries. It fails with ErrType for a grant
-// task, and as Validate does for an invalid message.
+// Command returns the command m carries. It fails with ErrType for a create
+// or a grant task, and as Validate does for an invalid message.
 func (m Message) Command() (latch.Command, error) {
 	if err := m.Validate(); err != nil {
 		return latch.Command{}, err
@@ -200,11 +279,12 @@ func (m Message) Command() (latch.Command, error) {
 	return cmd, nil
 }
 
-// OrderKey is what m must be ordered with: its request for request-level
-// commands, its grant for grant-level ones and grant tasks. It is the SQS FIFO
-// message group.
+// OrderKey is what m must be ordered with: its request for a create and for
+// request-level commands (so a request is created before any command on it is
+// handled), its grant for grant-level commands and grant tasks. It is the SQS
+// FIFO message group.
 func (m Message) OrderKey() string {
-	if m.Type.IsCommand() && !latch.CommandKind(m.Type).GrantLevel() {
+	if m.Type == TypeCreate || m.Type.IsCommand() && !latch.CommandKind(m.Type).GrantLevel() {
 		return m.RequestID
 	}
 	return m.GrantID
@@ -221,8 +301,10 @@ const (
 
 // rule is what one type needs.
 type rule struct {
-	request, grant, actor, failure, action, text need // text: reason and source
-	stage                                        string
+	request, grant, actor, failure, action, reason, source need
+	create                                                 need // flow and user_email
+	extra                                                  need // created_by, fields and context
+	stage                                                  string
 }
 
 var rules = map[Type]rule{
@@ -231,18 +313,19 @@ var rules = map[Type]rule{
 	TypeCancel:             person,
 	TypeRevoke:             person,
 	TypeRetry:              person,
-	TypeExpire:             {request: required, grant: allowed, actor: allowed, text: allowed},
+	TypeExpire:             {request: required, grant: allowed, actor: allowed, reason: allowed, source: allowed},
 	TypeEscalated:          grantReport,
 	TypeDue:                grantReport,
 	TypeDeescalated:        grantReport,
 	TypeEscalationFailed:   withFailure(grantReport, latch.StageEscalate),
 	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
+	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }
 
 var (
-	person      = rule{request: required, grant: allowed, actor: required, text: allowed}
-	grantReport = rule{request: allowed, grant: required, actor: allowed, text: allowed}
+	person      = rule{request: required, grant: allowed, actor: required, reason: allowed, source: allowed}
+	grantReport = rule{request: allowed, grant: required, actor: allowed, reason: allowed, source: allowed}
 )
 
 func withFailure(r rule, stage string) rule {
@@ -290,8 +373,13 @@ func (m Message) Validate() error {
 	check("action", r.action, m.Action != "")
 	check("actor", r.actor, m.Actor != nil)
 	check("failure", r.failure, m.Failure != nil)
-	check("reason", r.text, m.Reason != "")
-	check("source", r.text, m.Source != "")
+	check("reason", r.reason, m.Reason != "")
+	check("source", r.source, m.Source != "")
+	check("flow", r.create, m.Flow != "")
+	check("user_email", r.create, m.UserEmail != "")
+	check("created_by", r.extra, m.CreatedBy != nil)
+	check("fields", r.extra, m.Fields != nil)
+	check("context", r.extra, m.Context != nil)
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)
@@ -306,6 +394,20 @@ func (m Message) Validate() error {
 			bad("actor.email %q is not an email address", a.Email)
 		}
 	}
+	if c := m.CreatedBy; c != nil && r.extra != forbidden {
+		switch {
+		case c.Email == "" && c.Bot == "":
+			bad("created_by is empty; leave it out when the user submitted the request")
+		case c.Email != "" && !latch.ValidEmail(c.Email):
+			bad("created_by.email %q is not an email address", c.Email)
+		}
+	}
+	if m.Flow != "" && r.create != forbidden && strings.TrimSpace(m.Flow) == "" {
+		bad("flow is blank")
+	}
+	if m.UserEmail != "" && r.create != forbidden && !latch.ValidEmail(m.UserEmail) {
+		bad("user_email %q is not an email address", m.UserEmail)
+	}
 	if f := m.Failure; f != nil && r.failure != forbidden {
 		if f.Code == "" {
 			bad("failure.code is required")
@@ -317,7 +419,7 @@ func (m Message) Validate() error {
 			bad("failure.stage %q does not match %s (want %q or nothing)", f.Stage, m.Type, r.stage)
 		}
 	}
-	if m.Source != "" && r.text != forbidden && m.Source != string(latch.SourceSlack) && m.Source != string(latch.SourceAPI) {
+	if m.Source != "" && r.source != forbidden && m.Source != string(latch.SourceSlack) && m.Source != string(latch.SourceAPI) {
 		bad("source %q is not %q or %q", m.Source, latch.SourceSlack, latch.SourceAPI)
 	}
 	if len(problems) > 0 {
@@ -378,7 +480,7 @@ func Unmarshal(data []byte) (Message, error) {
 	for _, nested := range []struct {
 		name string
 		keys []string
-	}{{"actor", actorKeys}, {"failure", failureKeys}} {
+	}{{"actor", actorKeys}, {"created_by", actorKeys}, {"failure", failureKeys}} {
 		if v, ok := raw[nested.name]; ok && !isNull(v) {
 			o, err := object(v, nested.name)
 			if err != nil {

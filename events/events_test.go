@@ -53,6 +53,12 @@ var samples = map[events.Type]events.Message{
 			Stage:   "deescalate"}},
 	events.TypeRetry: {Version: 1, Type: events.TypeRetry, ID: "cmd_01JDQ4E1B2C3D4E5F6G7H8J9K0", At: at,
 		RequestID: requestID, Actor: &events.Actor{Email: "admin@example.com"}, Reason: "The group exists now", Source: "api"},
+	events.TypeCreate: {Version: 1, Type: events.TypeCreate, ID: "create/" + requestID, At: at,
+		RequestID: requestID, Flow: "prod-db", UserEmail: "ada@example.com",
+		CreatedBy: &events.Actor{Email: "ada@example.com", Bot: "deploy-bot"}, Source: "api",
+		Fields: map[string]any{"reason": "Deploy 2026.11.25", "duration": "4h", "priority": float64(2),
+			"tickets": []any{"OPS-1", "OPS-2"}, "target": "prod-writer"},
+		Context: map[string]any{"ci": map[string]any{"pipeline": "deploy", "run": float64(4211)}}},
 	events.TypeGrantTask: {Version: 1, Type: events.TypeGrantTask, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K0/2", At: at,
 		GrantID: grantID, Action: events.ActionEscalate},
 }
@@ -131,11 +137,14 @@ func TestEveryCommandKindIsAType(t *testing.T) {
 			t.Errorf("command kind %s has no message type", k)
 		}
 	}
-	if n := len(events.Types) - 1; n != len(latch.CommandKinds) {
+	if n := len(events.Types) - 2; n != len(latch.CommandKinds) {
 		t.Errorf("%d command types for %d command kinds", n, len(latch.CommandKinds))
 	}
 	if events.TypeGrantTask.IsCommand() {
 		t.Error("grant_task must not be a command")
+	}
+	if events.TypeCreate.IsCommand() {
+		t.Error("create must not be a command")
 	}
 }
 
@@ -223,6 +232,7 @@ func TestOrderKey(t *testing.T) {
 		{name: "grant report", give: samples[events.TypeEscalated], want: grantID},
 		{name: "grant report naming a request", give: events.FromCommand(commands()[8]), want: grantID},
 		{name: "grant task", give: samples[events.TypeGrantTask], want: grantID},
+		{name: "create", give: samples[events.TypeCreate], want: requestID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +245,7 @@ func TestOrderKey(t *testing.T) {
 
 func TestUnmarshalRefuses(t *testing.T) {
 	approve := `"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"grace@example.com"}`
+	create := `"type":"create","id":"create/r1","at":"2026-11-25T09:30:00Z","request_id":"r1","flow":"prod","user_email":"ada@example.com","source":"slack"`
 	tests := []struct {
 		name    string
 		give    string
@@ -290,6 +301,22 @@ func TestUnmarshalRefuses(t *testing.T) {
 			wantErr: events.ErrInvalid, wantIn: "action is required"},
 		{name: "grant task with an unknown action", give: `{"v":1,"type":"grant_task","id":"t1","at":"2026-11-25T09:30:00Z","grant_id":"g1","action":"extend"}`,
 			wantErr: events.ErrInvalid, wantIn: `action "extend" is not`},
+		{name: "create without request, flow, user or source", give: `{"v":1,"type":"create","id":"c1","at":"2026-11-25T09:30:00Z"}`,
+			wantErr: events.ErrInvalid, wantIn: "request_id is required; source is required; flow is required; user_email is required"},
+		{name: "create with a blank flow", give: `{"v":1,` + create + `,"flow":" "}`, wantErr: events.ErrInvalid, wantIn: "flow is blank"},
+		{name: "create for a bad email", give: `{"v":1,` + create + `,"user_email":"ada"}`, wantErr: events.ErrInvalid, wantIn: `user_email "ada" is not an email address`},
+		{name: "create with an unknown source", give: `{"v":1,` + create + `,"source":"latch"}`, wantErr: events.ErrInvalid, wantIn: `source "latch" is not`},
+		{name: "create with an actor", give: `{"v":1,` + create + `,"actor":{"email":"a@b.c"}}`, wantErr: events.ErrInvalid, wantIn: "actor is not allowed"},
+		{name: "create with a reason", give: `{"v":1,` + create + `,"reason":"x"}`, wantErr: events.ErrInvalid, wantIn: "reason is not allowed"},
+		{name: "create with a grant", give: `{"v":1,` + create + `,"grant_id":"g1"}`, wantErr: events.ErrInvalid, wantIn: "grant_id is not allowed"},
+		{name: "create by nobody", give: `{"v":1,` + create + `,"created_by":{}}`, wantErr: events.ErrInvalid, wantIn: "created_by is empty"},
+		{name: "create by a bad email", give: `{"v":1,` + create + `,"created_by":{"email":"bot"}}`, wantErr: events.ErrInvalid, wantIn: `created_by.email "bot" is not an email address`},
+		{name: "unknown created_by field", give: `{"v":1,` + create + `,"created_by":{"bot":"ci","token":"t"}}`, wantErr: events.ErrInvalid, wantIn: `created_by has unknown field "token"`},
+		{name: "fields not an object", give: `{"v":1,` + create + `,"fields":["reason"]}`, wantErr: events.ErrInvalid, wantIn: "fields"},
+		{name: "context not an object", give: `{"v":1,` + create + `,"context":"ci"}`, wantErr: events.ErrInvalid, wantIn: "context"},
+		{name: "fields on approve", give: `{"v":1,` + approve + `,"fields":{}}`, wantErr: events.ErrInvalid, wantIn: "fields is not allowed"},
+		{name: "flow and user on approve", give: `{"v":1,` + approve + `,"flow":"f","user_email":"a@b.c","created_by":{"bot":"x"},"context":{}}`,
+			wantErr: events.ErrInvalid, wantIn: "flow is not allowed; user_email is not allowed; created_by is not allowed; context is not allowed"},
 		{name: "grant task with a request", give: `{"v":1,"type":"grant_task","id":"t1","at":"2026-11-25T09:30:00Z","grant_id":"g1","action":"escalate","request_id":"r1","reason":"x"}`,
 			wantErr: events.ErrInvalid, wantIn: "request_id is not allowed; reason is not allowed"},
 	}
@@ -329,5 +356,58 @@ func TestNullMembersAreAbsent(t *testing.T) {
 	}
 	if m.Actor != nil || m.Failure != nil || m.Reason != "" {
 		t.Errorf("null members decoded as %+v", m)
+	}
+}
+
+func TestCreateRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		give events.Create
+	}{
+		{name: "everything", give: events.Create{RequestID: requestID, Flow: "prod-db", UserEmail: "ada@example.com",
+			CreatedBy: latch.Actor{Email: "ada@example.com", Bot: "deploy-bot"}, Source: latch.SourceAPI,
+			Fields:  map[string]any{"reason": "deploy", "priority": float64(3), "on_call": true, "tickets": []any{"OPS-1"}},
+			Context: map[string]any{"ci": map[string]any{"run": float64(7)}}}},
+		{name: "by the user themself, from Slack", give: events.Create{RequestID: requestID, Flow: "prod-db",
+			UserEmail: "ada@example.com", Source: latch.SourceSlack, Fields: map[string]any{"reason": "incident"}}},
+		{name: "by a bot alone", give: events.Create{RequestID: requestID, Flow: "prod-db", UserEmail: "ada@example.com",
+			CreatedBy: latch.Actor{Bot: "ci"}, Source: latch.SourceAPI}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := events.FromCreate(tt.give, at)
+			if m.ID != "create/"+requestID || m.ID != events.CreateID(requestID) {
+				t.Errorf("ID = %q, want create/%s", m.ID, requestID)
+			}
+			b, err := events.Marshal(m)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			read, err := events.Unmarshal(b)
+			if err != nil {
+				t.Fatalf("Unmarshal %s: %v", b, err)
+			}
+			got, err := read.Create()
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			if diff := cmp.Diff(tt.give, got); diff != "" {
+				t.Errorf("create round trip (-want +got):\n%s", diff)
+			}
+			if _, err := read.Command(); !errors.Is(err, events.ErrType) {
+				t.Errorf("Command of a create: %v, want ErrType", err)
+			}
+		})
+	}
+}
+
+func TestCreateOfAnotherType(t *testing.T) {
+	if _, err := samples[events.TypeApprove].Create(); !errors.Is(err, events.ErrType) {
+		t.Errorf("Create of an approve: %v, want ErrType", err)
+	}
+	m := samples[events.TypeCreate]
+	m.UserEmail = ""
+	if _, err := m.Create(); !errors.Is(err, events.ErrInvalid) {
+		t.Errorf("Create without user_email: %v, want ErrInvalid", err)
 	}
 }
