@@ -12,11 +12,14 @@
 // of dedup markers. Audit items are immutable (written once, on the
 // condition that they do not exist), so each event enters the stream once.
 // An event is converted with audit.FromAudit and sent to every sink in the
-// order of the stream's records. A request's events share a partition key,
-// so they are in one shard, in write order; the events of one commit that
-// arrive in one invocation are put in their Seq order. Each sink cuts a
-// Send into calls within its own limits, so each receives the invocation's
-// events in one Send.
+// order of the stream's records. DynamoDB Streams promises order per item
+// only; a request's events are different items, but of one partition key,
+// which keeps them in one shard, where records come in write order (the
+// commits of a request are sequential: each is conditioned on the version
+// the previous one wrote). Items of one transaction may come in any order,
+// so the events of a request that arrive in one invocation are put in their
+// Seq order. Each sink cuts a Send into calls within its own limits, so
+// each receives the invocation's events in one Send.
 //
 // # Failures
 //
@@ -63,7 +66,7 @@
 //     the records around it; with a partial response Lambda splits at the
 //     reported record. Splitting does not use up retries.
 //   - MaximumRetryAttempts finite, and MaximumRecordAgeInSeconds well under
-//     the stream's 24 hours of retention (the infra uses 1000 and 6 hours).
+//     the stream's 24 hours of retention (for example 1000 and 6 hours).
 //     While a destination keeps failing, the shard's checkpoint does not
 //     move: new events wait, for every destination, and the others may see
 //     the retried events again. These bound how long that lasts; the
@@ -77,6 +80,9 @@
 //     destination is fixed.
 //   - StartingPosition TRIM_HORIZON, so that the events written before the
 //     mapping was enabled (within the stream's retention) are shipped.
+//   - ParallelizationFactor 1 (the default): with more concurrent batches
+//     per shard, Lambda keeps the order of each item's records only, and a
+//     request's events could be sent out of order.
 //
 // A function timeout of a minute suits the defaults; Handle stops its
 // retries Reserve before the invocation's deadline to answer in time.
