@@ -192,6 +192,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				// A sink that panics has delivered nothing for sure; the
+				// others go on.
+				if p := recover(); p != nil {
+					h.log().Error(MsgRetry, "destination", s.Name(), "panic", fmt.Sprint(p))
+					first[i] = minRecord(items)
+				}
+			}()
 			first[i] = h.deliver(dctx, s, h.acceptedBy(i), items)
 		}()
 	}
@@ -237,9 +245,11 @@ func (h *Handler) deliver(ctx context.Context, s audit.Sink, seen *idSet, items 
 		if latch.IsPermanent(err) && (partial || len(evs) == 1 && acceptedSome) {
 			// Refused for good, event by event (the destination takes
 			// others): skip them, or they would hold back the stream.
-			ids := make([]string, len(failed))
-			for i, f := range failed {
-				ids[i] = evs[f].ID
+			var ids []string
+			for _, f := range failed {
+				if f >= 0 && f < len(evs) {
+					ids = append(ids, evs[f].ID)
+				}
 			}
 			h.log().Error(MsgSkipped, "destination", s.Name(), "events", ids, "err", err)
 			failed = nil

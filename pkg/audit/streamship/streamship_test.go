@@ -648,3 +648,20 @@ func FuzzRecordEvent(f *testing.F) {
 		}
 	})
 }
+
+type panicky struct{}
+
+func (panicky) Name() string                              { return "panicky" }
+func (panicky) Send(context.Context, []audit.Event) error { panic("nil map") }
+
+func TestPanickingSinkFailsAloneFromTheFirstEvent(t *testing.T) {
+	var logs bytes.Buffer
+	ok := &recorder{name: "ok"}
+	handle(t, &Handler{Sinks: []audit.Sink{panicky{}, ok}, Log: logTo(&logs)}, batch(t), failures(seqOf[id1]))
+	if diff := cmp.Diff(allIDs, ok.ids()); diff != "" {
+		t.Errorf("the other sink (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(logs.String(), "nil map") {
+		t.Errorf("log %q does not show the panic", logs.String())
+	}
+}
