@@ -1,0 +1,205 @@
+package sfngrants_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/sfngrants"
+)
+
+type asl struct {
+	StartAt string                    `json:"StartAt"`
+	States  map[string]map[string]any `json:"States"`
+}
+
+func parse(t *testing.T, def string) asl {
+	t.Helper()
+	var a asl
+	if err := json.Unmarshal([]byte(def), &a); err != nil {
+		t.Fatalf("definition is not JSON: %v", err)
+	}
+	return a
+}
+
+// nexts lists the states s may go to.
+func nexts(s map[string]any) []string {
+	var out []string
+	if n, ok := s["Next"].(string); ok {
+		out = append(out, n)
+	}
+	if n, ok := s["Default"].(string); ok {
+		out = append(out, n)
+	}
+	for _, key := range []string{"Choices", "Catch"} {
+		list, _ := s[key].([]any)
+		for _, c := range list {
+			if n, ok := c.(map[string]any)["Next"].(string); ok {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func TestDefinitionGraph(t *testing.T) {
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, EventsQueueURL: eventsQueueURL,
+		DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := parse(t, def)
+	if _, ok := a.States[a.StartAt]; !ok {
+		t.Fatalf("StartAt %q is not a state", a.StartAt)
+	}
+	seen := map[string]bool{}
+	todo := []string{a.StartAt}
+	for len(todo) > 0 {
+		name := todo[0]
+		todo = todo[1:]
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		s, ok := a.States[name]
+		if !ok {
+			t.Errorf("a transition goes to %q, which is not a state", name)
+			continue
+		}
+		typ := s["Type"]
+		ends := typ == "Succeed" || typ == "Fail"
+		if n := nexts(s); len(n) == 0 && !ends {
+			t.Errorf("state %s (%s) goes nowhere", name, typ)
+		}
+		todo = append(todo, nexts(s)...)
+	}
+	for name := range a.States {
+		if !seen[name] {
+			t.Errorf("state %s cannot be reached", name)
+		}
+	}
+	// Every path ends: the only loop is through the Hold, which waits.
+	for name, s := range a.States {
+		if s["Type"] == "Task" {
+			if _, ok := s["Retry"]; !ok {
+				t.Errorf("task %s is never retried", name)
+			}
+			if _, ok := s["Catch"]; !ok {
+				t.Errorf("task %s catches nothing: its failure would end the execution without a dead letter", name)
+			}
+		}
+	}
+}
+
+func TestDefinitionResourcesAndRetries(t *testing.T) {
+	// The CDK app passes tokens: they are placed as they are.
+	fn, q, dlq := "${Token[TOKEN.101]}", "${Token[TOKEN.102]}", "${Token[TOKEN.103]}"
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: fn, EventsQueueURL: q, DeadLetterQueueURL: dlq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := parse(t, def)
+	params := func(state string) map[string]any { return a.States[state]["Parameters"].(map[string]any) }
+
+	for _, s := range []string{sfngrants.StateHold, sfngrants.StateEscalationFailed, sfngrants.StateDeescalationFailed} {
+		if params(s)["FunctionName"] != fn {
+			t.Errorf("%s invokes %v, want the grant-task function", s, params(s)["FunctionName"])
+		}
+	}
+	for _, s := range []string{sfngrants.StateEscalate, sfngrants.StateRevoke} {
+		if params(s)["FunctionName.$"] != "$.escalator" {
+			t.Errorf("%s invokes %v, want the input's escalator", s, params(s))
+		}
+	}
+	for _, s := range []string{sfngrants.StateReportEscalated, sfngrants.StateReportDue, sfngrants.StateReportDeescalated,
+		sfngrants.StateReportEscalationFailed, sfngrants.StateReportDeescalationFailed} {
+		p := params(s)
+		if p["QueueUrl"] != q || p["MessageGroupId.$"] != "$.grant_id" || !strings.HasSuffix(p["MessageDeduplicationId.$"].(string), ".id") {
+			t.Errorf("%s sends %v", s, p)
+		}
+	}
+	dead := params(sfngrants.StateSendToDeadLetter)
+	if dead["QueueUrl"] != dlq || dead["MessageGroupId.$"] != nil {
+		t.Errorf("dead letter %v (a standard queue takes no group)", dead)
+	}
+
+	retry := func(state string, i int) map[string]any {
+		return a.States[state]["Retry"].([]any)[i].(map[string]any)
+	}
+	if r := retry(sfngrants.StateEscalate, 0); !slices.Equal(toStrings(r["ErrorEquals"]), []string{sfngrants.ErrorPermanent}) || r["MaxAttempts"] != 0.0 {
+		t.Errorf("escalate's first retrier %v: a permanent error must not be retried", r)
+	}
+	if r := retry(sfngrants.StateEscalate, 1); r["MaxAttempts"] != float64(sfngrants.DefaultTiming.EscalateAttempts-1) {
+		t.Errorf("escalate retrier %v", r)
+	}
+	r := retry(sfngrants.StateRevoke, 0)
+	if !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["IntervalSeconds"] != 1.0 || r["MaxDelaySeconds"] != 300.0 ||
+		r["BackoffRate"] != 2.0 {
+		t.Errorf("revoke retrier %v: every error, 1s doubling to 5 minutes", r)
+	}
+	// The waits add up to a day.
+	n := int(r["MaxAttempts"].(float64))
+	sum, w := 0, 1
+	for range n - 1 {
+		sum += w
+		w = min(2*w, 300)
+	}
+	if sum >= 24*3600 || sum+w < 24*3600 {
+		t.Errorf("revoke retried %d times: waits add up to %ds, not just over a day", n, sum+w)
+	}
+	if h := retry(sfngrants.StateHold, 0); !slices.Equal(toStrings(h["ErrorEquals"]), []string{"States.Timeout"}) || h["MaxAttempts"] != 0.0 {
+		t.Errorf("the Hold's timeout must never be retried: %v", h)
+	}
+
+	// Shorter timing, shorter retries.
+	short, _ := sfngrants.DefinitionWith(sfngrants.Resources{GrantTaskFunction: fn, EventsQueueURL: q, DeadLetterQueueURL: dlq},
+		sfngrants.Timing{RevokeFor: time.Minute, EscalateAttempts: 2})
+	b := parse(t, short)
+	if got := b.States[sfngrants.StateRevoke]["Retry"].([]any)[0].(map[string]any)["MaxAttempts"]; got != 6.0 {
+		t.Errorf("revoke for a minute: %v retries, want 6 (1+2+4+8+16+32s)", got)
+	}
+
+	if _, err := sfngrants.Definition(sfngrants.Resources{EventsQueueURL: q, DeadLetterQueueURL: dlq}); err == nil {
+		t.Error("Definition without the grant-task function")
+	}
+}
+
+// TestDefinitionHoldTimeout: the Hold's timeout path resolves to the same
+// value in the state's input (what every state entering the Hold builds)
+// and in its parameters.
+func TestDefinitionHoldTimeout(t *testing.T) {
+	def, _ := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, EventsQueueURL: eventsQueueURL,
+		DeadLetterQueueURL: deadLetterURL})
+	a := parse(t, def)
+	hold := a.States[sfngrants.StateHold]
+	if hold["Resource"] != "arn:aws:states:::lambda:invoke.waitForTaskToken" || hold["TimeoutSecondsPath"] != "$.Payload.hold.seconds" {
+		t.Fatalf("Hold %v", hold)
+	}
+	payload := hold["Parameters"].(map[string]any)["Payload"].(map[string]any)
+	if payload["hold.$"] != "$.Payload.hold" || payload["task_token.$"] != "$$.Task.Token" {
+		t.Errorf("Hold payload %v", payload)
+	}
+	for name, s := range a.States {
+		if s["Next"] != sfngrants.StateHold {
+			continue
+		}
+		p, _ := s["Parameters"].(map[string]any)["Payload"].(map[string]any)
+		if p == nil || (p["hold"] == nil && p["hold.$"] == nil) {
+			t.Errorf("%s enters the Hold without Payload.hold in its output: %v", name, s)
+		}
+	}
+	fresh := a.States[sfngrants.StateFreshHold]["Parameters"].(map[string]any)["Payload"].(map[string]any)["hold"].(map[string]any)
+	if fresh["seconds"] != float64(30*24*3600) || fresh["until"] != "" {
+		t.Errorf("a fresh Hold %v", fresh)
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, s := range v.([]any) {
+		out = append(out, s.(string))
+	}
+	return out
+}

@@ -1,0 +1,379 @@
+package sfngrants_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/events"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/sfngrants"
+)
+
+func activeGrant(ends ...time.Time) latch.Grant {
+	g := latch.Grant{ID: "grt_9", Flow: flowName, TargetID: targetID, User: latch.UserRef{Email: ann},
+		Status: latch.GrantActive, Version: 4}
+	for i, e := range ends {
+		g.Leases = append(g.Leases, latch.Lease{RequestID: "req_" + string(rune('a'+i)), EndsAt: e})
+	}
+	return g
+}
+
+func TestDecideHold(t *testing.T) {
+	now := fixedNow
+	timing := sfngrants.DefaultTiming
+	end := now.Add(2*time.Hour + 500*time.Millisecond)
+	endS := end.Format(time.RFC3339Nano)
+	past := now.Add(-time.Minute)
+	pastS := past.Format(time.RFC3339Nano)
+	with := func(s latch.GrantStatus, g latch.Grant) latch.Grant { g.Status = s; return g }
+	for _, tt := range []struct {
+		name   string
+		g      latch.Grant
+		hold   sfngrants.Hold
+		action string // "" leaves the Hold waiting
+		want   *sfngrants.Hold
+	}{
+		{name: "deescalating", g: with(latch.GrantDeescalating, activeGrant(end)), hold: sfngrants.Hold{Until: endS}, action: "deescalate"},
+		{name: "ended", g: with(latch.GrantEnded, activeGrant(end)), action: "end"},
+		{name: "failed", g: with(latch.GrantFailed, activeGrant(end)), action: "end"},
+		{name: "escalating: the engine will wake it", g: with(latch.GrantEscalating, activeGrant()), hold: sfngrants.Hold{Seconds: 9}},
+		{name: "holding for the end already", g: activeGrant(end), hold: sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "fresh hold learns the end", g: activeGrant(end), hold: sfngrants.Hold{Seconds: 2592000}, action: "hold",
+			want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "end moved", g: activeGrant(end.Add(time.Hour), end), hold: sfngrants.Hold{Until: now.Add(time.Hour).Format(time.RFC3339Nano)},
+			action: "hold", want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "no end", g: activeGrant(time.Time{}), hold: sfngrants.Hold{Seconds: 2592000}},
+		{name: "end removed", g: activeGrant(time.Time{}), hold: sfngrants.Hold{Until: endS}, action: "hold",
+			want: &sfngrants.Hold{Seconds: 2592000}},
+		{name: "far end is capped", g: activeGrant(now.Add(90 * 24 * time.Hour)), action: "hold",
+			want: &sfngrants.Hold{Until: now.Add(90 * 24 * time.Hour).Format(time.RFC3339Nano), Seconds: 2592000}},
+		{name: "due", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 3}, action: "due",
+			want: &sfngrants.Hold{Until: pastS, Seconds: 900, Reported: true}},
+		{name: "due, reported", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 900, Reported: true}},
+		{name: "due, reported for another end", g: activeGrant(past), hold: sfngrants.Hold{Until: endS, Reported: true}, action: "due",
+			want: &sfngrants.Hold{Until: pastS, Seconds: 900, Reported: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, ok, err := sfngrants.DecideHold(tt.g, now, tt.hold, timing)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				if tt.action != "" {
+					t.Fatalf("the Hold waits; want %s", tt.action)
+				}
+				return
+			}
+			if a.Action != tt.action {
+				t.Fatalf("answer %s, want %s", a.Action, tt.action)
+			}
+			if (a.Hold == nil) != (tt.want == nil) || (a.Hold != nil && *a.Hold != *tt.want) {
+				t.Errorf("hold %+v, want %+v", a.Hold, tt.want)
+			}
+			if a.Action == "due" {
+				m, err := events.Unmarshal([]byte(a.Report.Body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Type != events.TypeDue || m.GrantID != tt.g.ID || m.ID != a.Report.ID || m.At.Before(past) ||
+					m.ID != "due/grt_9/"+itoa(past.UnixNano()) {
+					t.Errorf("due report %+v", m)
+				}
+			}
+		})
+	}
+}
+
+// memStore is a TaskStore over maps.
+type memStore struct {
+	mu       sync.Mutex
+	grants   map[string]latch.Grant
+	requests map[string]latch.Request
+	reads    *[]string // "grant" on each GetGrant, shared with the tokens' log
+}
+
+func (s *memStore) GetGrant(_ context.Context, id string) (latch.Grant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reads != nil {
+		*s.reads = append(*s.reads, "read grant")
+	}
+	g, ok := s.grants[id]
+	if !ok {
+		return latch.Grant{}, latch.ErrNotFound
+	}
+	return g, nil
+}
+
+func (s *memStore) GetRequest(_ context.Context, id string) (latch.Request, error) {
+	r, ok := s.requests[id]
+	if !ok {
+		return latch.Request{}, latch.ErrNotFound
+	}
+	return r, nil
+}
+
+// loggedTokens records PutHoldToken in the same log as the store's reads.
+type loggedTokens struct {
+	sfngrants.MemoryTokens
+	log *[]string
+	mu  *sync.Mutex
+}
+
+func (l *loggedTokens) PutHoldToken(ctx context.Context, id, tok string) error {
+	l.mu.Lock()
+	*l.log = append(*l.log, "put token")
+	l.mu.Unlock()
+	return l.MemoryTokens.PutHoldToken(ctx, id, tok)
+}
+
+// completions records the Hold answers sent.
+type completions struct {
+	mu   sync.Mutex
+	sent map[string][]byte
+	err  error
+}
+
+func (c *completions) Complete(_ context.Context, token string, out []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sent == nil {
+		c.sent = map[string][]byte{}
+	}
+	c.sent[token] = out
+	return c.err
+}
+
+// panicEscalator panics on every call.
+type panicEscalator struct{}
+
+func (panicEscalator) Grant(context.Context, latch.GrantSpec) error  { panic("nil map") }
+func (panicEscalator) Revoke(context.Context, latch.GrantSpec) error { panic("nil map") }
+
+func newHandler(g latch.Grant, esc latch.Escalator) (*sfngrants.TaskHandler, *memStore, *completions) {
+	store := &memStore{grants: map[string]latch.Grant{g.ID: g},
+		requests: map[string]latch.Request{"req_a": {ID: "req_a", Flow: flowName, Fields: latch.Fields{"reason": "incident"}}}}
+	c := &completions{}
+	h := &sfngrants.TaskHandler{Store: store, Flows: flowSource{testFlow()}, Tokens: &sfngrants.MemoryTokens{}, Completer: c,
+		Escalator: func(*latch.Flow) (latch.Escalator, error) { return esc, nil },
+		Clock:     latch.ClockFunc(func() time.Time { return fixedNow })}
+	return h, store, c
+}
+
+type flowSource struct{ f *latch.Flow }
+
+func (s flowSource) Get(name string) (*latch.Flow, error) {
+	if name != s.f.Name {
+		return nil, &latch.Error{Kind: latch.KindNotFound, Code: "flow_not_found", Message: "no flow " + name}
+	}
+	return s.f, nil
+}
+
+func TestHandleEscalate(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantEscalating
+	g.Leases = []latch.Lease{{RequestID: "req_a", Duration: 3600}}
+	esc := &fakeEscalator{}
+	h, store, _ := newHandler(g, esc)
+	var spec latch.GrantSpec
+	h.Identity = func(_ context.Context, _ *latch.Flow, u latch.UserRef) (string, error) { return "iam-" + u.Email, nil }
+	rec := &recordingEscalator{fakeEscalator: esc, spec: &spec}
+	h.Escalator = func(*latch.Flow) (latch.Escalator, error) { return rec, nil }
+
+	out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := events.Unmarshal([]byte(out.Report.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Type != events.TypeEscalated || m.ID != "escalated/grt_9/v4" || out.Report.ID != m.ID || !m.At.Equal(fixedNow) {
+		t.Errorf("report %+v", m)
+	}
+	if spec.User.Identity != "iam-"+ann || spec.Request.ID != "req_a" || !spec.EndsAt.Equal(fixedNow.Add(time.Hour)) ||
+		spec.Target.ID != targetID {
+		t.Errorf("spec %+v", spec)
+	}
+
+	// Not escalating any more: nothing to do, nothing to report.
+	g.Status = latch.GrantActive
+	store.grants[g.ID] = g
+	out, err = h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if err != nil || out.Report != nil || esc.count("grant") != 1 {
+		t.Errorf("escalate an active grant: %+v, %v; %d grants", out, err, esc.count("grant"))
+	}
+}
+
+type recordingEscalator struct {
+	*fakeEscalator
+	spec *latch.GrantSpec
+}
+
+func (r *recordingEscalator) Grant(ctx context.Context, g latch.GrantSpec) error {
+	*r.spec = g
+	return r.fakeEscalator.Grant(ctx, g)
+}
+
+func TestHandleErrors(t *testing.T) {
+	escalating := activeGrant()
+	escalating.Status = latch.GrantEscalating
+	deescalating := activeGrant()
+	deescalating.Status = latch.GrantDeescalating
+	perm := latch.Permanent(&latch.Error{Kind: latch.KindNotFound, Code: "identity_not_found", Message: "No identity."})
+	for _, tt := range []struct {
+		name     string
+		g        latch.Grant
+		action   string
+		esc      latch.Escalator
+		identity error
+		errName  string
+		code     string
+	}{
+		{"transient", escalating, "escalate", scripted("grant", errDown), nil, "TaskError", "escalation_failed"},
+		{"permanent", escalating, "escalate", scripted("grant", perm), nil, "PermanentError", "identity_not_found"},
+		{"identity permanent", escalating, "escalate", scripted("grant"), perm, "PermanentError", "identity_not_found"},
+		{"identity transient", escalating, "escalate", scripted("grant"), errDown, "TaskError", "escalation_failed"},
+		{"panic", escalating, "escalate", panicEscalator{}, nil, "TaskError", "panic"},
+		{"revoke permanent is retried", deescalating, "deescalate", scripted("revoke", perm), nil, "TaskError", "identity_not_found"},
+		{"revoke panic", deescalating, "deescalate", panicEscalator{}, nil, "TaskError", "panic"},
+		{"unknown action", escalating, "jump", scripted("grant"), nil, "PermanentError", "invalid_task"},
+		{"unknown grant", latch.Grant{ID: "grt_other"}, "escalate", scripted("grant"), nil, "TaskError", "not_found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h, store, _ := newHandler(tt.g, tt.esc)
+			if tt.g.ID == "grt_other" {
+				delete(store.grants, "grt_other")
+			}
+			if tt.identity != nil {
+				h.Identity = func(context.Context, *latch.Flow, latch.UserRef) (string, error) { return "", tt.identity }
+			}
+			_, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: tt.g.ID, Action: tt.action})
+			r := lambdaError(err)
+			if r.Error != tt.errName || !strings.HasPrefix(err.Error(), tt.code+": ") {
+				t.Errorf("error %s %q, want %s with code %s", r.Error, err, tt.errName, tt.code)
+			}
+		})
+	}
+}
+
+func scripted(action string, errs ...error) *fakeEscalator {
+	f := &fakeEscalator{}
+	if len(errs) > 0 {
+		f.on(action, errs...)
+	}
+	return f
+}
+
+// TestFailureReports: the escalation_failed and deescalation_failed tasks
+// turn the caught error into the report's failure, and the latter records
+// RevokeOver before it reports.
+func TestFailureReports(t *testing.T) {
+	lambdaCause := func(typ, msg string) string {
+		b, _ := json.Marshal(map[string]string{"errorType": typ, "errorMessage": msg})
+		return string(b)
+	}
+	for _, tt := range []struct {
+		name   string
+		status latch.GrantStatus
+		action string
+		err    *sfngrants.StatesError
+		typ    events.Type
+		code   string
+		msg    string
+	}{
+		{"ours", latch.GrantEscalating, "escalation_failed", &sfngrants.StatesError{Error: "PermanentError",
+			Cause: lambdaCause("PermanentError", "no_such_group: The group does not exist.")}, events.TypeEscalationFailed,
+			"no_such_group", "The group does not exist."},
+		{"lambda timeout", latch.GrantEscalating, "escalation_failed", &sfngrants.StatesError{Error: "Sandbox.Timedout",
+			Cause: lambdaCause("Sandbox.Timedout", "Task timed out after 30.00 seconds")}, events.TypeEscalationFailed,
+			"escalation_failed", "Sandbox.Timedout: Task timed out after 30.00 seconds"},
+		{"plain cause", latch.GrantDeescalating, "deescalation_failed", &sfngrants.StatesError{Error: "Lambda.ServiceException",
+			Cause: "Rate exceeded"}, events.TypeDeescalationFailed, "deescalation_failed", "Lambda.ServiceException: Rate exceeded"},
+		{"no error", latch.GrantDeescalating, "deescalation_failed", nil, events.TypeDeescalationFailed, "deescalation_failed",
+			"the task failed for an unknown reason"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := activeGrant()
+			g.Status = tt.status
+			h, _, _ := newHandler(g, &fakeEscalator{})
+			out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: tt.action, Error: tt.err})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := events.Unmarshal([]byte(out.Report.Body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Type != tt.typ || m.ID != string(tt.typ)+"/grt_9/v4" || m.Failure == nil || m.Failure.Code != tt.code ||
+				m.Failure.Message != tt.msg {
+				t.Errorf("report %+v failure %+v", m, m.Failure)
+			}
+			tok, _ := h.Tokens.HoldToken(context.Background(), g.ID)
+			if (tok == sfngrants.RevokeOver) != (tt.action == "deescalation_failed") {
+				t.Errorf("hold token %q after %s", tok, tt.action)
+			}
+			// A grant no longer in that state has nothing to report.
+			g.Status = latch.GrantEnded
+			h2, _, _ := newHandler(g, &fakeEscalator{})
+			if out, err := h2.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: tt.action, Error: tt.err}); err != nil || out.Report != nil {
+				t.Errorf("on an ended grant: %+v, %v", out, err)
+			}
+		})
+	}
+}
+
+// TestHoldWritesThenReads: the Hold task records its token before it reads
+// the grant — the order the race-freedom argument rests on.
+func TestHoldWritesThenReads(t *testing.T) {
+	g := activeGrant(fixedNow.Add(time.Hour))
+	g.Status = latch.GrantDeescalating
+	h, store, c := newHandler(g, &fakeEscalator{})
+	var log []string
+	var mu sync.Mutex
+	store.reads = &log
+	store.mu = sync.Mutex{}
+	tokens := &loggedTokens{log: &log, mu: &mu}
+	h.Tokens = tokens
+	in := sfngrants.TaskInput{GrantID: g.ID, Action: "hold", TaskToken: "tok-1", Hold: &sfngrants.Hold{Seconds: 5}}
+	if _, err := h.Handle(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(log, ",") != "put token,read grant" {
+		t.Errorf("order %v, want the token put before the grant is read", log)
+	}
+	if tok, _ := tokens.HoldToken(context.Background(), g.ID); tok != "tok-1" {
+		t.Errorf("token %q", tok)
+	}
+	if string(c.sent["tok-1"]) != `{"action":"deescalate"}` {
+		t.Errorf("answer %s", c.sent["tok-1"])
+	}
+
+	// A token already answered (the runner was first) is not an error.
+	c.err = sfngrants.ErrTokenGone
+	if _, err := h.Handle(context.Background(), in); err != nil {
+		t.Errorf("answering a gone token: %v", err)
+	}
+	c.err = errors.New("throttled")
+	if _, err := h.Handle(context.Background(), in); err == nil {
+		t.Error("a failed answer is not reported")
+	}
+
+	// Waiting: nothing is sent.
+	g.Status = latch.GrantActive
+	store.grants[g.ID] = g
+	c.sent, c.err = nil, nil
+	until := fixedNow.Add(time.Hour).Format(time.RFC3339Nano)
+	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "hold", TaskToken: "tok-2",
+		Hold: &sfngrants.Hold{Until: until, Seconds: 3600}}); err != nil || len(c.sent) != 0 {
+		t.Errorf("a Hold that waits answered %v (%v)", c.sent, err)
+	}
+	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "hold"}); err == nil {
+		t.Error("a Hold without a token was accepted")
+	}
+}
