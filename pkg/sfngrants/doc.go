@@ -1,0 +1,88 @@
+// Package sfngrants runs grant lifecycles on AWS Step Functions: one Standard
+// execution per grant, named by the grant id, in place of pkg/local's
+// goroutines and timers. It holds the state machine's definition
+// (Definition), the handler of its Lambda tasks (TaskHandler), and the
+// latch.GrantRunner the engine drives it with (Runner).
+//
+// # The state machine
+//
+//	Start ─► Escalate ─► ReportEscalated ─► FreshHold ─► Hold ◄──────────────┐
+//	   │        │ (retried; PermanentError not)            │                 │
+//	   │        └─fails─► EscalationFailed ─► ReportEscalationFailed ─► Done │
+//	   │                                                   ▼                 │
+//	   │                                     Answer: hold ─► NextHold ───────┤
+//	   │                                             due ──► ReportDue ─► NextHold
+//	   │                                             end ──► Done            │
+//	   └─(start: revoke)─────────────────────► deescalate ─► Revoke          │
+//	                                  Hold times out ─► FreshHold ───────────┘
+//	Revoke (every error retried for RevokeFor, about a day) ─► ReportDeescalated ─► Done
+//	   └─fails for good─► DeescalationFailed ─► ReportDeescalationFailed ─► RevokeLost
+//	                                                   ─► SendToDeadLetter ─► Failed
+//
+// Escalate and Revoke invoke the escalator function of the grant's strategy
+// (named in the execution's Input); Hold, EscalationFailed and
+// DeescalationFailed invoke the grant-task function. Both run TaskHandler.
+// The reports are events v1 messages, written and validated by the tasks
+// (events.Marshal) and sent by the state machine to the FIFO events queue
+// with the grant id as message group and the message id as deduplication
+// id; their ids are those pkg/local uses (escalated/<grant>/v<version>,
+// due/<grant>/<unix nanos of the lease end>, ...), so a repeat is a
+// duplicate. A report, Hold or dead letter that cannot be sent for
+// RevokeFor ends in the dead-letter queue (DeadLetter: grant, execution,
+// stage, error) and the execution fails, which raises the alarms.
+//
+// # Hold: waiting without Wait
+//
+// Hold is a callback task (lambda:invoke.waitForTaskToken) whose timeout is
+// the time left until the grant's next lease end (TimeoutSecondsPath; at
+// most MaxHold, then it looks again). Its Lambda task records its task token
+// for the grant (Tokens.PutHoldToken), then reads the grant, and answers its
+// own token at once when the grant asks for something else (DecideHold):
+// revoke when it is deescalating; hold until another end when its next
+// lease end moved; report due when that end has passed. Otherwise it
+// returns and the task waits: for its timeout (then the execution looks
+// again from a fresh Hold, which reports the due), or for the engine. The
+// engine reaches a waiting Hold through the Runner, after it has committed
+// the grant: Deescalate reads the token and answers {"action":"deescalate"};
+// Wake answers {"action":"hold", "hold":{...}} with the new end.
+//
+// # Why no revoke is lost and no grant follows its revoke
+//
+// Each side writes, then reads what the other writes: the engine commits the
+// grant, then reads the token; the Hold writes its token, then reads the
+// grant. Both are strongly consistent (on DynamoDB: writes, and reads with
+// ConsistentRead). So for any revoke (or new end) and any Hold, either
+// the engine's read of the token comes after the Hold's write — the engine
+// finds this Hold's token and answers it — or the Hold's read of the grant
+// comes after the engine's commit — the Hold sees the revoke and answers
+// itself. A token the engine finds stale (its Hold was answered or timed
+// out) belongs to a Hold that has ended; the next Hold of the execution
+// reads the grant after recording its token, so it sees the commit. An
+// answer that arrives at a token already answered is refused by Step
+// Functions (ErrTokenGone) and is harmless: the state is read again by the
+// next Hold. Between two Holds the execution is only in Pass, Choice and
+// report states, which never grant.
+//
+// Escalate runs once, before the first Hold, and the execution never goes
+// back to it; a grant whose revoke has begun never becomes active again
+// (the domain queues new leases for a new grant). So within an execution no
+// grant can follow its revoke. Across executions: a second execution for
+// the same grant (StartRevoke) is started only when the grant's own
+// execution will never revoke — its revoke failed for good (it records
+// RevokeOver in place of a token before it reports the failure, so an
+// admin's retry, which follows the report, finds it), or it is no longer
+// running and did not succeed (failed, timed out, aborted). Its name
+// carries the grant's version, so a repeated Deescalate starts it once. The
+// revoke task acts only on a grant that is deescalating, and the next grant
+// for the same access starts only once this one has ended or failed, so two
+// revokes of one grant never race a new grant.
+//
+// # Limits
+//
+// A Standard execution lives at most a year. A grant held open longer
+// without an end (no scheduled deescalation) times out with its execution;
+// a revoke then starts a revoke-only execution, but nothing reports a due
+// for it (a grant with an end beyond a year would miss it: the reconciler
+// must catch such grants). Redriving a failed execution by hand resumes it
+// beside any revoke-only execution; retry through Latch instead.
+package sfngrants
