@@ -262,10 +262,14 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	// reach the function: every other item is filtered out before it is
 	// invoked (and billed).
 	fs.Audit.Fn.AddEventSource(awslambdaeventsources.NewDynamoEventSource(t.Table, &awslambdaeventsources.DynamoEventSourceProps{
-		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
-		BatchSize:               jsii.Number(100),
-		MaxBatchingWindow:       awscdk.Duration_Seconds(jsii.Number(1)),
-		BisectBatchOnError:      jsii.Bool(true),
+		StartingPosition:   awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:          jsii.Number(100),
+		MaxBatchingWindow:  awscdk.Duration_Seconds(jsii.Number(1)),
+		BisectBatchOnError: jsii.Bool(true),
+		// One batch at a time per shard: Lambda keeps the order of each
+		// item's records only, and a request's events must ship in order
+		// (pkg/audit/streamship).
+		ParallelizationFactor:   jsii.Number(1),
 		ReportBatchItemFailures: jsii.Bool(true),
 		// A destination that is down is retried for hours; then the batch's
 		// description goes to the DLQ (and raises an alarm). The events

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/dynamostore"
+	"github.com/latchhq/latch/pkg/sfngrants"
 )
 
 // Every test here runs from the module's root, as `go run ./infra` does:
@@ -569,6 +570,16 @@ func TestStack(t *testing.T) {
 			if expr(p["EventSourceArn"]) != "Table.StreamArn" {
 				t.Errorf("audit reads %s, want the table's stream", expr(p["EventSourceArn"]))
 			}
+			// What pkg/audit/streamship requires of its event source mapping.
+			if p["StartingPosition"] != "TRIM_HORIZON" || p["BisectBatchOnFunctionError"] != true ||
+				p["ParallelizationFactor"] != float64(1) || !slices.Equal(list(p["FunctionResponseTypes"]), []any{"ReportBatchItemFailures"}) {
+				t.Errorf("audit event source: %v", p)
+			}
+			retries, _ := p["MaximumRetryAttempts"].(float64)
+			age, _ := p["MaximumRecordAgeInSeconds"].(float64)
+			if retries <= 0 || age <= 0 || age > 12*3600 {
+				t.Errorf("audit event source retries %v times for %vs: want both bounded, the age well under the stream's 24 h", retries, age)
+			}
 			dest := p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]
 			if expr(dest) != "AuditDLQ.Arn" {
 				t.Errorf("audit on-failure destination %s, want AuditDLQ", expr(dest))
@@ -640,6 +651,25 @@ func TestStack(t *testing.T) {
 		}
 		if days := full.one(t, "GrantsLogs").Properties["RetentionInDays"]; days != float64(90) {
 			t.Errorf("state machine log retention %v", days)
+		}
+		// The definition is pkg/sfngrants', with this stack's function and
+		// queues in it (expr renders the tokens CloudFormation resolves).
+		want, err := sfngrants.Definition(sfngrants.Resources{
+			GrantTaskFunction: "Granttasks.Arn", EventsQueueURL: "Events", DeadLetterQueueURL: "GrantsDLQ",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := expr(sm["DefinitionString"])
+		var gotJSON, wantJSON any
+		if err := json.Unmarshal([]byte(got), &gotJSON); err != nil {
+			t.Fatalf("definition is not JSON: %v\n%s", err, got)
+		}
+		if err := json.Unmarshal([]byte(want), &wantJSON); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(wantJSON, gotJSON); d != "" {
+			t.Errorf("definition (-sfngrants +template):\n%s", d)
 		}
 	})
 

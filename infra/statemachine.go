@@ -6,34 +6,29 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/jsii-runtime-go"
+	"github.com/latchhq/latch/pkg/sfngrants"
 )
-
-// grantResources are what the grant state machine's definition calls.
-type grantResources struct {
-	Escalators     map[string]string // function ARN by strategy
-	GrantTasks     string            // function ARN
-	EventsQueueURL string            // reports go back to the events queue
-	GrantsDLQURL   string            // grants that failed for good
-}
 
 // newGrantStateMachine is the grant lifecycle: one Standard execution per
 // grant. Its role may invoke exactly the escalator and granttasks functions
 // and send to exactly the events queue and the grants DLQ.
 func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions, q *queues) awsstepfunctions.StateMachine {
-	res := grantResources{
-		Escalators:     map[string]string{},
-		GrantTasks:     *fs.GrantTasks.Fn.FunctionArn(),
-		EventsQueueURL: *q.Events.QueueUrl(),
-		GrantsDLQURL:   *q.GrantsDLQ.QueueUrl(),
+	// The definition is pkg/sfngrants': the CDK tokens of the ARN and URLs
+	// are placed in its strings and resolved by CloudFormation. The escalate
+	// and revoke tasks invoke the escalator function named in each
+	// execution's input (approvals puts it there, from LATCH_ESCALATOR_ARNS).
+	asl, err := sfngrants.Definition(sfngrants.Resources{
+		GrantTaskFunction:  *fs.GrantTasks.Fn.FunctionArn(),
+		EventsQueueURL:     *q.Events.QueueUrl(),
+		DeadLetterQueueURL: *q.GrantsDLQ.QueueUrl(),
+		DeadLetterFIFO:     false,
+	})
+	if err != nil {
+		panic(err)
 	}
 	invokable := []*string{fs.GrantTasks.Fn.FunctionArn()}
 	for _, name := range p.Strategies {
-		res.Escalators[name] = *fs.Escalators[name].Fn.FunctionArn()
 		invokable = append(invokable, fs.Escalators[name].Fn.FunctionArn())
-	}
-	asl, err := grantDefinition(res)
-	if err != nil {
-		panic(err)
 	}
 
 	role := awsiam.NewRole(stack, jsii.String("GrantsRole"), &awsiam.RoleProps{
