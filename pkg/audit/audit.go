@@ -116,8 +116,18 @@ func Failed(err error, n int) []int {
 // destinations that send in several calls.
 type Failures struct {
 	indexes   []int
+	refused   int   // how many of indexes were refused one by one, for good (Refuse)
 	permanent error // the first permanent reason
 	retryable error // the first retryable reason
+}
+
+// Refuse records that the event at index is refused for good on its own
+// account (it cannot be encoded, it is too large): whatever happens to the
+// others, Err names it in a *PartialError, so that it is skipped rather than
+// retried for ever.
+func (f *Failures) Refuse(err error, index int) {
+	f.Add(latch.Permanent(err), index)
+	f.refused++
 }
 
 // Add records that the events at indexes failed because of err.
@@ -133,8 +143,9 @@ func (f *Failures) Add(err error, indexes ...int) {
 }
 
 // Err is Send's result for n events: nil, the reason itself when all
-// failed, or a *PartialError. The reason is permanent only when every
-// failure is.
+// failed in calls that failed as a whole, or a *PartialError (always when
+// some event was refused on its own). The reason is permanent only when
+// every failure is.
 func (f *Failures) Err(n int) error {
 	if len(f.indexes) == 0 {
 		return nil
@@ -143,7 +154,7 @@ func (f *Failures) Err(n int) error {
 	if reason == nil {
 		reason = f.permanent
 	}
-	if len(f.indexes) == n {
+	if len(f.indexes) == n && f.refused == 0 {
 		return reason
 	}
 	failed := slices.Clone(f.indexes)

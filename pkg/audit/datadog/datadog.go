@@ -123,12 +123,12 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 		b, err := json.Marshal(s.log(e))
 		switch {
 		case err != nil:
-			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
-				Message: fmt.Sprintf("Audit event %s cannot be encoded as JSON.", e.ID), Err: err}), i)
+			fails.Refuse(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+				Message: fmt.Sprintf("Audit event %s cannot be encoded as JSON.", e.ID), Err: err}, i)
 		case len(b) > MaxLogBytes:
-			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+			fails.Refuse(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
 				Message: fmt.Sprintf("Audit event %s is %d bytes as a Datadog log; Datadog truncates logs over %d bytes, so it is not sent.",
-					e.ID, len(b), MaxLogBytes)}), i)
+					e.ID, len(b), MaxLogBytes)}, i)
 		default:
 			logs = append(logs, encoded{i, b})
 		}

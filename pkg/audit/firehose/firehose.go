@@ -156,15 +156,15 @@ func (s *Sink) Send(ctx context.Context, events []audit.Event) error {
 	for i, e := range events {
 		b, err := json.Marshal(e)
 		if err != nil {
-			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
-				Message: fmt.Sprintf("Audit event %s cannot be encoded as JSON.", e.ID), Err: err}), i)
+			fails.Refuse(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+				Message: fmt.Sprintf("Audit event %s cannot be encoded as JSON.", e.ID), Err: err}, i)
 			continue
 		}
 		data := append(b, '\n')
 		if len(data) > MaxRecordBytes {
-			fails.Add(latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
+			fails.Refuse(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadEvent,
 				Message: fmt.Sprintf("Audit event %s is %d bytes as a record; Firehose takes at most %d, so it is not sent.",
-					e.ID, len(data), MaxRecordBytes)}), i)
+					e.ID, len(data), MaxRecordBytes)}, i)
 			continue
 		}
 		n := (len(data)+2)/3*4 + recordOverhead

@@ -163,3 +163,24 @@ func TestWholeBatchRefusedForGoodIsRetried(t *testing.T) {
 		t.Errorf("after the key was fixed (-want +got):\n%s", diff)
 	}
 }
+
+// An event a destination refuses on its own account is skipped even when
+// it is alone in its batch: it must not hold the feed back for ever.
+func TestSkipsALoneEventRefusedForGood(t *testing.T) {
+	f := newFeed(2)
+	sk := &sink{script: []func([]audit.Event) error{
+		func([]audit.Event) error {
+			var fails audit.Failures
+			fails.Refuse(errors.New("record too large"), 0)
+			return fails.Err(1)
+		},
+	}}
+	s := &ship.Shipper{Feed: f, Sink: sk, Batch: 1}
+	drain(t, s)
+	if diff := cmp.Diff([]string{"r/000002"}, sk.accepted); diff != "" {
+		t.Errorf("delivered (-want +got):\n%s", diff)
+	}
+	if f.cursors["audit:fake"] != 20 {
+		t.Errorf("cursor = %d, want past both events", f.cursors["audit:fake"])
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/latchhq/latch/pkg/audit"
-	"github.com/latchhq/latch/pkg/latch"
 )
 
 // Config configures a Sink.
@@ -64,7 +63,7 @@ func (s *Sink) Send(_ context.Context, events []audit.Event) error {
 	for i, e := range events {
 		line, err := json.Marshal(e)
 		if err != nil {
-			fails.Add(latch.Permanent(fmt.Errorf("stdout: event %s cannot be encoded as JSON: %w", e.ID, err)), i)
+			fails.Refuse(fmt.Errorf("stdout: event %s cannot be encoded as JSON: %w", e.ID, err), i)
 			continue
 		}
 		buf = append(append(buf, line...), '\n')

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,10 +183,12 @@ func TestSendEventThatIsNotJSON(t *testing.T) {
 		t.Errorf("written: %+v, want events 0 and 2", got)
 	}
 
-	// Alone, it fails with a plain permanent error.
+	// Alone, it is still refused on its own account: a permanent partial
+	// error naming it, so that a shipper skips it instead of retrying it
+	// for ever.
 	err = s.Send(context.Background(), evs[1:2])
-	if !latch.IsPermanent(err) || errors.As(err, &pe) {
-		t.Errorf("Send(bad event alone) = %v, want a permanent error that is not partial", err)
+	if !latch.IsPermanent(err) || !errors.As(err, &pe) || !slices.Equal(pe.Failed, []int{0}) {
+		t.Errorf("Send(bad event alone) = %v, want a permanent partial error naming it", err)
 	}
 }
 
