@@ -38,7 +38,8 @@ type Timing struct {
 	// fails for good; also how long sending a report and the Hold task are
 	// retried.
 	RevokeFor time.Duration
-	// MaxHold is the longest a Hold waits before it looks at the grant again.
+	// MaxHold is the longest a Hold waits before it looks at the grant again:
+	// the bound on how late a lease end is noticed if a wake-up is lost.
 	MaxHold time.Duration
 	// DueRecheck is how long a Hold waits for the engine's answer to a due
 	// report before it reports due again.
@@ -47,8 +48,10 @@ type Timing struct {
 
 // DefaultTiming retries as pkg/local.DefaultBackoff does: a grant 6 times
 // over about a minute, a revoke for a day with waits of at most five minutes.
+// A Hold looks at its grant at least daily, and every 15 minutes while it
+// waits for the engine (a due reported, an escalation not yet recorded).
 var DefaultTiming = Timing{RetryInitial: time.Second, RetryMax: 5 * time.Minute, EscalateAttempts: 6,
-	RevokeFor: 24 * time.Hour, MaxHold: 30 * 24 * time.Hour, DueRecheck: 15 * time.Minute}
+	RevokeFor: 24 * time.Hour, MaxHold: 24 * time.Hour, DueRecheck: 15 * time.Minute}
 
 func (t Timing) orDefault() Timing {
 	d := DefaultTiming

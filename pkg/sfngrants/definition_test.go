@@ -191,7 +191,7 @@ func TestDefinitionHoldTimeout(t *testing.T) {
 		}
 	}
 	fresh := a.States[sfngrants.StateFreshHold]["Parameters"].(map[string]any)["Payload"].(map[string]any)["hold"].(map[string]any)
-	if fresh["seconds"] != float64(30*24*3600) || fresh["until"] != "" {
+	if fresh["seconds"] != float64(24*3600) || fresh["until"] != "" {
 		t.Errorf("a fresh Hold %v", fresh)
 	}
 }

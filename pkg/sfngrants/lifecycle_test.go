@@ -299,7 +299,10 @@ func TestEscalatedAfterHold(t *testing.T) {
 	r := rt.request("2h")
 	eventually(t, func() bool { return rt.sfn.execution(rt.req(r.ID).GrantID) != nil }, func() string { return "no execution" })
 	ex := rt.execution(rt.req(r.ID).GrantID)
-	rt.holding(ex, func(h sfngrants.Hold) bool { return h.Until == "" })
+	// It learns no end from an escalating grant, and looks again soon.
+	rt.holding(ex, func(h sfngrants.Hold) bool {
+		return h.Until == "" && h.Seconds == int64(sfngrants.DefaultTiming.DueRecheck/time.Second)
+	})
 	if got := rt.grant(ex.Name).Status; got != latch.GrantEscalating {
 		t.Fatalf("grant %s before escalated was handled", got)
 	}

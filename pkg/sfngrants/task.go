@@ -321,7 +321,8 @@ func (h *TaskHandler) hold(ctx context.Context, in TaskInput) error {
 //
 //   - deescalating: revoke now;
 //   - ended or failed: end (this execution revokes nothing it did not grant);
-//   - escalating: wait (the engine wakes the Hold when it commits the grant active);
+//   - escalating: wait for the engine, which wakes the Hold when it commits
+//     the grant active (at most DueRecheck: a longer Hold is shortened);
 //   - active and due (its next lease end has passed): report due, unless
 //     this Hold was started after reporting that very due; then wait, with
 //     the short DueRecheck timeout, for the engine's answer;
@@ -335,6 +336,12 @@ func DecideHold(g latch.Grant, now time.Time, hold Hold, t Timing) (Answer, bool
 	case latch.GrantEnded, latch.GrantFailed:
 		return Answer{Action: AnswerEnd}, true, nil
 	case latch.GrantEscalating:
+		// The engine wakes the Hold when it commits the grant active; until
+		// then look again every DueRecheck, not every MaxHold, so that a
+		// lost wake-up costs minutes.
+		if recheck := t.seconds(t.DueRecheck); hold.Until != "" || hold.Seconds > recheck {
+			return Answer{Action: AnswerHold, Hold: &Hold{Seconds: recheck}}, true, nil
+		}
 		return Answer{}, false, nil
 	}
 	next, ok := g.NextDue()
