@@ -23,6 +23,7 @@ const (
 	ctxStrategies     = "latch:strategies"
 	ctxCrossAccount   = "latch:crossAccountRoleArns"
 	ctxAuditFirehose  = "latch:auditFirehoseStream"
+	ctxAuditSettings  = "latch:auditSettings"
 	ctxLogRetention   = "latch:logRetentionDays"
 	defaultStackName  = "Latch"
 	defaultLambdaDir  = "bin/lambda"
@@ -76,6 +77,11 @@ func propsFromContext(app awscdk.App) (*LatchStackProps, string, error) {
 		errs = append(errs, fmt.Errorf("context %s: %w", ctxCrossAccount, err))
 	}
 	p.CrossAccountRoleArns = roles
+	settings, err := stringMap(get(ctxAuditSettings))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("context %s: %w", ctxAuditSettings, err))
+	}
+	p.AuditSettings = settings
 	var days string
 	switch v := get(ctxLogRetention).(type) {
 	case nil:
@@ -157,6 +163,35 @@ func stringListMap(v any) (map[string][]string, error) {
 		return out, nil
 	default:
 		return nil, fmt.Errorf("want an object of lists of role ARNs, got %v", v)
+	}
+}
+
+// stringMap accepts an object of strings, or a string holding one in JSON;
+// nil is empty.
+func stringMap(v any) (map[string]string, error) {
+	out := map[string]string{}
+	switch v := v.(type) {
+	case nil:
+		return out, nil
+	case string:
+		if strings.TrimSpace(v) == "" {
+			return out, nil
+		}
+		if err := json.Unmarshal([]byte(v), &out); err != nil {
+			return nil, fmt.Errorf(`want a JSON object of strings such as {"LATCH_AUDIT_DATADOG_SITE": "EU1"}: %w`, err)
+		}
+		return out, nil
+	case map[string]any:
+		for k, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: want a string, got %v", k, e)
+			}
+			out[k] = s
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("want an object of strings, got %v", v)
 	}
 }
 

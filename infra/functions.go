@@ -49,6 +49,7 @@ const (
 	envStrategySecrets   = "LATCH_STRATEGY_SECRETS_ARN"  // secret: JSON object of the strategy's named secrets
 	envAuditStdout       = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
 	envAuditFirehose     = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
+	envAuditSecretsArn   = "LATCH_AUDIT_SECRETS_ARN"     // secret: JSON object of the audit destinations' secrets
 	envAssumeRoleArnList = "LATCH_ASSUME_ROLE_ARNS"      // the roles an escalator may assume, comma-separated
 )
 
@@ -243,12 +244,16 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 
 	// audit: ships audit events from the table's stream to the configured
 	// destinations (and to its own log).
-	auditEnv := map[string]string{envAuditStdout: "true"}
+	auditEnv := map[string]string{envAuditStdout: "true", envAuditSecretsArn: arn(sec.Audit)}
+	for k, v := range p.AuditSettings {
+		auditEnv[k] = v
+	}
 	if p.AuditFirehoseStream != "" {
 		auditEnv[envAuditFirehose] = p.AuditFirehoseStream
 	}
 	fs.Audit = add(fnSpec{name: fnAudit, desc: "Latch audit shipper (DynamoDB stream to destinations)", timeout: auditTimeout, memory: 256,
 		env: auditEnv})
+	fs.Audit.allowSecrets(sec.Audit)
 	if p.AuditFirehoseStream != "" {
 		fs.Audit.allow([]string{"firehose:PutRecordBatch"}, stack.FormatArn(&awscdk.ArnComponents{
 			Service: jsii.String("firehose"), Resource: jsii.String("deliverystream"),

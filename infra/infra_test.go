@@ -86,6 +86,7 @@ func testProps(lambdas string) *LatchStackProps {
 		Strategies:           []string{"webhook"},
 		CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
 		AuditFirehoseStream:  testStream,
+		AuditSettings:        map[string]string{"LATCH_AUDIT_DATADOG_SITE": "EU1"},
 	}
 }
 
@@ -318,6 +319,7 @@ func wantPermissions(full bool) map[string]permissions {
 	grant(audit, []string{"Table.StreamArn"}, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 	grant(audit, []string{"*"}, "dynamodb:ListStreams")
 	grant(audit, []string{"AuditDLQ.Arn"}, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
+	grant(audit, []string{"AuditSecrets"}, "secretsmanager:GetSecretValue")
 	if full {
 		grant(esc, []string{testRole}, "sts:AssumeRole")
 		grant(audit, []string{"arn:aws:firehose:" + testRegion + ":" + testAccount + ":deliverystream/" + testStream},
@@ -423,7 +425,8 @@ func TestStack(t *testing.T) {
 			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
 			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
 				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets", envAssumeRoleArnList: testRole}),
-			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream}),
+			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
+				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "AuditSecrets"}),
 		}
 		for name, w := range want {
 			if d := cmp.Diff(w, env(name)); d != "" {
@@ -710,6 +713,7 @@ func TestStack(t *testing.T) {
 		want := map[string]string{
 			"SlackSigningSecret": "Full/slack/signing-secret", "SlackBotToken": "Full/slack/bot-token",
 			"AdminToken": "Full/admin-token", "HooksSecrets": "Full/hooks", "StrategySecretsWebhook": "Full/strategy/webhook",
+			"AuditSecrets": "Full/audit",
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("secrets (-want +got):\n%s", d)
@@ -912,6 +916,11 @@ func TestPropsErrors(t *testing.T) {
 			p.CrossAccountRoleArns = map[string][]string{"aws_iam": {testRole}}
 		}, `cross-account roles for strategy "aws_iam", which is not deployed`},
 		{"bad domain", func(p *LatchStackProps) { p.Domains = []string{"@example.com"} }, `domain "@example.com"`},
+		{"audit secret as a setting", func(p *LatchStackProps) {
+			p.AuditSettings = map[string]string{"LATCH_AUDIT_HTTP_SECRET": "s3cret"}
+		}, "audit setting LATCH_AUDIT_HTTP_SECRET is a secret"},
+		{"not an audit setting", func(p *LatchStackProps) { p.AuditSettings = map[string]string{"AWS_REGION": "x"} },
+			"audit setting AWS_REGION: only LATCH_AUDIT_* settings"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := testProps(lambdas)
@@ -967,6 +976,7 @@ func TestContextValues(t *testing.T) {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir()), Context: &map[string]any{
 		ctxDomains: "example.com", ctxStrategies: []any{"webhook"}, ctxLogRetention: float64(30),
 		ctxCrossAccount: map[string]any{"webhook": []any{testRole}}, ctxAlarmEmail: testEmail,
+		ctxAuditSettings: `{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"}`,
 	}})
 	p, name, err := propsFromContext(app)
 	if err != nil {
@@ -974,7 +984,7 @@ func TestContextValues(t *testing.T) {
 	}
 	want := &LatchStackProps{LambdaDir: defaultLambdaDir, FlowsDir: defaultFlowsDir, Domains: []string{"example.com"},
 		AlarmEmail: testEmail, Strategies: []string{"webhook"}, CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
-		LogRetention: "ONE_MONTH"}
+		LogRetention: "ONE_MONTH", AuditSettings: map[string]string{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"}}
 	if name != defaultStackName || !cmp.Equal(p, want, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "StackProps" }, cmp.Ignore())) {
 		t.Errorf("propsFromContext = %q, %+v; want %+v", name, p, want)
 	}

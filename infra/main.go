@@ -15,6 +15,7 @@
 //	latch:strategies            the strategies deployed: ["webhook"]
 //	latch:crossAccountRoleArns  per strategy, the roles its escalator may assume: {"aws_iam": ["arn:aws:iam::…:role/…"]}
 //	latch:auditFirehoseStream   a Firehose stream the audit function ships to
+//	latch:auditSettings         the audit destinations' other settings: {"LATCH_AUDIT_DATADOG_SITE": "EU1"}
 //	latch:logRetentionDays      retention of the log groups (default 90)
 //
 // Run directly, the app reads the context of ./cdk.json itself (the CDK CLI

@@ -20,11 +20,17 @@ type secrets struct {
 	// Hooks is a JSON object: the secrets flows' hooks name with
 	// secret_env, by name.
 	Hooks awssecretsmanager.Secret
+	// Audit is a JSON object: the audit destinations' secrets
+	// (auditSecretNames), by name.
+	Audit awssecretsmanager.Secret
 	// Strategies holds, per deployed strategy, a JSON object of the secrets
 	// that strategy's flows name (a webhook's secret_env, a SaaS API token),
 	// by name.
 	Strategies map[string]awssecretsmanager.Secret
 }
+
+// auditSecretNames are the audit destinations' settings that are secrets.
+var auditSecretNames = []string{"LATCH_AUDIT_DATADOG_API_KEY", "LATCH_AUDIT_HTTP_SECRET"}
 
 func newSecrets(stack awscdk.Stack, strategies []string) *secrets {
 	prefix := *stack.StackName() + "/"
@@ -59,6 +65,8 @@ func newSecrets(stack awscdk.Stack, strategies []string) *secrets {
 		}),
 		Hooks: jsonObject("HooksSecrets", "hooks",
 			`Secrets of flows' hooks, by the name their secret_env gives: {"NAME": "value"}`),
+		Audit: jsonObject("AuditSecrets", "audit",
+			`Secrets of the audit destinations: {"LATCH_AUDIT_DATADOG_API_KEY": "...", "LATCH_AUDIT_HTTP_SECRET": "..."}`),
 		Strategies: map[string]awssecretsmanager.Secret{},
 	}
 	for _, name := range strategies {

@@ -40,6 +40,12 @@ type LatchStackProps struct {
 	// AuditFirehoseStream, when set, is the name of an Amazon Data Firehose
 	// stream in the stack's account and region the audit function ships to.
 	AuditFirehoseStream string
+	// AuditSettings are the other settings of the audit destinations
+	// (LATCH_AUDIT_DATADOG_SITE, LATCH_AUDIT_DATADOG_TAGS,
+	// LATCH_AUDIT_HTTP_URL, ...; see docs/audit.md), set in the audit
+	// function's environment. Their secrets (LATCH_AUDIT_DATADOG_API_KEY,
+	// LATCH_AUDIT_HTTP_SECRET) go in the audit secret, never here.
+	AuditSettings map[string]string
 	// LogRetention of every function's and the state machine's log group;
 	// zero means three months.
 	LogRetention awslogs.RetentionDays
@@ -129,6 +135,16 @@ func (p *LatchStackProps) check() error {
 			errs = append(errs, fmt.Errorf("domain %q: write a bare domain name such as example.com", d))
 		}
 	}
+	for _, k := range sortedKeys(p.AuditSettings) {
+		switch {
+		case !strings.HasPrefix(k, "LATCH_AUDIT_"):
+			errs = append(errs, fmt.Errorf("audit setting %s: only LATCH_AUDIT_* settings", k))
+		case slices.Contains(auditSecretNames, k):
+			errs = append(errs, fmt.Errorf("audit setting %s is a secret: put it in the audit secret (%s), not in the template", k, "<stack>/audit"))
+		case k == envAuditFirehose:
+			errs = append(errs, fmt.Errorf("audit setting %s: use AuditFirehoseStream (context latch:auditFirehoseStream), which also allows the function to send to it", k))
+		}
+	}
 	if p.AlarmEmail != "" && !strings.Contains(p.AlarmEmail, "@") {
 		errs = append(errs, fmt.Errorf("alarm email %q is not an email address", p.AlarmEmail))
 	}
@@ -147,6 +163,7 @@ func outputs(stack awscdk.Stack, api string, s *LatchStack) {
 	out("SlackBotTokenArn", *s.Secrets.SlackBotToken.SecretArn(), "Put the Slack app's bot token (xoxb-...) here")
 	out("AdminTokenArn", *s.Secrets.AdminToken.SecretArn(), "The bootstrap admin token (generated; read it with get-secret-value)")
 	out("HooksSecretArn", *s.Secrets.Hooks.SecretArn(), "A JSON object of the secrets flows' hooks name with secret_env")
+	out("AuditSecretArn", *s.Secrets.Audit.SecretArn(), "A JSON object of the audit destinations' secrets (LATCH_AUDIT_DATADOG_API_KEY, LATCH_AUDIT_HTTP_SECRET)")
 	for _, name := range sortedKeys(s.Secrets.Strategies) {
 		out("StrategySecretArn"+camel(name), *s.Secrets.Strategies[name].SecretArn(),
 			"A JSON object of the secrets the "+name+" strategy's flows name (e.g. with secret_env)")
