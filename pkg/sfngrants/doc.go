@@ -85,4 +85,12 @@
 // for it (a grant with an end beyond a year would miss it: the reconciler
 // must catch such grants). Redriving a failed execution by hand resumes it
 // beside any revoke-only execution; retry through Latch instead.
+//
+// The argument assumes a Hold's token write is not overtaken by an older
+// one. A Hold whose Lambda invocation timed out with its write still in
+// flight could, in theory, have that write land after the retried Hold's:
+// the engine would then find a stale token, and the revoke would wait for
+// the Hold's timeout (at most MaxHold, or the lease end) instead of running
+// at once — late, not lost. Passing $$.State.EnteredTime and RetryCount to
+// the Hold and conditioning the write on them would close this.
 package sfngrants
