@@ -86,7 +86,7 @@ func TestNormalPath(t *testing.T) {
 func TestEscalateFailingThenSucceeding(t *testing.T) {
 	rt := newRig(t)
 	rt.esc.on("grant", errDown, errDown, nil)
-	r, g, ex := rt.active("1h")
+	r, _, ex := rt.active("1h")
 	if n := rt.sfn.count(ex, "StateRetried", sfngrants.StateEscalate); n != 2 {
 		t.Errorf("escalate retried %d times, want 2", n)
 	}
@@ -101,7 +101,6 @@ func TestEscalateFailingThenSucceeding(t *testing.T) {
 	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalated"}; !slices.Equal(got, want) {
 		t.Errorf("reports %v, want %v", got, want)
 	}
-	_ = g
 }
 
 func TestEscalateFailingForGood(t *testing.T) {
@@ -377,8 +376,7 @@ func TestShorterLeaseMovesHoldEarlier(t *testing.T) {
 // after DueRecheck (here: the Hold after it times out), with the same id.
 func TestDueUnanswered(t *testing.T) {
 	rt := newRig(t)
-	_, g, ex := rt.active("1h")
-	end, _ := g.NextDue()
+	_, _, ex := rt.active("1h")
 	rt.pause()
 	rt.clock.Advance(time.Hour + time.Second)
 	rt.sfn.timeOut(ex)
@@ -394,7 +392,6 @@ func TestDueUnanswered(t *testing.T) {
 	if msgs[1].Type != events.TypeDue || msgs[2].Type != events.TypeDue || msgs[1].ID != msgs[2].ID {
 		t.Errorf("messages %v", msgs)
 	}
-	_ = end
 	rt.resume()
 	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
 		t.Fatalf("execution %s", e.Status)

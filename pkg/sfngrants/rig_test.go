@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -484,8 +483,8 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-// path returns the states an execution entered, with consecutive repeats of
-// one state (its retries) kept, for assertions on the route taken.
+// contains reports whether path (the states an execution entered) passes
+// through seq in order, other states in between allowed.
 func contains(path []string, seq ...string) bool {
 	i := 0
 	for _, s := range path {
@@ -498,4 +497,3 @@ func contains(path []string, seq ...string) bool {
 
 var errDown = errors.New("target API: 503 Service Unavailable")
 
-var _ = slices.Contains[[]string]
