@@ -496,4 +496,3 @@ func contains(path []string, seq ...string) bool {
 }
 
 var errDown = errors.New("target API: 503 Service Unavailable")
-
