@@ -818,7 +818,11 @@ func TestSynthCommand(t *testing.T) {
 		t.Skip("builds the app")
 	}
 	bin := filepath.Join(t.TempDir(), "infra")
-	if out, err := exec.Command("go", "build", "-o", bin, "./infra").CombinedOutput(); err != nil {
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race") // the packages are compiled already, with -race
+	}
+	if out, err := exec.Command("go", append(args, "./infra")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	run := func(flows string) (output, outdir string, err error) {
