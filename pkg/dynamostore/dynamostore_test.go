@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/dynamostore/dynamotest"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/sfngrants"
 	"github.com/latchhq/latch/pkg/storetest"
 )
 
@@ -180,3 +181,34 @@ func TestDeleteUserWithMoreIdentitiesThanOneTransaction(t *testing.T) {
 func BenchmarkCommit(b *testing.B) { storetest.BenchCommit(b, dynamotest.NewStore(b)) }
 
 func BenchmarkGetRequest(b *testing.B) { storetest.BenchGetRequest(b, dynamotest.NewStore(b)) }
+
+// The hold tokens of the grant state machine (sfngrants.Tokens): replaced by
+// each put, read consistently, none is ErrNotFound, and they do not disturb
+// the grant in the same partition.
+func TestHoldTokens(t *testing.T) {
+	s := dynamotest.NewStore(t)
+	ctx := t.Context()
+	var _ sfngrants.Tokens = s
+	if _, err := s.HoldToken(ctx, "grt_1"); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("no token yet: %v, want ErrNotFound", err)
+	}
+	g := latch.Grant{ID: "grt_1", Key: "f/t/a@example.com", Flow: "f", TargetID: "t", User: latch.UserRef{Email: "a@example.com"},
+		Status: latch.GrantActive, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+	if err := s.Commit(ctx, latch.Change{Grants: []latch.Grant{g}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"AAAAKgAAAAIAAAAAAAAAA-first", sfngrants.RevokeOver} {
+		if err := s.PutHoldToken(ctx, "grt_1", tok); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.HoldToken(ctx, "grt_1"); err != nil || got != tok {
+			t.Errorf("HoldToken = %q, %v; want %q", got, err, tok)
+		}
+	}
+	if got, err := s.GetGrant(ctx, "grt_1"); err != nil || got.Status != latch.GrantActive {
+		t.Errorf("the grant beside the token: %+v, %v", got, err)
+	}
+	if _, err := s.HoldToken(ctx, "grt_2"); !errors.Is(err, latch.ErrNotFound) {
+		t.Errorf("another grant's token: %v, want ErrNotFound", err)
+	}
+}

@@ -20,6 +20,7 @@ import (
 //	admin event      AUDITLOG#<yyyy-mm>    <at>#<id>       (an event of no request, in the partition of its UTC month)
 //	admin event id   AUDITID#<id>          AUDITID         (makes the ID unique; no document)
 //	grant            GRANT#<id>            GRANT
+//	hold token       GRANT#<grant id>      HOLD            (the task token of the grant's Step Functions Hold)
 //	open grant       GKEY#<grant key>      GKEY            (grant_id: the open grant)
 //	outbox effect    EFFECT#<id>           EFFECT
 //	user             USER#<email>          USER
@@ -67,6 +68,7 @@ const (
 const (
 	skRequest   = "REQ"
 	skGrant     = "GRANT"
+	skHoldToken = "HOLD"
 	skOpenGrant = "GKEY"
 	skEffect    = "EFFECT"
 	skUser      = "USER"
@@ -90,6 +92,7 @@ func (k key) av() map[string]types.AttributeValue {
 func requestKey(id string) key              { return key{"REQ#" + id, skRequest} }
 func auditKey(requestID, id string) key     { return key{"REQ#" + requestID, auditPrefix + id} }
 func grantKey(id string) key                { return key{"GRANT#" + id, skGrant} }
+func holdTokenKey(grantID string) key       { return key{"GRANT#" + grantID, skHoldToken} }
 func openGrantKey(grantKey string) key      { return key{"GKEY#" + grantKey, skOpenGrant} }
 func effectKey(id string) key               { return key{"EFFECT#" + id, skEffect} }
 func userKey(email string) key              { return key{"USER#" + latch.NormalizeEmail(email), skUser} }

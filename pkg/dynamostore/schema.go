@@ -48,6 +48,7 @@ const (
 	TypeTokenHash  = "token_hash"
 	TypeDedup      = "dedup"
 	TypeMessageRef = "message_ref"
+	TypeHoldToken  = "hold_token"
 )
 
 // Index is a global secondary index of the table. Every index projects all
