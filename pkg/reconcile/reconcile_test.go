@@ -149,3 +149,29 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("with the queue down: err %v, %d runner calls; want an error and the runner calls made", err, len(rec.runs))
 	}
 }
+
+func TestExpiriesSweep(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	if err := store.Commit(ctx, latch.Change{Requests: []latch.Request{
+		pending("req_due", now.Add(-time.Second)), pending("req_later", now.Add(time.Minute)),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	ex := &reconcile.Expiries{Store: store, Queue: rec, Clock: fixedClock{}}
+	if err := ex.At(ctx, now, latch.Command{ID: "expire/req_due", Kind: latch.CmdExpire, RequestID: "req_due"}); err != nil {
+		t.Errorf("At(expire) = %v", err)
+	}
+	if err := ex.At(ctx, now, latch.Command{ID: "due/g/1", Kind: latch.CmdDue, GrantID: "g"}); err == nil {
+		t.Errorf("At(due) accepted a command the sweep never sends")
+	}
+	n, err := ex.Sweep(ctx)
+	if err != nil || n != 1 || len(rec.commands) != 1 || rec.commands[0].ID != "expire/req_due" || rec.commands[0].Source != latch.SourceSchedule {
+		t.Errorf("Sweep = %d, %v; sent %+v; want the one expiry due, from the schedule", n, err, rec.commands)
+	}
+}
