@@ -1,0 +1,165 @@
+package sqsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+
+	"github.com/latchhq/latch/events"
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// Consumer handles the batches Lambda delivers from the events queue: it
+// reads each record's message and hands a command to Handle, a create to
+// Create. See the package documentation for what is done and what fails.
+type Consumer struct {
+	Handle func(ctx context.Context, cmd latch.Command) error
+	Create func(ctx context.Context, in engine.CreateInput) error
+	// Log receives a line per message not done at once (refused, failed,
+	// unreadable, skipped); nil means slog.Default().
+	Log *slog.Logger
+}
+
+// attrGroup is the attribute naming a FIFO record's message group.
+const attrGroup = "MessageGroupId"
+
+// Consume handles the records of one batch in order and reports the ones to
+// be delivered again. It never returns an error: a failure is reported per
+// record, since an error would make Lambda retry the whole batch, the
+// records done included.
+//
+// Records of a group that failed earlier in the batch are reported failed
+// without being handled: on a FIFO queue the function must not let a later
+// message of a group be deleted while an earlier one goes back to the queue.
+// AWS's guidance for partial batch responses from FIFO queues: the function
+// "should stop processing messages after the first failure and return all
+// failed and unprocessed messages in batchItemFailures. This helps preserve
+// the message order of your queue."
+// (https://docs.aws.amazon.com/prescriptive-guidance/latest/lambda-event-filtering-partial-batch-responses-for-sqs/best-practices-partial-batch-responses.html)
+// Order is kept only within a group, so stopping the failed group alone is
+// enough, and the other groups of the batch go on (as the skipGroupOnError
+// option of Powertools for AWS Lambda's SQS FIFO batch processor does).
+func (c *Consumer) Consume(ctx context.Context, ev lambdaevents.SQSEvent) (lambdaevents.SQSEventResponse, error) {
+	resp := lambdaevents.SQSEventResponse{BatchItemFailures: []lambdaevents.SQSBatchItemFailure{}}
+	failedGroups := map[string]string{} // group → the SQS message id that failed first
+	for _, rec := range ev.Records {
+		group := rec.Attributes[attrGroup]
+		log := c.log().With("sqs_message", rec.MessageId, "group", group,
+			"receive_count", rec.Attributes["ApproximateReceiveCount"])
+		fail := func() {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, lambdaevents.SQSBatchItemFailure{ItemIdentifier: rec.MessageId})
+			if _, ok := failedGroups[group]; !ok && group != "" {
+				failedGroups[group] = rec.MessageId
+			}
+		}
+		if first, ok := failedGroups[group]; ok {
+			log.WarnContext(ctx, "message not handled: an earlier message of its group failed; it is retried after it", "failed", first)
+			fail()
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			log.WarnContext(ctx, "message not handled: out of time; it is retried", "error", err)
+			fail()
+			continue
+		}
+		if err := c.record(ctx, log, rec); err != nil {
+			fail()
+		}
+	}
+	return resp, nil
+}
+
+// record handles one record; it returns an error when the record is to be
+// delivered again, having logged why.
+func (c *Consumer) record(ctx context.Context, log *slog.Logger, rec lambdaevents.SQSMessage) error {
+	m, err := events.Unmarshal([]byte(rec.Body))
+	if err != nil {
+		log.ErrorContext(ctx, "unreadable message: this build cannot read it; it goes to the dead-letter queue after its retries",
+			"error", err, "body", excerpt(rec.Body))
+		return err
+	}
+	log = log.With("message", m.ID, "type", string(m.Type))
+	err = c.dispatch(ctx, m)
+	switch {
+	case err == nil:
+		log.DebugContext(ctx, "message done")
+		return nil
+	case errors.Is(err, errMisrouted):
+		log.ErrorContext(ctx, "message not for this queue: it goes to the dead-letter queue after its retries", "error", err)
+		return err
+	case Refused(err):
+		log.WarnContext(ctx, "message refused; it will not be retried", "code", latch.ErrorCodeOf(err), "error", err)
+		return nil
+	default:
+		log.ErrorContext(ctx, "message failed; it is retried", "error", err)
+		return err
+	}
+}
+
+var errMisrouted = errors.New("sqsqueue: the message has no handler here")
+
+// dispatch hands m to its handler, turning a panic into an error.
+func (c *Consumer) dispatch(ctx context.Context, m events.Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("sqsqueue: panic handling %s message %s: %v\n%s", m.Type, m.ID, p, debug.Stack())
+		}
+	}()
+	switch {
+	case m.Type.IsCommand() && c.Handle != nil:
+		cmd, err := m.Command()
+		if err != nil {
+			return err
+		}
+		return c.Handle(ctx, cmd)
+	case m.Type == events.TypeCreate && c.Create != nil:
+		cr, err := m.Create()
+		if err != nil {
+			return err
+		}
+		return c.Create(ctx, CreateInput(cr))
+	}
+	return fmt.Errorf("%w: %s", errMisrouted, m.Type)
+}
+
+// Refused reports whether err is a refusal that retrying cannot change: the
+// request exists already (engine.ErrExists), or a *latch.Error of a kind
+// other than internal and too_many. latch.ErrConflict is not a refusal: it
+// means a write lost to concurrent writers, and a retry reads afresh.
+func Refused(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, engine.ErrExists) {
+		return true
+	}
+	if errors.Is(err, latch.ErrConflict) {
+		return false
+	}
+	var le *latch.Error
+	if !errors.As(err, &le) {
+		return false
+	}
+	return le.Kind != latch.KindInternal && le.Kind != latch.KindTooMany
+}
+
+func (c *Consumer) log() *slog.Logger {
+	if c.Log == nil {
+		return slog.Default()
+	}
+	return c.Log
+}
+
+// excerpt shortens a body for a log line.
+func excerpt(s string) string {
+	const max = 512
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
