@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
@@ -158,8 +159,8 @@ func (c *Consumer) log() *slog.Logger {
 // excerpt shortens a body for a log line.
 func excerpt(s string) string {
 	const max = 512
-	if len(s) <= max {
-		return s
+	if len(s) > max {
+		s = s[:max] + "…"
 	}
-	return s[:max] + "…"
+	return strings.ToValidUTF8(s, "?")
 }
