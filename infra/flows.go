@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/latchhq/latch/pkg/flows"
-	"github.com/latchhq/latch/pkg/latch"
+	latchstrategies "github.com/latchhq/latch/pkg/strategies"
 )
 
 // flowsPath is where the functions find the flow files: the flows layer is
@@ -22,13 +22,7 @@ const flowsPath = "/opt/latch/flows"
 // settings check), and returns the paths of the flow files. A problem fails
 // the synth with one "file:line: reason" per line.
 func loadFlows(dir string, strategies []string) ([]string, error) {
-	opts := flows.Options{Strategies: map[string]func(map[string]any, []latch.Target) error{}}
-	for _, s := range strategies {
-		if k, ok := knownStrategies[s]; ok {
-			opts.Strategies[s] = k.validate
-		}
-	}
-	loaded, err := flows.Load(dir, opts)
+	loaded, err := flows.Load(dir, latchstrategies.FlowOptions(strategies...))
 	if err != nil {
 		return nil, fmt.Errorf("flows in %s are not valid:\n%w", dir, err)
 	}

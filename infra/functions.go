@@ -233,7 +233,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			env[envAssumeRoleArnList] = strings.Join(roles, ",")
 		}
 		f := add(fnSpec{name: escalatorName(name), desc: "Latch escalator for the " + name + " strategy",
-			timeout: knownStrategies[name].timeout, memory: 256, flows: true, env: env})
+			timeout: escalatorTimeout(name), memory: 256, flows: true, env: env})
 		f.allowTable(t)
 		f.allowSecrets(sec.Strategies[name], sec.Hooks)
 		if len(roles) > 0 {

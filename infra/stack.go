@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	latchstrategies "github.com/latchhq/latch/pkg/strategies"
 )
 
 // LatchStackProps are the customer's choices for one Latch deployment.
@@ -113,7 +115,7 @@ func (p *LatchStackProps) check() error {
 		errs = append(errs, errors.New("no strategies (context latch:strategies): deploy at least one, e.g. [\"webhook\"]"))
 	}
 	for i, s := range p.Strategies {
-		if _, ok := knownStrategies[s]; !ok {
+		if _, ok := latchstrategies.Get(s); !ok {
 			errs = append(errs, fmt.Errorf("strategy %q: unknown; this build has %s", s, strings.Join(strategyNames(), ", ")))
 		}
 		if slices.Contains(p.Strategies[:i], s) {

@@ -5,30 +5,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchhq/latch/pkg/escalator/webhook"
-	"github.com/latchhq/latch/pkg/latch"
+	latchstrategies "github.com/latchhq/latch/pkg/strategies"
 )
 
-// strategy is what the stack knows of one strategy type: how to check a
-// flow's strategy block at synth, and what its escalator function needs.
-type strategy struct {
-	// validate checks a flow's strategy settings (flows.Options.Strategies).
-	validate func(config map[string]any, targets []latch.Target) error
-	// timeout of the escalator function: the longest call the strategy may
-	// make, and a margin.
-	timeout time.Duration
+// escalatorTimeout is the timeout of a strategy's escalator function: the
+// longest call the strategy makes, and a minute's margin.
+func escalatorTimeout(strategy string) time.Duration {
+	s, _ := latchstrategies.Get(strategy)
+	return s.Timeout + time.Minute
 }
 
-// knownStrategies are the strategy types this build can deploy. The webhook
-// escalator calls the customer's URL: it needs no AWS permission beyond
-// reading its secret. A strategy that calls AWS adds its statements here.
-var knownStrategies = map[string]strategy{
-	webhook.Type: {validate: webhook.ValidateConfig, timeout: webhook.MaxTimeout + time.Minute},
-}
-
-func strategyNames() []string {
-	return sortedKeys(knownStrategies)
-}
+func strategyNames() []string { return latchstrategies.Types() }
 
 // escalatorName is the function (and functions/ folder) of a strategy.
 func escalatorName(strategy string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/spf13/cobra"
 )
 
@@ -15,7 +16,7 @@ func newFlowsCmd() *cobra.Command {
 		Short: "Check every flow file in DIR; print each problem as file:line: reason",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			loaded, err := flows.Load(args[0], flowOptions())
+			loaded, err := flows.Load(args[0], strategies.FlowOptions())
 			if err != nil {
 				var p *flows.Problems
 				if errors.As(err, &p) {

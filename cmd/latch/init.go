@@ -14,6 +14,7 @@ import (
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/slackapp"
+	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/spf13/cobra"
 )
 
@@ -99,7 +100,7 @@ func writeStarterFlows(dir string, approvers []string, channel string) ([]string
 		if err := tmpl.Execute(&b, data); err != nil {
 			return written, err
 		}
-		if _, err := flows.Parse(path, b.Bytes(), flowOptions()); err != nil {
+		if _, err := flows.Parse(path, b.Bytes(), strategies.FlowOptions()); err != nil {
 			return written, fmt.Errorf("the starter flow does not load: %w", err)
 		}
 		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {

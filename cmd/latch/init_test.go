@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/strategies"
 )
 
 func TestInitWritesStarterFlowsThatLoad(t *testing.T) {
@@ -18,7 +19,7 @@ func TestInitWritesStarterFlowsThatLoad(t *testing.T) {
 	if len(written) != 2 {
 		t.Fatalf("wrote %v, want two flows", written)
 	}
-	loaded, err := flows.Load(dir, flowOptions())
+	loaded, err := flows.Load(dir, strategies.FlowOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

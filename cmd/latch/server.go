@@ -23,6 +23,7 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/reconcile"
+	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/latchhq/latch/pkg/tokens"
 	"github.com/spf13/cobra"
 )
@@ -106,7 +107,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	loaded, err := flows.Load(o.flows, flowOptions())
+	loaded, err := flows.Load(o.flows, strategies.FlowOptions())
 	if err != nil {
 		return fmt.Errorf("load flows: %w", err)
 	}
@@ -118,7 +119,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := hookCaller.Check(loaded); err != nil {
 		return err
 	}
-	esc := newEscalators()
+	esc := &strategies.Escalators{LookupEnv: os.LookupEnv}
 	for _, f := range loaded {
 		if f.Strategy != nil {
 			if _, err := esc.For(f); err != nil {

@@ -1,0 +1,48 @@
+package strategies_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/strategies"
+)
+
+const flow = `name: f
+approval: {approvers: [a@example.com]}
+strategy:
+  type: webhook
+  url: http://127.0.0.1:9/hook
+  secret_env: HOOK_SECRET
+  targets: [{id: t}]
+`
+
+func TestRegistry(t *testing.T) {
+	if !slices.Contains(strategies.Types(), "webhook") {
+		t.Fatalf("types %v lack webhook", strategies.Types())
+	}
+	f, err := flows.Parse("f.yaml", []byte(flow), strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A deployment without the webhook strategy refuses the flow.
+	if _, err := flows.Parse("f.yaml", []byte(flow), strategies.FlowOptions("aws_iam")); err == nil {
+		t.Errorf("a flow of a strategy the deployment lacks loaded")
+	}
+	if _, err := flows.Parse("f.yaml", []byte(strings.Replace(flow, "http://127.0.0.1:9/hook", "not a url", 1)), strategies.FlowOptions()); err == nil {
+		t.Errorf("a bad webhook url passed the check")
+	}
+
+	esc := &strategies.Escalators{LookupEnv: func(name string) (string, bool) { return "s3cret", name == "HOOK_SECRET" }}
+	a, err := esc.For(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := esc.For(f); a != b {
+		t.Errorf("a flow's escalator was built twice")
+	}
+	if _, err := (&strategies.Escalators{}).For(f); err == nil || !strings.Contains(err.Error(), "HOOK_SECRET") {
+		t.Errorf("a missing secret: %v, want an error naming it", err)
+	}
+}
