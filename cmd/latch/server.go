@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/audit/ship"
+	"github.com/latchhq/latch/pkg/audit/sinks"
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/flows"
@@ -111,7 +112,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return fmt.Errorf("load flows: %w", err)
 	}
-	sinks, err := auditSinks(ctx, os.Getenv)
+	auditSinks, err := sinks.FromEnv(ctx, os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := runner.Rearm(runCtx); err != nil {
 		return err
 	}
-	startAuditShipping(runCtx, store, sinks, log)
+	startAuditShipping(runCtx, store, auditSinks, log)
 	go retryOutbox(runCtx, eng, log)
 	go reconcileEvery(runCtx, time.Minute, &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log}, log)
 
@@ -248,12 +249,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 
 // startAuditShipping starts one shipper per audit destination, each
 // delivering the store's audit feed in order from where it stopped.
-func startAuditShipping(ctx context.Context, store *boltstore.Store, sinks []audit.Sink, log *slog.Logger) {
-	for _, sk := range sinks {
+func startAuditShipping(ctx context.Context, store *boltstore.Store, dests []audit.Sink, log *slog.Logger) {
+	for _, sk := range dests {
 		go (&ship.Shipper{Feed: store, Sink: sk, Log: log}).Run(ctx)
 	}
-	if len(sinks) > 0 {
-		log.Info("audit destinations", "destinations", sinkNames(sinks))
+	if len(dests) > 0 {
+		log.Info("audit destinations", "destinations", sinks.Names(dests))
 	}
 }
 

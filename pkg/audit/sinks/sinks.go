@@ -1,4 +1,6 @@
-package main
+// Package sinks builds the audit destinations a deployment configures in
+// its environment (LATCH_AUDIT_*).
+package sinks
 
 import (
 	"context"
@@ -14,9 +16,13 @@ import (
 	"github.com/latchhq/latch/pkg/audit/firehose"
 	"github.com/latchhq/latch/pkg/audit/httpsink"
 	"github.com/latchhq/latch/pkg/audit/stdout"
+	"github.com/latchhq/latch/pkg/latch"
 )
 
-// auditSinks builds the audit destinations the environment configures:
+// FromEnv builds the audit destinations the environment configures, for
+// latch server and the audit function alike. A setting that is wrong is a
+// latch.KindInvalid *latch.Error naming it.
+//
 //
 //	LATCH_AUDIT_STDOUT=true                 every event as a JSON line on standard output
 //	LATCH_AUDIT_DATADOG_SITE=EU1            Datadog logs (US1, US3, US5, EU1, AP1, ... or the site's domain)
@@ -25,7 +31,7 @@ import (
 //	LATCH_AUDIT_HTTP_URL, LATCH_AUDIT_HTTP_SECRET  signed POSTs of {"schema_version":1,"events":[...]}
 //	LATCH_AUDIT_FIREHOSE_STREAM=latch-audit  Amazon Data Firehose (credentials and region from the AWS environment);
 //	LATCH_AUDIT_FIREHOSE_ENDPOINT (another endpoint, e.g. a VPC endpoint)
-func auditSinks(ctx context.Context, getenv func(string) string) ([]audit.Sink, error) {
+func FromEnv(ctx context.Context, getenv func(string) string) ([]audit.Sink, error) {
 	var sinks []audit.Sink
 	if on, _ := strconv.ParseBool(getenv("LATCH_AUDIT_STDOUT")); on {
 		s, err := stdout.New(stdout.Config{Writer: os.Stdout})
@@ -40,12 +46,12 @@ func auditSinks(ctx context.Context, getenv func(string) string) ([]audit.Sink, 
 			key = getenv("DD_API_KEY")
 		}
 		if key == "" {
-			return nil, usageError{fmt.Errorf("the Datadog audit destination needs an API key: set LATCH_AUDIT_DATADOG_API_KEY or DD_API_KEY")}
+			return nil, invalid("the Datadog audit destination needs an API key: set LATCH_AUDIT_DATADOG_API_KEY or DD_API_KEY", nil)
 		}
 		s, err := datadog.New(datadog.Config{Site: site, Endpoint: url, APIKey: key, Service: getenv("LATCH_AUDIT_DATADOG_SERVICE"),
 			Tags: splitList(getenv("LATCH_AUDIT_DATADOG_TAGS"))})
 		if err != nil {
-			return nil, usageError{fmt.Errorf("Datadog audit destination: %w", err)}
+			return nil, invalid("Datadog audit destination", err)
 		}
 		sinks = append(sinks, s)
 	}
@@ -61,24 +67,44 @@ func auditSinks(ctx context.Context, getenv func(string) string) ([]audit.Sink, 
 		})
 		s, err := firehose.New(firehose.Config{DeliveryStream: stream, Client: client})
 		if err != nil {
-			return nil, usageError{fmt.Errorf("Firehose audit destination (LATCH_AUDIT_FIREHOSE_STREAM): %w", err)}
+			return nil, invalid("Firehose audit destination (LATCH_AUDIT_FIREHOSE_STREAM)", err)
 		}
 		sinks = append(sinks, s)
 	}
 	if u := getenv("LATCH_AUDIT_HTTP_URL"); u != "" {
 		s, err := httpsink.New(httpsink.Config{URL: u, Secret: []byte(getenv("LATCH_AUDIT_HTTP_SECRET"))})
 		if err != nil {
-			return nil, usageError{fmt.Errorf("HTTP audit destination (LATCH_AUDIT_HTTP_URL, LATCH_AUDIT_HTTP_SECRET): %w", err)}
+			return nil, invalid("HTTP audit destination (LATCH_AUDIT_HTTP_URL, LATCH_AUDIT_HTTP_SECRET)", err)
 		}
 		sinks = append(sinks, s)
 	}
 	return sinks, nil
 }
 
-func sinkNames(sinks []audit.Sink) string {
+// Names lists the destinations' names, comma-separated.
+func Names(sinks []audit.Sink) string {
 	names := make([]string, len(sinks))
 	for i, s := range sinks {
 		names[i] = s.Name()
 	}
 	return strings.Join(names, ",")
+}
+
+func invalid(what string, err error) error {
+	msg := what
+	if err != nil {
+		msg += ": " + err.Error()
+	}
+	return &latch.Error{Kind: latch.KindInvalid, Code: "audit_config", Message: msg + ".", Err: err}
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

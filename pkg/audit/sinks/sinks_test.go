@@ -1,12 +1,14 @@
-package main
+package sinks_test
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/latchhq/latch/pkg/audit/sinks"
 )
 
-func TestAuditSinks(t *testing.T) {
+func TestFromEnv(t *testing.T) {
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -27,7 +29,7 @@ func TestAuditSinks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("AWS_REGION", tt.env["AWS_REGION"])
-			sinks, err := auditSinks(context.Background(), func(k string) string { return tt.env[k] })
+			got, err := sinks.FromEnv(context.Background(), func(k string) string { return tt.env[k] })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one naming %q", err, tt.wantErr)
@@ -37,8 +39,8 @@ func TestAuditSinks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := sinkNames(sinks); got != tt.want {
-				t.Errorf("destinations = %q, want %q", got, tt.want)
+			if names := sinks.Names(got); names != tt.want {
+				t.Errorf("destinations = %q, want %q", names, tt.want)
 			}
 		})
 	}
