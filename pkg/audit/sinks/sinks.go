@@ -23,7 +23,6 @@ import (
 // latch server and the audit function alike. A setting that is wrong is a
 // latch.KindInvalid *latch.Error naming it.
 //
-//
 //	LATCH_AUDIT_STDOUT=true                 every event as a JSON line on standard output
 //	LATCH_AUDIT_DATADOG_SITE=EU1            Datadog logs (US1, US3, US5, EU1, AP1, ... or the site's domain)
 //	LATCH_AUDIT_DATADOG_API_KEY (or DD_API_KEY), LATCH_AUDIT_DATADOG_TAGS=env:prod,team:security,
