@@ -1,0 +1,37 @@
+// Command api is the API ingress function: Latch's /v1 API through API
+// Gateway, served by the same handler as latch server. Reads come straight
+// from DynamoDB; new requests and commands go to the events queue.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/apigw"
+	"github.com/latchhq/latch/pkg/httpapi"
+	"github.com/latchhq/latch/pkg/identity"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/tokens"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := boot.Load(ctx)
+	boot.Must(env, err)
+	parts, err := env.Parts(ctx)
+	boot.Must(env, err)
+	queue, err := env.Queue()
+	boot.Must(env, err)
+	eng, err := parts.EdgeEngine()
+	boot.Must(env, err)
+	admin, err := env.Secret(ctx, "LATCH_ADMIN_TOKEN")
+	boot.Must(env, err)
+	toks := &tokens.Service{Store: parts.Store, Clock: latch.SystemClock}
+	api := &httpapi.Server{Engine: eng, Directory: &identity.Directory{Store: parts.Store, Clock: latch.SystemClock},
+		Tokens: toks, Store: parts.Store, Queue: queue, Submit: queue.PublishCreate,
+		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(admin), Service: toks}, Log: env.Log,
+		RateLimit: httpapi.DefaultRateLimit}
+	lambda.Start(apigw.HandlerWithLog(api.Handler(), env.Log))
+}

@@ -1,0 +1,25 @@
+// Command approvals is the only writer of request state: it consumes the
+// events queue (new requests, people's decisions, the grant lifecycle's
+// reports), applies each through the engine, and carries out the effects —
+// starting grant executions, posting to Slack, calling hooks.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/sqsqueue"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := boot.Load(ctx)
+	boot.Must(env, err)
+	parts, err := env.Parts(ctx)
+	boot.Must(env, err)
+	core, err := parts.Core(ctx)
+	boot.Must(env, err)
+	lambda.Start(sqsqueue.NewConsumer(core.Engine, env.Log).Consume)
+}

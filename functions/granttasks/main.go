@@ -1,0 +1,27 @@
+// Command granttasks carries out the grant state machine's own tasks: the
+// Hold (recording its task token, then looking at the grant) and the
+// failure reports. Escalating and revoking are the escalator functions'.
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/sfngrants"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := boot.Load(ctx)
+	boot.Must(env, err)
+	loaded, err := env.Flows()
+	boot.Must(env, err)
+	store, err := env.Store()
+	boot.Must(env, err)
+	h := &sfngrants.TaskHandler{Store: store, Flows: engine.NewFlowSet(loaded), Tokens: store,
+		Completer: sfngrants.Callbacks{SFN: env.SFN()}, Log: env.Log}
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,63 @@
+package boot
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/hooks"
+	"github.com/latchhq/latch/pkg/identity"
+	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/sfngrants"
+	"github.com/latchhq/latch/pkg/strategies"
+)
+
+// Must ends the function's start with a logged error: Lambda reports the
+// failed start (Runtime.ExitError) and retries it.
+func Must(env *Env, err error) {
+	if err == nil {
+		return
+	}
+	if env != nil && env.Log != nil {
+		env.Log.Error("the function could not start", "err", err)
+	} else {
+		fmt.Fprintln(os.Stderr, "latch: the function could not start:", err)
+	}
+	os.Exit(1)
+}
+
+// Escalator is the task handler of a strategy's escalator function: it
+// escalates and revokes grants of flows of that strategy, finding each
+// grantee's identity on the way. Its secrets (a flow's secret_env) come
+// from the environment or the strategy's and the hooks' JSON secrets.
+func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskHandler, error) {
+	if _, ok := strategies.Get(strategy); !ok {
+		return nil, fmt.Errorf("strategy %q is not in this build", strategy)
+	}
+	if s := env.Get("LATCH_STRATEGY"); s != "" && s != strategy {
+		return nil, fmt.Errorf("LATCH_STRATEGY is %q but this is the %s escalator", s, strategy)
+	}
+	loaded, err := env.Flows()
+	if err != nil {
+		return nil, err
+	}
+	store, err := env.Store()
+	if err != nil {
+		return nil, err
+	}
+	lookup, err := env.LookupEnv(ctx, "LATCH_STRATEGY_SECRETS_ARN", "LATCH_HOOKS_SECRETS_ARN")
+	if err != nil {
+		return nil, err
+	}
+	esc := &strategies.Escalators{LookupEnv: lookup}
+	flowSet := engine.NewFlowSet(loaded)
+	resolver := &identity.Resolver{Store: store, Hooks: hooks.New(lookup, nil), Escalator: esc.For, Clock: latch.SystemClock, Log: env.Log}
+	return &sfngrants.TaskHandler{Store: store, Flows: flowSet, Log: env.Log, Identity: resolver.Resolve,
+		Escalator: func(f *latch.Flow) (latch.Escalator, error) {
+			if f.Strategy == nil || f.Strategy.Type != strategy {
+				return nil, fmt.Errorf("flow %q is not of the %s strategy this function escalates", f.Name, strategy)
+			}
+			return esc.For(f)
+		}}, nil
+}

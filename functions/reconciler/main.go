@@ -1,0 +1,38 @@
+// Command reconciler runs every minute (an EventBridge schedule): it sends
+// the expiry of pending requests past their deadline (the AWS scheduler),
+// carries out outbox effects left behind, and sets overdue revokes and
+// stuck grants going again.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/reconcile"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := boot.Load(ctx)
+	boot.Must(env, err)
+	parts, err := env.Parts(ctx)
+	boot.Must(env, err)
+	core, err := parts.Core(ctx)
+	boot.Must(env, err)
+	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine, Log: env.Log}
+	lambda.Start(func(ctx context.Context, ev events.EventBridgeEvent) (reconcile.Report, error) {
+		expired, sweepErr := core.Expiries.Sweep(ctx)
+		rep, err := rc.Run(ctx)
+		env.Log.InfoContext(ctx, "reconciled", "schedule", ev.ID, "expired", expired, "effects", rep.Effects,
+			"overdue_revokes", rep.OverdueRevokes, "redriven", rep.Redriven)
+		if err = errors.Join(sweepErr, err); err != nil {
+			return rep, fmt.Errorf("reconcile: %w", err)
+		}
+		return rep, nil
+	})
+}

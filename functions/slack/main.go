@@ -1,0 +1,31 @@
+// Command slack is the Slack ingress function: Slack's commands,
+// interactions, options and events through API Gateway, served by the same
+// handler as latch server's /slack routes. New requests and people's
+// decisions go to the events queue.
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/apigw"
+)
+
+func main() {
+	ctx := context.Background()
+	env, err := boot.Load(ctx)
+	boot.Must(env, err)
+	parts, err := env.Parts(ctx)
+	boot.Must(env, err)
+	app, err := parts.SlackApp(ctx, true)
+	if err == nil && app == nil {
+		err = errors.New("SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_ARN) is not set")
+	}
+	boot.Must(env, err)
+	app.Engine, err = parts.EdgeEngine()
+	boot.Must(env, err)
+	lambda.Start(apigw.HandlerWithLog(app.Handler(), env.Log))
+}
