@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
@@ -25,6 +27,7 @@ const (
 	approvalsTimeout  = 30 * time.Second
 	grantTasksTimeout = 30 * time.Second
 	auditTimeout      = 60 * time.Second
+	reconcilerTimeout = 50 * time.Second // it runs every minute
 )
 
 // Environment variables the stack sets. A variable named <NAME>_ARN holds
@@ -63,11 +66,11 @@ type function struct {
 
 // functions are every function of the stack.
 type functions struct {
-	Slack, API, Approvals, GrantTasks, Audit *function
+	Slack, API, Approvals, GrantTasks, Audit, Reconciler *function
 	// Escalators by strategy.
 	Escalators map[string]*function
 	// All in a stable order: slack, api, approvals, granttasks, the
-	// escalators in the order of the strategies prop, audit.
+	// escalators in the order of the strategies prop, audit, reconciler.
 	All []*function
 }
 
@@ -291,11 +294,33 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			},
 		})},
 	}))
+
+	// reconciler: every minute, sends the expiry of pending requests past
+	// their deadline (the AWS scheduler: the deadline is stored with the
+	// request), carries out outbox effects left behind, and sets overdue
+	// revokes and stuck grants going again (pkg/reconcile). It changes
+	// state through the engine like approvals (Slack, hooks, the state
+	// machine: allowGrantRunner) and sends commands to the events queue.
+	fs.Reconciler = add(fnSpec{name: fnReconciler, desc: "Latch reconciler: expiries, outbox, overdue and stuck grants", timeout: reconcilerTimeout,
+		memory: 256, flows: true,
+		env: map[string]string{
+			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
+			envBotTokenArn: arn(sec.SlackBotToken), envHooksSecretsArn: arn(sec.Hooks),
+		}})
+	fs.Reconciler.allowTable(t)
+	fs.Reconciler.allowSend(q.Events)
+	fs.Reconciler.allowSecrets(sec.SlackBotToken, sec.Hooks)
+	awsevents.NewRule(stack, jsii.String("ReconcilerSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Latch reconciler, every minute"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(fs.Reconciler.Fn,
+			&awseventstargets.LambdaFunctionProps{RetryAttempts: jsii.Number(0)})},
+	})
 	return fs
 }
 
 // allowGrantRunner gives the functions what they need of the state
-// machine. approvals runs grants (pkg/sfngrants.Runner): it starts one
+// machine. approvals (and the reconciler, through the same engine) runs grants (pkg/sfngrants.Runner): it starts one
 // execution per grant with the escalator function of the grant's strategy
 // in its input, wakes an execution's Hold with its task token (early
 // revoke, extension), and looks at an execution that did not answer.
@@ -309,14 +334,16 @@ func (fs *functions) allowGrantRunner(stack awscdk.Stack, sm awsstepfunctions.St
 	if err != nil {
 		panic(err)
 	}
-	fs.Approvals.Fn.AddEnvironment(jsii.String(envStateMachineArn), sm.StateMachineArn(), nil)
-	fs.Approvals.Fn.AddEnvironment(jsii.String(envEscalatorArns), jsii.String(string(b)), nil)
-	fs.Approvals.allow([]string{"states:StartExecution", "states:SendTaskSuccess"}, sm.StateMachineArn())
-	// The executions of this state machine, and no other's.
-	fs.Approvals.allow([]string{"states:DescribeExecution"}, stack.FormatArn(&awscdk.ArnComponents{
-		Service: jsii.String("states"), Resource: jsii.String("execution"),
-		ResourceName: jsii.String(*sm.StateMachineName() + ":*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
-	}))
+	for _, f := range []*function{fs.Approvals, fs.Reconciler} {
+		f.Fn.AddEnvironment(jsii.String(envStateMachineArn), sm.StateMachineArn(), nil)
+		f.Fn.AddEnvironment(jsii.String(envEscalatorArns), jsii.String(string(b)), nil)
+		f.allow([]string{"states:StartExecution", "states:SendTaskSuccess"}, sm.StateMachineArn())
+		// The executions of this state machine, and no other's.
+		f.allow([]string{"states:DescribeExecution"}, stack.FormatArn(&awscdk.ArnComponents{
+			Service: jsii.String("states"), Resource: jsii.String("execution"),
+			ResourceName: jsii.String(*sm.StateMachineName() + ":*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		}))
+	}
 	// Not in the role's default policy: the function depends on that one,
 	// and the state machine depends on the function (it invokes it), so the
 	// statement naming the state machine goes in a policy of its own.

@@ -283,7 +283,7 @@ var (
 	logDelivery    = []string{"logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"}
 	functionsByRef = map[string]string{ // short logical id → name
 		"Slack": fnSlack, "Api": fnAPI, "Approvals": fnApprovals, "Granttasks": fnGrantTasks,
-		"EscalatorWebhook": "escalator-webhook", "Audit": fnAudit,
+		"EscalatorWebhook": "escalator-webhook", "Audit": fnAudit, "Reconciler": fnReconciler,
 	}
 )
 
@@ -295,25 +295,27 @@ func wantPermissions(full bool) map[string]permissions {
 		grant(p, []string{logs + ".Arn"}, logWrite...)
 		return p
 	}
-	slack, api, approvals, tasks, esc, audit := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
-		fn("EscalatorWebhookLogs"), fn("AuditLogs")
-	for _, p := range []permissions{slack, api, approvals, tasks, esc} {
+	slack, api, approvals, tasks, esc, audit, rec := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
+		fn("EscalatorWebhookLogs"), fn("AuditLogs"), fn("ReconcilerLogs")
+	for _, p := range []permissions{slack, api, approvals, tasks, esc, rec} {
 		grant(p, tableRW, tableActions...)
 	}
-	for _, p := range []permissions{slack, api} {
+	for _, p := range []permissions{slack, api, rec} {
 		grant(p, []string{"Events.Arn"}, "sqs:SendMessage")
 	}
 	grant(slack, []string{"SlackBotToken", "SlackSigningSecret"}, "secretsmanager:GetSecretValue")
 	grant(api, []string{"AdminToken"}, "secretsmanager:GetSecretValue")
-	grant(approvals, []string{"HooksSecrets", "SlackBotToken"}, "secretsmanager:GetSecretValue")
 	grant(approvals, []string{"Events.Arn"}, sqsConsume...)
-	grant(approvals, []string{"Grants"}, "states:StartExecution", "states:SendTaskSuccess")
 	partition, region, account := "${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}"
 	if full {
 		partition, region, account = "aws", testRegion, testAccount
 	}
-	grant(approvals, []string{"arn:" + partition + ":states:" + region + ":" + account + ":execution:Grants.Name:*"},
-		"states:DescribeExecution")
+	for _, p := range []permissions{approvals, rec} {
+		grant(p, []string{"HooksSecrets", "SlackBotToken"}, "secretsmanager:GetSecretValue")
+		grant(p, []string{"Grants"}, "states:StartExecution", "states:SendTaskSuccess")
+		grant(p, []string{"arn:" + partition + ":states:" + region + ":" + account + ":execution:Grants.Name:*"},
+			"states:DescribeExecution")
+	}
 	grant(tasks, []string{"Grants"}, "states:SendTaskSuccess")
 	grant(esc, []string{"HooksSecrets", "StrategySecretsWebhook"}, "secretsmanager:GetSecretValue")
 	grant(audit, []string{"Table.StreamArn"}, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
@@ -331,7 +333,7 @@ func wantPermissions(full bool) map[string]permissions {
 	grant(sm, []string{"*"}, logDelivery...)
 	return map[string]permissions{
 		"SlackRole": slack, "ApiRole": api, "ApprovalsRole": approvals, "GranttasksRole": tasks,
-		"EscalatorWebhookRole": esc, "AuditRole": audit, "GrantsRole": sm,
+		"EscalatorWebhookRole": esc, "AuditRole": audit, "ReconcilerRole": rec, "GrantsRole": sm,
 	}
 }
 
@@ -427,6 +429,9 @@ func TestStack(t *testing.T) {
 				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets", envAssumeRoleArnList: testRole}),
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
 				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "AuditSecrets"}),
+			fnReconciler: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
+				envStateMachineArn: "Grants", envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
+				envBotTokenArn: "SlackBotToken", envHooksSecretsArn: "HooksSecrets"}),
 		}
 		for name, w := range want {
 			if d := cmp.Diff(w, env(name)); d != "" {
@@ -699,6 +704,29 @@ func TestStack(t *testing.T) {
 		url := expr(full.Outputs["ApiUrl"]["Value"])
 		if url != "https://HttpApi.execute-api."+testRegion+".${AWS::URLSuffix}/" {
 			t.Errorf("ApiUrl output %q", url)
+		}
+	})
+
+	t.Run("reconciler schedule", func(t *testing.T) {
+		rules := full.ofType("AWS::Events::Rule")
+		if len(rules) != 1 {
+			t.Fatalf("%d event rules, want the reconciler's schedule", len(rules))
+		}
+		for id, r := range rules {
+			targets, _ := r.Properties["Targets"].([]any)
+			if r.Properties["ScheduleExpression"] != "rate(1 minute)" || r.Properties["State"] != "ENABLED" || len(targets) != 1 ||
+				expr(targets[0].(map[string]any)["Arn"]) != "Reconciler.Arn" {
+				t.Errorf("rule %s: %v, want every minute, to the reconciler", id, r.Properties)
+			}
+		}
+		perms := 0
+		for _, p := range full.ofType("AWS::Lambda::Permission") {
+			if p.Properties["Principal"] == "events.amazonaws.com" && expr(p.Properties["FunctionName"]) == "Reconciler.Arn" {
+				perms++
+			}
+		}
+		if perms != 1 {
+			t.Errorf("%d permissions for EventBridge to invoke the reconciler, want 1", perms)
 		}
 	})
 

@@ -29,6 +29,7 @@ const (
 	fnApprovals  = "approvals"
 	fnGrantTasks = "granttasks"
 	fnAudit      = "audit"
+	fnReconciler = "reconciler"
 )
 
 // functionNames lists every function a deployment with these strategies has.
@@ -37,7 +38,7 @@ func functionNames(strategies []string) []string {
 	for _, s := range strategies {
 		names = append(names, escalatorName(s))
 	}
-	return append(names, fnAudit)
+	return append(names, fnAudit, fnReconciler)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -72,8 +72,8 @@ func (p *Parts) EdgeEngine() (*engine.Engine, error) {
 
 // Core is the engine of the functions that change request state (approvals,
 // reconciler): grants run on Step Functions, expiries are swept from the
-// store, people are told in Slack when a bot token is configured, and
-// flows' hooks are called.
+// store (Expiries.Sweep needs LATCH_EVENTS_QUEUE_URL), people are told in
+// Slack when a bot token is configured, and flows' hooks are called.
 type Core struct {
 	Engine   *engine.Engine
 	Runner   *sfngrants.Runner
@@ -91,9 +91,6 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 	escalators := map[string]string{}
 	if err := json.Unmarshal([]byte(env.Get("LATCH_ESCALATOR_ARNS")), &escalators); err != nil {
 		return nil, fmt.Errorf("LATCH_ESCALATOR_ARNS is not a JSON object of strategy → function ARN: %w", err)
-	}
-	if p.Queue == nil {
-		return nil, errors.New("LATCH_EVENTS_QUEUE_URL is not set")
 	}
 	runner, err := sfngrants.NewRunner(sfngrants.RunnerConfig{SFN: env.SFN(), StateMachineARN: machine, Grants: p.Store, Tokens: p.Store,
 		Escalator: func(_ context.Context, g latch.Grant) (string, error) {
@@ -117,7 +114,10 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{Runner: runner, Expiries: &reconcile.Expiries{Store: p.Store, Queue: p.Queue}}
+	c := &Core{Runner: runner, Expiries: &reconcile.Expiries{Store: p.Store}}
+	if p.Queue != nil { // the reconciler sweeps expiries to the queue; approvals only accepts them
+		c.Expiries.Queue = p.Queue
+	}
 	cfg := engine.Config{Store: p.Store, Flows: p.Flows, Users: p.Users, Log: env.Log, Runner: runner,
 		Scheduler: c.Expiries, Hooks: hooks.New(lookup, nil)}
 	if c.Slack, err = p.SlackApp(ctx, false); err != nil {
