@@ -22,9 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/pkg/dynamostore"
 	"github.com/latchhq/latch/pkg/dynamostore/dynamotest"
-	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/signing/signingtest"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
@@ -254,7 +254,7 @@ func apiEvent(method, path string, headers map[string]string, body []byte) map[s
 	return map[string]any{"version": "2.0", "routeKey": method + " " + path, "rawPath": path, "rawQueryString": "",
 		"headers": h, "isBase64Encoded": true, "body": base64.StdEncoding.EncodeToString(body),
 		"requestContext": map[string]any{"accountId": "000000000000", "apiId": "abc123", "domainName": h["host"],
-			"http": map[string]any{"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "test"},
+			"http":      map[string]any{"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "test"},
 			"requestId": "req-1", "routeKey": method + " " + path, "stage": "$default", "time": "25/Nov/2026:12:00:00 +0000", "timeEpoch": 1795608000000}}
 }
 
