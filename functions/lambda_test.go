@@ -186,7 +186,7 @@ type deployment struct {
 	env    map[string]string
 }
 
-func newDeployment(t *testing.T) *deployment {
+func newDeployment(t testing.TB) *deployment {
 	needRIE(t)
 	endpoint := dynamotest.Endpoint(t)
 	client := dynamotest.NewClient(endpoint)
@@ -241,7 +241,7 @@ approval:
 	return d
 }
 
-func (d *deployment) run(t *testing.T, name string) emulator {
+func (d *deployment) run(t testing.TB, name string) emulator {
 	return start(t, build(t, name), d.env)
 }
 

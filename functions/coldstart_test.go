@@ -1,0 +1,60 @@
+package functions_test
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/slackapp/slacktest"
+)
+
+// BenchmarkColdStart starts each function under the emulator and times
+// process start to its first answer (the function's init included), beside
+// hello, the smallest aws-lambda-go function built the same way. It also
+// reports each bootstrap's size (built for this machine; `make lambdas`
+// builds arm64). The emulator's own REPORT figures are not real
+// measurements, so the time is taken here, around the first invocation.
+func BenchmarkColdStart(b *testing.B) {
+	needRIE(b)
+	body := []byte(`{"token":"legacy","challenge":"c","type":"url_verification"}`)
+	events := map[string]func() any{
+		"testdata/hello": func() any { return map[string]any{} },
+		"api":            func() any { return apiEvent("GET", "/healthz", nil, nil) },
+		"slack": func() any {
+			ts, sig := slacktest.Sign([]byte(slackSecret), time.Now(), body)
+			return apiEvent("POST", "/slack/events", map[string]string{"content-type": "application/json",
+				"x-slack-request-timestamp": ts, "x-slack-signature": sig}, body)
+		},
+		"approvals":         func() any { return map[string]any{"Records": []any{}} },
+		"granttasks":        func() any { return map[string]any{"grant_id": "grt_none", "action": "escalation_failed"} },
+		"escalator-webhook": func() any { return map[string]any{"grant_id": "grt_none", "action": "deescalate"} },
+		"audit":             func() any { return map[string]any{"Records": []any{}} },
+		"reconciler":        func() any { return map[string]any{"detail-type": "Scheduled Event", "source": "aws.events"} },
+	}
+	for _, name := range []string{"testdata/hello", "api", "slack", "approvals", "granttasks", "escalator-webhook", "audit", "reconciler"} {
+		b.Run(name, func(b *testing.B) {
+			d := newDeployment(b)
+			bin := build(b, name)
+			st, err := os.Stat(bin)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var total time.Duration
+			for range b.N {
+				b.StopTimer()
+				event := events[name]()
+				b.StartTimer()
+				began := time.Now()
+				e := start(b, bin, d.env)
+				out := e.invoke(b, event)
+				total += time.Since(began)
+				if !json.Valid(out) {
+					b.Fatalf("answer %q", out)
+				}
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/first-answer")
+			b.ReportMetric(float64(st.Size())/(1<<20), "MiB")
+		})
+	}
+}
