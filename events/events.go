@@ -328,6 +328,9 @@ var (
 	grantReport = rule{request: allowed, grant: required, actor: allowed, reason: allowed, source: allowed}
 )
 
+// personal reports whether r is the rule of a person's command.
+func (r rule) personal() bool { return r.actor == required }
+
 func withFailure(r rule, stage string) rule {
 	r.failure, r.stage = required, stage
 	return r
@@ -419,8 +422,17 @@ func (m Message) Validate() error {
 			bad("failure.stage %q does not match %s (want %q or nothing)", f.Stage, m.Type, r.stage)
 		}
 	}
-	if m.Source != "" && r.source != forbidden && m.Source != string(latch.SourceSlack) && m.Source != string(latch.SourceAPI) {
-		bad("source %q is not %q or %q", m.Source, latch.SourceSlack, latch.SourceAPI)
+	if m.Source != "" && r.source != forbidden {
+		// People's commands and new requests come from Slack or the API;
+		// the others from Latch itself: a timer, the grant runner, the
+		// reconciler.
+		want := []latch.Source{latch.SourceSlack, latch.SourceAPI}
+		if m.Type != TypeCreate && !rules[m.Type].personal() {
+			want = []latch.Source{latch.SourceSchedule, latch.SourceLatch, latch.SourceReconciler}
+		}
+		if !slices.Contains(want, latch.Source(m.Source)) {
+			bad("source %q is not one of %v", m.Source, want)
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("events: %w: %s message %q: %s", ErrInvalid, m.Type, m.ID, strings.Join(problems, "; "))

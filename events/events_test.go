@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/events"
+	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -287,6 +288,9 @@ func TestUnmarshalRefuses(t *testing.T) {
 		{name: "empty actor", give: `{"v":1,"type":"due","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","actor":{}}`,
 			wantErr: events.ErrInvalid, wantIn: "actor is empty"},
 		{name: "unknown source", give: `{"v":1,` + approve + `,"source":"email"}`, wantErr: events.ErrInvalid, wantIn: `source "email"`},
+		{name: "a person's command from a timer", give: `{"v":1,` + approve + `,"source":"schedule"}`, wantErr: events.ErrInvalid, wantIn: `source "schedule" is not`},
+		{name: "a report from Slack", give: `{"v":1,"type":"due","id":"due/g1/1","at":"2026-11-25T09:30:00Z","grant_id":"g1","source":"slack"}`,
+			wantErr: events.ErrInvalid, wantIn: `source "slack" is not`},
 		{name: "failure on approve", give: `{"v":1,` + approve + `,"failure":{"code":"x","message":"y"}}`, wantErr: events.ErrInvalid, wantIn: "failure is not allowed"},
 		{name: "action on approve", give: `{"v":1,` + approve + `,"action":"escalate"}`, wantErr: events.ErrInvalid, wantIn: "action is not allowed"},
 		{name: "escalated without grant", give: `{"v":1,"type":"escalated","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1"}`,
@@ -409,5 +413,30 @@ func TestCreateOfAnotherType(t *testing.T) {
 	m.UserEmail = ""
 	if _, err := m.Create(); !errors.Is(err, events.ErrInvalid) {
 		t.Errorf("Create without user_email: %v, want ErrInvalid", err)
+	}
+}
+
+// Latch's own commands carry Latch's sources: the expiry a timer (or the
+// sweep) sends, the reports of the grant runner, the reconciler's due.
+func TestSystemCommandsRoundTripWithTheirSources(t *testing.T) {
+	at := time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+	for _, cmd := range []latch.Command{
+		engine.ExpireCommand("r1", at),
+		{ID: "due/g1/1", Kind: latch.CmdDue, GrantID: "g1", Source: latch.SourceSchedule, At: at},
+		{ID: "due/g1/2", Kind: latch.CmdDue, GrantID: "g1", Source: latch.SourceReconciler, At: at},
+		{ID: "escalated/g1/v1", Kind: latch.CmdEscalated, GrantID: "g1", Source: latch.SourceLatch, At: at},
+	} {
+		b, err := events.Marshal(events.FromCommand(cmd))
+		if err != nil {
+			t.Errorf("%s: %v", cmd.ID, err)
+			continue
+		}
+		m, err := events.Unmarshal(b)
+		if err != nil {
+			t.Fatalf("%s: %v", cmd.ID, err)
+		}
+		if got, err := m.Command(); err != nil || got.Source != cmd.Source {
+			t.Errorf("%s: %+v %v, want source %s", cmd.ID, got, err, cmd.Source)
+		}
 	}
 }
