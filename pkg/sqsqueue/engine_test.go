@@ -19,6 +19,7 @@ import (
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/sqsqueue"
 )
 
@@ -160,3 +161,40 @@ func TestConsumerDrivesTheEngine(t *testing.T) {
 		}
 	}
 }
+
+// The expiry sweep of the AWS runtime publishes through SQS: the expire
+// command, from the schedule, reaches the engine and expires the request.
+func TestExpirySweepThroughTheQueue(t *testing.T) {
+	ctx := context.Background()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	flow := &latch.Flow{Name: "deploy", Approval: latch.Approval{Quorum: 1, Timeout: time.Minute, Approvers: []string{"grace@example.com"}}}
+	queue := &capturedSQS{}
+	p := &sqsqueue.Publisher{Client: queue, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/latch-events.fifo"}
+	expiries := &reconcile.Expiries{Store: st, Queue: p, Clock: clockAt(time.Now().Add(2 * time.Minute))}
+	eng, err := engine.New(engine.Config{Store: st, Flows: engine.NewFlowSet([]*latch.Flow{flow}), Runner: &ports{}, Scheduler: expiries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := eng.Create(ctx, engine.CreateInput{Flow: "deploy", UserEmail: "bob@example.com", Source: latch.SourceAPI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := expiries.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the one expiry sent", n, err)
+	}
+	resp, err := sqsqueue.NewConsumer(eng, nil).Consume(ctx, queue.batch())
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Consume: %+v %v", resp, err)
+	}
+	if got, _ := st.GetRequest(ctx, r.ID); got.Status != latch.StatusExpired {
+		t.Errorf("request is %s, want expired", got.Status)
+	}
+}
+
+type clockAt time.Time
+
+func (c clockAt) Now() time.Time { return time.Time(c) }
