@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,5 +117,71 @@ func TestCreateThroughSubmit(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" || len(submitted) != 1 {
 		t.Errorf("retry: %d replayed=%q, %d submissions; want 202, replayed, no second submission",
 			resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), len(submitted))
+	}
+}
+
+// Without an audit feed (the DynamoDB store), GET /v1/audit serves one
+// request's trail, and asks for a request otherwise.
+func TestAuditWithoutAFeed(t *testing.T) {
+	f, err := flows.Parse("deploy.yaml", []byte(approvalFlow), flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var eng *engine.Engine
+	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
+	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
+	defer timers.Close()
+	flowSet := engine.NewFlowSet([]*latch.Flow{f})
+	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
+	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := eng.Create(context.Background(), engine.CreateInput{Flow: "deploy", UserEmail: "dev@example.com", Source: latch.SourceAPI,
+		Fields: map[string]any{"service": "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Handle(context.Background(), latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: r.ID,
+		Actor: latch.Actor{Email: "lead@example.com"}, Source: latch.SourceAPI}); err != nil {
+		t.Fatal(err)
+	}
+	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
+	api := &httpapi.Server{Engine: eng, Store: store, Queue: queue, Tokens: toks, // no Feed
+		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken("admin"), Service: toks}}
+	srv := httptest.NewServer(api.Handler())
+	defer srv.Close()
+	get := func(query string) (int, httpapi.AuditPage, string) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/audit?"+query, nil)
+		req.Header.Set("Authorization", "Bearer admin")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var page httpapi.AuditPage
+		var raw json.RawMessage
+		_ = json.NewDecoder(resp.Body).Decode(&raw)
+		_ = json.Unmarshal(raw, &page)
+		return resp.StatusCode, page, string(raw)
+	}
+	if status, _, body := get(""); status < 400 || status >= 500 || !strings.Contains(body, "not_supported") {
+		t.Errorf("no request named: %d %s, want a 4xx not_supported", status, body)
+	}
+	status, page, body := get("request=" + r.ID)
+	if status != http.StatusOK || len(page.Events) != 2 || page.Events[0].Event.Type != "requested" || page.Events[1].Event.Type != "approved" {
+		t.Fatalf("request's trail: %d %s", status, body)
+	}
+	if _, next, _ := get("request=" + r.ID + "&after=" + strconv.FormatUint(page.Events[0].Pos, 10)); len(next.Events) != 1 || next.Next != page.Next {
+		t.Errorf("after the first: %+v, want the second only", next)
+	}
+	if _, typed, _ := get("request=" + r.ID + "&type=approved"); len(typed.Events) != 1 || typed.Events[0].Event.Type != "approved" {
+		t.Errorf("type=approved: %+v", typed)
 	}
 }
