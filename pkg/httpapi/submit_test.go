@@ -171,8 +171,8 @@ func TestAuditWithoutAFeed(t *testing.T) {
 		_ = json.Unmarshal(raw, &page)
 		return resp.StatusCode, page, string(raw)
 	}
-	if status, _, body := get(""); status < 400 || status >= 500 || !strings.Contains(body, "not_supported") {
-		t.Errorf("no request named: %d %s, want a 4xx not_supported", status, body)
+	if status, _, body := get(""); status != http.StatusUnprocessableEntity || !strings.Contains(body, "not_supported") {
+		t.Errorf("no request named: %d %s, want 422 not_supported", status, body)
 	}
 	status, page, body := get("request=" + r.ID)
 	if status != http.StatusOK || len(page.Events) != 2 || page.Events[0].Event.Type != "requested" || page.Events[1].Event.Type != "approved" {
