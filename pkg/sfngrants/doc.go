@@ -71,8 +71,15 @@
 // execution will never revoke — its revoke failed for good (it records
 // RevokeOver in place of a token before it reports the failure, so an
 // admin's retry, which follows the report, finds it), or it is no longer
-// running and did not succeed (failed, timed out, aborted). Its name
-// carries the grant's version, so a repeated Deescalate starts it once. The
+// running (failed, timed out, aborted; or succeeded while the grant is
+// still deescalating, which means its deescalated report was lost). Its name
+// carries the grant's version, so a repeated Deescalate starts it once; when
+// that one has ended too, another is started, named with the hour, so a
+// lost report is sent again at most hourly. Escalate does the same for a
+// grant still escalating whose execution has ended. A Hold that finds its
+// grant escalating DueRecheck after its last change sends the escalated
+// report again: a report dead-lettered by the approvals function is not the
+// end of the grant. The
 // revoke task acts only on a grant that is deescalating, and the next grant
 // for the same access starts only once this one has ended or failed, so two
 // revokes of one grant never race a new grant.

@@ -91,12 +91,19 @@ func NewRunner(c RunnerConfig) (*Runner, error) {
 // again is not an error: Step Functions answers a running execution's
 // repeated start as a success and any other with ExecutionAlreadyExists,
 // which means the grant has (or had) its execution.
+//
+// Asked again for a grant still escalating whose execution has ended (it
+// failed to report for a day, say), it starts another that escalates again
+// (escalators are idempotent) and carries the grant on: see startAgain.
 func (r *Runner) Escalate(ctx context.Context, grantID string) error {
 	g, err := r.c.Grants.GetGrant(ctx, grantID)
 	if err != nil {
 		return fmt.Errorf("sfngrants: escalate %s: %w", grantID, err)
 	}
-	return r.start(ctx, g, grantID, StartEscalate)
+	if g.Status != latch.GrantEscalating {
+		return nil // escalated already, or closed
+	}
+	return r.startAgain(ctx, g, grantID, StartEscalate)
 }
 
 // Deescalate revokes the grant's access. The grant's execution is woken
@@ -119,8 +126,9 @@ func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
 	if err != nil {
 		return err
 	}
+	revokeOnly := fmt.Sprintf("%s-revoke-v%d", grantID, g.Version)
 	if tok == RevokeOver {
-		return r.start(ctx, g, fmt.Sprintf("%s-revoke-v%d", grantID, g.Version), StartRevoke)
+		return r.startAgain(ctx, g, revokeOnly, StartRevoke)
 	}
 	if tok != "" {
 		err := r.callbacks.Complete(ctx, tok, mustJSON(Answer{Action: AnswerDeescalate}))
@@ -141,13 +149,14 @@ func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
 	case errors.As(err, &missing):
 	case err != nil:
 		return fmt.Errorf("sfngrants: deescalate %s: describe execution: %w", grantID, err)
-	case d.Status == types.ExecutionStatusRunning, d.Status == types.ExecutionStatusSucceeded:
-		// Running: before its next Hold, which will see the grant, or in
-		// its revoke. Succeeded: it revoked, or the grant was closed.
+	case d.Status == types.ExecutionStatusRunning:
+		// Before its next Hold, which will see the grant, or in its revoke.
 		return nil
 	}
 	// Failed, timed out, aborted or never started: nothing will revoke.
-	return r.start(ctx, g, fmt.Sprintf("%s-revoke-v%d", grantID, g.Version), StartRevoke)
+	// Succeeded while the grant is still deescalating: it revoked, but its
+	// report was lost; revoking again (idempotent) reports again.
+	return r.startAgain(ctx, g, revokeOnly, StartRevoke)
 }
 
 // Wake moves the grant's Hold to at: it answers the current Hold with a new
@@ -177,21 +186,57 @@ func (r *Runner) token(ctx context.Context, grantID string) (string, error) {
 }
 
 func (r *Runner) start(ctx context.Context, g latch.Grant, name, start string) error {
+	_, err := r.startNamed(ctx, g, name, start)
+	return err
+}
+
+// startAgain starts the execution called name; when one of that name has
+// ended already, the grant still needs what it was for (its report was
+// lost, or it failed), so it starts another, named with the hour: the work
+// is done again at most once an hour however often it is asked for (the
+// reconciler asks every few minutes).
+func (r *Runner) startAgain(ctx context.Context, g latch.Grant, name, start string) error {
+	exists, err := r.startNamed(ctx, g, name, start)
+	if err != nil || !exists {
+		return err
+	}
+	arn, err := executionARN(r.c.StateMachineARN, name)
+	if err != nil {
+		return err
+	}
+	d, err := r.c.SFN.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("sfngrants: describe execution %s: %w", name, err)
+	}
+	if d.Status == types.ExecutionStatusRunning {
+		return nil
+	}
+	_, err = r.startNamed(ctx, g, fmt.Sprintf("%s-h%d", name, r.c.Clock.Now().Unix()/3600), start)
+	return err
+}
+
+// startNamed starts an execution; exists reports that one of that name was
+// there already (Step Functions answers a repeated start of a running
+// execution with the same input as a success: exists is then false).
+func (r *Runner) startNamed(ctx context.Context, g latch.Grant, name, start string) (exists bool, err error) {
 	if !validName(name) {
-		return fmt.Errorf("sfngrants: %q cannot name an execution (at most 80 letters, digits, - and _)", name)
+		return false, fmt.Errorf("sfngrants: %q cannot name an execution (at most 80 letters, digits, - and _)", name)
 	}
 	fn, err := r.c.Escalator(ctx, g)
 	if err != nil {
-		return fmt.Errorf("sfngrants: escalator function of grant %s: %w", g.ID, err)
+		return false, fmt.Errorf("sfngrants: escalator function of grant %s: %w", g.ID, err)
 	}
 	in := mustJSON(Input{GrantID: g.ID, Escalator: fn, Start: start})
 	_, err = r.c.SFN.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(r.c.StateMachineARN),
 		Name: aws.String(name), Input: aws.String(string(in))})
-	var exists *types.ExecutionAlreadyExists
-	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("sfngrants: start execution %s: %w", name, err)
+	var already *types.ExecutionAlreadyExists
+	if errors.As(err, &already) {
+		return true, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("sfngrants: start execution %s: %w", name, err)
+	}
+	return false, nil
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)

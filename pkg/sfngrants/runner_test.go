@@ -137,7 +137,7 @@ func TestRunnerEscalate(t *testing.T) {
 	grants := grantStore{"grt_1": {ID: "grt_1", Flow: flowName, Status: latch.GrantEscalating, Version: 1}}
 	r := newTestRunner(t, api, grants, &sfngrants.MemoryTokens{})
 	api.on("StartExecution", apiAnswer{Body: map[string]any{"executionArn": "x", "startDate": 1.7e9}},
-		apiAnswer{Code: "ExecutionAlreadyExists"}, apiAnswer{Code: "ExecutionLimitExceeded"})
+		apiAnswer{Code: "ExecutionAlreadyExists"})
 
 	if err := r.Escalate(context.Background(), "grt_1"); err != nil {
 		t.Fatal(err)
@@ -157,11 +157,32 @@ func TestRunnerEscalate(t *testing.T) {
 	if in != (sfngrants.Input{GrantID: "grt_1", Escalator: escalatorFunction, Start: sfngrants.StartEscalate}) {
 		t.Errorf("input %+v", in)
 	}
+	api.on("DescribeExecution", apiAnswer{Body: map[string]any{"status": "RUNNING"}}, apiAnswer{Body: map[string]any{"status": "FAILED"}})
+	// Its execution is running: nothing more to start.
 	if err := r.Escalate(context.Background(), "grt_1"); err != nil {
-		t.Errorf("ExecutionAlreadyExists: %v; the grant has its execution, which is not an error", err)
+		t.Errorf("ExecutionAlreadyExists, running: %v; the grant has its execution, which is not an error", err)
+	}
+	if got := api.actions(); strings.Join(got[1:], ",") != "StartExecution,DescribeExecution" {
+		t.Errorf("calls %v, want a start and a look at the execution", got)
+	}
+	// Its execution ended while the grant is still escalating (its report
+	// was lost): another escalates again, named with the hour.
+	api.on("StartExecution", apiAnswer{Code: "ExecutionAlreadyExists"}, apiAnswer{Body: map[string]any{"executionArn": "y", "startDate": 1.7e9}},
+		apiAnswer{Code: "ExecutionLimitExceeded"})
+	if err := r.Escalate(context.Background(), "grt_1"); err != nil {
+		t.Errorf("ExecutionAlreadyExists, failed: %v", err)
+	}
+	calls = api.took()
+	if last := calls[len(calls)-1]; last.Action != "StartExecution" || last.Body["name"] != "grt_1-h"+itoa(fixedNow.Unix()/3600) {
+		t.Errorf("calls %v, want a new execution named with the hour", calls)
 	}
 	if err := r.Escalate(context.Background(), "grt_1"); err == nil || !strings.Contains(err.Error(), "ExecutionLimitExceeded") {
 		t.Errorf("ExecutionLimitExceeded: %v, want an error to retry", err)
+	}
+	grants["grt_1"] = latch.Grant{ID: "grt_1", Flow: flowName, Status: latch.GrantActive, Version: 2}
+	before := len(api.took())
+	if err := r.Escalate(context.Background(), "grt_1"); err != nil || len(api.took()) != before {
+		t.Errorf("escalating an active grant: %v; want nothing done", err)
 	}
 	if err := r.Escalate(context.Background(), "grt_missing"); !errors.Is(err, latch.ErrNotFound) {
 		t.Errorf("unknown grant: %v", err)
@@ -177,8 +198,10 @@ func TestRunnerDeescalate(t *testing.T) {
 		token   string
 		api     map[string][]apiAnswer
 		actions []string
-		start   string // the name of the execution started, if any
-		wantErr bool
+		start   string // the name of the (last) execution started, if any
+		// describe is the execution looked at, when not the grant's own.
+		describe string
+		wantErr  bool
 	}{
 		{name: "not deescalating", status: latch.GrantActive, token: "tok", actions: nil},
 		{name: "current hold", status: latch.GrantDeescalating, token: "tok", actions: []string{"SendTaskSuccess"}},
@@ -188,9 +211,9 @@ func TestRunnerDeescalate(t *testing.T) {
 		{name: "no token yet, execution running", status: latch.GrantDeescalating,
 			api:     map[string][]apiAnswer{"DescribeExecution": {{Body: map[string]any{"status": "RUNNING"}}}},
 			actions: []string{"DescribeExecution"}},
-		{name: "invalid token, execution succeeded", status: latch.GrantDeescalating, token: "tok",
+		{name: "invalid token, execution succeeded: its report was lost", status: latch.GrantDeescalating, token: "tok",
 			api:     map[string][]apiAnswer{"SendTaskSuccess": {{Code: "InvalidToken"}}, "DescribeExecution": {{Body: map[string]any{"status": "SUCCEEDED"}}}},
-			actions: []string{"SendTaskSuccess", "DescribeExecution"}},
+			actions: []string{"SendTaskSuccess", "DescribeExecution", "StartExecution"}, start: id + "-revoke-v7"},
 		{name: "execution failed", status: latch.GrantDeescalating, token: "tok",
 			api:     map[string][]apiAnswer{"SendTaskSuccess": {{Code: "TaskDoesNotExist"}}, "DescribeExecution": {{Body: map[string]any{"status": "FAILED"}}}},
 			actions: []string{"SendTaskSuccess", "DescribeExecution", "StartExecution"}, start: id + "-revoke-v7"},
@@ -202,9 +225,15 @@ func TestRunnerDeescalate(t *testing.T) {
 			actions: []string{"DescribeExecution", "StartExecution"}, start: id + "-revoke-v7"},
 		{name: "revoke over", status: latch.GrantDeescalating, token: sfngrants.RevokeOver,
 			actions: []string{"StartExecution"}, start: id + "-revoke-v7"},
-		{name: "revoke over, started before", status: latch.GrantDeescalating, token: sfngrants.RevokeOver,
-			api:     map[string][]apiAnswer{"StartExecution": {{Code: "ExecutionAlreadyExists"}}},
-			actions: []string{"StartExecution"}, start: id + "-revoke-v7"},
+		{name: "revoke over, started before and running", status: latch.GrantDeescalating, token: sfngrants.RevokeOver,
+			api: map[string][]apiAnswer{"StartExecution": {{Code: "ExecutionAlreadyExists"}},
+				"DescribeExecution": {{Body: map[string]any{"status": "RUNNING"}}}},
+			actions: []string{"StartExecution", "DescribeExecution"}, start: id + "-revoke-v7", describe: id + "-revoke-v7"},
+		{name: "revoke over, started before and ended", status: latch.GrantDeescalating, token: sfngrants.RevokeOver,
+			api: map[string][]apiAnswer{"StartExecution": {{Code: "ExecutionAlreadyExists"}, {Body: map[string]any{"executionArn": "z", "startDate": 1.7e9}}},
+				"DescribeExecution": {{Body: map[string]any{"status": "SUCCEEDED"}}}},
+			actions: []string{"StartExecution", "DescribeExecution", "StartExecution"}, start: id + "-revoke-v7-h" + itoa(fixedNow.Unix()/3600),
+			describe: id + "-revoke-v7"},
 		{name: "send fails", status: latch.GrantDeescalating, token: "tok",
 			api:     map[string][]apiAnswer{"SendTaskSuccess": {{Code: "KmsAccessDeniedException"}}},
 			actions: []string{"SendTaskSuccess"}, wantErr: true},
@@ -229,6 +258,7 @@ func TestRunnerDeescalate(t *testing.T) {
 			if got := api.actions(); strings.Join(got, ",") != strings.Join(tt.actions, ",") {
 				t.Fatalf("calls %v, want %v", got, tt.actions)
 			}
+			started := ""
 			for _, c := range api.took() {
 				switch c.Action {
 				case "SendTaskSuccess":
@@ -236,16 +266,24 @@ func TestRunnerDeescalate(t *testing.T) {
 						t.Errorf("SendTaskSuccess %v", c.Body)
 					}
 				case "DescribeExecution":
-					if c.Body["executionArn"] != execARN {
-						t.Errorf("DescribeExecution %v, want %s", c.Body, execARN)
+					want := execARN
+					if tt.describe != "" {
+						want = strings.TrimSuffix(execARN, id) + tt.describe
+					}
+					if c.Body["executionArn"] != want {
+						t.Errorf("DescribeExecution %v, want %s", c.Body, want)
 					}
 				case "StartExecution":
 					var in sfngrants.Input
 					_ = json.Unmarshal([]byte(c.Body["input"].(string)), &in)
-					if c.Body["name"] != tt.start || in.Start != sfngrants.StartRevoke || in.GrantID != id || in.Escalator != escalatorFunction {
-						t.Errorf("StartExecution %v, want %s starting at revoke", c.Body, tt.start)
+					if in.Start != sfngrants.StartRevoke || in.GrantID != id || in.Escalator != escalatorFunction {
+						t.Errorf("StartExecution %v, want a revoke of %s", c.Body, id)
 					}
+					started = c.Body["name"].(string)
 				}
+			}
+			if started != tt.start {
+				t.Errorf("started %q, want %q", started, tt.start)
 			}
 		})
 	}

@@ -322,7 +322,9 @@ func (h *TaskHandler) hold(ctx context.Context, in TaskInput) error {
 //   - deescalating: revoke now;
 //   - ended or failed: end (this execution revokes nothing it did not grant);
 //   - escalating: wait for the engine, which wakes the Hold when it commits
-//     the grant active (at most DueRecheck: a longer Hold is shortened);
+//     the grant active (at most DueRecheck: a longer Hold is shortened); when
+//     the grant has not changed for DueRecheck, send the escalated report
+//     again (the first was lost) and wait;
 //   - active and due (its next lease end has passed): report due, unless
 //     this Hold was started after reporting that very due; then wait, with
 //     the short DueRecheck timeout, for the engine's answer;
@@ -338,9 +340,20 @@ func DecideHold(g latch.Grant, now time.Time, hold Hold, t Timing) (Answer, bool
 	case latch.GrantEscalating:
 		// The engine wakes the Hold when it commits the grant active; until
 		// then look again every DueRecheck, not every MaxHold, so that a
-		// lost wake-up costs minutes.
-		if recheck := t.seconds(t.DueRecheck); hold.Until != "" || hold.Seconds > recheck {
-			return Answer{Action: AnswerHold, Hold: &Hold{Seconds: recheck}}, true, nil
+		// lost wake-up costs minutes. A Hold always follows a successful
+		// escalate, so a grant still escalating DueRecheck after its last
+		// change means the escalated report was lost (dead-lettered, say):
+		// send it again (the engine drops it if it did land).
+		recheck := t.seconds(t.DueRecheck)
+		if !hold.Reported && now.Sub(g.UpdatedAt) >= t.DueRecheck {
+			r, err := newReport(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID, At: now})
+			if err != nil {
+				return Answer{}, false, err
+			}
+			return Answer{Action: AnswerDue, Report: r, Hold: &Hold{Seconds: recheck, Reported: true}}, true, nil
+		}
+		if hold.Until != "" || hold.Seconds > recheck {
+			return Answer{Action: AnswerHold, Hold: &Hold{Seconds: recheck, Reported: hold.Reported}}, true, nil
 		}
 		return Answer{}, false, nil
 	}

@@ -23,6 +23,9 @@ func activeGrant(ends ...time.Time) latch.Grant {
 	return g
 }
 
+// changed sets when g last changed.
+func changed(g latch.Grant, at time.Time) latch.Grant { g.UpdatedAt = at; return g }
+
 func TestDecideHold(t *testing.T) {
 	now := fixedNow
 	timing := sfngrants.DefaultTiming
@@ -41,9 +44,13 @@ func TestDecideHold(t *testing.T) {
 		{name: "deescalating", g: with(latch.GrantDeescalating, activeGrant(end)), hold: sfngrants.Hold{Until: endS}, action: "deescalate"},
 		{name: "ended", g: with(latch.GrantEnded, activeGrant(end)), action: "end"},
 		{name: "failed", g: with(latch.GrantFailed, activeGrant(end)), action: "end"},
-		{name: "escalating: the engine will wake it", g: with(latch.GrantEscalating, activeGrant()), hold: sfngrants.Hold{Seconds: 900}},
-		{name: "escalating: a long Hold is shortened", g: with(latch.GrantEscalating, activeGrant()), hold: sfngrants.Hold{Seconds: 86400},
+		{name: "escalating: the engine will wake it", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-time.Minute)), hold: sfngrants.Hold{Seconds: 900}},
+		{name: "escalating: a long Hold is shortened", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-time.Minute)), hold: sfngrants.Hold{Seconds: 86400},
 			action: "hold", want: &sfngrants.Hold{Seconds: 900}},
+		{name: "escalating for long: the report was lost, send it again", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-16*time.Minute)),
+			hold: sfngrants.Hold{Seconds: 900}, action: "due", want: &sfngrants.Hold{Seconds: 900, Reported: true}},
+		{name: "escalating for long, sent again already", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-16*time.Minute)),
+			hold: sfngrants.Hold{Seconds: 900, Reported: true}},
 		{name: "holding for the end already", g: activeGrant(end), hold: sfngrants.Hold{Until: endS, Seconds: 7201}},
 		{name: "fresh hold learns the end", g: activeGrant(end), hold: sfngrants.Hold{Seconds: 86400}, action: "hold",
 			want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
@@ -76,6 +83,13 @@ func TestDecideHold(t *testing.T) {
 			}
 			if (a.Hold == nil) != (tt.want == nil) || (a.Hold != nil && *a.Hold != *tt.want) {
 				t.Errorf("hold %+v, want %+v", a.Hold, tt.want)
+			}
+			if a.Action == "due" && tt.g.Status == latch.GrantEscalating {
+				m, err := events.Unmarshal([]byte(a.Report.Body))
+				if err != nil || m.Type != events.TypeEscalated || m.ID != "escalated/grt_9/v4" || a.Report.ID != m.ID {
+					t.Errorf("report %+v %v, want escalated/grt_9/v4 again", m, err)
+				}
+				return
 			}
 			if a.Action == "due" {
 				m, err := events.Unmarshal([]byte(a.Report.Body))
