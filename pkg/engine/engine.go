@@ -302,13 +302,21 @@ func (e *Engine) DispatchPending(ctx context.Context, minAge time.Duration) (int
 }
 
 // dispatch carries out effects in order and removes each done one from the
-// outbox. A failed effect stays there for DispatchPending.
+// outbox. A failed effect stays there for DispatchPending, unless it was
+// refused for good (latch.Permanent): that one is logged and removed.
 func (e *Engine) dispatch(ctx context.Context, effects []latch.Effect) int {
 	done := 0
 	for _, ef := range effects {
 		if err := e.do(ctx, ef); err != nil {
-			e.log.WarnContext(ctx, "effect failed; it stays in the outbox", "effect", ef.ID, "kind", ef.Kind, "err", err)
-			continue
+			if !latch.IsPermanent(err) {
+				e.log.WarnContext(ctx, "effect failed; it stays in the outbox", "effect", ef.ID, "kind", ef.Kind, "err", err)
+				continue
+			}
+			// Refused for good (a hook's endpoint answered 4xx, its secret
+			// is missing): retrying cannot help, and keeping it would
+			// retry it for ever.
+			e.log.ErrorContext(ctx, "effect refused for good; it is dropped", "effect", ef.ID, "kind", ef.Kind,
+				"request", ef.RequestID, "grant", ef.GrantID, "err", err)
 		}
 		if err := e.store.EffectDone(ctx, ef.ID); err != nil {
 			e.log.WarnContext(ctx, "could not clear effect from the outbox", "effect", ef.ID, "err", err)

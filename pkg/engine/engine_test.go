@@ -32,9 +32,10 @@ func (c *fakeClock) Advance(d time.Duration) {
 // recorder is a fake GrantRunner, Scheduler and Notifier that records calls
 // and fails the next call of a kind when told to.
 type recorder struct {
-	mu    sync.Mutex
-	calls []string
-	fail  map[string]int
+	mu        sync.Mutex
+	calls     []string
+	fail      map[string]int
+	permanent bool // injected failures are latch.Permanent
 }
 
 func (r *recorder) record(s string, kind string) error {
@@ -42,6 +43,9 @@ func (r *recorder) record(s string, kind string) error {
 	defer r.mu.Unlock()
 	if r.fail[kind] > 0 {
 		r.fail[kind]--
+		if r.permanent {
+			return latch.Permanent(errors.New("injected refusal"))
+		}
 		return errors.New("injected failure")
 	}
 	r.calls = append(r.calls, s)
@@ -320,6 +324,20 @@ func TestFailedEffectIsRetriedFromOutbox(t *testing.T) {
 	}
 	if left, _ := f.store.PendingEffects(ctx, 10); len(left) != 0 {
 		t.Errorf("outbox after retry = %v, want empty", left)
+	}
+}
+
+// An effect refused for good is not kept: retrying it could never help.
+func TestEffectRefusedForGoodIsDropped(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	f.rec.permanent = true
+	f.rec.FailNext("notify")
+	r := f.create(t)
+	if left, _ := f.store.PendingEffects(context.Background(), 10); len(left) != 0 {
+		t.Errorf("outbox = %v, want the refused notification dropped", left)
+	}
+	if got, _ := f.store.GetRequest(context.Background(), r.ID); got.Status != latch.StatusPending {
+		t.Errorf("request %s, want pending: a refused effect changes no state", got.Status)
 	}
 }
 

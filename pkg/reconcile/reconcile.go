@@ -78,14 +78,6 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 	var rep Report
 	var errs []error
 
-	if rc.Outbox != nil {
-		n, err := rc.Outbox.DispatchPending(ctx, time.Minute)
-		rep.Effects = n
-		if err != nil {
-			errs = append(errs, fmt.Errorf("outbox: %w", err))
-		}
-	}
-
 	grants, err := rc.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
 	if err != nil {
 		return rep, errors.Join(append(errs, fmt.Errorf("list open grants: %w", err))...)
@@ -147,8 +139,28 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 		errs = appendErr(errs, rc.append(ctx, ev))
 		log.WarnContext(ctx, "reconciler: a request past its deadline is being expired", "request", r.ID)
 	}
+
+	// The outbox last, and within what is left of the time: effects that
+	// hang (a hook's endpoint that does not answer) must not keep the
+	// checks above from running.
+	if rc.Outbox != nil {
+		octx, cancel := context.WithCancel(ctx)
+		if d, ok := ctx.Deadline(); ok {
+			octx, cancel = context.WithDeadline(ctx, d.Add(-outboxMargin))
+		}
+		n, err := rc.Outbox.DispatchPending(octx, time.Minute)
+		cancel()
+		rep.Effects = n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("outbox: %w", err))
+		}
+	}
 	return rep, errors.Join(errs...)
 }
+
+// outboxMargin is the time the reconciler leaves, before its deadline, for
+// answering after the outbox.
+const outboxMargin = 3 * time.Second
 
 // record adds the audit event of a correction to a grant. key makes its id
 // stable, so a correction retried for the same state is recorded once.
