@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -210,10 +211,16 @@ func (r *Runner) deescalate(grantID string) {
 		return
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
-	spec.User.Identity, _ = r.identity(g) // revoke with what we know; the escalator decides
 	deadline := r.c.Clock.Now().Add(r.c.Backoff.RevokeFor)
 	for attempt := 1; ; attempt++ {
-		err := safeCall(r.ctx, esc.Revoke, spec)
+		id, err := r.identity(g)
+		if err == nil || latch.ErrorCodeOf(err) == identity.CodeNotFound {
+			// Revoke with what is known (nothing, when no identity was
+			// ever found): the escalator decides. A lookup that failed
+			// for a passing reason is retried like the revoke.
+			spec.User.Identity = id
+			err = safeCall(r.ctx, esc.Revoke, spec)
+		}
 		if err == nil {
 			log.Info("access revoked", "attempt", attempt)
 			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID})

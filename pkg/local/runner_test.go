@@ -113,6 +113,34 @@ func TestEscalateIdentityFailure(t *testing.T) {
 	}
 }
 
+// A revoke never goes ahead with an identity lookup that failed for a
+// passing reason: it is retried, and revokes once the lookup answers.
+func TestDeescalateRetriesAFailedIdentityLookup(t *testing.T) {
+	var mu sync.Mutex
+	lookups := 0
+	rt := newRig(t, rigOptions{backoff: local.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, EscalateAttempts: 3, RevokeFor: time.Hour},
+		identity: func(context.Context, *latch.Flow, latch.UserRef) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			lookups++
+			if lookups == 2 || lookups == 3 { // the grant's lookup works; the revoke's first two fail
+				return "", errors.New("identity store unreachable")
+			}
+			return "id-ann", nil
+		}})
+	r := rt.active(ann, nil)
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if n := rt.esc.count("revoke", ann); n != 1 {
+		t.Errorf("escalator Revoke called %d times, want once, after the lookup answered", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lookups != 4 {
+		t.Errorf("%d identity lookups, want 4 (grant, two failures, the revoke's)", lookups)
+	}
+}
+
 func TestDeescalateRetriesUntilItSucceeds(t *testing.T) {
 	esc := newFakeEscalator()
 	esc.on("revoke", ann, fail("503 from target"), failForGood("403 from target"), panicWith("plugin bug"), succeed())

@@ -262,7 +262,15 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 		return TaskOutput{}, taskErr("escalator_unavailable", err)
 	}
 	spec := h.spec(ctx, f, g)
-	spec.User.Identity, _ = h.identity(ctx, f, g) // revoke with what we know; the escalator decides
+	// Revoke with what is known (nothing, when no identity was ever found):
+	// the escalator decides. A lookup that failed for a passing reason is
+	// retried like the revoke, not skipped.
+	id, err := h.identity(ctx, f, g)
+	if err != nil && latch.ErrorCodeOf(err) != identityNotFound {
+		h.log().WarnContext(ctx, "finding the grantee's identity to revoke failed", "grant", g.ID, "err", err)
+		return TaskOutput{}, taskErr("identity_unavailable", err)
+	}
+	spec.User.Identity = id
 	if err := esc.Revoke(ctx, spec); err != nil {
 		h.log().WarnContext(ctx, "revoking access failed", "grant", g.ID, "err", err)
 		return TaskOutput{}, taskErr("deescalation_failed", err)
@@ -450,6 +458,10 @@ func (h *TaskHandler) identity(ctx context.Context, f *latch.Flow, g latch.Grant
 	}
 	return h.Identity(ctx, f, g.User)
 }
+
+// identityNotFound is the code of the identity resolver's "nobody knows
+// this person" (pkg/identity.CodeNotFound).
+const identityNotFound = "identity_not_found"
 
 // commandID names a report uniquely per grant version, as pkg/local does,
 // so a report repeated for the same state is a duplicate and a later one is

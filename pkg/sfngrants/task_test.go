@@ -257,6 +257,7 @@ func TestHandleErrors(t *testing.T) {
 		{"identity transient", escalating, "escalate", scripted("grant"), errDown, "TaskError", "escalation_failed"},
 		{"panic", escalating, "escalate", panicEscalator{}, nil, "TaskError", "panic"},
 		{"revoke permanent is retried", deescalating, "deescalate", scripted("revoke", perm), nil, "TaskError", "identity_not_found"},
+		{"revoke: identity lookup down is retried", deescalating, "deescalate", scripted("revoke"), errDown, "TaskError", "identity_unavailable"},
 		{"revoke panic", deescalating, "deescalate", panicEscalator{}, nil, "TaskError", "panic"},
 		{"unknown action", escalating, "jump", scripted("grant"), nil, "PermanentError", "invalid_task"},
 		{"unknown grant", latch.Grant{ID: "grt_other"}, "escalate", scripted("grant"), nil, "TaskError", "not_found"},
@@ -275,6 +276,26 @@ func TestHandleErrors(t *testing.T) {
 				t.Errorf("error %s %q, want %s with code %s", r.Error, err, tt.errName, tt.code)
 			}
 		})
+	}
+}
+
+// A revoke goes on when no identity is known (the escalator decides), but
+// never with a lookup that failed for a passing reason.
+func TestRevokeWithoutAnIdentity(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantDeescalating
+	esc := &fakeEscalator{}
+	h, _, _ := newHandler(g, esc)
+	h.Identity = func(context.Context, *latch.Flow, latch.UserRef) (string, error) {
+		return "", &latch.Error{Kind: latch.KindNotFound, Code: "identity_not_found", Message: "No identity."}
+	}
+	out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"})
+	if err != nil || out.Report == nil || esc.count("revoke") != 1 {
+		t.Errorf("revoke with no identity known: %+v %v, %d revokes; want it revoked and reported", out, err, esc.count("revoke"))
+	}
+	h.Identity = func(context.Context, *latch.Flow, latch.UserRef) (string, error) { return "", errDown }
+	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil || esc.count("revoke") != 1 {
+		t.Errorf("revoke with the lookup down: %v, %d revokes; want an error and no revoke", err, esc.count("revoke"))
 	}
 }
 
