@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
@@ -63,7 +64,7 @@ func (c *Consumer) Consume(ctx context.Context, ev lambdaevents.SQSEvent) (lambd
 			fail()
 			continue
 		}
-		if err := ctx.Err(); err != nil {
+		if err := outOfTime(ctx); err != nil {
 			log.WarnContext(ctx, "message not handled: out of time; it is retried", "error", err)
 			fail()
 			continue
@@ -73,6 +74,23 @@ func (c *Consumer) Consume(ctx context.Context, ev lambdaevents.SQSEvent) (lambd
 		}
 	}
 	return resp, nil
+}
+
+// Margin is the time before the invocation's deadline after which no
+// further record is started: the answer naming what was not handled must
+// reach Lambda before the function is stopped, or the whole batch is
+// delivered again.
+const Margin = 5 * time.Second
+
+// outOfTime reports why no further record can be started.
+func outOfTime(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < Margin {
+		return fmt.Errorf("less than %s left before the deadline", Margin)
+	}
+	return nil
 }
 
 // record handles one record; it returns an error when the record is to be

@@ -295,6 +295,19 @@ func TestConsumeEdgeCases(t *testing.T) {
 			wantLog:  "out of time",
 		},
 		{
+			name: "close to the deadline: nothing more is started, so the answer gets back",
+			records: func(t *testing.T) []lambdaevents.SQSMessage {
+				return []lambdaevents.SQSMessage{record(t, "m1", approveOf("c1", "r1"))}
+			},
+			ctx: func() context.Context {
+				ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(sqsqueue.Margin/2))
+				t.Cleanup(cancel)
+				return ctx
+			},
+			wantFail: []string{"m1"},
+			wantLog:  "less than",
+		},
+		{
 			name: "a version conflict that outlasted the engine's retries is retried",
 			records: func(t *testing.T) []lambdaevents.SQSMessage {
 				return []lambdaevents.SQSMessage{record(t, "m1", approveOf("c1", "r1"))}
