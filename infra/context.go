@@ -24,6 +24,7 @@ const (
 	ctxCrossAccount   = "latch:crossAccountRoleArns"
 	ctxAuditFirehose  = "latch:auditFirehoseStream"
 	ctxAuditSettings  = "latch:auditSettings"
+	ctxSlackSettings  = "latch:slackSettings"
 	ctxLogRetention   = "latch:logRetentionDays"
 	defaultStackName  = "Latch"
 	defaultLambdaDir  = "bin/lambda"
@@ -82,6 +83,11 @@ func propsFromContext(app awscdk.App) (*LatchStackProps, string, error) {
 		errs = append(errs, fmt.Errorf("context %s: %w", ctxAuditSettings, err))
 	}
 	p.AuditSettings = settings
+	slack, err := stringMap(get(ctxSlackSettings))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("context %s: %w", ctxSlackSettings, err))
+	}
+	p.SlackSettings = slack
 	var days string
 	switch v := get(ctxLogRetention).(type) {
 	case nil:

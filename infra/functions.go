@@ -157,6 +157,13 @@ func (f *function) allowSecrets(ss ...awssecretsmanager.ISecret) {
 	f.allow([]string{"secretsmanager:GetSecretValue"}, arns...)
 }
 
+// setEnv adds settings to the function's environment.
+func (f *function) setEnv(settings map[string]string) {
+	for _, k := range sortedKeys(settings) {
+		f.Fn.AddEnvironment(jsii.String(k), jsii.String(settings[k]), nil)
+	}
+}
+
 func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, sec *secrets, layer awslambda.ILayerVersion) *functions {
 	tableName := *t.Table.TableName()
 	queueURL := *q.Events.QueueUrl()
@@ -176,6 +183,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
 			envSigningSecretArn: arn(sec.SlackSigningSecret), envBotTokenArn: arn(sec.SlackBotToken),
 		}})
+	fs.Slack.setEnv(p.SlackSettings)
 	fs.Slack.allowTable(t)
 	fs.Slack.allowSend(q.Events)
 	fs.Slack.allowSecrets(sec.SlackSigningSecret, sec.SlackBotToken)
@@ -200,6 +208,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			envTable: tableName, envDomains: domains,
 			envBotTokenArn: arn(sec.SlackBotToken), envHooksSecretsArn: arn(sec.Hooks),
 		}})
+	fs.Approvals.setEnv(p.SlackSettings)
 	fs.Approvals.allowTable(t)
 	fs.Approvals.allowSecrets(sec.SlackBotToken, sec.Hooks)
 	// Receive, delete, change visibility: granted to the role by the event
@@ -307,6 +316,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
 			envBotTokenArn: arn(sec.SlackBotToken), envHooksSecretsArn: arn(sec.Hooks),
 		}})
+	fs.Reconciler.setEnv(p.SlackSettings)
 	fs.Reconciler.allowTable(t)
 	fs.Reconciler.allowSend(q.Events)
 	fs.Reconciler.allowSecrets(sec.SlackBotToken, sec.Hooks)

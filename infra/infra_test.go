@@ -87,6 +87,7 @@ func testProps(lambdas string) *LatchStackProps {
 		CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
 		AuditFirehoseStream:  testStream,
 		AuditSettings:        map[string]string{"LATCH_AUDIT_DATADOG_SITE": "EU1"},
+		SlackSettings:        map[string]string{"LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"},
 	}
 }
 
@@ -418,12 +419,12 @@ func TestStack(t *testing.T) {
 		domains := "example.com,example.org"
 		want := map[string]map[string]string{
 			fnSlack: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envSigningSecretArn: "SlackSigningSecret", envBotTokenArn: "SlackBotToken"}),
+				envSigningSecretArn: "SlackSigningSecret", envBotTokenArn: "SlackBotToken", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnAPI: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
 				envAdminTokenArn: "AdminToken"}),
 			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants",
 				envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
-				envBotTokenArn:   "SlackBotToken", envHooksSecretsArn: "HooksSecrets"}),
+				envBotTokenArn:   "SlackBotToken", envHooksSecretsArn: "HooksSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
 			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
 				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets", envAssumeRoleArnList: testRole}),
@@ -431,7 +432,7 @@ func TestStack(t *testing.T) {
 				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "AuditSecrets"}),
 			fnReconciler: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
 				envStateMachineArn: "Grants", envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
-				envBotTokenArn: "SlackBotToken", envHooksSecretsArn: "HooksSecrets"}),
+				envBotTokenArn: "SlackBotToken", envHooksSecretsArn: "HooksSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 		}
 		for name, w := range want {
 			if d := cmp.Diff(w, env(name)); d != "" {
@@ -953,6 +954,8 @@ func TestPropsErrors(t *testing.T) {
 		}, "audit setting LATCH_AUDIT_HTTP_SECRET is a secret"},
 		{"not an audit setting", func(p *LatchStackProps) { p.AuditSettings = map[string]string{"AWS_REGION": "x"} },
 			"audit setting AWS_REGION: only LATCH_AUDIT_* settings"},
+		{"the bot token as a Slack setting", func(p *LatchStackProps) { p.SlackSettings = map[string]string{"SLACK_BOT_TOKEN": "xoxb-1"} },
+			"slack setting SLACK_BOT_TOKEN: only LATCH_SLACK_CHANNEL, SLACK_API_URL, SLACK_TEAM_IDS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := testProps(lambdas)
@@ -1009,6 +1012,7 @@ func TestContextValues(t *testing.T) {
 		ctxDomains: "example.com", ctxStrategies: []any{"webhook"}, ctxLogRetention: float64(30),
 		ctxCrossAccount: map[string]any{"webhook": []any{testRole}}, ctxAlarmEmail: testEmail,
 		ctxAuditSettings: `{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"}`,
+		ctxSlackSettings: map[string]any{"SLACK_API_URL": "https://slack-gov.com/api/"},
 	}})
 	p, name, err := propsFromContext(app)
 	if err != nil {
@@ -1016,7 +1020,8 @@ func TestContextValues(t *testing.T) {
 	}
 	want := &LatchStackProps{LambdaDir: defaultLambdaDir, FlowsDir: defaultFlowsDir, Domains: []string{"example.com"},
 		AlarmEmail: testEmail, Strategies: []string{"webhook"}, CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
-		LogRetention: "ONE_MONTH", AuditSettings: map[string]string{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"}}
+		LogRetention: "ONE_MONTH", AuditSettings: map[string]string{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"},
+		SlackSettings: map[string]string{"SLACK_API_URL": "https://slack-gov.com/api/"}}
 	if name != defaultStackName || !cmp.Equal(p, want, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "StackProps" }, cmp.Ignore())) {
 		t.Errorf("propsFromContext = %q, %+v; want %+v", name, p, want)
 	}

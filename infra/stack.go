@@ -48,6 +48,12 @@ type LatchStackProps struct {
 	// function's environment. Their secrets (LATCH_AUDIT_DATADOG_API_KEY,
 	// LATCH_AUDIT_HTTP_SECRET) go in the audit secret, never here.
 	AuditSettings map[string]string
+	// SlackSettings are the Slack app's settings besides its secrets, set in
+	// the environment of the functions that talk to Slack (slack, approvals,
+	// reconciler): SLACK_API_URL (GovSlack), SLACK_TEAM_IDS (the app's
+	// workspaces), LATCH_SLACK_CHANNEL (the approval channel of flows that
+	// name none). Any other key is refused.
+	SlackSettings map[string]string
 	// LogRetention of every function's and the state machine's log group;
 	// zero means three months.
 	LogRetention awslogs.RetentionDays
@@ -147,11 +153,19 @@ func (p *LatchStackProps) check() error {
 			errs = append(errs, fmt.Errorf("audit setting %s: use AuditFirehoseStream (context latch:auditFirehoseStream), which also allows the function to send to it", k))
 		}
 	}
+	for _, k := range sortedKeys(p.SlackSettings) {
+		if !slices.Contains(slackSettingNames, k) {
+			errs = append(errs, fmt.Errorf("slack setting %s: only %s (the bot token and signing secret are secrets)", k, strings.Join(slackSettingNames, ", ")))
+		}
+	}
 	if p.AlarmEmail != "" && !strings.Contains(p.AlarmEmail, "@") {
 		errs = append(errs, fmt.Errorf("alarm email %q is not an email address", p.AlarmEmail))
 	}
 	return errors.Join(errs...)
 }
+
+// slackSettingNames are the Slack settings a deployment may set (SlackSettings).
+var slackSettingNames = []string{"LATCH_SLACK_CHANNEL", "SLACK_API_URL", "SLACK_TEAM_IDS"}
 
 // outputs are what an operator needs after `cdk deploy`: where to point the
 // Slack app, and which secrets to fill in.
