@@ -165,14 +165,19 @@ type grantEscalator struct{}
 func (grantEscalator) Grant(context.Context, latch.GrantSpec) error  { return nil }
 func (grantEscalator) Revoke(context.Context, latch.GrantSpec) error { return nil }
 
-// BenchmarkGrantAWSCalls runs whole grants through the AWS adapters — the
-// API edge, the approvals consumer, the grant runner, the escalator and
-// grant-task handlers, and the reconciler's sweep — against DynamoDB Local,
-// and reports the AWS API calls one grant makes (per grant, as metrics).
-// The state machine's own transitions are counted in pkg/sfngrants'
-// TestNormalPath (its asserted path). docs/benchmarks.md turns the counts
-// into a monthly cost.
-func BenchmarkGrantAWSCalls(b *testing.B) {
+// awsRig is the AWS side over DynamoDB Local with every call counted: the
+// store, the events queue's publisher, Step Functions and the grant
+// runner.
+type awsRig struct {
+	c      *counter
+	store  *dynamostore.Store
+	q      *queue
+	pub    *sqsqueue.Publisher
+	sm     *stateMachine
+	runner *sfngrants.Runner
+}
+
+func newAWSRig(b *testing.B) *awsRig {
 	c := newCounter()
 	client := dynamotest.NewClient(dynamotest.Endpoint(b), func(o *dynamodb.Options) {
 		o.APIOptions = append(o.APIOptions, c.middleware)
@@ -181,21 +186,33 @@ func BenchmarkGrantAWSCalls(b *testing.B) {
 	if err := dynamostore.CreateTable(b.Context(), client, table); err != nil {
 		b.Fatal(err)
 	}
-	store := dynamostore.New(client, table)
-	c.reset() // the table's creation is not a grant's
+	r := &awsRig{c: c, store: dynamostore.New(client, table), q: &queue{c: c}, sm: &stateMachine{c: c, answers: map[string]string{}}}
+	c.reset() // the table's creation is not what is measured
+	r.pub = &sqsqueue.Publisher{Client: r.q, QueueURL: "https://sqs.us-east-1.amazonaws.com/000000000000/Events.fifo"}
+	var err error
+	r.runner, err = sfngrants.NewRunner(sfngrants.RunnerConfig{SFN: r.sm, StateMachineARN: "arn:aws:states:us-east-1:000000000000:stateMachine:Grants",
+		Grants: r.store, Tokens: r.store, Escalator: func(context.Context, latch.Grant) (string, error) { return "escalator", nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// BenchmarkGrantAWSCalls runs whole grants through the AWS adapters — the
+// API edge, the approvals consumer, the grant runner, the escalator and
+// grant-task handlers, and the reconciler's sweep — against DynamoDB Local,
+// and reports the AWS API calls one grant makes (per grant, as metrics).
+// The state machine's own transitions are counted in pkg/sfngrants'
+// TestNormalPath (its asserted path). docs/benchmarks.md turns the counts
+// into a monthly cost.
+func BenchmarkGrantAWSCalls(b *testing.B) {
+	rig := newAWSRig(b)
+	c, store, q, pub, sm, runner := rig.c, rig.store, rig.q, rig.pub, rig.sm, rig.runner
 	f := &latch.Flow{Name: "prod", AllowRevoke: true, ScheduleDeescalation: true,
 		Fields:   []latch.Field{{Name: "reason", Type: latch.FieldString, Required: true}},
 		Approval: latch.Approval{Approvers: []string{"lead@example.com"}, Quorum: 1},
 		Strategy: &latch.Strategy{Type: "webhook", Targets: []latch.Target{{ID: "db"}}}}
 	flows := engine.NewFlowSet([]*latch.Flow{f})
-	q := &queue{c: c}
-	pub := &sqsqueue.Publisher{Client: q, QueueURL: "https://sqs.us-east-1.amazonaws.com/000000000000/Events.fifo"}
-	sm := &stateMachine{c: c, answers: map[string]string{}}
-	runner, err := sfngrants.NewRunner(sfngrants.RunnerConfig{SFN: sm, StateMachineARN: "arn:aws:states:us-east-1:000000000000:stateMachine:Grants",
-		Grants: store, Tokens: store, Escalator: func(context.Context, latch.Grant) (string, error) { return "escalator", nil }})
-	if err != nil {
-		b.Fatal(err)
-	}
 	expiries := &reconcile.Expiries{Store: store, Queue: pub}
 	users := &engine.Users{Store: store, Clock: latch.SystemClock}
 	eng, err := engine.New(engine.Config{Store: store, Flows: flows, Users: users, Runner: runner, Scheduler: expiries})
@@ -290,24 +307,8 @@ func BenchmarkGrantAWSCalls(b *testing.B) {
 // a deployment with nothing under way: the fixed cost of running it every
 // minute.
 func BenchmarkIdleReconcileAWSCalls(b *testing.B) {
-	c := newCounter()
-	client := dynamotest.NewClient(dynamotest.Endpoint(b), func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, c.middleware)
-	})
-	table := dynamotest.TableName(b)
-	if err := dynamostore.CreateTable(b.Context(), client, table); err != nil {
-		b.Fatal(err)
-	}
-	store := dynamostore.New(client, table)
-	c.reset()
-	q := &queue{c: c}
-	pub := &sqsqueue.Publisher{Client: q, QueueURL: "https://sqs.us-east-1.amazonaws.com/000000000000/Events.fifo"}
-	sm := &stateMachine{c: c, answers: map[string]string{}}
-	runner, err := sfngrants.NewRunner(sfngrants.RunnerConfig{SFN: sm, StateMachineARN: "arn:aws:states:us-east-1:000000000000:stateMachine:Grants",
-		Grants: store, Tokens: store, Escalator: func(context.Context, latch.Grant) (string, error) { return "escalator", nil }})
-	if err != nil {
-		b.Fatal(err)
-	}
+	rig := newAWSRig(b)
+	c, store, pub, runner := rig.c, rig.store, rig.pub, rig.runner
 	expiries := &reconcile.Expiries{Store: store, Queue: pub}
 	eng, err := engine.New(engine.Config{Store: store, Flows: engine.NewFlowSet(nil), Runner: runner, Scheduler: expiries})
 	if err != nil {

@@ -188,8 +188,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		return err
 	}
 	startAuditShipping(runCtx, store, auditSinks, log)
-	go retryOutbox(runCtx, eng, log)
-	go reconcileEvery(runCtx, time.Minute, &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log}, log)
+	go every(runCtx, 10*time.Second, func() { retryOutbox(runCtx, eng, log) })
+	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log}
+	go every(runCtx, time.Minute, func() { reconcileOnce(runCtx, rc, log) })
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
 	if token == "" {
@@ -282,39 +283,35 @@ func seedDomains(ctx context.Context, dir *identity.Directory, domains []string,
 	return nil
 }
 
-// reconcileEvery runs the reconciler on a timer: a revoke or an expiry
-// whose timer was lost, a grant stuck half-way, is set going again.
-func reconcileEvery(ctx context.Context, every time.Duration, rc *reconcile.Reconciler, log *slog.Logger) {
-	t := time.NewTicker(every)
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if rep, err := rc.Run(ctx); err != nil {
-				log.Warn("reconciler run failed", "err", err)
-			} else if rep.Corrections() > 0 {
-				log.Warn("reconciler corrected overdue or stuck work", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired)
-			}
+			f()
 		}
+	}
+}
+
+// reconcileOnce runs the reconciler: a revoke or an expiry whose timer was
+// lost, a grant stuck half-way, is set going again.
+func reconcileOnce(ctx context.Context, rc *reconcile.Reconciler, log *slog.Logger) {
+	if rep, err := rc.Run(ctx); err != nil {
+		log.Warn("reconciler run failed", "err", err)
+	} else if rep.Corrections() > 0 {
+		log.Warn("reconciler corrected overdue or stuck work", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired)
 	}
 }
 
 // retryOutbox carries out effects left in the outbox after a failure.
 func retryOutbox(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := eng.DispatchPending(ctx, time.Minute); err != nil {
-				log.Warn("outbox retry failed", "err", err)
-			} else if n > 0 {
-				log.Info("outbox effects retried", "count", n)
-			}
-		}
+	if n, err := eng.DispatchPending(ctx, time.Minute); err != nil {
+		log.Warn("outbox retry failed", "err", err)
+	} else if n > 0 {
+		log.Info("outbox effects retried", "count", n)
 	}
 }

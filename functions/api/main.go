@@ -18,10 +18,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
-	parts, err := env.Parts(ctx)
-	boot.Must(env, err)
+	env, parts := boot.StartParts(ctx)
 	queue, err := env.Queue()
 	boot.Must(env, err)
 	eng, err := parts.EdgeEngine()

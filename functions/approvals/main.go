@@ -15,10 +15,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
-	parts, err := env.Parts(ctx)
-	boot.Must(env, err)
+	env, parts := boot.StartParts(ctx)
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	lambda.Start(sqsqueue.NewConsumer(core.Engine, env.Log).Consume)

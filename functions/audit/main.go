@@ -15,8 +15,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
+	env := boot.Start(ctx)
 	lookup, err := env.LookupEnv(ctx, "LATCH_AUDIT_SECRETS_ARN")
 	boot.Must(env, err)
 	dests, err := sinks.FromEnv(ctx, func(name string) string { v, _ := lookup(name); return v })

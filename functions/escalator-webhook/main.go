@@ -14,8 +14,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
+	env := boot.Start(ctx)
 	h, err := boot.Escalator(ctx, env, "webhook")
 	boot.Must(env, err)
 	lambda.Start(h.Handle)

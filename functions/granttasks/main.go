@@ -15,8 +15,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
+	env := boot.Start(ctx)
 	loaded, err := env.Flows()
 	boot.Must(env, err)
 	store, err := env.Store()

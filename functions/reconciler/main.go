@@ -18,14 +18,10 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
-	parts, err := env.Parts(ctx)
-	boot.Must(env, err)
+	env, parts := boot.StartParts(ctx)
 	if parts.Queue == nil {
-		err = errors.New("LATCH_EVENTS_QUEUE_URL is not set")
+		boot.Must(env, errors.New("LATCH_EVENTS_QUEUE_URL is not set"))
 	}
-	boot.Must(env, err)
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine, Log: env.Log}

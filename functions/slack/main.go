@@ -16,10 +16,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, err := boot.Load(ctx)
-	boot.Must(env, err)
-	parts, err := env.Parts(ctx)
-	boot.Must(env, err)
+	env, parts := boot.StartParts(ctx)
 	app, err := parts.SlackApp(ctx, true)
 	if err == nil && app == nil {
 		err = errors.New("SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_ARN) is not set")

@@ -27,11 +27,10 @@ approval:
   approvers: [lead@example.com]
 `
 
-// With Submit set (the API Lambda), POST /v1/requests checks the request,
-// hands it over and answers with it as it will be recorded; nothing is
-// recorded by the API itself, and a retry with the same Idempotency-Key
-// after it was recorded is answered with the recorded request.
-func TestCreateThroughSubmit(t *testing.T) {
+// newEngine is the engine of latch server over a store of its own, with
+// the deploy flow.
+func newEngine(t *testing.T) (*engine.Engine, *boltstore.Store, *local.Queue) {
+	t.Helper()
 	f, err := flows.Parse("deploy.yaml", []byte(approvalFlow), flows.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -40,19 +39,25 @@ func TestCreateThroughSubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
 	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	defer timers.Close()
 	flowSet := engine.NewFlowSet([]*latch.Flow{f})
 	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
-	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers})
-	if err != nil {
+	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
+	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers}); err != nil {
 		t.Fatal(err)
 	}
+	return eng, store, queue
+}
+
+// With Submit set (the API Lambda), POST /v1/requests checks the request,
+// hands it over and answers with it as it will be recorded; nothing is
+// recorded by the API itself, and a retry with the same Idempotency-Key
+// after it was recorded is answered with the recorded request.
+func TestCreateThroughSubmit(t *testing.T) {
+	eng, store, queue := newEngine(t)
 	var mu sync.Mutex
 	var submitted []engine.CreateInput
 	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
@@ -123,26 +128,7 @@ func TestCreateThroughSubmit(t *testing.T) {
 // Without an audit feed (the DynamoDB store), GET /v1/audit serves one
 // request's trail, and asks for a request otherwise.
 func TestAuditWithoutAFeed(t *testing.T) {
-	f, err := flows.Parse("deploy.yaml", []byte(approvalFlow), flows.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var eng *engine.Engine
-	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
-	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	defer timers.Close()
-	flowSet := engine.NewFlowSet([]*latch.Flow{f})
-	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
-	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers}); err != nil {
-		t.Fatal(err)
-	}
+	eng, store, queue := newEngine(t)
 	r, err := eng.Create(context.Background(), engine.CreateInput{Flow: "deploy", UserEmail: "dev@example.com", Source: latch.SourceAPI,
 		Fields: map[string]any{"service": "web"}})
 	if err != nil {

@@ -27,6 +27,22 @@ func Must(env *Env, err error) {
 	os.Exit(1)
 }
 
+// Start loads the configuration and ends the function's start when it
+// cannot.
+func Start(ctx context.Context) *Env {
+	env, err := Load(ctx)
+	Must(env, err)
+	return env
+}
+
+// StartParts is Start, and the flows, store, users and queue loaded.
+func StartParts(ctx context.Context) (*Env, *Parts) {
+	env := Start(ctx)
+	parts, err := env.Parts(ctx)
+	Must(env, err)
+	return env, parts
+}
+
 // Escalator is the task handler of a strategy's escalator function: it
 // escalates and revokes grants of flows of that strategy, finding each
 // grantee's identity on the way. Its secrets (a flow's secret_env) come
