@@ -173,6 +173,7 @@ func (r *Runner) escalate(grantID string) {
 		return
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
+	called := false // whether the escalator was asked to grant at all
 	for attempt := 1; ; attempt++ {
 		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
 			if spec.User.Identity == "" {
@@ -185,6 +186,7 @@ func (r *Runner) escalate(grantID string) {
 				}
 				spec.User.Identity = id
 			}
+			called = true
 			return esc.Grant(ctx, spec)
 		}, spec)
 		if err == nil {
@@ -194,6 +196,15 @@ func (r *Runner) escalate(grantID string) {
 		}
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {
 			log.Warn("granting access failed", "attempt", attempt, "err", err)
+			if called && !latch.IsPermanent(err) {
+				// The target did not refuse; an attempt that timed out or
+				// failed half-way may have granted all the same. Take back
+				// what may be there (revoking what is not there succeeds),
+				// best effort. A permanent refusal granted nothing.
+				if err := safeCall(r.ctx, esc.Revoke, spec); err != nil {
+					log.Warn("taking back a failed grant failed; the target may still hold access", "err", err)
+				}
+			}
 			r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
 				GrantID: g.ID, Failure: failureOf(err, "escalation_failed")})
 			return

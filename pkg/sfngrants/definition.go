@@ -128,6 +128,7 @@ const (
 	StateEscalate                  = "Escalate"
 	StateEscalateOutcome           = "EscalateOutcome"
 	StateReportEscalated           = "ReportEscalated"
+	StateCleanUp                   = "CleanUp"
 	StateEscalationFailed          = "EscalationFailed"
 	StateEscalationFailedOutcome   = "EscalationFailedOutcome"
 	StateReportEscalationFailed    = "ReportEscalationFailed"
@@ -233,8 +234,17 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 
 	escalate := lambda(jsonPath("$.escalator"), ActionEscalate, "$.escalate", nil)
 	escalate["Retry"] = []any{never(ErrorPermanent), retry([]string{"States.ALL"}, int64(max(t.EscalateAttempts-1, 0)))}
-	escalate["Catch"] = []any{catch(StateEscalationFailed, "States.ALL")}
+	// A permanent refusal granted nothing; any other failure leaves the
+	// target's state unknown (a timeout may have granted): CleanUp takes
+	// back what may be there before the failure is reported.
+	escalate["Catch"] = []any{catch(StateEscalationFailed, ErrorPermanent), catch(StateCleanUp, "States.ALL")}
 	escalate["Next"] = StateEscalateOutcome
+
+	cleanUp := lambda(jsonPath("$.escalator"), ActionCleanUp, "$.cleanup", nil)
+	cleanUp["Retry"] = []any{retry([]string{"States.ALL"}, 2)}
+	// Best effort: the failure is reported whatever the clean-up does.
+	cleanUp["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.cleanupError", "Next": StateEscalationFailed}}
+	cleanUp["Next"] = StateEscalationFailed
 
 	escalationFailed := lambda(r.GrantTaskFunction, ActionEscalationFailed, "$.failed", map[string]any{"error.$": "$.error"})
 	escalationFailed["Retry"] = []any{retry([]string{"States.ALL"}, long)}
@@ -298,6 +308,7 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		StateEscalate:                escalate,
 		StateEscalateOutcome:         outcome("$.escalate.out.report", StateReportEscalated, StateFreshHold),
 		StateReportEscalated:         report("$.escalate.out.report", StateFreshHold, StateEscalateLost),
+		StateCleanUp:                 cleanUp,
 		StateEscalationFailed:        escalationFailed,
 		StateEscalationFailedOutcome: outcome("$.failed.out.report", StateReportEscalationFailed, StateDone),
 		StateReportEscalationFailed:  report("$.failed.out.report", StateDone, StateEscalateLost),

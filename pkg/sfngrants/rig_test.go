@@ -217,7 +217,7 @@ func (rt *rig) task(ex *execution, state, resource string, input json.RawMessage
 			return taskReply{Error: "States.Runtime"}
 		}
 		want := grantTaskFunction
-		if p.Payload.Action == sfngrants.ActionEscalate || p.Payload.Action == sfngrants.ActionDeescalate {
+		if p.Payload.Action == sfngrants.ActionEscalate || p.Payload.Action == sfngrants.ActionDeescalate || p.Payload.Action == sfngrants.ActionCleanUp {
 			want = escalatorFunction
 		}
 		if p.FunctionName != want {

@@ -23,6 +23,10 @@ const (
 	// ActionHold records the Hold's task token and answers it at once when
 	// the grant already asks for something else (grant-task function).
 	ActionHold = "hold"
+	// ActionCleanUp takes back what a failed escalation may have granted
+	// (a timeout that granted all the same): a best-effort revoke of a grant
+	// still escalating (escalator function).
+	ActionCleanUp = "clean_up"
 	// ActionEscalationFailed builds the escalation_failed report from the
 	// escalate task's error (grant-task function).
 	ActionEscalationFailed = "escalation_failed"
@@ -181,6 +185,8 @@ func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput,
 		return h.escalate(ctx, in.GrantID)
 	case ActionDeescalate:
 		return h.revoke(ctx, in.GrantID)
+	case ActionCleanUp:
+		return TaskOutput{}, h.cleanUp(ctx, in.GrantID)
 	case ActionHold:
 		return TaskOutput{}, h.hold(ctx, in)
 	case ActionEscalationFailed:
@@ -278,6 +284,35 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
 	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID})
 	return TaskOutput{Report: r}, err
+}
+
+// cleanUp revokes what a failed escalation may have granted, when the grant
+// is still escalating (the failure is not yet reported). It reports
+// nothing: the escalation_failed report follows whatever it does.
+func (h *TaskHandler) cleanUp(ctx context.Context, grantID string) error {
+	g, err := h.Store.GetGrant(ctx, grantID)
+	if err != nil {
+		return taskErr("grant_unavailable", err)
+	}
+	if g.Status != latch.GrantEscalating {
+		return nil
+	}
+	f, err := h.Flows.Get(g.Flow)
+	if err != nil {
+		return taskErr("flow_not_found", err)
+	}
+	esc, err := h.Escalator(f)
+	if err != nil {
+		return taskErr("escalator_unavailable", err)
+	}
+	spec := h.spec(ctx, f, g)
+	spec.User.Identity, _ = h.identity(ctx, f, g) // what is known; the escalator decides
+	if err := esc.Revoke(ctx, spec); err != nil {
+		h.log().WarnContext(ctx, "taking back a failed grant failed; the target may still hold access", "grant", g.ID, "err", err)
+		return taskErr("clean_up_failed", err)
+	}
+	h.log().InfoContext(ctx, "took back what a failed grant may have granted", "grant", g.ID)
+	return nil
 }
 
 // failed builds the failure report of a grant still in status want.
