@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/sqsqueue"
 )
 
@@ -18,5 +19,11 @@ func main() {
 	env, parts := boot.StartParts(ctx)
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
-	lambda.Start(sqsqueue.NewConsumer(core.Engine, env.Log).Consume)
+	consumer := sqsqueue.NewConsumer(core.Engine, env.Log)
+	if core.Slack != nil {
+		consumer.CreateRefused = func(ctx context.Context, in engine.CreateInput, refusal error) error {
+			return core.Slack.TellRefused(ctx, in.Flow, in.UserEmail, refusal)
+		}
+	}
+	lambda.Start(consumer.Consume)
 }

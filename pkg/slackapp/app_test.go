@@ -484,3 +484,15 @@ func TestTheHandlerServesAPIGatewayEvents(t *testing.T) {
 		t.Errorf("a bad signature through API Gateway: %d, want 401", resp.StatusCode)
 	}
 }
+
+func TestTellRefused(t *testing.T) {
+	r := newRig(t)
+	refusal := latch.Errorf(latch.KindForbidden, latch.CodeFlowNotOffered, "Flow \"prod-access\" is not offered to ann@example.com.")
+	if err := r.app.TellRefused(context.Background(), "prod-access", ann, refusal); err != nil {
+		t.Fatal(err)
+	}
+	dms := r.dmsTo(annID)
+	if len(dms) != 1 || !containsAll(dms[0], "Production access", "not recorded", "is not offered") {
+		t.Errorf("DMs %q, want one saying the request was not recorded and why", dms)
+	}
+}

@@ -440,3 +440,28 @@ func (a *App) whoApproved(ctx context.Context, r latch.Request) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// TellRefused DMs the person a new request was for that Latch could not
+// record it after all (the request was checked when it was sent, but the
+// flow or their role changed before it was recorded), and why.
+func (a *App) TellRefused(ctx context.Context, flowName, email string, refusal error) error {
+	a.init()
+	label := flowName
+	if f, err := a.Engine.Flows().Get(flowName); err == nil {
+		label = flowLabel(f)
+	}
+	r := latch.Request{ID: "(not recorded)", Flow: flowName, Requester: latch.UserRef{Email: email}}
+	id, err := a.slackID(ctx, email)
+	if err != nil {
+		return a.slackFailed(ctx, "finding the requester in Slack", r, err)
+	}
+	im, err := a.Slack.OpenIM(ctx, id)
+	if err != nil {
+		return a.slackFailed(ctx, "opening a DM with the requester", r, err)
+	}
+	text := fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", label, latch.ErrorMessageOf(refusal))
+	if _, err := a.Slack.PostMessage(ctx, im, text, nil); err != nil {
+		return a.slackFailed(ctx, "sending the requester a DM", r, err)
+	}
+	return nil
+}

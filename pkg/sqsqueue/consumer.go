@@ -22,6 +22,11 @@ import (
 type Consumer struct {
 	Handle func(ctx context.Context, cmd latch.Command) error
 	Create func(ctx context.Context, in engine.CreateInput) error
+	// CreateRefused, when set, is told of a new request the engine refused
+	// for good (the edge checked it, but the flow or the person changed
+	// meanwhile): the edge has already said the request was sent, so the
+	// requester must hear otherwise. Its error is logged, not retried.
+	CreateRefused func(ctx context.Context, in engine.CreateInput, err error) error
 	// Log receives a line per message not done at once (refused, failed,
 	// unreadable, skipped); nil means slog.Default().
 	Log *slog.Logger
@@ -141,7 +146,14 @@ func (c *Consumer) dispatch(ctx context.Context, m events.Message) (err error) {
 		if err != nil {
 			return err
 		}
-		return c.Create(ctx, CreateInput(cr))
+		in := CreateInput(cr)
+		err = c.Create(ctx, in)
+		if err != nil && Refused(err) && !errors.Is(err, engine.ErrExists) && c.CreateRefused != nil {
+			if terr := c.CreateRefused(ctx, in, err); terr != nil {
+				c.log().WarnContext(ctx, "could not tell the requester that their request was refused", "request", in.ID, "error", terr)
+			}
+		}
+		return err
 	}
 	return fmt.Errorf("%w: %s", errMisrouted, m.Type)
 }

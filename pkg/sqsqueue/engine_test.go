@@ -198,3 +198,44 @@ func TestExpirySweepThroughTheQueue(t *testing.T) {
 type clockAt time.Time
 
 func (c clockAt) Now() time.Time { return time.Time(c) }
+
+// A create the engine refuses for good is reported to CreateRefused (the
+// edge already said it was sent); a repeated create and a recorded one are
+// not.
+func TestCreateRefusedIsTold(t *testing.T) {
+	ctx := context.Background()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	flow := &latch.Flow{Name: "deploy", Approval: latch.Approval{Quorum: 1, Approvers: []string{"grace@example.com"}}}
+	eng, err := engine.New(engine.Config{Store: st, Flows: engine.NewFlowSet([]*latch.Flow{flow}), Runner: &ports{}, Scheduler: &ports{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := &capturedSQS{}
+	p := &sqsqueue.Publisher{Client: queue, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/latch-events.fifo"}
+	var told []string
+	c := sqsqueue.NewConsumer(eng, nil)
+	c.CreateRefused = func(_ context.Context, in engine.CreateInput, refusal error) error {
+		told = append(told, in.ID+" "+latch.ErrorCodeOf(refusal))
+		return nil
+	}
+	for _, in := range []engine.CreateInput{
+		{ID: "req_ok", Flow: "deploy", UserEmail: "bob@example.com", Source: latch.SourceAPI},
+		{ID: "req_ok", Flow: "deploy", UserEmail: "bob@example.com", Source: latch.SourceAPI},
+		{ID: "req_gone", Flow: "removed", UserEmail: "bob@example.com", Source: latch.SourceAPI},
+	} {
+		if err := p.PublishCreate(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := c.Consume(ctx, queue.batch())
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Consume: %+v %v", resp, err)
+	}
+	if len(told) != 1 || told[0] != "req_gone flow_not_found" {
+		t.Errorf("told %v, want only the create of the flow that is gone", told)
+	}
+}
