@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/latchhq/latch/pkg/dynamostore"
@@ -142,6 +143,12 @@ func (p *Parts) SlackApp(ctx context.Context, signed bool) (*slackapp.App, error
 	token, err := p.Env.Secret(ctx, "SLACK_BOT_TOKEN")
 	if err != nil || token == "" {
 		return nil, err
+	}
+	if !strings.HasPrefix(token, "xoxb-") {
+		// The secret still holds the placeholder the deployment created:
+		// Slack is not set up yet, so nothing is posted (and nothing fails).
+		p.Env.Log.WarnContext(ctx, "SLACK_BOT_TOKEN is not a bot token (xoxb-...): Slack is off until it is set (docs/aws.md, Deploy)")
+		return nil, nil
 	}
 	app := &slackapp.App{Slack: &slackapp.Client{BaseURL: p.Env.Get("SLACK_API_URL"), Token: token}, Store: p.Store,
 		Queue: p.Queue, Channel: p.Env.Get("LATCH_SLACK_CHANNEL"), Log: p.Env.Log}
