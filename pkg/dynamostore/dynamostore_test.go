@@ -197,13 +197,21 @@ func TestHoldTokens(t *testing.T) {
 	if err := s.Commit(ctx, latch.Change{Grants: []latch.Grant{g}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tok := range []string{"AAAAKgAAAAIAAAAAAAAAA-first", sfngrants.RevokeOver} {
-		if err := s.PutHoldToken(ctx, "grt_1", tok); err != nil {
+	at := time.Now()
+	for i, tok := range []string{"AAAAKgAAAAIAAAAAAAAAA-first", sfngrants.RevokeOver} {
+		if err := s.PutHoldToken(ctx, "grt_1", tok, at.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := s.HoldToken(ctx, "grt_1"); err != nil || got != tok {
 			t.Errorf("HoldToken = %q, %v; want %q", got, err, tok)
 		}
+	}
+	// A task that started earlier, writing late, loses to the later one.
+	if err := s.PutHoldToken(ctx, "grt_1", "AAAAKgAAAAIAAAAAAAAAA-stale", at.Add(500*time.Millisecond)); err != nil {
+		t.Fatalf("a stale write: %v, want it dropped without an error", err)
+	}
+	if got, _ := s.HoldToken(ctx, "grt_1"); got != sfngrants.RevokeOver {
+		t.Errorf("after a stale write HoldToken = %q, want the later task's", got)
 	}
 	if got, err := s.GetGrant(ctx, "grt_1"); err != nil || got.Status != latch.GrantActive {
 		t.Errorf("the grant beside the token: %+v, %v", got, err)

@@ -94,10 +94,10 @@
 // beside any revoke-only execution; retry through Latch instead.
 //
 // The argument assumes a Hold's token write is not overtaken by an older
-// one. A Hold whose Lambda invocation timed out with its write still in
-// flight could, in theory, have that write land after the retried Hold's:
-// the engine would then find a stale token, and the revoke would wait for
-// the Hold's timeout (at most MaxHold, or the lease end) instead of running
-// at once — late, not lost. Passing $$.State.EnteredTime and RetryCount to
-// the Hold and conditioning the write on them would close this.
+// one. A Hold invocation that outlived its Hold (it timed out with its write
+// still in flight) could land its write after the next Hold's; so each
+// token is written with the time its task started, and a write older than
+// the stored token is dropped (Tokens.PutHoldToken; on DynamoDB a
+// conditional put). Lambda instances' clocks agree to well under the time
+// between two Holds.
 package sfngrants

@@ -172,6 +172,7 @@ type TaskHandler struct {
 // to be returned to the Lambda runtime unwrapped. A panic in an escalator or
 // identity lookup becomes a *TaskError.
 func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput, err error) {
+	started := h.now() // orders this task's token write against a later task's
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = TaskOutput{}, &TaskError{Code: "panic", Message: fmt.Sprintf("task %s of grant %s panicked: %v", in.Action, in.GrantID, p)}
@@ -188,11 +189,11 @@ func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput,
 	case ActionCleanUp:
 		return TaskOutput{}, h.cleanUp(ctx, in.GrantID)
 	case ActionHold:
-		return TaskOutput{}, h.hold(ctx, in)
+		return TaskOutput{}, h.hold(ctx, in, started)
 	case ActionEscalationFailed:
 		return h.failed(ctx, in, latch.GrantEscalating, events.TypeEscalationFailed, latch.StageEscalate)
 	case ActionDeescalationFailed:
-		if err := h.Tokens.PutHoldToken(ctx, in.GrantID, RevokeOver); err != nil {
+		if err := h.Tokens.PutHoldToken(ctx, in.GrantID, RevokeOver, started); err != nil {
 			return TaskOutput{}, taskErr("token_store", err)
 		}
 		return h.failed(ctx, in, latch.GrantDeescalating, events.TypeDeescalationFailed, latch.StageDeescalate)
@@ -334,11 +335,11 @@ func (h *TaskHandler) failed(ctx context.Context, in TaskInput, want latch.Grant
 // at once when the grant asks for something other than what it waits for.
 // The order (write the token, then read the grant) is what makes early
 // revoke and extension race-free: see the package documentation.
-func (h *TaskHandler) hold(ctx context.Context, in TaskInput) error {
+func (h *TaskHandler) hold(ctx context.Context, in TaskInput, started time.Time) error {
 	if in.TaskToken == "" || in.Hold == nil {
 		return &PermanentError{Code: "invalid_task", Message: "a hold task needs task_token and hold"}
 	}
-	if err := h.Tokens.PutHoldToken(ctx, in.GrantID, in.TaskToken); err != nil {
+	if err := h.Tokens.PutHoldToken(ctx, in.GrantID, in.TaskToken, started); err != nil {
 		return taskErr("token_store", err)
 	}
 	g, err := h.Store.GetGrant(ctx, in.GrantID)

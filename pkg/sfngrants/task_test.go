@@ -141,11 +141,11 @@ type loggedTokens struct {
 	mu  *sync.Mutex
 }
 
-func (l *loggedTokens) PutHoldToken(ctx context.Context, id, tok string) error {
+func (l *loggedTokens) PutHoldToken(ctx context.Context, id, tok string, at time.Time) error {
 	l.mu.Lock()
 	*l.log = append(*l.log, "put token")
 	l.mu.Unlock()
-	return l.MemoryTokens.PutHoldToken(ctx, id, tok)
+	return l.MemoryTokens.PutHoldToken(ctx, id, tok, at)
 }
 
 // completions records the Hold answers sent.
@@ -412,5 +412,27 @@ func TestHoldWritesThenReads(t *testing.T) {
 	}
 	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "hold"}); err == nil {
 		t.Error("a Hold without a token was accepted")
+	}
+}
+
+// A Hold invocation that outlived its Hold, writing its token late, does
+// not overwrite the token of the Hold after it.
+func TestLateHoldTokenWriteLoses(t *testing.T) {
+	g := activeGrant(fixedNow.Add(time.Hour))
+	h, _, _ := newHandler(g, &fakeEscalator{})
+	tokens := &sfngrants.MemoryTokens{}
+	h.Tokens = tokens
+	hold := &sfngrants.Hold{Until: fixedNow.Add(time.Hour).Format(time.RFC3339Nano), Seconds: 3600}
+	now := fixedNow
+	h.Clock = latch.ClockFunc(func() time.Time { return now })
+	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "hold", TaskToken: "new", Hold: hold}); err != nil {
+		t.Fatal(err)
+	}
+	now = fixedNow.Add(-time.Second) // the older invocation, started before, writes now
+	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "hold", TaskToken: "old", Hold: hold}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := tokens.HoldToken(context.Background(), g.ID); tok != "new" {
+		t.Errorf("token %q, want the later Hold's", tok)
 	}
 }

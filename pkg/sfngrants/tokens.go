@@ -3,6 +3,7 @@ package sfngrants
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
 )
@@ -14,9 +15,12 @@ import (
 // in real time returns that token or a later one (on DynamoDB: a plain
 // PutItem, and GetItem with ConsistentRead).
 type Tokens interface {
-	// PutHoldToken records token as the grant's current one, replacing any
-	// earlier one.
-	PutHoldToken(ctx context.Context, grantID, token string) error
+	// PutHoldToken records token as the grant's current one, written for
+	// the task that started at at: it replaces a token written for an
+	// earlier start, and is dropped (no error) when the stored token's
+	// task started later. A Hold invocation that outlived its Hold (it
+	// timed out) so cannot overwrite the token of the Hold after it.
+	PutHoldToken(ctx context.Context, grantID, token string, at time.Time) error
 	// HoldToken returns the grant's current token, or an error wrapping
 	// latch.ErrNotFound when none was ever recorded.
 	HoldToken(ctx context.Context, grantID string) (string, error)
@@ -33,19 +37,27 @@ const RevokeOver = "latch:revoke-over"
 // MemoryTokens is Tokens in memory, for tests and single-process use.
 type MemoryTokens struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]memToken
+}
+
+type memToken struct {
+	token string
+	at    time.Time
 }
 
 var _ Tokens = (*MemoryTokens)(nil)
 
 // PutHoldToken implements Tokens.
-func (t *MemoryTokens) PutHoldToken(_ context.Context, grantID, token string) error {
+func (t *MemoryTokens) PutHoldToken(_ context.Context, grantID, token string, at time.Time) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
-		t.m = map[string]string{}
+		t.m = map[string]memToken{}
 	}
-	t.m[grantID] = token
+	if old, ok := t.m[grantID]; ok && old.at.After(at) {
+		return nil // written for a later task: this one is stale
+	}
+	t.m[grantID] = memToken{token: token, at: at}
 	return nil
 }
 
@@ -57,5 +69,5 @@ func (t *MemoryTokens) HoldToken(_ context.Context, grantID string) (string, err
 	if !ok {
 		return "", latch.ErrNotFound
 	}
-	return tok, nil
+	return tok.token, nil
 }
