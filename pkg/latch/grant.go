@@ -127,3 +127,42 @@ func (l *Lease) start(at time.Time, scheduled bool) {
 		l.EndsAt = at.Add(time.Duration(l.Duration) * time.Second)
 	}
 }
+
+// NewGrantSpec is what an escalator is told about g, of flow f, at now:
+// the grantee, the target, and when access starts and ends — the grant's
+// own times once it is in place; before that, from now for the longest
+// lease, so that a target that can set its own expiry does. first is the
+// request that first asked for the grant (nil when it could not be read).
+// Every runtime builds the spec here, so escalators see the same on each.
+func NewGrantSpec(f *Flow, g *Grant, first *Request, now time.Time) GrantSpec {
+	target, _ := f.Target(g.TargetID)
+	spec := GrantSpec{GrantID: g.ID, User: SpecUser{Email: g.User.Email}, Target: target}
+	if g.StartsAt != nil {
+		spec.StartsAt = *g.StartsAt
+		if end, ok := g.EndsAt(); ok {
+			spec.EndsAt = end
+		}
+	} else {
+		spec.StartsAt = now
+		var longest int64
+		for _, l := range g.Leases {
+			longest = max(longest, l.Duration)
+		}
+		if f.ScheduleDeescalation && longest > 0 {
+			spec.EndsAt = now.Add(time.Duration(longest) * time.Second)
+		}
+	}
+	if first != nil {
+		spec.Request = SpecRequest{ID: first.ID, Flow: first.Flow, Fields: first.Fields}
+	}
+	return spec
+}
+
+// FirstRequestID is the request that first asked for the grant ("" when it
+// has no lease).
+func (g *Grant) FirstRequestID() string {
+	if len(g.Leases) == 0 {
+		return ""
+	}
+	return g.Leases[0].RequestID
+}

@@ -98,3 +98,35 @@ func TestGrantStatusOpen(t *testing.T) {
 		})
 	}
 }
+
+func TestNewGrantSpec(t *testing.T) {
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	f := &latch.Flow{Name: "prod", ScheduleDeescalation: true,
+		Strategy: &latch.Strategy{Type: "webhook", Targets: []latch.Target{{ID: "db", Label: "DB"}}}}
+	g := latch.Grant{ID: "grt_1", Flow: "prod", TargetID: "db", User: latch.UserRef{Email: "ann@example.com"},
+		Leases: []latch.Lease{{RequestID: "req_1", Duration: 1800}, {RequestID: "req_2", Duration: 3600}}}
+	first := &latch.Request{ID: "req_1", Flow: "prod", Fields: latch.Fields{"reason": "incident"}}
+
+	// Not yet granted: from now, for the longest lease.
+	spec := latch.NewGrantSpec(f, &g, first, now)
+	if spec.GrantID != "grt_1" || spec.User.Email != "ann@example.com" || spec.Target.Label != "DB" ||
+		!spec.StartsAt.Equal(now) || !spec.EndsAt.Equal(now.Add(time.Hour)) || spec.Request.ID != "req_1" {
+		t.Errorf("before the grant: %+v", spec)
+	}
+	// A flow that does not schedule deescalation names no end.
+	noEnd := *f
+	noEnd.ScheduleDeescalation = false
+	if spec := latch.NewGrantSpec(&noEnd, &g, nil, now); !spec.EndsAt.IsZero() || spec.Request.ID != "" {
+		t.Errorf("without scheduled deescalation or a first request: %+v", spec)
+	}
+	// In place: the grant's own times.
+	started := now.Add(-time.Minute)
+	g.StartsAt = &started
+	g.Leases[0].EndsAt, g.Leases[1].EndsAt = started.Add(30*time.Minute), started.Add(2*time.Hour)
+	if spec := latch.NewGrantSpec(f, &g, first, now); !spec.StartsAt.Equal(started) || !spec.EndsAt.Equal(started.Add(2*time.Hour)) {
+		t.Errorf("in place: %+v, want the grant's start and last lease end", spec)
+	}
+	if g.FirstRequestID() != "req_1" || (&latch.Grant{}).FirstRequestID() != "" {
+		t.Errorf("FirstRequestID")
+	}
+}

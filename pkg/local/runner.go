@@ -277,30 +277,13 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, l
 	if err != nil {
 		return fail("escalator_unavailable", err)
 	}
-	target, _ := f.Target(g.TargetID)
-	spec := latch.GrantSpec{GrantID: g.ID, User: latch.SpecUser{Email: g.User.Email}, Target: target}
-	if g.StartsAt != nil {
-		spec.StartsAt = *g.StartsAt
-		if end, ok := g.EndsAt(); ok {
-			spec.EndsAt = end
-		}
-	} else {
-		// Not yet granted: say when access is meant to start and end, so a
-		// target that can set its own expiry does.
-		spec.StartsAt = r.c.Clock.Now()
-		var longest int64
-		for _, l := range g.Leases {
-			longest = max(longest, l.Duration)
-		}
-		if f.ScheduleDeescalation && longest > 0 {
-			spec.EndsAt = spec.StartsAt.Add(time.Duration(longest) * time.Second)
+	var first *latch.Request
+	if id := g.FirstRequestID(); id != "" {
+		if req, err := r.c.Store.GetRequest(r.ctx, id); err == nil {
+			first = &req
 		}
 	}
-	if len(g.Leases) > 0 {
-		if req, err := r.c.Store.GetRequest(r.ctx, g.Leases[0].RequestID); err == nil {
-			spec.Request = latch.SpecRequest{ID: req.ID, Flow: req.Flow, Fields: req.Fields}
-		}
-	}
+	spec := latch.NewGrantSpec(f, &g, first, r.c.Clock.Now())
 	return g, spec, esc, true
 }
 

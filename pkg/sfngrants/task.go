@@ -459,33 +459,16 @@ func newReport(m events.Message) (*Report, error) {
 	return &Report{ID: m.ID, Body: string(body)}, nil
 }
 
-// spec is what the escalator is told about g, as pkg/local tells it.
+// spec is what the escalator is told about g (latch.NewGrantSpec, as
+// pkg/local tells it).
 func (h *TaskHandler) spec(ctx context.Context, f *latch.Flow, g latch.Grant) latch.GrantSpec {
-	target, _ := f.Target(g.TargetID)
-	spec := latch.GrantSpec{GrantID: g.ID, User: latch.SpecUser{Email: g.User.Email}, Target: target}
-	if g.StartsAt != nil {
-		spec.StartsAt = *g.StartsAt
-		if end, ok := g.EndsAt(); ok {
-			spec.EndsAt = end
-		}
-	} else {
-		// Not yet granted: say when access is meant to start and end, so a
-		// target that can set its own expiry does.
-		spec.StartsAt = h.now()
-		var longest int64
-		for _, l := range g.Leases {
-			longest = max(longest, l.Duration)
-		}
-		if f.ScheduleDeescalation && longest > 0 {
-			spec.EndsAt = spec.StartsAt.Add(time.Duration(longest) * time.Second)
+	var first *latch.Request
+	if id := g.FirstRequestID(); id != "" {
+		if req, err := h.Store.GetRequest(ctx, id); err == nil {
+			first = &req
 		}
 	}
-	if len(g.Leases) > 0 {
-		if req, err := h.Store.GetRequest(ctx, g.Leases[0].RequestID); err == nil {
-			spec.Request = latch.SpecRequest{ID: req.ID, Flow: req.Flow, Fields: req.Fields}
-		}
-	}
-	return spec
+	return latch.NewGrantSpec(f, &g, first, h.now())
 }
 
 func (h *TaskHandler) identity(ctx context.Context, f *latch.Flow, g latch.Grant) (string, error) {
