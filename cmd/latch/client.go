@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"github.com/latchhq/latch/pkg/env"
 	"io"
 	"os"
 	"strings"
@@ -32,7 +33,7 @@ func (o *clientOptions) client() (*client.Client, error) {
 func addClientCommands(root *cobra.Command) {
 	o := &clientOptions{}
 	pf := root.PersistentFlags()
-	pf.StringVar(&o.url, "url", envOr("LATCH_URL", "http://127.0.0.1:8080"), "Latch server URL (LATCH_URL); the token is read from LATCH_TOKEN")
+	pf.StringVar(&o.url, "url", env.Or("LATCH_URL", "http://127.0.0.1:8080"), "Latch server URL (LATCH_URL); the token is read from LATCH_TOKEN")
 	pf.BoolVar(&o.asJSON, "json", false, "print JSON")
 	root.AddCommand(newRequestCmd(o), newGetCmd(o), newListCmd(o), newAuditCmd(o))
 	addAdminCommands(root, o)

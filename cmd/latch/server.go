@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/latchhq/latch/pkg/env"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,29 +63,11 @@ With no domain at all, every new person joins as a member.`,
 	f.StringVar(&o.data, "data", ".latch", "directory for the embedded store")
 	f.StringVar(&o.flows, "flows", "flows", "directory of flow files")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	f.StringVar(&o.logLevel, "log-level", envOr("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	f.StringVar(&o.logLevel, "log-level", env.Or("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	f.Float64Var(&o.rateLimit, "rate-limit", httpapi.DefaultRateLimit.Rate, "API calls a second allowed per token, with bursts of twice that (0: no limit)")
-	f.StringArrayVar(&o.domains, "domain", splitList(os.Getenv("LATCH_DOMAINS")),
+	f.StringArrayVar(&o.domains, "domain", env.List(os.Getenv("LATCH_DOMAINS")),
 		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
 	return cmd
-}
-
-// splitList splits a comma-separated list, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {

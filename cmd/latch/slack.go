@@ -33,14 +33,7 @@ func newSlackApp(getenv func(string) string, store latch.Store, queue latch.Queu
 	case token == "":
 		return nil, usageError{errors.New("SLACK_SIGNING_SECRET or SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Latch cannot post to Slack without it (Slack app settings → OAuth & Permissions → Bot User OAuth Token)")}
 	}
-	return &slackapp.App{
-		SigningSecret: []byte(secret),
-		Slack:         &slackapp.Client{BaseURL: getenv("SLACK_API_URL"), Token: token},
-		Store:         store,
-		Queue:         queue,
-		Teams:         splitList(getenv("SLACK_TEAM_IDS")),
-		Channel:       getenv("LATCH_SLACK_CHANNEL"),
-		Clock:         clock,
-		Log:           log,
-	}, nil
+	app := slackapp.NewApp(getenv, token)
+	app.SigningSecret, app.Store, app.Queue, app.Clock, app.Log = []byte(secret), store, queue, clock, log
+	return app, nil
 }

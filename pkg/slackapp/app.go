@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchhq/latch/pkg/env"
 	"io"
 	"log/slog"
 	"net/http"
@@ -71,6 +72,15 @@ type person struct {
 	slack   SlackUser
 	user    latch.User
 	connect bool // from another organisation over Slack Connect
+}
+
+// NewApp is the app with the bot token and the settings the environment
+// gives besides the secrets: SLACK_API_URL (default Slack's), SLACK_TEAM_IDS
+// (the app's workspaces) and LATCH_SLACK_CHANNEL (the approval channel of
+// flows that name none). The caller sets the rest.
+func NewApp(getenv func(string) string, botToken string) *App {
+	return &App{Slack: &Client{BaseURL: getenv("SLACK_API_URL"), Token: botToken},
+		Teams: env.List(getenv("SLACK_TEAM_IDS")), Channel: getenv("LATCH_SLACK_CHANNEL")}
 }
 
 func (a *App) init() {

@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/latchhq/latch/pkg/env"
 	"log/slog"
 	"os"
 	"strings"
@@ -60,7 +61,7 @@ type Env struct {
 // JSON lines on standard error, which Lambda sends to CloudWatch Logs.
 func Load(ctx context.Context) (*Env, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(envOr("LATCH_LOG_LEVEL", "info"))); err != nil {
+	if err := level.UnmarshalText([]byte(env.Or("LATCH_LOG_LEVEL", "info"))); err != nil {
 		return nil, fmt.Errorf("LATCH_LOG_LEVEL: %w", err)
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx)
@@ -69,13 +70,6 @@ func Load(ctx context.Context) (*Env, error) {
 	}
 	return &Env{Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), AWS: cfg,
 		getenv: os.Getenv, secrets: map[string]map[string]string{}}, nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // Get returns an environment variable.
@@ -203,7 +197,7 @@ func (e *Env) Directory(ctx context.Context, store latch.Store) (*identity.Direc
 	if len(have) > 0 {
 		return dir, nil
 	}
-	for _, d := range splitList(e.getenv("LATCH_DOMAINS")) {
+	for _, d := range env.List(e.getenv("LATCH_DOMAINS")) {
 		if _, err := dir.AddDomain(ctx, d); err != nil {
 			return nil, fmt.Errorf("LATCH_DOMAINS %q: %w", d, err)
 		}
@@ -215,15 +209,4 @@ func (e *Env) Directory(ctx context.Context, store latch.Store) (*identity.Direc
 // by dir's domains.
 func Users(store latch.Store, dir *identity.Directory) *engine.Users {
 	return &engine.Users{Store: store, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
-}
-
-// splitList splits a comma-separated list, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

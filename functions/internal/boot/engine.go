@@ -150,9 +150,8 @@ func (p *Parts) SlackApp(ctx context.Context, signed bool) (*slackapp.App, error
 		p.Env.Log.WarnContext(ctx, "SLACK_BOT_TOKEN is not a bot token (xoxb-...): Slack is off until it is set (docs/aws.md, Deploy)")
 		return nil, nil
 	}
-	app := &slackapp.App{Slack: &slackapp.Client{BaseURL: p.Env.Get("SLACK_API_URL"), Token: token}, Store: p.Store,
-		Queue: p.Queue, Channel: p.Env.Get("LATCH_SLACK_CHANNEL"), Log: p.Env.Log}
-	app.Teams = splitList(p.Env.Get("SLACK_TEAM_IDS"))
+	app := slackapp.NewApp(p.Env.Get, token)
+	app.Store, app.Log = p.Store, p.Env.Log
 	if signed {
 		secret, err := p.Env.Secret(ctx, "SLACK_SIGNING_SECRET")
 		if err != nil {
@@ -163,8 +162,8 @@ func (p *Parts) SlackApp(ctx context.Context, signed bool) (*slackapp.App, error
 		}
 		app.SigningSecret = []byte(secret)
 	}
-	if p.Queue != nil {
-		app.Submit = p.Queue.PublishCreate
+	if p.Queue != nil { // approvals has none: there the app only notifies
+		app.Queue, app.Submit = p.Queue, p.Queue.PublishCreate
 	}
 	return app, nil
 }

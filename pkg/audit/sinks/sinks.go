@@ -5,6 +5,7 @@ package sinks
 import (
 	"context"
 	"fmt"
+	"github.com/latchhq/latch/pkg/env"
 	"os"
 	"strconv"
 	"strings"
@@ -48,7 +49,7 @@ func FromEnv(ctx context.Context, getenv func(string) string) ([]audit.Sink, err
 			return nil, invalid("the Datadog audit destination needs an API key: set LATCH_AUDIT_DATADOG_API_KEY or DD_API_KEY", nil)
 		}
 		s, err := datadog.New(datadog.Config{Site: site, Endpoint: url, APIKey: key, Service: getenv("LATCH_AUDIT_DATADOG_SERVICE"),
-			Tags: splitList(getenv("LATCH_AUDIT_DATADOG_TAGS"))})
+			Tags: env.List(getenv("LATCH_AUDIT_DATADOG_TAGS"))})
 		if err != nil {
 			return nil, invalid("Datadog audit destination", err)
 		}
@@ -95,15 +96,4 @@ func invalid(what string, err error) error {
 		msg += ": " + err.Error()
 	}
 	return &latch.Error{Kind: latch.KindInvalid, Code: "audit_config", Message: msg + ".", Err: err}
-}
-
-// splitList splits a comma-separated list, dropping blanks.
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
