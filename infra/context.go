@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchhq/latch/pkg/env"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,13 +122,7 @@ func stringList(v any) ([]string, error) {
 			}
 			return out, nil
 		}
-		var out []string
-		for part := range strings.SplitSeq(s, ",") {
-			if part = strings.TrimSpace(part); part != "" {
-				out = append(out, part)
-			}
-		}
-		return out, nil
+		return env.List(s), nil
 	case []any:
 		out := make([]string, len(v))
 		for i, e := range v {
