@@ -516,3 +516,18 @@ func seqKey(e latch.AuditEvent) []byte {
 	k = binary.BigEndian.AppendUint64(k, uint64(e.Seq)^(1<<63))
 	return append(k, e.ID...)
 }
+
+// decodePrefix decodes the JSON values of b's keys that start with p, in key
+// order.
+func decodePrefix[T any](b *bolt.Bucket, p []byte) ([]T, error) {
+	var out []T
+	c := b.Cursor()
+	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		var t T
+		if err := json.Unmarshal(v, &t); err != nil {
+			return nil, fmt.Errorf("decode %q: %w", k, err)
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}

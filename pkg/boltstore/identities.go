@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -111,15 +110,9 @@ func (s *Store) ListIdentities(ctx context.Context, email string) ([]latch.Ident
 	}
 	var out []latch.Identity
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketIdentities).Cursor()
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			var id latch.Identity
-			if err := json.Unmarshal(v, &id); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
-			}
-			out = append(out, id)
-		}
-		return nil
+		var err error
+		out, err = decodePrefix[latch.Identity](tx.Bucket(bucketIdentities), p)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list identities of %q: %w", email, err)

@@ -1,9 +1,7 @@
 package boltstore
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -42,16 +40,9 @@ func (s *Store) MessageRefs(ctx context.Context, requestID string) ([]latch.Mess
 		if !keyable(requestID) {
 			return nil // no ref is stored under such an id
 		}
-		c := tx.Bucket(bucketMessageRefs).Cursor()
-		p := messageRefPrefix(requestID)
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			var ref latch.MessageRef
-			if err := json.Unmarshal(v, &ref); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
-			}
-			out = append(out, ref)
-		}
-		return nil
+		var err error
+		out, err = decodePrefix[latch.MessageRef](tx.Bucket(bucketMessageRefs), messageRefPrefix(requestID))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("message refs of %s: %w", requestID, err)
