@@ -212,10 +212,7 @@ func slackDate(t time.Time) string {
 // its access is active on a flow that allows it.
 func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (string, []any) {
 	requester := a.who(ctx, latch.Actor{Email: r.Requester.Email})
-	what := "*" + flowLabel(f) + "*"
-	if t, ok := f.Target(r.TargetID); ok {
-		what += " on *" + targetLabel(t) + "*"
-	}
+	what := whatOf(f, r)
 	summary := fmt.Sprintf("%s requests %s", requester, what)
 	if f.Strategy != nil {
 		summary += " for " + latch.FormatValue(latch.FieldDuration, r.Duration)
@@ -296,16 +293,7 @@ func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []any {
 
 // status says where the request stands, and who decided.
 func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string {
-	approvedBy := func() string {
-		names := make([]string, len(r.Approvals))
-		for i, d := range r.Approvals {
-			names[i] = a.who(ctx, d.By)
-			if d.Reason != "" {
-				names[i] += " (“" + d.Reason + "”)"
-			}
-		}
-		return strings.Join(names, ", ")
-	}
+	approvedBy := func() string { return a.approvers(ctx, r, true) }
 	decidedBy := func() string {
 		if r.Decision == nil {
 			return ""
@@ -376,14 +364,11 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 
 // dmRequester tells the requester what happened to their request.
 func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditType, r latch.Request) error {
-	what := "*" + flowLabel(f) + "*"
-	if t, ok := f.Target(r.TargetID); ok {
-		what += " on *" + targetLabel(t) + "*"
-	}
+	what := whatOf(f, r)
 	var text string
 	switch event {
 	case latch.AuditApproved:
-		text = fmt.Sprintf(":white_check_mark: Your request for %s was approved by %s.", what, a.whoApproved(ctx, r))
+		text = fmt.Sprintf(":white_check_mark: Your request for %s was approved by %s.", what, a.approvers(ctx, r, false))
 		if f.Strategy != nil {
 			text += " Granting access now."
 		}
@@ -419,6 +404,20 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	default:
 		return nil
 	}
+	return a.dmRequesterText(ctx, r, text)
+}
+
+// whatOf names what a request is for: the flow, and the target.
+func whatOf(f *latch.Flow, r latch.Request) string {
+	what := "*" + flowLabel(f) + "*"
+	if t, ok := f.Target(r.TargetID); ok {
+		what += " on *" + targetLabel(t) + "*"
+	}
+	return what
+}
+
+// dmRequesterText sends text to r's requester in a DM.
+func (a *App) dmRequesterText(ctx context.Context, r latch.Request, text string) error {
 	id, err := a.slackID(ctx, r.Requester.Email)
 	if err != nil {
 		return a.slackFailed(ctx, "finding the requester in Slack", r, err)
@@ -433,10 +432,14 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	return nil
 }
 
-func (a *App) whoApproved(ctx context.Context, r latch.Request) string {
+// approvers names who approved r, with their reasons when withReasons.
+func (a *App) approvers(ctx context.Context, r latch.Request, withReasons bool) string {
 	names := make([]string, len(r.Approvals))
 	for i, d := range r.Approvals {
 		names[i] = a.who(ctx, d.By)
+		if withReasons && d.Reason != "" {
+			names[i] += " (“" + d.Reason + "”)"
+		}
 	}
 	return strings.Join(names, ", ")
 }
@@ -451,17 +454,5 @@ func (a *App) TellRefused(ctx context.Context, flowName, email string, refusal e
 		label = flowLabel(f)
 	}
 	r := latch.Request{ID: "(not recorded)", Flow: flowName, Requester: latch.UserRef{Email: email}}
-	id, err := a.slackID(ctx, email)
-	if err != nil {
-		return a.slackFailed(ctx, "finding the requester in Slack", r, err)
-	}
-	im, err := a.Slack.OpenIM(ctx, id)
-	if err != nil {
-		return a.slackFailed(ctx, "opening a DM with the requester", r, err)
-	}
-	text := fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", label, latch.ErrorMessageOf(refusal))
-	if _, err := a.Slack.PostMessage(ctx, im, text, nil); err != nil {
-		return a.slackFailed(ctx, "sending the requester a DM", r, err)
-	}
-	return nil
+	return a.dmRequesterText(ctx, r, fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", label, latch.ErrorMessageOf(refusal)))
 }
