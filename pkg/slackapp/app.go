@@ -54,7 +54,7 @@ type App struct {
 	usersMu   sync.Mutex
 	users     map[string]cachedPerson // team/user id → who they are
 	homeMu    sync.Mutex
-	home      []string
+	home      []string // learned from auth.test when Teams is empty
 	homeEnter string
 }
 
@@ -92,7 +92,6 @@ func (a *App) init() {
 			a.Log = slog.New(slog.DiscardHandler)
 		}
 		a.users = map[string]cachedPerson{}
-		a.home = slices.Clone(a.Teams)
 	})
 }
 
@@ -161,8 +160,11 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 // homeTeams returns the app's workspaces and its Enterprise Grid org (if
-// any), asking auth.test once when none were configured.
+// any): Teams as configured, else the bot token's, asked of auth.test once.
 func (a *App) homeTeams(ctx context.Context) ([]string, string, error) {
+	if len(a.Teams) > 0 {
+		return a.Teams, "", nil
+	}
 	a.homeMu.Lock()
 	defer a.homeMu.Unlock()
 	if len(a.home) > 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/latchhq/latch/pkg/apigw"
+	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/slackapp"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
@@ -494,5 +495,57 @@ func TestTellRefused(t *testing.T) {
 	dms := r.dmsTo(annID)
 	if len(dms) != 1 || !containsAll(dms[0], "Production access", "not recorded", "is not offered") {
 		t.Errorf("DMs %q, want one saying the request was not recorded and why", dms)
+	}
+}
+
+// The requester is told of a denial, with its reason, and of an expiry.
+func TestDenialAndExpiryAreDMd(t *testing.T) {
+	r := newRig(t)
+	denied := r.submitValid()
+	ref, _ := r.store.MessageRefs(context.Background(), denied.ID)
+	r.interact(click(bobID, team, "deny", denied.ID, ref[0].Channel, ref[0].TS, "not during the freeze"))
+	eventually(t, "ann DM'd the denial", func() bool { return len(r.dmsTo(annID)) == 1 })
+	if dm := r.dmsTo(annID)[0]; !containsAll(dm, "was denied by <@"+bobID+">", "not during the freeze") {
+		t.Errorf("denial DM %q, want who denied and why", dm)
+	}
+	b, _ := r.slack.LastBlocks(t, "chat.update")
+	if len(actionIDs(b)) != 0 || !strings.Contains(text(b), "Denied") {
+		t.Errorf("denied message %s, want no buttons and the denial", text(b))
+	}
+
+	r.command(annID, team, "req prod-access")
+	r.interact(submission(annID, team, r.lastView("views.open"), map[string]map[string]any{
+		"target_id": {"type": "static_select", "selected_option": map[string]any{"text": map[string]any{"type": "plain_text", "text": "DB"}, "value": "prod-db"}},
+		"reason":    {"type": "plain_text_input", "value": "later"}}))
+	var pending latch.Request
+	for _, q := range r.requests() {
+		if q.Status == latch.StatusPending {
+			pending = q
+		}
+	}
+	if pending.ID == "" || pending.ExpiresAt == nil {
+		t.Fatalf("no pending request with a deadline: %+v", r.requests())
+	}
+	if err := r.eng.Handle(context.Background(), engine.ExpireCommand(pending.ID, pending.ExpiresAt.Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ann DM'd the expiry", func() bool { return len(r.dmsTo(annID)) == 2 })
+	if dm := r.dmsTo(annID)[1]; !containsAll(dm, "expired", "/latch req prod-access") {
+		t.Errorf("expiry DM %q, want it to say so and how to ask again", dm)
+	}
+}
+
+// Several workspaces may be connected: people of any of them are members,
+// not Slack Connect guests.
+func TestSeveralWorkspaces(t *testing.T) {
+	r := newRig(t)
+	r.app.Teams = []string{team, otherTeam}
+	r.slack.AddUser("U0SECOND", otherTeam, "dee@example.com")
+	status, answer := r.command("U0SECOND", otherTeam, "whoami")
+	if status != http.StatusOK || strings.Contains(answer["text"].(string), "Slack Connect") {
+		t.Fatalf("whoami of a second workspace's member: %d %v", status, answer)
+	}
+	if u, err := r.store.GetUser(context.Background(), "dee@example.com"); err != nil || u.Role != latch.RoleMember || u.SlackIDs[otherTeam] != "U0SECOND" {
+		t.Errorf("the second workspace's member: %+v %v, want a member with the Slack id of that workspace", u, err)
 	}
 }
