@@ -314,13 +314,10 @@ func BenchmarkIdleReconcileAWSCalls(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rc := &reconcile.Reconciler{Store: store, Queue: pub, Runner: runner, Outbox: eng}
+	rc := &reconcile.Reconciler{Store: store, Queue: pub, Runner: runner, Outbox: eng, Expiries: expiries}
 	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := expiries.Sweep(ctx); err != nil {
-			b.Fatal(err)
-		}
 		if _, err := rc.Run(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -24,13 +24,13 @@ func main() {
 	}
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
-	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine, Log: env.Log}
+	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
+		Expiries: core.Expiries, Log: env.Log}
 	lambda.Start(func(ctx context.Context, ev events.EventBridgeEvent) (reconcile.Report, error) {
-		expired, sweepErr := core.Expiries.Sweep(ctx)
 		rep, err := rc.Run(ctx)
-		env.Log.InfoContext(ctx, "reconciled", "schedule", ev.ID, "expired", expired, "effects", rep.Effects,
+		env.Log.InfoContext(ctx, "reconciled", "schedule", ev.ID, "expired", rep.Swept, "effects", rep.Effects,
 			"overdue_revokes", rep.OverdueRevokes, "redriven", rep.Redriven)
-		if err = errors.Join(sweepErr, err); err != nil {
+		if err != nil {
 			return rep, fmt.Errorf("reconcile: %w", err)
 		}
 		return rep, nil

@@ -40,10 +40,14 @@ type Outbox interface {
 // are required; Outbox is optional (latch server retries its outbox on a
 // timer of its own).
 type Reconciler struct {
-	Store       latch.Store
-	Queue       latch.Queue
-	Runner      latch.GrantRunner
-	Outbox      Outbox
+	Store  latch.Store
+	Queue  latch.Queue
+	Runner latch.GrantRunner
+	Outbox Outbox
+	// Expiries, when set, is the deployment's scheduler (AWS): its sweep
+	// sends every expiry that is due, so Run sweeps instead of looking for
+	// overdue expiries to correct.
+	Expiries    *Expiries
 	Clock       latch.Clock
 	Log         *slog.Logger
 	Grace       time.Duration
@@ -57,6 +61,7 @@ type Report struct {
 	OverdueRevokes int // active grants past a lease's end, sent due again
 	Redriven       int // grants stuck escalating or deescalating, handed to the runner again
 	Expired        int // pending requests past their deadline, sent expire again
+	Swept          int // expiries sent by the Expiries sweep, on time
 }
 
 // Corrections is the total of what the run set going again (outbox effects
@@ -119,25 +124,12 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 		}
 	}
 
-	pending, err := rc.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000})
-	if err != nil {
-		return rep, errors.Join(append(errs, fmt.Errorf("list pending requests: %w", err))...)
-	}
-	for _, r := range pending {
-		if r.ExpiresAt == nil || now.Sub(*r.ExpiresAt) < grace {
-			continue
-		}
-		cmd := engine.ExpireCommand(r.ID, now)
-		if err := rc.Queue.Publish(ctx, cmd); err != nil {
-			errs = append(errs, fmt.Errorf("request %s: send expire: %w", r.ID, err))
-			continue
-		}
-		rep.Expired++
-		ev := latch.AuditEvent{ID: "reconcile/expire/" + r.ID, Type: latch.AuditCorrected, At: now, Flow: r.Flow,
-			Requester: r.Requester.Email, TargetID: r.TargetID, Source: latch.SourceReconciler,
-			Data: map[string]any{"correction": "overdue_expiry", "request": r.ID, "expires_at": r.ExpiresAt.UTC().Format(time.RFC3339)}}
-		errs = appendErr(errs, rc.append(ctx, ev))
-		log.WarnContext(ctx, "reconciler: a request past its deadline is being expired", "request", r.ID)
+	if rc.Expiries != nil {
+		n, err := rc.Expiries.Sweep(ctx)
+		rep.Swept = n
+		errs = appendErr(errs, err)
+	} else {
+		errs = append(errs, rc.overdueExpiries(ctx, now, grace, log, &rep)...)
 	}
 
 	// The outbox last, and within what is left of the time: effects that
@@ -161,6 +153,33 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 // outboxMargin is the time the reconciler leaves, before its deadline, for
 // answering after the outbox.
 const outboxMargin = 3 * time.Second
+
+// overdueExpiries sends again the expiry of pending requests grace past
+// their deadline (a timer that was lost), recording each correction.
+func (rc *Reconciler) overdueExpiries(ctx context.Context, now time.Time, grace time.Duration, log *slog.Logger, rep *Report) []error {
+	pending, err := rc.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000})
+	if err != nil {
+		return []error{fmt.Errorf("list pending requests: %w", err)}
+	}
+	var errs []error
+	for _, r := range pending {
+		if r.ExpiresAt == nil || now.Sub(*r.ExpiresAt) < grace {
+			continue
+		}
+		cmd := engine.ExpireCommand(r.ID, now)
+		if err := rc.Queue.Publish(ctx, cmd); err != nil {
+			errs = append(errs, fmt.Errorf("request %s: send expire: %w", r.ID, err))
+			continue
+		}
+		rep.Expired++
+		ev := latch.AuditEvent{ID: "reconcile/expire/" + r.ID, Type: latch.AuditCorrected, At: now, Flow: r.Flow,
+			Requester: r.Requester.Email, TargetID: r.TargetID, Source: latch.SourceReconciler,
+			Data: map[string]any{"correction": "overdue_expiry", "request": r.ID, "expires_at": r.ExpiresAt.UTC().Format(time.RFC3339)}}
+		errs = appendErr(errs, rc.append(ctx, ev))
+		log.WarnContext(ctx, "reconciler: a request past its deadline is being expired", "request", r.ID)
+	}
+	return errs
+}
 
 // record adds the audit event of a correction to a grant. key makes its id
 // stable, so a correction retried for the same state is recorded once.

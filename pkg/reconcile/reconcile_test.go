@@ -175,3 +175,29 @@ func TestExpiriesSweep(t *testing.T) {
 		t.Errorf("Sweep = %d, %v; sent %+v; want the one expiry due, from the schedule", n, err, rec.commands)
 	}
 }
+
+// With the sweeping scheduler (AWS), a run sends every expiry that is due,
+// on time, and records no correction: the sweep is the schedule.
+func TestRunSweepsWithExpiries(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	if err := store.Commit(ctx, latch.Change{Requests: []latch.Request{
+		pending("req_due", now.Add(-time.Second)), pending("req_later", now.Add(time.Minute)),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	rc := &reconcile.Reconciler{Store: store, Queue: rec, Runner: rec, Clock: fixedClock{},
+		Expiries: &reconcile.Expiries{Store: store, Queue: rec, Clock: fixedClock{}}}
+	rep, err := rc.Run(ctx)
+	if err != nil || rep.Swept != 1 || rep.Expired != 0 || len(rec.commands) != 1 || rec.commands[0].ID != "expire/req_due" {
+		t.Errorf("Run = %+v, %v; sent %+v; want the one due expiry swept", rep, err, rec.commands)
+	}
+	if events, _ := store.AdminAudit(ctx, now.Add(-time.Hour), now.Add(time.Hour)); len(events) != 0 {
+		t.Errorf("%d corrections recorded for on-time expiries", len(events))
+	}
+}
