@@ -11,7 +11,6 @@ import (
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/apigw"
 	"github.com/latchhq/latch/pkg/httpapi"
-	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/tokens"
 )
@@ -26,7 +25,7 @@ func main() {
 	admin, err := env.Secret(ctx, "LATCH_ADMIN_TOKEN")
 	boot.Must(env, err)
 	toks := &tokens.Service{Store: parts.Store, Clock: latch.SystemClock}
-	api := &httpapi.Server{Engine: eng, Directory: &identity.Directory{Store: parts.Store, Clock: latch.SystemClock},
+	api := &httpapi.Server{Engine: eng, Directory: parts.Directory,
 		Tokens: toks, Store: parts.Store, Queue: queue, Submit: queue.PublishCreate,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(admin), Service: toks}, Log: env.Log,
 		RateLimit: httpapi.DefaultRateLimit}

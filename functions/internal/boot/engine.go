@@ -11,6 +11,7 @@ import (
 	"github.com/latchhq/latch/pkg/dynamostore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/hooks"
+	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/sfngrants"
@@ -20,11 +21,12 @@ import (
 
 // Parts are the adapters a function builds its engine from.
 type Parts struct {
-	Env   *Env
-	Store *dynamostore.Store
-	Flows *engine.FlowSet
-	Users *engine.Users
-	Queue *sqsqueue.Publisher
+	Env       *Env
+	Store     *dynamostore.Store
+	Flows     *engine.FlowSet
+	Directory *identity.Directory
+	Users     *engine.Users
+	Queue     *sqsqueue.Publisher
 }
 
 // Parts loads the flows, the store, the user directory and the queue.
@@ -41,7 +43,7 @@ func (e *Env) Parts(ctx context.Context) (*Parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Parts{Env: e, Store: store, Flows: engine.NewFlowSet(loaded), Users: Users(store, dir)}
+	p := &Parts{Env: e, Store: store, Flows: engine.NewFlowSet(loaded), Directory: dir, Users: Users(store, dir)}
 	if e.Get("LATCH_EVENTS_QUEUE_URL") != "" {
 		if p.Queue, err = e.Queue(); err != nil {
 			return nil, err
