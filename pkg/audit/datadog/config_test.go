@@ -2,6 +2,7 @@ package datadog_test
 
 import (
 	"context"
+	"github.com/latchhq/latch/pkg/audit/audittest"
 	"io"
 	"net/http"
 	"strings"
@@ -104,7 +105,7 @@ func TestSendGoesToTheSitesIntake(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.Send(context.Background(), events(1)); err != nil {
+			if err := s.Send(context.Background(), audittest.Events(1)); err != nil {
 				t.Fatal(err)
 			}
 			if len(rt.urls) != 1 || rt.urls[0] != tt.want {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchhq/latch/pkg/audit/audittest"
 	"io"
 	"math"
 	"net"
@@ -25,7 +26,7 @@ import (
 
 const apiKey = "0123456789abcdef0123456789abcdef"
 
-var at = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+var at = audittest.At
 
 // call is one request the fake intake got.
 type call struct {
@@ -145,31 +146,6 @@ func (in *intake) ids() []string {
 	return out
 }
 
-func event(i int) audit.Event {
-	return audit.Event{
-		ID: fmt.Sprintf("req_%04d/1", i), SchemaVersion: audit.SchemaVersion, Type: "approved", At: at,
-		RequestID: fmt.Sprintf("req_%04d", i), Flow: "prod-db", Requester: "dev@example.com",
-		Actor: audit.Actor{Email: "lead@example.com"}, Target: "db-admin", Source: audit.SourceSlack,
-		Fields: map[string]any{"ticket": "OPS-1"},
-	}
-}
-
-func events(n int) []audit.Event {
-	out := make([]audit.Event, n)
-	for i := range out {
-		out[i] = event(i)
-	}
-	return out
-}
-
-func ids(evs []audit.Event) []string {
-	var out []string
-	for _, e := range evs {
-		out = append(out, e.ID)
-	}
-	return out
-}
-
 func newSink(tb testing.TB, in *intake, edit ...func(*datadog.Config)) *datadog.Sink {
 	tb.Helper()
 	c := datadog.Config{Endpoint: in.srv.URL, APIKey: apiKey}
@@ -200,7 +176,7 @@ func TestSendOneBatch(t *testing.T) {
 	if s.Name() != "datadog" {
 		t.Errorf("Name() = %q", s.Name())
 	}
-	evs := events(3)
+	evs := audittest.Events(3)
 	evs[1].Type = string(latch.AuditFailed)
 	evs[1].Actor = audit.Actor{System: true}
 	if err := s.Send(context.Background(), evs); err != nil {
@@ -241,7 +217,7 @@ func TestSendOneBatch(t *testing.T) {
 func TestSendServiceAndSource(t *testing.T) {
 	in := newIntake(t)
 	s := newSink(t, in, func(c *datadog.Config) { c.Service, c.Source = "access", "latch-prod" })
-	if err := s.Send(context.Background(), events(1)); err != nil {
+	if err := s.Send(context.Background(), audittest.Events(1)); err != nil {
 		t.Fatal(err)
 	}
 	l := in.accepted()[0].Logs[0]
@@ -256,7 +232,7 @@ func TestSendServiceAndSource(t *testing.T) {
 func TestSendBatchesByCount(t *testing.T) {
 	in := newIntake(t)
 	s := newSink(t, in)
-	evs := events(2500)
+	evs := audittest.Events(2500)
 	if err := s.Send(context.Background(), evs); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -267,14 +243,14 @@ func TestSendBatchesByCount(t *testing.T) {
 	if diff := cmp.Diff([]int{1000, 1000, 500}, sizes); diff != "" {
 		t.Errorf("batch sizes (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(ids(evs), in.ids()); diff != "" {
+	if diff := cmp.Diff(audittest.IDs(evs), in.ids()); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
 
 // big returns event i carrying about n bytes of data.
 func big(i, n int) audit.Event {
-	e := event(i)
+	e := audittest.Event(i)
 	e.Data = map[string]any{"blob": strings.Repeat("x", n)}
 	return e
 }
@@ -298,7 +274,7 @@ func TestSendBatchesBySize(t *testing.T) {
 			t.Errorf("call %d is %d bytes", i, c.RawBytes)
 		}
 	}
-	if diff := cmp.Diff(ids(evs), in.ids()); diff != "" {
+	if diff := cmp.Diff(audittest.IDs(evs), in.ids()); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
@@ -306,7 +282,7 @@ func TestSendBatchesBySize(t *testing.T) {
 func TestSendEventTooLargeOrNotJSON(t *testing.T) {
 	in := newIntake(t)
 	s := newSink(t, in)
-	evs := events(4)
+	evs := audittest.Events(4)
 	evs[1] = big(1, datadog.MaxLogBytes)
 	evs[3].Fields = map[string]any{"ratio": math.Inf(1)}
 
@@ -354,7 +330,7 @@ func TestSendPartialFailure(t *testing.T) {
 			in := newIntake(t)
 			in.answer(tt.statuses...)
 			s := newSink(t, in)
-			err := s.Send(context.Background(), events(tt.n))
+			err := s.Send(context.Background(), audittest.Events(tt.n))
 			var pe *audit.PartialError
 			if !errors.As(err, &pe) {
 				t.Fatalf("Send = %v, want a *audit.PartialError", err)
@@ -395,7 +371,7 @@ func TestSendStatuses(t *testing.T) {
 			in := newIntake(t)
 			in.answer(tt.give)
 			s := newSink(t, in)
-			err := s.Send(context.Background(), events(2))
+			err := s.Send(context.Background(), audittest.Events(2))
 			if err == nil {
 				t.Fatal("Send = nil")
 			}
@@ -419,7 +395,7 @@ func TestSendStatuses(t *testing.T) {
 func TestSendWrongAPIKeyIsPermanent(t *testing.T) {
 	in := newIntake(t)
 	s := newSink(t, in, func(c *datadog.Config) { c.APIKey = "ffffffffffffffffffffffffffffffff" })
-	err := s.Send(context.Background(), events(3))
+	err := s.Send(context.Background(), audittest.Events(3))
 	if !latch.IsPermanent(err) || latch.ErrorCodeOf(err) != datadog.CodeRejected {
 		t.Fatalf("Send = %v, want permanent %s", err, datadog.CodeRejected)
 	}
@@ -440,7 +416,7 @@ func TestSendTimeoutIsRetryable(t *testing.T) {
 	in := newIntake(t)
 	in.hang = true
 	s := newSink(t, in, func(c *datadog.Config) { c.Timeout = 50 * time.Millisecond })
-	err := s.Send(context.Background(), events(2))
+	err := s.Send(context.Background(), audittest.Events(2))
 	if err == nil || latch.IsPermanent(err) || latch.ErrorCodeOf(err) != datadog.CodeTimeout {
 		t.Fatalf("Send = %v, want retryable %s", err, datadog.CodeTimeout)
 	}
@@ -457,7 +433,7 @@ func TestSendUnreachableIsRetryable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Send(context.Background(), events(1))
+	err = s.Send(context.Background(), audittest.Events(1))
 	if err == nil || latch.IsPermanent(err) || latch.ErrorCodeOf(err) != datadog.CodeUnreachable {
 		t.Fatalf("Send = %v, want retryable %s", err, datadog.CodeUnreachable)
 	}
@@ -468,7 +444,7 @@ func TestSendContextDone(t *testing.T) {
 	s := newSink(t, in)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := s.Send(ctx, events(1500))
+	err := s.Send(ctx, audittest.Events(1500))
 	if !errors.Is(err, context.Canceled) || latch.IsPermanent(err) {
 		t.Fatalf("Send = %v, want context.Canceled, retryable", err)
 	}
@@ -484,7 +460,7 @@ func TestSendMixedFailuresAreRetryable(t *testing.T) {
 	in := newIntake(t)
 	in.answer(500)
 	s := newSink(t, in)
-	evs := events(3)
+	evs := audittest.Events(3)
 	evs[0].Data = map[string]any{"x": math.NaN()}
 	err := s.Send(context.Background(), evs)
 	if err == nil || latch.IsPermanent(err) {
@@ -510,7 +486,7 @@ func TestSendConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evs := events(30)
+			evs := audittest.Events(30)
 			for i := range evs {
 				evs[i].ID = fmt.Sprintf("g%d/%d", g, i)
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchhq/latch/pkg/audit/audittest"
 	"io"
 	"math"
 	"net/http"
@@ -28,7 +29,7 @@ import (
 
 const stream = "latch-audit"
 
-var at = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+var at = audittest.At
 
 // call is one PutRecordBatch call the fake got.
 type call struct {
@@ -241,31 +242,6 @@ func newSink(tb testing.TB, f *fakeFirehose, edit ...func(*firehose.Config)) *fi
 	return s
 }
 
-func event(i int) audit.Event {
-	return audit.Event{
-		ID: fmt.Sprintf("req_%04d/1", i), SchemaVersion: audit.SchemaVersion, Type: "approved", At: at,
-		RequestID: fmt.Sprintf("req_%04d", i), Flow: "prod-db", Requester: "dev@example.com",
-		Actor: audit.Actor{Email: "lead@example.com"}, Target: "db-admin", Source: audit.SourceSlack,
-		Fields: map[string]any{"ticket": "OPS-1"},
-	}
-}
-
-func events(n int) []audit.Event {
-	out := make([]audit.Event, n)
-	for i := range out {
-		out[i] = event(i)
-	}
-	return out
-}
-
-func ids(evs []audit.Event) []string {
-	var out []string
-	for _, e := range evs {
-		out = append(out, e.ID)
-	}
-	return out
-}
-
 func span(from, to int) []int {
 	var out []int
 	for i := from; i < to; i++ {
@@ -280,7 +256,7 @@ func TestSendPutsOneJSONLinePerRecord(t *testing.T) {
 	if s.Name() != "firehose" {
 		t.Errorf("Name() = %q", s.Name())
 	}
-	evs := events(3)
+	evs := audittest.Events(3)
 	if err := s.Send(context.Background(), evs); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -313,7 +289,7 @@ func TestSendPutsOneJSONLinePerRecord(t *testing.T) {
 func TestSendBatchesOver500Records(t *testing.T) {
 	f := newFake(t)
 	s := newSink(t, f)
-	evs := events(1203)
+	evs := audittest.Events(1203)
 	if err := s.Send(context.Background(), evs); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -324,14 +300,14 @@ func TestSendBatchesOver500Records(t *testing.T) {
 	if diff := cmp.Diff([]int{500, 500, 203}, sizes); diff != "" {
 		t.Errorf("records per call (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(ids(evs), ids(f.taken(t))); diff != "" {
+	if diff := cmp.Diff(audittest.IDs(evs), audittest.IDs(f.taken(t))); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
 
 // big returns event i carrying about n bytes of data.
 func big(i, n int) audit.Event {
-	e := event(i)
+	e := audittest.Event(i)
 	e.Data = map[string]any{"blob": strings.Repeat("x", n)}
 	return e
 }
@@ -356,7 +332,7 @@ func TestSendBatchesBySize(t *testing.T) {
 	if diff := cmp.Diff([]int{3, 3, 3, 1}, sizes); diff != "" {
 		t.Errorf("records per call (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(ids(evs), ids(f.taken(t))); diff != "" {
+	if diff := cmp.Diff(audittest.IDs(evs), audittest.IDs(f.taken(t))); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
@@ -364,7 +340,7 @@ func TestSendBatchesBySize(t *testing.T) {
 func TestSendRecordsNotTaken(t *testing.T) {
 	f := newFake(t)
 	s := newSink(t, f)
-	evs := events(600)
+	evs := audittest.Events(600)
 	failAt := []int{3, 499, 500, 599}
 	f.fail("ServiceUnavailableException", evs[3].ID, evs[500].ID)
 	f.fail("InternalFailure", evs[499].ID, evs[599].ID)
@@ -403,8 +379,8 @@ func TestSendRecordsNotTaken(t *testing.T) {
 func TestSendEveryRecordNotTaken(t *testing.T) {
 	f := newFake(t)
 	s := newSink(t, f)
-	evs := events(2)
-	f.fail("ServiceUnavailableException", ids(evs)...)
+	evs := audittest.Events(2)
+	f.fail("ServiceUnavailableException", audittest.IDs(evs)...)
 	err := s.Send(context.Background(), evs)
 	var pe *audit.PartialError
 	if err == nil || errors.As(err, &pe) || latch.IsPermanent(err) {
@@ -441,7 +417,7 @@ func TestSendWholeCallFails(t *testing.T) {
 			f := newFake(t)
 			f.queue(tt.give)
 			s := newSink(t, f)
-			err := s.Send(context.Background(), events(3))
+			err := s.Send(context.Background(), audittest.Events(3))
 			if err == nil {
 				t.Fatal("Send = nil")
 			}
@@ -459,7 +435,7 @@ func TestSendWholeCallFails(t *testing.T) {
 			}
 			// Made once: the client's retryer is not used.
 			f.queue(answer{}) // the next call is answered normally
-			if err := s.Send(context.Background(), events(1)); err != nil {
+			if err := s.Send(context.Background(), audittest.Events(1)); err != nil {
 				t.Fatalf("next Send: %v", err)
 			}
 			if got := len(f.recorded()); got != 1 {
@@ -473,7 +449,7 @@ func TestSendSecondCallFails(t *testing.T) {
 	f := newFake(t)
 	f.queue(answer{}, answer{503, apiErr("ServiceUnavailableException", "Slow down.")})
 	s := newSink(t, f)
-	err := s.Send(context.Background(), events(1100))
+	err := s.Send(context.Background(), audittest.Events(1100))
 	var pe *audit.PartialError
 	if !errors.As(err, &pe) {
 		t.Fatalf("Send = %v, want a *audit.PartialError", err)
@@ -492,7 +468,7 @@ func TestSendSecondCallFails(t *testing.T) {
 func TestSendEventThatCanNeverBePut(t *testing.T) {
 	f := newFake(t)
 	s := newSink(t, f)
-	evs := events(4)
+	evs := audittest.Events(4)
 	evs[1] = big(1, firehose.MaxRecordBytes)
 	evs[2].Data = map[string]any{"x": math.NaN()}
 
@@ -507,7 +483,7 @@ func TestSendEventThatCanNeverBePut(t *testing.T) {
 	if !latch.IsPermanent(err) || latch.ErrorCodeOf(err) != firehose.CodeBadEvent || !strings.Contains(err.Error(), "req_0001/1") {
 		t.Errorf("err = %v, want permanent %s naming req_0001/1", err, firehose.CodeBadEvent)
 	}
-	if diff := cmp.Diff([]string{"req_0000/1", "req_0003/1"}, ids(f.taken(t))); diff != "" {
+	if diff := cmp.Diff([]string{"req_0000/1", "req_0003/1"}, audittest.IDs(f.taken(t))); diff != "" {
 		t.Errorf("taken (-want +got):\n%s", diff)
 	}
 	err = s.Send(context.Background(), evs[1:2])
@@ -522,7 +498,7 @@ func TestSendAnswerWithoutPerRecordResults(t *testing.T) {
 	f := newFake(t)
 	f.queue(answer{200, `{"FailedPutCount":1,"Encrypted":false,"RequestResponses":[]}`})
 	s := newSink(t, f)
-	err := s.Send(context.Background(), events(3))
+	err := s.Send(context.Background(), audittest.Events(3))
 	if err == nil || latch.IsPermanent(err) || latch.ErrorCodeOf(err) != firehose.CodeRecordFailed {
 		t.Fatalf("Send = %v, want retryable %s", err, firehose.CodeRecordFailed)
 	}
@@ -536,7 +512,7 @@ func TestSendAnswerTooLong(t *testing.T) {
 	long := `{"FailedPutCount":0,"Encrypted":false,"RequestResponses":[{"RecordId":"` + strings.Repeat("a", 2<<20) + `"}]}`
 	f.queue(answer{200, long})
 	s := newSink(t, f)
-	err := s.Send(context.Background(), events(1))
+	err := s.Send(context.Background(), audittest.Events(1))
 	if err == nil || latch.IsPermanent(err) {
 		t.Fatalf("Send = %v, want a retryable error", err)
 	}
@@ -549,7 +525,7 @@ func TestSendTimeoutIsRetryable(t *testing.T) {
 	f := newFake(t)
 	f.hang = true
 	s := newSink(t, f, func(c *firehose.Config) { c.Timeout = 50 * time.Millisecond })
-	err := s.Send(context.Background(), events(2))
+	err := s.Send(context.Background(), audittest.Events(2))
 	if err == nil || latch.IsPermanent(err) || latch.ErrorCodeOf(err) != firehose.CodeUnreachable || !strings.Contains(err.Error(), "did not answer within") {
 		t.Fatalf("Send = %v, want retryable %s for a timeout", err, firehose.CodeUnreachable)
 	}
@@ -560,7 +536,7 @@ func TestSendContextDone(t *testing.T) {
 	s := newSink(t, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := s.Send(ctx, events(700))
+	err := s.Send(ctx, audittest.Events(700))
 	if !errors.Is(err, context.Canceled) || latch.IsPermanent(err) {
 		t.Fatalf("Send = %v, want context.Canceled, retryable", err)
 	}
@@ -584,7 +560,7 @@ func TestSendConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evs := events(40)
+			evs := audittest.Events(40)
 			for i := range evs {
 				evs[i].ID = fmt.Sprintf("g%d/%d", g, i)
 			}
@@ -620,7 +596,7 @@ func TestSendTurnsOffTheClientsRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Send(context.Background(), events(1)); err != nil {
+	if err := s.Send(context.Background(), audittest.Events(1)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := got.Retryer.(aws.NopRetryer); !ok {
@@ -678,7 +654,7 @@ func TestRecordsAreBase64OnTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := event(7)
+	ev := audittest.Event(7)
 	if err := s.Send(context.Background(), []audit.Event{ev}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchhq/latch/pkg/audit/audittest"
 	"math"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/audit"
@@ -20,24 +20,7 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 )
 
-var at = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
-
-func event(i int) audit.Event {
-	return audit.Event{
-		ID: fmt.Sprintf("req_%02d/1", i), SchemaVersion: audit.SchemaVersion, Type: "approved", At: at,
-		RequestID: fmt.Sprintf("req_%02d", i), Flow: "prod-db", Requester: "dev@example.com",
-		Actor: audit.Actor{Email: "lead@example.com"}, Target: "db-admin", Source: audit.SourceSlack,
-		Fields: map[string]any{"ticket": "OPS-1"},
-	}
-}
-
-func events(n int) []audit.Event {
-	out := make([]audit.Event, n)
-	for i := range out {
-		out[i] = event(i)
-	}
-	return out
-}
+var at = audittest.At
 
 // decodeLines parses JSON lines strictly: every line one Event, and the
 // output ends with a newline.
@@ -69,14 +52,14 @@ func TestSendWritesOneJSONLinePerEvent(t *testing.T) {
 	if s.Name() != "stdout" {
 		t.Errorf("Name() = %q, want stdout", s.Name())
 	}
-	want := events(3)
+	want := audittest.Events(3)
 	if err := s.Send(context.Background(), want); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 	if diff := cmp.Diff(want, decodeLines(t, buf.String())); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
-	if !strings.HasPrefix(buf.String(), `{"id":"req_00/1","schema_version":1,"type":"approved","at":"2026-11-25T09:30:00Z"`) {
+	if !strings.HasPrefix(buf.String(), `{"id":"req_0000/1","schema_version":1,"type":"approved","at":"2026-11-25T09:30:00Z"`) {
 		t.Errorf("first line does not follow the schema's field order: %s", buf.String())
 	}
 }
@@ -119,7 +102,7 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 
 func TestSendWriteFailure(t *testing.T) {
 	line := func(i int) int {
-		b, _ := json.Marshal(event(i))
+		b, _ := json.Marshal(audittest.Event(i))
 		return len(b) + 1
 	}
 	diskFull := errors.New("no space left on device")
@@ -139,7 +122,7 @@ func TestSendWriteFailure(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, _ := stdout.New(stdout.Config{Writer: tt.give})
-			err := s.Send(context.Background(), events(3))
+			err := s.Send(context.Background(), audittest.Events(3))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Send = %v, want error %v", err, tt.wantErr)
 			}
@@ -164,7 +147,7 @@ func TestSendWriteFailure(t *testing.T) {
 func TestSendEventThatIsNotJSON(t *testing.T) {
 	var buf bytes.Buffer
 	s, _ := stdout.New(stdout.Config{Writer: &buf})
-	evs := events(3)
+	evs := audittest.Events(3)
 	evs[1].Data = map[string]any{"ratio": math.NaN()}
 
 	err := s.Send(context.Background(), evs)
@@ -175,11 +158,11 @@ func TestSendEventThatIsNotJSON(t *testing.T) {
 	if diff := cmp.Diff([]int{1}, pe.Failed); diff != "" {
 		t.Errorf("Failed (-want +got):\n%s", diff)
 	}
-	if !latch.IsPermanent(err) || !strings.Contains(err.Error(), "req_01/1") {
+	if !latch.IsPermanent(err) || !strings.Contains(err.Error(), "req_0001/1") {
 		t.Errorf("err = %v, want permanent and naming the event", err)
 	}
 	got := decodeLines(t, buf.String())
-	if len(got) != 2 || got[0].ID != "req_00/1" || got[1].ID != "req_02/1" {
+	if len(got) != 2 || got[0].ID != "req_0000/1" || got[1].ID != "req_0002/1" {
 		t.Errorf("written: %+v, want events 0 and 2", got)
 	}
 
@@ -200,7 +183,7 @@ func TestSendConcurrentLinesStayWhole(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			evs := events(20)
+			evs := audittest.Events(20)
 			for i := range evs {
 				evs[i].ID = fmt.Sprintf("g%d/%d", g, i)
 			}
