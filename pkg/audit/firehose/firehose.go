@@ -5,6 +5,7 @@
 package firehose
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -320,41 +321,28 @@ func text(prefix, msg string) string {
 	return prefix + msg
 }
 
-// boundedClient caps how much of an answer is read.
+// boundedClient reads an answer whole before the SDK sees it, at most
+// maxResponseBytes of it: a longer one fails the call (retryable, like a
+// connection that broke). Reading it here, rather than while the SDK
+// decodes, keeps the verdict the same however the connection ends.
 type boundedClient struct{ next firehose.HTTPClient }
 
 func (b boundedClient) Do(r *http.Request) (*http.Response, error) {
 	resp, err := b.next.Do(r)
-	if resp != nil && resp.Body != nil {
-		resp.Body = &boundedBody{rc: resp.Body, left: maxResponseBytes}
+	if err != nil || resp == nil || resp.Body == nil {
+		return resp, err
 	}
-	return resp, err
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("firehose: read the answer: %w", err)
+	}
+	if len(body) > maxResponseBytes {
+		return nil, errAnswerTooLong
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	return resp, nil
 }
 
-// errAnswerTooLong is the read error of an answer over maxResponseBytes.
+// errAnswerTooLong is the error of an answer over maxResponseBytes.
 var errAnswerTooLong = fmt.Errorf("firehose: answer longer than %d bytes", maxResponseBytes)
-
-// boundedBody reads at most left bytes of rc; past them it fails with
-// errAnswerTooLong, unless rc ends there.
-type boundedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		var one [1]byte
-		if n, err := b.rc.Read(one[:]); n == 0 && err != nil {
-			return 0, err
-		}
-		return 0, errAnswerTooLong
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *boundedBody) Close() error { return b.rc.Close() }
