@@ -53,14 +53,13 @@ func (s *Store) AppendAudit(ctx context.Context, events ...latch.AuditEvent) err
 // from's key to to's.
 func (s *Store) AdminAudit(ctx context.Context, from, to time.Time) ([]latch.AuditEvent, error) {
 	var out []latch.AuditEvent
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketAudit)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketAdminAudit).Cursor()
 		end := timeKey(to, "")
 		for k, _ := c.Seek(timeKey(from, "")); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
 			var e latch.AuditEvent
-			if err := get(docs, idOf(k), &e); err != nil {
-				return fmt.Errorf("index entry %q: %w", k, err)
+			if !getOr(tx, bucketAudit, idOf(k), &e, bad) {
+				continue
 			}
 			out = append(out, e)
 		}

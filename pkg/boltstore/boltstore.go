@@ -20,8 +20,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -72,23 +74,42 @@ var (
 
 // Store is a latch.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db       *bolt.DB
+	path     string
+	log      *slog.Logger
+	reported sync.Map // IDs of the unreadable records reported
 }
 
 var _ latch.Store = (*Store)(nil)
 
-// Open opens the store in the file at path, creating it if need be, and
-// removes dedup markers older than DedupRetention. It fails if another
-// process has the file open.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+// Option configures Open.
+type Option func(*Store)
+
+// WithLogger sets where the store reports records it cannot read (default:
+// nowhere but the audit trail).
+func WithLogger(log *slog.Logger) Option { return func(s *Store) { s.log = log } }
+
+// Open opens the store in the file at path, creating it if it does not
+// exist, checks it, and removes dedup markers older than DedupRetention. It
+// fails if another process has the file open. A file that is not a sound
+// store (empty, truncated, failing bbolt's consistency check, a page bbolt
+// cannot read) or that a newer version of latch wrote is refused with a
+// *DamagedError naming the file and how to restore it; an existing empty
+// file is never made into a new store. Documents that cannot be decoded are
+// reported (see AuditRecordUnreadable), not refused.
+func Open(path string, opts ...Option) (*Store, error) {
+	s := &Store{path: path, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(s)
+	}
+	db, err := openChecked(path, false)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open %s: the file is locked; is another latch server using it? %w", path, err)
-		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if err := checkSchema(tx, path); err != nil {
+			return err
+		}
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
@@ -98,9 +119,18 @@ func Open(path string) (*Store, error) {
 	})
 	if err != nil {
 		_ = db.Close()
+		var de *DamagedError
+		if errors.As(err, &de) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s.db = db
+	if err := s.scanDocuments(context.Background()); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Close closes the file.
@@ -157,14 +187,13 @@ func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latc
 		bucket, prefix = bucketRequestsByStatus, string(f.Status)+"\x00"
 	}
 	var out []latch.Request
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketRequests)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucket).Cursor()
 		p := []byte(prefix)
 		for k, _ := lastWithPrefix(c, p); k != nil && bytes.HasPrefix(k, p) && len(out) < limit; k, _ = c.Prev() {
 			var r latch.Request
-			if err := get(docs, idOf(k), &r); err != nil {
-				return fmt.Errorf("index entry %q: %w", k, err)
+			if !getOr(tx, bucketRequests, idOf(k), &r, bad) {
+				continue
 			}
 			if (f.Status == "" || r.Status == f.Status) && (f.Flow == "" || r.Flow == f.Flow) &&
 				(user == "" || latch.NormalizeEmail(r.Requester.Email) == user) {
@@ -215,15 +244,14 @@ func (s *Store) ListGrants(ctx context.Context, statuses ...latch.GrantStatus) (
 		statuses = latch.GrantStatuses
 	}
 	var out []latch.Grant
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketGrants)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketGrantsByStatus).Cursor()
 		for _, st := range uniq(statuses) {
 			p := []byte(string(st) + "\x00")
 			for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
 				var g latch.Grant
-				if err := get(docs, idOf(k), &g); err != nil {
-					return fmt.Errorf("index entry %q: %w", k, err)
+				if !getOr(tx, bucketGrants, idOf(k), &g, bad) {
+					continue
 				}
 				out = append(out, g)
 			}
@@ -241,14 +269,13 @@ func (s *Store) ListGrants(ctx context.Context, statuses ...latch.GrantStatus) (
 // for a request without events.
 func (s *Store) AuditEvents(ctx context.Context, requestID string) ([]latch.AuditEvent, error) {
 	var out []latch.AuditEvent
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketAudit)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketAuditByRequest).Cursor()
 		p := []byte(requestID + "\x00")
 		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
 			var e latch.AuditEvent
-			if err := get(docs, string(k[len(p)+8:]), &e); err != nil {
-				return fmt.Errorf("index entry %q: %w", k, err)
+			if !getOr(tx, bucketAudit, string(k[len(p)+8:]), &e, bad) {
+				continue
 			}
 			out = append(out, e)
 		}
@@ -269,13 +296,12 @@ func (s *Store) AuditAfter(ctx context.Context, after uint64, limit int) ([]latc
 		limit = defaultLimit
 	}
 	var out []latch.FeedEvent
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketAudit)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketAuditFeed).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var e latch.AuditEvent
-			if err := get(docs, string(v), &e); err != nil {
-				return fmt.Errorf("feed entry %d: %w", binary.BigEndian.Uint64(k), err)
+			if !getOr(tx, bucketAudit, string(v), &e, bad) {
+				continue
 			}
 			out = append(out, latch.FeedEvent{Pos: binary.BigEndian.Uint64(k), Event: e})
 		}
@@ -320,13 +346,12 @@ func (s *Store) PendingEffects(ctx context.Context, limit int) ([]latch.Effect, 
 		limit = defaultLimit
 	}
 	var out []latch.Effect
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketOutbox)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketOutboxByTime).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
 			var e latch.Effect
-			if err := get(docs, idOf(k), &e); err != nil {
-				return fmt.Errorf("index entry %q: %w", k, err)
+			if !getOr(tx, bucketOutbox, idOf(k), &e, bad) {
+				continue
 			}
 			out = append(out, e)
 		}
@@ -412,11 +437,12 @@ func (s *Store) PutUser(ctx context.Context, u latch.User) error {
 // ListUsers returns every user, ordered by email.
 func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
 	var out []latch.User
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketUsers).ForEach(func(_, v []byte) error {
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
+		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
 			var u latch.User
 			if err := json.Unmarshal(v, &u); err != nil {
-				return err
+				bad.add(bucketUsers, k, err)
+				return nil
 			}
 			out = append(out, u)
 			return nil
@@ -433,6 +459,18 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	return s.db.View(fn)
+}
+
+// viewSkipping runs fn in a read transaction, as view does, and then
+// reports the records fn skipped because they cannot be read.
+func (s *Store) viewSkipping(ctx context.Context, fn func(tx *bolt.Tx, bad *unreadable) error) error {
+	var bad unreadable
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		bad = bad[:0]
+		return fn(tx, &bad)
+	})
+	s.report(ctx, bad)
+	return err
 }
 
 // get decodes the JSON document stored under id into v, or returns
@@ -517,17 +555,19 @@ func seqKey(e latch.AuditEvent) []byte {
 	return append(k, e.ID...)
 }
 
-// decodePrefix decodes the JSON values of b's keys that start with p, in key
-// order.
-func decodePrefix[T any](b *bolt.Bucket, p []byte) ([]T, error) {
+// decodePrefix decodes the JSON values of the keys of bucket name that start
+// with p, in key order, skipping (and adding to bad) those that cannot be
+// decoded.
+func decodePrefix[T any](tx *bolt.Tx, name, p []byte, bad *unreadable) []T {
 	var out []T
-	c := b.Cursor()
+	c := tx.Bucket(name).Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 		var t T
 		if err := json.Unmarshal(v, &t); err != nil {
-			return nil, fmt.Errorf("decode %q: %w", k, err)
+			bad.add(name, k, err)
+			continue
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return out
 }

@@ -13,11 +13,12 @@ import (
 // ListDomains returns the organisation's email domains, ordered by name.
 func (s *Store) ListDomains(ctx context.Context) ([]latch.Domain, error) {
 	var out []latch.Domain
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		return tx.Bucket(bucketDomains).ForEach(func(k, v []byte) error {
 			var d latch.Domain
 			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode %q: %w", k, err)
+				bad.add(bucketDomains, k, err)
+				return nil
 			}
 			out = append(out, d)
 			return nil

@@ -109,10 +109,9 @@ func (s *Store) ListIdentities(ctx context.Context, email string) ([]latch.Ident
 		p = identityPrefix(latch.NormalizeEmail(email))
 	}
 	var out []latch.Identity
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		out, err = decodePrefix[latch.Identity](tx.Bucket(bucketIdentities), p)
-		return err
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
+		out = decodePrefix[latch.Identity](tx, bucketIdentities, p, bad)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list identities of %q: %w", email, err)

@@ -36,13 +36,12 @@ func (s *Store) PutMessageRef(ctx context.Context, ref latch.MessageRef) error {
 // request's prefix. None is not an error.
 func (s *Store) MessageRefs(ctx context.Context, requestID string) ([]latch.MessageRef, error) {
 	var out []latch.MessageRef
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		if !keyable(requestID) {
 			return nil // no ref is stored under such an id
 		}
-		var err error
-		out, err = decodePrefix[latch.MessageRef](tx.Bucket(bucketMessageRefs), messageRefPrefix(requestID))
-		return err
+		out = decodePrefix[latch.MessageRef](tx, bucketMessageRefs, messageRefPrefix(requestID), bad)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("message refs of %s: %w", requestID, err)

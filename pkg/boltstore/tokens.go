@@ -77,13 +77,12 @@ func (s *Store) GetToken(ctx context.Context, id string) (latch.Token, error) {
 // by CreatedAt, then ID.
 func (s *Store) ListTokens(ctx context.Context) ([]latch.Token, error) {
 	var out []latch.Token
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketTokens)
+	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketTokensByTime).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			var t latch.Token
-			if err := get(docs, idOf(k), &t); err != nil {
-				return fmt.Errorf("index entry %q: %w", k, err)
+			if !getOr(tx, bucketTokens, idOf(k), &t, bad) {
+				continue
 			}
 			out = append(out, t)
 		}
