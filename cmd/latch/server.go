@@ -38,6 +38,7 @@ type serverOptions struct {
 	flows     string
 	logFormat string
 	logLevel  string
+	limits    serverLimits
 }
 
 func newServerCmd() *cobra.Command {
@@ -67,6 +68,7 @@ With no domain at all, every new person joins as a member.`,
 	f.Float64Var(&o.rateLimit, "rate-limit", httpapi.DefaultRateLimit.Rate, "API calls a second allowed per token, with bursts of twice that (0: no limit)")
 	f.StringArrayVar(&o.domains, "domain", env.List(os.Getenv("LATCH_DOMAINS")),
 		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
+	addLimitFlags(cmd, &o.limits)
 	return cmd
 }
 
@@ -91,6 +93,14 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := o.limits.validate(); err != nil {
+		return err
+	}
+	maxConns, err := o.limits.connCap()
+	if err != nil {
+		return err
+	}
+	outbound := outboundClient()
 	loaded, err := flows.Load(o.flows, strategies.FlowOptions())
 	if err != nil {
 		return fmt.Errorf("load flows: %w", err)
@@ -99,11 +109,11 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err != nil {
 		return err
 	}
-	hookCaller := hooks.New(os.LookupEnv, nil)
+	hookCaller := hooks.New(os.LookupEnv, outbound)
 	if err := hookCaller.Check(loaded); err != nil {
 		return err
 	}
-	esc := &strategies.Escalators{LookupEnv: os.LookupEnv}
+	esc := &strategies.Escalators{LookupEnv: os.LookupEnv, HTTP: outbound}
 	for _, f := range loaded {
 		if f.Strategy != nil {
 			if _, err := esc.For(f); err != nil {
@@ -114,7 +124,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"))
+	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"), boltstore.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -182,11 +192,12 @@ func runServer(ctx context.Context, o serverOptions) error {
 	toks := &tokens.Service{Store: store, Clock: clock}
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
-		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}}
-	ln, err := net.Listen("tcp", o.addr)
+		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store}
+	tcp, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln := newLimitListener(tcp, maxConns, log)
 	handler := api.Handler()
 	switch {
 	case slack == nil:
@@ -202,12 +213,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 		bg.Go("slack socket mode", func(ctx context.Context) error { return slack.RunSocketMode(ctx, appToken) })
 		log.Info("slack app connecting by Socket Mode")
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := o.limits.server(handler, ln, log)
 	names := make([]string, len(loaded))
 	for i, f := range loaded {
 		names[i] = f.Name
 	}
-	log.Info("latch server started", "url", "http://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","))
+	log.Info("latch server started", "url", "http://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","),
+		"max_conns", maxConns)
 	fmt.Fprintf(os.Stdout, "latch: listening on http://%s\n", ln.Addr())
 
 	errc := make(chan error, 1)

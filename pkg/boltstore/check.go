@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"os"
 	"runtime/debug"
@@ -374,7 +375,7 @@ func printableKey(k string) string {
 // Backup writes a consistent copy of the whole store to w (bbolt's
 // Tx.WriteTo in a read transaction: writers go on meanwhile) and returns the
 // number of bytes written. The copy is a store file Open accepts.
-func (s *Store) Backup(ctx context.Context, w interface{ Write([]byte) (int, error) }) (int64, error) {
+func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -392,7 +393,7 @@ func (s *Store) Backup(ctx context.Context, w interface{ Write([]byte) (int, err
 
 type ctxWriter struct {
 	ctx context.Context
-	w   interface{ Write([]byte) (int, error) }
+	w   io.Writer
 }
 
 func (c ctxWriter) Write(p []byte) (int, error) {

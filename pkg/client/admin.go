@@ -129,3 +129,22 @@ func (c *Client) Audit(ctx context.Context, f AuditFilter) (httpapi.AuditPage, e
 	var out httpapi.AuditPage
 	return out, c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &out)
 }
+
+// Backup downloads a consistent copy of the server's store (admins; latch
+// server only) into w and returns the number of bytes written.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.roundTrip(ctx, http.MethodGet, "/v1/backup", "", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return 0, apiError(resp.StatusCode, data)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("GET /v1/backup: read answer: %w", err)
+	}
+	return n, nil
+}

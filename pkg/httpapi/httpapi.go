@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/identity"
@@ -46,6 +47,9 @@ type Server struct {
 	Log    *slog.Logger
 	// RateLimit applies to each token (the bootstrap token included).
 	RateLimit RateLimit
+	// Backup, when set, serves GET /v1/backup to admins: a consistent copy
+	// of the store (latch server's bbolt file).
+	Backup Backuper
 
 	limiter *limiter
 }
@@ -73,7 +77,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
 	s.adminRoutes(mux)
 	s.tokenRoutes(mux)
+	if s.Backup != nil {
+		mux.Handle("GET /v1/backup", s.admin(s.backup))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		closeUnread(w, r)
 		writeError(w, r, s.Log, latch.Errorf(latch.KindNotFound, "route_not_found", "There is no %s %s.", r.Method, r.URL.Path))
 	})
 	return mux
@@ -112,13 +120,29 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 				err = rateLimited(retry)
 			}
 		}
-		if err == nil {
+		if err != nil {
+			// Refused before the body was read: it is never read.
+			closeUnread(w, r)
+		} else {
 			err = h(w, r, p)
 		}
 		if err != nil {
 			writeError(w, r, s.Log, err)
 		}
 	})
+}
+
+// closeUnread makes the answer to a request whose body will not be read the
+// connection's last, sent at once: net/http would otherwise read up to 256
+// KiB of the body, before answering or (for a chunked body) after, to reuse
+// the connection, at whatever pace the caller sends it. "Connection: close"
+// skips the read before the answer; a read deadline in the past ends the one
+// after it at once, and the connection is closed.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 }
 
 // CreateBody is the body of POST /v1/requests.

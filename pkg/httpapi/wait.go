@@ -15,6 +15,7 @@ const (
 	DefaultWait  = 25 * time.Second
 	MaxWait      = 30 * time.Second // API Gateway's HTTP API answers within 30 s
 	waitInterval = 200 * time.Millisecond
+	waitSlack    = 10 * time.Second // past the timeout, for the last look and the answer
 )
 
 // Settled reports whether a request waiting on approval or escalation is
@@ -37,6 +38,12 @@ func (s *Server) waitRequest(w http.ResponseWriter, r *http.Request, _ Principal
 		}
 		timeout = d
 	}
+	// The server's read and write timeouts bound ordinary calls; a wait
+	// sets its own, by design, from the timeout it was given. (Not every
+	// ResponseWriter can: the API Lambda's answers have no connection.)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout + waitSlack))
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout + waitSlack))
 	id := r.PathValue("id")
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
