@@ -98,7 +98,8 @@ func (l serverLimits) server(h http.Handler, ln *limitListener, log *slog.Logger
 // idle keep-alive one) is closed to make room: a flood of slow or idle
 // connections cannot keep a health check or an API call out. When every
 // connection has a request under way, Accept waits until one ends; new
-// callers wait in the kernel's queue meanwhile, using no descriptor of ours.
+// callers wait in the kernel's queue meanwhile (all but one, accepted and
+// held unserved), using no descriptor of ours.
 type limitListener struct {
 	net.Listener
 	max int
@@ -137,11 +138,20 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	lc := &limitConn{Conn: c, l: l}
 	l.mu.Lock()
 	var evict net.Conn
-	if len(l.conns) >= l.max {
+	for len(l.conns) >= l.max && !l.closed {
+		// Every slot filled since the wait above: make room, or wait for
+		// it (the connection accepted is not served meanwhile).
 		if evict = l.oldestWaiting(); evict != nil {
 			delete(l.conns, evict)
 			l.evicted++
+			break
 		}
+		l.cond.Wait()
+	}
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return nil, net.ErrClosed
 	}
 	l.seq++
 	l.conns[lc] = &connInfo{seq: l.seq}
