@@ -208,10 +208,18 @@ func startServer(t testing.TB, flowDir, dataDir string, extra ...string) *server
 // startServerEnv is startServer with more environment variables (NAME=value).
 func startServerEnv(t testing.TB, env []string, flowDir, dataDir string, extra ...string) *server {
 	t.Helper()
+	return startServerVia(t, nil, env, flowDir, dataDir, extra...)
+}
+
+// startServerVia is startServerEnv run through a command that executes the
+// rest of its arguments in its place (such as prlimit), when via is set.
+func startServerVia(t testing.TB, via, env []string, flowDir, dataDir string, extra ...string) *server {
+	t.Helper()
 	s := &server{t: t, flowDir: flowDir, dataDir: dataDir, logs: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{"server", "--addr", "127.0.0.1:0", "--data", dataDir, "--flows", flowDir, "--log-level", "debug",
 		"--rate-limit", "1000"}, extra...)
-	s.cmd = exec.Command(latchBin, args...)
+	argv := append(append(via[:len(via):len(via)], latchBin), args...)
+	s.cmd = exec.Command(argv[0], argv[1:]...)
 	s.cmd.Env = append(os.Environ(), "LATCH_ADMIN_TOKEN="+adminToken, "LATCH_WEBHOOK_SECRET="+webhookSecret, "LATCH_HOOK_SECRET="+hookSecret)
 	s.cmd.Env = append(s.cmd.Env, env...)
 	s.cmd.Stderr = s.logs
