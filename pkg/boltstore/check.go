@@ -2,6 +2,8 @@ package boltstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -348,7 +350,7 @@ func getOr(tx *bolt.Tx, name []byte, id string, v any, u *unreadable) bool {
 func (s *Store) report(ctx context.Context, bad unreadable) {
 	for _, b := range bad {
 		key := printableKey(b.key)
-		id := "store/unreadable/" + b.bucket + "/" + key
+		id := unreadableID(b.bucket, b.key)
 		if _, seen := s.reported.LoadOrStore(id, true); seen {
 			continue
 		}
@@ -361,6 +363,13 @@ func (s *Store) report(ctx context.Context, bad unreadable) {
 			s.log.ErrorContext(ctx, "store: could not record the audit event of an unreadable record", "key", key, "err", err)
 		}
 	}
+}
+
+// unreadableID is the ID of the event reporting a record: evt_ and 26
+// base32 characters of a hash of its bucket and key, the same each time.
+func unreadableID(bucket, key string) string {
+	sum := sha256.Sum256([]byte("store_record_unreadable\x00" + bucket + "\x00" + key))
+	return "evt_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:26]
 }
 
 // printableKey is a key as it can be shown and used in an event ID: as it is
