@@ -55,7 +55,11 @@ bootstrap admin bearer token for the API.
 --domain (or LATCH_DOMAINS) names the organisation's email domains: new people
 in them (or their subdomains) join as members, everyone else as guests. The
 domains are added to the store at start; 'latch domains' manages them after.
-With no domain at all, every new person joins as a member.`,
+With no domain at all, every new person joins as a member.
+
+The read, write and idle timeouts and the connection cap bound what callers of
+the port can hold; the store is checked at start and a damaged one refused;
+'latch backup FILE' copies the store while the server runs. See docs/server.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServer(cmd.Context(), o) },
 	}

@@ -94,6 +94,8 @@ func openChecked(path string, readOnly bool) (db *bolt.DB, err error) {
 	if err := checkHeader(path); err != nil {
 		return nil, err
 	}
+	old := debug.SetPanicOnFault(true) // bbolt reads the freelist as it opens
+	defer debug.SetPanicOnFault(old)
 	defer guard(path, &err)
 	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: readOnly})
 	if err != nil {
