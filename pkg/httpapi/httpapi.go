@@ -137,12 +137,16 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 // KiB of the body, before answering or (for a chunked body) after, to reuse
 // the connection, at whatever pace the caller sends it. "Connection: close"
 // skips the read before the answer; a read deadline in the past ends the one
-// after it at once, and the connection is closed.
+// after it at once, and the connection is closed. Where there is no
+// connection (the API Lambda's buffered answers), nothing changes.
 func closeUnread(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength != 0 {
-		w.Header().Set("Connection", "close")
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	if r.ContentLength == 0 {
+		return
 	}
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now()); err != nil {
+		return
+	}
+	w.Header().Set("Connection", "close")
 }
 
 // CreateBody is the body of POST /v1/requests.
