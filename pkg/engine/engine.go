@@ -213,10 +213,12 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 		s.Grant = &g
 		if s.Flow, err = e.flows.Get(g.Flow); err != nil {
 			// The flow was removed while access was held. Reports about the
-			// grant must still land, so that a revoke that cannot run shows
-			// as failed instead of hanging.
+			// grant must still land, and the grant is revoked with what it
+			// recorded (latch.Grant.RevokeFlow).
 			e.log.WarnContext(ctx, "grant of a flow that is no longer loaded", "grant", g.ID, "flow", g.Flow)
-			s.Flow = &latch.Flow{Name: g.Flow, ScheduleDeescalation: true}
+			if s.Flow, _ = g.RevokeFlow(nil); s.Flow == nil {
+				s.Flow = &latch.Flow{Name: g.Flow, ScheduleDeescalation: true}
+			}
 		}
 		grantIDs = g.RequestIDs()
 	} else {
