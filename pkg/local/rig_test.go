@@ -193,6 +193,9 @@ type rigOptions struct {
 	flows []*latch.Flow
 	// metric is the runner's overdue metric.
 	metric func(grantID string)
+	// escalator, when set, is the escalator instead of esc (which still
+	// serves the rig's helpers).
+	escalator latch.Escalator
 }
 
 // rig is the local runtime wired as `latch server` wires it, on a bbolt
@@ -254,7 +257,12 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	})
 	rt.timers = local.NewTimers(ctx, rt.queue, o.clock, slog.New(slog.DiscardHandler))
 	rt.runner = local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flows,
-		Escalator: func(*latch.Flow) (latch.Escalator, error) { return o.esc, nil },
+		Escalator: func(*latch.Flow) (latch.Escalator, error) {
+			if o.escalator != nil {
+				return o.escalator, nil
+			}
+			return o.esc, nil
+		},
 		Identity:  o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric})
 	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
 		if email == dan {

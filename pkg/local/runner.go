@@ -430,7 +430,12 @@ func (r *Runner) revoke(g latch.Grant) error {
 		}
 		spec.User.Identity = id
 	}
-	return safeCall(r.ctx, esc.Revoke, spec)
+	if err := safeCall(r.ctx, esc.Revoke, spec); err != nil {
+		return err
+	}
+	return safeCall(r.ctx, func(ctx context.Context, spec latch.GrantSpec) error {
+		return latch.ConfirmRevoked(ctx, esc, spec)
+	}, spec)
 }
 
 // escalatorFlow is the flow to build g's escalator from: a flow made from

@@ -472,3 +472,40 @@ func TestEscalatorReceivesTheGrantSpec(t *testing.T) {
 		t.Errorf("Revoke spec (-want +got):\n%s", diff)
 	}
 }
+
+// checkingEscalator is an escalator that can check (latch.Checker): its
+// checks answer held from a script (the last answer repeats).
+type checkingEscalator struct {
+	*fakeEscalator
+	mu     sync.Mutex
+	held   []bool
+	checks int
+}
+
+func (c *checkingEscalator) Check(context.Context, latch.GrantSpec) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checks++
+	h := c.held[0]
+	if len(c.held) > 1 {
+		c.held = c.held[1:]
+	}
+	return h, nil
+}
+
+// Where the strategy can check, a revoke is done only when a check after it
+// says the access is gone; until then it is retried.
+func TestRevokeIsConfirmedByACheck(t *testing.T) {
+	fake := newFakeEscalator()
+	esc := &checkingEscalator{fakeEscalator: fake, held: []bool{true, false}}
+	rt := newRig(t, rigOptions{esc: fake, escalator: esc})
+	r := rt.active(ann, nil)
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	rt.waitFor(r.ID, latch.StatusEnded)
+	rt.runner.Wait()
+	esc.mu.Lock()
+	defer esc.mu.Unlock()
+	if n := esc.count("revoke", ann); n < 2 || esc.checks < 2 {
+		t.Errorf("%d revokes, %d checks; want the revoke retried until a check said the access was gone", n, esc.checks)
+	}
+}

@@ -314,6 +314,10 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 		h.log().WarnContext(ctx, "revoking access failed", "grant", g.ID, "err", err)
 		return TaskOutput{}, taskErr("deescalation_failed", err)
 	}
+	if err := latch.ConfirmRevoked(ctx, esc, spec); err != nil {
+		h.log().WarnContext(ctx, "the check after the revoke failed", "grant", g.ID, "err", err)
+		return TaskOutput{}, taskErr("revoke_unconfirmed", err)
+	}
 	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
 	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID})
 	return TaskOutput{Report: r}, err

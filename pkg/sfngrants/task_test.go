@@ -483,3 +483,29 @@ func TestRevokeOfAGrantWhoseFlowIsGone(t *testing.T) {
 		t.Errorf("revoke with nothing to revoke with: %v, want a TaskError", err)
 	}
 }
+
+// checker is an escalator that can check; held is its answer.
+type checker struct {
+	*fakeEscalator
+	held bool
+}
+
+func (c checker) Check(context.Context, latch.GrantSpec) (bool, error) { return c.held, nil }
+
+// Where the strategy can check, the revoke task reports deescalated only
+// when a check after the revoke says the access is gone; otherwise it fails
+// (and the state machine retries it).
+func TestRevokeTaskIsConfirmedByACheck(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantDeescalating
+	for _, held := range []bool{true, false} {
+		h, _, _ := newHandler(g, checker{fakeEscalator: &fakeEscalator{}, held: held})
+		out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"})
+		if held && (err == nil || lambdaError(err).Error != "TaskError" || out.Report != nil) {
+			t.Errorf("access still held after the revoke: %+v, %v; want a TaskError and no report", out, err)
+		}
+		if !held && (err != nil || out.Report == nil) {
+			t.Errorf("access gone after the revoke: %+v, %v; want deescalated", out, err)
+		}
+	}
+}
