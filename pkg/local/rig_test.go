@@ -263,7 +263,7 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 			}
 			return o.esc, nil
 		},
-		Identity:  o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric})
+		Identity: o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric})
 	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
 		if email == dan {
 			return latch.RoleAdmin, nil
