@@ -18,7 +18,9 @@ func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
 // (the approvals function) does.
 type engineQueue struct{ eng *engine.Engine }
 
-func (q engineQueue) Publish(ctx context.Context, cmd latch.Command) error { return q.eng.Handle(ctx, cmd) }
+func (q engineQueue) Publish(ctx context.Context, cmd latch.Command) error {
+	return q.eng.Handle(ctx, cmd)
+}
 
 // On AWS the reconciler is what makes an overdue revoke loud: against
 // DynamoDB Local, through the engine, a grant a minute past its due records
