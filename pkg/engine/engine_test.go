@@ -435,3 +435,40 @@ func TestGrantOfRemovedFlowIsStillRevoked(t *testing.T) {
 		t.Errorf("request %s after the revoke, want ended", got.Status)
 	}
 }
+
+// An admin can revoke early a grant whose flow is gone: the revoke is judged
+// with what the grant recorded.
+func TestEarlyRevokeOfARemovedFlowsGrant(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	if err := f.eng.Handle(ctx, latch.Command{ID: "esc", Kind: latch.CmdEscalated, GrantID: got.GrantID, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	users := &engine.Users{Store: f.store, Clock: f.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
+		if email == "root@example.com" {
+			return latch.RoleAdmin, nil
+		}
+		return latch.RoleMember, nil
+	}}
+	eng, err := engine.New(engine.Config{Store: f.store, Flows: engine.NewFlowSet(nil), Clock: f.clock, Users: users,
+		Runner: f.rec, Scheduler: f.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "rv", Kind: latch.CmdRevoke, RequestID: r.ID,
+		Actor: latch.Actor{Email: "root@example.com"}, At: f.clock.Now()}); err != nil {
+		t.Fatalf("an admin's revoke of a removed flow's grant: %v", err)
+	}
+	if got, _ = f.store.GetRequest(ctx, r.ID); got.Status != latch.StatusDeescalating {
+		t.Errorf("request %s, want deescalating", got.Status)
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "ap", Kind: latch.CmdApprove, RequestID: r.ID,
+		Actor: latch.Actor{Email: "root@example.com"}, At: f.clock.Now()}); latch.ErrorCodeOf(err) != "flow_not_found" {
+		t.Errorf("another command on a removed flow's request: %v, want flow_not_found", err)
+	}
+}
