@@ -80,6 +80,7 @@ const (
 	TypeDeescalated        = Type(latch.CmdDeescalated)
 	TypeDeescalationFailed = Type(latch.CmdDeescalationFailed)
 	TypeRetry              = Type(latch.CmdRetry)
+	TypeOverdue            = Type(latch.CmdOverdue)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -89,7 +90,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeCreate, TypeGrantTask}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -114,11 +115,13 @@ type Actor struct {
 }
 
 // Failure says why granting or revoking failed. Stage is "escalate" or
-// "deescalate", or empty.
+// "deescalate", or empty. MaybeHeld is set on an escalation failure that was
+// not a refusal: the target may hold the access all the same.
 type Failure struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Stage   string `json:"stage,omitempty"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Stage     string `json:"stage,omitempty"`
+	MaybeHeld bool   `json:"maybe_held,omitempty"`
 }
 
 // Message is one version 1 message: the envelope (Version, Type, ID, At) and
@@ -126,8 +129,10 @@ type Failure struct {
 //
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
-//	escalated, due, deescalated            grant_id; request_id, actor, reason, source allowed
+//	escalated                              grant_id; identity, request_id, actor, reason, source allowed
+//	due, deescalated                       grant_id; request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
+//	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
 //	create                                 request_id, flow, user_email, source; created_by, fields, context allowed
 //	grant_task                             grant_id, action; nothing else
 //
@@ -151,14 +156,15 @@ type Message struct {
 	Fields    map[string]any `json:"fields,omitempty"`
 	Context   map[string]any `json:"context,omitempty"`
 	Failure   *Failure       `json:"failure,omitempty"`
+	Identity  string         `json:"identity,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity"}
 	actorKeys   = []string{"email", "bot"}
-	failureKeys = []string{"code", "message", "stage"}
+	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
 
 // FromCommand returns the message that carries cmd. A system command (zero
@@ -173,12 +179,14 @@ func FromCommand(cmd latch.Command) Message {
 		GrantID:   cmd.GrantID,
 		Reason:    cmd.Reason,
 		Source:    string(cmd.Source),
+		Identity:  cmd.Identity,
 	}
 	if !cmd.Actor.IsSystem() {
 		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
 	}
 	if cmd.Failure != nil {
-		m.Failure = &Failure{Code: cmd.Failure.Code, Message: cmd.Failure.Message, Stage: cmd.Failure.Stage}
+		m.Failure = &Failure{Code: cmd.Failure.Code, Message: cmd.Failure.Message, Stage: cmd.Failure.Stage,
+			MaybeHeld: cmd.Failure.MaybeHeld}
 	}
 	return m
 }
@@ -269,12 +277,14 @@ func (m Message) Command() (latch.Command, error) {
 		Reason:    m.Reason,
 		Source:    latch.Source(m.Source),
 		At:        m.At,
+		Identity:  m.Identity,
 	}
 	if m.Actor != nil {
 		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
 	}
 	if m.Failure != nil {
-		cmd.Failure = &latch.Failure{Code: m.Failure.Code, Message: m.Failure.Message, Stage: m.Failure.Stage}
+		cmd.Failure = &latch.Failure{Code: m.Failure.Code, Message: m.Failure.Message, Stage: m.Failure.Stage,
+			MaybeHeld: m.Failure.MaybeHeld}
 	}
 	return cmd, nil
 }
@@ -302,6 +312,7 @@ const (
 // rule is what one type needs.
 type rule struct {
 	request, grant, actor, failure, action, reason, source need
+	identity                                               need
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
 	stage                                                  string
@@ -314,11 +325,12 @@ var rules = map[Type]rule{
 	TypeRevoke:             person,
 	TypeRetry:              person,
 	TypeExpire:             {request: required, grant: allowed, actor: allowed, reason: allowed, source: allowed},
-	TypeEscalated:          grantReport,
+	TypeEscalated:          withIdentity(grantReport),
 	TypeDue:                grantReport,
 	TypeDeescalated:        grantReport,
 	TypeEscalationFailed:   withFailure(grantReport, latch.StageEscalate),
 	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
+	TypeOverdue:            overdue,
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }
@@ -326,7 +338,13 @@ var rules = map[Type]rule{
 var (
 	person      = rule{request: required, grant: allowed, actor: required, reason: allowed, source: allowed}
 	grantReport = rule{request: allowed, grant: required, actor: allowed, reason: allowed, source: allowed}
+	overdue     = rule{request: allowed, grant: required, actor: allowed, reason: allowed, source: allowed, failure: allowed}
 )
+
+func withIdentity(r rule) rule {
+	r.identity = allowed
+	return r
+}
 
 // personal reports whether r is the rule of a person's command.
 func (r rule) personal() bool { return r.actor == required }
@@ -383,6 +401,7 @@ func (m Message) Validate() error {
 	check("created_by", r.extra, m.CreatedBy != nil)
 	check("fields", r.extra, m.Fields != nil)
 	check("context", r.extra, m.Context != nil)
+	check("identity", r.identity, m.Identity != "")
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)
@@ -420,6 +439,9 @@ func (m Message) Validate() error {
 		}
 		if f.Stage != "" && f.Stage != r.stage {
 			bad("failure.stage %q does not match %s (want %q or nothing)", f.Stage, m.Type, r.stage)
+		}
+		if f.MaybeHeld && m.Type != TypeEscalationFailed {
+			bad("failure.maybe_held is only for %s", TypeEscalationFailed)
 		}
 	}
 	if m.Source != "" && r.source != forbidden {

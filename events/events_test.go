@@ -52,6 +52,9 @@ var samples = map[events.Type]events.Message{
 		GrantID: grantID, Failure: &events.Failure{Code: "webhook_timeout",
 			Message: "The webhook at hooks.example.com did not answer within 10s to deescalate grant " + grantID + ".",
 			Stage:   "deescalate"}},
+	events.TypeOverdue: {Version: 1, Type: events.TypeOverdue, ID: "overdue/" + grantID + "/1764063000000000000",
+		At: at.Add(time.Minute), GrantID: grantID, Source: "reconciler", Failure: &events.Failure{Code: "revoke_overdue",
+			Message: "The webhook at hooks.example.com answered 503 Service Unavailable"}},
 	events.TypeRetry: {Version: 1, Type: events.TypeRetry, ID: "cmd_01JDQ4E1B2C3D4E5F6G7H8J9K0", At: at,
 		RequestID: requestID, Actor: &events.Actor{Email: "admin@example.com"}, Reason: "The group exists now", Source: "api"},
 	events.TypeCreate: {Version: 1, Type: events.TypeCreate, ID: "create/" + requestID, At: at,
@@ -159,13 +162,16 @@ func commands() []latch.Command {
 		{ID: "c3", Kind: latch.CmdCancel, RequestID: requestID, Actor: latch.Actor{Email: "ada@example.com", Bot: "ci"}, Source: latch.SourceAPI, At: at},
 		{ID: "c4", Kind: latch.CmdRevoke, RequestID: requestID, GrantID: grantID, Actor: person, At: at},
 		{ID: "c5", Kind: latch.CmdExpire, RequestID: requestID, At: at},
-		{ID: "c6", Kind: latch.CmdEscalated, GrantID: grantID, At: at},
-		{ID: "c7", Kind: latch.CmdEscalationFailed, GrantID: grantID, Failure: fail, At: at},
+		{ID: "c6", Kind: latch.CmdEscalated, GrantID: grantID, Identity: "AIDA-grace", At: at},
+		{ID: "c7", Kind: latch.CmdEscalationFailed, GrantID: grantID, Failure: &latch.Failure{Code: fail.Code,
+			Message: fail.Message, Stage: fail.Stage, MaybeHeld: true}, At: at},
 		{ID: "c8", Kind: latch.CmdDue, GrantID: grantID, At: at},
 		{ID: "c9", Kind: latch.CmdDeescalated, GrantID: grantID, RequestID: requestID, At: at},
 		{ID: "c10", Kind: latch.CmdDeescalationFailed, GrantID: grantID,
 			Failure: &latch.Failure{Code: "webhook_timeout", Message: "No answer."}, At: at},
 		{ID: "c11", Kind: latch.CmdRetry, RequestID: requestID, Actor: latch.Actor{Email: "admin@example.com"}, At: at},
+		{ID: "c12", Kind: latch.CmdOverdue, GrantID: grantID, Source: latch.SourceLatch,
+			Failure: &latch.Failure{Code: "revoke_overdue", Message: "503 from the target"}, At: at},
 	}
 }
 

@@ -59,6 +59,7 @@ func run() error {
 			Region:  envOrNil("CDK_DEFAULT_REGION"),
 		},
 	}
+	warnUndeployedStrategies(os.Stderr, props.Strategies)
 	if _, err := NewLatchStack(app, name, props); err != nil {
 		return err
 	}

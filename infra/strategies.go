@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +18,21 @@ func escalatorTimeout(strategy string) time.Duration {
 }
 
 func strategyNames() []string { return latchstrategies.Types() }
+
+// warnUndeployedStrategies warns, at synth, about the strategies of this
+// build that the deployment leaves out (latch:strategies). A strategy taken
+// out of a deployment loses its escalator function, and grants made under it
+// that are still open could not be revoked (the reconciler reports them as
+// revoke_overdue); synth cannot see the table, so it warns instead of
+// checking.
+func warnUndeployedStrategies(w io.Writer, deployed []string) {
+	for _, s := range latchstrategies.Types() {
+		if !slices.Contains(deployed, s) {
+			fmt.Fprintf(w, "latch infra: warning: strategy %q is not deployed (latch:strategies); if it was before, "+
+				"keep it until its open grants have ended: a grant whose strategy has no escalator function cannot be revoked\n", s)
+		}
+	}
+}
 
 // escalatorName is the function (and functions/ folder) of a strategy.
 func escalatorName(strategy string) string {

@@ -143,6 +143,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	resolver := &identity.Resolver{Store: store, Hooks: hookCaller, Escalator: esc.For, Clock: clock, Log: log}
 	flowSet := engine.NewFlowSet(loaded)
+	if err := warnOrphanedGrants(runCtx, store, flowSet, log); err != nil {
+		return err
+	}
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
 	timers := local.NewTimers(runCtx, queue, clock, log)
@@ -245,6 +248,44 @@ func runServer(ctx context.Context, o serverOptions) error {
 		err = nil
 	}
 	return err
+}
+
+// warnOrphanedGrants warns, naming them, about open grants whose flow,
+// target or strategy is gone from the flow files (or from this build): they
+// are still revoked on time, with what each grant recorded, but the flow
+// files no longer say so. A grant that recorded nothing (made before grants
+// carried their revoke) and whose flow is gone cannot be revoked until the
+// flow is restored: that is an ERROR.
+func warnOrphanedGrants(ctx context.Context, store latch.Store, flowSet *engine.FlowSet, log *slog.Logger) error {
+	grants, err := store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
+	if err != nil {
+		return fmt.Errorf("list open grants: %w", err)
+	}
+	var orphans, stuck []string
+	for _, g := range grants {
+		cur, _ := flowSet.Get(g.Flow)
+		f, ok := g.RevokeFlow(cur)
+		switch {
+		case !ok:
+			stuck = append(stuck, g.ID+" ("+g.Flow+"/"+g.TargetID+")")
+		case f != cur:
+			orphans = append(orphans, g.ID+" ("+g.Flow+"/"+g.TargetID+")")
+		}
+		if ok {
+			if _, built := strategies.Get(f.Strategy.Type); !built {
+				stuck = append(stuck, g.ID+" (strategy "+f.Strategy.Type+" is not in this build)")
+			}
+		}
+	}
+	if len(orphans) > 0 {
+		log.Warn("open grants belong to flows, targets or strategies that are gone from the flow files; "+
+			"they are revoked on time with what each grant recorded", "grants", strings.Join(orphans, ", "))
+	}
+	if len(stuck) > 0 {
+		log.Error("open grants cannot be revoked until their flow file (or strategy) is restored; "+
+			"their revokes are retried and reported overdue", "grants", strings.Join(stuck, ", "))
+	}
+	return nil
 }
 
 // startAuditShipping starts one shipper per audit destination, each

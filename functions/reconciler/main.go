@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -25,11 +26,14 @@ func main() {
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
-		Expiries: core.Expiries, Log: env.Log}
+		Expiries: core.Expiries, Log: env.Log,
+		// One CloudWatch embedded-metric line per overdue revoke per run:
+		// the RevokeOverdue metric an alarm watches.
+		Overdue: reconcile.EMF(os.Stdout, "Latch", nil)}
 	lambda.Start(func(ctx context.Context, ev events.EventBridgeEvent) (reconcile.Report, error) {
 		rep, err := rc.Run(ctx)
 		env.Log.InfoContext(ctx, "reconciled", "schedule", ev.ID, "expired", rep.Swept, "effects", rep.Effects,
-			"overdue_revokes", rep.OverdueRevokes, "redriven", rep.Redriven)
+			"overdue_revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "revokes_overdue", rep.Overdue)
 		if err != nil {
 			return rep, fmt.Errorf("reconcile: %w", err)
 		}

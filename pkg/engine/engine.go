@@ -213,10 +213,12 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 		s.Grant = &g
 		if s.Flow, err = e.flows.Get(g.Flow); err != nil {
 			// The flow was removed while access was held. Reports about the
-			// grant must still land, so that a revoke that cannot run shows
-			// as failed instead of hanging.
+			// grant must still land, and the grant is revoked with what it
+			// recorded (latch.Grant.RevokeFlow).
 			e.log.WarnContext(ctx, "grant of a flow that is no longer loaded", "grant", g.ID, "flow", g.Flow)
-			s.Flow = &latch.Flow{Name: g.Flow, ScheduleDeescalation: true}
+			if s.Flow, _ = g.RevokeFlow(nil); s.Flow == nil {
+				s.Flow = &latch.Flow{Name: g.Flow, ScheduleDeescalation: true}
+			}
 		}
 		grantIDs = g.RequestIDs()
 	} else {
@@ -229,7 +231,14 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 		}
 		s.Request = &r
 		if s.Flow, err = e.flows.Get(r.Flow); err != nil {
-			return s, err
+			// Taking access away never depends on the flow file: an early
+			// revoke of a grant whose flow is gone is judged with what the
+			// grant recorded (no approvers: admins may revoke).
+			f, ok := e.recordedFlow(ctx, cmd, r)
+			if !ok {
+				return s, err
+			}
+			s.Flow = f
 		}
 		if s.Requester, err = e.userPtr(ctx, r.Requester.Email); err != nil {
 			return s, err
@@ -272,6 +281,19 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 		s.Requests[id] = &r
 	}
 	return s, nil
+}
+
+// recordedFlow is the flow made from what the request's grant recorded, for
+// an early revoke of a request whose flow is gone.
+func (e *Engine) recordedFlow(ctx context.Context, cmd latch.Command, r latch.Request) (*latch.Flow, bool) {
+	if cmd.Kind != latch.CmdRevoke || r.GrantID == "" {
+		return nil, false
+	}
+	g, err := e.store.GetGrant(ctx, r.GrantID)
+	if err != nil {
+		return nil, false
+	}
+	return g.RevokeFlow(nil)
 }
 
 func (e *Engine) userPtr(ctx context.Context, email string) (*latch.User, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,7 +357,9 @@ func TestLifecycleThroughEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = f.store.GetRequest(ctx, r.ID)
-	if got.Status != latch.StatusActive || !got.EndsAt.Equal(t0.Add(time.Second+time.Hour)) {
+	// The end counts from the approval that asked for the escalation, not
+	// from the report.
+	if got.Status != latch.StatusActive || !got.EndsAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("after escalated: %s ending %v", got.Status, got.EndsAt)
 	}
 	end := *got.EndsAt
@@ -380,7 +383,7 @@ func TestLifecycleThroughEngine(t *testing.T) {
 	want := []string{
 		"at 10:00:00 expire " + r.ID, "notify requested pending",
 		"notify approved escalating", "escalate " + grant,
-		"notify escalated active", "wake " + grant + " 10:00:01",
+		"notify escalated active", "wake " + grant + " 10:00:00",
 		"deescalate " + grant,
 		"notify deescalated ended",
 	}
@@ -389,9 +392,10 @@ func TestLifecycleThroughEngine(t *testing.T) {
 	}
 }
 
-// Reports about a grant whose flow is no longer loaded still land: a revoke
-// that cannot run ends as failed, visible to admins, instead of hanging.
-func TestGrantOfRemovedFlowCanFail(t *testing.T) {
+// Reports about a grant whose flow is no longer loaded still land, and the
+// revoke goes on: a runner that stops retrying leaves the grant
+// deescalating, to be revoked again, never failed.
+func TestGrantOfRemovedFlowIsStillRevoked(t *testing.T) {
 	f := newFixture(t, testFlow(1))
 	r := f.create(t)
 	ctx := context.Background()
@@ -413,11 +417,58 @@ func TestGrantOfRemovedFlowCanFail(t *testing.T) {
 		t.Fatalf("due for a removed flow: %v", err)
 	}
 	if err := eng.Handle(ctx, latch.Command{ID: "fail", Kind: latch.CmdDeescalationFailed, GrantID: grant, At: end,
-		Failure: &latch.Failure{Code: "flow_not_found", Message: "There is no flow \"prod\"."}}); err != nil {
+		Failure: &latch.Failure{Code: "http_503", Message: "unavailable"}}); err != nil {
 		t.Fatalf("deescalation failure for a removed flow: %v", err)
 	}
 	got, _ = f.store.GetRequest(ctx, r.ID)
-	if got.Status != latch.StatusFailed || got.Failure == nil || got.Failure.Code != "flow_not_found" {
-		t.Errorf("request = %s %+v, want failed with flow_not_found", got.Status, got.Failure)
+	g, _ := f.store.GetGrant(ctx, grant)
+	if got.Status != latch.StatusDeescalating || g.Status != latch.GrantDeescalating {
+		t.Errorf("request %s, grant %s; want both deescalating", got.Status, g.Status)
+	}
+	if n := strings.Count(strings.Join(f.rec.Calls(), "\n"), "deescalate "+grant); n != 2 {
+		t.Errorf("deescalate asked %d times, want twice (the due and again after the failure): %v", n, f.rec.Calls())
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "done", Kind: latch.CmdDeescalated, GrantID: grant, At: end.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = f.store.GetRequest(ctx, r.ID); got.Status != latch.StatusEnded {
+		t.Errorf("request %s after the revoke, want ended", got.Status)
+	}
+}
+
+// An admin can revoke early a grant whose flow is gone: the revoke is judged
+// with what the grant recorded.
+func TestEarlyRevokeOfARemovedFlowsGrant(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	r := f.create(t)
+	ctx := context.Background()
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	if err := f.eng.Handle(ctx, latch.Command{ID: "esc", Kind: latch.CmdEscalated, GrantID: got.GrantID, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	users := &engine.Users{Store: f.store, Clock: f.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
+		if email == "root@example.com" {
+			return latch.RoleAdmin, nil
+		}
+		return latch.RoleMember, nil
+	}}
+	eng, err := engine.New(engine.Config{Store: f.store, Flows: engine.NewFlowSet(nil), Clock: f.clock, Users: users,
+		Runner: f.rec, Scheduler: f.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "rv", Kind: latch.CmdRevoke, RequestID: r.ID,
+		Actor: latch.Actor{Email: "root@example.com"}, At: f.clock.Now()}); err != nil {
+		t.Fatalf("an admin's revoke of a removed flow's grant: %v", err)
+	}
+	if got, _ = f.store.GetRequest(ctx, r.ID); got.Status != latch.StatusDeescalating {
+		t.Errorf("request %s, want deescalating", got.Status)
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "ap", Kind: latch.CmdApprove, RequestID: r.ID,
+		Actor: latch.Actor{Email: "root@example.com"}, At: f.clock.Now()}); latch.ErrorCodeOf(err) != "flow_not_found" {
+		t.Errorf("another command on a removed flow's request: %v, want flow_not_found", err)
 	}
 }

@@ -44,7 +44,7 @@ func TestCommandKindGrantLevel(t *testing.T) {
 		latch.CmdApprove: false, latch.CmdDeny: false, latch.CmdCancel: false, latch.CmdRevoke: false,
 		latch.CmdExpire: false, latch.CmdRetry: false,
 		latch.CmdEscalated: true, latch.CmdEscalationFailed: true, latch.CmdDue: true, latch.CmdDeescalated: true,
-		latch.CmdDeescalationFailed: true,
+		latch.CmdDeescalationFailed: true, latch.CmdOverdue: true,
 	}
 	got := map[latch.CommandKind]bool{}
 	for _, k := range latch.CommandKinds {

@@ -186,6 +186,8 @@ func failed(code, msg, stage string) reqOpt {
 
 func noFailure(r *latch.Request) { r.Failure = nil }
 
+func access(a latch.AccessState) reqOpt { return func(r *latch.Request) { r.Access = a } }
+
 // decision is u's decision at t.
 func decision(u *latch.User, t time.Time) latch.Decision { return latch.Decision{By: by(u), At: t} }
 
@@ -243,6 +245,13 @@ func grantUpdated(t time.Time) grantOpt { return func(g *latch.Grant) { g.Update
 func grantCreated(t time.Time) grantOpt {
 	return func(g *latch.Grant) { g.CreatedAt, g.UpdatedAt, g.Version = t, t, 0 }
 }
+
+// recorded is what the grant records for its revoke, from testFlow.
+func recorded(g *latch.Grant) {
+	g.Revoke = &latch.RevokeInfo{Strategy: "webhook", TargetID: targetID, TargetLabel: "Prod admins", IdentityService: "webhook"}
+}
+
+func grantDue(t time.Time) grantOpt { return func(g *latch.Grant) { g.DueAt = ptr(t) } }
 
 func grantFailure(code, msg, stage string) grantOpt {
 	return func(g *latch.Grant) { g.Failure = &latch.Failure{Code: code, Message: msg, Stage: stage} }

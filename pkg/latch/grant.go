@@ -2,6 +2,7 @@ package latch
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -26,9 +27,12 @@ func (s GrantStatus) Open() bool {
 	return s == GrantEscalating || s == GrantActive || s == GrantDeescalating
 }
 
-// Lease is one request's share of a grant. StartsAt and EndsAt are set once
-// access is in place; EndsAt stays zero when the flow does not schedule
-// deescalation.
+// Lease is one request's share of a grant. EndsAt is fixed when the lease is
+// taken (its request's approval, which asks for the first escalation
+// attempt) or, for a lease queued behind a revoke, when its grant starts:
+// the end is that moment plus Duration, and no retry, crash or late report
+// moves it. It stays zero when the flow does not schedule deescalation.
+// StartsAt is set once access is in place.
 type Lease struct {
 	RequestID string    `json:"request_id"`
 	Duration  int64     `json:"duration_seconds"`
@@ -41,20 +45,31 @@ type Lease struct {
 // ends. Each period of access is its own grant with its own ID; Key names the
 // (flow, target, user) it belongs to.
 type Grant struct {
-	ID        string      `json:"id"`
-	Key       string      `json:"key"`
-	Flow      string      `json:"flow"`
-	TargetID  string      `json:"target_id"`
-	User      UserRef     `json:"user"`
-	Status    GrantStatus `json:"status"`
-	Leases    []Lease     `json:"leases"`
-	Queued    []Lease     `json:"queued,omitempty"` // waiting for this grant's revoke to finish, to start the next
-	StartsAt  *time.Time  `json:"starts_at,omitempty"`
-	EndedAt   *time.Time  `json:"ended_at,omitempty"`
-	Failure   *Failure    `json:"failure,omitempty"`
-	CreatedAt time.Time   `json:"created_at"`
-	UpdatedAt time.Time   `json:"updated_at"`
-	Version   int64       `json:"version"`
+	ID       string      `json:"id"`
+	Key      string      `json:"key"`
+	Flow     string      `json:"flow"`
+	TargetID string      `json:"target_id"`
+	User     UserRef     `json:"user"`
+	Status   GrantStatus `json:"status"`
+	Leases   []Lease     `json:"leases"`
+	Queued   []Lease     `json:"queued,omitempty"` // waiting for this grant's revoke to finish, to start the next
+	StartsAt *time.Time  `json:"starts_at,omitempty"`
+	EndedAt  *time.Time  `json:"ended_at,omitempty"`
+	Failure  *Failure    `json:"failure,omitempty"`
+	// Revoke is what revoking the grant needs, recorded when the grant
+	// starts, so that removing or changing its flow never blocks the revoke.
+	// Nil on grants recorded before it existed and on approval-only flows.
+	Revoke *RevokeInfo `json:"revoke,omitempty"`
+	// Identity is the grantee's id in the target system as the escalator
+	// was given it (recorded when the escalation is reported); the revoke
+	// takes access away from that id.
+	Identity string `json:"identity,omitempty"`
+	// DueAt is when the revoke fell due: the lease end, the early revoke,
+	// or the failed escalation that sent the grant to deescalating.
+	DueAt     *time.Time `json:"due_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Version   int64      `json:"version"`
 }
 
 // GrantKey names the access a request asks for: one user on one target of
@@ -121,12 +136,74 @@ func (g *Grant) clone() *Grant {
 	return &c
 }
 
-func (l *Lease) start(at time.Time, scheduled bool) {
-	l.StartsAt = at
-	if scheduled {
+// fixEnd sets the lease's end from at, when the flow schedules
+// deescalation and the end is not fixed yet.
+func (l *Lease) fixEnd(at time.Time, scheduled bool) {
+	if scheduled && l.EndsAt.IsZero() {
 		l.EndsAt = at.Add(time.Duration(l.Duration) * time.Second)
 	}
 }
+
+// start records that access is in place at at. An end fixed before (when
+// the lease was taken) is kept: a slow or retried escalation does not add
+// to the grant.
+func (l *Lease) start(at time.Time, scheduled bool) {
+	l.StartsAt = at
+	l.fixEnd(at, scheduled)
+}
+
+// RevokeInfo is what revoking a grant needs besides the grant's own
+// identity: the strategy type, its settings as the flow had them when the
+// grant started (names of secrets, never secrets), the target, and the
+// identity service. Latch revokes with the flow as it is now when it still
+// has the grant's strategy type and target; otherwise with this.
+type RevokeInfo struct {
+	Strategy        string         `json:"strategy"`
+	Config          map[string]any `json:"config,omitempty"`
+	TargetID        string         `json:"target_id"`
+	TargetLabel     string         `json:"target_label,omitempty"`
+	TargetSettings  map[string]any `json:"target_settings,omitempty"`
+	IdentityService string         `json:"identity_service,omitempty"`
+}
+
+// revokeInfo records what revoking a grant of f on target needs; nil for a
+// flow without a strategy.
+func revokeInfo(f *Flow, targetID string) *RevokeInfo {
+	if f == nil || f.Strategy == nil {
+		return nil
+	}
+	t, _ := f.Target(targetID)
+	return &RevokeInfo{Strategy: f.Strategy.Type, Config: f.Strategy.Config, TargetID: targetID,
+		TargetLabel: t.Label, TargetSettings: t.Settings, IdentityService: f.IdentityService()}
+}
+
+// RevokeFlow is the flow to revoke g with, given its flow as loaded now
+// (nil when it is gone). The current flow is used while it still has the
+// grant's strategy type and target (so that a corrected setting applies);
+// otherwise a flow made from what the grant recorded, named after the
+// grant's flow, with the one target. It returns false when neither can
+// revoke (a grant recorded before RevokeInfo existed, whose flow is gone).
+func (g *Grant) RevokeFlow(current *Flow) (*Flow, bool) {
+	if current != nil && current.Strategy != nil {
+		_, hasTarget := current.Target(g.TargetID)
+		if hasTarget && (g.Revoke == nil || g.Revoke.Strategy == current.Strategy.Type) {
+			return current, true
+		}
+	}
+	ri := g.Revoke
+	if ri == nil || ri.Strategy == "" {
+		return nil, false
+	}
+	return &Flow{Name: g.Flow, ScheduleDeescalation: true,
+		Strategy: &Strategy{Type: ri.Strategy, Config: ri.Config,
+			Targets: []Target{{ID: ri.TargetID, Label: ri.TargetLabel, Settings: ri.TargetSettings}}},
+		Identity: IdentityConfig{Service: ri.IdentityService},
+		File:     "(recorded on grant " + g.ID + ")"}, true
+}
+
+// Recorded reports whether f was made by RevokeFlow from what a grant
+// recorded, rather than loaded from a flow file.
+func (f *Flow) Recorded() bool { return strings.HasPrefix(f.File, "(recorded on grant ") }
 
 // NewGrantSpec is what an escalator is told about g, of flow f, at now:
 // the grantee, the target, and when access starts and ends — the grant's
@@ -136,19 +213,20 @@ func (l *Lease) start(at time.Time, scheduled bool) {
 // Every runtime builds the spec here, so escalators see the same on each.
 func NewGrantSpec(f *Flow, g *Grant, first *Request, now time.Time) GrantSpec {
 	target, _ := f.Target(g.TargetID)
-	spec := GrantSpec{GrantID: g.ID, User: SpecUser{Email: g.User.Email}, Target: target}
+	spec := GrantSpec{GrantID: g.ID, User: SpecUser{Email: g.User.Email, Identity: g.Identity}, Target: target}
+	spec.StartsAt = now
 	if g.StartsAt != nil {
 		spec.StartsAt = *g.StartsAt
-		if end, ok := g.EndsAt(); ok {
-			spec.EndsAt = end
-		}
-	} else {
-		spec.StartsAt = now
+	}
+	if end, ok := g.EndsAt(); ok {
+		spec.EndsAt = end // fixed when the leases were taken
+	} else if g.StartsAt == nil && f.ScheduleDeescalation {
+		// Leases taken before ends were fixed at once: from now for the longest.
 		var longest int64
 		for _, l := range g.Leases {
 			longest = max(longest, l.Duration)
 		}
-		if f.ScheduleDeescalation && longest > 0 {
+		if longest > 0 {
 			spec.EndsAt = now.Add(time.Duration(longest) * time.Second)
 		}
 	}

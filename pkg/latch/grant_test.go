@@ -130,3 +130,44 @@ func TestNewGrantSpec(t *testing.T) {
 		t.Errorf("FirstRequestID")
 	}
 }
+
+func TestGrantRevokeFlow(t *testing.T) {
+	g := grant("g1", latch.GrantActive, recorded, func(g *latch.Grant) {
+		g.Revoke.Config = map[string]any{"url": "https://old.example.com/latch", "secret_env": "OLD_SECRET"}
+	})
+	moved := testFlow(func(f *latch.Flow) { f.Strategy.Config = map[string]any{"url": "https://new.example.com/latch"} })
+	otherType := testFlow(func(f *latch.Flow) { f.Strategy.Type = "okta" })
+	noTarget := testFlow(func(f *latch.Flow) { f.Strategy.Targets = []latch.Target{{ID: "other"}} })
+	fromGrant := func(t *testing.T, f *latch.Flow) {
+		t.Helper()
+		if !f.Recorded() || f.Name != flowName || f.Strategy.Type != "webhook" || len(f.Strategy.Targets) != 1 ||
+			f.Strategy.Targets[0].ID != targetID || f.Strategy.Config["url"] != "https://old.example.com/latch" ||
+			f.IdentityService() != "webhook" || !f.ScheduleDeescalation {
+			t.Errorf("flow made from the grant = %+v (strategy %+v)", f, f.Strategy)
+		}
+	}
+	t.Run("the flow as it is now, while it has the grant's strategy and target", func(t *testing.T) {
+		f, ok := g.RevokeFlow(moved)
+		if !ok || f != moved {
+			t.Errorf("RevokeFlow = %v, %v; want the current flow", f, ok)
+		}
+	})
+	for name, cur := range map[string]*latch.Flow{"flow removed": nil, "strategy type changed": otherType, "target removed": noTarget} {
+		t.Run(name+": what the grant recorded", func(t *testing.T) {
+			f, ok := g.RevokeFlow(cur)
+			if !ok {
+				t.Fatal("RevokeFlow found nothing to revoke with")
+			}
+			fromGrant(t, f)
+		})
+	}
+	t.Run("a grant that recorded nothing, whose flow is gone, cannot be revoked by flow", func(t *testing.T) {
+		old := grant("g0", latch.GrantActive)
+		if f, ok := old.RevokeFlow(nil); ok {
+			t.Errorf("RevokeFlow = %+v, want none", f)
+		}
+		if f, ok := old.RevokeFlow(testFlow()); !ok || f.Recorded() {
+			t.Errorf("RevokeFlow with the flow loaded = %+v, %v; want the flow", f, ok)
+		}
+	})
+}

@@ -155,14 +155,19 @@ func AuditEventID(requestID string, seq int64) string {
 // when none is open.
 func (b *builder) join(r *Request) {
 	lease := Lease{RequestID: r.ID, Duration: r.Duration}
+	scheduled := b.flow().ScheduleDeescalation
 	var g *Grant
 	if b.s.OpenGrant != nil {
 		g = b.grants[b.s.OpenGrant.ID]
 	}
 	if g == nil || !g.Status.Open() {
+		// The first escalation attempt is asked for now: the end is fixed
+		// from now, whatever the escalation's retries, a crash or a late
+		// report cost.
+		lease.fixEnd(b.now(), scheduled)
 		g = &Grant{ID: b.s.NewGrantID(), Key: GrantKey(r.Flow, r.TargetID, r.Requester.Email), Flow: r.Flow,
 			TargetID: r.TargetID, User: r.Requester, Status: GrantEscalating, Leases: []Lease{lease},
-			CreatedAt: b.now(), UpdatedAt: b.now()}
+			Revoke: revokeInfo(b.s.Flow, r.TargetID), CreatedAt: b.now(), UpdatedAt: b.now()}
 		b.touchGrant(g)
 		r.GrantID = g.ID
 		b.effect(Effect{Kind: EffectEscalate, GrantID: g.ID, RequestID: r.ID})
@@ -172,10 +177,11 @@ func (b *builder) join(r *Request) {
 	b.touchGrant(g)
 	switch g.Status {
 	case GrantEscalating:
+		lease.fixEnd(b.now(), scheduled)
 		g.Leases = append(g.Leases, lease)
 		r.GrantID = g.ID
 	case GrantActive:
-		lease.start(b.now(), b.flow().ScheduleDeescalation)
+		lease.start(b.now(), scheduled)
 		g.Leases = append(g.Leases, lease)
 		r.GrantID = g.ID
 		// Access is already in place: the request is active at once. The error
@@ -208,6 +214,11 @@ func (b *builder) leave(r *Request) error {
 		return b.apply(r.ID, b.system(CmdDeescalated), Env{AccessKept: true})
 	}
 	g.Status = GrantDeescalating
+	due := now
+	if l, ok := g.Lease(r.ID); ok && !l.EndsAt.IsZero() && l.EndsAt.Before(now) {
+		due = l.EndsAt
+	}
+	g.DueAt = &due
 	b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID, RequestID: r.ID})
 	// Every other lease is due too: those requests end with the grant.
 	for _, l := range g.Leases {
@@ -248,6 +259,7 @@ func (b *builder) redeescalate(r *Request) error {
 		return nil
 	}
 	g.Status = GrantDeescalating
+	g.DueAt = &now
 	b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID, RequestID: r.ID})
 	return nil
 }
@@ -279,6 +291,9 @@ func (b *builder) grantCommand() error {
 		}
 		g.Status = GrantActive
 		g.StartsAt = &now
+		if b.cmd.Identity != "" {
+			g.Identity = b.cmd.Identity
+		}
 		for i := range g.Leases {
 			g.Leases[i].start(now, b.flow().ScheduleDeescalation)
 		}
@@ -290,9 +305,18 @@ func (b *builder) grantCommand() error {
 		if g.Status != GrantEscalating {
 			return nil
 		}
-		g.Status = GrantFailed
 		g.Failure = failureAt(b.cmd.Failure, StageEscalate)
 		g.UpdatedAt = now
+		if g.Failure.MaybeHeld {
+			// The target did not refuse; an attempt that timed out may have
+			// granted all the same. The grant stays open and is revoked,
+			// retried until a revoke succeeds: only then does it close.
+			g.Status = GrantDeescalating
+			g.DueAt = &now
+			b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID})
+		} else {
+			g.Status = GrantFailed
+		}
 		b.touchGrant(g)
 		return each(g.Leases, b.cmd, plain)
 
@@ -308,18 +332,13 @@ func (b *builder) grantCommand() error {
 		}
 		return each(due, b.cmd, plain)
 
-	case CmdDeescalated, CmdDeescalationFailed:
+	case CmdDeescalated:
 		if g.Status != GrantDeescalating {
 			return nil
 		}
 		g.UpdatedAt = now
-		if b.cmd.Kind == CmdDeescalated {
-			g.Status = GrantEnded
-			g.EndedAt = &now
-		} else {
-			g.Status = GrantFailed
-			g.Failure = failureAt(b.cmd.Failure, StageDeescalate)
-		}
+		g.Status = GrantEnded
+		g.EndedAt = &now
 		b.touchGrant(g)
 		if err := each(g.Leases, b.cmd, plain); err != nil {
 			return err
@@ -328,6 +347,37 @@ func (b *builder) grantCommand() error {
 			b.startQueued(g)
 		}
 		return nil
+
+	case CmdDeescalationFailed:
+		// The runner stopped retrying (a Step Functions execution after a
+		// day): the grant may still hold access, so it stays deescalating,
+		// with the last error, and is revoked again.
+		if g.Status != GrantDeescalating {
+			return nil
+		}
+		g.UpdatedAt = now
+		g.Failure = failureAt(b.cmd.Failure, StageDeescalate)
+		b.touchGrant(g)
+		b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID})
+		return each(g.Leases, b.cmd, func(Lease) Env { return Env{DueAt: g.DueAt} })
+
+	case CmdOverdue:
+		// Recorded on the requests only: the grant itself is not changed, so
+		// that the runner's reports about it still apply.
+		var due *time.Time
+		switch g.Status {
+		case GrantDeescalating:
+			due = g.DueAt
+		case GrantActive:
+			next, ok := g.NextDue()
+			if !ok || next.After(now) {
+				return nil
+			}
+			due = &next
+		default:
+			return nil
+		}
+		return each(g.Leases, b.cmd, func(Lease) Env { return Env{DueAt: due} })
 	}
 	return fmt.Errorf("decide: %s is not a grant command", b.cmd.Kind)
 }
@@ -335,8 +385,18 @@ func (b *builder) grantCommand() error {
 // startQueued starts the next grant for the leases that waited on g's revoke.
 func (b *builder) startQueued(g *Grant) {
 	now := b.now()
+	revoke := g.Revoke
+	if f := b.s.Flow; f != nil && f.Strategy != nil {
+		if _, ok := f.Target(g.TargetID); ok {
+			revoke = revokeInfo(f, g.TargetID)
+		}
+	}
 	next := &Grant{ID: b.s.NewGrantID(), Key: g.Key, Flow: g.Flow, TargetID: g.TargetID, User: g.User,
-		Status: GrantEscalating, Leases: g.Queued, CreatedAt: now, UpdatedAt: now}
+		Status: GrantEscalating, Leases: slices.Clone(g.Queued), Revoke: revoke, CreatedAt: now, UpdatedAt: now}
+	for i := range next.Leases {
+		// The next grant's first escalation attempt is now: its ends count from here.
+		next.Leases[i].fixEnd(now, b.flow().ScheduleDeescalation)
+	}
 	g.Queued = nil
 	b.touchGrant(next)
 	for _, l := range next.Leases {

@@ -92,8 +92,10 @@ func TestDecide(t *testing.T) {
 				Dedup: "c1",
 				Requests: []latch.Request{pending("r1", status(latch.StatusEscalating), noExpiry, inGrant("g1"), seq(3), updated(at(10*time.Minute)),
 					approvedBy(approval(bob, at(5*time.Minute)), approval(cat, at(10*time.Minute))))},
-				Grants: []latch.Grant{grant("g1", latch.GrantEscalating, grantCreated(at(10*time.Minute)), leases(lease("r1", 3600, time.Time{}, time.Time{})))},
-				Audit:  []latch.AuditEvent{event(pending("r1"), 3, latch.AuditApproved, at(10*time.Minute), actor(cat), evSource(latch.SourceSlack))},
+				// The end is fixed now, when the first escalation attempt is asked for.
+				Grants: []latch.Grant{grant("g1", latch.GrantEscalating, grantCreated(at(10*time.Minute)), recorded,
+					leases(lease("r1", 3600, time.Time{}, at(70*time.Minute))))},
+				Audit: []latch.AuditEvent{event(pending("r1"), 3, latch.AuditApproved, at(10*time.Minute), actor(cat), evSource(latch.SourceSlack))},
 				Effects: []latch.Effect{
 					notify("c1/0", "r1", latch.AuditApproved, at(10*time.Minute)),
 					hook("c1/1", "r1", latch.HookOnApprove, at(10*time.Minute)),
@@ -183,7 +185,7 @@ func TestDecide(t *testing.T) {
 				Requests: []latch.Request{pending("r2", r2opts(status(latch.StatusEscalating), noExpiry, inGrant("g1"), seq(2),
 					updated(at(time.Minute)), approvedBy(approval(bob, at(time.Minute))))...)},
 				Grants: []latch.Grant{grant("g1", latch.GrantEscalating,
-					leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, time.Time{})))},
+					leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, at(31*time.Minute))))},
 				Audit: []latch.AuditEvent{event(pending("r2"), 2, latch.AuditApproved, at(time.Minute), actor(bob))},
 				Effects: []latch.Effect{
 					notify("c3/0", "r2", latch.AuditApproved, at(time.Minute)),
@@ -295,7 +297,7 @@ func TestDecide(t *testing.T) {
 				Requests: []latch.Request{active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating), seq(4), updated(at(20*time.Minute)),
 					decided(decision(bob, at(20*time.Minute))))},
 				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(at(20*time.Minute)),
-					leases(lease("r1", 3600, r1Start, r1End)))},
+					grantDue(at(20*time.Minute)), leases(lease("r1", 3600, r1Start, r1End)))},
 				Audit:   []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, at(20*time.Minute), actor(bob))},
 				Effects: []latch.Effect{deescalate("c4/0", "g1", "r1", at(20*time.Minute))},
 			},
@@ -319,7 +321,7 @@ func TestDecide(t *testing.T) {
 					active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating), seq(4), updated(r2End), decided(decision(ann, r2End))),
 					active("r2", "g1", r2Start, r2End, r2opts(status(latch.StatusDeescalating), updated(r2End))...),
 				},
-				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(r2End),
+				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(r2End), grantDue(r2End),
 					leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))},
 				Audit:   []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, r2End, actor(ann))},
 				Effects: []latch.Effect{deescalate("c4/0", "g1", "r1", r2End)},
@@ -363,7 +365,8 @@ func TestDecide(t *testing.T) {
 					active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating), updated(r1End.Add(time.Second))),
 					active("r2", "g1", r2Start, r2End, r2opts(status(latch.StatusDeescalating), updated(r1End.Add(time.Second)))...),
 				},
-				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(r1End.Add(time.Second)),
+				// Due at the lease end, not at the late due report.
+				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(r1End.Add(time.Second)), grantDue(r1End),
 					leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))},
 				Effects: []latch.Effect{deescalate("c5/0", "g1", "r1", r1End.Add(time.Second))},
 			},
@@ -444,7 +447,8 @@ func TestDecide(t *testing.T) {
 				Grants: []latch.Grant{
 					grant("g1", latch.GrantEnded, grantStarted(r1Start), grantEnded(at(63*time.Minute)), grantUpdated(at(63*time.Minute)),
 						leases(lease("r1", 3600, r1Start, r1End))),
-					grant("g2", latch.GrantEscalating, grantCreated(at(63*time.Minute)), leases(lease("r2", 1800, time.Time{}, time.Time{}))),
+					// The queued lease's end counts from its grant's start.
+					grant("g2", latch.GrantEscalating, grantCreated(at(63*time.Minute)), recorded, leases(lease("r2", 1800, time.Time{}, at(93*time.Minute)))),
 				},
 				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditDeescalated, at(63*time.Minute))},
 				Effects: []latch.Effect{
@@ -468,17 +472,17 @@ func TestDecide(t *testing.T) {
 			want: latch.Change{
 				Dedup: "c7",
 				Requests: []latch.Request{
-					escalating("r1", "g1", failed("no_identity", "ann has no AWS user.", latch.StageEscalate), seq(3), updated(at(3*time.Minute))),
-					escalating("r2", "g1", r2opts(failed("no_identity", "ann has no AWS user.", latch.StageEscalate), seq(3), updated(at(3*time.Minute)))...),
+					escalating("r1", "g1", failed("no_identity", "ann has no AWS user.", latch.StageEscalate), access(latch.AccessRevoked), seq(3), updated(at(3*time.Minute))),
+					escalating("r2", "g1", r2opts(failed("no_identity", "ann has no AWS user.", latch.StageEscalate), access(latch.AccessRevoked), seq(3), updated(at(3*time.Minute)))...),
 				},
 				Grants: []latch.Grant{grant("g1", latch.GrantFailed, grantUpdated(at(3*time.Minute)),
 					grantFailure("no_identity", "ann has no AWS user.", latch.StageEscalate),
 					leases(lease("r1", 3600, time.Time{}, time.Time{}), lease("r2", 1800, time.Time{}, time.Time{})))},
 				Audit: []latch.AuditEvent{
 					event(escalating("r1", "g1"), 3, latch.AuditFailed, at(3*time.Minute),
-						evData(map[string]any{"code": "no_identity", "message": "ann has no AWS user.", "stage": latch.StageEscalate})),
+						evData(map[string]any{"code": "no_identity", "message": "ann has no AWS user.", "stage": latch.StageEscalate, "access": "revoked"})),
 					event(escalating("r2", "g1"), 3, latch.AuditFailed, at(3*time.Minute),
-						evData(map[string]any{"code": "no_identity", "message": "ann has no AWS user.", "stage": latch.StageEscalate})),
+						evData(map[string]any{"code": "no_identity", "message": "ann has no AWS user.", "stage": latch.StageEscalate, "access": "revoked"})),
 				},
 				Effects: []latch.Effect{
 					notify("c7/0", "r1", latch.AuditFailed, at(3*time.Minute)),
@@ -487,11 +491,11 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "deescalation failed fails the grant and its requests at the deescalate stage",
+			name: "deescalation failed keeps the grant deescalating, records the revoke overdue and revokes again",
 			flow: testFlow(),
 			state: func() latch.State {
 				return latch.State{
-					Grant:    ptr(grant("g1", latch.GrantDeescalating, grantStarted(r1Start), leases(lease("r1", 3600, r1Start, r1End)))),
+					Grant:    ptr(grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantDue(r1End), leases(lease("r1", 3600, r1Start, r1End)))),
 					Requests: requests(deescalating("r1", "g1", r1Start, r1End)),
 				}
 			},
@@ -499,13 +503,16 @@ func TestDecide(t *testing.T) {
 				Failure: &latch.Failure{Code: "throttled", Message: "The target API refused."}},
 			want: latch.Change{
 				Dedup: "c8",
-				Requests: []latch.Request{active("r1", "g1", r1Start, r1End, failed("throttled", "The target API refused.", latch.StageDeescalate),
+				Requests: []latch.Request{active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating),
 					seq(4), updated(at(70*time.Minute)))},
-				Grants: []latch.Grant{grant("g1", latch.GrantFailed, grantStarted(r1Start), grantUpdated(at(70*time.Minute)),
+				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(at(70*time.Minute)), grantDue(r1End),
 					grantFailure("throttled", "The target API refused.", latch.StageDeescalate), leases(lease("r1", 3600, r1Start, r1End)))},
-				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditDeescalationFailed, at(70*time.Minute),
-					evData(map[string]any{"code": "throttled", "message": "The target API refused.", "stage": latch.StageDeescalate}))},
-				Effects: []latch.Effect{notify("c8/0", "r1", latch.AuditDeescalationFailed, at(70*time.Minute))},
+				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevokeOverdue, at(70*time.Minute),
+					evData(map[string]any{"code": "throttled", "last_error": "The target API refused.", "due_at": r1End, "retrying": true}))},
+				Effects: []latch.Effect{
+					deescalate("c8/0", "g1", "", at(70*time.Minute)),
+					notify("c8/1", "r1", latch.AuditRevokeOverdue, at(70*time.Minute)),
+				},
 			},
 		},
 		{
@@ -525,7 +532,7 @@ func TestDecide(t *testing.T) {
 				Requests: []latch.Request{active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating), seq(5),
 					updated(at(80*time.Minute)))},
 				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(at(80*time.Minute)),
-					leases(lease("r1", 3600, r1Start, r1End)))},
+					grantDue(at(80*time.Minute)), leases(lease("r1", 3600, r1Start, r1End)))},
 				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 5, latch.AuditRetried, at(80*time.Minute), actor(dan),
 					evData(map[string]any{"stage": latch.StageDeescalate}))},
 				Effects: []latch.Effect{deescalate("c9/0", "g1", "r1", at(80*time.Minute))},
@@ -579,7 +586,8 @@ func TestDecide(t *testing.T) {
 			want: latch.Change{
 				Dedup:    "c11",
 				Requests: []latch.Request{escalating("r1", "g2", seq(4), updated(at(30*time.Minute)))},
-				Grants:   []latch.Grant{grant("g2", latch.GrantEscalating, grantCreated(at(30*time.Minute)), leases(lease("r1", 3600, time.Time{}, time.Time{})))},
+				Grants: []latch.Grant{grant("g2", latch.GrantEscalating, grantCreated(at(30*time.Minute)), recorded,
+					leases(lease("r1", 3600, time.Time{}, at(90*time.Minute))))},
 				Audit: []latch.AuditEvent{event(escalating("r1", ""), 4, latch.AuditRetried, at(30*time.Minute), actor(dan),
 					evData(map[string]any{"stage": latch.StageEscalate}))},
 				Effects: []latch.Effect{escalate("c11/0", "g2", "r1", at(30*time.Minute))},

@@ -2,6 +2,8 @@ package latch
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -182,6 +184,37 @@ type Scheduler interface {
 type Escalator interface {
 	Grant(ctx context.Context, g GrantSpec) error
 	Revoke(ctx context.Context, g GrantSpec) error
+}
+
+// Checker is an optional ability of an Escalator: whether the access of the
+// grant g is in place at the target now. Where an escalator has it, a
+// revoke is done only when the revoke succeeded and a check then says the
+// access is gone (ConfirmRevoked); an error is retried like a failed revoke.
+type Checker interface {
+	Check(ctx context.Context, g GrantSpec) (held bool, err error)
+}
+
+// ErrStillHeld is returned (wrapped) by ConfirmRevoked when the target still
+// holds the access after a revoke that succeeded.
+var ErrStillHeld = errors.New("the target still holds the access after the revoke")
+
+// ConfirmRevoked checks, after a successful revoke of g, that the access is
+// gone, when esc is a Checker: it returns nil when it is (or esc cannot
+// check), ErrStillHeld when it is not, or the check's error. Both runtimes
+// call it, so a strategy that can check is confirmed on each.
+func ConfirmRevoked(ctx context.Context, esc Escalator, g GrantSpec) error {
+	c, ok := esc.(Checker)
+	if !ok {
+		return nil
+	}
+	held, err := c.Check(ctx, g)
+	switch {
+	case err != nil:
+		return fmt.Errorf("check after revoking grant %s: %w", g.GrantID, err)
+	case held:
+		return fmt.Errorf("grant %s: %w", g.GrantID, ErrStillHeld)
+	}
+	return nil
 }
 
 // IdentityLookup is an optional ability of an Escalator: finding a person's

@@ -73,7 +73,26 @@ type Failure struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Stage   string `json:"stage,omitempty"` // "escalate" or "deescalate"
+	// MaybeHeld is set on an escalation failure that was not a refusal (a
+	// timeout, a 5xx after the escalator was called): the target may hold
+	// the access all the same, so it is revoked before the grant closes.
+	MaybeHeld bool `json:"maybe_held,omitempty"`
 }
+
+// AccessState says, for a failed request, whether the target may still hold
+// the access its grant asked for.
+type AccessState string
+
+// Access states of a failed request.
+const (
+	// AccessMaybeHeld: the target may hold the access (an escalation that
+	// failed without a refusal). The grant is being revoked, and is retried
+	// until a revoke succeeds; then the state becomes revoked.
+	AccessMaybeHeld AccessState = "maybe_held"
+	// AccessRevoked: the target holds no access from this request's grant:
+	// it was refused outright, or revoked after the failure.
+	AccessRevoked AccessState = "revoked"
+)
 
 // Failure stages.
 const (
@@ -97,6 +116,9 @@ type Request struct {
 	Approvals []Decision `json:"approvals,omitempty"`
 	Decision  *Decision  `json:"decision,omitempty"` // the denial, cancellation or revoke
 	Failure   *Failure   `json:"failure,omitempty"`
+	// Access is set when the request failed: whether the target may still
+	// hold the access (maybe_held) or is known not to (revoked).
+	Access AccessState `json:"access,omitempty"`
 
 	GrantID   string     `json:"grant_id,omitempty"`
 	StartsAt  *time.Time `json:"starts_at,omitempty"` // when access was in place
@@ -137,17 +159,20 @@ const (
 	CmdDeescalated        CommandKind = "deescalated"         // the grant is gone (grant-level)
 	CmdDeescalationFailed CommandKind = "deescalation_failed" // revoking failed for good (grant-level)
 	CmdRetry              CommandKind = "retry"               // an admin retries a failed request
+	// CmdOverdue: a grant's revoke is not done a while (a minute) after it
+	// fell due. It records revoke_overdue on the grant's requests and alerts.
+	CmdOverdue CommandKind = "overdue"
 )
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).
 func (k CommandKind) GrantLevel() bool {
 	switch k {
-	case CmdEscalated, CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed:
+	case CmdEscalated, CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdOverdue:
 		return true
 	}
 	return false
@@ -165,6 +190,9 @@ type Command struct {
 	Source    Source      `json:"source,omitempty"`
 	At        time.Time   `json:"at"`
 	Failure   *Failure    `json:"failure,omitempty"`
+	// Identity is, on CmdEscalated, the grantee's id in the target system
+	// that the escalator was given: the grant records it for its revoke.
+	Identity string `json:"identity,omitempty"`
 	// Hook is set when the flow's own hook (on_request) made this approval
 	// or denial. The flow's author configured the hook, so its decision is
 	// trusted like the flow itself: it needs no approver and meets the quorum.
@@ -189,6 +217,10 @@ const (
 	AuditFailed             AuditType = "failed"
 	AuditRetried            AuditType = "retried"
 	AuditDeescalationFailed AuditType = "deescalation_failed"
+	// AuditRevokeOverdue: the grant's revoke was not done a minute after it
+	// fell due (Data: due_at, last_error). Latch keeps retrying; people are
+	// alerted.
+	AuditRevokeOverdue AuditType = "revoke_overdue"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"

@@ -172,7 +172,8 @@ func TestStoryOverlappingRequests(t *testing.T) {
 	c := w.do(person("c1", latch.CmdApprove, "r1", bob, time.Minute))
 	diff(t, "effects of the first approval", []string{"notify:approved", "hook:on_approve", "escalate"}, effectNames(c.Effects))
 	c = w.do(sys("c2", latch.CmdEscalated, "g1", 2*time.Minute))
-	diff(t, "wakes after escalation", []string{"g1@1h2m0s"}, wakes(c.Effects))
+	// The end counts from the approval, which asked for the escalation.
+	diff(t, "wakes after escalation", []string{"g1@1h1m0s"}, wakes(c.Effects))
 
 	w.create("r2", ann, "30m", at(5*time.Minute))
 	c = w.do(person("c3", latch.CmdApprove, "r2", cat, 10*time.Minute))
@@ -182,10 +183,10 @@ func TestStoryOverlappingRequests(t *testing.T) {
 	c = w.do(sys("c4", latch.CmdDue, "g1", 40*time.Minute))
 	diff(t, "r2 ends at its time", latch.StatusEnded, w.status("r2"))
 	diff(t, "r1 still holds", latch.StatusActive, w.status("r1"))
-	diff(t, "wakes after r2 ends", []string{"g1@1h2m0s"}, wakes(c.Effects))
+	diff(t, "wakes after r2 ends", []string{"g1@1h1m0s"}, wakes(c.Effects))
 
 	w.create("r3", ann, "1h", at(50*time.Minute))
-	w.do(sys("c5", latch.CmdDue, "g1", 62*time.Minute))
+	w.do(sys("c5", latch.CmdDue, "g1", 61*time.Minute))
 	diff(t, "g1 is revoked", latch.GrantDeescalating, w.grants["g1"].Status)
 	w.do(person("c6", latch.CmdApprove, "r3", bob, 62*time.Minute+30*time.Second))
 	diff(t, "r3 waits for the revoke", []latch.Lease{{RequestID: "r3", Duration: 3600}}, w.grants["g1"].Queued)
@@ -194,7 +195,8 @@ func TestStoryOverlappingRequests(t *testing.T) {
 	diff(t, "effects of the revoke", []string{"hook:after_deescalate", "notify:deescalated", "escalate"}, effectNames(c.Effects))
 	diff(t, "r3's new grant", "g2", w.reqs["r3"].GrantID)
 	c = w.do(sys("c8", latch.CmdEscalated, "g2", 64*time.Minute))
-	diff(t, "wakes after g2", []string{"g2@2h4m0s"}, wakes(c.Effects))
+	// g2 started when g1's revoke was done: r3's hour counts from then.
+	diff(t, "wakes after g2", []string{"g2@2h3m0s"}, wakes(c.Effects))
 
 	w.do(person("c9", latch.CmdRevoke, "r3", ann, 70*time.Minute))
 	w.do(sys("c10", latch.CmdDeescalated, "g2", 71*time.Minute))
@@ -220,30 +222,94 @@ func TestStoryOverlappingRequests(t *testing.T) {
 	diff(t, "r3 ended when revoked", ptr(at(71*time.Minute)), w.reqs["r3"].EndsAt)
 }
 
-// TestStoryFailedRevokeRetried follows a revoke that fails for good and an
-// admin's retry.
-func TestStoryFailedRevokeRetried(t *testing.T) {
+// TestStoryRevokeNeverGivenUp follows a runner that stops retrying a revoke
+// (a Step Functions execution after a day): the grant stays deescalating,
+// the failure is loud, and the revoke is asked for again until it succeeds.
+func TestStoryRevokeNeverGivenUp(t *testing.T) {
 	w := newWorld(t, fieldsFlow(), ann, bob, dan)
 	w.create("r1", ann, "1h", t0)
 	w.do(latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: by(bob), At: at(time.Minute)})
 	w.do(latch.Command{ID: "c2", Kind: latch.CmdEscalated, GrantID: "g1", At: at(2 * time.Minute)})
 	w.do(latch.Command{ID: "c3", Kind: latch.CmdDue, GrantID: "g1", At: at(62 * time.Minute)})
-	w.do(latch.Command{ID: "c4", Kind: latch.CmdDeescalationFailed, GrantID: "g1", At: at(2 * time.Hour),
+	diff(t, "due at the lease end", ptr(at(61*time.Minute)), w.grants["g1"].DueAt)
+	c := w.do(latch.Command{ID: "c4", Kind: latch.CmdDeescalationFailed, GrantID: "g1", At: at(25 * time.Hour),
 		Failure: &latch.Failure{Code: "throttled", Message: "slow down"}})
-	diff(t, "request after the failure", latch.StatusFailed, w.status("r1"))
+	diff(t, "request after the failure", latch.StatusDeescalating, w.status("r1"))
+	diff(t, "grant after the failure", latch.GrantDeescalating, w.grants["g1"].Status)
+	diff(t, "the grant keeps the last error", &latch.Failure{Code: "throttled", Message: "slow down", Stage: latch.StageDeescalate},
+		w.grants["g1"].Failure)
+	diff(t, "effects of the failure", []string{"deescalate", "notify:revoke_overdue"}, effectNames(c.Effects))
+	last := w.audit["r1"][len(w.audit["r1"])-1]
+	diff(t, "overdue event", map[string]any{"due_at": at(61 * time.Minute), "last_error": "slow down", "code": "throttled",
+		"retrying": true}, last.Data)
 
-	_, err := latch.Decide(w.load(latch.Command{Kind: latch.CmdRetry, RequestID: "r1", Actor: by(ann)}),
-		latch.Command{ID: "c5", Kind: latch.CmdRetry, RequestID: "r1", Actor: by(ann), At: at(3 * time.Hour)})
-	wantKindCode(t, err, latch.KindForbidden, latch.CodeAdminOnly)
+	_, err := latch.Decide(w.load(latch.Command{Kind: latch.CmdRetry, RequestID: "r1", Actor: by(dan)}),
+		latch.Command{ID: "c5", Kind: latch.CmdRetry, RequestID: "r1", Actor: by(dan), At: at(26 * time.Hour)})
+	wantKindCode(t, err, latch.KindConflict, "not_failed")
 
-	c := w.do(latch.Command{ID: "c6", Kind: latch.CmdRetry, RequestID: "r1", Actor: by(dan), At: at(3 * time.Hour)})
-	diff(t, "effects of the retry", []string{"deescalate"}, effectNames(c.Effects))
-	w.do(latch.Command{ID: "c7", Kind: latch.CmdDeescalated, GrantID: "g1", At: at(3*time.Hour + time.Minute)})
-
+	w.do(latch.Command{ID: "c6", Kind: latch.CmdDeescalated, GrantID: "g1", At: at(26*time.Hour + time.Minute)})
 	diff(t, "audit trail", []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated,
-		latch.AuditDeescalationFailed, latch.AuditRetried, latch.AuditDeescalated}, w.types("r1"))
+		latch.AuditRevokeOverdue, latch.AuditDeescalated}, w.types("r1"))
 	diff(t, "request", latch.StatusEnded, w.status("r1"))
-	diff(t, "failure cleared", (*latch.Failure)(nil), w.reqs["r1"].Failure)
 	diff(t, "grant", latch.GrantEnded, w.grants["g1"].Status)
-	diff(t, "ends at the scheduled end", ptr(at(62*time.Minute)), w.reqs["r1"].EndsAt)
+	diff(t, "ends at the scheduled end", ptr(at(61*time.Minute)), w.reqs["r1"].EndsAt)
+}
+
+// TestStoryFailedEscalationMayHoldAccess follows an escalation that failed
+// without a refusal (the target may have granted all the same): the request
+// fails with its access maybe held, the grant stays open and is revoked,
+// an admin's retry waits for that revoke, and only then starts a new grant.
+func TestStoryFailedEscalationMayHoldAccess(t *testing.T) {
+	w := newWorld(t, fieldsFlow(), ann, bob, dan)
+	w.create("r1", ann, "1h", t0)
+	w.do(latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: by(bob), At: at(time.Minute)})
+	c := w.do(latch.Command{ID: "c2", Kind: latch.CmdEscalationFailed, GrantID: "g1", At: at(2 * time.Minute),
+		Failure: &latch.Failure{Code: "timeout", Message: "no answer in 10s", MaybeHeld: true}})
+	diff(t, "request", latch.StatusFailed, w.status("r1"))
+	diff(t, "access", latch.AccessMaybeHeld, w.reqs["r1"].Access)
+	diff(t, "grant stays open to be revoked", latch.GrantDeescalating, w.grants["g1"].Status)
+	diff(t, "effects", []string{"deescalate", "notify:failed"}, effectNames(c.Effects))
+
+	// The admin retries while the revoke is still under way: the new lease
+	// waits for it.
+	c = w.do(latch.Command{ID: "c3", Kind: latch.CmdRetry, RequestID: "r1", Actor: by(dan), At: at(3 * time.Minute)})
+	diff(t, "retry starts no escalation yet", []string(nil), effectNames(c.Effects))
+	diff(t, "queued behind the revoke", []latch.Lease{{RequestID: "r1", Duration: 3600}}, w.grants["g1"].Queued)
+
+	c = w.do(latch.Command{ID: "c4", Kind: latch.CmdDeescalated, GrantID: "g1", At: at(5 * time.Minute)})
+	diff(t, "the revoke done, the next grant starts", []string{"escalate"}, effectNames(c.Effects))
+	diff(t, "g1", latch.GrantEnded, w.grants["g1"].Status)
+	diff(t, "r1 on g2", "g2", w.reqs["r1"].GrantID)
+	diff(t, "g2's end counts from its start", at(65*time.Minute), w.grants["g2"].Leases[0].EndsAt)
+	diff(t, "audit trail", []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditFailed,
+		latch.AuditRetried}, w.types("r1"))
+}
+
+// TestStoryFailedEscalationRevokedWithoutRetry: the revoke after a failed
+// escalation is recorded on the failed request, which then shows its access
+// revoked.
+func TestStoryFailedEscalationRevokedWithoutRetry(t *testing.T) {
+	w := newWorld(t, fieldsFlow(), ann, bob)
+	w.create("r1", ann, "1h", t0)
+	w.do(latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: by(bob), At: at(time.Minute)})
+	w.do(latch.Command{ID: "c2", Kind: latch.CmdEscalationFailed, GrantID: "g1", At: at(2 * time.Minute),
+		Failure: &latch.Failure{Code: "timeout", Message: "no answer in 10s", MaybeHeld: true}})
+	c := w.do(latch.Command{ID: "c3", Kind: latch.CmdOverdue, GrantID: "g1", At: at(3 * time.Minute),
+		Failure: &latch.Failure{Code: "http_503", Message: "unavailable"}})
+	diff(t, "overdue alerts", []string{"notify:revoke_overdue"}, effectNames(c.Effects))
+	w.do(latch.Command{ID: "c4", Kind: latch.CmdDeescalated, GrantID: "g1", At: at(4 * time.Minute)})
+	diff(t, "request", latch.StatusFailed, w.status("r1"))
+	diff(t, "access", latch.AccessRevoked, w.reqs["r1"].Access)
+	diff(t, "grant", latch.GrantEnded, w.grants["g1"].Status)
+	diff(t, "audit trail", []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditFailed,
+		latch.AuditRevokeOverdue, latch.AuditDeescalated}, w.types("r1"))
+
+	// A refusal granted nothing: the grant closes at once.
+	w.create("r2", ann, "1h", at(10*time.Minute))
+	w.do(latch.Command{ID: "c5", Kind: latch.CmdApprove, RequestID: "r2", Actor: by(bob), At: at(11 * time.Minute)})
+	c = w.do(latch.Command{ID: "c6", Kind: latch.CmdEscalationFailed, GrantID: "g2", At: at(12 * time.Minute),
+		Failure: &latch.Failure{Code: "no_such_group", Message: "refused"}})
+	diff(t, "refused: access revoked", latch.AccessRevoked, w.reqs["r2"].Access)
+	diff(t, "refused: grant failed", latch.GrantFailed, w.grants["g2"].Status)
+	diff(t, "refused: no revoke", []string{"notify:failed"}, effectNames(c.Effects))
 }

@@ -27,6 +27,9 @@ type Env struct {
 	// AccessKept is set on CmdDeescalated when the request's lease ended but
 	// another request still holds the access.
 	AccessKept bool
+	// DueAt is, on CmdOverdue and CmdDeescalationFailed, when the grant's
+	// revoke fell due.
+	DueAt *time.Time
 }
 
 // Outcome is the result of a request transition: the new request, what to
@@ -179,7 +182,12 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		}
 		n.Status = StatusFailed
 		n.Failure = failureAt(cmd.Failure, StageEscalate)
-		audit(AuditFailed, map[string]any{"code": n.Failure.Code, "message": n.Failure.Message, "stage": StageEscalate})
+		n.Access = AccessRevoked
+		if n.Failure.MaybeHeld {
+			n.Access = AccessMaybeHeld
+		}
+		audit(AuditFailed, map[string]any{"code": n.Failure.Code, "message": n.Failure.Message, "stage": StageEscalate,
+			"access": string(n.Access)})
 		notify(AuditFailed)
 		return out, nil
 
@@ -192,9 +200,17 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		return out, nil
 
 	case CmdDeescalated:
+		if r.Status == StatusFailed && r.Access == AccessMaybeHeld {
+			// What the failed escalation may have granted is revoked.
+			n.Access = AccessRevoked
+			audit(AuditDeescalated, map[string]any{"access": string(AccessRevoked)})
+			notify(AuditDeescalated)
+			return out, nil
+		}
 		if r.Status != StatusDeescalating && !(r.Status == StatusFailed && r.Failure != nil && r.Failure.Stage == StageDeescalate) {
 			return noop()
 		}
+		n.Access = ""
 		n.Status = StatusEnded
 		n.Failure = nil
 		if n.EndsAt == nil || cmd.At.Before(*n.EndsAt) {
@@ -209,14 +225,27 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		notify(AuditDeescalated)
 		return out, nil
 
-	case CmdDeescalationFailed:
-		if r.Status != StatusDeescalating {
+	case CmdDeescalationFailed, CmdOverdue:
+		// A revoke is never given up: a runner that stops retrying (a Step
+		// Functions execution after a day) reports the failure, the grant
+		// stays deescalating and is revoked again. Both are loud.
+		if r.Status != StatusDeescalating && !(r.Status == StatusFailed && r.Access == AccessMaybeHeld) &&
+			!(cmd.Kind == CmdOverdue && r.Status == StatusActive && r.EndsAt != nil && !cmd.At.Before(*r.EndsAt)) {
 			return noop()
 		}
-		n.Status = StatusFailed
-		n.Failure = failureAt(cmd.Failure, StageDeescalate)
-		audit(AuditDeescalationFailed, map[string]any{"code": n.Failure.Code, "message": n.Failure.Message, "stage": StageDeescalate})
-		notify(AuditDeescalationFailed)
+		data := map[string]any{}
+		if env.DueAt != nil {
+			data["due_at"] = *env.DueAt
+		}
+		if f := cmd.Failure; f != nil {
+			data["last_error"] = f.Message
+			data["code"] = f.Code
+		}
+		if cmd.Kind == CmdDeescalationFailed {
+			data["retrying"] = true
+		}
+		audit(AuditRevokeOverdue, data)
+		notify(AuditRevokeOverdue)
 		return out, nil
 
 	case CmdRetry:
@@ -231,6 +260,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			stage = r.Failure.Stage
 		}
 		n.Failure = nil
+		n.Access = ""
 		audit(AuditRetried, map[string]any{"stage": stage})
 		if stage == StageDeescalate {
 			n.Status = StatusDeescalating
@@ -273,7 +303,7 @@ func pastTense(verb string) string {
 func failureAt(f *Failure, stage string) *Failure {
 	out := Failure{Code: "unknown", Message: "The escalator failed without saying why.", Stage: stage}
 	if f != nil {
-		out.Code, out.Message = f.Code, f.Message
+		out.Code, out.Message, out.MaybeHeld = f.Code, f.Message, f.MaybeHeld
 	}
 	return &out
 }

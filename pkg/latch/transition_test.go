@@ -60,7 +60,7 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 		person(dan)
 	case latch.CmdEscalated:
 		env.Lease = &latch.Lease{RequestID: "r1", Duration: 3600, StartsAt: at(3 * time.Hour), EndsAt: at(4 * time.Hour)}
-	case latch.CmdEscalationFailed, latch.CmdDeescalationFailed:
+	case latch.CmdEscalationFailed, latch.CmdDeescalationFailed, latch.CmdOverdue:
 		cmd.Failure = &latch.Failure{Code: "throttled", Message: "The target API refused."}
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
 	default:
@@ -102,8 +102,16 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 	latch.CmdDue: {latch.StatusActive: {latch.StatusDeescalating, latch.GrantLeave, nil, nil}},
 	latch.CmdDeescalated: {latch.StatusDeescalating: {latch.StatusEnded, latch.GrantNone,
 		[]latch.AuditType{latch.AuditDeescalated}, []string{"hook:after_deescalate", "notify:deescalated"}}},
-	latch.CmdDeescalationFailed: {latch.StatusDeescalating: {latch.StatusFailed, latch.GrantNone,
-		[]latch.AuditType{latch.AuditDeescalationFailed}, []string{"notify:deescalation_failed"}}},
+	// A revoke is never given up: the request stays deescalating, and the
+	// failure is loud.
+	latch.CmdDeescalationFailed: {latch.StatusDeescalating: {latch.StatusDeescalating, latch.GrantNone,
+		[]latch.AuditType{latch.AuditRevokeOverdue}, []string{"notify:revoke_overdue"}}},
+	latch.CmdOverdue: {
+		latch.StatusDeescalating: {latch.StatusDeescalating, latch.GrantNone,
+			[]latch.AuditType{latch.AuditRevokeOverdue}, []string{"notify:revoke_overdue"}},
+		latch.StatusActive: {latch.StatusActive, latch.GrantNone,
+			[]latch.AuditType{latch.AuditRevokeOverdue}, []string{"notify:revoke_overdue"}},
+	},
 	latch.CmdRetry: {latch.StatusFailed: {latch.StatusEscalating, latch.GrantJoin,
 		[]latch.AuditType{latch.AuditRetried}, nil}},
 }
@@ -752,9 +760,9 @@ func TestApplyGrantReports(t *testing.T) {
 			cmd: latch.Command{Kind: latch.CmdEscalationFailed, At: start,
 				Failure: &latch.Failure{Code: "no_identity", Message: "ann has no AWS user.", Stage: "whatever"}},
 			want: latch.Outcome{
-				Request: escalating("r1", "g1", failed("no_identity", "ann has no AWS user.", latch.StageEscalate)),
+				Request: escalating("r1", "g1", failed("no_identity", "ann has no AWS user.", latch.StageEscalate), access(latch.AccessRevoked)),
 				Audit: []latch.AuditEvent{{Type: latch.AuditFailed,
-					Data: map[string]any{"code": "no_identity", "message": "ann has no AWS user.", "stage": latch.StageEscalate}}},
+					Data: map[string]any{"code": "no_identity", "message": "ann has no AWS user.", "stage": latch.StageEscalate, "access": "revoked"}}},
 				Effects: []latch.Effect{{Kind: latch.EffectNotify, Event: latch.AuditFailed}},
 			},
 		},
@@ -764,10 +772,35 @@ func TestApplyGrantReports(t *testing.T) {
 			give: escalating("r1", "g1"),
 			cmd:  latch.Command{Kind: latch.CmdEscalationFailed, At: start},
 			want: latch.Outcome{
-				Request: escalating("r1", "g1", failed("unknown", "The escalator failed without saying why.", latch.StageEscalate)),
+				Request: escalating("r1", "g1", failed("unknown", "The escalator failed without saying why.", latch.StageEscalate), access(latch.AccessRevoked)),
 				Audit: []latch.AuditEvent{{Type: latch.AuditFailed,
-					Data: map[string]any{"code": "unknown", "message": "The escalator failed without saying why.", "stage": latch.StageEscalate}}},
+					Data: map[string]any{"code": "unknown", "message": "The escalator failed without saying why.", "stage": latch.StageEscalate, "access": "revoked"}}},
 				Effects: []latch.Effect{{Kind: latch.EffectNotify, Event: latch.AuditFailed}},
+			},
+		},
+		{
+			name: "escalation failed without a refusal leaves the access maybe held",
+			flow: testFlow(),
+			give: escalating("r1", "g1"),
+			cmd: latch.Command{Kind: latch.CmdEscalationFailed, At: start,
+				Failure: &latch.Failure{Code: "timeout", Message: "no answer", MaybeHeld: true}},
+			want: latch.Outcome{
+				Request: escalating("r1", "g1", failed("timeout", "no answer", latch.StageEscalate), access(latch.AccessMaybeHeld),
+					func(r *latch.Request) { r.Failure.MaybeHeld = true }),
+				Audit: []latch.AuditEvent{{Type: latch.AuditFailed,
+					Data: map[string]any{"code": "timeout", "message": "no answer", "stage": latch.StageEscalate, "access": "maybe_held"}}},
+				Effects: []latch.Effect{{Kind: latch.EffectNotify, Event: latch.AuditFailed}},
+			},
+		},
+		{
+			name: "deescalated after a failed escalation records the access revoked and keeps the failure",
+			flow: testFlow(),
+			give: escalating("r1", "g1", failed("timeout", "no answer", latch.StageEscalate), access(latch.AccessMaybeHeld)),
+			cmd:  latch.Command{Kind: latch.CmdDeescalated, At: start},
+			want: latch.Outcome{
+				Request: escalating("r1", "g1", failed("timeout", "no answer", latch.StageEscalate), access(latch.AccessRevoked)),
+				Audit:   []latch.AuditEvent{{Type: latch.AuditDeescalated, Data: map[string]any{"access": "revoked"}}},
+				Effects: []latch.Effect{{Kind: latch.EffectNotify, Event: latch.AuditDeescalated}},
 			},
 		},
 		{
@@ -827,24 +860,32 @@ func TestApplyGrantReports(t *testing.T) {
 			},
 		},
 		{
-			name: "deescalation failed records the failure at the deescalate stage",
+			name: "deescalation failed keeps the request deescalating and records the revoke overdue",
 			flow: testFlow(),
 			give: deescalating("r1", "g1", start, end),
 			cmd: latch.Command{Kind: latch.CmdDeescalationFailed, At: end.Add(time.Hour),
 				Failure: &latch.Failure{Code: "throttled", Message: "slow down"}},
+			env: latch.Env{DueAt: &end},
 			want: latch.Outcome{
-				Request: deescalating("r1", "g1", start, end, failed("throttled", "slow down", latch.StageDeescalate)),
-				Audit: []latch.AuditEvent{{Type: latch.AuditDeescalationFailed,
-					Data: map[string]any{"code": "throttled", "message": "slow down", "stage": latch.StageDeescalate}}},
-				Effects: []latch.Effect{{Kind: latch.EffectNotify, Event: latch.AuditDeescalationFailed}},
+				Request: deescalating("r1", "g1", start, end),
+				Audit: []latch.AuditEvent{{Type: latch.AuditRevokeOverdue,
+					Data: map[string]any{"code": "throttled", "last_error": "slow down", "due_at": end, "retrying": true}}},
+				Effects: []latch.Effect{{Kind: latch.EffectNotify, Event: latch.AuditRevokeOverdue}},
 			},
 		},
 		{
-			name: "deescalation failed twice is a no-op",
+			name: "deescalation failed on a request failed at the deescalate stage (recorded before revokes were never given up) is a no-op",
 			flow: testFlow(),
 			give: deescalating("r1", "g1", start, end, failed("throttled", "slow down", latch.StageDeescalate)),
 			cmd:  latch.Command{Kind: latch.CmdDeescalationFailed, At: end.Add(time.Hour)},
 			want: latch.Outcome{Request: deescalating("r1", "g1", start, end, failed("throttled", "slow down", latch.StageDeescalate)), Noop: true},
+		},
+		{
+			name: "overdue before the end is a no-op",
+			flow: testFlow(),
+			give: active("r1", "g1", start, end),
+			cmd:  latch.Command{Kind: latch.CmdOverdue, At: end.Add(-time.Second)},
+			want: latch.Outcome{Request: active("r1", "g1", start, end), Noop: true},
 		},
 	}
 	for _, tt := range tests {

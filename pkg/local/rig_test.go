@@ -33,9 +33,10 @@ const (
 	targetID = "prod-admins"
 )
 
-// testBackoff retries quickly: three grant attempts, revokes for 20ms.
+// testBackoff retries quickly: three grant attempts, revokes and reports
+// every few milliseconds.
 var testBackoff = local.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, EscalateAttempts: 3,
-	RevokeFor: 20 * time.Millisecond}
+	RevokeMax: 5 * time.Millisecond, RevokeLater: 5 * time.Millisecond, Report: 5 * time.Millisecond}
 
 // testTarget is the flow's one target.
 var testTarget = latch.Target{ID: targetID, Label: "Production admins",
@@ -188,6 +189,13 @@ type rigOptions struct {
 	identity func(ctx context.Context, f *latch.Flow, user latch.UserRef) (string, error)
 	// after is called inside Publish once the engine has handled a command.
 	after func(cmd latch.Command, err error)
+	// flows are the loaded flows; testFlow when nil.
+	flows []*latch.Flow
+	// metric is the runner's overdue metric.
+	metric func(grantID string)
+	// escalator, when set, is the escalator instead of esc (which still
+	// serves the rig's helpers).
+	escalator latch.Escalator
 }
 
 // rig is the local runtime wired as `latch server` wires it, on a bbolt
@@ -232,7 +240,10 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	rt := &rig{t: tb, path: o.path, store: store, esc: o.esc, clock: o.clock}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt.cancel = cancel
-	flows := engine.NewFlowSet([]*latch.Flow{testFlow()})
+	if o.flows == nil {
+		o.flows = []*latch.Flow{testFlow()}
+	}
+	flows := engine.NewFlowSet(o.flows)
 	var eng *engine.Engine
 	rt.queue = local.NewQueue(func(ctx context.Context, cmd latch.Command) error {
 		rt.mu.Lock()
@@ -246,8 +257,13 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	})
 	rt.timers = local.NewTimers(ctx, rt.queue, o.clock, slog.New(slog.DiscardHandler))
 	rt.runner = local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flows,
-		Escalator: func(*latch.Flow) (latch.Escalator, error) { return o.esc, nil },
-		Identity:  o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff})
+		Escalator: func(*latch.Flow) (latch.Escalator, error) {
+			if o.escalator != nil {
+				return o.escalator, nil
+			}
+			return o.esc, nil
+		},
+		Identity: o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric})
 	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
 		if email == dan {
 			return latch.RoleAdmin, nil

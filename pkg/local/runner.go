@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -18,21 +19,68 @@ type FlowSource interface {
 	Get(name string) (*latch.Flow, error)
 }
 
-// Backoff is how the runner retries escalators.
+// Backoff is how the runner retries escalators and its reports. Zero fields
+// take DefaultBackoff's.
 type Backoff struct {
 	Initial time.Duration // first wait; doubles each attempt
-	Max     time.Duration // longest wait
+	Max     time.Duration // longest wait between escalation attempts
 	// EscalateAttempts is how often a grant is tried before it fails.
 	EscalateAttempts int
-	// RevokeFor is how long a revoke is retried before it fails: every error,
-	// permanent ones included, is retried until then, because access that
-	// should be gone must not stay.
-	RevokeFor time.Duration
+	// A revoke is retried on every error, permanent ones included, for as
+	// long as it takes, because access that should be gone must not stay:
+	// waits double up to RevokeMax for the first RevokeMaxFor, then are
+	// RevokeLater.
+	RevokeMax    time.Duration
+	RevokeMaxFor time.Duration
+	RevokeLater  time.Duration
+	// Report is the longest wait between attempts to record a result (a
+	// store that cannot write: a full disk). Short, so that the result lands
+	// soon after the store recovers.
+	Report time.Duration
+	// Overdue is how long after it fell due a revoke not done is overdue:
+	// CmdOverdue is sent (revoke_overdue, alerts) and an ERROR logged.
+	Overdue time.Duration
 }
 
-// DefaultBackoff retries a grant 6 times over about a minute, and a revoke
-// for a day with waits of at most five minutes.
-var DefaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Minute, EscalateAttempts: 6, RevokeFor: 24 * time.Hour}
+// DefaultBackoff retries a grant 6 times over about a minute; a revoke for
+// as long as it takes, with waits of at most 30 seconds for the first hour
+// and 5 minutes after; a report at least every half second; and calls a
+// revoke overdue a minute after it fell due.
+var DefaultBackoff = Backoff{Initial: time.Second, Max: 5 * time.Minute, EscalateAttempts: 6,
+	RevokeMax: 30 * time.Second, RevokeMaxFor: time.Hour, RevokeLater: 5 * time.Minute,
+	Report: 500 * time.Millisecond, Overdue: time.Minute}
+
+func (b Backoff) orDefault() Backoff {
+	d := DefaultBackoff
+	for _, f := range []struct{ v, def *time.Duration }{{&b.Initial, &d.Initial}, {&b.Max, &d.Max},
+		{&b.RevokeMax, &d.RevokeMax}, {&b.RevokeMaxFor, &d.RevokeMaxFor}, {&b.RevokeLater, &d.RevokeLater},
+		{&b.Report, &d.Report}, {&b.Overdue, &d.Overdue}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	if b.EscalateAttempts <= 0 {
+		b.EscalateAttempts = d.EscalateAttempts
+	}
+	return b
+}
+
+// RevokeDelay is the wait before the next revoke attempt after attempt
+// failed, elapsed after the revoke fell due (without jitter).
+func (b Backoff) RevokeDelay(attempt int, elapsed time.Duration) time.Duration {
+	if elapsed >= b.RevokeMaxFor {
+		return b.RevokeLater
+	}
+	return min(doubling(b.Initial, attempt), b.RevokeMax)
+}
+
+func doubling(initial time.Duration, attempt int) time.Duration {
+	d := initial << min(attempt-1, 30)
+	if d <= 0 || d < initial {
+		return time.Duration(math.MaxInt64)
+	}
+	return d
+}
 
 // RunnerConfig is what a Runner is built from; all but Log are required.
 type RunnerConfig struct {
@@ -47,6 +95,9 @@ type RunnerConfig struct {
 	Clock    latch.Clock
 	Log      *slog.Logger
 	Backoff  Backoff
+	// Metric, when set, is told of every overdue revoke (a CloudWatch
+	// metric on AWS, a counter here). It must not block.
+	Metric func(grantID string)
 }
 
 // Runner runs grant lifecycles on goroutines and timers. It implements
@@ -59,6 +110,10 @@ type Runner struct {
 	// running holds the work under way ("escalate/<id>", "deescalate/<id>"),
 	// and whether it was asked for again meanwhile and must run once more.
 	running map[string]bool
+	// lastErr is the last error of each grant's revoke, for the overdue alert.
+	lastErr map[string]string
+	// overdue holds each grant's overdue check, armed when its revoke falls due.
+	overdue map[string]*time.Timer
 	wg      sync.WaitGroup
 }
 
@@ -69,10 +124,16 @@ func NewRunner(ctx context.Context, c RunnerConfig) *Runner {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	if c.Backoff == (Backoff{}) {
-		c.Backoff = DefaultBackoff
-	}
-	return &Runner{c: c, ctx: ctx, running: map[string]bool{}}
+	c.Backoff = c.Backoff.orDefault()
+	r := &Runner{c: c, ctx: ctx, running: map[string]bool{}, lastErr: map[string]string{}, overdue: map[string]*time.Timer{}}
+	context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, t := range r.overdue {
+			t.Stop()
+		}
+	})
+	return r
 }
 
 // Escalate starts granting access for the grant, unless that is already under way.
@@ -87,11 +148,98 @@ func (r *Runner) Deescalate(_ context.Context, grantID string) error {
 	return nil
 }
 
-// Wake sends CmdDue for the grant at at, replacing an earlier wake-up.
+// Wake sends CmdDue for the grant at at, replacing an earlier wake-up, and
+// checks Backoff.Overdue after at that the revoke was done.
 func (r *Runner) Wake(ctx context.Context, grantID string, at time.Time) error {
 	r.c.Timers.Set("wake/"+grantID, at, latch.Command{
 		ID: fmt.Sprintf("due/%s/%d", grantID, at.UnixNano()), Kind: latch.CmdDue, GrantID: grantID, Source: latch.SourceSchedule})
+	r.watch(grantID, at)
 	return nil
+}
+
+// watch arms the overdue check of the grant's revoke due at due, replacing
+// an earlier one.
+func (r *Runner) watch(grantID string, due time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx.Err() != nil {
+		return
+	}
+	if old, ok := r.overdue[grantID]; ok {
+		old.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(max(due.Add(r.c.Backoff.Overdue).Sub(r.c.Clock.Now()), 0), func() {
+		r.mu.Lock()
+		if r.overdue[grantID] != t || r.ctx.Err() != nil {
+			r.mu.Unlock()
+			return
+		}
+		delete(r.overdue, grantID)
+		r.wg.Add(1)
+		r.mu.Unlock()
+		defer r.wg.Done()
+		r.checkOverdue(grantID, due)
+	})
+	r.overdue[grantID] = t
+}
+
+// checkOverdue makes a revoke due at due and not done by now loud: an ERROR
+// log, the metric, and CmdOverdue (revoke_overdue on the grant's requests,
+// and the alerts), carrying the last error. A grant still active past its
+// end (its due could not be recorded) is sent due again too.
+func (r *Runner) checkOverdue(grantID string, due time.Time) {
+	g, err := r.c.Store.GetGrant(r.ctx, grantID)
+	last := ""
+	switch {
+	case err != nil:
+		last = "reading the grant: " + err.Error()
+	case g.Status == latch.GrantActive:
+		next, ok := g.NextDue()
+		if !ok || next.After(due) {
+			return // the end moved
+		}
+		cmd := latch.Command{ID: fmt.Sprintf("due/%s/%d", grantID, next.UnixNano()), Kind: latch.CmdDue, GrantID: grantID,
+			Source: latch.SourceSchedule, At: r.c.Clock.Now()}
+		if err := r.c.Queue.Publish(r.ctx, cmd); err != nil {
+			last = "recording the end: " + err.Error()
+		} else if g, err = r.c.Store.GetGrant(r.ctx, grantID); err == nil && g.Status != latch.GrantDeescalating {
+			return
+		}
+	case g.Status != latch.GrantDeescalating:
+		return // done
+	}
+	r.mu.Lock()
+	if last == "" {
+		last = r.lastErr[grantID]
+	}
+	r.mu.Unlock()
+	if last == "" {
+		last = "the revoke is under way and has not finished"
+	}
+	late := r.c.Clock.Now().Sub(due).Round(time.Second)
+	r.c.Log.Error("revoke overdue: access is still in place after its end; retrying", "grant", grantID,
+		"flow", g.Flow, "target", g.TargetID, "user", g.User.Email, "due", due, "late", late.String(), "last_error", last)
+	if r.c.Metric != nil {
+		r.c.Metric(grantID)
+	}
+	r.report(r.c.Log.With("grant", grantID), latch.Command{ID: fmt.Sprintf("overdue/%s/%d", grantID, due.UnixNano()),
+		Kind: latch.CmdOverdue, GrantID: grantID, Failure: &latch.Failure{Code: "revoke_overdue", Message: last}})
+}
+
+// setLastErr records the last error of a grant's revoke ("" clears it).
+func (r *Runner) setLastErr(grantID string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		delete(r.lastErr, grantID)
+		if t, ok := r.overdue[grantID]; ok {
+			t.Stop()
+			delete(r.overdue, grantID)
+		}
+		return
+	}
+	r.lastErr[grantID] = err.Error()
 }
 
 // Rearm restarts, from the store, everything that was under way when the
@@ -191,63 +339,115 @@ func (r *Runner) escalate(grantID string) {
 		}, spec)
 		if err == nil {
 			log.Info("access granted", "attempt", attempt)
-			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID})
+			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
+				Identity: spec.User.Identity})
 			return
 		}
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {
 			log.Warn("granting access failed", "attempt", attempt, "err", err)
-			if called && !latch.IsPermanent(err) {
-				// The target did not refuse; an attempt that timed out or
-				// failed half-way may have granted all the same. Take back
-				// what may be there (revoking what is not there succeeds),
-				// best effort. A permanent refusal granted nothing.
-				if err := safeCall(r.ctx, esc.Revoke, spec); err != nil {
-					log.Warn("taking back a failed grant failed; the target may still hold access", "err", err)
-				}
-			}
+			failure := failureOf(err, "escalation_failed")
+			// The target did not refuse; an attempt that timed out or
+			// failed half-way may have granted all the same. The engine
+			// keeps such a grant open and revokes it until a revoke
+			// succeeds. A permanent refusal granted nothing.
+			failure.MaybeHeld = called && !latch.IsPermanent(err)
 			r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
-				GrantID: g.ID, Failure: failureOf(err, "escalation_failed")})
+				GrantID: g.ID, Failure: failure})
 			return
 		}
 		log.Warn("granting access failed; retrying", "attempt", attempt, "err", err)
-		if !r.sleep(r.delay(attempt)) {
+		if !r.sleep(jitter(min(doubling(r.c.Backoff.Initial, attempt), r.c.Backoff.Max))) {
 			return
 		}
 	}
 }
 
+// deescalate revokes the grant's access, retrying every error for as long
+// as it takes (Backoff.RevokeDelay): it never reports a failure. Each
+// attempt reads the grant again, so a revoke done by another path stops it.
 func (r *Runner) deescalate(grantID string) {
-	g, spec, esc, ok := r.prepare(grantID, latch.GrantDeescalating)
-	if !ok {
-		return
-	}
-	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
-	deadline := r.c.Clock.Now().Add(r.c.Backoff.RevokeFor)
+	log := r.c.Log.With("grant", grantID)
+	started := r.c.Clock.Now()
 	for attempt := 1; ; attempt++ {
-		id, err := r.identity(g)
-		if err == nil || latch.ErrorCodeOf(err) == identity.CodeNotFound {
-			// Revoke with what is known (nothing, when no identity was
-			// ever found): the escalator decides. A lookup that failed
-			// for a passing reason is retried like the revoke.
-			spec.User.Identity = id
-			err = safeCall(r.ctx, esc.Revoke, spec)
+		g, err := r.c.Store.GetGrant(r.ctx, grantID)
+		if err == nil && g.Status != latch.GrantDeescalating {
+			r.setLastErr(grantID, nil)
+			return // done already, or never asked
+		}
+		due := started
+		if err == nil {
+			if g.DueAt != nil {
+				due = *g.DueAt
+			}
+			if attempt == 1 {
+				log = log.With("flow", g.Flow, "target", g.TargetID)
+				r.watch(grantID, due)
+			}
+			err = r.revoke(g)
 		}
 		if err == nil {
 			log.Info("access revoked", "attempt", attempt)
 			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID})
+			r.setLastErr(grantID, nil)
 			return
 		}
-		if !r.c.Clock.Now().Before(deadline) {
-			log.Error("revoking access failed for good", "attempt", attempt, "err", err)
-			r.report(log, latch.Command{ID: commandID("deescalation_failed", g), Kind: latch.CmdDeescalationFailed,
-				GrantID: g.ID, Failure: failureOf(err, "deescalation_failed")})
-			return
-		}
-		log.Warn("revoking access failed; retrying", "attempt", attempt, "err", err)
-		if !r.sleep(r.delay(attempt)) {
+		r.setLastErr(grantID, err)
+		wait := r.c.Backoff.RevokeDelay(attempt, r.c.Clock.Now().Sub(due))
+		log.Warn("revoking access failed; retrying", "attempt", attempt, "retry_in", wait.String(), "err", err)
+		if !r.sleep(jitter(wait)) {
 			return
 		}
 	}
+}
+
+// revoke makes one attempt at revoking g's access, with the flow as it is
+// now or, when that cannot revoke the grant, what the grant recorded.
+func (r *Runner) revoke(g latch.Grant) error {
+	cur, _ := r.c.Flows.Get(g.Flow)
+	f, ok := g.RevokeFlow(cur)
+	if !ok {
+		return fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)
+	}
+	esc, err := r.c.Escalator(escalatorFlow(f, g))
+	if err != nil {
+		return fmt.Errorf("escalator of grant %s: %w", g.ID, err)
+	}
+	var first *latch.Request
+	if id := g.FirstRequestID(); id != "" {
+		if req, err := r.c.Store.GetRequest(r.ctx, id); err == nil {
+			first = &req
+		}
+	}
+	spec := latch.NewGrantSpec(f, &g, first, r.c.Clock.Now())
+	if spec.User.Identity == "" {
+		// No identity recorded (the escalation was never reported): find
+		// it. Revoke with what is known (nothing, when no identity was ever
+		// found): the escalator decides. A lookup that failed for a passing
+		// reason is retried like the revoke.
+		id, err := r.identityFor(f, g)
+		if err != nil && latch.ErrorCodeOf(err) != identity.CodeNotFound {
+			return err
+		}
+		spec.User.Identity = id
+	}
+	if err := safeCall(r.ctx, esc.Revoke, spec); err != nil {
+		return err
+	}
+	return safeCall(r.ctx, func(ctx context.Context, spec latch.GrantSpec) error {
+		return latch.ConfirmRevoked(ctx, esc, spec)
+	}, spec)
+}
+
+// escalatorFlow is the flow to build g's escalator from: a flow made from
+// what g recorded is named after the grant, so that it is never mistaken for
+// (nor cached as) a loaded flow of the same name.
+func escalatorFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
+	if !f.Recorded() {
+		return f
+	}
+	c := *f
+	c.Name = g.Flow + "@" + g.ID
+	return &c
 }
 
 // prepare loads a grant in the wanted status and what calling its escalator needs.
@@ -262,11 +462,9 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, l
 		return g, latch.GrantSpec{}, nil, false // already done
 	}
 	fail := func(code string, err error) (latch.Grant, latch.GrantSpec, latch.Escalator, bool) {
-		kind := latch.CmdEscalationFailed
-		if want == latch.GrantDeescalating {
-			kind = latch.CmdDeescalationFailed
-		}
-		r.report(log, latch.Command{ID: commandID(string(kind), g), Kind: kind, GrantID: g.ID, Failure: failureOf(err, code)})
+		// Nothing was called: nothing can be held.
+		r.report(log, latch.Command{ID: commandID(string(latch.CmdEscalationFailed), g), Kind: latch.CmdEscalationFailed,
+			GrantID: g.ID, Failure: failureOf(err, code)})
 		return g, latch.GrantSpec{}, nil, false
 	}
 	f, err := r.c.Flows.Get(g.Flow)
@@ -288,43 +486,61 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, l
 }
 
 func (r *Runner) identity(g latch.Grant) (string, error) {
-	if r.c.Identity == nil {
-		return g.User.Email, nil
-	}
 	f, err := r.c.Flows.Get(g.Flow)
 	if err != nil {
 		return "", err
+	}
+	return r.identityFor(f, g)
+}
+
+func (r *Runner) identityFor(f *latch.Flow, g latch.Grant) (string, error) {
+	if r.c.Identity == nil {
+		return g.User.Email, nil
 	}
 	return r.c.Identity(r.ctx, f, g.User)
 }
 
 // report publishes a runner's result, retrying until it is accepted or the
-// runner stops: a result must not be lost.
+// runner stops: a result must not be lost. The retries are frequent
+// (Backoff.Report), so that a result lands soon after a store that could
+// not write (a full disk) recovers; they are logged sparingly.
 func (r *Runner) report(log *slog.Logger, cmd latch.Command) {
 	cmd.At = r.c.Clock.Now()
 	cmd.Source = latch.SourceLatch
 	for attempt := 1; ; attempt++ {
 		err := r.c.Queue.Publish(r.ctx, cmd)
-		var le *latch.Error
-		if err == nil || (errors.As(err, &le) && !errors.Is(err, latch.ErrConflict)) {
+		if err == nil || refused(err) {
 			if err != nil {
 				log.Warn("runner report refused", "command", cmd.ID, "err", err)
 			}
 			return
 		}
-		log.Warn("runner report failed; retrying", "command", cmd.ID, "attempt", attempt, "err", err)
-		if !r.sleep(r.delay(attempt)) {
+		if sparse(attempt) {
+			log.Error("runner report could not be recorded; retrying", "command", cmd.ID, "attempt", attempt, "err", err)
+		}
+		if !r.sleep(jitter(min(doubling(r.c.Backoff.Initial/4, attempt), r.c.Backoff.Report))) {
 			return
 		}
 	}
 }
 
-func (r *Runner) delay(attempt int) time.Duration {
-	d := r.c.Backoff.Initial << min(attempt-1, 20)
-	if d > r.c.Backoff.Max || d <= 0 {
-		d = r.c.Backoff.Max
+// refused reports whether a Publish error is the engine's answer (a
+// *latch.Error other than a conflict), which retrying cannot change.
+func refused(err error) bool {
+	var le *latch.Error
+	return errors.As(err, &le) && !errors.Is(err, latch.ErrConflict) && le.Kind != latch.KindInternal
+}
+
+// sparse reports whether the attempt-th failure of a frequent retry is
+// logged: the first few, then one in sixty.
+func sparse(attempt int) bool { return attempt <= 3 || attempt%60 == 0 }
+
+// jitter is d less up to half of it, at random.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
 	}
-	return d/2 + rand.N(d/2+1) // jitter
+	return d/2 + rand.N(d/2+1)
 }
 
 func (r *Runner) sleep(d time.Duration) bool {

@@ -3,6 +3,8 @@ package local_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,8 +23,10 @@ func TestEscalateSuccessMakesTheRequestActive(t *testing.T) {
 	if g.Status != latch.GrantActive {
 		t.Errorf("grant is %s, want active", g.Status)
 	}
-	if r.StartsAt == nil || r.EndsAt == nil || r.EndsAt.Sub(*r.StartsAt) != time.Hour {
-		t.Errorf("request runs %v to %v, want an hour from its start", r.StartsAt, r.EndsAt)
+	// The end is fixed when the grant starts: an hour from the approval that
+	// asked for the first escalation attempt.
+	if r.StartsAt == nil || r.EndsAt == nil || !r.EndsAt.Equal(g.CreatedAt.Add(time.Hour)) || r.StartsAt.Before(g.CreatedAt) {
+		t.Errorf("request runs %v to %v, want an hour from the grant's start %v", r.StartsAt, r.EndsAt, g.CreatedAt)
 	}
 	if n := rt.esc.count("grant", ann); n != 1 {
 		t.Errorf("escalator Grant called %d times, want 1", n)
@@ -81,12 +85,20 @@ func TestEscalateFailures(t *testing.T) {
 			if n := esc.count("grant", ann); n != tt.wantCalls {
 				t.Errorf("escalator Grant called %d times, want %d", n, tt.wantCalls)
 			}
-			want := &latch.Failure{Code: "escalation_failed", Message: tt.wantMsg, Stage: latch.StageEscalate}
+			maybeHeld := tt.wantRevokes > 0
+			want := &latch.Failure{Code: "escalation_failed", Message: tt.wantMsg, Stage: latch.StageEscalate, MaybeHeld: maybeHeld}
 			if diff := cmp.Diff(want, r.Failure); diff != "" {
 				t.Errorf("request failure (-want +got):\n%s", diff)
 			}
-			if g := rt.grant(r.GrantID); g.Status != latch.GrantFailed {
-				t.Errorf("grant is %s, want failed", g.Status)
+			// A grant that may hold access is revoked, then ends; one refused
+			// for good fails at once.
+			wantGrant, wantAccess := latch.GrantFailed, latch.AccessRevoked
+			if maybeHeld {
+				wantGrant = latch.GrantEnded
+			}
+			eventually(t, wait, func() bool { return rt.grant(r.GrantID).Status == wantGrant })
+			if a := rt.request(r.ID).Access; a != wantAccess {
+				t.Errorf("request access %q, want %q", a, wantAccess)
 			}
 			if n := esc.count("revoke", ann); n != tt.wantRevokes {
 				t.Errorf("escalator Revoke called %d times after the failed grant, want %d", n, tt.wantRevokes)
@@ -117,39 +129,43 @@ func TestEscalateIdentityFailure(t *testing.T) {
 	}
 }
 
-// A revoke never goes ahead with an identity lookup that failed for a
-// passing reason: it is retried, and revokes once the lookup answers.
-func TestDeescalateRetriesAFailedIdentityLookup(t *testing.T) {
+// A revoke takes access from the identity the grant was made with, recorded
+// when the escalation was reported: it needs no lookup (which could fail, or
+// find another id after a change).
+func TestRevokeUsesTheIdentityTheGrantWasMadeWith(t *testing.T) {
 	var mu sync.Mutex
 	lookups := 0
-	rt := newRig(t, rigOptions{backoff: local.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, EscalateAttempts: 3, RevokeFor: time.Hour},
+	rt := newRig(t, rigOptions{
 		identity: func(context.Context, *latch.Flow, latch.UserRef) (string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			lookups++
-			if lookups == 2 || lookups == 3 { // the grant's lookup works; the revoke's first two fail
+			if lookups > 1 {
 				return "", errors.New("identity store unreachable")
 			}
 			return "id-ann", nil
 		}})
 	r := rt.active(ann, nil)
+	if g := rt.grant(r.GrantID); g.Identity != "id-ann" {
+		t.Errorf("grant recorded identity %q, want id-ann", g.Identity)
+	}
 	rt.do(latch.CmdRevoke, r.ID, ann)
 	rt.waitFor(r.ID, latch.StatusEnded)
-	if n := rt.esc.count("revoke", ann); n != 1 {
-		t.Errorf("escalator Revoke called %d times, want once, after the lookup answered", n)
+	specs := rt.esc.specs("revoke", ann)
+	if len(specs) != 1 || specs[0].User.Identity != "id-ann" {
+		t.Errorf("revokes %+v, want one of id-ann", specs)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if lookups != 4 {
-		t.Errorf("%d identity lookups, want 4 (grant, two failures, the revoke's)", lookups)
+	if lookups != 1 {
+		t.Errorf("%d identity lookups, want 1 (the grant's)", lookups)
 	}
 }
 
 func TestDeescalateRetriesUntilItSucceeds(t *testing.T) {
 	esc := newFakeEscalator()
 	esc.on("revoke", ann, fail("503 from target"), failForGood("403 from target"), panicWith("plugin bug"), succeed())
-	rt := newRig(t, rigOptions{esc: esc, backoff: local.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond,
-		EscalateAttempts: 3, RevokeFor: time.Hour}})
+	rt := newRig(t, rigOptions{esc: esc})
 	r := rt.active(ann, nil)
 	rt.do(latch.CmdRevoke, r.ID, ann)
 	r = rt.waitFor(r.ID, latch.StatusEnded)
@@ -164,50 +180,135 @@ func TestDeescalateRetriesUntilItSucceeds(t *testing.T) {
 	}
 }
 
-func TestDeescalateFailsOnceRevokeForHasPassed(t *testing.T) {
+// A revoke is never given up: long after it fell due, permanent refusals
+// included, it is retried until it succeeds, and no failure is reported.
+func TestDeescalateIsNeverGivenUp(t *testing.T) {
 	clock := &testClock{}
 	esc := newFakeEscalator()
-	// Permanent errors are retried too; the third attempt fails after the
-	// revoke window has passed, so it is the last.
-	esc.on("revoke", ann, failForGood("403 from target"), failForGood("403 from target"),
-		answer{err: latch.Permanent(errors.New("403: not allowed to remove members")), do: func() { clock.Advance(2 * time.Hour) }},
-		succeed())
-	rt := newRig(t, rigOptions{esc: esc, clock: clock, backoff: local.Backoff{Initial: time.Millisecond,
-		Max: 5 * time.Millisecond, EscalateAttempts: 3, RevokeFor: time.Hour}})
+	esc.on("revoke", ann, failForGood("403 from target"),
+		answer{err: latch.Permanent(errors.New("403: not allowed to remove members")), do: func() { clock.Advance(25 * time.Hour) }},
+		failForGood("403 from target"), succeed())
+	rt := newRig(t, rigOptions{esc: esc, clock: clock})
 	r := rt.active(ann, nil)
 	rt.do(latch.CmdRevoke, r.ID, ann)
-	r = rt.waitFor(r.ID, latch.StatusFailed)
-	rt.runner.Wait()
-	if n := esc.count("revoke", ann); n != 3 {
-		t.Errorf("escalator Revoke called %d times, want 3", n)
+	r = rt.waitFor(r.ID, latch.StatusEnded)
+	if n := esc.count("revoke", ann); n != 4 {
+		t.Errorf("escalator Revoke called %d times, want 4", n)
 	}
-	want := &latch.Failure{Code: "deescalation_failed", Message: "403: not allowed to remove members", Stage: latch.StageDeescalate}
-	if diff := cmp.Diff(want, r.Failure); diff != "" {
-		t.Errorf("request failure (-want +got):\n%s", diff)
+	if kinds := rt.kinds(r.GrantID); hasKind(kinds, latch.CmdDeescalationFailed) {
+		t.Errorf("runner reported %v: a revoke must never be reported failed", kinds)
 	}
-	if g := rt.grant(r.GrantID); g.Status != latch.GrantFailed {
-		t.Errorf("grant is %s, want failed", g.Status)
-	}
-	if kinds := rt.kinds(r.GrantID); !hasKind(kinds, latch.CmdDeescalationFailed) {
-		t.Errorf("runner reported %v, want deescalation_failed", kinds)
-	}
-	if got := rt.auditTypes(r.ID); got[len(got)-1] != latch.AuditDeescalationFailed {
-		t.Errorf("audit trail %v, want it to end with deescalation_failed", got)
+	if g := rt.grant(r.GrantID); g.Status != latch.GrantEnded {
+		t.Errorf("grant is %s, want ended", g.Status)
 	}
 }
 
-func TestDeescalateWithRealTimeRevokeWindow(t *testing.T) {
+func TestRevokeDelay(t *testing.T) {
+	b := local.DefaultBackoff
+	for _, tt := range []struct {
+		attempt int
+		elapsed time.Duration
+		want    time.Duration
+	}{
+		{1, 0, time.Second},
+		{2, 2 * time.Second, 2 * time.Second},
+		{5, time.Minute, 16 * time.Second},
+		{6, time.Minute, 30 * time.Second},
+		{60, 59 * time.Minute, 30 * time.Second},
+		{61, time.Hour, 5 * time.Minute},
+		{1000, 48 * time.Hour, 5 * time.Minute},
+	} {
+		if got := b.RevokeDelay(tt.attempt, tt.elapsed); got != tt.want {
+			t.Errorf("RevokeDelay(%d, %v) = %v, want %v", tt.attempt, tt.elapsed, got, tt.want)
+		}
+	}
+}
+
+// A revoke not done Overdue after it fell due is loud: revoke_overdue with
+// the last error on the request, the metric, and it goes on until it works.
+func TestOverdueRevokeIsRecordedAndAlerted(t *testing.T) {
 	esc := newFakeEscalator()
 	esc.on("revoke", ann, panicWith("plugin bug"))
-	rt := newRig(t, rigOptions{esc: esc}) // RevokeFor is a few milliseconds
+	var mu sync.Mutex
+	var metrics []string
+	b := testBackoff
+	b.Overdue = 100 * time.Millisecond
+	rt := newRig(t, rigOptions{esc: esc, backoff: b, metric: func(id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		metrics = append(metrics, id)
+	}})
 	r := rt.active(ann, nil)
 	rt.do(latch.CmdRevoke, r.ID, ann)
-	r = rt.waitFor(r.ID, latch.StatusFailed)
-	if r.Failure == nil || r.Failure.Stage != latch.StageDeescalate || !strings.Contains(r.Failure.Message, "plugin bug") {
-		t.Errorf("request failure %+v, want the panic at the deescalate stage", r.Failure)
+	eventually(t, wait, func() bool { return slices.Contains(rt.auditTypes(r.ID), latch.AuditRevokeOverdue) })
+	if got := rt.request(r.ID).Status; got != latch.StatusDeescalating {
+		t.Errorf("request is %s while its revoke is overdue, want deescalating", got)
 	}
-	if n := esc.count("revoke", ann); n < 1 {
-		t.Errorf("escalator Revoke called %d times", n)
+	evs, err := rt.store.AuditEvents(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := evs[len(evs)-1]
+	if msg, _ := ev.Data["last_error"].(string); !strings.Contains(msg, "plugin bug") {
+		t.Errorf("revoke_overdue data %v, want the last error", ev.Data)
+	}
+	mu.Lock()
+	if len(metrics) != 1 || metrics[0] != r.GrantID {
+		t.Errorf("overdue metric for %v, want once for %s", metrics, r.GrantID)
+	}
+	mu.Unlock()
+	esc.on("revoke", ann, succeed())
+	rt.waitFor(r.ID, latch.StatusEnded)
+}
+
+// An escalation that failed without a refusal may have granted: the grant
+// stays open and its revoke is retried until it succeeds (a compensation
+// that fails once is not the last word).
+func TestFailedEscalationIsRevokedUntilTheRevokeSucceeds(t *testing.T) {
+	esc := newFakeEscalator()
+	esc.on("grant", ann, fail("timeout"))
+	esc.on("revoke", ann, fail("timeout"), fail("503 from target"), succeed())
+	rt := newRig(t, rigOptions{esc: esc})
+	r := rt.create(ann, nil)
+	rt.approve(r.ID)
+	r = rt.waitFor(r.ID, latch.StatusFailed)
+	eventually(t, wait, func() bool { return rt.grant(r.GrantID).Status == latch.GrantEnded })
+	if n := esc.count("revoke", ann); n != 3 {
+		t.Errorf("escalator Revoke called %d times, want 3 (until it succeeded)", n)
+	}
+	r = rt.request(r.ID)
+	if r.Status != latch.StatusFailed || r.Access != latch.AccessRevoked {
+		t.Errorf("request is %s with access %q, want failed with access revoked", r.Status, r.Access)
+	}
+	want := []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditFailed, latch.AuditDeescalated}
+	if diff := cmp.Diff(want, rt.auditTypes(r.ID)); diff != "" {
+		t.Errorf("audit trail (-want +got):\n%s", diff)
+	}
+}
+
+// A grant whose flow was removed is revoked with what it recorded.
+func TestRevokeOfAGrantWhoseFlowIsGone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	rt := newRig(t, rigOptions{path: path})
+	r := rt.active(ann, nil)
+	rt.Close()
+
+	other := testFlow()
+	other.Name = "other-flow"
+	esc := newFakeEscalator()
+	rt = newRig(t, rigOptions{path: path, esc: esc, flows: []*latch.Flow{other}})
+	if err := rt.runner.Rearm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g := rt.grant(r.GrantID)
+	if err := rt.queue.Publish(context.Background(), latch.Command{ID: "due-1", Kind: latch.CmdDue, GrantID: g.ID,
+		At: g.Leases[0].EndsAt, Source: latch.SourceSchedule}); err != nil {
+		t.Fatal(err)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	specs := esc.specs("revoke", ann)
+	if len(specs) != 1 || specs[0].Target.ID != targetID || specs[0].Target.Settings["group"] != "prod-admins" {
+		t.Errorf("revokes %+v, want one of the recorded target", specs)
 	}
 }
 
@@ -349,9 +450,10 @@ func TestEscalatorReceivesTheGrantSpec(t *testing.T) {
 		t.Fatalf("escalator Grant called %d times, want 1", len(got))
 	}
 	// Before access is in place the spec says when it is meant to start
-	// (the call) and end (two hours on).
-	if got[0].StartsAt.IsZero() || got[0].StartsAt.After(*r.StartsAt) || got[0].EndsAt.Sub(got[0].StartsAt) != 2*time.Hour {
-		t.Errorf("Grant spec runs %v to %v, want two hours from a start no later than %v", got[0].StartsAt, got[0].EndsAt, *r.StartsAt)
+	// (the call) and end (two hours from the approval, fixed then).
+	g := rt.grant(r.GrantID)
+	if got[0].StartsAt.IsZero() || got[0].StartsAt.After(*r.StartsAt) || !got[0].EndsAt.Equal(g.CreatedAt.Add(2*time.Hour)) {
+		t.Errorf("Grant spec runs %v to %v, want two hours from the grant's start %v", got[0].StartsAt, got[0].EndsAt, g.CreatedAt)
 	}
 	want.StartsAt, want.EndsAt = got[0].StartsAt, got[0].EndsAt
 	if diff := cmp.Diff(want, got[0]); diff != "" {
@@ -360,8 +462,8 @@ func TestEscalatorReceivesTheGrantSpec(t *testing.T) {
 
 	rt.do(latch.CmdRevoke, r.ID, ann)
 	rt.waitFor(r.ID, latch.StatusEnded)
-	g := rt.grant(r.GrantID)
-	want.StartsAt, want.EndsAt = *g.StartsAt, g.StartsAt.Add(2*time.Hour)
+	g = rt.grant(r.GrantID)
+	want.StartsAt, want.EndsAt = *g.StartsAt, g.CreatedAt.Add(2*time.Hour)
 	got = rt.esc.specs("revoke", ann)
 	if len(got) != 1 {
 		t.Fatalf("escalator Revoke called %d times, want 1", len(got))
@@ -371,35 +473,39 @@ func TestEscalatorReceivesTheGrantSpec(t *testing.T) {
 	}
 }
 
-func TestARevokeRetriedAsItsFailureIsReportedIsNotLost(t *testing.T) {
-	clock := &testClock{}
-	esc := newFakeEscalator()
-	// The first revoke fails after the revoke window has passed; the retry succeeds.
-	esc.on("revoke", ann, answer{err: errors.New("503 from target"), do: func() { clock.Advance(2 * time.Hour) }}, succeed())
-	var rt *rig
-	var once sync.Once
-	retried := make(chan error, 1)
-	rt = newRig(t, rigOptions{esc: esc, clock: clock, backoff: local.Backoff{Initial: time.Millisecond,
-		Max: 5 * time.Millisecond, EscalateAttempts: 3, RevokeFor: time.Hour},
-		after: func(cmd latch.Command, err error) {
-			if cmd.Kind != latch.CmdDeescalationFailed || err != nil {
-				return
-			}
-			// An admin retries the moment the failure is committed, while the
-			// runner is still finishing the revoke that failed.
-			once.Do(func() {
-				g := rt.grant(cmd.GrantID)
-				retried <- rt.queue.Publish(context.Background(), latch.Command{ID: "retry-1", Kind: latch.CmdRetry,
-					RequestID: g.Leases[0].RequestID, Actor: latch.Actor{Email: dan}, Source: latch.SourceAPI})
-			})
-		}})
+// checkingEscalator is an escalator that can check (latch.Checker): its
+// checks answer held from a script (the last answer repeats).
+type checkingEscalator struct {
+	*fakeEscalator
+	mu     sync.Mutex
+	held   []bool
+	checks int
+}
+
+func (c *checkingEscalator) Check(context.Context, latch.GrantSpec) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.checks++
+	h := c.held[0]
+	if len(c.held) > 1 {
+		c.held = c.held[1:]
+	}
+	return h, nil
+}
+
+// Where the strategy can check, a revoke is done only when a check after it
+// says the access is gone; until then it is retried.
+func TestRevokeIsConfirmedByACheck(t *testing.T) {
+	fake := newFakeEscalator()
+	esc := &checkingEscalator{fakeEscalator: fake, held: []bool{true, false}}
+	rt := newRig(t, rigOptions{esc: fake, escalator: esc})
 	r := rt.active(ann, nil)
 	rt.do(latch.CmdRevoke, r.ID, ann)
-	if err := <-retried; err != nil {
-		t.Fatalf("retry: %v", err)
-	}
 	rt.waitFor(r.ID, latch.StatusEnded)
-	if n := esc.count("revoke", ann); n != 2 {
-		t.Errorf("escalator Revoke called %d times, want 2", n)
+	rt.runner.Wait()
+	esc.mu.Lock()
+	defer esc.mu.Unlock()
+	if n := esc.count("revoke", ann); n < 2 || esc.checks < 2 {
+		t.Errorf("%d revokes, %d checks; want the revoke retried until a check said the access was gone", n, esc.checks)
 	}
 }

@@ -35,6 +35,12 @@ func (f *firedLog) Publish(_ context.Context, cmd latch.Command) error {
 	return f.err
 }
 
+func (f *firedLog) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
 func (f *firedLog) fired() []latch.Command {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -199,10 +205,27 @@ func TestTimersCloseWaitsForACommandBeingPublished(t *testing.T) {
 }
 
 func TestTimersSurviveAFailingPublishWithoutALogger(t *testing.T) {
-	q := &firedLog{err: errors.New("engine refused")}
+	q := &firedLog{err: latch.Errorf(latch.KindConflict, "not_pending", "engine refused")}
 	tm := local.NewTimers(context.Background(), q, latch.SystemClock, nil)
 	defer tm.Close()
 	tm.Set("a", time.Now(), expireCmd("a"))
 	eventually(t, wait, func() bool { return len(q.fired()) == 1 && tm.Pending() == 0 })
 	tm.Close() // waits for the timer's goroutine, which logs the error
+}
+
+// A command that could not be recorded (the store cannot write) is published
+// again until it is: a due revoke is durable work, not a one-shot timer.
+func TestTimersRetryACommandThatCouldNotBeRecorded(t *testing.T) {
+	q := &firedLog{err: errors.New("write latch.db: no space left on device")}
+	tm := local.NewTimers(context.Background(), q, latch.SystemClock, nil)
+	tm.RetryMax = 10 * time.Millisecond
+	defer tm.Close()
+	tm.Set("a", time.Now(), expireCmd("a"))
+	eventually(t, wait, func() bool { return len(q.fired()) >= 3 })
+	if tm.Pending() != 1 {
+		t.Errorf("%d timers pending while the command fails, want its retry", tm.Pending())
+	}
+	q.setErr(nil)
+	// Recorded: no timer is left to publish it again.
+	eventually(t, wait, func() bool { return tm.Pending() == 0 })
 }

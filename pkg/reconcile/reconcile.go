@@ -6,6 +6,11 @@
 // behind by a failure. Every correction is recorded as a
 // corrected_by_reconciler audit event.
 //
+// It also makes an overdue revoke loud: a grant whose revoke is not done
+// Grace (a minute) after it fell due gets CmdOverdue (revoke_overdue on its
+// requests, and the Notifier's alerts), an ERROR log line and the Overdue
+// metric, on every run while it lasts; and its revoke is asked for again.
+//
 // Every action it takes is idempotent and goes through the same paths as
 // the original (the queue with the original's deterministic command id,
 // the grant runner), so running it while the original is merely late does no
@@ -15,9 +20,12 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/latchhq/latch/pkg/engine"
@@ -26,7 +34,7 @@ import (
 
 // Defaults of Reconciler's durations.
 const (
-	DefaultGrace       = 5 * time.Minute  // how late a revoke or an expiry may be before it is driven again
+	DefaultGrace       = time.Minute      // how late a revoke or an expiry may be before it is driven again, and a revoke is overdue
 	DefaultStuck       = 30 * time.Minute // how long a grant may stay escalating untouched
 	DefaultStuckRevoke = 25 * time.Hour   // ... or deescalating: a revoke is retried for a day before it fails
 )
@@ -53,6 +61,9 @@ type Reconciler struct {
 	Grace       time.Duration
 	Stuck       time.Duration
 	StuckRevoke time.Duration
+	// Overdue, when set, is told of each grant whose revoke is overdue, on
+	// every run (a CloudWatch metric on AWS: see EMF).
+	Overdue func(g latch.Grant, due time.Time)
 }
 
 // Report counts what one run corrected.
@@ -62,6 +73,7 @@ type Report struct {
 	Redriven       int // grants stuck escalating or deescalating, handed to the runner again
 	Expired        int // pending requests past their deadline, sent expire again
 	Swept          int // expiries sent by the Expiries sweep, on time
+	Overdue        int // grants whose revoke is overdue (past Grace after it fell due)
 }
 
 // Corrections is the total of what the run set going again (outbox effects
@@ -105,10 +117,22 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 			rep.OverdueRevokes++
 			errs = appendErr(errs, rc.record(ctx, now, "overdue_revoke", cmd.ID, g, map[string]any{"due_at": due.UTC().Format(time.RFC3339)}))
 			log.WarnContext(ctx, "reconciler: access past its end is being revoked", "grant", g.ID, "due", due)
+			errs = appendErr(errs, rc.overdue(ctx, now, g, due, log, &rep))
 		case latch.GrantEscalating, latch.GrantDeescalating:
 			run, what, limit := rc.Runner.Escalate, "stuck_escalating", stuck
 			if g.Status == latch.GrantDeescalating {
 				run, what, limit = rc.Runner.Deescalate, "stuck_deescalating", stuckRevoke
+			}
+			if g.Status == latch.GrantDeescalating && g.DueAt != nil && now.Sub(*g.DueAt) >= grace {
+				errs = appendErr(errs, rc.overdue(ctx, now, g, *g.DueAt, log, &rep))
+				if now.Sub(g.UpdatedAt) < limit {
+					// Asked again (idempotent): a runner that lost the
+					// work, or an execution that ended, revokes again.
+					if err := run(ctx, g.ID); err != nil {
+						errs = append(errs, fmt.Errorf("grant %s: revoke again: %w", g.ID, err))
+					}
+					continue
+				}
 			}
 			if now.Sub(g.UpdatedAt) < limit {
 				continue
@@ -149,6 +173,62 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 	}
 	return rep, errors.Join(errs...)
 }
+
+// overdue makes the overdue revoke of g, due at due, loud: CmdOverdue (the
+// engine records revoke_overdue once per due and alerts), an ERROR log line
+// and the Overdue metric.
+func (rc *Reconciler) overdue(ctx context.Context, now time.Time, g latch.Grant, due time.Time, log *slog.Logger, rep *Report) error {
+	rep.Overdue++
+	last := "the revoke has not finished; the grant runner retries it"
+	if g.Failure != nil {
+		last = g.Failure.Message
+	}
+	log.ErrorContext(ctx, "revoke overdue: access is still in place after its end; retrying", "grant", g.ID,
+		"flow", g.Flow, "target", g.TargetID, "user", g.User.Email, "status", g.Status, "due", due,
+		"late", now.Sub(due).Round(time.Second).String(), "last_error", last)
+	if rc.Overdue != nil {
+		rc.Overdue(g, due)
+	}
+	cmd := latch.Command{ID: fmt.Sprintf("overdue/%s/%d", g.ID, due.UnixNano()), Kind: latch.CmdOverdue, GrantID: g.ID,
+		At: now, Source: latch.SourceReconciler, Failure: &latch.Failure{Code: "revoke_overdue", Message: last}}
+	if err := rc.Queue.Publish(ctx, cmd); err != nil {
+		return fmt.Errorf("grant %s: send overdue: %w", g.ID, err)
+	}
+	return nil
+}
+
+// EMF returns an Overdue func that writes one CloudWatch embedded metric
+// format line per overdue grant to w (a Lambda function's stdout): the
+// metric RevokeOverdue (Count) in namespace, which an alarm watches.
+func EMF(w io.Writer, namespace string, clock latch.Clock) func(g latch.Grant, due time.Time) {
+	if clock == nil {
+		clock = latch.SystemClock
+	}
+	var mu sync.Mutex
+	return func(g latch.Grant, due time.Time) {
+		line, err := json.Marshal(map[string]any{
+			"_aws": map[string]any{
+				"Timestamp": clock.Now().UnixMilli(),
+				"CloudWatchMetrics": []any{map[string]any{"Namespace": namespace, "Dimensions": [][]string{{}},
+					"Metrics": []any{map[string]any{"Name": MetricRevokeOverdue, "Unit": "Count"}}}},
+			},
+			MetricRevokeOverdue: 1,
+			"grant":             g.ID,
+			"flow":              g.Flow,
+			"due":               due.UTC().Format(time.RFC3339),
+		})
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = w.Write(append(line, '\n'))
+	}
+}
+
+// MetricRevokeOverdue is the metric EMF writes: one per overdue grant per
+// reconciler run.
+const MetricRevokeOverdue = "RevokeOverdue"
 
 // outboxMargin is the time the reconciler leaves, before its deadline, for
 // answering after the outbox.

@@ -2,10 +2,12 @@ package reconcile_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +68,11 @@ func grant(id string, status latch.GrantStatus, updated time.Time, ends ...time.
 	return g
 }
 
+func withDue(g latch.Grant, due time.Time) latch.Grant {
+	g.DueAt = &due
+	return g
+}
+
 func pending(id string, expires time.Time) latch.Request {
 	return latch.Request{ID: id, Flow: "f", Requester: latch.UserRef{Email: "ann@example.com"}, Status: latch.StatusPending,
 		Fields: latch.Fields{}, ExpiresAt: &expires, CreatedAt: expires.Add(-time.Hour), UpdatedAt: expires.Add(-time.Hour)}
@@ -81,11 +88,13 @@ func TestReconcile(t *testing.T) {
 	change := latch.Change{
 		Grants: []latch.Grant{
 			grant("overdue", latch.GrantActive, now.Add(-2*time.Hour), now.Add(-10*time.Minute), now.Add(time.Hour)),
-			grant("late", latch.GrantActive, now.Add(-2*time.Hour), now.Add(-time.Minute)),
+			grant("late", latch.GrantActive, now.Add(-2*time.Hour), now.Add(-30*time.Second)), // within the grace
+			withDue(grant("revoking", latch.GrantDeescalating, now.Add(-2*time.Hour)), now.Add(-2*time.Hour)),
+			withDue(grant("newrevoke", latch.GrantDeescalating, now.Add(-30*time.Second)), now.Add(-30*time.Second)),
 			grant("forever", latch.GrantActive, now.Add(-2*time.Hour)), // no scheduled end
 			grant("stuckesc", latch.GrantEscalating, now.Add(-time.Hour)),
 			grant("freshesc", latch.GrantEscalating, now.Add(-time.Minute)),
-			grant("revoking", latch.GrantDeescalating, now.Add(-2*time.Hour)),
+			grant("oldrevoke", latch.GrantDeescalating, now.Add(-2*time.Hour)), // recorded before grants had DueAt
 			grant("stuckrev", latch.GrantDeescalating, now.Add(-26*time.Hour)),
 			grant("done", latch.GrantEnded, now.Add(-48*time.Hour), now.Add(-47*time.Hour)),
 		},
@@ -101,7 +110,7 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := reconcile.Report{Effects: 2, OverdueRevokes: 1, Redriven: 2, Expired: 1}
+	want := reconcile.Report{Effects: 2, OverdueRevokes: 1, Redriven: 2, Expired: 1, Overdue: 2}
 	if rep != want {
 		t.Errorf("report %+v, want %+v", rep, want)
 	}
@@ -109,12 +118,16 @@ func TestReconcile(t *testing.T) {
 	for i, c := range rec.commands {
 		ids[i] = string(c.Kind) + " " + c.ID
 	}
-	wantIDs := []string{fmt.Sprintf("due due/overdue/%d", now.Add(-10*time.Minute).UnixNano()), "expire expire/req_old"}
+	wantIDs := []string{fmt.Sprintf("due due/overdue/%d", now.Add(-10*time.Minute).UnixNano()),
+		fmt.Sprintf("overdue overdue/overdue/%d", now.Add(-10*time.Minute).UnixNano()),
+		fmt.Sprintf("overdue overdue/revoking/%d", now.Add(-2*time.Hour).UnixNano()), "expire expire/req_old"}
 	if !slices.Equal(ids, wantIDs) {
 		t.Errorf("commands %v, want %v (the ids the originals carry)", ids, wantIDs)
 	}
 	slices.Sort(rec.runs)
-	if !slices.Equal(rec.runs, []string{"deescalate stuckrev", "escalate stuckesc"}) {
+	// An overdue revoke is asked for again (not recorded as a correction
+	// until it is stuck for a day).
+	if !slices.Equal(rec.runs, []string{"deescalate revoking", "deescalate stuckrev", "escalate stuckesc"}) {
 		t.Errorf("runner calls %v", rec.runs)
 	}
 	events, err := store.AdminAudit(ctx, now.Add(-time.Hour), now.Add(time.Hour))
@@ -145,7 +158,7 @@ func TestReconcile(t *testing.T) {
 	// A queue that fails is reported, and the other corrections still run.
 	rec.fail, rec.runs = true, nil
 	_, err = rc.Run(ctx)
-	if err == nil || len(rec.runs) != 2 {
+	if err == nil || len(rec.runs) != 3 {
 		t.Errorf("with the queue down: err %v, %d runner calls; want an error and the runner calls made", err, len(rec.runs))
 	}
 }
@@ -201,3 +214,54 @@ func TestRunSweepsWithExpiries(t *testing.T) {
 		t.Errorf("%d corrections recorded for on-time expiries", len(events))
 	}
 }
+
+// An overdue revoke is counted on every run while it lasts (the metric an
+// alarm watches), as one CloudWatch embedded-metric-format line per grant.
+func TestOverdueMetric(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	g := withDue(grant("stuck", latch.GrantDeescalating, now.Add(-5*time.Minute)), now.Add(-5*time.Minute))
+	if err := store.Commit(ctx, latch.Change{Grants: []latch.Grant{g}}); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	rec := &recorder{}
+	rc := &reconcile.Reconciler{Store: store, Queue: rec, Runner: rec, Clock: fixedClock{},
+		Overdue: reconcile.EMF(&buf, "Latch", fixedClock{})}
+	for range 2 {
+		if _, err := rc.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d metric lines, want one per run: %q", len(lines), buf.String())
+	}
+	var m struct {
+		AWS struct {
+			Timestamp         int64
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		RevokeOverdue float64
+		Grant         string `json:"grant"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	cw := m.AWS.CloudWatchMetrics
+	if m.AWS.Timestamp != now.UnixMilli() || len(cw) != 1 || cw[0].Namespace != "Latch" || len(cw[0].Metrics) != 1 ||
+		cw[0].Metrics[0].Name != reconcile.MetricRevokeOverdue || cw[0].Metrics[0].Unit != "Count" || m.RevokeOverdue != 1 ||
+		m.Grant != "stuck" {
+		t.Errorf("metric line %s", lines[0])
+	}
+}
+
+func (r *recorder) At(context.Context, time.Time, latch.Command) error { return nil }

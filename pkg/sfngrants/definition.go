@@ -34,10 +34,15 @@ type Timing struct {
 	RetryMax     time.Duration
 	// EscalateAttempts is how often a grant is tried before it fails.
 	EscalateAttempts int
-	// RevokeFor is how long a revoke is retried, on every error, before it
-	// fails for good; also how long sending a report and the Hold task are
-	// retried.
+	// RevokeFor is how long one execution retries a revoke, on every error,
+	// before it reports the failure (the engine keeps the grant deescalating
+	// and a revoke-only execution goes on: a revoke is never given up); also
+	// how long sending a report and the Hold task are retried.
 	RevokeFor time.Duration
+	// RevokeFastMax is the longest wait between revoke attempts during the
+	// first RevokeFastFor; after that they are RetryMax apart.
+	RevokeFastMax time.Duration
+	RevokeFastFor time.Duration
 	// MaxHold is the longest a Hold waits before it looks at the grant again:
 	// the bound on how late a lease end is noticed if a wake-up is lost.
 	MaxHold time.Duration
@@ -47,11 +52,13 @@ type Timing struct {
 }
 
 // DefaultTiming retries as pkg/local.DefaultBackoff does: a grant 6 times
-// over about a minute, a revoke for a day with waits of at most five minutes.
+// over about a minute; a revoke with waits of at most 30 seconds for the
+// first hour, then five minutes, for a day per execution.
 // A Hold looks at its grant at least daily, and every 15 minutes while it
 // waits for the engine (a due reported, an escalation not yet recorded).
 var DefaultTiming = Timing{RetryInitial: time.Second, RetryMax: 5 * time.Minute, EscalateAttempts: 6,
-	RevokeFor: 24 * time.Hour, MaxHold: 24 * time.Hour, DueRecheck: 15 * time.Minute}
+	RevokeFor: 24 * time.Hour, RevokeFastMax: 30 * time.Second, RevokeFastFor: time.Hour,
+	MaxHold: 24 * time.Hour, DueRecheck: 15 * time.Minute}
 
 func (t Timing) orDefault() Timing {
 	d := DefaultTiming
@@ -69,6 +76,12 @@ func (t Timing) orDefault() Timing {
 	}
 	if t.MaxHold > 0 {
 		d.MaxHold = t.MaxHold
+	}
+	if t.RevokeFastMax > 0 {
+		d.RevokeFastMax = t.RevokeFastMax
+	}
+	if t.RevokeFastFor > 0 {
+		d.RevokeFastFor = t.RevokeFastFor
 	}
 	if t.DueRecheck > 0 {
 		d.DueRecheck = t.DueRecheck
@@ -138,6 +151,7 @@ const (
 	StateNextHold                  = "NextHold"
 	StateReportDue                 = "ReportDue"
 	StateRevoke                    = "Revoke"
+	StateRevokeSlow                = "RevokeSlow"
 	StateRevokeOutcome             = "RevokeOutcome"
 	StateReportDeescalated         = "ReportDeescalated"
 	StateDeescalationFailed        = "DeescalationFailed"
@@ -281,10 +295,21 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		return map[string]any{"And": rules, "Next": next}
 	}
 
+	// A revoke is retried with waits of at most RevokeFastMax for
+	// RevokeFastFor, then RetryMax apart (RevokeSlow), until RevokeFor in
+	// all; then the failure is reported and the engine revokes again.
+	fastMost := min(t.seconds(t.RevokeFastMax), most)
+	fastFor := min(t.seconds(t.RevokeFastFor), t.seconds(t.RevokeFor))
 	revoke := lambda(jsonPath("$.escalator"), ActionDeescalate, "$.revoke", nil)
-	revoke["Retry"] = []any{retry([]string{"States.ALL"}, long)}
-	revoke["Catch"] = []any{catch(StateDeescalationFailed, "States.ALL")}
+	revoke["Retry"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": min(initial, fastMost),
+		"BackoffRate": 2.0, "MaxDelaySeconds": fastMost, "MaxAttempts": retriesFor(min(initial, fastMost), fastMost, fastFor)}}
+	revoke["Catch"] = []any{catch(StateRevokeSlow, "States.ALL")}
 	revoke["Next"] = StateRevokeOutcome
+	revokeSlow := lambda(jsonPath("$.escalator"), ActionDeescalate, "$.revoke", nil)
+	revokeSlow["Retry"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": most,
+		"BackoffRate": 1.0, "MaxAttempts": max(int64(1), (t.seconds(t.RevokeFor)-fastFor)/most)}}
+	revokeSlow["Catch"] = []any{catch(StateDeescalationFailed, "States.ALL")}
+	revokeSlow["Next"] = StateRevokeOutcome
 
 	deescalationFailed := lambda(r.GrantTaskFunction, ActionDeescalationFailed, "$.failed", map[string]any{"error.$": "$.error"})
 	deescalationFailed["Retry"] = []any{retry([]string{"States.ALL"}, long)}
@@ -326,6 +351,7 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		StateNextHold:                  map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{"hold.$": "$.answer.hold"}}), "Next": StateHold},
 		StateReportDue:                 report("$.answer.report", StateNextHold, StateHoldLost),
 		StateRevoke:                    revoke,
+		StateRevokeSlow:                revokeSlow,
 		StateRevokeOutcome:             outcome("$.revoke.out.report", StateReportDeescalated, StateDone),
 		StateReportDeescalated:         report("$.revoke.out.report", StateDone, StateRevokeLost),
 		StateDeescalationFailed:        deescalationFailed,

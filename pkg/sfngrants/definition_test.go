@@ -135,19 +135,25 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 		t.Errorf("escalate retrier %v", r)
 	}
 	r := retry(sfngrants.StateRevoke, 0)
-	if !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["IntervalSeconds"] != 1.0 || r["MaxDelaySeconds"] != 300.0 ||
-		r["BackoffRate"] != 2.0 {
-		t.Errorf("revoke retrier %v: every error, 1s doubling to 5 minutes", r)
+	if !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["IntervalSeconds"] != 1.0 || r["MaxDelaySeconds"] != 30.0 ||
+		r["BackoffRate"] != 2.0 || a.States[sfngrants.StateRevoke]["Catch"].([]any)[0].(map[string]any)["Next"] != sfngrants.StateRevokeSlow {
+		t.Errorf("revoke retrier %v: every error, 1s doubling to 30 seconds, then RevokeSlow", r)
 	}
-	// The waits add up to a day.
+	// The fast waits add up to an hour.
 	n := int(r["MaxAttempts"].(float64))
 	sum, w := 0, 1
 	for range n - 1 {
 		sum += w
-		w = min(2*w, 300)
+		w = min(2*w, 30)
 	}
-	if sum >= 24*3600 || sum+w < 24*3600 {
-		t.Errorf("revoke retried %d times: waits add up to %ds, not just over a day", n, sum+w)
+	if sum >= 3600 || sum+w < 3600 {
+		t.Errorf("revoke retried %d times: waits add up to %ds, not just over an hour", n, sum+w)
+	}
+	// Then every 5 minutes, for the rest of the day.
+	slow := retry(sfngrants.StateRevokeSlow, 0)
+	if slow["IntervalSeconds"] != 300.0 || slow["BackoffRate"] != 1.0 || slow["MaxAttempts"] != float64((24*3600-3600)/300) ||
+		a.States[sfngrants.StateRevokeSlow]["Catch"].([]any)[0].(map[string]any)["Next"] != sfngrants.StateDeescalationFailed {
+		t.Errorf("slow revoke retrier %v: every 5 minutes for 23 hours, then the failure is reported", slow)
 	}
 	if h := retry(sfngrants.StateHold, 0); !slices.Equal(toStrings(h["ErrorEquals"]), []string{"States.Timeout"}) || h["MaxAttempts"] != 0.0 {
 		t.Errorf("the Hold's timeout must never be retried: %v", h)
@@ -158,7 +164,7 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 		sfngrants.Timing{RevokeFor: time.Minute, EscalateAttempts: 2})
 	b := parse(t, short)
 	if got := b.States[sfngrants.StateRevoke]["Retry"].([]any)[0].(map[string]any)["MaxAttempts"]; got != 6.0 {
-		t.Errorf("revoke for a minute: %v retries, want 6 (1+2+4+8+16+32s)", got)
+		t.Errorf("revoke for a minute: %v retries, want 6 (1+2+4+8+16+30s)", got)
 	}
 
 	if _, err := sfngrants.Definition(sfngrants.Resources{EventsQueueURL: q, DeadLetterQueueURL: dlq}); err == nil {

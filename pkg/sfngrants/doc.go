@@ -15,9 +15,16 @@
 //	   │                                             end ──► Done            │
 //	   └─(start: revoke)─────────────────────► deescalate ─► Revoke          │
 //	                                  Hold times out ─► FreshHold ───────────┘
-//	Revoke (every error retried for RevokeFor, about a day) ─► ReportDeescalated ─► Done
-//	   └─fails for good─► DeescalationFailed ─► ReportDeescalationFailed ─► RevokeLost
+//	Revoke (every error retried, ≤ 30 s apart, for an hour) ─► ReportDeescalated ─► Done
+//	   └─► RevokeSlow (every 5 minutes, to RevokeFor: a day) ─► ReportDeescalated
+//	         └─► DeescalationFailed ─► ReportDeescalationFailed ─► RevokeLost
 //	                                                   ─► SendToDeadLetter ─► Failed
+//
+// A revoke is never given up: on deescalation_failed the engine keeps the
+// grant deescalating and asks for the revoke again, which starts a
+// revoke-only execution (see below). An escalation that failed otherwise
+// than by a refusal reports that the access may be held (after CleanUp's
+// best effort); the engine then revokes the grant the same way.
 //
 // Escalate and Revoke invoke the escalator function of the grant's strategy
 // (named in the execution's Input); Hold, EscalationFailed and

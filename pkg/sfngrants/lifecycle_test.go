@@ -119,6 +119,10 @@ func TestEscalateFailingForGood(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := newRig(t)
 			rt.esc.on("grant", tt.err)
+			// The clean-up fails (three tries), and so does the first revoke
+			// after: the grant may hold access, so it is revoked until a
+			// revoke succeeds.
+			rt.esc.on("revoke", errDown, errDown, errDown, errDown, nil)
 			r := rt.request("1h")
 			f := rt.waitFor(r.ID, latch.StatusFailed)
 			ex := rt.execution(f.GrantID)
@@ -137,18 +141,42 @@ func TestEscalateFailingForGood(t *testing.T) {
 			if tt.name == "transient" && !strings.Contains(f.Failure.Message, errDown.Error()) {
 				t.Errorf("failure message %q does not say why", f.Failure.Message)
 			}
-			if got, want := rt.reports(eventsQueueURL), []string{"escalation_failed"}; !slices.Equal(got, want) {
-				t.Errorf("reports %v, want %v", got, want)
+			// (A revoke-only execution may have reported since.)
+			if got := rt.reports(eventsQueueURL); len(got) == 0 || got[0] != "escalation_failed" {
+				t.Errorf("reports %v, want escalation_failed first", got)
 			}
 			// A transient failure leaves the target's state unknown: what may
-			// have been granted is taken back once, before the report. A
-			// permanent refusal granted nothing.
-			cleanUps := 0
-			if tt.name == "transient" {
-				cleanUps = 1
+			// have been granted is taken back before the report (CleanUp, best
+			// effort), and the grant stays open until a revoke succeeds: the
+			// engine's deescalate, retried from the outbox once the execution
+			// has ended, starts a revoke-only execution. A permanent refusal
+			// granted nothing.
+			transient := tt.name == "transient"
+			if slices.Contains(rt.sfn.entered(ex), sfngrants.StateCleanUp) != transient {
+				t.Errorf("path %v; want a clean-up only after a transient failure", rt.sfn.entered(ex))
 			}
-			if n := rt.esc.count("revoke"); n != cleanUps || slices.Contains(rt.sfn.entered(ex), sfngrants.StateCleanUp) != (cleanUps == 1) {
-				t.Errorf("%d revokes, path %v; want %d clean-up revokes", n, rt.sfn.entered(ex), cleanUps)
+			if transient {
+				if f.Access != latch.AccessMaybeHeld {
+					t.Errorf("access %q after a transient failure, want maybe_held", f.Access)
+				}
+				if _, err := rt.eng.DispatchPending(context.Background(), 0); err != nil {
+					t.Fatal(err)
+				}
+				g := rt.waitGrant(f.GrantID, func(g latch.Grant) bool { return g.Status == latch.GrantEnded })
+				again := rt.execution(g.ID + "-revoke-v" + itoa(g.Version-1))
+				if e := rt.sfn.awaitEnd(again); e.Status != "SUCCEEDED" {
+					t.Errorf("revoke-only execution %s %s", e.Status, e.Error)
+				}
+				if a := rt.req(r.ID).Access; a != latch.AccessRevoked {
+					t.Errorf("access %q after the revoke, want revoked", a)
+				}
+			}
+			wantRevokes := 0
+			if transient {
+				wantRevokes = 5 // three clean-up tries, one failed revoke, the one that worked
+			}
+			if n := rt.esc.count("revoke"); n != wantRevokes {
+				t.Errorf("%d revokes, want %d", n, wantRevokes)
 			}
 			if slices.Contains(rt.sfn.entered(ex), sfngrants.StateHold) {
 				t.Errorf("an escalation that failed went on: %v", rt.sfn.entered(ex))
@@ -177,63 +205,72 @@ func TestRevokeFailingThenSucceeding(t *testing.T) {
 	}
 }
 
-func TestRevokeFailingForGood(t *testing.T) {
+// A revoke is never given up: an execution that has retried for a day
+// reports the failure and ends (dead letter, alarm), the grant stays
+// deescalating with revoke_overdue on its request, and a revoke-only
+// execution goes on at once.
+func TestRevokeFailingForADayIsRevokedAgain(t *testing.T) {
 	rt := newRig(t)
-	rt.esc.on("revoke", errDown)
+	// DefaultTiming's waits: 1s doubling to 30s for an hour, then every 5
+	// minutes for the rest of the day.
+	fast := 0
+	for sum, w := 0, 1; sum < 3600; fast++ {
+		sum += w
+		w = min(2*w, 30)
+	}
+	slow := (24*3600 - 3600) / 300
+	calls := fast + 1 + slow + 1
+	script := make([]error, calls, calls+1)
+	for i := range script {
+		script[i] = errDown
+	}
+	rt.esc.on("revoke", append(script, nil)...)
 	r, g, ex := rt.active("1h")
 	rt.do(latch.CmdRevoke, r.ID, ann)
 	e := rt.sfn.awaitEnd(ex)
 	if e.Status != "FAILED" || e.Error != sfngrants.FailedError {
 		t.Fatalf("execution %s %s, want FAILED %s", e.Status, e.Error, sfngrants.FailedError)
 	}
-	f := rt.waitFor(r.ID, latch.StatusFailed)
-	if f.Failure == nil || f.Failure.Stage != latch.StageDeescalate || !strings.Contains(f.Failure.Message, errDown.Error()) {
-		t.Errorf("failure %+v", f.Failure)
-	}
-	// Every error is retried for about a day: DefaultTiming's waits (1s
-	// doubling to 5 minutes) add up to 24h after this many retries.
-	retries := 0
-	for sum, w := 0, 1; sum < 24*3600; retries++ {
-		sum += w
-		w = min(2*w, 300)
-	}
-	if n := rt.esc.count("revoke"); n != retries+1 {
-		t.Errorf("revoke tried %d times, want %d", n, retries+1)
-	}
-	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalation_failed"}; !slices.Equal(got, want) {
-		t.Errorf("reports %v, want %v", got, want)
-	}
 	dead := rt.reports(deadLetterURL)
 	if len(dead) != 1 || !strings.Contains(dead[0], `"stage":"deescalate"`) || !strings.Contains(dead[0], g.ID) ||
 		!strings.Contains(dead[0], ex.ARN) {
 		t.Errorf("dead letters %v", dead)
 	}
-	if tok, _ := rt.tokens.HoldToken(context.Background(), g.ID); tok != sfngrants.RevokeOver {
-		t.Errorf("hold token %q after the revoke failed, want RevokeOver", tok)
-	}
-	if !contains(rt.sfn.entered(ex), "Revoke", "DeescalationFailed", "DeescalationFailedOutcome",
+	if !contains(rt.sfn.entered(ex), "Revoke", "RevokeSlow", "DeescalationFailed", "DeescalationFailedOutcome",
 		"ReportDeescalationFailed", "RevokeLost", "SendToDeadLetter", "Failed") {
 		t.Errorf("path %v", rt.sfn.entered(ex))
 	}
 
-	// An admin retries once the target is back: the grant's execution has
-	// ended, so the runner starts one that only revokes.
-	rt.esc.on("revoke", nil)
-	rt.do(latch.CmdRetry, r.ID, dan)
-	g2 := rt.grant(g.ID)
-	again := rt.execution(g.ID + "-revoke-v" + itoa(int64(g2.Version)))
+	// The engine revokes again: a revoke-only execution, named by the grant's
+	// version after the failure was recorded.
+	g2 := rt.waitGrant(g.ID, func(g latch.Grant) bool { return g.Failure != nil })
+	if g2.Status != latch.GrantDeescalating {
+		t.Errorf("grant %s after the failure report, want deescalating", g2.Status)
+	}
+	again := rt.execution(g.ID + "-revoke-v" + itoa(g2.Version))
 	if e := rt.sfn.awaitEnd(again); e.Status != "SUCCEEDED" {
 		t.Fatalf("revoke execution %s %s", e.Status, e.Error)
 	}
-	rt.waitFor(r.ID, latch.StatusEnded)
-	if path := rt.sfn.entered(again); path[0] != "Start" || path[1] != "Revoke" || slices.Contains(path, "Escalate") {
-		t.Errorf("revoke-only path %v", path)
+	ended := rt.waitFor(r.ID, latch.StatusEnded)
+	if n := rt.esc.count("revoke"); n != calls+1 {
+		t.Errorf("revoke tried %d times, want %d", n, calls+1)
 	}
-	if got := rt.grant(g.ID).Status; got != latch.GrantEnded {
-		t.Errorf("grant %s, want ended", got)
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "deescalation_failed", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
 	}
-	if rt.esc.count("grant") != 1 {
-		t.Errorf("granted %d times", rt.esc.count("grant"))
+	if ended.Failure != nil {
+		t.Errorf("ended request carries failure %+v", ended.Failure)
+	}
+	evs, err := rt.store.AuditEvents(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []latch.AuditType
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+	}
+	if !slices.Contains(types, latch.AuditRevokeOverdue) || types[len(types)-1] != latch.AuditDeescalated {
+		t.Errorf("audit trail %v, want revoke_overdue and then deescalated", types)
 	}
 }
 

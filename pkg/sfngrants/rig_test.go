@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,6 +75,7 @@ type fakeEscalator struct {
 	script map[string][]error
 	panics map[string]bool
 	calls  []string // "grant <grant id>" / "revoke <grant id>"
+	given  map[string][]latch.GrantSpec
 }
 
 func (f *fakeEscalator) on(action string, answers ...error) {
@@ -93,6 +95,10 @@ func (f *fakeEscalator) Revoke(_ context.Context, g latch.GrantSpec) error {
 func (f *fakeEscalator) call(action string, g latch.GrantSpec) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, action+" "+g.GrantID)
+	if f.given == nil {
+		f.given = map[string][]latch.GrantSpec{}
+	}
+	f.given[action] = append(f.given[action], g)
 	var err error
 	if s := f.script[action]; len(s) > 0 {
 		err = s[0]
@@ -102,6 +108,12 @@ func (f *fakeEscalator) call(action string, g latch.GrantSpec) error {
 	}
 	f.mu.Unlock()
 	return err
+}
+
+func (f *fakeEscalator) specs(action string) []latch.GrantSpec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.given[action])
 }
 
 func (f *fakeEscalator) count(action string) int {
@@ -415,6 +427,15 @@ func (rt *rig) grant(id string) latch.Grant {
 	if err != nil {
 		rt.t.Fatal(err)
 	}
+	return g
+}
+
+// waitGrant waits until the grant satisfies ok, and returns it.
+func (rt *rig) waitGrant(id string, ok func(latch.Grant) bool) latch.Grant {
+	rt.t.Helper()
+	var g latch.Grant
+	eventually(rt.t, func() bool { g = rt.grant(id); return ok(g) },
+		func() string { return "grant " + id + " is " + string(g.Status) })
 	return g
 }
 

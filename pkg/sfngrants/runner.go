@@ -149,6 +149,12 @@ func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
 	case errors.As(err, &missing):
 	case err != nil:
 		return fmt.Errorf("sfngrants: deescalate %s: describe execution: %w", grantID, err)
+	case d.Status == types.ExecutionStatusRunning && g.Failure != nil && g.Failure.Stage == latch.StageEscalate:
+		// The grant's escalation failed and may have granted: its execution
+		// is ending (it reported the failure) and will not revoke. Once it
+		// has ended, a revoke-only execution is started; until then the
+		// effect stays in the outbox and is retried.
+		return fmt.Errorf("sfngrants: deescalate %s: its execution is still ending after the failed escalation; retry", grantID)
 	case d.Status == types.ExecutionStatusRunning:
 		// Before its next Hold, which will see the grant, or in its revoke.
 		return nil

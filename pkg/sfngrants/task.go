@@ -248,8 +248,44 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 		return TaskOutput{}, taskErr("escalation_failed", err)
 	}
 	h.log().InfoContext(ctx, "access granted", "grant", g.ID)
-	r, err := h.report(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID})
+	r, err := h.report(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
+		Identity: spec.User.Identity})
 	return TaskOutput{Report: r}, err
+}
+
+// revokeWith is the flow and escalator to revoke g with: the flow as it is
+// now, or what g recorded when that flow is gone or no longer has g's
+// strategy or target (latch.Grant.RevokeFlow). A revoke never depends on
+// the flow file.
+func (h *TaskHandler) revokeWith(g latch.Grant) (*latch.Flow, latch.Escalator, error) {
+	cur, _ := h.Flows.Get(g.Flow)
+	f, ok := g.RevokeFlow(cur)
+	if !ok {
+		return nil, nil, &TaskError{Code: "flow_not_found",
+			Message: fmt.Sprintf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)}
+	}
+	ef := f
+	if f.Recorded() {
+		// Named after the grant, so that it is never mistaken for (nor
+		// cached as) a loaded flow of the same name.
+		c := *f
+		c.Name = g.Flow + "@" + g.ID
+		ef = &c
+	}
+	esc, err := h.Escalator(ef)
+	if err != nil {
+		return nil, nil, taskErr("escalator_unavailable", err)
+	}
+	return f, esc, nil
+}
+
+// revokeIdentity is the grantee's id to revoke g from: the one recorded at
+// escalation, else what the resolver finds.
+func (h *TaskHandler) revokeIdentity(ctx context.Context, f *latch.Flow, g latch.Grant) (string, error) {
+	if g.Identity != "" {
+		return g.Identity, nil
+	}
+	return h.identity(ctx, f, g)
 }
 
 func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, error) {
@@ -260,19 +296,15 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 	if g.Status != latch.GrantDeescalating {
 		return TaskOutput{}, nil // nothing to revoke: done already, or never asked
 	}
-	f, err := h.Flows.Get(g.Flow)
+	f, esc, err := h.revokeWith(g)
 	if err != nil {
-		return TaskOutput{}, taskErr("flow_not_found", err)
-	}
-	esc, err := h.Escalator(f)
-	if err != nil {
-		return TaskOutput{}, taskErr("escalator_unavailable", err)
+		return TaskOutput{}, err
 	}
 	spec := h.spec(ctx, f, g)
 	// Revoke with what is known (nothing, when no identity was ever found):
 	// the escalator decides. A lookup that failed for a passing reason is
 	// retried like the revoke, not skipped.
-	id, err := h.identity(ctx, f, g)
+	id, err := h.revokeIdentity(ctx, f, g)
 	if err != nil && latch.ErrorCodeOf(err) != identityNotFound {
 		h.log().WarnContext(ctx, "finding the grantee's identity to revoke failed", "grant", g.ID, "err", err)
 		return TaskOutput{}, taskErr("identity_unavailable", err)
@@ -281,6 +313,10 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 	if err := esc.Revoke(ctx, spec); err != nil {
 		h.log().WarnContext(ctx, "revoking access failed", "grant", g.ID, "err", err)
 		return TaskOutput{}, taskErr("deescalation_failed", err)
+	}
+	if err := latch.ConfirmRevoked(ctx, esc, spec); err != nil {
+		h.log().WarnContext(ctx, "the check after the revoke failed", "grant", g.ID, "err", err)
+		return TaskOutput{}, taskErr("revoke_unconfirmed", err)
 	}
 	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
 	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID})
@@ -298,16 +334,12 @@ func (h *TaskHandler) cleanUp(ctx context.Context, grantID string) error {
 	if g.Status != latch.GrantEscalating {
 		return nil
 	}
-	f, err := h.Flows.Get(g.Flow)
+	f, esc, err := h.revokeWith(g)
 	if err != nil {
-		return taskErr("flow_not_found", err)
-	}
-	esc, err := h.Escalator(f)
-	if err != nil {
-		return taskErr("escalator_unavailable", err)
+		return err
 	}
 	spec := h.spec(ctx, f, g)
-	spec.User.Identity, _ = h.identity(ctx, f, g) // what is known; the escalator decides
+	spec.User.Identity, _ = h.revokeIdentity(ctx, f, g) // what is known; the escalator decides
 	if err := esc.Revoke(ctx, spec); err != nil {
 		h.log().WarnContext(ctx, "taking back a failed grant failed; the target may still hold access", "grant", g.ID, "err", err)
 		return taskErr("clean_up_failed", err)
@@ -326,8 +358,12 @@ func (h *TaskHandler) failed(ctx context.Context, in TaskInput, want latch.Grant
 		return TaskOutput{}, nil
 	}
 	code, msg := causeOf(in.Error, string(typ))
+	// An escalation that failed otherwise than by a refusal (PermanentError)
+	// may have granted all the same: the engine keeps the grant open and
+	// revokes it until a revoke succeeds.
+	maybeHeld := typ == events.TypeEscalationFailed && (in.Error == nil || in.Error.Error != ErrorPermanent)
 	r, err := h.report(events.Message{Type: typ, ID: commandID(string(typ), g), GrantID: g.ID,
-		Failure: &events.Failure{Code: code, Message: msg, Stage: stage}})
+		Failure: &events.Failure{Code: code, Message: msg, Stage: stage, MaybeHeld: maybeHeld}})
 	return TaskOutput{Report: r}, err
 }
 

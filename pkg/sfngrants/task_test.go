@@ -351,6 +351,10 @@ func TestFailureReports(t *testing.T) {
 				m.Failure.Message != tt.msg {
 				t.Errorf("report %+v failure %+v", m, m.Failure)
 			}
+			// Only a refusal (PermanentError) says the target holds nothing.
+			if want := tt.typ == events.TypeEscalationFailed && tt.err.Error != sfngrants.ErrorPermanent; m.Failure.MaybeHeld != want {
+				t.Errorf("maybe_held %v, want %v", m.Failure.MaybeHeld, want)
+			}
 			tok, _ := h.Tokens.HoldToken(context.Background(), g.ID)
 			if (tok == sfngrants.RevokeOver) != (tt.action == "deescalation_failed") {
 				t.Errorf("hold token %q after %s", tok, tt.action)
@@ -434,5 +438,74 @@ func TestLateHoldTokenWriteLoses(t *testing.T) {
 	}
 	if tok, _ := tokens.HoldToken(context.Background(), g.ID); tok != "new" {
 		t.Errorf("token %q, want the later Hold's", tok)
+	}
+}
+
+// A revoke never depends on the flow file: a grant whose flow (or strategy)
+// is gone is revoked with what it recorded, from the identity it was granted
+// to, and the escalator is built from a flow named after the grant.
+func TestRevokeOfAGrantWhoseFlowIsGone(t *testing.T) {
+	g := activeGrant()
+	g.Flow = "removed-flow"
+	g.Status = latch.GrantDeescalating
+	g.Identity = "AIDA-ann"
+	g.Revoke = &latch.RevokeInfo{Strategy: "webhook", Config: map[string]any{"url": "https://hooks.example.com/latch"},
+		TargetID: targetID, TargetSettings: map[string]any{"group": "prod-admins"}, IdentityService: "webhook"}
+	esc := &fakeEscalator{}
+	h, _, _ := newHandler(g, esc)
+	var built []*latch.Flow
+	h.Escalator = func(f *latch.Flow) (latch.Escalator, error) {
+		built = append(built, f)
+		return esc, nil
+	}
+	h.Identity = func(context.Context, *latch.Flow, latch.UserRef) (string, error) {
+		t.Error("the identity was looked up although the grant recorded it")
+		return "", errDown
+	}
+	out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"})
+	if err != nil || out.Report == nil {
+		t.Fatalf("revoke: %+v, %v", out, err)
+	}
+	if len(built) != 1 || built[0].Name != "removed-flow@grt_9" || built[0].Strategy.Config["url"] != "https://hooks.example.com/latch" {
+		t.Errorf("escalator built from %+v", built)
+	}
+	specs := esc.specs("revoke")
+	if len(specs) != 1 || specs[0].User.Identity != "AIDA-ann" || specs[0].Target.Settings["group"] != "prod-admins" {
+		t.Errorf("revokes %+v", specs)
+	}
+
+	// A grant that recorded nothing and whose flow is gone cannot be revoked
+	// by flow: the task fails (retried, and loud), it never reports done.
+	g.Revoke = nil
+	h, _, _ = newHandler(g, esc)
+	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil ||
+		lambdaError(err).Error != "TaskError" {
+		t.Errorf("revoke with nothing to revoke with: %v, want a TaskError", err)
+	}
+}
+
+// checker is an escalator that can check; held is its answer.
+type checker struct {
+	*fakeEscalator
+	held bool
+}
+
+func (c checker) Check(context.Context, latch.GrantSpec) (bool, error) { return c.held, nil }
+
+// Where the strategy can check, the revoke task reports deescalated only
+// when a check after the revoke says the access is gone; otherwise it fails
+// (and the state machine retries it).
+func TestRevokeTaskIsConfirmedByACheck(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantDeescalating
+	for _, held := range []bool{true, false} {
+		h, _, _ := newHandler(g, checker{fakeEscalator: &fakeEscalator{}, held: held})
+		out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"})
+		if held && (err == nil || lambdaError(err).Error != "TaskError" || out.Report != nil) {
+			t.Errorf("access still held after the revoke: %+v, %v; want a TaskError and no report", out, err)
+		}
+		if !held && (err != nil || out.Report == nil) {
+			t.Errorf("access gone after the revoke: %+v, %v; want deescalated", out, err)
+		}
 	}
 }

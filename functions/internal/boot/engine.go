@@ -97,9 +97,15 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 	}
 	runner, err := sfngrants.NewRunner(sfngrants.RunnerConfig{SFN: env.SFN(), StateMachineARN: machine, Grants: p.Store, Tokens: p.Store,
 		Escalator: func(_ context.Context, g latch.Grant) (string, error) {
-			f, err := p.Flows.Get(g.Flow)
-			if err != nil {
-				return "", err
+			// A grant's revoke never depends on the flow file: with the flow
+			// gone, the strategy the grant recorded names the function.
+			cur, _ := p.Flows.Get(g.Flow)
+			f, ok := g.RevokeFlow(cur)
+			if cur != nil && g.Status == latch.GrantEscalating {
+				f, ok = cur, true
+			}
+			if !ok {
+				return "", fmt.Errorf("flow %q is not loaded and grant %s recorded no strategy", g.Flow, g.ID)
 			}
 			if f.Strategy == nil {
 				return "", fmt.Errorf("flow %q has no strategy", f.Name)
