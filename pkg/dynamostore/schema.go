@@ -18,7 +18,8 @@ const (
 	// AttrType names the kind of entity an item holds (one of the Type*
 	// constants), for stream consumers and people reading the table.
 	AttrType = "type"
-	// AttrDoc holds the entity as a JSON document (a string).
+	// AttrDoc holds the entity as a native map (items.go); items written
+	// by earlier versions hold its JSON in a string, which is read too.
 	AttrDoc = "doc"
 	// AttrVersion is the entity's version (a number), the subject of
 	// Commit's conditions.
