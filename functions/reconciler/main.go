@@ -7,9 +7,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
+	"os"
+	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/latchhq/latch/functions/internal/boot"
@@ -26,13 +26,5 @@ func main() {
 	boot.Must(env, err)
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
 		Expiries: core.Expiries, Log: env.Log}
-	lambda.Start(func(ctx context.Context, ev events.EventBridgeEvent) (reconcile.Report, error) {
-		rep, err := rc.Run(ctx)
-		env.Log.InfoContext(ctx, "reconciled", "schedule", ev.ID, "expired", rep.Swept, "effects", rep.Effects,
-			"overdue_revokes", rep.OverdueRevokes, "redriven", rep.Redriven)
-		if err != nil {
-			return rep, fmt.Errorf("reconcile: %w", err)
-		}
-		return rep, nil
-	})
+	lambda.Start(boot.Reconcile(rc.Run, env.Log, os.Stdout, time.Now))
 }
