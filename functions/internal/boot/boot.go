@@ -10,6 +10,7 @@
 //	LATCH_DOMAINS               the organisation's email domains, comma-separated
 //	LATCH_LOG_LEVEL             debug, info, warn, error
 //	LATCH_EVENTS_QUEUE_URL      the FIFO events queue
+//	LATCH_EVENTS_DLQ_URL        its FIFO dead-letter queue, where approvals moves poison messages
 //	LATCH_STATE_MACHINE_ARN     the grant lifecycle state machine
 //	LATCH_ESCALATOR_ARNS        JSON object: strategy → its escalator function
 //	<NAME>_ARN                  a secret whose value is <NAME> (SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, LATCH_ADMIN_TOKEN)
@@ -203,6 +204,17 @@ func (e *Env) Queue() (*sqsqueue.Publisher, error) {
 		return nil, err
 	}
 	return &sqsqueue.Publisher{Client: sqs.NewFromConfig(e.AWS), QueueURL: url}, nil
+}
+
+// DeadLetters is the sender of poison messages to the events queue's
+// dead-letter queue of LATCH_EVENTS_DLQ_URL, or nil when it is not set (the
+// queue's maxReceiveCount is then the only end of a message's retries).
+func (e *Env) DeadLetters() *sqsqueue.DeadLetters {
+	url := e.getenv("LATCH_EVENTS_DLQ_URL")
+	if url == "" {
+		return nil
+	}
+	return &sqsqueue.DeadLetters{Client: sqs.NewFromConfig(e.AWS), QueueURL: url}
 }
 
 // SFN is a Step Functions client.
