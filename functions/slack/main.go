@@ -19,7 +19,7 @@ func main() {
 	env, parts := boot.StartParts(ctx)
 	slack := parts.Slack(true)
 	if slack == nil {
-		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_ARN) is not set"))
+		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or LATCH_APP_SECRETS_ARN, or SLACK_BOT_TOKEN_ARN) is not set"))
 	}
 	var err error
 	slack.Engine, err = parts.EdgeEngine()

@@ -119,3 +119,31 @@ func fill(v reflect.Value, n int) {
 		panic(fmt.Sprintf("fill: %s", v.Type()))
 	}
 }
+
+// DirectoryPartitions are exactly the partitions of the items the edge
+// functions write, and of no other.
+func TestDirectoryPartitions(t *testing.T) {
+	inDirectory := func(k key) bool {
+		for _, p := range DirectoryPartitions {
+			if strings.HasPrefix(k.pk, p) {
+				return true
+			}
+		}
+		return false
+	}
+	now := time.Now()
+	edge := []key{userKey("a@example.com"), identityKey("a@example.com", "okta"), domainKey("example.com"),
+		tokenKey("tok_1"), tokenHashKey("abc"), adminAuditKey(latch.AuditEvent{ID: "e1", At: now}), auditIDKey("e1")}
+	core := []key{requestKey("r1"), auditKey("r1", "r1/1"), messageRefKey("r1", "approval", "C1"), grantKey("g1"),
+		holdTokenKey("g1"), openGrantKey("f/t/a"), effectKey("e1"), dedupKey("d1")}
+	for _, k := range edge {
+		if !inDirectory(k) {
+			t.Errorf("%s: the edges write it, but it is not in DirectoryPartitions", k.pk)
+		}
+	}
+	for _, k := range core {
+		if inDirectory(k) {
+			t.Errorf("%s: only the core functions write it, but it is in DirectoryPartitions", k.pk)
+		}
+	}
+}

@@ -34,6 +34,15 @@ const (
 	AttrTTL = "ttl"
 )
 
+// DirectoryPartitions are the prefixes of the partition keys of the items
+// the edge functions (slack, api) write: users, identities, domains, API
+// tokens and their hashes, and the admin audit log (events of no request,
+// and the items that make their ids unique). The CDK stack lets those
+// functions write nothing else (an IAM dynamodb:LeadingKeys condition):
+// requests and their audit events, grants, hold tokens, open-grant items,
+// the outbox and dedup markers are written by the core functions only.
+var DirectoryPartitions = []string{"USER#", "IDENT#", "DOMAIN#", "TOKEN#", "TOKENHASH#", "AUDITLOG#", "AUDITID#"}
+
 // Values of AttrType.
 const (
 	TypeRequest    = "request"

@@ -13,7 +13,8 @@
 //	LATCH_EVENTS_DLQ_URL        its FIFO dead-letter queue, where approvals moves poison messages
 //	LATCH_STATE_MACHINE_ARN     the grant lifecycle state machine
 //	LATCH_ESCALATOR_ARNS        JSON object: strategy → its escalator function
-//	<NAME>_ARN                  a secret whose value is <NAME> (SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, LATCH_ADMIN_TOKEN)
+//	LATCH_APP_SECRETS_ARN       a secret holding a JSON object of SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, LATCH_ADMIN_TOKEN
+//	<NAME>_ARN                  a secret whose value is <NAME> (deployments of earlier versions)
 //	LATCH_*_SECRETS_ARN         a secret holding a JSON object of named values (a flow's secret_env, audit keys)
 //	LATCH_SECRETS_TTL           how long a secret's value is used before it is read again (default 5m)
 //
@@ -112,15 +113,23 @@ func (e *Env) Need(name string) (string, error) {
 }
 
 // Secret returns name's value: the environment variable name, else the
-// value of the secret whose ARN is in name_ARN (read through the cache),
-// else "".
+// value of the secret whose ARN is in name_ARN, else name's value in the
+// JSON secret of LATCH_APP_SECRETS_ARN (both read through the cache), else
+// "".
 func (e *Env) Secret(ctx context.Context, name string) (string, error) {
 	if v := e.getenv(name); v != "" {
 		return v, nil
 	}
 	arn := e.getenv(name + "_ARN")
 	if arn == "" {
-		return "", nil
+		if e.getenv(appSecretsVar) == "" {
+			return "", nil
+		}
+		m, err := e.jsonSecret(ctx, appSecretsVar)
+		if err != nil {
+			return "", err
+		}
+		return m[name], nil
 	}
 	v, err := e.cache.get(ctx, arn)
 	if err != nil {
@@ -164,6 +173,10 @@ func (e *Env) LookupEnv(ctx context.Context, arnVars ...string) (func(string) (s
 		return "", false
 	}, nil
 }
+
+// appSecretsVar holds the ARN of the JSON secret of the Slack app's and the
+// API's values.
+const appSecretsVar = "LATCH_APP_SECRETS_ARN"
 
 // jsonSecret returns the values of the JSON secret whose ARN is in arnVar.
 func (e *Env) jsonSecret(ctx context.Context, arnVar string) (map[string]string, error) {

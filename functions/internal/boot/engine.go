@@ -83,7 +83,7 @@ type Core struct {
 	Engine   *engine.Engine
 	Runner   *sfngrants.Runner
 	Expiries *reconcile.Expiries
-	Slack    *Slack // nil when neither SLACK_BOT_TOKEN nor SLACK_BOT_TOKEN_ARN is set
+	Slack    *Slack // nil when no bot token is configured (Parts.Slack)
 }
 
 // Core builds the core engine.
@@ -162,12 +162,12 @@ type slackState struct {
 
 var _ latch.Notifier = (*Slack)(nil)
 
-// Slack returns the function's Slack app, or nil when neither
-// SLACK_BOT_TOKEN nor SLACK_BOT_TOKEN_ARN is set (Slack is not part of
-// this function's wiring). With signed, the app verifies Slack's requests
+// Slack returns the function's Slack app, or nil when none of
+// SLACK_BOT_TOKEN, SLACK_BOT_TOKEN_ARN and LATCH_APP_SECRETS_ARN is set
+// (Slack is not part of this function's wiring). With signed, the app verifies Slack's requests
 // with SLACK_SIGNING_SECRET.
 func (p *Parts) Slack(signed bool) *Slack {
-	if p.Env.Get("SLACK_BOT_TOKEN") == "" && p.Env.Get("SLACK_BOT_TOKEN_ARN") == "" {
+	if p.Env.Get("SLACK_BOT_TOKEN") == "" && p.Env.Get("SLACK_BOT_TOKEN_ARN") == "" && p.Env.Get(appSecretsVar) == "" {
 		return nil
 	}
 	s := &Slack{p: p}

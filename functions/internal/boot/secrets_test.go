@@ -173,6 +173,36 @@ func testEnvSecret(t *testing.T, srv *httptest.Server, arn string) (string, erro
 	return env.Secret(t.Context(), "X")
 }
 
+// The grouped secret of the deployment: every value of the Slack app and
+// the API in one JSON secret, rotated together.
+func TestAppSecretsGrouped(t *testing.T) {
+	const appARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:latch/app-AbCdEf"
+	sm, srv := newFakeSecrets(t, map[string]string{appARN: `{"SLACK_BOT_TOKEN":"REPLACE_ME","SLACK_SIGNING_SECRET":"REPLACE_ME","LATCH_ADMIN_TOKEN":"adm-1"}`})
+	env, clk := testEnv(t, srv, map[string]string{"LATCH_APP_SECRETS_ARN": appARN})
+	slack := (&Parts{Env: env}).Slack(true)
+	if slack == nil {
+		t.Fatal("no Slack with LATCH_APP_SECRETS_ARN set")
+	}
+	if _, err := slack.App(t.Context()); !errors.Is(err, ErrNotConfigured) {
+		t.Errorf("placeholders: %v, want ErrNotConfigured", err)
+	}
+	if v, err := env.Secret(t.Context(), "LATCH_ADMIN_TOKEN"); err != nil || v != "adm-1" {
+		t.Errorf("admin token %q, %v", v, err)
+	}
+	sm.set(appARN, `{"SLACK_BOT_TOKEN":"xoxb-1","SLACK_SIGNING_SECRET":"8f742231b10e8888abcd99yyyzzz85a5","LATCH_ADMIN_TOKEN":"adm-2"}`)
+	clk.add(DefaultSecretsTTL)
+	app, err := slack.App(t.Context())
+	if err != nil || app == nil || app.Slack.Token != "xoxb-1" || string(app.SigningSecret) != "8f742231b10e8888abcd99yyyzzz85a5" {
+		t.Errorf("configured: %+v, %v", app, err)
+	}
+	if v, _ := env.Secret(t.Context(), "LATCH_ADMIN_TOKEN"); v != "adm-2" {
+		t.Errorf("rotated admin token %q", v)
+	}
+	if n := sm.reads(appARN); n != 2 {
+		t.Errorf("the app secret was read %d times, want once per TTL (2)", n)
+	}
+}
+
 // Live builds again exactly when a secret it uses has changed.
 func TestLiveRebuildsOnRotation(t *testing.T) {
 	sm, srv := newFakeSecrets(t, map[string]string{botTokenARN: "xoxb-first"})
