@@ -19,6 +19,7 @@ import (
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/signing/signingtest"
 )
 
 // fakeSecrets is Secrets Manager's GetSecretValue as the SDK speaks it:
@@ -200,6 +201,50 @@ func TestAppSecretsGrouped(t *testing.T) {
 	}
 	if n := sm.reads(appARN); n != 2 {
 		t.Errorf("the app secret was read %d times, want once per TTL (2)", n)
+	}
+}
+
+// A warm escalator signs with the rotated webhook secret once the TTL has
+// passed (before, it kept the key it was built with until Lambda recycled
+// it).
+func TestEscalatorSignsWithTheRotatedSecret(t *testing.T) {
+	const strategyARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:latch/integrations-AbCdEf"
+	sm, srv := newFakeSecrets(t, map[string]string{strategyARN: `{"LATCH_WEBHOOK_SECRET":"old-secret-0123456789"}`})
+	env, clk := testEnv(t, srv, map[string]string{"LATCH_STRATEGY_SECRETS_ARN": strategyARN})
+	target := signingtest.NewReceiver(t, []byte("new-secret-9876543210"), nil)
+	lookup, err := env.LookupEnv(t.Context(), "LATCH_STRATEGY_SECRETS_ARN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forFlow := liveEscalators(env, lookup)
+	flow := &latch.Flow{Name: "prod", Strategy: &latch.Strategy{Type: "webhook",
+		Config: map[string]any{"url": target.URL, "secret_env": "LATCH_WEBHOOK_SECRET"}, Targets: []latch.Target{{ID: "db"}}}}
+	spec := latch.GrantSpec{GrantID: "grt_1", User: latch.SpecUser{Email: "ann@example.com", Identity: "ann"}, Target: latch.Target{ID: "db"}}
+	// signed calls the escalator and reports whether the target could
+	// verify its signature with the new secret.
+	signed := func() bool {
+		t.Helper()
+		esc, err := forFlow(flow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := esc.Grant(t.Context(), spec); err != nil {
+			t.Fatal(err)
+		}
+		calls := target.Calls()
+		return calls[len(calls)-1].VerifyErr == nil
+	}
+	if signed() {
+		t.Fatal("before the rotation, the call is signed with the new secret")
+	}
+	sm.set(strategyARN, `{"LATCH_WEBHOOK_SECRET":"new-secret-9876543210"}`)
+	clk.add(DefaultSecretsTTL - time.Second)
+	if signed() {
+		t.Error("within the TTL, the call is already signed with the new secret")
+	}
+	clk.add(time.Second)
+	if !signed() {
+		t.Error("after the rotation and the TTL, the call is not signed with the new secret")
 	}
 }
 
