@@ -84,7 +84,9 @@ func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskH
 // function signs with the new key within the secrets' TTL.
 func liveEscalators(env *Env, lookup func(string) (string, bool)) func(*latch.Flow) (latch.Escalator, error) {
 	escs := &Live[*strategies.Escalators]{Env: env, Secrets: []string{"LATCH_STRATEGY_SECRETS_ARN", "LATCH_HOOKS_SECRETS_ARN"},
-		Build: func(context.Context) (*strategies.Escalators, error) { return &strategies.Escalators{LookupEnv: lookup}, nil }}
+		Build: func(context.Context) (*strategies.Escalators, error) {
+			return &strategies.Escalators{LookupEnv: lookup}, nil
+		}}
 	return func(f *latch.Flow) (latch.Escalator, error) {
 		esc, err := escs.Get(context.Background())
 		if err != nil {
