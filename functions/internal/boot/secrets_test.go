@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -308,6 +309,20 @@ func TestSlackNotifierFollowsTheBotToken(t *testing.T) {
 	clk.add(DefaultSecretsTTL)
 	if err := slack.Notify(ctx, latch.AuditRequested, latch.Request{ID: "req_1"}); err != nil {
 		t.Errorf("Notify with Slack off: %v, want nil (dropped)", err)
+	}
+}
+
+// The Slack function of a deployment whose Slack values are not put yet
+// answers 503 (Slack retries) rather than failing to start.
+func TestSlackHandlerNotConfigured(t *testing.T) {
+	const appARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:latch/app-AbCdEf"
+	_, srv := newFakeSecrets(t, map[string]string{appARN: `{"SLACK_BOT_TOKEN":"REPLACE_ME","SLACK_SIGNING_SECRET":"REPLACE_ME","LATCH_ADMIN_TOKEN":"a"}`})
+	env, _ := testEnv(t, srv, map[string]string{"LATCH_APP_SECRETS_ARN": appARN})
+	h := (&Parts{Env: env}).Slack(true).Handler()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/slack/commands", strings.NewReader("command=%2Flatch")))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", rec.Code)
 	}
 }
 
