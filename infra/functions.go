@@ -37,23 +37,21 @@ const (
 // of named secrets, read for names the environment does not have (a flow's
 // secret_env).
 const (
-	envTable             = "LATCH_TABLE"                 // the DynamoDB table's name
-	envFlowsDir          = "LATCH_FLOWS_DIR"             // the flow files (the flows layer)
-	envDomains           = "LATCH_DOMAINS"               // the organisation's email domains, comma-separated
-	envLogLevel          = "LATCH_LOG_LEVEL"             // debug, info, warn, error
-	envEventsQueueURL    = "LATCH_EVENTS_QUEUE_URL"      // the FIFO events queue
-	envStateMachineArn   = "LATCH_STATE_MACHINE_ARN"     // the grant lifecycle state machine
-	envEscalatorArns     = "LATCH_ESCALATOR_ARNS"        // JSON object: strategy → its escalator function's ARN
-	envStrategy          = "LATCH_STRATEGY"              // an escalator's strategy type
-	envSigningSecretArn  = "SLACK_SIGNING_SECRET_ARN"    // secret: SLACK_SIGNING_SECRET
-	envBotTokenArn       = "SLACK_BOT_TOKEN_ARN"         // secret: SLACK_BOT_TOKEN
-	envAdminTokenArn     = "LATCH_ADMIN_TOKEN_ARN"       // secret: LATCH_ADMIN_TOKEN
-	envHooksSecretsArn   = "LATCH_HOOKS_SECRETS_ARN"     // secret: JSON object of hooks' secret_env values
-	envStrategySecrets   = "LATCH_STRATEGY_SECRETS_ARN"  // secret: JSON object of the strategy's named secrets
-	envAuditStdout       = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
-	envAuditFirehose     = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
-	envAuditSecretsArn   = "LATCH_AUDIT_SECRETS_ARN"     // secret: JSON object of the audit destinations' secrets
-	envAssumeRoleArnList = "LATCH_ASSUME_ROLE_ARNS"      // the roles an escalator may assume, comma-separated
+	envTable           = "LATCH_TABLE"                 // the DynamoDB table's name
+	envFlowsDir        = "LATCH_FLOWS_DIR"             // the flow files (the flows layer)
+	envDomains         = "LATCH_DOMAINS"               // the organisation's email domains, comma-separated
+	envLogLevel        = "LATCH_LOG_LEVEL"             // debug, info, warn, error
+	envEventsQueueURL  = "LATCH_EVENTS_QUEUE_URL"      // the FIFO events queue
+	envEventsDLQURL    = "LATCH_EVENTS_DLQ_URL"        // its dead-letter queue, where approvals moves poison messages
+	envStateMachineArn = "LATCH_STATE_MACHINE_ARN"     // the grant lifecycle state machine
+	envEscalatorArns   = "LATCH_ESCALATOR_ARNS"        // JSON object: strategy → its escalator function's ARN
+	envStrategy        = "LATCH_STRATEGY"              // an escalator's strategy type
+	envAppSecretsArn   = "LATCH_APP_SECRETS_ARN"       // secret: JSON object of SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, LATCH_ADMIN_TOKEN
+	envHooksSecretsArn = "LATCH_HOOKS_SECRETS_ARN"     // secret: JSON object of hooks' secret_env values
+	envStrategySecrets = "LATCH_STRATEGY_SECRETS_ARN"  // secret: JSON object of the strategy's named secrets
+	envAuditStdout     = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
+	envAuditFirehose   = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
+	envAuditSecretsArn = "LATCH_AUDIT_SECRETS_ARN"     // secret: JSON object of the audit destinations' secrets
 )
 
 // function is one Lambda function with its own role and log group.
@@ -81,6 +79,10 @@ type fnSpec struct {
 	memory  float64
 	env     map[string]string
 	flows   bool // gets the flows layer and LATCH_FLOWS_DIR
+	// reserved is the function's reserved concurrency: at most this many
+	// run at once, and they always can, whatever else runs in the
+	// account. 0: none.
+	reserved float64
 }
 
 func newFunction(stack awscdk.Stack, p *LatchStackProps, layer awslambda.ILayerVersion, s fnSpec) *function {
@@ -118,6 +120,9 @@ func newFunction(stack awscdk.Stack, p *LatchStackProps, layer awslambda.ILayerV
 		Environment:  &env,
 		Layers:       layers,
 	})
+	if s.reserved > 0 {
+		fn.Node().DefaultChild().(awslambda.CfnFunction).SetReservedConcurrentExecutions(jsii.Number(s.reserved))
+	}
 	return &function{Name: s.name, Fn: fn, Role: role, LogGroup: logs}
 }
 
@@ -130,6 +135,13 @@ var tableActions = []string{
 	"dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
 }
 
+// tableReadActions and tableWriteActions split tableActions for the edge
+// functions (allowDirectory).
+var (
+	tableReadActions  = []string{"dynamodb:GetItem", "dynamodb:Query"}
+	tableWriteActions = []string{"dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+)
+
 // allow adds one statement to the function's role.
 func (f *function) allow(actions []string, resources ...*string) {
 	f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -141,6 +153,26 @@ func (f *function) allow(actions []string, resources ...*string) {
 // allowTable lets the function use the table as dynamostore.Store does.
 func (f *function) allowTable(t *table) {
 	f.allow(tableActions, t.Table.TableArn(), jsii.String(*t.Table.TableArn()+"/index/*"))
+}
+
+// allowDirectory lets an edge function (slack, api) read the table and its
+// indexes, and write only the items of the directory and of the admin
+// audit log (dynamostore.DirectoryPartitions), by a dynamodb:LeadingKeys
+// condition: never a request, its audit events, a grant, the outbox or a
+// dedup marker, which only the core functions write.
+func (f *function) allowDirectory(t *table) {
+	f.allow(tableReadActions, t.Table.TableArn(), jsii.String(*t.Table.TableArn()+"/index/*"))
+	leading := make([]*string, len(dynamostore.DirectoryPartitions))
+	for i, prefix := range dynamostore.DirectoryPartitions {
+		leading[i] = jsii.String(prefix + "*")
+	}
+	f.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(tableWriteActions...),
+		Resources: &[]*string{t.Table.TableArn()},
+		Conditions: &map[string]any{
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": leading},
+		},
+	}))
 }
 
 // allowSend lets the function send to q (and nothing else of it).
@@ -181,23 +213,23 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	fs.Slack = add(fnSpec{name: fnSlack, desc: "Latch Slack ingress", timeout: ingressTimeout, memory: 512, flows: true,
 		env: map[string]string{
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
-			envSigningSecretArn: arn(sec.SlackSigningSecret), envBotTokenArn: arn(sec.SlackBotToken),
+			envAppSecretsArn: arn(sec.App),
 		}})
 	fs.Slack.setEnv(p.SlackSettings)
-	fs.Slack.allowTable(t)
+	fs.Slack.allowDirectory(t)
 	fs.Slack.allowSend(q.Events)
-	fs.Slack.allowSecrets(sec.SlackSigningSecret, sec.SlackBotToken)
+	fs.Slack.allowSecrets(sec.App)
 
 	// api: API ingress. Bearer tokens (the bootstrap admin token, bots'
 	// tokens in the table), reads from the table, commands to the queue.
 	fs.API = add(fnSpec{name: fnAPI, desc: "Latch API ingress", timeout: ingressTimeout, memory: 512, flows: true,
 		env: map[string]string{
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
-			envAdminTokenArn: arn(sec.AdminToken),
+			envAppSecretsArn: arn(sec.App),
 		}})
-	fs.API.allowTable(t)
+	fs.API.allowDirectory(t)
 	fs.API.allowSend(q.Events)
-	fs.API.allowSecrets(sec.AdminToken)
+	fs.API.allowSecrets(sec.App)
 
 	// approvals: the events queue's consumer and the only writer of request
 	// state. Posts to Slack, runs hooks, starts grant executions (the state
@@ -205,12 +237,15 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	fs.Approvals = add(fnSpec{name: fnApprovals, desc: "Latch approvals: the only writer of request state", timeout: approvalsTimeout,
 		memory: 512, flows: true,
 		env: map[string]string{
-			envTable: tableName, envDomains: domains,
-			envBotTokenArn: arn(sec.SlackBotToken), envHooksSecretsArn: arn(sec.Hooks),
+			envTable: tableName, envDomains: domains, envEventsDLQURL: *q.EventsDLQ.QueueUrl(),
+			envAppSecretsArn: arn(sec.App), envHooksSecretsArn: arn(sec.Integrations),
 		}})
 	fs.Approvals.setEnv(p.SlackSettings)
 	fs.Approvals.allowTable(t)
-	fs.Approvals.allowSecrets(sec.SlackBotToken, sec.Hooks)
+	// Poison messages are moved to the DLQ by the function itself
+	// (pkg/sqsqueue, "Poison messages").
+	fs.Approvals.allowSend(q.EventsDLQ)
+	fs.Approvals.allowSecrets(sec.App, sec.Integrations)
 	// Receive, delete, change visibility: granted to the role by the event
 	// source. A batch reports its failed messages; the rest are deleted.
 	fs.Approvals.Fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q.Events, &awslambdaeventsources.SqsEventSourceProps{
@@ -224,7 +259,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	// grant already asks for something else (states:SendTaskSuccess, added
 	// by allowGrantRunner). Its reports are sent by the state machine.
 	fs.GrantTasks = add(fnSpec{name: fnGrantTasks, desc: "Latch grant lifecycle tasks", timeout: grantTasksTimeout, memory: 256, flows: true,
-		env: map[string]string{envTable: tableName}})
+		env: map[string]string{envTable: tableName}, reserved: *p.TaskConcurrency})
 	fs.GrantTasks.allowTable(t)
 
 	// escalator-<strategy>: the state machine's escalate and revoke tasks
@@ -239,15 +274,12 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 		roles := p.CrossAccountRoleArns[name]
 		env := map[string]string{
 			envTable: tableName, envStrategy: name,
-			envStrategySecrets: arn(sec.Strategies[name]), envHooksSecretsArn: arn(sec.Hooks),
-		}
-		if len(roles) > 0 {
-			env[envAssumeRoleArnList] = strings.Join(roles, ",")
+			envStrategySecrets: arn(sec.Integrations), envHooksSecretsArn: arn(sec.Integrations),
 		}
 		f := add(fnSpec{name: escalatorName(name), desc: "Latch escalator for the " + name + " strategy",
-			timeout: escalatorTimeout(name), memory: 256, flows: true, env: env})
+			timeout: escalatorTimeout(name), memory: 256, flows: true, env: env, reserved: *p.TaskConcurrency})
 		f.allowTable(t)
-		f.allowSecrets(sec.Strategies[name], sec.Hooks)
+		f.allowSecrets(sec.Integrations)
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
 		}
@@ -256,7 +288,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 
 	// audit: ships audit events from the table's stream to the configured
 	// destinations (and to its own log).
-	auditEnv := map[string]string{envAuditStdout: "true", envAuditSecretsArn: arn(sec.Audit)}
+	auditEnv := map[string]string{envAuditStdout: "true", envAuditSecretsArn: arn(sec.Integrations)}
 	for k, v := range p.AuditSettings {
 		auditEnv[k] = v
 	}
@@ -265,7 +297,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	}
 	fs.Audit = add(fnSpec{name: fnAudit, desc: "Latch audit shipper (DynamoDB stream to destinations)", timeout: auditTimeout, memory: 256,
 		env: auditEnv})
-	fs.Audit.allowSecrets(sec.Audit)
+	fs.Audit.allowSecrets(sec.Integrations)
 	if p.AuditFirehoseStream != "" {
 		fs.Audit.allow([]string{"firehose:PutRecordBatch"}, stack.FormatArn(&awscdk.ArnComponents{
 			Service: jsii.String("firehose"), Resource: jsii.String("deliverystream"),
@@ -310,16 +342,22 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	// revokes and stuck grants going again (pkg/reconcile). It changes
 	// state through the engine like approvals (Slack, hooks, the state
 	// machine: allowGrantRunner) and sends commands to the events queue.
+	// One run at a time (reserved concurrency 1), and no retry by Lambda of
+	// a failed run: the next scheduled run, a minute later, is the retry.
 	fs.Reconciler = add(fnSpec{name: fnReconciler, desc: "Latch reconciler: expiries, outbox, overdue and stuck grants", timeout: reconcilerTimeout,
-		memory: 256, flows: true,
+		memory: 256, flows: true, reserved: 1,
 		env: map[string]string{
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
-			envBotTokenArn: arn(sec.SlackBotToken), envHooksSecretsArn: arn(sec.Hooks),
+			envAppSecretsArn: arn(sec.App), envHooksSecretsArn: arn(sec.Integrations),
 		}})
 	fs.Reconciler.setEnv(p.SlackSettings)
 	fs.Reconciler.allowTable(t)
 	fs.Reconciler.allowSend(q.Events)
-	fs.Reconciler.allowSecrets(sec.SlackBotToken, sec.Hooks)
+	fs.Reconciler.allowSecrets(sec.App, sec.Integrations)
+	fs.Reconciler.Fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(0),
+		MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(60)),
+	})
 	awsevents.NewRule(stack, jsii.String("ReconcilerSchedule"), &awsevents.RuleProps{
 		Description: jsii.String("Latch reconciler, every minute"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),

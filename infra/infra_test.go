@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/latchhq/latch/pkg/dynamostore"
 	"github.com/latchhq/latch/pkg/sfngrants"
+	"github.com/latchhq/latch/pkg/sqsqueue"
 )
 
 // Every test here runs from the module's root, as `go run ./infra` does:
@@ -298,31 +299,38 @@ func wantPermissions(full bool) map[string]permissions {
 	}
 	slack, api, approvals, tasks, esc, audit, rec := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
 		fn("EscalatorWebhookLogs"), fn("AuditLogs"), fn("ReconcilerLogs")
-	for _, p := range []permissions{slack, api, approvals, tasks, esc, rec} {
+	for _, p := range []permissions{approvals, tasks, esc, rec} {
 		grant(p, tableRW, tableActions...)
+	}
+	// The edges read everything, and write only the directory's partitions
+	// (the condition is checked in "edges write only the directory").
+	for _, p := range []permissions{slack, api} {
+		grant(p, tableRW, tableReadActions...)
+		grant(p, []string{"Table.Arn"}, tableWriteActions...)
 	}
 	for _, p := range []permissions{slack, api, rec} {
 		grant(p, []string{"Events.Arn"}, "sqs:SendMessage")
 	}
-	grant(slack, []string{"SlackBotToken", "SlackSigningSecret"}, "secretsmanager:GetSecretValue")
-	grant(api, []string{"AdminToken"}, "secretsmanager:GetSecretValue")
+	grant(slack, []string{"AppSecrets"}, "secretsmanager:GetSecretValue")
+	grant(api, []string{"AppSecrets"}, "secretsmanager:GetSecretValue")
 	grant(approvals, []string{"Events.Arn"}, sqsConsume...)
+	grant(approvals, []string{"EventsDLQ.Arn"}, "sqs:SendMessage") // poison messages
 	partition, region, account := "${AWS::Partition}", "${AWS::Region}", "${AWS::AccountId}"
 	if full {
 		partition, region, account = "aws", testRegion, testAccount
 	}
 	for _, p := range []permissions{approvals, rec} {
-		grant(p, []string{"HooksSecrets", "SlackBotToken"}, "secretsmanager:GetSecretValue")
+		grant(p, []string{"AppSecrets", "IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 		grant(p, []string{"Grants"}, "states:StartExecution", "states:SendTaskSuccess")
 		grant(p, []string{"arn:" + partition + ":states:" + region + ":" + account + ":execution:Grants.Name:*"},
 			"states:DescribeExecution")
 	}
 	grant(tasks, []string{"Grants"}, "states:SendTaskSuccess")
-	grant(esc, []string{"HooksSecrets", "StrategySecretsWebhook"}, "secretsmanager:GetSecretValue")
+	grant(esc, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 	grant(audit, []string{"Table.StreamArn"}, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 	grant(audit, []string{"*"}, "dynamodb:ListStreams")
 	grant(audit, []string{"AuditDLQ.Arn"}, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
-	grant(audit, []string{"AuditSecrets"}, "secretsmanager:GetSecretValue")
+	grant(audit, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 	if full {
 		grant(esc, []string{testRole}, "sts:AssumeRole")
 		grant(audit, []string{"arn:aws:firehose:" + testRegion + ":" + testAccount + ":deliverystream/" + testStream},
@@ -419,20 +427,20 @@ func TestStack(t *testing.T) {
 		domains := "example.com,example.org"
 		want := map[string]map[string]string{
 			fnSlack: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envSigningSecretArn: "SlackSigningSecret", envBotTokenArn: "SlackBotToken", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
+				envAppSecretsArn: "AppSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnAPI: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envAdminTokenArn: "AdminToken"}),
-			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants",
+				envAppSecretsArn: "AppSecrets"}),
+			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants", envEventsDLQURL: "EventsDLQ",
 				envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
-				envBotTokenArn:   "SlackBotToken", envHooksSecretsArn: "HooksSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
+				envAppSecretsArn: "AppSecrets", envHooksSecretsArn: "IntegrationSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
 			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
-				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets", envAssumeRoleArnList: testRole}),
+				envStrategySecrets: "IntegrationSecrets", envHooksSecretsArn: "IntegrationSecrets"}),
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
-				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "AuditSecrets"}),
+				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "IntegrationSecrets"}),
 			fnReconciler: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
 				envStateMachineArn: "Grants", envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
-				envBotTokenArn: "SlackBotToken", envHooksSecretsArn: "HooksSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
+				envAppSecretsArn: "AppSecrets", envHooksSecretsArn: "IntegrationSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 		}
 		for name, w := range want {
 			if d := cmp.Diff(w, env(name)); d != "" {
@@ -539,8 +547,10 @@ func TestStack(t *testing.T) {
 				events["FifoQueue"], events["ContentBasedDeduplication"])
 		}
 		redrive := events["RedrivePolicy"].(map[string]any)
-		if expr(redrive["deadLetterTargetArn"]) != "EventsDLQ.Arn" || redrive["maxReceiveCount"] != float64(5) {
-			t.Errorf("events redrive %v, want EventsDLQ after 5 receives", redrive)
+		if expr(redrive["deadLetterTargetArn"]) != "EventsDLQ.Arn" || redrive["maxReceiveCount"] != float64(sqsqueue.QueueMaxReceiveCount) ||
+			sqsqueue.QueueMaxReceiveCount < 3*sqsqueue.DefaultPoisonAfter {
+			t.Errorf("events redrive %v, want EventsDLQ after %d receives, well above the consumer's own %d",
+				redrive, sqsqueue.QueueMaxReceiveCount, sqsqueue.DefaultPoisonAfter)
 		}
 		if full.one(t, "EventsDLQ").Properties["FifoQueue"] != true {
 			t.Error("the events DLQ is not FIFO")
@@ -655,8 +665,11 @@ func TestStack(t *testing.T) {
 		}
 		logging := sm["LoggingConfiguration"].(map[string]any)
 		dest := logging["Destinations"].([]any)[0].(map[string]any)["CloudWatchLogsLogGroup"].(map[string]any)["LogGroupArn"]
-		if logging["Level"] != "ALL" || expr(dest) != "GrantsLogs.Arn" {
-			t.Errorf("state machine logging %v", logging)
+		if logging["Level"] != "ERROR" || logging["IncludeExecutionData"] != false || expr(dest) != "GrantsLogs.Arn" {
+			t.Errorf("state machine logging %v, want ERROR without execution data", logging)
+		}
+		if name := full.one(t, "GrantsLogs").Properties["LogGroupName"]; name != "/aws/vendedlogs/states/Full-grants" {
+			t.Errorf("state machine log group %v, want it under /aws/vendedlogs/states/", name)
 		}
 		if days := full.one(t, "GrantsLogs").Properties["RetentionInDays"]; days != float64(90) {
 			t.Errorf("state machine log retention %v", days)
@@ -739,33 +752,140 @@ func TestStack(t *testing.T) {
 				t.Errorf("secret %s has a value in the template", id)
 			}
 		}
-		want := map[string]string{
-			"SlackSigningSecret": "Full/slack/signing-secret", "SlackBotToken": "Full/slack/bot-token",
-			"AdminToken": "Full/admin-token", "HooksSecrets": "Full/hooks", "StrategySecretsWebhook": "Full/strategy/webhook",
-			"AuditSecrets": "Full/audit",
-		}
+		// Two secrets, whatever the strategies: idle cost (benchmarks.md).
+		want := map[string]string{"AppSecrets": "Full/app", "IntegrationSecrets": "Full/integrations"}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("secrets (-want +got):\n%s", d)
 		}
-		if _, ok := full.Outputs["AdminTokenArn"]; !ok {
-			t.Error("no AdminTokenArn output")
+		gen := full.one(t, "AppSecrets").Properties["GenerateSecretString"].(map[string]any)
+		var tmpl map[string]string
+		if err := json.Unmarshal([]byte(gen["SecretStringTemplate"].(string)), &tmpl); err != nil || gen["GenerateStringKey"] != "LATCH_ADMIN_TOKEN" ||
+			tmpl["SLACK_BOT_TOKEN"] != placeholderValue || tmpl["SLACK_SIGNING_SECRET"] != placeholderValue {
+			t.Errorf("app secret generation %v (%v): want the Slack placeholders and a generated LATCH_ADMIN_TOKEN", gen, err)
+		}
+		for _, o := range []string{"AppSecretArn", "IntegrationSecretArn"} {
+			if _, ok := full.Outputs[o]; !ok {
+				t.Errorf("no %s output", o)
+			}
+		}
+	})
+
+	t.Run("cfn-lint", func(t *testing.T) {
+		for _, name := range []string{"Full", "Minimal"} {
+			cfnLint(t, filepath.Join(s.outdir, name+".template.json"))
+		}
+	})
+
+	t.Run("edges write only the directory", func(t *testing.T) {
+		writes := map[string]bool{}
+		for _, a := range tableWriteActions {
+			writes[a] = true
+		}
+		for _, role := range []string{"SlackRole", "ApiRole"} {
+			found := false
+			for _, r := range full.ofType("AWS::IAM::Policy") {
+				if rs := list(r.Properties["Roles"]); len(rs) != 1 || expr(rs[0]) != role {
+					continue
+				}
+				for _, st := range list(r.Properties["PolicyDocument"].(map[string]any)["Statement"]) {
+					st := st.(map[string]any)
+					var writing bool
+					for _, a := range list(st["Action"]) {
+						writing = writing || writes[a.(string)]
+					}
+					if !writing {
+						continue
+					}
+					found = true
+					cond, _ := st["Condition"].(map[string]any)
+					like, _ := cond["ForAllValues:StringLike"].(map[string]any)
+					var prefixes []string
+					for _, v := range list(like["dynamodb:LeadingKeys"]) {
+						prefixes = append(prefixes, v.(string))
+					}
+					want := []string{"AUDITID#*", "AUDITLOG#*", "DOMAIN#*", "IDENT#*", "TOKEN#*", "TOKENHASH#*", "USER#*"}
+					slices.Sort(prefixes)
+					if !slices.Equal(prefixes, want) {
+						t.Errorf("%s writes the table under leading keys %v, want only %v", role, prefixes, want)
+					}
+					for _, forbidden := range []string{"REQ#", "GRANT#", "GKEY#", "EFFECT#", "DEDUP#"} {
+						for _, p := range prefixes {
+							if strings.HasPrefix(forbidden, strings.TrimSuffix(p, "*")) {
+								t.Errorf("%s may write %s items (%s)", role, forbidden, p)
+							}
+						}
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s: no statement writes the table", role)
+			}
+		}
+	})
+
+	t.Run("concurrency and retries", func(t *testing.T) {
+		reserved := map[string]any{}
+		for id, f := range full.ofType("AWS::Lambda::Function") {
+			reserved[functionsByRef[short(id)]] = f.Properties["ReservedConcurrentExecutions"]
+		}
+		want := map[string]any{fnSlack: nil, fnAPI: nil, fnApprovals: nil, fnAudit: nil,
+			fnReconciler: float64(1), fnGrantTasks: float64(DefaultTaskConcurrency), "escalator-webhook": float64(DefaultTaskConcurrency)}
+		if d := cmp.Diff(want, reserved); d != "" {
+			t.Errorf("reserved concurrency (-want +got):\n%s", d)
+		}
+		configs := full.ofType("AWS::Lambda::EventInvokeConfig")
+		if len(configs) != 1 {
+			t.Fatalf("%d event invoke configs, want the reconciler's", len(configs))
+		}
+		for _, c := range configs {
+			p := c.Properties
+			if expr(p["FunctionName"]) != "Reconciler" || p["MaximumRetryAttempts"] != float64(0) || p["Qualifier"] != "$LATEST" {
+				t.Errorf("event invoke config %v, want the reconciler's with no retry", p)
+			}
+		}
+	})
+
+	t.Run("http api stage", func(t *testing.T) {
+		stages := full.ofType("AWS::ApiGatewayV2::Stage")
+		if len(stages) != 1 {
+			t.Fatalf("%d stages, want the default one", len(stages))
+		}
+		for _, st := range stages {
+			p := st.Properties
+			rs := p["DefaultRouteSettings"].(map[string]any)
+			if rs["ThrottlingRateLimit"] != float64(DefaultAPIRate) || rs["ThrottlingBurstLimit"] != float64(DefaultAPIBurst) {
+				t.Errorf("stage throttling %v", rs)
+			}
+			al := p["AccessLogSettings"].(map[string]any)
+			if expr(al["DestinationArn"]) != "HttpApiAccessLogs.Arn" || !json.Valid([]byte(al["Format"].(string))) {
+				t.Errorf("stage access logs %v", al)
+			}
 		}
 	})
 
 	t.Run("alarms", func(t *testing.T) {
 		type alarm struct{ Metric, Dimension string }
 		got := map[alarm]bool{}
+		thresholds := map[string]float64{"EventsQueueOldestMessage": oldestMessageSeconds, "AuditStreamIteratorAge": iteratorAgeMillis}
 		for id, a := range full.ofType("AWS::CloudWatch::Alarm") {
 			p := a.Properties
-			if p["Threshold"] != float64(0) || p["ComparisonOperator"] != "GreaterThanThreshold" ||
-				p["EvaluationPeriods"] != float64(1) || p["TreatMissingData"] != "notBreaching" {
+			missing := "notBreaching"
+			if short(id) == "ReconcileFailures" {
+				missing = "breaching" // the reconciler reports every minute: silence means it stopped
+			}
+			if p["Threshold"] != thresholds[short(id)] || p["ComparisonOperator"] != "GreaterThanThreshold" ||
+				p["EvaluationPeriods"] != float64(1) || p["TreatMissingData"] != missing {
 				t.Errorf("alarm %s does not fire on the first occurrence: %v", id, p)
 			}
 			if acts := list(p["AlarmActions"]); len(acts) != 1 || expr(acts[0]) != "Alarms" {
 				t.Errorf("alarm %s actions %v, want the Alarms topic", id, acts)
 			}
-			dims := list(p["Dimensions"])
-			got[alarm{p["Namespace"].(string) + " " + p["MetricName"].(string), expr(dims[0].(map[string]any)["Value"])}] = true
+			dims, _ := p["Dimensions"].([]any)
+			dim := ""
+			if len(dims) > 0 {
+				dim = expr(dims[0].(map[string]any)["Value"])
+			}
+			got[alarm{p["Namespace"].(string) + " " + p["MetricName"].(string), dim}] = true
 		}
 		want := map[alarm]bool{
 			{"AWS/SQS ApproximateNumberOfMessagesVisible", "EventsDLQ.QueueName"}: true,
@@ -773,10 +893,17 @@ func TestStack(t *testing.T) {
 			{"AWS/SQS ApproximateNumberOfMessagesVisible", "AuditDLQ.QueueName"}:  true,
 			{"AWS/SQS NumberOfMessagesSent", "GrantsDLQ.QueueName"}:               true, // failed revokes
 			{"AWS/States ExecutionsFailed", "Grants"}:                             true,
-			{"AWS/States ExecutionsTimedOut", "Grants"}:                           true,
+			{"AWS/SQS ApproximateAgeOfOldestMessage", "Events.QueueName"}:         true,
+			{"AWS/Lambda IteratorAge", "Audit"}:                                   true,
+			{"AWS/Lambda Throttles", ""}:                                          true, // every function of the region
+			{"Latch ReconcileFailures", "reconciler"}:                             true,
 		}
-		for ref := range functionsByRef {
+		for _, ref := range []string{"Slack", "Api", "Approvals"} {
 			want[alarm{"AWS/Lambda Errors", ref}] = true
+		}
+		// Idle cost: two secrets and these alarms stay under $2.50 a month.
+		if n := len(full.ofType("AWS::CloudWatch::Alarm")); 0.40*2+0.10*float64(n)+0.41 > 2.50 {
+			t.Errorf("%d alarms: the idle cost (benchmarks.md) is over $2.50 a month", n)
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("alarms (-want +got):\n%s", d)
@@ -956,6 +1083,9 @@ func TestPropsErrors(t *testing.T) {
 			"audit setting AWS_REGION: only LATCH_AUDIT_* settings"},
 		{"the bot token as a Slack setting", func(p *LatchStackProps) { p.SlackSettings = map[string]string{"SLACK_BOT_TOKEN": "xoxb-1"} },
 			"slack setting SLACK_BOT_TOKEN: only LATCH_SLACK_CHANNEL, SLACK_API_URL, SLACK_TEAM_IDS"},
+		{"bad state machine log level", func(p *LatchStackProps) { p.StateMachineLogLevel = "DEBUG" },
+			`state machine log level "DEBUG": want one of ALL, ERROR, FATAL, OFF`},
+		{"fractional task concurrency", func(p *LatchStackProps) { p.TaskConcurrency = jsii.Number(2.5) }, "task concurrency 2.5"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := testProps(lambdas)
@@ -1013,6 +1143,7 @@ func TestContextValues(t *testing.T) {
 		ctxCrossAccount: map[string]any{"webhook": []any{testRole}}, ctxAlarmEmail: testEmail,
 		ctxAuditSettings: `{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"}`,
 		ctxSlackSettings: map[string]any{"SLACK_API_URL": "https://slack-gov.com/api/"},
+		ctxSMLogLevel:    "all", ctxSMLogData: "true", ctxTaskConc: float64(0), ctxAPIRate: "20", ctxAPIBurst: float64(40),
 	}})
 	p, name, err := propsFromContext(app)
 	if err != nil {
@@ -1021,7 +1152,8 @@ func TestContextValues(t *testing.T) {
 	want := &LatchStackProps{LambdaDir: defaultLambdaDir, FlowsDir: defaultFlowsDir, Domains: []string{"example.com"},
 		AlarmEmail: testEmail, Strategies: []string{"webhook"}, CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
 		LogRetention: "ONE_MONTH", AuditSettings: map[string]string{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"},
-		SlackSettings: map[string]string{"SLACK_API_URL": "https://slack-gov.com/api/"}}
+		SlackSettings:        map[string]string{"SLACK_API_URL": "https://slack-gov.com/api/"},
+		StateMachineLogLevel: "ALL", StateMachineLogExecutionData: true, TaskConcurrency: jsii.Number(0), APIRate: 20, APIBurst: 40}
 	if name != defaultStackName || !cmp.Equal(p, want, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "StackProps" }, cmp.Ignore())) {
 		t.Errorf("propsFromContext = %q, %+v; want %+v", name, p, want)
 	}

@@ -4,11 +4,17 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/latchhq/latch/pkg/sqsqueue"
 )
 
-// maxReceiveCount is how many times the approvals function may fail a
-// message of the events queue before it moves to the dead-letter queue.
-const maxReceiveCount = 5
+// maxReceiveCount is how many receives of a message of the events queue
+// SQS allows before it moves it to the dead-letter queue: far more than
+// the approvals function's own limit (it moves a message that failed 5
+// times aside itself), because every receive counts against the messages
+// held behind a failing one in its group. The reasoning is in
+// pkg/sqsqueue's documentation, "Poison messages".
+const maxReceiveCount = sqsqueue.QueueMaxReceiveCount
 
 // dlqRetention keeps dead letters as long as SQS allows.
 var dlqRetention = awscdk.Duration_Days(jsii.Number(14))

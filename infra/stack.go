@@ -57,7 +57,28 @@ type LatchStackProps struct {
 	// LogRetention of every function's and the state machine's log group;
 	// zero means three months.
 	LogRetention awslogs.RetentionDays
+	// StateMachineLogLevel is the grant state machine's log level: ERROR
+	// (the default), ALL, FATAL or OFF.
+	StateMachineLogLevel string
+	// StateMachineLogExecutionData logs each state's input and output,
+	// which hold task tokens and people's emails; off by default.
+	StateMachineLogExecutionData bool
+	// TaskConcurrency is the reserved concurrency of granttasks and of each
+	// escalator function, so that a flood of requests cannot starve the
+	// grant lifecycle; nil means DefaultTaskConcurrency, 0 none (for an
+	// account whose concurrency limit leaves no room to reserve).
+	TaskConcurrency *float64
+	// API throttling of the HTTP API's default stage, per second: steady
+	// rate and burst; zero means DefaultAPIRate and DefaultAPIBurst.
+	APIRate, APIBurst float64
 }
+
+// Defaults of the props.
+const (
+	DefaultTaskConcurrency = 5
+	DefaultAPIRate         = 50
+	DefaultAPIBurst        = 100
+)
 
 // LatchStack is one Latch deployment.
 type LatchStack struct {
@@ -76,6 +97,18 @@ func NewLatchStack(scope constructs.Construct, id string, props *LatchStackProps
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_THREE_MONTHS
 	}
+	if p.StateMachineLogLevel == "" {
+		p.StateMachineLogLevel = "ERROR"
+	}
+	if p.TaskConcurrency == nil {
+		p.TaskConcurrency = jsii.Number(DefaultTaskConcurrency)
+	}
+	if p.APIRate == 0 {
+		p.APIRate = DefaultAPIRate
+	}
+	if p.APIBurst == 0 {
+		p.APIBurst = DefaultAPIBurst
+	}
 	if err := p.check(); err != nil {
 		return nil, err
 	}
@@ -88,12 +121,12 @@ func NewLatchStack(scope constructs.Construct, id string, props *LatchStackProps
 	s := &LatchStack{Stack: stack}
 	s.Table = newTable(stack)
 	s.Queues = newQueues(stack)
-	s.Secrets = newSecrets(stack, p.Strategies)
+	s.Secrets = newSecrets(stack)
 	layer := newFlowsLayer(stack, flowFiles)
 	s.Functions = newFunctions(stack, &p, s.Table, s.Queues, s.Secrets, layer)
 	sm := newGrantStateMachine(stack, &p, s.Functions, s.Queues)
 	s.Functions.allowGrantRunner(stack, sm, p.Strategies)
-	api := newHTTPAPI(stack, s.Functions)
+	api := newHTTPAPI(stack, &p, s.Functions)
 	newAlarms(stack, &p, s.Queues, s.Functions, sm)
 	outputs(stack, api, s)
 	return s, nil
@@ -148,7 +181,7 @@ func (p *LatchStackProps) check() error {
 		case !strings.HasPrefix(k, "LATCH_AUDIT_"):
 			errs = append(errs, fmt.Errorf("audit setting %s: only LATCH_AUDIT_* settings", k))
 		case slices.Contains(auditSecretNames, k):
-			errs = append(errs, fmt.Errorf("audit setting %s is a secret: put it in the audit secret (%s), not in the template", k, "<stack>/audit"))
+			errs = append(errs, fmt.Errorf("audit setting %s is a secret: put it in the integrations secret (%s), not in the template", k, "<stack>/integrations"))
 		case k == envAuditFirehose:
 			errs = append(errs, fmt.Errorf("audit setting %s: use AuditFirehoseStream (context latch:auditFirehoseStream), which also allows the function to send to it", k))
 		}
@@ -158,11 +191,23 @@ func (p *LatchStackProps) check() error {
 			errs = append(errs, fmt.Errorf("slack setting %s: only %s (the bot token and signing secret are secrets)", k, strings.Join(slackSettingNames, ", ")))
 		}
 	}
+	if p.StateMachineLogLevel != "" && !slices.Contains(stateMachineLogLevels, p.StateMachineLogLevel) {
+		errs = append(errs, fmt.Errorf("state machine log level %q: want one of %s", p.StateMachineLogLevel, strings.Join(stateMachineLogLevels, ", ")))
+	}
+	if p.TaskConcurrency != nil && (*p.TaskConcurrency < 0 || *p.TaskConcurrency != float64(int(*p.TaskConcurrency))) {
+		errs = append(errs, fmt.Errorf("task concurrency %v: want a whole number, 0 for none", *p.TaskConcurrency))
+	}
+	if p.APIRate < 0 || p.APIBurst < 0 {
+		errs = append(errs, fmt.Errorf("API throttling %v/s, burst %v: want positive numbers", p.APIRate, p.APIBurst))
+	}
 	if p.AlarmEmail != "" && !strings.Contains(p.AlarmEmail, "@") {
 		errs = append(errs, fmt.Errorf("alarm email %q is not an email address", p.AlarmEmail))
 	}
 	return errors.Join(errs...)
 }
+
+// stateMachineLogLevels are the log levels of Step Functions.
+var stateMachineLogLevels = []string{"ALL", "ERROR", "FATAL", "OFF"}
 
 // slackSettingNames are the Slack settings a deployment may set (SlackSettings).
 var slackSettingNames = []string{"LATCH_SLACK_CHANNEL", "SLACK_API_URL", "SLACK_TEAM_IDS"}
@@ -175,13 +220,8 @@ func outputs(stack awscdk.Stack, api string, s *LatchStack) {
 	}
 	out("ApiUrl", api, "Base URL of the HTTP API: Slack requests go to <url>slack/..., API calls to <url>v1/...")
 	out("TableName", *s.Table.Table.TableName(), "The DynamoDB table")
-	out("SlackSigningSecretArn", *s.Secrets.SlackSigningSecret.SecretArn(), "Put the Slack app's signing secret here")
-	out("SlackBotTokenArn", *s.Secrets.SlackBotToken.SecretArn(), "Put the Slack app's bot token (xoxb-...) here")
-	out("AdminTokenArn", *s.Secrets.AdminToken.SecretArn(), "The bootstrap admin token (generated; read it with get-secret-value)")
-	out("HooksSecretArn", *s.Secrets.Hooks.SecretArn(), "A JSON object of the secrets flows' hooks name with secret_env")
-	out("AuditSecretArn", *s.Secrets.Audit.SecretArn(), "A JSON object of the audit destinations' secrets (LATCH_AUDIT_DATADOG_API_KEY, LATCH_AUDIT_HTTP_SECRET)")
-	for _, name := range sortedKeys(s.Secrets.Strategies) {
-		out("StrategySecretArn"+camel(name), *s.Secrets.Strategies[name].SecretArn(),
-			"A JSON object of the secrets the "+name+" strategy's flows name (e.g. with secret_env)")
-	}
+	out("AppSecretArn", *s.Secrets.App.SecretArn(),
+		"Put the Slack app's SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (xoxb-...) here; LATCH_ADMIN_TOKEN is the generated bootstrap admin token")
+	out("IntegrationSecretArn", *s.Secrets.Integrations.SecretArn(),
+		"A JSON object of the secrets hooks and strategies name with secret_env, and the audit destinations' keys")
 }

@@ -43,7 +43,11 @@ func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions,
 		Actions:   jsii.Strings("sqs:SendMessage"),
 		Resources: &[]*string{q.Events.QueueArn(), q.GrantsDLQ.QueueArn()},
 	}))
+	// Under /aws/vendedlogs/: CloudWatch Logs then needs no resource
+	// policy entry for the log group, whose 5,120 characters an account
+	// with many state machines may have used up (AWS's documented remedy).
 	logs := awslogs.NewLogGroup(stack, jsii.String("GrantsLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/vendedlogs/states/" + *stack.StackName() + "-grants"),
 		Retention:     p.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
@@ -58,10 +62,12 @@ func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions,
 		DefinitionBody:   awsstepfunctions.DefinitionBody_FromString(jsii.String(asl)),
 		Role:             role,
 		Comment:          jsii.String("Latch grant lifecycle: one execution per grant, named by the grant id"),
+		// Errors only, without the states' input and output (task tokens,
+		// people's emails) unless the deployment asks for them.
 		Logs: &awsstepfunctions.LogOptions{
 			Destination:          logs,
-			Level:                awsstepfunctions.LogLevel_ALL,
-			IncludeExecutionData: jsii.Bool(true),
+			Level:                awsstepfunctions.LogLevel(p.StateMachineLogLevel),
+			IncludeExecutionData: jsii.Bool(p.StateMachineLogExecutionData),
 		},
 	})
 }

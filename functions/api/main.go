@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -22,12 +23,20 @@ func main() {
 	boot.Must(env, err)
 	eng, err := parts.EdgeEngine()
 	boot.Must(env, err)
-	admin, err := env.Secret(ctx, "LATCH_ADMIN_TOKEN")
-	boot.Must(env, err)
 	toks := &tokens.Service{Store: parts.Store, Clock: latch.SystemClock}
-	api := &httpapi.Server{Engine: eng, Directory: parts.Directory,
-		Tokens: toks, Store: parts.Store, Queue: queue, Submit: queue.PublishCreate,
-		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(admin), Service: toks}, Log: env.Log,
-		RateLimit: httpapi.DefaultRateLimit}
-	lambda.Start(apigw.HandlerWithLog(api.Handler(), env.Log))
+	// Built again when the admin token is rotated.
+	live := &boot.Live[http.Handler]{Env: env, Secrets: []string{"LATCH_ADMIN_TOKEN"}, Build: func(ctx context.Context) (http.Handler, error) {
+		admin, err := env.Secret(ctx, "LATCH_ADMIN_TOKEN")
+		if err != nil {
+			return nil, err
+		}
+		api := &httpapi.Server{Engine: eng, Directory: parts.Directory,
+			Tokens: toks, Store: parts.Store, Queue: queue, Submit: queue.PublishCreate,
+			Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(admin), Service: toks}, Log: env.Log,
+			RateLimit: httpapi.DefaultRateLimit}
+		return api.Handler(), nil
+	}}
+	_, err = live.Get(ctx)
+	boot.Must(env, err)
+	lambda.Start(apigw.HandlerWithLog(boot.Serve(live), env.Log))
 }

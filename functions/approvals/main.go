@@ -25,5 +25,8 @@ func main() {
 			return core.Slack.TellRefused(ctx, in.Flow, in.UserEmail, refusal)
 		}
 	}
+	if dl := env.DeadLetters(); dl != nil {
+		consumer.MoveAside = dl.Send // poison messages (pkg/sqsqueue, "Poison messages")
+	}
 	lambda.Start(consumer.Consume)
 }

@@ -7,10 +7,9 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
+	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/latchhq/latch/functions/internal/boot"
@@ -29,14 +28,6 @@ func main() {
 		Expiries: core.Expiries, Log: env.Log,
 		// One CloudWatch embedded-metric line per overdue revoke per run:
 		// the RevokeOverdue metric an alarm watches.
-		Overdue: reconcile.EMF(os.Stdout, "Latch", nil)}
-	lambda.Start(func(ctx context.Context, ev events.EventBridgeEvent) (reconcile.Report, error) {
-		rep, err := rc.Run(ctx)
-		env.Log.InfoContext(ctx, "reconciled", "schedule", ev.ID, "expired", rep.Swept, "effects", rep.Effects,
-			"overdue_revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "revokes_overdue", rep.Overdue)
-		if err != nil {
-			return rep, fmt.Errorf("reconcile: %w", err)
-		}
-		return rep, nil
-	})
+		Overdue: reconcile.EMF(os.Stdout, boot.MetricsNamespace, nil)}
+	lambda.Start(boot.Reconcile(rc.Run, env.Log, os.Stdout, time.Now))
 }

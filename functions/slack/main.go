@@ -17,12 +17,12 @@ import (
 func main() {
 	ctx := context.Background()
 	env, parts := boot.StartParts(ctx)
-	app, err := parts.SlackApp(ctx, true)
-	if err == nil && app == nil {
-		err = errors.New("SLACK_BOT_TOKEN (or SLACK_BOT_TOKEN_ARN) is not set")
+	slack := parts.Slack(true)
+	if slack == nil {
+		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or LATCH_APP_SECRETS_ARN, or SLACK_BOT_TOKEN_ARN) is not set"))
 	}
+	var err error
+	slack.Engine, err = parts.EdgeEngine()
 	boot.Must(env, err)
-	app.Engine, err = parts.EdgeEngine()
-	boot.Must(env, err)
-	lambda.Start(apigw.HandlerWithLog(app.Handler(), env.Log))
+	lambda.Start(apigw.HandlerWithLog(slack.Handler(), env.Log))
 }

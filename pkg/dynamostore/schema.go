@@ -18,7 +18,8 @@ const (
 	// AttrType names the kind of entity an item holds (one of the Type*
 	// constants), for stream consumers and people reading the table.
 	AttrType = "type"
-	// AttrDoc holds the entity as a JSON document (a string).
+	// AttrDoc holds the entity as a native map (items.go); items written
+	// by earlier versions hold its JSON in a string, which is read too.
 	AttrDoc = "doc"
 	// AttrVersion is the entity's version (a number), the subject of
 	// Commit's conditions.
@@ -32,6 +33,15 @@ const (
 	// it; audit events never do.
 	AttrTTL = "ttl"
 )
+
+// DirectoryPartitions are the prefixes of the partition keys of the items
+// the edge functions (slack, api) write: users, identities, domains, API
+// tokens and their hashes, and the admin audit log (events of no request,
+// and the items that make their ids unique). The CDK stack lets those
+// functions write nothing else (an IAM dynamodb:LeadingKeys condition):
+// requests and their audit events, grants, hold tokens, open-grant items,
+// the outbox and dedup markers are written by the core functions only.
+var DirectoryPartitions = []string{"USER#", "IDENT#", "DOMAIN#", "TOKEN#", "TOKENHASH#", "AUDITLOG#", "AUDITID#"}
 
 // Values of AttrType.
 const (

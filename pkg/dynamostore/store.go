@@ -3,7 +3,8 @@
 // organisation's domains, API tokens, dedup markers and the refs of chat
 // messages posted about requests.
 //
-// Each entity is an item with its JSON document (AttrDoc), its version
+// Each entity is an item with its document (AttrDoc, a native DynamoDB map
+// of the storage structs in items.go), its version
 // (AttrVersion) and the key and index attributes built in keys.go; schema.go
 // describes the table for CreateTable and the CDK stack. Commit is one
 // TransactWriteItems call whose conditions make it all-or-nothing: versions,
@@ -17,15 +18,18 @@
 // ListTokens) read global secondary indexes, which DynamoDB updates a moment
 // after a write: a list may briefly miss a new item or show an old state,
 // and PendingEffects may return an effect just marked done. Effects are
-// carried out at least once.
+// carried out at least once. An item whose document cannot be decoded is
+// left out of every list with an ERROR log naming its key, so that one bad
+// item blocks neither a list nor the reconciler; reading it by its key
+// returns the error.
 package dynamostore
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -351,7 +355,12 @@ func query[T any](ctx context.Context, client *dynamodb.Client, in *dynamodb.Que
 		for _, it := range page.Items {
 			var v T
 			if err := decode(it, &v); err != nil {
-				return nil, err
+				// One item that cannot be read must not hide the others
+				// from a list, nor stop the reconciler: it is left out,
+				// loudly.
+				slog.ErrorContext(ctx, "dynamostore: an item that cannot be decoded is left out of a list",
+					"pk", pkOf(it), "sk", skOf(it), "error", err)
+				continue
 			}
 			if match(v) {
 				out = append(out, v)
@@ -364,16 +373,16 @@ func query[T any](ctx context.Context, client *dynamodb.Client, in *dynamodb.Que
 	return out, nil
 }
 
-// item is the table item for an entity: its key, type, JSON document,
-// version (when not 0) and index attributes.
+// item is the table item for an entity: its key, type, document (a native
+// map, see items.go), version (when not 0) and index attributes.
 func item(k key, typ string, doc any, version int64, indexes map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
-	data, err := json.Marshal(doc)
+	av, err := marshalDoc(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", k.pk, err)
 	}
 	it := k.av()
 	it[AttrType] = str(typ)
-	it[AttrDoc] = str(string(data))
+	it[AttrDoc] = av
 	if version != 0 {
 		it[AttrVersion] = num(version)
 	}
@@ -383,22 +392,21 @@ func item(k key, typ string, doc any, version int64, indexes map[string]types.At
 	return it, nil
 }
 
-// decode decodes an item's JSON document into v.
-func decode(it map[string]types.AttributeValue, v any) error {
-	doc, ok := it[AttrDoc].(*types.AttributeValueMemberS)
-	if !ok {
-		return fmt.Errorf("item %s has no document", pkOf(it))
-	}
-	if err := json.Unmarshal([]byte(doc.Value), v); err != nil {
-		return fmt.Errorf("decode %s: %w", pkOf(it), err)
-	}
-	return nil
-}
+// decode decodes an item's document into v.
+func decode(it map[string]types.AttributeValue, v any) error { return decodeDoc(it, v) }
 
 // pkOf returns an item's partition key, for messages.
 func pkOf(it map[string]types.AttributeValue) string {
 	if pk, ok := it[AttrPK].(*types.AttributeValueMemberS); ok {
 		return pk.Value
+	}
+	return "?"
+}
+
+// skOf returns an item's sort key, for messages.
+func skOf(it map[string]types.AttributeValue) string {
+	if sk, ok := it[AttrSK].(*types.AttributeValueMemberS); ok {
+		return sk.Value
 	}
 	return "?"
 }

@@ -3,7 +3,6 @@ package dynamostore
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -131,7 +130,7 @@ func (s *Store) revokeToken(ctx context.Context, id string, at time.Time) error 
 		return nil
 	}
 	t.RevokedAt = &at
-	doc, err := json.Marshal(t)
+	doc, err := marshalDoc(t)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", k.pk, err)
 	}
@@ -142,7 +141,7 @@ func (s *Store) revokeToken(ctx context.Context, id string, at time.Time) error 
 		ConditionExpression:      aws.String("#doc = :old"),
 		ExpressionAttributeNames: map[string]string{"#doc": AttrDoc},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":new": str(string(doc)), ":old": out.Item[AttrDoc],
+			":new": doc, ":old": out.Item[AttrDoc],
 		},
 	})
 	var ccf *types.ConditionalCheckFailedException

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +31,33 @@ type Consumer struct {
 	// Log receives a line per message not done at once (refused, failed,
 	// unreadable, skipped); nil means slog.Default().
 	Log *slog.Logger
+	// PoisonAfter is the receive count (SQS's ApproximateReceiveCount) from
+	// which a message that fails again is a poison message: it is moved
+	// aside with MoveAside and is done, so the messages of its group behind
+	// it are handled. 0 means DefaultPoisonAfter. See the package
+	// documentation, "Poison messages".
+	PoisonAfter int
+	// MoveAside sends a poison message out of the queue (DeadLetters.Send:
+	// to the dead-letter queue), saying why; when it fails, the message is
+	// reported failed and retried. nil: messages are never moved aside by
+	// the consumer, and only the queue's maxReceiveCount ends their retries.
+	MoveAside func(ctx context.Context, rec lambdaevents.SQSMessage, reason error) error
 }
+
+// DefaultPoisonAfter is the default of Consumer.PoisonAfter.
+const DefaultPoisonAfter = 5
+
+// QueueMaxReceiveCount is the events queue's maxReceiveCount (the CDK
+// stack's): how many receives SQS allows a message before it moves it to
+// the dead-letter queue itself. It is well above DefaultPoisonAfter
+// because SQS counts a receive against every message of a batch, those
+// held behind a failing message of their group included: a message behind
+// a poison one is received as often as the poison one until the consumer
+// moves it aside. With 20, a message still has its own tries behind up to
+// three poison messages in its group. It stays the last resort for a
+// message the consumer never reports on (a function that crashes or times
+// out on it).
+const QueueMaxReceiveCount = 4 * DefaultPoisonAfter
 
 // attrGroup is the attribute naming a FIFO record's message group.
 const attrGroup = "MessageGroupId"
@@ -74,11 +101,32 @@ func (c *Consumer) Consume(ctx context.Context, ev lambdaevents.SQSEvent) (lambd
 			fail()
 			continue
 		}
-		if err := c.record(ctx, log, rec); err != nil {
+		if err := c.record(ctx, log, rec); err != nil && !c.movedAside(ctx, log, rec, err) {
 			fail()
 		}
 	}
 	return resp, nil
+}
+
+// movedAside moves rec out of the queue when it is a poison message: it
+// failed at least PoisonAfter times. It reports whether rec is done.
+func (c *Consumer) movedAside(ctx context.Context, log *slog.Logger, rec lambdaevents.SQSMessage, reason error) bool {
+	after := c.PoisonAfter
+	if after <= 0 {
+		after = DefaultPoisonAfter
+	}
+	n, err := strconv.Atoi(rec.Attributes["ApproximateReceiveCount"])
+	if c.MoveAside == nil || err != nil || n < after {
+		return false
+	}
+	if err := c.MoveAside(ctx, rec, reason); err != nil {
+		log.ErrorContext(ctx, "poison message: it could not be moved to the dead-letter queue; it is retried", "error", err)
+		return false
+	}
+	log.ErrorContext(ctx, "poison message moved to the dead-letter queue: it failed "+strconv.Itoa(n)+
+		" times, and the later messages of its group go on without it; redrive it once the cause is fixed (docs/aws.md)",
+		"reason", reason, "body", excerpt(rec.Body))
+	return true
 }
 
 // Margin is the time before the invocation's deadline after which no

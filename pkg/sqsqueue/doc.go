@@ -52,4 +52,29 @@
 //   - once a record of a message group has failed, every later record of the
 //     same group in the batch is reported failed without being handled, so
 //     that the group is retried in order. Records of other groups go on.
+//
+// # Poison messages
+//
+// A message whose handling keeps failing would hold its group for ever, and
+// on SQS it does worse: a batch carries the group's later messages behind
+// it, each receive counts against all of them, and at the queue's
+// maxReceiveCount SQS moves them all to the dead-letter queue — a person's
+// early revoke among them, never handled. So the Consumer moves a message
+// aside itself: one that fails (any failure above, unreadable included)
+// with an ApproximateReceiveCount of PoisonAfter or more (default
+// DefaultPoisonAfter, 5) is sent to the dead-letter queue by MoveAside
+// (DeadLetters: same body, group and deduplication id, and message
+// attributes saying why, from which message and after how many receives),
+// logged at ERROR ("poison message moved to the dead-letter queue"), and
+// reported done; the later messages of its group are handled in the same
+// batch. The queue's maxReceiveCount (QueueMaxReceiveCount, 20) is far
+// above it, so that a message held behind up to three poison messages
+// still has tries of its own; it remains the last resort for a message the
+// consumer never reports on. One cost remains: a message held behind a
+// poison one has a receive count as high as the poison's when it reaches
+// the head, so a transient failure of its own moves it aside at once; the
+// dead-letter queue's alarm fires, and a redrive (docs/aws.md) hands it back.
+// Moving aside is logged and alarmed rather than written to the audit log:
+// the consumer holds no store, and the message names a request that the
+// dead letter still carries in full.
 package sqsqueue

@@ -2,6 +2,7 @@ package sqsqueue
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/pkg/engine"
@@ -140,4 +143,51 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// Message attributes of a message moved to the dead-letter queue by the
+// Consumer (DeadLetters.Send).
+const (
+	AttrMovedReason   = "latch-moved-aside-reason"   // why it failed the last time
+	AttrMovedFrom     = "latch-moved-aside-from"     // its SQS message id in the events queue
+	AttrMovedReceives = "latch-moved-aside-receives" // its receive count there
+)
+
+// DeadLetters sends the poison messages the Consumer moves aside to the
+// events queue's FIFO dead-letter queue, in their message group, with
+// their deduplication id (or their SQS message id) and the reason.
+type DeadLetters struct {
+	Client   SendAPI
+	QueueURL string
+}
+
+// Send is the Consumer's MoveAside.
+func (d *DeadLetters) Send(ctx context.Context, rec lambdaevents.SQSMessage, reason error) error {
+	group := rec.Attributes[attrGroup]
+	if group == "" {
+		group = "unknown"
+	}
+	dedup := rec.Attributes["MessageDeduplicationId"]
+	if dedup == "" {
+		dedup = rec.MessageId
+	}
+	why := "unknown"
+	if reason != nil {
+		why = excerpt(reason.Error())
+	}
+	str := func(v string) sqstypes.MessageAttributeValue {
+		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	_, err := d.Client.SendMessage(ctx, &sqs.SendMessageInput{
+		QueueUrl: aws.String(d.QueueURL), MessageBody: aws.String(rec.Body),
+		MessageGroupId: aws.String(group), MessageDeduplicationId: aws.String(dedup), // as SQS accepted them
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+			AttrMovedReason: str(why), AttrMovedFrom: str(rec.MessageId),
+			AttrMovedReceives: str(cmp.Or(rec.Attributes["ApproximateReceiveCount"], "?")),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("sqsqueue: move message %s to the dead-letter queue: %w", rec.MessageId, err)
+	}
+	return nil
 }

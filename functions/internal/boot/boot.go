@@ -10,10 +10,21 @@
 //	LATCH_DOMAINS               the organisation's email domains, comma-separated
 //	LATCH_LOG_LEVEL             debug, info, warn, error
 //	LATCH_EVENTS_QUEUE_URL      the FIFO events queue
+//	LATCH_EVENTS_DLQ_URL        its FIFO dead-letter queue, where approvals moves poison messages
 //	LATCH_STATE_MACHINE_ARN     the grant lifecycle state machine
 //	LATCH_ESCALATOR_ARNS        JSON object: strategy → its escalator function
-//	<NAME>_ARN                  a secret whose value is <NAME> (SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, LATCH_ADMIN_TOKEN)
+//	LATCH_APP_SECRETS_ARN       a secret holding a JSON object of SLACK_SIGNING_SECRET, SLACK_BOT_TOKEN, LATCH_ADMIN_TOKEN
+//	<NAME>_ARN                  a secret whose value is <NAME> (deployments of earlier versions)
 //	LATCH_*_SECRETS_ARN         a secret holding a JSON object of named values (a flow's secret_env, audit keys)
+//	LATCH_SECRETS_TTL           how long a secret's value is used before it is read again (default 5m)
+//
+// Every secret is read through one cache (secrets.go): a value is read again
+// once it is older than LATCH_SECRETS_TTL, so a rotation reaches every warm
+// function within it, and what was built from a secret (the Slack app, the
+// API's admin token, an escalator's signing key, the audit destinations) is
+// built again when its value changes (Live). A secret that still holds its
+// placeholder is "not configured yet" (ErrNotConfigured): what needs it is
+// retried, never dropped.
 //
 // A value set directly in the environment wins over its secret, so the
 // functions run with plain values under the Lambda emulator in tests. AWS
@@ -23,13 +34,10 @@ package boot
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"github.com/latchhq/latch/pkg/env"
 	"log/slog"
 	"os"
-	"strings"
-	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -40,6 +48,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/dynamostore"
 	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/env"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
@@ -52,9 +61,8 @@ type Env struct {
 	Log *slog.Logger
 	AWS aws.Config
 
-	getenv  func(string) string
-	mu      sync.Mutex
-	secrets map[string]map[string]string // secret ARN → its JSON object's values
+	getenv func(string) string
+	cache  *secretCache
 }
 
 // Load reads the AWS configuration (no network call) and sets up logging:
@@ -68,8 +76,29 @@ func Load(ctx context.Context) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
-	return &Env{Log: slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})), AWS: cfg,
-		getenv: os.Getenv, secrets: map[string]map[string]string{}}, nil
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+	return NewEnv(log, cfg, os.Getenv)
+}
+
+// NewEnv returns the configuration of a function whose environment is
+// getenv, with AWS configuration cfg.
+func NewEnv(log *slog.Logger, cfg aws.Config, getenv func(string) string) (*Env, error) {
+	ttl := DefaultSecretsTTL
+	if v := getenv("LATCH_SECRETS_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("LATCH_SECRETS_TTL %q is not a duration such as 5m", v)
+		}
+		ttl = d
+	}
+	e := &Env{Log: log, AWS: cfg, getenv: getenv}
+	e.cache = &secretCache{client: secretsmanager.NewFromConfig(cfg), ttl: ttl, now: time.Now,
+		entries: map[string]secretEntry{},
+		onStale: func(ctx context.Context, arn string, err error) {
+			log.WarnContext(ctx, "could not read a secret again: its earlier value is used", "secret", arn, "err", err)
+		}}
+	return e, nil
 }
 
 // Get returns an environment variable.
@@ -84,69 +113,78 @@ func (e *Env) Need(name string) (string, error) {
 }
 
 // Secret returns name's value: the environment variable name, else the
-// value of the secret whose ARN is in name_ARN, else "".
+// value of the secret whose ARN is in name_ARN, else name's value in the
+// JSON secret of LATCH_APP_SECRETS_ARN (both read through the cache), else
+// "".
 func (e *Env) Secret(ctx context.Context, name string) (string, error) {
 	if v := e.getenv(name); v != "" {
 		return v, nil
 	}
 	arn := e.getenv(name + "_ARN")
 	if arn == "" {
-		return "", nil
+		if e.getenv(appSecretsVar) == "" {
+			return "", nil
+		}
+		m, err := e.jsonSecret(ctx, appSecretsVar)
+		if err != nil {
+			return "", err
+		}
+		return m[name], nil
 	}
-	out, err := secretsmanager.NewFromConfig(e.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	v, err := e.cache.get(ctx, arn)
 	if err != nil {
 		return "", fmt.Errorf("read secret %s (%s_ARN): %w", arn, name, err)
 	}
-	return aws.ToString(out.SecretString), nil
+	return v, nil
 }
 
 // LookupEnv returns a lookup for the secrets flows and destinations name
 // (secret_env): the environment first, then each JSON secret whose ARN is
-// in one of the given variables, read once.
+// in one of the given variables. Each secret is read now, so that a missing
+// or malformed one stops the function's start, and then through the cache
+// on every lookup, so a rotation is seen within the TTL. A secret that
+// cannot be read again keeps its earlier value (secretCache); one that is no
+// longer a JSON object is logged and skipped.
 func (e *Env) LookupEnv(ctx context.Context, arnVars ...string) (func(string) (string, bool), error) {
-	var maps []map[string]string
+	var vars []string
 	for _, v := range arnVars {
-		arn := e.getenv(v)
-		if arn == "" {
+		if e.getenv(v) == "" {
 			continue
 		}
-		m, err := e.jsonSecret(ctx, arn, v)
-		if err != nil {
+		if _, err := e.jsonSecret(ctx, v); err != nil {
 			return nil, err
 		}
-		maps = append(maps, m)
+		vars = append(vars, v)
 	}
 	return func(name string) (string, bool) {
 		if v, ok := os.LookupEnv(name); ok {
 			return v, true
 		}
-		for _, m := range maps {
-			if v, ok := m[name]; ok {
-				return v, true
+		for _, v := range vars {
+			m, err := e.jsonSecret(context.Background(), v)
+			if err != nil {
+				e.Log.Error("a secret cannot be read", "variable", v, "err", err)
+				continue
+			}
+			if val, ok := m[name]; ok {
+				return val, true
 			}
 		}
 		return "", false
 	}, nil
 }
 
-func (e *Env) jsonSecret(ctx context.Context, arn, from string) (map[string]string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if m, ok := e.secrets[arn]; ok {
-		return m, nil
-	}
-	out, err := secretsmanager.NewFromConfig(e.AWS).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+// appSecretsVar holds the ARN of the JSON secret of the Slack app's and the
+// API's values.
+const appSecretsVar = "LATCH_APP_SECRETS_ARN"
+
+// jsonSecret returns the values of the JSON secret whose ARN is in arnVar.
+func (e *Env) jsonSecret(ctx context.Context, arnVar string) (map[string]string, error) {
+	raw, err := e.jsonSecretRaw(ctx, arnVar)
 	if err != nil {
-		return nil, fmt.Errorf("read secret %s (%s): %w", arn, from, err)
+		return nil, err
 	}
-	m := map[string]string{}
-	if s := aws.ToString(out.SecretString); strings.TrimSpace(s) != "" {
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return nil, fmt.Errorf("secret %s (%s) is not a JSON object of strings: %w", arn, from, err)
-		}
-	}
-	e.secrets[arn] = m
-	return m, nil
+	return parseJSONSecret(raw, e.getenv(arnVar), arnVar)
 }
 
 // Flows loads the flow files of LATCH_FLOWS_DIR with every strategy of this
@@ -179,6 +217,17 @@ func (e *Env) Queue() (*sqsqueue.Publisher, error) {
 		return nil, err
 	}
 	return &sqsqueue.Publisher{Client: sqs.NewFromConfig(e.AWS), QueueURL: url}, nil
+}
+
+// DeadLetters is the sender of poison messages to the events queue's
+// dead-letter queue of LATCH_EVENTS_DLQ_URL, or nil when it is not set (the
+// queue's maxReceiveCount is then the only end of a message's retries).
+func (e *Env) DeadLetters() *sqsqueue.DeadLetters {
+	url := e.getenv("LATCH_EVENTS_DLQ_URL")
+	if url == "" {
+		return nil
+	}
+	return &sqsqueue.DeadLetters{Client: sqs.NewFromConfig(e.AWS), QueueURL: url}
 }
 
 // SFN is a Step Functions client.

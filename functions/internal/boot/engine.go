@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latchhq/latch/pkg/dynamostore"
@@ -81,7 +83,7 @@ type Core struct {
 	Engine   *engine.Engine
 	Runner   *sfngrants.Runner
 	Expiries *reconcile.Expiries
-	Slack    *slackapp.App // nil without SLACK_BOT_TOKEN
+	Slack    *Slack // nil when no bot token is configured (Parts.Slack)
 }
 
 // Core builds the core engine.
@@ -129,10 +131,7 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 	}
 	cfg := engine.Config{Store: p.Store, Flows: p.Flows, Users: p.Users, Log: env.Log, Runner: runner,
 		Scheduler: c.Expiries, Hooks: hooks.New(lookup, nil)}
-	if c.Slack, err = p.SlackApp(ctx, false); err != nil {
-		return nil, err
-	}
-	if c.Slack != nil {
+	if c.Slack = p.Slack(false); c.Slack != nil {
 		cfg.Notifier = c.Slack
 	}
 	if c.Engine, err = engine.New(cfg); err != nil {
@@ -144,34 +143,144 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 	return c, nil
 }
 
-// SlackApp builds the Slack app from SLACK_BOT_TOKEN (and, when signed is
-// set, SLACK_SIGNING_SECRET), or returns nil when there is no bot token.
-// Engine is left for the caller to set.
-func (p *Parts) SlackApp(ctx context.Context, signed bool) (*slackapp.App, error) {
-	token, err := p.Env.Secret(ctx, "SLACK_BOT_TOKEN")
-	if err != nil || token == "" {
-		return nil, err
+// SlackOff is the value of SLACK_BOT_TOKEN that turns Slack off for good:
+// a deployment without Slack, whose notifications are dropped. Any other
+// value that is not a bot token (the placeholder) means "not configured
+// yet": notifications wait in the outbox.
+const SlackOff = "off"
+
+// Slack is the Slack app of a function, built again whenever the bot token
+// (and, for the Slack function, the signing secret) changes. Until the
+// token is set, every use is ErrNotConfigured, a transient error: a
+// notification stays in the outbox and is sent once Slack is configured.
+type Slack struct {
+	// Engine is given to every app built.
+	Engine *engine.Engine
+
+	p    *Parts
+	live Live[slackState]
+}
+
+type slackState struct {
+	app *slackapp.App // nil when off or not configured
+	off bool
+}
+
+var _ latch.Notifier = (*Slack)(nil)
+
+// Slack returns the function's Slack app, or nil when none of
+// SLACK_BOT_TOKEN, SLACK_BOT_TOKEN_ARN and LATCH_APP_SECRETS_ARN is set
+// (Slack is not part of this function's wiring). With signed, the app verifies Slack's requests
+// with SLACK_SIGNING_SECRET.
+func (p *Parts) Slack(signed bool) *Slack {
+	if p.Env.Get("SLACK_BOT_TOKEN") == "" && p.Env.Get("SLACK_BOT_TOKEN_ARN") == "" && p.Env.Get(appSecretsVar) == "" {
+		return nil
+	}
+	s := &Slack{p: p}
+	s.live = Live[slackState]{Env: p.Env, Secrets: []string{"SLACK_BOT_TOKEN"}, Build: func(ctx context.Context) (slackState, error) {
+		return s.build(ctx, signed)
+	}}
+	if signed {
+		s.live.Secrets = append(s.live.Secrets, "SLACK_SIGNING_SECRET")
+	}
+	return s
+}
+
+func (s *Slack) build(ctx context.Context, signed bool) (slackState, error) {
+	env := s.p.Env
+	token, err := env.Secret(ctx, "SLACK_BOT_TOKEN")
+	if err != nil {
+		return slackState{}, err
+	}
+	if token == SlackOff {
+		env.Log.InfoContext(ctx, "SLACK_BOT_TOKEN is \"off\": Slack is off, and notifications are dropped")
+		return slackState{off: true}, nil
 	}
 	if !strings.HasPrefix(token, "xoxb-") {
-		// The secret still holds the placeholder the deployment created:
-		// Slack is not set up yet, so nothing is posted (and nothing fails).
-		p.Env.Log.WarnContext(ctx, "SLACK_BOT_TOKEN is not a bot token (xoxb-...): Slack is off until it is set (docs/aws.md, Deploy)")
-		return nil, nil
+		// The secret still holds the placeholder the deployment created.
+		env.Log.WarnContext(ctx, "SLACK_BOT_TOKEN is not a bot token (xoxb-...) yet: notifications wait in the outbox until it is set (docs/aws.md, Secrets)")
+		return slackState{}, nil
 	}
-	app := slackapp.NewApp(p.Env.Get, token)
-	app.Store, app.Log = p.Store, p.Env.Log
+	app := slackapp.NewApp(env.Get, token)
+	app.Store, app.Log, app.Engine = s.p.Store, env.Log, s.Engine
 	if signed {
-		secret, err := p.Env.Secret(ctx, "SLACK_SIGNING_SECRET")
+		secret, err := env.Secret(ctx, "SLACK_SIGNING_SECRET")
 		if err != nil {
-			return nil, err
+			return slackState{}, err
 		}
-		if secret == "" {
-			return nil, errors.New("SLACK_SIGNING_SECRET (or SLACK_SIGNING_SECRET_ARN) is not set: Slack's requests cannot be verified")
+		if !Configured(secret) {
+			env.Log.WarnContext(ctx, "SLACK_SIGNING_SECRET is not set yet: Slack's requests cannot be verified and are refused (docs/aws.md, Secrets)")
+			return slackState{}, nil
 		}
 		app.SigningSecret = []byte(secret)
 	}
-	if p.Queue != nil { // approvals has none: there the app only notifies
-		app.Queue, app.Submit = p.Queue, p.Queue.PublishCreate
+	if s.p.Queue != nil { // approvals has none: there the app only notifies
+		app.Queue, app.Submit = s.p.Queue, s.p.Queue.PublishCreate
 	}
-	return app, nil
+	return slackState{app: app}, nil
+}
+
+// App returns the current app; nil, nil when Slack is off; and an error
+// wrapping ErrNotConfigured while the token (or the signing secret) is not
+// set.
+func (s *Slack) App(ctx context.Context) (*slackapp.App, error) {
+	st, err := s.live.Get(ctx)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("slack: %w", err)
+	case st.off:
+		return nil, nil
+	case st.app == nil:
+		return nil, fmt.Errorf("slack: %w", ErrNotConfigured)
+	}
+	if st.app.Engine == nil {
+		st.app.Engine = s.Engine
+	}
+	return st.app, nil
+}
+
+// Notify tells people in Slack. While Slack is not configured it returns
+// ErrNotConfigured, so the engine keeps the notification in the outbox.
+func (s *Slack) Notify(ctx context.Context, event latch.AuditType, r latch.Request) error {
+	app, err := s.App(ctx)
+	if err != nil || app == nil {
+		return err
+	}
+	return app.Notify(ctx, event, r)
+}
+
+// TellRefused tells a requester why a request was refused, when Slack is
+// configured.
+func (s *Slack) TellRefused(ctx context.Context, flowName, email string, refusal error) error {
+	app, err := s.App(ctx)
+	if err != nil || app == nil {
+		return err
+	}
+	return app.TellRefused(ctx, flowName, email, refusal)
+}
+
+// Handler serves Slack's requests with the current app. While Slack is not
+// configured (or is off) it answers 503, which Slack retries.
+func (s *Slack) Handler() http.Handler {
+	var mu sync.Mutex
+	var last *slackapp.App
+	var h http.Handler
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app, err := s.App(r.Context())
+		if err != nil || app == nil {
+			if err == nil {
+				err = errors.New("slack is off (SLACK_BOT_TOKEN is \"off\")")
+			}
+			s.p.Env.Log.WarnContext(r.Context(), "a Slack request is refused", "err", err)
+			http.Error(w, "Slack is not configured on this Latch deployment yet", http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		if app != last {
+			last, h = app, app.Handler()
+		}
+		handler := h
+		mu.Unlock()
+		handler.ServeHTTP(w, r)
+	})
 }

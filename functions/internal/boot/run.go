@@ -66,14 +66,32 @@ func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskH
 	if err != nil {
 		return nil, err
 	}
-	esc := &strategies.Escalators{LookupEnv: lookup}
+	forFlow := liveEscalators(env, lookup)
 	flowSet := engine.NewFlowSet(loaded)
-	resolver := &identity.Resolver{Store: store, Hooks: hooks.New(lookup, nil), Escalator: esc.For, Clock: latch.SystemClock, Log: env.Log}
+	resolver := &identity.Resolver{Store: store, Hooks: hooks.New(lookup, nil), Escalator: forFlow, Clock: latch.SystemClock, Log: env.Log}
 	return &sfngrants.TaskHandler{Store: store, Flows: flowSet, Log: env.Log, Identity: resolver.Resolve,
 		Escalator: func(f *latch.Flow) (latch.Escalator, error) {
 			if f.Strategy == nil || f.Strategy.Type != strategy {
 				return nil, fmt.Errorf("flow %q is not of the %s strategy this function escalates", f.Name, strategy)
 			}
-			return esc.For(f)
+			return forFlow(f)
 		}}, nil
+}
+
+// liveEscalators returns the escalator of a flow. The escalators read their
+// secrets when built (a webhook's signing key), so they are built again
+// when the strategy's or the hooks' secret is rotated: a warm escalator
+// function signs with the new key within the secrets' TTL.
+func liveEscalators(env *Env, lookup func(string) (string, bool)) func(*latch.Flow) (latch.Escalator, error) {
+	escs := &Live[*strategies.Escalators]{Env: env, Secrets: []string{"LATCH_STRATEGY_SECRETS_ARN", "LATCH_HOOKS_SECRETS_ARN"},
+		Build: func(context.Context) (*strategies.Escalators, error) {
+			return &strategies.Escalators{LookupEnv: lookup}, nil
+		}}
+	return func(f *latch.Flow) (latch.Escalator, error) {
+		esc, err := escs.Get(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return esc.For(f)
+	}
 }

@@ -1,11 +1,11 @@
 package streamship
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/latchhq/latch/pkg/dynamostore"
 	"github.com/latchhq/latch/pkg/latch"
@@ -47,25 +47,73 @@ func RecordEvent(r events.DynamoDBEventRecord) (e latch.AuditEvent, ok bool, err
 
 // DecodeAuditItem decodes an audit item of the table, as a stream record's
 // image shows it: its type must be dynamostore.TypeAudit, and its document
-// (dynamostore.AttrDoc, a string) the JSON of a latch.AuditEvent with an
-// ID. Errors name the item's key.
+// (dynamostore.AttrDoc) a latch.AuditEvent with an ID, as a native map or,
+// written by an earlier version, as a JSON string (dynamostore.DecodeAudit
+// reads both). Errors name the item's key.
 func DecodeAuditItem(item map[string]events.DynamoDBAttributeValue) (latch.AuditEvent, error) {
 	key := keyOf(item)
 	if t := str(item, dynamostore.AttrType); t != dynamostore.TypeAudit {
 		return latch.AuditEvent{}, fmt.Errorf("item %s: type %q, not %q", key, t, dynamostore.TypeAudit)
 	}
 	doc, ok := item[dynamostore.AttrDoc]
-	if !ok || doc.DataType() != events.DataTypeString {
-		return latch.AuditEvent{}, fmt.Errorf("audit item %s has no document (a string %q attribute)", key, dynamostore.AttrDoc)
+	if !ok {
+		return latch.AuditEvent{}, fmt.Errorf("audit item %s has no document (a %q attribute)", key, dynamostore.AttrDoc)
 	}
-	var e latch.AuditEvent
-	if err := json.Unmarshal([]byte(doc.String()), &e); err != nil {
+	av, err := sdkValue(doc)
+	if err != nil {
+		return latch.AuditEvent{}, fmt.Errorf("audit item %s: %w", key, err)
+	}
+	e, err := dynamostore.DecodeAudit(map[string]types.AttributeValue{dynamostore.AttrDoc: av})
+	if err != nil {
 		return latch.AuditEvent{}, fmt.Errorf("audit item %s: decode its document: %w", key, err)
 	}
 	if e.ID == "" {
 		return latch.AuditEvent{}, fmt.Errorf("audit item %s: the event has no id", key)
 	}
 	return e, nil
+}
+
+// sdkValue converts a stream image's attribute value into the SDK's.
+func sdkValue(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch v.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: v.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: v.Number()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeBinary:
+		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
+	case events.DataTypeBinarySet:
+		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
+	case events.DataTypeList:
+		var out []types.AttributeValue
+		for _, e := range v.List() {
+			av, err := sdkValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, av)
+		}
+		return &types.AttributeValueMemberL{Value: out}, nil
+	case events.DataTypeMap:
+		out := map[string]types.AttributeValue{}
+		for k, e := range v.Map() {
+			av, err := sdkValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = av
+		}
+		return &types.AttributeValueMemberM{Value: out}, nil
+	}
+	return nil, fmt.Errorf("an attribute value of unknown type %d", v.DataType())
 }
 
 // str returns the string attribute name of item, or "" when it is absent or

@@ -496,9 +496,18 @@ func TestDecodeAuditItem(t *testing.T) {
 			wantErr: `item REQ#r AUDIT#r/000001: type "audit_id", not "audit"`},
 		{name: "no document", item: with(map[string]events.DynamoDBAttributeValue{dynamostore.AttrType: s(dynamostore.TypeAudit)}),
 			wantErr: "audit item REQ#r AUDIT#r/000001 has no document"},
-		{name: "a document that is not a string", item: with(map[string]events.DynamoDBAttributeValue{
+		{name: "an event as a native map", item: with(map[string]events.DynamoDBAttributeValue{
+			dynamostore.AttrType: s(dynamostore.TypeAudit),
+			dynamostore.AttrDoc: events.NewMapAttribute(map[string]events.DynamoDBAttributeValue{
+				"id": s("r/000001"), "request_id": s("r"), "seq": events.NewNumberAttribute("1"), "type": s("denied"),
+				"at": s("2026-11-25T09:30:00Z"), "reason": s("no"), "future_field": events.NewBooleanAttribute(true),
+				"fields": events.NewMapAttribute(map[string]events.DynamoDBAttributeValue{
+					"hosts": events.NewListAttribute([]events.DynamoDBAttributeValue{s("a"), s("b")}), "n": events.NewNumberAttribute("4")})})}),
+			want: latch.AuditEvent{ID: "r/000001", RequestID: "r", Seq: 1, Type: latch.AuditDenied, At: time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC), Reason: "no",
+				Fields: latch.Fields{"hosts": []string{"a", "b"}, "n": int64(4)}}},
+		{name: "a document that is neither a map nor a string", item: with(map[string]events.DynamoDBAttributeValue{
 			dynamostore.AttrType: s(dynamostore.TypeAudit), dynamostore.AttrDoc: events.NewNumberAttribute("1")}),
-			wantErr: "has no document"},
+			wantErr: "not a map"},
 		{name: "not JSON", item: with(map[string]events.DynamoDBAttributeValue{
 			dynamostore.AttrType: s(dynamostore.TypeAudit), dynamostore.AttrDoc: s("{")}),
 			wantErr: "audit item REQ#r AUDIT#r/000001: decode its document"},
