@@ -15,12 +15,12 @@ export LATCH_WEBHOOK_SECRET ?= dev-webhook-secret
 .PHONY: dev build test race unit integration fuzz bench lint tools jq clean
 
 dev: ## run latch server on 127.0.0.1:8080 with ./flows, and a demo webhook target on 127.0.0.1:9999
-	$(GO) build -o bin/latch ./cmd/latch
+	$(GO) build -buildvcs=auto -o bin/latch ./cmd/latch
 	bin/latch webhook listen --addr 127.0.0.1:9999 & trap "kill $$!" EXIT; \
 	bin/latch server --addr 127.0.0.1:8080 --data .latch --flows flows
 
-build: ## build the latch CLI into bin/
-	$(GO) build -o bin/latch ./cmd/latch
+build: ## build the latch CLI into bin/ (stamped with the commit: `latch version`)
+	$(GO) build -buildvcs=auto -o bin/latch ./cmd/latch
 
 test: tools lint ## everything CI runs: format, vet, and all tests under -race (DynamoDB Local included)
 	LATCH_REQUIRE_DYNAMODB=1 LATCH_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)

@@ -383,9 +383,3 @@ func (o *clientOptions) printRequest(w io.Writer, r latch.Request) error {
 	}
 	return tw.Flush()
 }
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}

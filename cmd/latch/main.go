@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/version"
 	"github.com/spf13/cobra"
 )
 
@@ -41,12 +42,14 @@ func newRoot() *cobra.Command {
 		Short:         "Just-in-time access, approved in Slack, taken away on time",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.String(),
 		Long: `Latch grants temporary access after approval and takes it away on time.
 
 Exit codes: 0 success, 1 error, 2 invalid input, 3 not found,
 4 forbidden or unauthorized, 5 conflict, 6 request denied/expired/failed (--wait).`,
 	}
-	root.AddCommand(newServerCmd(), newFlowsCmd(), newWebhookCmd(), newInitCmd(), newSlackCmd())
+	root.SetVersionTemplate("latch {{.Version}}\n")
+	root.AddCommand(newServerCmd(), newFlowsCmd(), newWebhookCmd(), newInitCmd(), newSlackCmd(), newVersionCmd())
 	addClientCommands(root)
 	return root
 }

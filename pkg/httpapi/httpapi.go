@@ -23,6 +23,7 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/tokens"
+	"github.com/latchhq/latch/pkg/version"
 )
 
 // MaxBodyBytes is the largest request body the API reads.
@@ -62,6 +63,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, version.Get())
 	})
 	mux.Handle("GET /v1/flows", s.scoped(tokens.ScopeRead, s.listFlows))
 	mux.Handle("POST /v1/requests", s.scoped(tokens.ScopeWrite, s.createRequest))
