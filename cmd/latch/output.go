@@ -93,3 +93,11 @@ func blockStyle(n *yaml.Node) {
 		blockStyle(c)
 	}
 }
+
+// orEmpty makes a nil list an empty one, so JSON shows [] as the API does.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
