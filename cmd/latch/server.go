@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/latchhq/latch/pkg/env"
@@ -24,6 +25,7 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
+	"github.com/latchhq/latch/pkg/metrics"
 	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/latchhq/latch/pkg/tokens"
@@ -38,6 +40,8 @@ type serverOptions struct {
 	flows     string
 	logFormat string
 	logLevel  string
+	tlsCert   string
+	tlsKey    string
 }
 
 func newServerCmd() *cobra.Command {
@@ -64,6 +68,8 @@ With no domain at all, every new person joins as a member.`,
 	f.StringVar(&o.flows, "flows", "flows", "directory of flow files")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", env.Or("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	f.StringVar(&o.tlsCert, "tls-cert", os.Getenv("LATCH_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file; with --tls-key (LATCH_TLS_CERT)")
+	f.StringVar(&o.tlsKey, "tls-key", os.Getenv("LATCH_TLS_KEY"), "the PEM private key of --tls-cert (LATCH_TLS_KEY)")
 	f.Float64Var(&o.rateLimit, "rate-limit", httpapi.DefaultRateLimit.Rate, "API calls a second allowed per token, with bursts of twice that (0: no limit)")
 	f.StringArrayVar(&o.domains, "domain", env.List(os.Getenv("LATCH_DOMAINS")),
 		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
@@ -180,9 +186,15 @@ func runServer(ctx context.Context, o serverOptions) error {
 		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts only tokens issued to bots")
 	}
 	toks := &tokens.Service{Store: store, Clock: clock}
+	figures := metrics.New(store, store, clock)
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
-		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}}
+		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)},
+		Ready:     httpapi.CommitProbe(store, clock), Metrics: figures.Handler(), Observe: figures.ObserveAPI}
+	tlsConfig, err := loadTLS(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -202,13 +214,19 @@ func runServer(ctx context.Context, o serverOptions) error {
 		bg.Go("slack socket mode", func(ctx context.Context) error { return slack.RunSocketMode(ctx, appToken) })
 		log.Info("slack app connecting by Socket Mode")
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig: tlsConfig}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	names := make([]string, len(loaded))
 	for i, f := range loaded {
 		names[i] = f.Name
 	}
-	log.Info("latch server started", "url", "http://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","))
-	fmt.Fprintf(os.Stdout, "latch: listening on http://%s\n", ln.Addr())
+	log.Info("latch server started", "url", scheme+"://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","))
+	fmt.Fprintf(os.Stdout, "latch: listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -229,6 +247,22 @@ func runServer(ctx context.Context, o serverOptions) error {
 		err = nil
 	}
 	return err
+}
+
+// loadTLS reads the certificate and key for HTTPS; neither means plain HTTP.
+// The certificate is read once, at start: restart the server to renew it.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "" || keyFile == "":
+		return nil, usageError{errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--tls-cert/--tls-key: %w", err)}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // startAuditShipping starts one shipper per audit destination, each
