@@ -64,6 +64,17 @@ $(SFN_LOCAL): _tools/stepfunctions/package.json _tools/stepfunctions/package-loc
 	npm ci --prefix _tools/stepfunctions --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The OCI image of latch server (docs/running.md): built by deploy/image with go-containerregistry, no Docker engine,
+# no base image. IMAGE_ARCH=arm64 for Arm hosts.
+.PHONY: image
+IMAGE_ARCH ?= amd64
+IMAGE_TAG  ?= latch:dev
+image: ## build bin/latch-image.tar: static latch on an empty base, non-root, /data a volume (docker/podman load)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -buildvcs=auto -trimpath -tags timetzdata -ldflags='-s -w' \
+	  -o bin/image/latch ./cmd/latch
+	$(GO) run ./deploy/image --binary bin/image/latch --arch $(IMAGE_ARCH) --out bin/latch-image.tar --tag $(IMAGE_TAG) \
+	  --source-date-epoch "$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
+
 # The AWS deployment (docs/aws.md). `make synth` needs only Go and node: no AWS account, no credentials.
 .PHONY: synth lambdas deploy
 LAMBDAS := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
