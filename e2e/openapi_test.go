@@ -209,6 +209,9 @@ func emptyAllowed(op *openapi3.Operation, status int) bool {
 // checkUnrouted checks the answer to a call the document has no route for:
 // 404 route_not_found.
 func (d *apiDoc) checkUnrouted(ex exchange) error {
+	if ex.Status == http.StatusMethodNotAllowed {
+		return d.checkMethodNotAllowed(ex)
+	}
 	if ex.Status != http.StatusNotFound {
 		return fmt.Errorf("the document has no %s %s, but the server answered %d", ex.Method, ex.URL.Path, ex.Status)
 	}
@@ -222,6 +225,41 @@ func (d *apiDoc) checkUnrouted(ex exchange) error {
 	}
 	if code := errorCode(ex.RespBody); code != "route_not_found" {
 		return fmt.Errorf("a route the document does not have answered 404 %s, not route_not_found", code)
+	}
+	return nil
+}
+
+// checkMethodNotAllowed checks a 405: the document has the path, but not
+// with this method; Allow names exactly the methods the document has for it
+// (GET bringing HEAD), and the body matches Error405.
+func (d *apiDoc) checkMethodNotAllowed(ex exchange) error {
+	var documented []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := m
+		if m == http.MethodHead {
+			probe = http.MethodGet
+		}
+		req, err := http.NewRequest(probe, ex.URL.String(), nil)
+		if err != nil {
+			return err
+		}
+		if _, _, err := d.router.FindRoute(req); err == nil {
+			documented = append(documented, m)
+		}
+	}
+	if len(documented) == 0 {
+		return fmt.Errorf("the server answered 405 for %s, a path the document does not have", ex.URL.Path)
+	}
+	if got, want := ex.RespHeader.Get("Allow"), strings.Join(documented, ", "); got != want {
+		return fmt.Errorf("405 with Allow %q; the document has %q for this path", got, want)
+	}
+	var body any
+	if err := json.Unmarshal(ex.RespBody, &body); err != nil {
+		return fmt.Errorf("the 405 body is not JSON: %w", err)
+	}
+	schema := d.doc.Components.Schemas["Error405"]
+	if err := schema.Value.VisitJSON(body, openapi3.VisitAsResponse(), openapi3.SetSchemaErrorMessageCustomizer(schemaErrorText)); err != nil {
+		return fmt.Errorf("the 405 body does not match Error405: %w", err)
 	}
 	return nil
 }

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/spf13/cobra"
 )
 
-func addAdminCommands(root *cobra.Command, o *clientOptions) {
-	root.AddCommand(newUsersCmd(o), newDomainsCmd(o), newWhoamiCmd(o), newBotsCmd(o), newTokensCmd(o), newBackupCmd(o))
+func adminCommands(o *clientOptions) []*cobra.Command {
+	return []*cobra.Command{newUsersCmd(o), newDomainsCmd(o), newWhoamiCmd(o), newBotsCmd(o), newTokensCmd(o), newBackupCmd(o)}
 }
 
 func newWhoamiCmd(o *clientOptions) *cobra.Command {
@@ -28,8 +29,8 @@ func newWhoamiCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), w)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), w, nil)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "token\t%s\nadmin\t%v\n", w.Principal.Name, w.Principal.Admin)
@@ -57,8 +58,8 @@ func newUsersCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), us)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), httpapi.UserList{Users: orEmpty(us)}, nil)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "EMAIL\tROLE\tKIND")
@@ -78,8 +79,8 @@ func newUsersCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), v)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), v, nil)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "email\t%s\nrole\t%s\nkind\t%s\n", v.User.Email, v.User.Role, v.User.Kind)
@@ -183,8 +184,8 @@ func newDomainsCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), ds)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), httpapi.DomainList{Domains: orEmpty(ds)}, nil)
 			}
 			if len(ds) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no domains: every new person joins as a member")

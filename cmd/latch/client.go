@@ -1,42 +1,109 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/latchhq/latch/pkg/env"
 	"io"
+	"maps"
+	"net"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/latchhq/latch/pkg/audit"
 	"github.com/latchhq/latch/pkg/client"
+	"github.com/latchhq/latch/pkg/env"
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/spf13/cobra"
 )
 
+// clientOptions are the settings of the commands that talk to a server:
+// --url, -v and, on those that print data, -o.
 type clientOptions struct {
-	url    string
-	asJSON bool
+	url     string
+	verbose bool
+	out     output
 }
 
+// defaultURL is where `latch server` listens by default.
+const defaultURL = "http://127.0.0.1:8080"
+
 func (o *clientOptions) client() (*client.Client, error) {
-	if o.url == "" {
-		return nil, usageError{fmt.Errorf("no server: pass --url or set LATCH_URL")}
+	u, err := checkURL(o.url)
+	if err != nil {
+		return nil, err
 	}
-	return client.New(o.url, os.Getenv("LATCH_TOKEN")), nil
+	c := client.New(u, os.Getenv("LATCH_TOKEN"))
+	c.OnRetry = func(method, path string, err error, wait time.Duration) {
+		if o.verbose {
+			fmt.Fprintf(os.Stderr, "latch: %s %s: %s; trying again in %s\n", method, path, message(err), wait.Round(time.Millisecond))
+		}
+	}
+	return c, nil
+}
+
+// checkURL refuses a server URL that is not an absolute http(s) URL, with
+// the fix when the scheme is missing.
+func checkURL(raw string) (string, error) {
+	if raw == "" {
+		return "", usageError{errors.New("no server: pass --url or set LATCH_URL (e.g. " + defaultURL + ")")}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		if !strings.Contains(raw, "://") {
+			return "", usageError{fmt.Errorf("--url %q has no scheme: write http://%s (or https://)", raw, raw)}
+		}
+		return "", usageError{fmt.Errorf("--url %q is not a URL such as %s", raw, defaultURL)}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", usageError{fmt.Errorf("--url %q: the scheme must be http or https", raw)}
+	}
+	return raw, nil
+}
+
+// hint adds what a person can do about err, where it is clear.
+func (o *clientOptions) hint(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *latch.Error
+	switch {
+	case errors.As(err, &le) && le.Kind == latch.KindUnauthorized && os.Getenv("LATCH_TOKEN") == "":
+		return hintError{err, "set LATCH_TOKEN to an API token: the server's LATCH_ADMIN_TOKEN, or one from 'latch tokens issue'"}
+	case errors.As(err, &le) && le.Kind == latch.KindUnauthorized:
+		return hintError{err, "the token in LATCH_TOKEN was refused; 'latch tokens list' shows which are revoked or expired"}
+	case errors.As(err, &le):
+		return err
+	case errors.Is(err, syscall.ECONNREFUSED), isNoHost(err):
+		return hintError{err, fmt.Sprintf("is `latch server` running at %s? Set LATCH_URL or pass --url to name another server", o.url)}
+	}
+	return err
+}
+
+func isNoHost(err error) bool {
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// dataCommands are the client commands whose output is data: they take -o.
+var dataCommands = map[string]bool{
+	"request": true, "get": true, "list": true, "audit": true,
+	"approve": true, "deny": true, "revoke": true, "cancel": true, "retry": true,
+	"whoami": true, "users list": true, "users show": true, "domains list": true,
+	"bots list": true, "tokens issue": true, "tokens list": true,
 }
 
 func addClientCommands(root *cobra.Command) {
 	o := &clientOptions{}
-	pf := root.PersistentFlags()
-	pf.StringVar(&o.url, "url", env.Or("LATCH_URL", "http://127.0.0.1:8080"), "Latch server URL (LATCH_URL); the token is read from LATCH_TOKEN")
-	pf.BoolVar(&o.asJSON, "json", false, "print JSON")
-	root.AddCommand(newRequestCmd(o), newGetCmd(o), newListCmd(o), newAuditCmd(o))
-	addAdminCommands(root, o)
+	cmds := []*cobra.Command{newRequestCmd(o), newGetCmd(o), newListCmd(o), newAuditCmd(o)}
 	for _, a := range []struct{ name, short string }{
 		{"approve", "Approve a request as an approver"},
 		{"deny", "Deny a request as an approver"},
@@ -44,23 +111,73 @@ func addClientCommands(root *cobra.Command) {
 		{"cancel", "Withdraw a pending request"},
 		{"retry", "Retry a failed request (admins)"},
 	} {
-		root.AddCommand(newActionCmd(o, a.name, a.short))
+		cmds = append(cmds, newActionCmd(o, a.name, a.short))
 	}
+	cmds = append(cmds, adminCommands(o)...)
+	for _, c := range cmds {
+		root.AddCommand(c)
+		bindClient(c, o)
+	}
+}
+
+// bindClient gives each runnable command under c the client flags, checks
+// them before it runs, and adds hints to its errors.
+func bindClient(c *cobra.Command, o *clientOptions) {
+	for _, sub := range c.Commands() {
+		bindClient(sub, o)
+	}
+	if c.RunE == nil {
+		return
+	}
+	f := c.Flags()
+	f.StringVar(&o.url, "url", env.Or("LATCH_URL", defaultURL), "the Latch server (LATCH_URL); the token is read from LATCH_TOKEN")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "say what is sent and retried on stderr")
+	data := dataCommands[strings.TrimPrefix(c.CommandPath(), "latch ")]
+	if data {
+		bindOutput(c, &o.out)
+	}
+	pre, run := c.PreRunE, c.RunE
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if _, err := checkURL(o.url); err != nil {
+			return err
+		}
+		if data {
+			if err := o.out.check(); err != nil {
+				return err
+			}
+		}
+		if pre != nil {
+			return pre(cmd, args)
+		}
+		return nil
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error { return o.hint(run(cmd, args)) }
 }
 
 func newRequestCmd(o *clientOptions) *cobra.Command {
 	var (
-		user, fieldsJSON, contextJSON string
-		set                           []string
-		wait                          bool
-		waitFor                       time.Duration
+		user, fieldsJSON, contextJSON, key string
+		set                                []string
+		wait, keep                         bool
+		waitFor                            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "request FLOW",
 		Short: "Ask for access through a flow on a person's behalf",
+		Long: `Ask for access through a flow on a person's behalf.
+
+Every request is sent with an Idempotency-Key, generated unless
+--idempotency-key names one (a CI job can pass its build id): the call is
+retried after a dropped connection or a busy server without making a second
+request. -v prints the key.
+
+With --wait, follow the request until it is decided (and, for access, until
+it is active). If --timeout passes first, the request is withdrawn (unless
+--keep) and the exit code is 7.`,
 		Example: `  latch request prod-access --user alice@example.com --field reason="incident 42" --field duration=30m --wait
   latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeFlows,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -84,7 +201,13 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 					return usageError{fmt.Errorf("--context: not a JSON object: %v", err)}
 				}
 			}
-			r, err := c.CreateRequest(cmd.Context(), body)
+			if key == "" {
+				key = client.NewIdempotencyKey()
+			}
+			if o.verbose {
+				fmt.Fprintf(cmd.ErrOrStderr(), "latch: POST /v1/requests with Idempotency-Key: %s\n", key)
+			}
+			r, err := c.CreateRequestWithKey(cmd.Context(), key, body)
 			if err != nil {
 				return err
 			}
@@ -92,7 +215,21 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 				return o.printRequest(cmd.OutOrStdout(), r)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
-			return waitRequest(cmd, c, r, waitFor, o)
+			err = waitRequest(cmd, c, r, waitFor, o)
+			var timedOut timedOutError
+			if !errors.As(err, &timedOut) || keep {
+				return err
+			}
+			// Nobody is waiting any more: withdraw the request, as the person
+			// it is for, so that it is not approved for no one.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
+			defer cancel()
+			if _, cerr := c.Act(ctx, r.ID, "cancel", httpapi.ActionBody{As: user,
+				Reason: fmt.Sprintf("latch request --wait stopped waiting after %s", waitFor)}); cerr != nil {
+				return fmt.Errorf("%w; withdrawing it failed too: %s", err, message(cerr))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "request %s withdrawn (--keep leaves it pending)\n", r.ID)
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -100,8 +237,10 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 	f.StringArrayVar(&set, "field", nil, "a field as name=value (repeatable)")
 	f.StringVar(&fieldsJSON, "fields", "", "fields as a JSON object")
 	f.StringVar(&contextJSON, "context", "", "free-form context as a JSON object, shown to hooks and approvers")
+	f.StringVar(&key, "idempotency-key", "", "the request's Idempotency-Key (at most 255 characters); the same key names the same request")
 	f.BoolVar(&wait, "wait", false, "show progress until the request is decided (and, for access, until it is active)")
-	f.DurationVar(&waitFor, "timeout", time.Hour, "with --wait: give up after this long")
+	f.DurationVar(&waitFor, "timeout", time.Hour, "with --wait: give up after this long, and withdraw the request unless --keep")
+	f.BoolVar(&keep, "keep", false, "with --wait: leave the request pending when --timeout passes")
 	_ = cmd.MarkFlagRequired("user")
 	return cmd
 }
@@ -137,7 +276,7 @@ func waitRequest(cmd *cobra.Command, c *client.Client, r latch.Request, timeout 
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return fmt.Errorf("gave up after %s: request %s is still %s", timeout, r.ID, r.Status)
+			return timedOutError{fmt.Errorf("gave up after %s: request %s is still %s", timeout, r.ID, r.Status)}
 		}
 		next, err := c.Wait(cmd.Context(), r.ID, min(left, httpapi.DefaultWait))
 		if err != nil {
@@ -154,9 +293,10 @@ func waitRequest(cmd *cobra.Command, c *client.Client, r latch.Request, timeout 
 func newActionCmd(o *clientOptions, action, short string) *cobra.Command {
 	var as, reason string
 	cmd := &cobra.Command{
-		Use:   action + " REQUEST_ID",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:               action + " REQUEST_ID",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeRequests(actionStatuses[action]...),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -177,9 +317,10 @@ func newActionCmd(o *clientOptions, action, short string) *cobra.Command {
 
 func newGetCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "get REQUEST_ID",
-		Short: "Show a request",
-		Args:  cobra.ExactArgs(1),
+		Use:               "get REQUEST_ID",
+		Short:             "Show a request",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.completeRequests(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -211,19 +352,23 @@ func newListCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), rs)
+			if rs == nil {
+				rs = []latch.Request{}
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tFLOW\tUSER\tSTATUS\tCREATED")
-			for _, r := range rs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Requester.Email, r.Status, r.CreatedAt.Format(time.RFC3339))
-			}
-			return tw.Flush()
+			return o.out.print(cmd.OutOrStdout(), httpapi.RequestList{Requests: rs}, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tFLOW\tUSER\tSTATUS\tCREATED")
+				for _, r := range rs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Requester.Email, r.Status, r.CreatedAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only requests in this status")
 	cmd.Flags().StringVar(&f.Flow, "flow", "", "only requests through this flow")
+	_ = cmd.RegisterFlagCompletionFunc("status", completeStatuses)
+	_ = cmd.RegisterFlagCompletionFunc("flow", o.completeFlows)
 	cmd.Flags().StringVar(&f.User, "user", "", "only requests by this email")
 	cmd.Flags().IntVar(&f.Limit, "limit", 0, "at most this many")
 	return cmd
@@ -243,7 +388,8 @@ func newAuditCmd(o *clientOptions) *cobra.Command {
   latch audit --user bob@example.com --since 24h          # everything about bob in a day
   latch audit --type approved --type denied -f            # follow decisions as they happen
   latch audit --since 2026-11-01T00:00:00Z --format csv > november.csv`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: o.completeRequests(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
@@ -252,12 +398,30 @@ func newAuditCmd(o *clientOptions) *cobra.Command {
 			if len(args) == 1 {
 				f.Request = args[0]
 			}
+			if o.out.format != "table" {
+				// The API's own page: every event, then the position to read on from.
+				if follow {
+					return usageError{errors.New("-o " + o.out.format + " prints one document: use --format jsonl to follow")}
+				}
+				page := httpapi.AuditPage{Events: []httpapi.AuditEntry{}}
+				for {
+					p, err := c.Audit(cmd.Context(), f)
+					if err != nil {
+						return err
+					}
+					page.Events = append(page.Events, p.Events...)
+					page.Next, f.After = p.Next, p.Next
+					if len(p.Events) == 0 {
+						return o.out.print(cmd.OutOrStdout(), page, nil)
+					}
+				}
+			}
 			if since != "" {
 				if f.Since, err = parseSince(since); err != nil {
 					return usageError{err}
 				}
 			}
-			w, err := newAuditWriter(cmd.OutOrStdout(), format, o.asJSON)
+			w, err := newAuditWriter(cmd.OutOrStdout(), format)
 			if err != nil {
 				return err
 			}
@@ -291,9 +455,12 @@ func newAuditCmd(o *clientOptions) *cobra.Command {
 	fl.StringVar(&f.User, "user", "", "only events where this email asked or acted")
 	fl.StringVar(&f.Flow, "flow", "", "only this flow's events")
 	fl.StringArrayVar(&f.Types, "type", nil, "only events of this type (repeatable): requested, approved, denied, ...")
+	_ = cmd.RegisterFlagCompletionFunc("flow", o.completeFlows)
+	_ = cmd.RegisterFlagCompletionFunc("request", o.completeRequests())
 	fl.StringVar(&since, "since", "", "only events from this time on: a duration back from now (24h, 7d) or a time (RFC 3339)")
 	fl.BoolVarP(&follow, "follow", "f", false, "keep printing new events as they happen")
-	fl.StringVar(&format, "format", "table", "table, jsonl (the published event schema, one per line) or csv")
+	fl.StringVar(&format, "format", "table", "with -o table: table, jsonl (the published event schema, one per line) or csv")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "jsonl", "csv"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -314,10 +481,7 @@ type auditWriter struct {
 	flush func() error
 }
 
-func newAuditWriter(out io.Writer, format string, asJSON bool) (*auditWriter, error) {
-	if asJSON {
-		format = "jsonl"
-	}
+func newAuditWriter(out io.Writer, format string) (*auditWriter, error) {
 	switch format {
 	case "jsonl":
 		enc := json.NewEncoder(out)
@@ -358,16 +522,18 @@ func newAuditWriter(out io.Writer, format string, asJSON bool) (*auditWriter, er
 }
 
 func (o *clientOptions) printRequest(w io.Writer, r latch.Request) error {
-	if o.asJSON {
-		return printJSON(w, r)
-	}
+	return o.out.print(w, r, func(w io.Writer) error { return requestTable(w, r) })
+}
+
+// requestTable prints a request for people, fields in name order.
+func requestTable(w io.Writer, r latch.Request) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "id\t%s\nflow\t%s\nuser\t%s\nstatus\t%s\n", r.ID, r.Flow, r.Requester.Email, r.Status)
 	if r.TargetID != "" {
 		fmt.Fprintf(tw, "target\t%s\n", r.TargetID)
 	}
-	for k, v := range r.Fields {
-		fmt.Fprintf(tw, "field %s\t%v\n", k, v)
+	for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+		fmt.Fprintf(tw, "field %s\t%v\n", k, r.Fields[k])
 	}
 	for _, a := range r.Approvals {
 		fmt.Fprintf(tw, "approved by\t%s\n", a.By.Email)
@@ -384,8 +550,70 @@ func (o *clientOptions) printRequest(w io.Writer, r latch.Request) error {
 	return tw.Flush()
 }
 
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// actionStatuses are the statuses in which an action can apply, for
+// completing request ids.
+var actionStatuses = map[string][]latch.Status{
+	"approve": {latch.StatusPending}, "deny": {latch.StatusPending}, "cancel": {latch.StatusPending},
+	"revoke": {latch.StatusActive}, "retry": {latch.StatusFailed},
+}
+
+// completeFlows offers the names of the flows the server offers to the API.
+func (o *clientOptions) completeFlows(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) > 0 && cmd.Name() == "request" {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	c, err := o.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	fs, err := c.ListFlows(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	out := make([]cobra.Completion, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, cobra.CompletionWithDesc(f.Name, f.Label))
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeRequests offers the ids of the newest requests in the statuses
+// given (any status when none), described by flow, person and status.
+func (o *clientOptions) completeRequests(statuses ...latch.Status) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		c, err := o.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		filters := []latch.RequestFilter{{Limit: 100}}
+		if len(statuses) > 0 {
+			filters = filters[:0]
+			for _, s := range statuses {
+				filters = append(filters, latch.RequestFilter{Status: s, Limit: 100})
+			}
+		}
+		var out []cobra.Completion
+		for _, f := range filters {
+			rs, err := c.ListRequests(cmd.Context(), f)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveError
+			}
+			for _, r := range rs {
+				out = append(out, cobra.CompletionWithDesc(r.ID, fmt.Sprintf("%s for %s, %s", r.Flow, r.Requester.Email, r.Status)))
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeStatuses offers the request statuses.
+func completeStatuses(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	out := make([]cobra.Completion, len(latch.Statuses))
+	for i, s := range latch.Statuses {
+		out[i] = string(s)
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }

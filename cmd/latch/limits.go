@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -193,6 +194,9 @@ func (l *limitListener) oldestWaiting() net.Conn {
 
 // track follows the server's view of each connection (http.Server.ConnState).
 func (l *limitListener) track(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn() // served over TLS: the connection Accept handed out is underneath
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ci, ok := l.conns[c]

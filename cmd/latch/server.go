@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/latchhq/latch/pkg/env"
@@ -24,6 +25,7 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
+	"github.com/latchhq/latch/pkg/metrics"
 	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/latchhq/latch/pkg/tokens"
@@ -39,6 +41,8 @@ type serverOptions struct {
 	logFormat string
 	logLevel  string
 	limits    serverLimits
+	tlsCert   string
+	tlsKey    string
 }
 
 func newServerCmd() *cobra.Command {
@@ -69,6 +73,8 @@ the port can hold; the store is checked at start and a damaged one refused;
 	f.StringVar(&o.flows, "flows", "flows", "directory of flow files")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", env.Or("LATCH_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
+	f.StringVar(&o.tlsCert, "tls-cert", os.Getenv("LATCH_TLS_CERT"), "serve HTTPS with this PEM certificate (chain) file; with --tls-key (LATCH_TLS_CERT)")
+	f.StringVar(&o.tlsKey, "tls-key", os.Getenv("LATCH_TLS_KEY"), "the PEM private key of --tls-cert (LATCH_TLS_KEY)")
 	f.Float64Var(&o.rateLimit, "rate-limit", httpapi.DefaultRateLimit.Rate, "API calls a second allowed per token, with bursts of twice that (0: no limit)")
 	f.StringArrayVar(&o.domains, "domain", env.List(os.Getenv("LATCH_DOMAINS")),
 		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
@@ -197,9 +203,15 @@ func runServer(ctx context.Context, o serverOptions) error {
 		log.Warn("LATCH_ADMIN_TOKEN is not set: the API accepts only tokens issued to bots")
 	}
 	toks := &tokens.Service{Store: store, Clock: clock}
+	figures := metrics.New(store, store, clock)
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
-		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store}
+		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store,
+		Ready: httpapi.CommitProbe(store, clock), Metrics: figures.Handler(), Observe: figures.ObserveAPI}
+	tlsConfig, err := loadTLS(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return err
+	}
 	tcp, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -221,16 +233,23 @@ func runServer(ctx context.Context, o serverOptions) error {
 		log.Info("slack app connecting by Socket Mode")
 	}
 	srv := o.limits.server(handler, ln, log)
+	srv.TLSConfig = tlsConfig
+	scheme := "http"
+	var serveLn net.Listener = ln
+	if tlsConfig != nil {
+		scheme = "https"
+		serveLn = tls.NewListener(ln, tlsConfig)
+	}
 	names := make([]string, len(loaded))
 	for i, f := range loaded {
 		names[i] = f.Name
 	}
-	log.Info("latch server started", "url", "http://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","),
+	log.Info("latch server started", "url", scheme+"://"+ln.Addr().String(), "data", o.data, "flows", strings.Join(names, ","),
 		"max_conns", maxConns)
-	fmt.Fprintf(os.Stdout, "latch: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(os.Stdout, "latch: listening on %s://%s\n", scheme, ln.Addr())
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(serveLn) }()
 	select {
 	case err := <-errc:
 		return err
@@ -286,6 +305,22 @@ func warnOrphanedGrants(ctx context.Context, store latch.Store, flowSet *engine.
 			"their revokes are retried and reported overdue", "grants", strings.Join(stuck, ", "))
 	}
 	return nil
+}
+
+// loadTLS reads the certificate and key for HTTPS; neither means plain HTTP.
+// The certificate is read once, at start: restart the server to renew it.
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, nil
+	case certFile == "" || keyFile == "":
+		return nil, usageError{errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--tls-cert/--tls-key: %w", err)}
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // startAuditShipping starts one shipper per audit destination, each

@@ -37,8 +37,8 @@ func newBotsCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), bots)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), httpapi.BotList{Bots: orEmpty(bots)}, nil)
 			}
 			for _, b := range bots {
 				fmt.Fprintln(cmd.OutOrStdout(), b.Name)
@@ -75,8 +75,8 @@ func newTokensCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), out)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), out, nil)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out.Secret)
 			fmt.Fprintf(cmd.ErrOrStderr(), "token %s for bot %s (%s); store the secret now: Latch keeps only its hash\n",
@@ -102,8 +102,8 @@ func newTokensCmd(o *clientOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if o.asJSON {
-				return printJSON(cmd.OutOrStdout(), ts)
+			if o.out.format != "table" {
+				return o.out.print(cmd.OutOrStdout(), httpapi.TokenList{Tokens: orEmpty(ts)}, nil)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tOWNER\tLABEL\tSCOPES\tEXPIRES\tSTATE")

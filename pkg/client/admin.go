@@ -80,19 +80,14 @@ func (c *Client) RemoveDomain(ctx context.Context, domain string) error {
 
 // raw performs a call and returns the answer's body as it is.
 func (c *Client) raw(ctx context.Context, method, path string, body io.Reader) ([]byte, error) {
-	resp, err := c.roundTrip(ctx, method, path, "", body)
-	if err != nil {
-		return nil, err
+	var b []byte
+	if body != nil {
+		var err error
+		if b, err = io.ReadAll(body); err != nil {
+			return nil, err
+		}
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		return nil, apiError(resp.StatusCode, data)
-	}
-	return data, nil
+	return c.exchange(ctx, method, path, http.Header{}, b, 64<<20)
 }
 
 // AuditFilter selects audit events for Audit.
@@ -133,7 +128,7 @@ func (c *Client) Audit(ctx context.Context, f AuditFilter) (httpapi.AuditPage, e
 // Backup downloads a consistent copy of the server's store (admins; latch
 // server only) into w and returns the number of bytes written.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	resp, err := c.roundTrip(ctx, http.MethodGet, "/v1/backup", "", nil)
+	resp, err := c.roundTrip(ctx, http.MethodGet, "/v1/backup", nil, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -37,20 +37,67 @@ type Options struct {
 // file. A directory that cannot be read is an ordinary error; one with no
 // flow files gives no flows and no error.
 func Load(dir string, opts Options) ([]*latch.Flow, error) {
+	files, err := dirFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	return loadFiles(files, opts)
+}
+
+// LoadPaths reads flows from files and directories: each directory as Load
+// reads it, and each file named, whatever its extension. Flows are ordered
+// as the paths are, a directory's by file name; a file named twice is read
+// once. Problems, duplicate flow names across all the paths included, are
+// reported as Load reports them. A path that cannot be read is an ordinary
+// error; paths with no flow files give no flows and no error.
+func LoadPaths(paths []string, opts Options) ([]*latch.Flow, error) {
+	var files []string
+	seen := map[string]bool{}
+	for _, path := range paths {
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("load flows: %w", err)
+		}
+		more := []string{path}
+		if info.IsDir() {
+			if more, err = dirFiles(path); err != nil {
+				return nil, err
+			}
+		}
+		for _, f := range more {
+			if key := filepath.Clean(f); !seen[key] {
+				seen[key] = true
+				files = append(files, f)
+			}
+		}
+	}
+	return loadFiles(files, opts)
+}
+
+// dirFiles lists the flow files of dir, by name.
+func dirFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("load flows: %w", err)
 	}
-	var (
-		flows    []located
-		problems Problems
-	)
+	var files []string
 	for _, e := range entries { // ReadDir sorts by name
 		name := e.Name()
 		if e.IsDir() || strings.HasPrefix(name, ".") || !isFlowFile(name) {
 			continue
 		}
-		path := filepath.Join(dir, name)
+		files = append(files, filepath.Join(dir, name))
+	}
+	return files, nil
+}
+
+// loadFiles reads one flow from each file, reporting every problem at once.
+func loadFiles(files []string, opts Options) ([]*latch.Flow, error) {
+	var (
+		flows    []located
+		problems Problems
+	)
+	for _, path := range files {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("load flows: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -656,5 +657,48 @@ func writeFile(tb testing.TB, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		tb.Fatal(err)
+	}
+}
+
+func TestLoadPaths(t *testing.T) {
+	const valid = "name: %s\napproval:\n  approvers: [a@example.com]\n"
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "more")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"a.yaml": fmt.Sprintf(valid, "ay"), "b.yml": fmt.Sprintf(valid, "bee"), "notes.txt": "x",
+		"more/c.yaml": fmt.Sprintf(valid, "sea"), "more/again.yaml": fmt.Sprintf(valid, "ay"),
+		"flow.conf": fmt.Sprintf(valid, "conf"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(fs []*latch.Flow) []string {
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Name)
+		}
+		return out
+	}
+	got, err := flows.LoadPaths([]string{filepath.Join(sub, "c.yaml"), dir, filepath.Join(dir, "a.yaml"), filepath.Join(dir, "flow.conf")}, flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"sea", "ay", "bee", "conf"}; !slices.Equal(names(got), want) {
+		t.Errorf("flows %v, want %v: files as named, directories by name, each file once, a named file whatever its extension", names(got), want)
+	}
+	_, err = flows.LoadPaths([]string{dir, sub}, flows.Options{})
+	var p *flows.Problems
+	if !errors.As(err, &p) || !strings.Contains(err.Error(), `flow name "ay" is also used by`) {
+		t.Errorf("a name used in two paths: err = %v, want a duplicate-name problem", err)
+	}
+	if got, err := flows.LoadPaths([]string{filepath.Join(dir, "notes.txt")}, flows.Options{}); err == nil {
+		t.Errorf("a named file that is no flow loaded as %v", names(got))
+	}
+	if _, err := flows.LoadPaths([]string{filepath.Join(dir, "missing.yaml")}, flows.Options{}); err == nil || errors.As(err, &p) {
+		t.Errorf("a missing path: err = %v, want a plain error", err)
 	}
 }

@@ -79,7 +79,7 @@ func WithClock(c latch.Clock) Option { return func(h *Caller) { h.clock = c } }
 func WithTimeout(d time.Duration) Option { return func(h *Caller) { h.timeout = d } }
 
 // WithVersion sets the version in the User-Agent header, "latch/<v>" (the
-// default is Latch's module version from the build info, or "dev").
+// default is the build's version string, pkg/version).
 func WithVersion(v string) Option { return func(h *Caller) { h.version = v } }
 
 // New returns a Caller that reads the hooks' signing secrets with lookupEnv

@@ -31,6 +31,8 @@ func StatusOf(err error) int {
 	switch le.Kind {
 	case latch.KindInvalid:
 		switch le.Code {
+		case "method_not_allowed":
+			return http.StatusMethodNotAllowed
 		case "bad_json", "bad_request":
 			return http.StatusBadRequest
 		case "body_too_large":
@@ -58,8 +60,17 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if errors.As(err, &le) {
 		body.Error.Details = le.Details
 	}
+	if status == http.StatusUnauthorized {
+		// RFC 6750: say how to authenticate; name the error when a token
+		// was sent but refused.
+		challenge := `Bearer realm="latch"`
+		if _, sent := BearerToken(r); sent {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
 	if status >= 500 {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", Route(r), "request_id", RequestID(r.Context()), "err", err)
 		body.Error = ErrorDetail{Code: "internal", Message: "Latch could not complete this; try again. The server log has the cause."}
 	}
 	writeJSON(w, status, body)

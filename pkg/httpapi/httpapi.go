@@ -24,6 +24,7 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/tokens"
+	"github.com/latchhq/latch/pkg/version"
 )
 
 // MaxBodyBytes is the largest request body the API reads.
@@ -50,6 +51,15 @@ type Server struct {
 	// Backup, when set, serves GET /v1/backup to admins: a consistent copy
 	// of the store (latch server's bbolt file).
 	Backup Backuper
+	// Ready, when set, proves the service can do its work (latch server:
+	// that the store can commit, see CommitProbe); GET /readyz answers 503
+	// when it fails. Nil: /readyz answers as /healthz does.
+	Ready func(ctx context.Context) error
+	// Metrics, when set, is served on GET /metrics without a token.
+	Metrics http.Handler
+	// Observe, when set, is told of every call once it is answered: its
+	// route pattern (see Route), status and duration.
+	Observe func(route string, status int, d time.Duration)
 
 	limiter *limiter
 }
@@ -67,6 +77,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, version.Get())
+	})
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	mux.Handle("GET /v1/flows", s.scoped(tokens.ScopeRead, s.listFlows))
 	mux.Handle("POST /v1/requests", s.scoped(tokens.ScopeWrite, s.createRequest))
 	mux.Handle("GET /v1/requests", s.scoped(tokens.ScopeRead, s.listRequests))
@@ -80,11 +97,8 @@ func (s *Server) Handler() http.Handler {
 	if s.Backup != nil {
 		mux.Handle("GET /v1/backup", s.admin(s.backup))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		closeUnread(w, r)
-		writeError(w, r, s.Log, latch.Errorf(latch.KindNotFound, "route_not_found", "There is no %s %s.", r.Method, r.URL.Path))
-	})
-	return mux
+	mux.HandleFunc("/", s.notRouted(mux))
+	return s.access(mux)
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p Principal) error
@@ -111,6 +125,7 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.Auth.Authenticate(r)
 		if err == nil {
+			noteCaller(r, p)
 			key := p.TokenID
 			if key == "" {
 				key = p.Name

@@ -21,11 +21,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/signing"
+	"github.com/latchhq/latch/pkg/version"
 )
 
 // Error codes of the *latch.Error values Post returns. They say webhook
@@ -54,9 +54,6 @@ const (
 	// be reused; a longer body closes it.
 	maxDrain = 64 << 10
 )
-
-// modulePath names Latch's module, to find its version in the build info.
-const modulePath = "github.com/latchhq/latch"
 
 // Sender POSTs signed JSON bodies to one URL. It is safe for concurrent use.
 type Sender struct {
@@ -102,7 +99,7 @@ func WithHeaders(h http.Header) Option {
 func WithClock(c latch.Clock) Option { return func(s *Sender) { s.clock = c } }
 
 // WithVersion sets the version in the User-Agent header, "latch/<v>" (the
-// default is Latch's module version from the build info, or "dev").
+// default is version.UserAgent(): the build's version string).
 func WithVersion(v string) Option { return func(s *Sender) { s.userAgent = "latch/" + v } }
 
 // WithName says what the endpoint is called in messages, as in "the <name>
@@ -141,7 +138,7 @@ func New(rawURL string, secret []byte, client *http.Client, opts ...Option) (*Se
 		timeout:   DefaultTimeout,
 		headers:   http.Header{},
 		clock:     latch.SystemClock,
-		userAgent: "latch/" + buildVersion(),
+		userAgent: version.UserAgent(),
 		name:      "webhook",
 		setting:   "the URL",
 	}
@@ -286,26 +283,4 @@ func statusText(status int) string {
 		return fmt.Sprintf("%d %s", status, t)
 	}
 	return fmt.Sprintf("%d", status)
-}
-
-// buildVersion is Latch's module version from the build info, or "dev".
-func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	v := ""
-	if bi.Main.Path == modulePath {
-		v = bi.Main.Version
-	} else {
-		for _, d := range bi.Deps {
-			if d.Path == modulePath {
-				v = d.Version
-			}
-		}
-	}
-	if v == "" || v == "(devel)" {
-		return "dev"
-	}
-	return v
 }

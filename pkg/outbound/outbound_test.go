@@ -17,6 +17,7 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/outbound"
 	"github.com/latchhq/latch/pkg/signing/signingtest"
+	"github.com/latchhq/latch/pkg/version"
 )
 
 const secret = "s3cr3t-for-tests-only"
@@ -94,8 +95,8 @@ func TestPostDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := rc.Calls()[0]
-	if ua := c.Header.Get("User-Agent"); !regexp.MustCompile(`^latch/\S+$`).MatchString(ua) {
-		t.Errorf("User-Agent = %q, want latch/<version>", ua)
+	if ua := c.Header.Get("User-Agent"); !regexp.MustCompile(`^latch/\S+$`).MatchString(ua) || ua != version.UserAgent() {
+		t.Errorf("User-Agent = %q, want %q (latch/<version>, as latch version prints it)", ua, version.UserAgent())
 	}
 	if _, ok := c.Header["Idempotency-Key"]; ok {
 		t.Errorf("Idempotency-Key = %q, want none for an empty key", c.Header.Get("Idempotency-Key"))

@@ -31,6 +31,7 @@ latch_say() {
 # ${NAME} in a string become that environment variable (empty when unset), as
 # a shell would expand them. Nothing is evaluated. The variable holding the
 # API token is refused, so the token cannot leak into a request.
+# shellcheck disable=SC2016 # a jq program: its $names are jq's, not the shell's
 LATCH_JQ_EXPAND='def latch_expand($tok):
   if test("\\$") then
     gsub("\\$(?:\\{(?<a>[A-Za-z_][A-Za-z0-9_]*)\\}|(?<b>[A-Za-z_][A-Za-z0-9_]*))";

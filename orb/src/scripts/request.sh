@@ -7,7 +7,7 @@ set -euo pipefail
 if [[ -n ${LATCH_ORB_LIB:-} ]]; then
 	eval "$LATCH_ORB_LIB"
 else
-	# shellcheck source=lib.sh
+	# shellcheck source=SCRIPTDIR/lib.sh
 	source "${BASH_SOURCE[0]%/*}/lib.sh"
 fi
 latch_config

@@ -55,7 +55,7 @@ type Option func(*Escalator)
 func WithClock(c latch.Clock) Option { return func(e *Escalator) { e.clock = c } }
 
 // WithVersion sets the version sent in the User-Agent header, "latch/<v>"
-// (the default is Latch's module version from the build info, or "dev").
+// (the default is the build's version string, pkg/version).
 func WithVersion(v string) Option { return func(e *Escalator) { e.version = v } }
 
 // New returns an Escalator for a webhook strategy's config block (see
