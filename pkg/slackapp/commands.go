@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/latchhq/latch/pkg/latch"
@@ -42,7 +43,7 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 	case "", "req", "request":
 		answer = a.openRequest(ctx, cmd, arg)
 	default:
-		answer = ephemeral(fmt.Sprintf("`%s %s` is not something Latch knows.\n\n%s", cmd.Command, cmd.Text, helpText))
+		answer = ephemeral(fmt.Sprintf("`%s %s` is not something Latch knows.\n\n%s", escape(clipPlain(cmd.Command, 50)), escape(clipPlain(cmd.Text, 200)), helpText))
 	}
 	if answer == nil {
 		w.WriteHeader(http.StatusOK) // an empty 200: the modal is the answer
@@ -64,14 +65,14 @@ func splitCommand(text string) (verb, arg string) {
 func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName string) map[string]any {
 	p, err := a.resolve(ctx, cmd.TeamID, cmd.UserID)
 	if err != nil {
-		return ephemeral(a.explain(ctx, err))
+		return ephemeral(escape(a.explain(ctx, err)))
 	}
 	if p.connect {
 		return ephemeral("Slack Connect users cannot request access through Latch: you are a guest here. Ask someone in this workspace to request it for you.")
 	}
 	if p.user.Role == latch.RoleGuest {
-		return ephemeral(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestCannotRequest,
-			"Guests cannot request access. Ask an admin to make %s a member.", p.user.Email)))
+		return ephemeral(escape(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestCannotRequest,
+			"Guests cannot request access. Ask an admin to make %s a member.", p.user.Email))))
 	}
 	flows := a.requestable(&p.user)
 	if len(flows) == 0 {
@@ -82,7 +83,7 @@ func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName strin
 	case flowName != "":
 		f, ok := findFlow(flows, flowName)
 		if !ok {
-			view = pickerView(flows, fmt.Sprintf(":warning: There is no flow %q that you can request from Slack. Pick one of these.", flowName))
+			view = pickerView(flows, fmt.Sprintf(":warning: There is no flow %s that you can request from Slack. Pick one of these.", escape(strconv.Quote(clipPlain(flowName, 100)))))
 			break
 		}
 		view = requestView(f, nil)
@@ -96,7 +97,7 @@ func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName strin
 		if ErrorCode(err) == "expired_trigger_id" {
 			return ephemeral("Slack took too long to open the form. Please run the command again.")
 		}
-		return ephemeral("Latch could not open the form: " + err.Error())
+		return ephemeral("Latch could not open the form: " + escape(err.Error()))
 	}
 	return nil
 }
@@ -128,38 +129,39 @@ func (a *App) whoami(ctx context.Context, cmd *SlashCommand) map[string]any {
 	a.forget(cmd.TeamID, cmd.UserID)
 	p, err := a.resolve(ctx, cmd.TeamID, cmd.UserID)
 	if err != nil {
-		return ephemeral(a.explain(ctx, err))
+		return ephemeral(escape(a.explain(ctx, err)))
 	}
 	ids, err := a.Store.ListIdentities(ctx, p.user.Email)
 	if err != nil {
-		return ephemeral(a.explain(ctx, err))
+		return ephemeral(escape(a.explain(ctx, err)))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "*You are %s* in Latch\n", p.user.Email)
-	fmt.Fprintf(&b, "• Latch id: `%s`\n• Role: *%s*", p.user.ID, p.user.Role)
+	fmt.Fprintf(&b, "*You are %s* in Latch\n", escape(p.user.Email))
+	fmt.Fprintf(&b, "• Latch id: `%s`\n• Role: *%s*", escape(p.user.ID), escape(string(p.user.Role)))
 	if p.connect {
 		b.WriteString(" (a Slack Connect user from another organisation: always a guest here)")
 	}
-	fmt.Fprintf(&b, "\n• Slack workspace: `%s`\n• Slack user: `%s`", cmd.TeamID, cmd.UserID)
+	fmt.Fprintf(&b, "\n• Slack workspace: `%s`\n• Slack user: `%s`", escape(cmd.TeamID), escape(cmd.UserID))
 	if p.slack.TeamID != "" && p.slack.TeamID != cmd.TeamID {
-		fmt.Fprintf(&b, " (of workspace `%s`)", p.slack.TeamID)
+		fmt.Fprintf(&b, " (of workspace `%s`)", escape(p.slack.TeamID))
 	}
 	if cmd.EnterpriseID != "" {
-		fmt.Fprintf(&b, "\n• Enterprise: `%s`", cmd.EnterpriseID)
+		fmt.Fprintf(&b, "\n• Enterprise: `%s`", escape(cmd.EnterpriseID))
 	}
 	if len(ids) == 0 {
 		b.WriteString("\n• Identities: none yet. Latch learns them when you are first granted access, or an admin sets them with `latch users set-identity`.")
 	} else {
 		b.WriteString("\n• Identities:")
 		for _, id := range ids {
-			fmt.Fprintf(&b, "\n    – %s: `%s` (%s)", id.Service, id.ID, id.Source)
+			fmt.Fprintf(&b, "\n    – %s: `%s` (%s)", escape(id.Service), escape(id.ID), escape(string(id.Source)))
 		}
 	}
 	return ephemeral(b.String())
 }
 
-// explain turns an error into words for the person who hit it; an internal
-// error is logged and not shown.
+// explain turns an error into words for the person who hit it (plain
+// text: escape it where it is shown as mrkdwn); an internal error is logged
+// and not shown.
 func (a *App) explain(ctx context.Context, err error) string {
 	if k := latch.ErrorKindOf(err); k != latch.KindInternal {
 		return latch.ErrorMessageOf(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/latchhq/latch/pkg/engine"
@@ -79,11 +80,7 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 	if err := a.Submit(ctx, create); err != nil {
 		return formError(in.View, a.explain(ctx, err))
 	}
-	where := ""
-	if ch := a.approvalChannel(f); ch != "" {
-		where = " in " + ch
-	}
-	return map[string]any{"response_action": "update", "view": submittedView(f, create.ID, where)}
+	return map[string]any{"response_action": "update", "view": submittedView(f, create.ID, a.approvalChannel(f))}
 }
 
 // fieldErrors answers a form with each bad field's reason next to it.
@@ -98,7 +95,7 @@ func fieldErrors(v *View, err error) map[string]any {
 	for name, reason := range le.Details {
 		msg := fmt.Sprint(reason)
 		if blocks[name] {
-			errs[name] = upperFirst(msg)
+			errs[name] = clipPlain(upperFirst(msg), maxErrorText)
 		} else {
 			unplaced = append(unplaced, name+": "+msg)
 		}
@@ -143,11 +140,10 @@ func formError(v *View, msg string) map[string]any {
 	_ = json.Unmarshal(v.Blocks, &blocks)
 	for _, b := range blocks {
 		if b.Type == "input" {
-			return map[string]any{"response_action": "errors", "errors": map[string]string{b.BlockID: msg}}
+			return map[string]any{"response_action": "errors", "errors": map[string]string{b.BlockID: clipPlain(msg, maxErrorText)}}
 		}
 	}
-	return map[string]any{"response_action": "update",
-		"view": modal(callbackRequest+"_error", "Latch", []any{map[string]any{"type": "section", "text": mrkdwn(":warning: " + msg)}})}
+	return map[string]any{"response_action": "update", "view": messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(msg))}
 }
 
 // act handles a click: a flow picked in the picker, or Approve, Deny or
@@ -174,16 +170,25 @@ func (a *App) pickFlow(ctx context.Context, in *Interaction, act Action) {
 	if len(vals) == 0 {
 		return
 	}
-	f, err := a.Engine.Flows().Get(vals[0])
+	f, err := a.Engine.Flows().Get(optionValue(vals[0], flowNames(a.Engine.Flows().All())))
 	var v view
 	if err != nil {
-		v = pickerView(a.pickable(ctx, in), fmt.Sprintf(":warning: There is no flow %q any more. Pick another.", vals[0]))
+		v = pickerView(a.pickable(ctx, in), fmt.Sprintf(":warning: There is no flow %s any more. Pick another.", escape(strconv.Quote(vals[0]))))
 	} else {
 		v = requestView(f, nil)
 	}
 	if err := a.Slack.UpdateView(ctx, in.View.ID, in.View.Hash, v); err != nil {
 		a.Log.WarnContext(ctx, "could not show the flow's form", "flow", vals[0], "err", err)
 	}
+}
+
+// flowNames is the names of flows.
+func flowNames(flows []*latch.Flow) []string {
+	out := make([]string, len(flows))
+	for i, f := range flows {
+		out[i] = f.Name
+	}
+	return out
 }
 
 // pickable is the flows the person behind an interaction may request.
@@ -205,7 +210,7 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 			a.Log.WarnContext(ctx, "a refusal could not be shown: the click came from no channel", "request", requestID, "reason", msg)
 			return
 		}
-		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, msg); err != nil {
+		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, clipMrkdwn(escape(msg), maxMessageText, "")); err != nil {
 			a.Log.WarnContext(ctx, "could not tell a person why they may not act", "request", requestID, "err", err)
 		}
 	}
@@ -263,7 +268,7 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 	case in.ActionID == actionPickFlow:
 		for _, f := range a.pickable(ctx, in) {
 			if match(f.Name, f.Label) && len(opts) < maxStaticOptions {
-				opts = append(opts, option(flowLabel(f), f.Name))
+				opts = append(opts, option(flowLabel(f), optionKey(f.Name)))
 			}
 		}
 	case in.BlockID == blockTarget && in.View != nil:
@@ -273,7 +278,21 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 		if err == nil && f.Strategy != nil {
 			for _, t := range f.Strategy.Targets {
 				if match(t.ID, t.Label) && len(opts) < maxStaticOptions {
-					opts = append(opts, option(targetLabel(t), t.ID))
+					opts = append(opts, option(targetLabel(t), optionKey(t.ID)))
+				}
+			}
+		}
+	case in.View != nil: // a field with more allowed values than a static select holds
+		var meta formMeta
+		_ = json.Unmarshal([]byte(in.View.PrivateMetadata), &meta)
+		f, err := a.Engine.Flows().Get(meta.Flow)
+		if err != nil {
+			break
+		}
+		if fl, ok := f.Field(in.BlockID); ok {
+			for _, v := range allowedStrings(fl) {
+				if match(v) && len(opts) < maxStaticOptions {
+					opts = append(opts, option(v, optionKey(v)))
 				}
 			}
 		}

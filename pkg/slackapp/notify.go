@@ -55,6 +55,15 @@ func retryable(err error) bool {
 	return false
 }
 
+// refusedBlocks reports whether Slack refused a message for what it holds.
+func refusedBlocks(err error) bool {
+	switch ErrorCode(err) {
+	case "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "msg_too_long", "too_many_attachments", "no_text":
+		return true
+	}
+	return false
+}
+
 // slackFailed returns err when retrying may help, and otherwise logs it
 // and returns nil.
 func (a *App) slackFailed(ctx context.Context, what string, r latch.Request, err error) error {
@@ -87,7 +96,14 @@ func (a *App) approvalMessage(ctx context.Context, f *latch.Flow, r latch.Reques
 			continue
 		}
 		posted = true
-		if err := a.Slack.UpdateMessage(ctx, ref.Channel, ref.TS, text, blocks); err != nil {
+		err := a.Slack.UpdateMessage(ctx, ref.Channel, ref.TS, text, blocks)
+		if refusedBlocks(err) {
+			a.Log.WarnContext(ctx, "slack refused the approval message's update; sending its status and buttons only",
+				"request", r.ID, "err", err)
+			mt, mb := a.minimalMessage(ctx, f, r)
+			err = a.Slack.UpdateMessage(ctx, ref.Channel, ref.TS, mt, mb)
+		}
+		if err != nil {
 			if err := a.slackFailed(ctx, "updating the approval message", r, err); err != nil {
 				return err
 			}
@@ -102,6 +118,11 @@ func (a *App) approvalMessage(ctx context.Context, f *latch.Flow, r latch.Reques
 	}
 	for _, ch := range channels {
 		m, err := a.Slack.PostMessage(ctx, ch, text, blocks)
+		if refusedBlocks(err) {
+			a.Log.WarnContext(ctx, "slack refused the approval message; posting its status and buttons only", "request", r.ID, "err", err)
+			mt, mb := a.minimalMessage(ctx, f, r)
+			m, err = a.Slack.PostMessage(ctx, ch, mt, mb)
+		}
 		if err != nil {
 			if err := a.slackFailed(ctx, "posting the approval message to "+ch, r, err); err != nil {
 				return err
@@ -182,22 +203,22 @@ func firstSlackID(u latch.User, home []string) string {
 }
 
 // who names a person in a message: a mention when Latch knows their Slack
-// id, else their email.
+// id, else their email (escaped). A bot acting for them is named too.
 func (a *App) who(ctx context.Context, act latch.Actor) string {
 	if act.IsSystem() {
 		return "Latch"
 	}
-	name := act.Email
+	name := escape(act.Email)
 	if u, err := a.Store.GetUser(ctx, act.Email); err == nil {
 		if id := firstSlackID(u, a.Teams); id != "" {
-			name = "<@" + id + ">"
+			name = mention(id)
 		}
 	}
 	if act.Bot != "" {
 		if name == "" {
-			return act.Bot
+			return escape(act.Bot)
 		}
-		return name + " (via " + act.Bot + ")"
+		return name + " (via " + escape(act.Bot) + ")"
 	}
 	return name
 }
@@ -207,48 +228,79 @@ func slackDate(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format(time.RFC1123))
 }
 
+// maxQuote bounds one quoted reason or message inside a longer text, so
+// that several fit and the text around them survives.
+const maxQuote = 1000
+
+// quote is outside text (a reason), escaped and bounded, in quotes.
+func quote(s string) string {
+	return "“" + clipMrkdwn(escape(s), maxQuote, "") + "”"
+}
+
+// seeRequest points to where a request is read whole, for text cut short.
+func seeRequest(id string) string { return " (all of it: `latch get " + escape(id) + "`)" }
+
 // render is a request's approval message: its summary, fields and status,
 // the reason input and Approve / Deny while it is pending, and Revoke while
-// its access is active on a flow that allows it.
+// its access is active on a flow that allows it. Outside text is escaped
+// and every text within Slack's limits.
 func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (string, []any) {
 	requester := a.who(ctx, latch.Actor{Email: r.Requester.Email})
 	what := whatOf(f, r)
+	more := seeRequest(r.ID)
 	summary := fmt.Sprintf("%s requests %s", requester, what)
 	if f.Strategy != nil {
-		summary += " for " + latch.FormatValue(latch.FieldDuration, r.Duration)
+		summary += " for " + escape(latch.FormatValue(latch.FieldDuration, r.Duration))
 	}
-	text := fmt.Sprintf("%s requests %s: %s", r.Requester.Email, flowLabel(f), r.Status)
-	blocks := []any{map[string]any{"type": "section", "block_id": "summary", "text": mrkdwn(":key: " + summary)}}
+	text := clipMrkdwn(fmt.Sprintf("%s requests %s: %s", escape(r.Requester.Email), escape(flowLabel(f)), r.Status), maxMessageText, "")
+	blocks := []any{section("summary", ":key: "+summary, more)}
 	if fields := a.fieldTexts(f, r); len(fields) > 0 {
 		blocks = append(blocks, map[string]any{"type": "section", "block_id": "fields", "fields": fields})
 	}
-	blocks = append(blocks, map[string]any{"type": "section", "block_id": "status", "text": mrkdwn(a.status(ctx, f, r))})
-	via := "via " + string(r.Source)
+	blocks = append(blocks, section("status", a.status(ctx, f, r), more))
+	via := "via " + escape(string(r.Source))
 	if r.CreatedBy.Bot != "" {
-		via += " by " + r.CreatedBy.Bot
+		via += " by " + escape(r.CreatedBy.Bot)
 	}
-	blocks = append(blocks, map[string]any{"type": "context", "elements": []any{mrkdwn(fmt.Sprintf("Request `%s` · %s", r.ID, via))}})
+	blocks = append(blocks, contextBlock(fmt.Sprintf("Request `%s` · %s", escape(r.ID), via)))
+	return text, append(blocks, actionBlocks(f, r)...)
+}
+
+// actionBlocks are the inputs and buttons of an approval message: the
+// reason input and Approve / Deny while it is pending, Revoke while its
+// access is active on a flow that allows it, nothing otherwise.
+func actionBlocks(f *latch.Flow, r latch.Request) []any {
 	switch {
 	case r.Status == latch.StatusPending:
-		blocks = append(blocks,
-			map[string]any{"type": "input", "block_id": blockReason, "optional": true, "label": plain("Reason (optional)"),
-				"element": map[string]any{"type": "plain_text_input", "action_id": actionValue, "placeholder": plain("Why you approve or deny")}},
+		return []any{
+			map[string]any{"type": "input", "block_id": blockReason, "optional": true, "label": plain("Reason (optional)", maxLabel),
+				"element": map[string]any{"type": "plain_text_input", "action_id": actionValue, "placeholder": plain("Why you approve or deny", maxPlaceholder)}},
 			map[string]any{"type": "actions", "block_id": "decide", "elements": []any{
 				button(actionApprove, "Approve", "primary", r.ID, nil),
 				button(actionDeny, "Deny", "danger", r.ID, nil),
-			}})
+			}}}
 	case r.Status == latch.StatusActive && f.AllowRevoke:
-		confirm := map[string]any{"title": plain("Revoke access?"), "text": plain("Access ends now, before its scheduled end."),
-			"confirm": plain("Revoke"), "deny": plain("Keep"), "style": "danger"}
-		blocks = append(blocks, map[string]any{"type": "actions", "block_id": "active", "elements": []any{
+		confirm := map[string]any{"title": plain("Revoke access?", maxConfirmTitle), "text": plain("Access ends now, before its scheduled end.", maxConfirmText),
+			"confirm": plain("Revoke", maxConfirmButton), "deny": plain("Keep", maxConfirmButton), "style": "danger"}
+		return []any{map[string]any{"type": "actions", "block_id": "active", "elements": []any{
 			button(actionRevoke, "Revoke", "danger", r.ID, confirm),
-		}})
+		}}}
 	}
-	return text, blocks
+	return nil
+}
+
+// minimalMessage is the approval message cut to its status and buttons,
+// for an update Slack refused whole: a decided request must not keep live
+// buttons because some other part of its message was refused.
+func (a *App) minimalMessage(ctx context.Context, f *latch.Flow, r latch.Request) (string, []any) {
+	status := clipMrkdwn(a.status(ctx, f, r), maxSectionText, "")
+	st := fmt.Sprintf("Request `%s`: %s", escape(r.ID), status)
+	blocks := []any{section("status", st, "")}
+	return clipPlain(fmt.Sprintf("Request %s: %s", r.ID, r.Status), maxMessageText), append(blocks, actionBlocks(f, r)...)
 }
 
 func button(action, label, style, value string, confirm map[string]any) map[string]any {
-	b := map[string]any{"type": "button", "action_id": action, "text": plain(label), "value": value}
+	b := map[string]any{"type": "button", "action_id": action, "text": plain(label, maxButtonText), "value": clipPlain(value, maxButtonValue)}
 	if style != "" {
 		b["style"] = style
 	}
@@ -259,7 +311,8 @@ func button(action, label, style, value string, confirm map[string]any) map[stri
 }
 
 // fieldTexts shows the request's fields, as Slack section fields (at most
-// 10), in the flow's order.
+// 10), in the flow's order: labels and values escaped, users chosen in
+// user fields mentioned.
 func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []any {
 	var out []any
 	for _, fl := range f.Fields {
@@ -271,27 +324,30 @@ func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []any {
 		if label == "" {
 			label = fl.Name
 		}
-		val := latch.FormatValue(fl.Type, v)
+		val := escape(latch.FormatValue(fl.Type, v))
 		switch fl.Type {
 		case latch.FieldSlackUser:
-			val = "<@" + val + ">"
+			if id, ok := v.(string); ok {
+				val = mention(id)
+			}
 		case latch.FieldSlackUsers:
 			if ids, ok := v.([]string); ok {
 				m := make([]string, len(ids))
 				for i, id := range ids {
-					m[i] = "<@" + id + ">"
+					m[i] = mention(id)
 				}
 				val = strings.Join(m, ", ")
 			}
 		}
-		if len(out) < 10 {
-			out = append(out, mrkdwn(truncate("*"+label+"*\n"+val, 2000)))
+		if len(out) < maxSectionFields {
+			out = append(out, mrkdwn("*"+clipMrkdwn(escape(label), maxLabel/10, "")+"*\n"+val, maxSectionFieldText, seeRequest(r.ID)))
 		}
 	}
 	return out
 }
 
-// status says where the request stands, and who decided.
+// status says where the request stands, and who decided (mrkdwn, outside
+// text escaped).
 func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string {
 	approvedBy := func() string { return a.approvers(ctx, r, true) }
 	decidedBy := func() string {
@@ -300,7 +356,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		}
 		s := " by " + a.who(ctx, r.Decision.By)
 		if r.Decision.Reason != "" {
-			s += ": “" + r.Decision.Reason + "”"
+			s += ": " + quote(r.Decision.Reason)
 		}
 		return s
 	}
@@ -355,11 +411,11 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 			if r.Failure.Stage == latch.StageDeescalate {
 				stage = "taking access away"
 			}
-			s += fmt.Sprintf(" while %s: %s (`%s`)", stage, r.Failure.Message, r.Failure.Code)
+			s += fmt.Sprintf(" while %s: %s (`%s`)", stage, clipMrkdwn(escape(r.Failure.Message), maxQuote, ""), clipMrkdwn(escape(r.Failure.Code), 100, ""))
 		}
-		return s + "\nAn admin can retry with `latch retry " + r.ID + "`."
+		return s + "\nAn admin can retry with `latch retry " + escape(r.ID) + "`."
 	}
-	return string(r.Status)
+	return escape(string(r.Status))
 }
 
 // dmRequester tells the requester what happened to their request.
@@ -377,12 +433,12 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		if r.Decision != nil {
 			text += " by " + a.who(ctx, r.Decision.By)
 			if r.Decision.Reason != "" {
-				text += ": “" + r.Decision.Reason + "”"
+				text += ": " + quote(r.Decision.Reason)
 			}
 		}
 		text += "."
 	case latch.AuditExpired:
-		text = fmt.Sprintf(":hourglass: Your request for %s expired: nobody decided in time. Ask again with `/latch req %s`.", what, f.Name)
+		text = fmt.Sprintf(":hourglass: Your request for %s expired: nobody decided in time. Ask again with `/latch req %s`.", what, escape(f.Name))
 	case latch.AuditEscalated:
 		text = fmt.Sprintf(":large_green_circle: You have access to %s", what)
 		if r.EndsAt != nil {
@@ -398,25 +454,27 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	case latch.AuditFailed, latch.AuditDeescalationFailed:
 		text = fmt.Sprintf(":x: Latch could not complete your request for %s", what)
 		if r.Failure != nil {
-			text += ": " + strings.TrimRight(r.Failure.Message, ".")
+			text += ": " + clipMrkdwn(escape(strings.TrimRight(r.Failure.Message, ".")), maxQuote, "")
 		}
 		text += ". Admins have been told."
 	default:
 		return nil
 	}
-	return a.dmRequesterText(ctx, r, text)
+	return a.dmRequesterText(ctx, r, clipMrkdwn(text, maxMessageText, seeRequest(r.ID)))
 }
 
-// whatOf names what a request is for: the flow, and the target.
+// whatOf names what a request is for: the flow, and the target (mrkdwn,
+// escaped).
 func whatOf(f *latch.Flow, r latch.Request) string {
-	what := "*" + flowLabel(f) + "*"
+	what := "*" + clipMrkdwn(escape(flowLabel(f)), maxHeaderText, "") + "*"
 	if t, ok := f.Target(r.TargetID); ok {
-		what += " on *" + targetLabel(t) + "*"
+		what += " on *" + clipMrkdwn(escape(targetLabel(t)), maxHeaderText, "") + "*"
 	}
 	return what
 }
 
-// dmRequesterText sends text to r's requester in a DM.
+// dmRequesterText sends text (mrkdwn, within maxMessageText) to r's
+// requester in a DM.
 func (a *App) dmRequesterText(ctx context.Context, r latch.Request, text string) error {
 	id, err := a.slackID(ctx, r.Requester.Email)
 	if err != nil {
@@ -438,7 +496,7 @@ func (a *App) approvers(ctx context.Context, r latch.Request, withReasons bool) 
 	for i, d := range r.Approvals {
 		names[i] = a.who(ctx, d.By)
 		if withReasons && d.Reason != "" {
-			names[i] += " (“" + d.Reason + "”)"
+			names[i] += " (" + quote(d.Reason) + ")"
 		}
 	}
 	return strings.Join(names, ", ")
@@ -454,5 +512,6 @@ func (a *App) TellRefused(ctx context.Context, flowName, email string, refusal e
 		label = flowLabel(f)
 	}
 	r := latch.Request{ID: "(not recorded)", Flow: flowName, Requester: latch.UserRef{Email: email}}
-	return a.dmRequesterText(ctx, r, fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", label, latch.ErrorMessageOf(refusal)))
+	text := fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", escape(label), escape(latch.ErrorMessageOf(refusal)))
+	return a.dmRequesterText(ctx, r, clipMrkdwn(text, maxMessageText, ""))
 }

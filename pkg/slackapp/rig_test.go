@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -90,11 +91,15 @@ type escalator struct {
 	mu      sync.Mutex
 	granted []string
 	revoked []string
+	refuse  string // when set, Grant fails for good with this message
 }
 
 func (e *escalator) Grant(_ context.Context, g latch.GrantSpec) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.refuse != "" {
+		return latch.Permanent(errors.New(e.refuse))
+	}
 	e.granted = append(e.granted, g.Target.ID+"/"+g.User.Email)
 	return nil
 }
@@ -184,7 +189,24 @@ func (r *rig) post(route, contentType string, body []byte) (int, []byte) {
 func (r *rig) command(userID, userTeam, text string) (int, map[string]any) {
 	r.t.Helper()
 	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", slacktest.Command(userTeam, userID, text))
-	return status, r.decode(body)
+	return status, r.checked(r.decode(body))
+}
+
+// checked fails the test when an answer to Slack holds a view or message
+// Slack would refuse, and returns the answer.
+func (r *rig) checked(answer map[string]any) map[string]any {
+	r.t.Helper()
+	if v, ok := answer["view"].(map[string]any); ok {
+		if p := slacktest.ValidateView(v); len(p) > 0 {
+			r.t.Errorf("the answer's view would be refused by Slack: %v", p)
+		}
+	}
+	if s, ok := answer["text"].(string); ok {
+		if p := slacktest.ValidateMessage(s, answer["blocks"]); len(p) > 0 {
+			r.t.Errorf("the answer's message would be refused by Slack: %v", p)
+		}
+	}
+	return answer
 }
 
 func (r *rig) decode(body []byte) map[string]any {
@@ -202,7 +224,7 @@ func (r *rig) decode(body []byte) map[string]any {
 func (r *rig) interact(payload map[string]any) (int, map[string]any) {
 	r.t.Helper()
 	status, body := r.post("/slack/interactions", "application/x-www-form-urlencoded", slacktest.Form(r.t, payload))
-	return status, r.decode(body)
+	return status, r.checked(r.decode(body))
 }
 
 // lastView returns the view of the last views.open or views.update call.

@@ -1,11 +1,15 @@
 package slackapp
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/latchhq/latch/pkg/latch"
 )
@@ -23,37 +27,91 @@ const (
 	blockTarget     = latch.FieldNameTarget
 )
 
-// Slack's limits on Block Kit.
-const (
-	maxStaticOptions = 100 // options in a static select; more go to an external select
-	maxOptionText    = 75
-	maxTitle         = 24
-)
-
 // view is a Block Kit modal.
 type view = map[string]any
 
-func plain(s string) map[string]any {
-	return map[string]any{"type": "plain_text", "text": s, "emoji": true}
+// plain is a plain_text object of at most n characters. Plain text is shown
+// as is: it needs no escaping.
+func plain(s string, n int) map[string]any {
+	return map[string]any{"type": "plain_text", "text": clipPlain(s, n), "emoji": true}
 }
-func mrkdwn(s string) map[string]any { return map[string]any{"type": "mrkdwn", "text": s} }
 
-// truncate shortens s to n characters, marking the cut.
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// mrkdwn is a mrkdwn text object of at most n characters; more points to
+// the full text where it was cut. s must already be mrkdwn: outside text in
+// it escaped, Latch's mentions built with mention.
+func mrkdwn(s string, n int, more string) map[string]any {
+	return map[string]any{"type": "mrkdwn", "text": clipMrkdwn(s, n, more)}
+}
+
+// section is a section block of mrkdwn text.
+func section(blockID, md, more string) map[string]any {
+	b := map[string]any{"type": "section", "text": mrkdwn(nonEmpty(md), maxSectionText, more)}
+	if blockID != "" {
+		b["block_id"] = clipPlain(blockID, maxID)
 	}
-	return string(r[:n-1]) + "…"
+	return b
 }
 
+// header is a header block.
+func header(text string) map[string]any {
+	return map[string]any{"type": "header", "text": plain(nonEmpty(text), maxHeaderText)}
+}
+
+// contextBlock is a context block of mrkdwn texts (at most ten).
+func contextBlock(mds ...string) map[string]any {
+	els := make([]any, 0, min(len(mds), maxContextElements))
+	for _, md := range mds[:min(len(mds), maxContextElements)] {
+		els = append(els, mrkdwn(nonEmpty(md), maxContextText, ""))
+	}
+	return map[string]any{"type": "context", "elements": els}
+}
+
+// nonEmpty is s, or a space where s is empty: Slack refuses empty text.
+func nonEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return " "
+	}
+	return s
+}
+
+// option is a select option showing text; value must come from optionKey
+// or be a value Latch made (at most 150 characters).
 func option(text, value string) map[string]any {
-	return map[string]any{"text": plain(truncate(text, maxOptionText)), "value": value}
+	return map[string]any{"text": plain(nonEmpty(text), maxOptionText), "value": value}
 }
 
+// optionKey is the value of the option offering v: v itself when it fits
+// Slack's 150 characters, else a short key (a hash of v) that optionValue
+// maps back. Keys start with "~", which no short value that is its own key
+// needs to: a value starting with "~" is always keyed.
+func optionKey(v string) string {
+	if utf8.RuneCountInString(v) <= maxOptionValue && !strings.HasPrefix(v, "~") {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "~" + base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// optionValue maps a submitted option value back to the one of values it
+// offers (key as is when none does: the engine then says it is not
+// allowed).
+func optionValue(key string, values []string) string {
+	for _, v := range values {
+		if optionKey(v) == key {
+			return v
+		}
+	}
+	return key
+}
+
+// modal is a modal view; blocks past Slack's 100 are dropped (flows are
+// validated to stay well under it).
 func modal(callback, title string, blocks []any) view {
-	return view{"type": "modal", "callback_id": callback, "title": plain(truncate(title, maxTitle)),
-		"close": plain("Cancel"), "blocks": blocks}
+	if len(blocks) > maxModalBlocks {
+		blocks = blocks[:maxModalBlocks]
+	}
+	return view{"type": "modal", "callback_id": callback, "title": plain(title, maxTitle),
+		"close": plain("Cancel", maxTitle), "blocks": blocks}
 }
 
 // flowLabel is the name people see for a flow.
@@ -65,26 +123,28 @@ func flowLabel(f *latch.Flow) string {
 }
 
 // pickerView is the modal that lists the flows a person may request. Picking
-// one replaces it with that flow's form.
+// one replaces it with that flow's form. note is mrkdwn (outside text in it
+// escaped).
 func pickerView(flows []*latch.Flow, note string) view {
 	var blocks []any
 	if note != "" {
-		blocks = append(blocks, map[string]any{"type": "section", "text": mrkdwn(note)})
+		blocks = append(blocks, section("", note, ""))
 	}
 	opts := make([]any, len(flows))
 	for i, f := range flows {
-		opts[i] = option(flowLabel(f), f.Name)
+		opts[i] = option(flowLabel(f), optionKey(f.Name))
 	}
 	sel := selectOf(actionPickFlow, "Choose a flow", opts)
-	blocks = append(blocks,
-		map[string]any{"type": "section", "block_id": "pick", "text": mrkdwn("What do you need access to?"), "accessory": sel})
+	pick := section("pick", "What do you need access to?", "")
+	pick["accessory"] = sel
+	blocks = append(blocks, pick)
 	return modal(callbackPicker, "Request access", blocks)
 }
 
 // selectOf is a select of options: static when Slack allows that many,
 // else external (its options come from /slack/options as people type).
 func selectOf(actionID, placeholder string, opts []any) map[string]any {
-	sel := map[string]any{"action_id": actionID, "placeholder": plain(placeholder)}
+	sel := map[string]any{"action_id": actionID, "placeholder": plain(placeholder, maxPlaceholder)}
 	if len(opts) > maxStaticOptions {
 		sel["type"], sel["min_query_length"] = "external_select", 0
 	} else {
@@ -107,9 +167,11 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 		meta = &formMeta{}
 	}
 	meta.Flow = f.Name
-	blocks := []any{map[string]any{"type": "header", "text": plain(truncate(flowLabel(f), 150))}}
+	blocks := []any{header(flowLabel(f))}
 	if f.AdditionalHeaderText != "" {
-		blocks = append(blocks, map[string]any{"type": "section", "text": mrkdwn(f.AdditionalHeaderText)})
+		// The flow's author writes it as mrkdwn, links included: it is the
+		// deployment's own text, bounded but not escaped.
+		blocks = append(blocks, section("", f.AdditionalHeaderText, " (the rest is in the flow's file)"))
 	}
 	if f.Strategy != nil && len(f.Strategy.Targets) > 1 {
 		if _, declared := f.Field(latch.FieldNameTarget); !declared {
@@ -125,8 +187,8 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 	}
 	md, _ := json.Marshal(meta)
 	v := modal(callbackRequest, "Request access", blocks)
-	v["submit"] = plain("Request")
-	v["private_metadata"] = string(md)
+	v["submit"] = plain("Request", maxTitle)
+	v["private_metadata"] = string(md) // flow names and ids: well under 3,000
 	return v
 }
 
@@ -134,14 +196,14 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 func targetInput(f *latch.Flow) map[string]any {
 	opts := make([]any, len(f.Strategy.Targets))
 	for i, t := range f.Strategy.Targets {
-		opts[i] = option(targetLabel(t), t.ID)
+		opts[i] = option(targetLabel(t), optionKey(t.ID))
 	}
 	sel := selectOf(actionValue, "Choose a target", opts)
 	label := "Target"
 	if fl, ok := f.Field(latch.FieldNameTarget); ok && fl.Label != "" {
 		label = fl.Label
 	}
-	return map[string]any{"type": "input", "block_id": blockTarget, "label": plain(label), "element": sel}
+	return map[string]any{"type": "input", "block_id": blockTarget, "label": plain(nonEmpty(label), maxLabel), "element": sel}
 }
 
 func targetLabel(t latch.Target) string {
@@ -157,14 +219,14 @@ func fieldInput(fl latch.Field) map[string]any {
 	if label == "" {
 		label = fl.Name
 	}
-	block := map[string]any{"type": "input", "block_id": fl.Name, "label": plain(truncate(label, 2000)),
+	block := map[string]any{"type": "input", "block_id": clipPlain(fl.Name, maxID), "label": plain(nonEmpty(label), maxLabel),
 		"optional": !fl.Required || fl.Default != nil}
 	el := map[string]any{"action_id": actionValue}
 	block["element"] = el
 	allowed := make([]any, len(fl.AllowedValues))
 	for i, v := range fl.AllowedValues {
 		s := latch.FormatValue(fl.Type, v)
-		allowed[i] = option(s, s)
+		allowed[i] = option(s, optionKey(s))
 	}
 	initial := func() (string, bool) {
 		if fl.Default == nil {
@@ -192,10 +254,10 @@ func fieldInput(fl latch.Field) map[string]any {
 			el["initial_users"] = s
 		}
 	case len(allowed) > 0:
-		el["type"], el["options"] = "static_select", allowed
+		maps.Copy(el, selectOf(actionValue, "Choose one", allowed))
 		if s, ok := initial(); ok {
-			if opts := pickOptions(allowed, []string{s}); len(opts) == 1 {
-				el["initial_option"] = opts[0]
+			if opts := pickOptions(allowed, []string{optionKey(s)}); len(opts) == 1 {
+				el["initial_option"] = opts[0] // Slack takes an initial option in external selects too
 			}
 		}
 	case fl.Type == latch.FieldInt:
@@ -211,18 +273,18 @@ func fieldInput(fl latch.Field) map[string]any {
 		}
 	case fl.Type == latch.FieldStrings || fl.Type == latch.FieldInts:
 		el["type"], el["multiline"] = "plain_text_input", true
-		el["placeholder"] = plain("One per line")
+		el["placeholder"] = plain("One per line", maxPlaceholder)
 		if d := fl.Default; d != nil {
-			el["initial_value"] = strings.ReplaceAll(latch.FormatValue(fl.Type, d), ", ", "\n")
+			el["initial_value"] = clipPlain(strings.ReplaceAll(latch.FormatValue(fl.Type, d), ", ", "\n"), maxInitialValue)
 		}
 	default: // string, duration
 		el["type"] = "plain_text_input"
 		if fl.Type == latch.FieldDuration {
-			el["placeholder"] = plain("e.g. 30m, 4h, 1d")
-			block["hint"] = plain(durationHint(fl))
+			el["placeholder"] = plain("e.g. 30m, 4h, 1d", maxPlaceholder)
+			block["hint"] = plain(durationHint(fl), maxHint)
 		}
 		if s, ok := initial(); ok {
-			el["initial_value"] = s
+			el["initial_value"] = clipPlain(s, maxInitialValue)
 		}
 	}
 	return block
@@ -261,7 +323,7 @@ func formValues(f *latch.Flow, st *State) map[string]any {
 	raw := map[string]any{}
 	if v, ok := st.Get(blockTarget, actionValue); ok {
 		if s := v.Strings(); len(s) > 0 {
-			raw[latch.FieldNameTarget] = s[0]
+			raw[latch.FieldNameTarget] = optionValue(s[0], targetIDs(f))
 		}
 	}
 	for _, fl := range f.Fields {
@@ -273,6 +335,12 @@ func formValues(f *latch.Flow, st *State) map[string]any {
 			continue
 		}
 		vals := v.Strings()
+		if len(fl.AllowedValues) > 0 && fl.Type != latch.FieldBool {
+			allowed := allowedStrings(fl)
+			for i, k := range vals {
+				vals[i] = optionValue(k, allowed)
+			}
+		}
 		switch fl.Type {
 		case latch.FieldBool:
 			raw[fl.Name] = len(v.SelectedOptions) > 0
@@ -297,11 +365,41 @@ func formValues(f *latch.Flow, st *State) map[string]any {
 	return raw
 }
 
-// submittedView is what the form turns into once the request is sent.
+// allowedStrings is a field's allowed values as the form offers them.
+func allowedStrings(fl latch.Field) []string {
+	out := make([]string, len(fl.AllowedValues))
+	for i, v := range fl.AllowedValues {
+		out[i] = latch.FormatValue(fl.Type, v)
+	}
+	return out
+}
+
+// targetIDs is the ids of a flow's targets.
+func targetIDs(f *latch.Flow) []string {
+	if f.Strategy == nil {
+		return nil
+	}
+	out := make([]string, len(f.Strategy.Targets))
+	for i, t := range f.Strategy.Targets {
+		out[i] = t.ID
+	}
+	return out
+}
+
+// submittedView is what the form turns into once the request is sent;
+// where is the approval channel ("" for DMs).
 func submittedView(f *latch.Flow, requestID, where string) view {
+	if where != "" {
+		where = " in " + escape(where)
+	}
 	text := fmt.Sprintf(":white_check_mark: Your request for *%s* is on its way to the approvers%s.\nLatch sends you a DM at every step. Request `%s`.",
-		flowLabel(f), where, requestID)
-	v := modal(callbackRequest+"_done", "Request sent", []any{map[string]any{"type": "section", "text": mrkdwn(text)}})
-	v["close"] = plain("Done")
+		escape(flowLabel(f)), where, escape(requestID))
+	v := modal(callbackRequest+"_done", "Request sent", []any{section("", text, "")})
+	v["close"] = plain("Done", maxTitle)
 	return v
+}
+
+// messageView is a modal that only says md (mrkdwn).
+func messageView(callback, title, md string) view {
+	return modal(callback, title, []any{section("", md, "")})
 }

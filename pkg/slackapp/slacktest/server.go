@@ -22,7 +22,10 @@ const Token = "xoxb-latch-test"
 // chat.postEphemeral, conversations.open, users.info, users.lookupByEmail
 // and auth.test in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
-// does, and records every call. users.info, conversations.open and
+// does, and records every call. Views and messages are checked against
+// Block Kit's structure and limits (ValidateView, ValidateMessage) and
+// refused as Slack refuses them: invalid_arguments for a view,
+// invalid_blocks for a message's blocks. users.info, conversations.open and
 // chat.postEphemeral know only the users the test registered with AddUser.
 // It is safe for concurrent use.
 type Server struct {
@@ -289,6 +292,36 @@ func writeAnswer(w http.ResponseWriter, a answer) {
 
 func failure(code string) answer { return answer{"ok": false, "error": code} }
 
+// refusal is Slack's answer to a payload it will not take: the error, and
+// what was wrong in response_metadata.messages.
+func refusal(code string, problems []string) answer {
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = "[ERROR] " + p
+	}
+	return answer{"ok": false, "error": code, "response_metadata": answer{"messages": msgs}}
+}
+
+// checkMessage validates a chat call's text and blocks as Slack does:
+// unparseable or invalid blocks are invalid_blocks, text too long is
+// msg_too_long.
+func checkMessage(c Call) (answer, bool) {
+	var blocks any
+	if c.Params["blocks"] != nil {
+		if err := c.Decode("blocks", &blocks); err != nil {
+			return refusal("invalid_blocks_format", []string{err.Error()}), false
+		}
+	}
+	if problems := ValidateMessage(c.Param("text"), blocks); len(problems) > 0 {
+		code := "invalid_blocks"
+		if blocks == nil {
+			code = "msg_too_long"
+		}
+		return refusal(code, problems), false
+	}
+	return nil, true
+}
+
 // answer is called with s.mu held.
 func (s *Server) answer(c Call) answer {
 	method, token := c.Method, c.Token
@@ -346,6 +379,9 @@ func (s *Server) viewsOpen(c Call) answer {
 	if err := c.Decode("view", &view); err != nil || view == nil {
 		return failure("invalid_arguments")
 	}
+	if problems := ValidateView(view); len(problems) > 0 {
+		return refusal("invalid_arguments", problems)
+	}
 	id := fmt.Sprintf("V%08d", s.next())
 	return answer{"ok": true, "view": s.storeView(id, view)}
 }
@@ -375,6 +411,9 @@ func (s *Server) viewsUpdate(c Call) answer {
 	var view map[string]any
 	if err := c.Decode("view", &view); err != nil || view == nil {
 		return failure("invalid_arguments")
+	}
+	if problems := ValidateView(view); len(problems) > 0 {
+		return refusal("invalid_arguments", problems)
 	}
 	return answer{"ok": true, "view": s.storeView(id, view)}
 }
@@ -408,6 +447,9 @@ func (s *Server) postMessage(c Call) answer {
 	if c.Param("text") == "" && c.Param("blocks") == "" && c.Param("attachments") == "" {
 		return failure("no_text")
 	}
+	if a, ok := checkMessage(c); !ok {
+		return a
+	}
 	ts := s.ts()
 	s.messages[channel+"/"+ts] = true
 	s.posted = append(s.posted, channel+"/"+ts)
@@ -426,6 +468,9 @@ func (s *Server) chatUpdate(c Call) answer {
 	}
 	if !s.messages[channel+"/"+ts] {
 		return failure("message_not_found")
+	}
+	if a, ok := checkMessage(c); !ok {
+		return a
 	}
 	msg := answer{"text": c.Param("text")}
 	addBlocks(msg, c)
@@ -450,6 +495,9 @@ func (s *Server) postEphemeral(c Call) answer {
 	user := c.Param("user")
 	if _, ok := s.users[user]; !ok {
 		return failure("user_not_in_channel")
+	}
+	if a, ok := checkMessage(c); !ok {
+		return a
 	}
 	return answer{"ok": true, "message_ts": s.ts()}
 }
