@@ -658,3 +658,26 @@ func writeFile(tb testing.TB, path, content string) {
 		tb.Fatal(err)
 	}
 }
+
+// A flow whose Slack form would hold more than 100 blocks is refused where
+// its first field too many is.
+func TestTooManyFieldsForSlack(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: f\napproval:\n  approvers: [a@example.com]\nfields:\n")
+	for i := range 110 {
+		fmt.Fprintf(&b, "  - {name: f%d, type: string}\n", i)
+	}
+	_, err := flows.Parse("f.yaml", []byte(b.String()), opts)
+	want := fmt.Sprintf("f.yaml:%d: a flow has at most 97 fields (this is field 98)", 5+flows.MaxFields)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Parse() error %v, want one starting %q", err, want)
+	}
+	b.Reset()
+	b.WriteString("name: f\napproval:\n  approvers: [a@example.com]\nfields:\n")
+	for i := range flows.MaxFields {
+		fmt.Fprintf(&b, "  - {name: f%d, type: string}\n", i)
+	}
+	if _, err := flows.Parse("f.yaml", []byte(b.String()), opts); err != nil {
+		t.Errorf("%d fields refused: %v", flows.MaxFields, err)
+	}
+}

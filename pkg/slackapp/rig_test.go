@@ -19,6 +19,7 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/slackapp"
+	"github.com/latchhq/latch/pkg/slackapp/blockkit"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
 )
 
@@ -197,12 +198,12 @@ func (r *rig) command(userID, userTeam, text string) (int, map[string]any) {
 func (r *rig) checked(answer map[string]any) map[string]any {
 	r.t.Helper()
 	if v, ok := answer["view"].(map[string]any); ok {
-		if p := slacktest.ValidateView(v); len(p) > 0 {
+		if p := blockkit.ValidateView(v); len(p) > 0 {
 			r.t.Errorf("the answer's view would be refused by Slack: %v", p)
 		}
 	}
 	if s, ok := answer["text"].(string); ok {
-		if p := slacktest.ValidateMessage(s, answer["blocks"]); len(p) > 0 {
+		if p := blockkit.ValidateMessage(s, answer["blocks"]); len(p) > 0 {
 			r.t.Errorf("the answer's message would be refused by Slack: %v", p)
 		}
 	}

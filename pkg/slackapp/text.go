@@ -2,44 +2,39 @@ package slackapp
 
 import (
 	"net/url"
+
+	"github.com/latchhq/latch/pkg/slackapp/blockkit"
 	"regexp"
 	"strings"
 	"unicode/utf8"
 )
 
-// Slack's limits on Block Kit and the Web API, in characters (Slack counts
-// characters, not bytes), from api.slack.com/reference/block-kit. Every
-// builder in this package keeps to them; slacktest's fake Slack refuses
-// what breaks them, as Slack does.
+// Slack's limits, from blockkit, the one place that knows them; every
+// builder in this package keeps to them.
 const (
-	maxSectionText      = 3000 // a section's text
-	maxSectionFieldText = 2000 // each of a section's fields
-	maxSectionFields    = 10
-	maxHeaderText       = 150
-	maxContextText      = 2000 // a context element's text (Slack: 3000; kept short, it is a footer)
-	maxContextElements  = 10
-	maxLabel            = 2000 // an input block's label
-	maxHint             = 2000 // an input block's hint
-	maxTitle            = 24   // a modal's title, submit and close
-	maxOptionText       = 75
-	maxOptionValue      = 150
-	maxStaticOptions    = 100 // options in a static select; more go to an external select
-	maxModalBlocks      = 100
-	maxMessageBlocks    = 50
-	maxID               = 255 // block_id, action_id, callback_id
-	maxPrivateMetadata  = 3000
-	maxPlaceholder      = 150
-	maxButtonText       = 75
-	maxButtonValue      = 2000
-	maxInitialValue     = 3000 // a plain_text_input's initial_value
-	maxConfirmTitle     = 100
-	maxConfirmText      = 300
-	maxConfirmButton    = 30
-	maxErrorText        = 2000 // a response_action errors message (Slack shows it under the input)
-	// maxMessageText bounds a message's top-level text. Slack takes up to
-	// 40,000 and truncates longer text, but advises under 4,000, which is
-	// what its clients show whole.
-	maxMessageText = 4000
+	maxSectionText      = blockkit.LimitSectionText
+	maxSectionFieldText = blockkit.LimitSectionField
+	maxSectionFields    = blockkit.LimitSectionFields
+	maxHeaderText       = blockkit.LimitHeaderText
+	maxContextText      = blockkit.LimitContextText
+	maxContextElements  = blockkit.LimitContextItems
+	maxLabel            = blockkit.LimitLabel
+	maxHint             = blockkit.LimitHint
+	maxTitle            = blockkit.LimitTitle // a modal's title, submit and close
+	maxOptionText       = blockkit.LimitOptionText
+	maxOptionValue      = blockkit.LimitOptionValue
+	maxStaticOptions    = blockkit.LimitOptions // more go to an external select
+	maxModalBlocks      = blockkit.LimitModalBlocks
+	maxID               = blockkit.LimitID
+	maxPlaceholder      = blockkit.LimitPlaceholder
+	maxButtonText       = blockkit.LimitButtonText
+	maxButtonValue      = blockkit.LimitButtonValue
+	maxInitialValue     = blockkit.LimitInitialValue
+	maxConfirmTitle     = blockkit.LimitConfirmTitle
+	maxConfirmText      = blockkit.LimitConfirmText
+	maxConfirmButton    = blockkit.LimitConfirmButtons
+	maxErrorText        = blockkit.LimitErrorText
+	maxMessageText      = blockkit.LimitReadableText
 )
 
 // ellipsis marks where text was cut.

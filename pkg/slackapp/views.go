@@ -66,10 +66,10 @@ func contextBlock(mds ...string) map[string]any {
 	return map[string]any{"type": "context", "elements": els}
 }
 
-// nonEmpty is s, or a space where s is empty: Slack refuses empty text.
+// nonEmpty is s, or "(empty)" where s is blank: Slack refuses empty text.
 func nonEmpty(s string) string {
 	if strings.TrimSpace(s) == "" {
-		return " "
+		return "(empty)"
 	}
 	return s
 }
@@ -83,9 +83,9 @@ func option(text, value string) map[string]any {
 // optionKey is the value of the option offering v: v itself when it fits
 // Slack's 150 characters, else a short key (a hash of v) that optionValue
 // maps back. Keys start with "~", which no short value that is its own key
-// needs to: a value starting with "~" is always keyed.
+// needs to: a value starting with "~" (or empty) is always keyed.
 func optionKey(v string) string {
-	if utf8.RuneCountInString(v) <= maxOptionValue && !strings.HasPrefix(v, "~") {
+	if v != "" && utf8.RuneCountInString(v) <= maxOptionValue && !strings.HasPrefix(v, "~") {
 		return v
 	}
 	sum := sha256.Sum256([]byte(v))
@@ -110,7 +110,7 @@ func modal(callback, title string, blocks []any) view {
 	if len(blocks) > maxModalBlocks {
 		blocks = blocks[:maxModalBlocks]
 	}
-	return view{"type": "modal", "callback_id": callback, "title": plain(title, maxTitle),
+	return view{"type": "modal", "callback_id": callback, "title": plain(nonEmpty(title), maxTitle),
 		"close": plain("Cancel", maxTitle), "blocks": blocks}
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/latchhq/latch/pkg/slackapp/blockkit"
 )
 
 // Token is the bot token the fake accepts until the test calls SetToken.
@@ -23,7 +24,8 @@ const Token = "xoxb-latch-test"
 // and auth.test in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
 // does, and records every call. Views and messages are checked against
-// Block Kit's structure and limits (ValidateView, ValidateMessage) and
+// Block Kit's structure and limits (blockkit.ValidateView and
+// blockkit.ValidateMessage) and
 // refused as Slack refuses them: invalid_arguments for a view,
 // invalid_blocks for a message's blocks. users.info, conversations.open and
 // chat.postEphemeral know only the users the test registered with AddUser.
@@ -71,6 +73,10 @@ type Call struct {
 	// Params are the arguments: form values as strings (the first of each),
 	// or a JSON body's fields as decoded by encoding/json.
 	Params map[string]any
+	// Error is the error the fake answered ("" for ok), and Problems what
+	// it found wrong in a view or message it refused.
+	Error    string
+	Problems []string
 }
 
 // Param returns the parameter key as a string: a form value as is, a JSON
@@ -253,8 +259,29 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := Call{Method: method, Token: token, Params: params}
+	a := s.answer(c)
+	if ok, _ := a["ok"].(bool); !ok {
+		c.Error, _ = a["error"].(string)
+		if md, ok := a["response_metadata"].(answer); ok {
+			c.Problems, _ = md["messages"].([]string)
+		}
+	}
 	s.calls = append(s.calls, c)
-	writeAnswer(w, s.answer(c))
+	writeAnswer(w, a)
+}
+
+// Refused returns the calls the fake refused as Slack would refuse their
+// payload (invalid_blocks, invalid_arguments, msg_too_long...), in order.
+func (s *Server) Refused() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if len(c.Problems) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // readParams reads a call's arguments and token as Slack accepts them: a
@@ -312,7 +339,7 @@ func checkMessage(c Call) (answer, bool) {
 			return refusal("invalid_blocks_format", []string{err.Error()}), false
 		}
 	}
-	if problems := ValidateMessage(c.Param("text"), blocks); len(problems) > 0 {
+	if problems := blockkit.ValidateMessage(c.Param("text"), blocks); len(problems) > 0 {
 		code := "invalid_blocks"
 		if blocks == nil {
 			code = "msg_too_long"
@@ -379,7 +406,7 @@ func (s *Server) viewsOpen(c Call) answer {
 	if err := c.Decode("view", &view); err != nil || view == nil {
 		return failure("invalid_arguments")
 	}
-	if problems := ValidateView(view); len(problems) > 0 {
+	if problems := blockkit.ValidateView(view); len(problems) > 0 {
 		return refusal("invalid_arguments", problems)
 	}
 	id := fmt.Sprintf("V%08d", s.next())
@@ -412,7 +439,7 @@ func (s *Server) viewsUpdate(c Call) answer {
 	if err := c.Decode("view", &view); err != nil || view == nil {
 		return failure("invalid_arguments")
 	}
-	if problems := ValidateView(view); len(problems) > 0 {
+	if problems := blockkit.ValidateView(view); len(problems) > 0 {
 		return refusal("invalid_arguments", problems)
 	}
 	return answer{"ok": true, "view": s.storeView(id, view)}

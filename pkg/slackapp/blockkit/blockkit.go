@@ -1,4 +1,9 @@
-package slacktest
+// Package blockkit is the one place that knows Slack's Block Kit limits
+// (api.slack.com/reference/block-kit) and checks views and messages
+// against them and against Block Kit's structure: Latch's builders keep to
+// the limits, and the fake Slack in slacktest refuses what breaks them, as
+// Slack does.
+package blockkit
 
 import (
 	"fmt"
@@ -6,10 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// Slack's limits on Block Kit and messages, in characters, as its
-// reference (api.slack.com/reference/block-kit) gives them. The fake
-// refuses what breaks them, as Slack does: a message with invalid_blocks, a
-// view with invalid_arguments.
+// Slack's limits on Block Kit and messages, in characters (Slack counts
+// characters, not bytes), as its reference gives them.
 const (
 	LimitMessageBlocks  = 50
 	LimitModalBlocks    = 100
@@ -37,6 +40,11 @@ const (
 	LimitConfirmTitle   = 100
 	LimitConfirmText    = 300
 	LimitConfirmButtons = 30
+	LimitErrorText      = 2000 // a response_action errors message, shown under its input
+	// LimitReadableText is what Latch puts in a message's top-level text:
+	// Slack takes up to LimitMessageText and truncates beyond, but advises
+	// under 4,000, which its clients show whole.
+	LimitReadableText = 4000
 )
 
 // ValidateView returns what Slack would refuse in a modal or Home tab view
