@@ -49,8 +49,15 @@ type App struct {
 	Channel string
 	Clock   latch.Clock
 	Log     *slog.Logger
+	// After runs work that follows an answer to Slack (the rest of a
+	// command or click once Slack has its acknowledgement). Nil runs it in a
+	// new goroutine; a host whose process may stop once it has answered
+	// (a Lambda) runs it where it survives.
+	After func(work func())
 
 	once      sync.Once
+	seenMu    sync.Mutex
+	seen      map[string]seenSubmission // view id + hash → the answer given
 	usersMu   sync.Mutex
 	users     map[string]cachedPerson // team/user id → who they are
 	homeMu    sync.Mutex
@@ -66,6 +73,69 @@ type cachedPerson struct {
 }
 
 const personTTL = 10 * time.Minute
+
+// ackBudget is how long Latch takes to answer Slack: Slack waits 3 seconds
+// for the acknowledgement of a command or interaction, and a trigger id
+// opens a modal only within 3 seconds. Every Web API call made before the
+// answer shares this budget; what is not needed for the answer runs after
+// it (After).
+const ackBudget = 2500 * time.Millisecond
+
+// RunNow is an App.After for hosts that freeze once they have answered (a
+// Lambda behind API Gateway): the work runs at once, before the answer.
+// Forms still open within the trigger's 3 seconds (the loading modal is
+// opened first); the rest then delays the answer.
+func RunNow(work func()) { work() }
+
+// afterBudget bounds work done after the answer.
+const afterBudget = 30 * time.Second
+
+// later runs work after the answer to Slack, with a context that outlives
+// the request's but keeps its values.
+func (a *App) later(ctx context.Context, work func(ctx context.Context)) {
+	ctx = context.WithoutCancel(ctx)
+	run := func() {
+		ctx, cancel := context.WithTimeout(ctx, afterBudget)
+		defer cancel()
+		work(ctx)
+	}
+	if a.After != nil {
+		a.After(run)
+		return
+	}
+	go run()
+}
+
+// seenSubmission is the answer given to a submitted view, kept so that the
+// same submission again (Slack's retry, a double click) gets the same
+// answer and creates nothing.
+type seenSubmission struct {
+	answer map[string]any
+	at     time.Time
+}
+
+// submissionTTL is how long a submission's answer is remembered.
+const submissionTTL = 10 * time.Minute
+
+// remembered returns the answer given to the submission key, if any.
+func (a *App) remembered(key string) (map[string]any, bool) {
+	a.seenMu.Lock()
+	defer a.seenMu.Unlock()
+	now := a.Clock.Now()
+	for k, v := range a.seen {
+		if now.Sub(v.at) > submissionTTL {
+			delete(a.seen, k)
+		}
+	}
+	s, ok := a.seen[key]
+	return s.answer, ok
+}
+
+func (a *App) remember(key string, answer map[string]any) {
+	a.seenMu.Lock()
+	defer a.seenMu.Unlock()
+	a.seen[key] = seenSubmission{answer: answer, at: a.Clock.Now()}
+}
 
 // person is a Slack user and the Latch user they are.
 type person struct {
@@ -92,6 +162,7 @@ func (a *App) init() {
 			a.Log = slog.New(slog.DiscardHandler)
 		}
 		a.users = map[string]cachedPerson{}
+		a.seen = map[string]seenSubmission{}
 	})
 }
 
@@ -181,16 +252,25 @@ func (a *App) homeTeams(ctx context.Context) ([]string, string, error) {
 	return a.home, a.homeEnter, nil
 }
 
+// cached returns the person behind a Slack user id when they were resolved
+// recently, without asking Slack.
+func (a *App) cached(team, userID string) (person, bool) {
+	a.usersMu.Lock()
+	c, ok := a.users[team+"/"+userID]
+	a.usersMu.Unlock()
+	if ok && a.Clock.Now().Sub(c.at) < personTTL {
+		return c.p, true
+	}
+	return person{}, false
+}
+
 // resolve finds the Latch user behind a Slack user id, creating them on
 // first contact from their Slack profile. Slack Connect users (another
 // organisation's people) and the workspace's own guests are guests.
 func (a *App) resolve(ctx context.Context, team, userID string) (person, error) {
 	key := team + "/" + userID
-	a.usersMu.Lock()
-	c, ok := a.users[key]
-	a.usersMu.Unlock()
-	if ok && a.Clock.Now().Sub(c.at) < personTTL {
-		return c.p, nil
+	if p, ok := a.cached(team, userID); ok {
+		return p, nil
 	}
 	su, err := a.Slack.UserInfo(ctx, userID)
 	if err != nil {

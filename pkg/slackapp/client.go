@@ -119,15 +119,60 @@ func (c *Client) Call(ctx context.Context, method string, params map[string]any,
 	return nil
 }
 
+// Respond posts msg to a response_url Slack gave with a command or a click
+// (a JSON message: text, blocks, response_type, replace_original). Only
+// Slack's hooks hosts, and the host of BaseURL (GovSlack, tests), are
+// posted to.
+func (c *Client) Respond(ctx context.Context, responseURL string, msg map[string]any) error {
+	u, err := url.Parse(responseURL)
+	if err != nil || u.Scheme == "" || !c.respondable(u) {
+		return fmt.Errorf("slack response_url %q is not Slack's", responseURL)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("slack response_url: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, strings.NewReader(string(body)))
+	if err != nil {
+		return fmt.Errorf("slack response_url: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("slack response_url: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("slack response_url: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// respondable reports whether u is a response_url Latch posts to.
+func (c *Client) respondable(u *url.URL) bool {
+	if u.Scheme == "https" && (u.Host == "hooks.slack.com" || u.Host == "hooks.slack-gov.com") {
+		return true
+	}
+	base, err := url.Parse(c.BaseURL)
+	return err == nil && c.BaseURL != "" && base.Host == u.Host && base.Scheme == u.Scheme
+}
+
 // OpenView opens a modal (views.open); triggerID is valid for 3 seconds.
-func (c *Client) OpenView(ctx context.Context, triggerID string, view any) (string, error) {
+// It returns the view's id and hash, for views.update.
+func (c *Client) OpenView(ctx context.Context, triggerID string, view any) (id, hash string, err error) {
 	var out struct {
 		View struct {
-			ID string `json:"id"`
+			ID   string `json:"id"`
+			Hash string `json:"hash"`
 		} `json:"view"`
 	}
-	err := c.Call(ctx, "views.open", map[string]any{"trigger_id": triggerID, "view": view}, &out)
-	return out.View.ID, err
+	err = c.Call(ctx, "views.open", map[string]any{"trigger_id": triggerID, "view": view}, &out)
+	return out.View.ID, out.View.Hash, err
 }
 
 // UpdateView replaces an open modal (views.update). A non-empty hash makes

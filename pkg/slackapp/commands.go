@@ -2,6 +2,7 @@ package slackapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,9 +19,11 @@ const helpText = "*Latch* grants temporary access, approved in Slack.\n" +
 	"• `/latch help` — this message\n" +
 	"Approvers decide with the buttons on the request's message; you get a DM at every step."
 
-// serveCommand answers a slash command. Forms open synchronously
-// (views.open must be called within 3 seconds of the trigger); everything
-// else is answered in the response body.
+// serveCommand answers a slash command within Slack's 3 seconds: help at
+// once; /latch and /latch req by opening a modal, the only Web API call made
+// before the answer (the form itself when the person is known, else a
+// modal that says Latch is looking them up, replaced by the form once they
+// are); whoami after the answer, through the command's response_url.
 func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	if err != nil {
@@ -32,24 +35,37 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), ackBudget)
+	defer cancel()
 	verb, arg := splitCommand(cmd.Text)
 	var answer map[string]any
 	switch verb {
 	case "help":
 		answer = ephemeral(helpText)
 	case "whoami":
-		answer = a.whoami(ctx, cmd)
+		a.later(ctx, func(ctx context.Context) { a.respond(ctx, cmd.ResponseURL, a.whoami(ctx, cmd)) })
 	case "", "req", "request":
 		answer = a.openRequest(ctx, cmd, arg)
 	default:
 		answer = ephemeral(fmt.Sprintf("`%s %s` is not something Latch knows.\n\n%s", escape(clipPlain(cmd.Command, 50)), escape(clipPlain(cmd.Text, 200)), helpText))
 	}
 	if answer == nil {
-		w.WriteHeader(http.StatusOK) // an empty 200: the modal is the answer
+		w.WriteHeader(http.StatusOK) // an empty 200: the modal, or a later message, is the answer
 		return
 	}
 	writeJSON(w, answer)
+}
+
+// respond posts msg to a command's or click's response_url, logging what
+// cannot be posted.
+func (a *App) respond(ctx context.Context, responseURL string, msg map[string]any) {
+	if responseURL == "" {
+		a.Log.WarnContext(ctx, "a message for Slack was dropped: the payload named no response_url", "text", msg["text"])
+		return
+	}
+	if err := a.Slack.Respond(ctx, responseURL, msg); err != nil {
+		a.Log.WarnContext(ctx, "could not answer through response_url", "err", err)
+	}
 }
 
 // splitCommand splits a slash command's text into its verb and the rest.
@@ -61,45 +77,88 @@ func splitCommand(text string) (verb, arg string) {
 	return strings.ToLower(fields[0]), strings.Join(fields[1:], " ")
 }
 
-// openRequest opens the flow picker, or the named flow's request form.
+// loadingView is the modal opened at once for someone Latch has not looked
+// up lately; the form replaces it.
+func loadingView() view {
+	return messageView(callbackLoading, "Request access", ":hourglass_flowing_sand: Looking you up…")
+}
+
+// openRequest opens the flow picker, or the named flow's request form. For
+// a person resolved lately it opens the form at once; else it opens a
+// loading modal (the one call before the answer) and, after the answer,
+// looks them up and replaces it with the form, or with why they may not
+// request.
 func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName string) map[string]any {
-	p, err := a.resolve(ctx, cmd.TeamID, cmd.UserID)
-	if err != nil {
-		return ephemeral(escape(a.explain(ctx, err)))
+	if p, ok := a.cached(cmd.TeamID, cmd.UserID); ok {
+		v, refusal := a.requestViewFor(p, flowName)
+		if refusal != "" {
+			return ephemeral(refusal)
+		}
+		return a.openView(ctx, cmd, p.user.Email, v)
 	}
+	id, hash, err := a.Slack.OpenView(ctx, cmd.TriggerID, loadingView())
+	if err != nil {
+		return a.openFailed(ctx, cmd.UserID, err)
+	}
+	a.later(ctx, func(ctx context.Context) {
+		var v view
+		p, err := a.resolve(ctx, cmd.TeamID, cmd.UserID)
+		if err != nil {
+			v = messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(a.explain(ctx, err)))
+		} else if form, refusal := a.requestViewFor(p, flowName); refusal != "" {
+			v = messageView(callbackRequest+"_error", "Latch", refusal)
+		} else {
+			v = form
+		}
+		if err := a.Slack.UpdateView(ctx, id, hash, v); err != nil {
+			a.Log.WarnContext(ctx, "could not show the request form", "user", cmd.UserID, "err", err)
+		}
+	})
+	return nil
+}
+
+// openView opens v for a command, answering nil when it opened.
+func (a *App) openView(ctx context.Context, cmd *SlashCommand, who string, v view) map[string]any {
+	if _, _, err := a.Slack.OpenView(ctx, cmd.TriggerID, v); err != nil {
+		return a.openFailed(ctx, who, err)
+	}
+	return nil
+}
+
+func (a *App) openFailed(ctx context.Context, who string, err error) map[string]any {
+	a.Log.WarnContext(ctx, "could not open the request form", "user", who, "err", err)
+	if ErrorCode(err) == "expired_trigger_id" || errors.Is(err, context.DeadlineExceeded) {
+		return ephemeral("Slack took too long to open the form. Please run the command again.")
+	}
+	return ephemeral("Latch could not open the form: " + escape(err.Error()))
+}
+
+// requestViewFor is the view p sees for /latch [req flowName]: the picker,
+// or a flow's form; or, when p may not request from Slack, why (mrkdwn).
+func (a *App) requestViewFor(p person, flowName string) (view, string) {
 	if p.connect {
-		return ephemeral("Slack Connect users cannot request access through Latch: you are a guest here. Ask someone in this workspace to request it for you.")
+		return nil, "Slack Connect users cannot request access through Latch: you are a guest here. Ask someone in this workspace to request it for you."
 	}
 	if p.user.Role == latch.RoleGuest {
-		return ephemeral(escape(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestCannotRequest,
-			"Guests cannot request access. Ask an admin to make %s a member.", p.user.Email))))
+		return nil, escape(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestCannotRequest,
+			"Guests cannot request access. Ask an admin to make %s a member.", p.user.Email)))
 	}
 	flows := a.requestable(&p.user)
 	if len(flows) == 0 {
-		return ephemeral("No flow can be requested from Slack. An admin adds flows in Latch's flows directory.")
+		return nil, "No flow can be requested from Slack. An admin adds flows in Latch's flows directory."
 	}
-	var view map[string]any
+	meta := metaFor(p)
 	switch {
 	case flowName != "":
 		f, ok := findFlow(flows, flowName)
 		if !ok {
-			view = pickerView(flows, fmt.Sprintf(":warning: There is no flow %s that you can request from Slack. Pick one of these.", escape(strconv.Quote(clipPlain(flowName, 100)))))
-			break
+			return pickerView(flows, fmt.Sprintf(":warning: There is no flow %s that you can request from Slack. Pick one of these.", escape(strconv.Quote(clipPlain(flowName, 100))))), ""
 		}
-		view = requestView(f, nil)
+		return requestView(f, meta), ""
 	case len(flows) == 1:
-		view = requestView(flows[0], nil)
-	default:
-		view = pickerView(flows, "")
+		return requestView(flows[0], meta), ""
 	}
-	if _, err := a.Slack.OpenView(ctx, cmd.TriggerID, view); err != nil {
-		a.Log.WarnContext(ctx, "could not open the request form", "user", p.user.Email, "err", err)
-		if ErrorCode(err) == "expired_trigger_id" {
-			return ephemeral("Slack took too long to open the form. Please run the command again.")
-		}
-		return ephemeral("Latch could not open the form: " + escape(err.Error()))
-	}
-	return nil
+	return pickerView(flows, ""), ""
 }
 
 // requestable returns the flows user may request from Slack, in the

@@ -107,7 +107,7 @@ func TestOutsideTextIsEscapedEverywhere(t *testing.T) {
 
 	// The form, submitted with the injection in a field.
 	r.command(annID, team, "req inj")
-	form := r.lastView("views.open")
+	form := r.shown()
 	status, answer := r.interact(submission(annID, team, form, map[string]map[string]any{
 		"why":   {"type": "plain_text_input", "value": injection},
 		"buddy": {"type": "users_select", "selected_user": carID},
@@ -139,7 +139,7 @@ func TestOutsideTextIsEscapedEverywhere(t *testing.T) {
 
 	// A second request, denied with the injection as reason.
 	r.command(annID, team, "req inj")
-	r.interact(submission(annID, team, r.lastView("views.open"), map[string]map[string]any{"why": {"type": "plain_text_input", "value": "again"}}))
+	r.interact(submission(annID, team, r.shown(), map[string]map[string]any{"why": {"type": "plain_text_input", "value": "again"}}))
 	var second latch.Request
 	for _, q := range r.requests() {
 		if q.Status == latch.StatusPending {

@@ -2,6 +2,8 @@ package slackapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,13 +16,16 @@ import (
 )
 
 // serveInteraction answers button clicks, menu choices and form
-// submissions.
+// submissions within Slack's 3 seconds: a click is acknowledged at once and
+// handled after; a submission is answered from what the form carries, with
+// Web API calls (if any) bounded by what is left of the budget.
 func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	in, ok := readInteraction(w, r)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), ackBudget)
+	defer cancel()
 	switch in.Type {
 	case InteractionViewSubmission:
 		if answer := a.submit(ctx, in); answer != nil {
@@ -28,7 +33,7 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case InteractionBlockActions:
-		a.act(ctx, in)
+		a.later(ctx, func(ctx context.Context) { a.act(ctx, in) })
 	case InteractionBlockSuggestion:
 		writeJSON(w, a.options(ctx, in))
 		return
@@ -60,27 +65,44 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 	if err != nil {
 		return formError(in.View, fmt.Sprintf("The flow %q is no longer available. Close the form and run /latch again.", meta.Flow))
 	}
-	p, err := a.resolve(ctx, teamOf(in), in.User.ID)
-	if err != nil {
-		return formError(in.View, a.explain(ctx, err))
+	key := teamOf(in) + "/" + in.View.ID + "/" + in.View.Hash
+	if answer, ok := a.remembered(key); ok {
+		return answer // the same submission again: it was sent once
 	}
-	if p.connect {
+	email, connect := meta.Email, meta.Connect
+	if meta.User == "" || meta.User != in.User.ID || email == "" {
+		p, err := a.resolve(ctx, teamOf(in), in.User.ID)
+		if err != nil {
+			return formError(in.View, a.explain(ctx, err))
+		}
+		email, connect = p.user.Email, p.connect
+	}
+	if connect {
 		return formError(in.View, "Slack Connect users cannot request access through Latch.")
 	}
-	create := engine.CreateInput{Flow: f.Name, UserEmail: p.user.Email, Source: latch.SourceSlack, Fields: formValues(f, &in.View.State),
-		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}}}
-	c, err := a.Engine.Prepare(ctx, create)
-	if err != nil {
+	create := engine.CreateInput{Flow: f.Name, UserEmail: email, Source: latch.SourceSlack, Fields: formValues(f, &in.View.State),
+		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}},
+		ID:      submissionID(key)}
+	if _, err := a.Engine.Prepare(ctx, create); err != nil {
 		if latch.ErrorKindOf(err) == latch.KindInternal {
 			return formError(in.View, a.explain(ctx, err))
 		}
 		return fieldErrors(in.View, err)
 	}
-	create.ID = c.Requests[0].ID
-	if err := a.Submit(ctx, create); err != nil {
+	if err := a.Submit(ctx, create); err != nil && !errors.Is(err, engine.ErrExists) {
 		return formError(in.View, a.explain(ctx, err))
 	}
-	return map[string]any{"response_action": "update", "view": submittedView(f, create.ID, a.approvalChannel(f))}
+	answer := map[string]any{"response_action": "update", "view": submittedView(f, create.ID, a.approvalChannel(f))}
+	a.remember(key, answer)
+	return answer
+}
+
+// submissionID is the id of the request a submitted view creates: the same
+// view and hash (Slack's retry, a double click, another instance) always
+// name the same request, which the engine creates once.
+func submissionID(key string) string {
+	sum := sha256.Sum256([]byte("slack\x00" + key))
+	return "req_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:26]
 }
 
 // fieldErrors answers a form with each bad field's reason next to it.
@@ -172,10 +194,14 @@ func (a *App) pickFlow(ctx context.Context, in *Interaction, act Action) {
 	}
 	f, err := a.Engine.Flows().Get(optionValue(vals[0], flowNames(a.Engine.Flows().All())))
 	var v view
-	if err != nil {
+	p, perr := a.resolve(ctx, teamOf(in), in.User.ID)
+	switch {
+	case perr != nil:
+		v = messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(a.explain(ctx, perr)))
+	case err != nil:
 		v = pickerView(a.pickable(ctx, in), fmt.Sprintf(":warning: There is no flow %s any more. Pick another.", escape(strconv.Quote(vals[0]))))
-	} else {
-		v = requestView(f, nil)
+	default:
+		v = requestView(f, metaFor(p))
 	}
 	if err := a.Slack.UpdateView(ctx, in.View.ID, in.View.Hash, v); err != nil {
 		a.Log.WarnContext(ctx, "could not show the flow's form", "flow", vals[0], "err", err)
@@ -206,11 +232,16 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 	requestID := act.Value
 	kind := map[string]latch.CommandKind{actionApprove: latch.CmdApprove, actionDeny: latch.CmdDeny, actionRevoke: latch.CmdRevoke}[act.ActionID]
 	refuse := func(msg string) {
+		text := clipMrkdwn(escape(msg), maxMessageText, "")
+		if in.ResponseURL != "" {
+			a.respond(ctx, in.ResponseURL, map[string]any{"response_type": "ephemeral", "replace_original": false, "text": text})
+			return
+		}
 		if in.Channel == nil {
 			a.Log.WarnContext(ctx, "a refusal could not be shown: the click came from no channel", "request", requestID, "reason", msg)
 			return
 		}
-		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, clipMrkdwn(escape(msg), maxMessageText, "")); err != nil {
+		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, text); err != nil {
 			a.Log.WarnContext(ctx, "could not tell a person why they may not act", "request", requestID, "err", err)
 		}
 	}
@@ -307,7 +338,9 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 // there when someone types into an external select.
 func (a *App) serveOptions(w http.ResponseWriter, r *http.Request) {
 	if in, ok := readInteraction(w, r); ok {
-		writeJSON(w, a.options(r.Context(), in))
+		ctx, cancel := context.WithTimeout(r.Context(), ackBudget)
+		defer cancel()
+		writeJSON(w, a.options(ctx, in))
 	}
 }
 

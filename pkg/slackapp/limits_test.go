@@ -59,7 +59,7 @@ func TestBigInputsStayWithinSlacksLimits(t *testing.T) {
 		t.Fatalf("/latch req big: %d %v, want the form opened", status, answer)
 	}
 	noneRefused(t, r.slack)
-	form := r.lastView("views.open")
+	form := r.shown()
 	blocks := blocksOf(form)
 	hdr := blocks[0]["text"].(map[string]any)["text"].(string)
 	if utf8.RuneCountInString(hdr) != 150 || !strings.HasSuffix(hdr, "…") {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -128,6 +130,11 @@ type rig struct {
 	store *boltstore.Store
 	esc   *escalator
 	url   string // the app's handler
+	// pending counts the app's work after its answers to Slack; the rig
+	// waits for it after each command and interaction, so tests read
+	// what the work did.
+	pending sync.WaitGroup
+	seq     int
 }
 
 func newRig(t testing.TB, flowTexts ...string) *rig {
@@ -170,6 +177,9 @@ func newRig(t testing.TB, flowTexts ...string) *rig {
 		t.Fatal(err)
 	}
 	r.app.Engine = r.eng
+	r.app.After = func(work func()) {
+		r.pending.Go(work)
+	}
 	r.app.Submit = func(ctx context.Context, in engine.CreateInput) error {
 		_, err := r.eng.Create(ctx, in)
 		return err
@@ -189,7 +199,14 @@ func (r *rig) post(route, contentType string, body []byte) (int, []byte) {
 // command runs a slash command as user, in Slack's form shape.
 func (r *rig) command(userID, userTeam, text string) (int, map[string]any) {
 	r.t.Helper()
-	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", slacktest.Command(userTeam, userID, text))
+	form, err := url.ParseQuery(string(slacktest.Command(userTeam, userID, text)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.seq++
+	form.Set("response_url", r.slack.ResponseURL(fmt.Sprintf("commands/%d", r.seq)))
+	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	r.pending.Wait()
 	return status, r.checked(r.decode(body))
 }
 
@@ -224,14 +241,36 @@ func (r *rig) decode(body []byte) map[string]any {
 // interact posts an interaction payload as Slack does.
 func (r *rig) interact(payload map[string]any) (int, map[string]any) {
 	r.t.Helper()
+	if _, ok := payload["response_url"]; ok {
+		r.seq++
+		payload["response_url"] = r.slack.ResponseURL(fmt.Sprintf("actions/%d", r.seq))
+	}
 	status, body := r.post("/slack/interactions", "application/x-www-form-urlencoded", slacktest.Form(r.t, payload))
+	r.pending.Wait()
 	return status, r.checked(r.decode(body))
 }
 
-// lastView returns the view of the last views.open or views.update call.
-func (r *rig) lastView(method string) map[string]any {
+// shown returns the view the app showed last (views.open or views.update),
+// once the app's work after its answers is done.
+func (r *rig) shown() map[string]any {
 	r.t.Helper()
-	return r.slack.OpenedView(r.t, method)
+	r.pending.Wait()
+	return r.slack.ShownView(r.t)
+}
+
+// responses returns the texts posted to the commands' and clicks'
+// response_urls, failing the test for any Slack would refuse.
+func (r *rig) responses() []string {
+	r.t.Helper()
+	var out []string
+	for _, resp := range r.slack.Responses() {
+		if len(resp.Problems) > 0 {
+			r.t.Errorf("Slack would refuse a response: %v", resp.Problems)
+		}
+		s, _ := resp.Body["text"].(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 func submission(userID, userTeam string, v map[string]any, values map[string]map[string]any) map[string]any {

@@ -18,6 +18,7 @@ import (
 const (
 	callbackPicker  = "latch_pick"    // the flow picker modal
 	callbackRequest = "latch_request" // a flow's request form
+	callbackLoading = "latch_loading" // opened at once while Latch looks the person up
 	actionPickFlow  = "pick_flow"     // the picker's select
 	actionValue     = "value"         // every input of the request form
 	actionApprove   = "approve"
@@ -153,10 +154,22 @@ func selectOf(actionID, placeholder string, opts []any) map[string]any {
 	return sel
 }
 
-// formMeta is what a request form carries in private_metadata.
+// formMeta is what a request form carries in private_metadata: the flow,
+// and who the form was opened for, as Latch resolved them then, so that
+// submitting it needs no users.info call within the 3-second budget.
+// Slack returns private_metadata as Latch set it; it is read only for the
+// Slack user it names.
 type formMeta struct {
 	Flow    string `json:"flow"`
 	Channel string `json:"channel,omitempty"` // where the command was run
+	User    string `json:"user,omitempty"`    // the Slack user id it was opened for
+	Email   string `json:"email,omitempty"`   // their Latch user
+	Connect bool   `json:"connect,omitempty"` // a Slack Connect user
+}
+
+// metaFor is the metadata of a form opened for p.
+func metaFor(p person) *formMeta {
+	return &formMeta{User: p.slack.ID, Email: p.user.Email, Connect: p.connect}
 }
 
 // requestView is the form of one flow: its header text, a target picker

@@ -154,6 +154,7 @@ func (p *Parts) SlackApp(ctx context.Context, signed bool) (*slackapp.App, error
 	}
 	app := slackapp.NewApp(p.Env.Get, token)
 	app.Store, app.Log = p.Store, p.Env.Log
+	app.After = slackapp.RunNow // a Lambda freezes once it has answered: nothing may be left running
 	if signed {
 		secret, err := p.Env.Secret(ctx, "SLACK_SIGNING_SECRET")
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/latchhq/latch/pkg/slackapp/blockkit"
@@ -50,6 +51,18 @@ type Server struct {
 	allConns []*websocket.Conn
 	wsURL    string
 	seq      int
+	latency  time.Duration
+	shown    string     // the id of the view set last
+	base     string     // the server's root URL
+	answers  []Response // posts to response_urls
+}
+
+// Response is a message posted to a response_url the fake handed out.
+type Response struct {
+	Path string         // the response_url's path, e.g. "/response/commands/1"
+	Body map[string]any // the message: text, blocks, response_type, replace_original
+	// Problems are what Slack would refuse in it (blockkit.ValidateMessage).
+	Problems []string
 }
 
 // User is a workspace member as users.info describes one.
@@ -131,12 +144,67 @@ func NewServer(tb testing.TB) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serve)
 	mux.HandleFunc("/link/", s.serveSocket)
+	mux.HandleFunc("POST /response/", s.serveResponse)
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
 	tb.Cleanup(s.closeSockets) // runs first: the server then has no hijacked connection open
 	s.URL = ts.URL + "/api/"
+	s.base = ts.URL
 	s.wsURL = "ws" + strings.TrimPrefix(ts.URL, "http") + "/link/?ticket=fake"
 	return s
+}
+
+// ResponseURL is a response_url served by the fake, named name (e.g.
+// "commands/1"), for payloads to carry in place of
+// https://hooks.slack.com/...; posts to it are kept (Responses).
+func (s *Server) ResponseURL(name string) string { return s.base + "/response/" + name }
+
+// Responses returns the messages posted to the fake's response_urls, in
+// order.
+func (s *Server) Responses() []Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Response(nil), s.answers...)
+}
+
+// serveResponse takes a message posted to a response_url as Slack does:
+// JSON with text and optional blocks; it answers 200 "ok", or 400
+// invalid_blocks (with what was wrong kept in Problems) for a message Slack
+// would refuse.
+func (s *Server) serveResponse(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	text, _ := body["text"].(string)
+	problems := blockkit.ValidateMessage(text, body["blocks"])
+	if text == "" && body["blocks"] == nil {
+		problems = append(problems, "no text")
+	}
+	s.mu.Lock()
+	s.answers = append(s.answers, Response{Path: r.URL.Path, Body: body, Problems: problems})
+	s.mu.Unlock()
+	if len(problems) > 0 {
+		http.Error(w, "invalid_blocks", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// ShownView returns the view set last by views.open or views.update (as
+// the fake echoes it, with its id and hash), failing the test when none
+// was.
+func (s *Server) ShownView(tb testing.TB) map[string]any {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.views[s.shown]
+	if !ok {
+		tb.Fatalf("no view was opened")
+	}
+	return maps.Clone(v)
 }
 
 // SetToken changes the bot token the fake accepts.
@@ -257,7 +325,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c := Call{Method: method, Token: token, Params: params}
 	a := s.answer(c)
 	if ok, _ := a["ok"].(bool); !ok {
@@ -266,8 +333,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			c.Problems, _ = md["messages"].([]string)
 		}
 	}
-	s.calls = append(s.calls, c)
+	s.calls = append(s.calls, c) // recorded as it arrives
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return // the caller gave up
+		}
+	}
 	writeAnswer(w, a)
+}
+
+// SetLatency makes every Web API call take d before it is answered, as a
+// slow Slack would (calls are recorded when they arrive).
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
 }
 
 // Refused returns the calls the fake refused as Slack would refuse their
@@ -459,6 +545,7 @@ func (s *Server) storeView(id string, view map[string]any) map[string]any {
 		}
 	}
 	s.views[id] = out
+	s.shown = id
 	return out
 }
 
