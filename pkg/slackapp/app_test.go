@@ -102,7 +102,7 @@ func TestRequestFormIsBuiltFromTheFlow(t *testing.T) {
 	if opt := element("duration")["initial_option"].(map[string]any); opt["value"] != "1h" {
 		t.Errorf("duration initial option %v, want the default 1h", opt)
 	}
-	if block(t, blocks, "reason")["optional"] != false || block(t, blocks, "ticket")["optional"] != true {
+	if block(t, blocks, "reason")["optional"] == true || block(t, blocks, "ticket")["optional"] != true {
 		t.Errorf("required reason must not be optional, ticket must be")
 	}
 	if element("hosts")["multiline"] != true {

@@ -43,7 +43,7 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 	case "help":
 		answer = ephemeral(helpText)
 	case "whoami":
-		a.later(ctx, func(ctx context.Context) { a.respond(ctx, cmd.ResponseURL, a.whoami(ctx, cmd)) })
+		a.later(ctx, func(ctx context.Context) { a.respond(ctx, cmd.ResponseURL, a.whoami(ctx, cmd)["text"].(string)) })
 	case "", "req", "request":
 		answer = a.openRequest(ctx, cmd, arg)
 	default:
@@ -56,14 +56,14 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, answer)
 }
 
-// respond posts msg to a command's or click's response_url, logging what
-// cannot be posted.
-func (a *App) respond(ctx context.Context, responseURL string, msg map[string]any) {
+// respond posts text (mrkdwn), shown only to the person who acted, to a
+// command's or click's response_url, logging what cannot be posted.
+func (a *App) respond(ctx context.Context, responseURL, text string) {
 	if responseURL == "" {
-		a.Log.WarnContext(ctx, "a message for Slack was dropped: the payload named no response_url", "text", msg["text"])
+		a.Log.WarnContext(ctx, "a message for Slack was dropped: the payload named no response_url", "text", text)
 		return
 	}
-	if err := a.Slack.Respond(ctx, responseURL, msg); err != nil {
+	if err := a.Slack.Respond(ctx, responseURL, text); err != nil {
 		a.Log.WarnContext(ctx, "could not answer through response_url", "err", err)
 	}
 }
@@ -137,15 +137,15 @@ func (a *App) openFailed(ctx context.Context, who string, err error) map[string]
 // or a flow's form; or, when p may not request from Slack, why (mrkdwn).
 func (a *App) requestViewFor(p person, flowName string) (view, string) {
 	if p.connect {
-		return nil, "Slack Connect users cannot request access through Latch: you are a guest here. Ask someone in this workspace to request it for you."
+		return view{}, "Slack Connect users cannot request access through Latch: you are a guest here. Ask someone in this workspace to request it for you."
 	}
 	if p.user.Role == latch.RoleGuest {
-		return nil, escape(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestCannotRequest,
+		return view{}, escape(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestCannotRequest,
 			"Guests cannot request access. Ask an admin to make %s a member.", p.user.Email)))
 	}
 	flows := a.requestable(&p.user)
 	if len(flows) == 0 {
-		return nil, "No flow can be requested from Slack. An admin adds flows in Latch's flows directory."
+		return view{}, "No flow can be requested from Slack. An admin adds flows in Latch's flows directory."
 	}
 	meta := metaFor(p)
 	switch {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/slack-go/slack"
 )
 
 // serveInteraction answers button clicks, menu choices and form
@@ -234,7 +235,7 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 	refuse := func(msg string) {
 		text := clipMrkdwn(escape(msg), maxMessageText, "")
 		if in.ResponseURL != "" {
-			a.respond(ctx, in.ResponseURL, map[string]any{"response_type": "ephemeral", "replace_original": false, "text": text})
+			a.respond(ctx, in.ResponseURL, text)
 			return
 		}
 		if in.Channel == nil {
@@ -294,7 +295,7 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 		}
 		return false
 	}
-	var opts []any
+	var opts []*slack.OptionBlockObject
 	switch {
 	case in.ActionID == actionPickFlow:
 		for _, f := range a.pickable(ctx, in) {
@@ -329,7 +330,7 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 		}
 	}
 	if opts == nil {
-		opts = []any{}
+		opts = []*slack.OptionBlockObject{}
 	}
 	return map[string]any{"options": opts}
 }

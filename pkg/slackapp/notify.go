@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/slack-go/slack"
 )
 
 // RefApproval is the kind of the message ref of a request's approval message.
@@ -244,7 +245,7 @@ func seeRequest(id string) string { return " (all of it: `latch get " + escape(i
 // the reason input and Approve / Deny while it is pending, and Revoke while
 // its access is active on a flow that allows it. Outside text is escaped
 // and every text within Slack's limits.
-func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (string, []any) {
+func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (string, []slack.Block) {
 	requester := a.who(ctx, latch.Actor{Email: r.Requester.Email})
 	what := whatOf(f, r)
 	more := seeRequest(r.ID)
@@ -253,9 +254,9 @@ func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (strin
 		summary += " for " + escape(latch.FormatValue(latch.FieldDuration, r.Duration))
 	}
 	text := clipMrkdwn(fmt.Sprintf("%s requests %s: %s", escape(r.Requester.Email), escape(flowLabel(f)), r.Status), maxMessageText, "")
-	blocks := []any{section("summary", ":key: "+summary, more)}
+	blocks := []slack.Block{section("summary", ":key: "+summary, more)}
 	if fields := a.fieldTexts(f, r); len(fields) > 0 {
-		blocks = append(blocks, map[string]any{"type": "section", "block_id": "fields", "fields": fields})
+		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID("fields")))
 	}
 	blocks = append(blocks, section("status", a.status(ctx, f, r), more))
 	via := "via " + escape(string(r.Source))
@@ -269,22 +270,19 @@ func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (strin
 // actionBlocks are the inputs and buttons of an approval message: the
 // reason input and Approve / Deny while it is pending, Revoke while its
 // access is active on a flow that allows it, nothing otherwise.
-func actionBlocks(f *latch.Flow, r latch.Request) []any {
+func actionBlocks(f *latch.Flow, r latch.Request) []slack.Block {
 	switch {
 	case r.Status == latch.StatusPending:
-		return []any{
-			map[string]any{"type": "input", "block_id": blockReason, "optional": true, "label": plain("Reason (optional)", maxLabel),
-				"element": map[string]any{"type": "plain_text_input", "action_id": actionValue, "placeholder": plain("Why you approve or deny", maxPlaceholder)}},
-			map[string]any{"type": "actions", "block_id": "decide", "elements": []any{
-				button(actionApprove, "Approve", "primary", r.ID, nil),
-				button(actionDeny, "Deny", "danger", r.ID, nil),
-			}}}
+		reason := slack.NewInputBlock(blockReason, plain("Reason (optional)", maxLabel), nil,
+			slack.NewPlainTextInputBlockElement(plain("Why you approve or deny", maxPlaceholder), actionValue))
+		reason.Optional = true
+		return []slack.Block{reason, slack.NewActionBlock("decide",
+			button(actionApprove, "Approve", slack.StylePrimary, r.ID, nil),
+			button(actionDeny, "Deny", slack.StyleDanger, r.ID, nil))}
 	case r.Status == latch.StatusActive && f.AllowRevoke:
-		confirm := map[string]any{"title": plain("Revoke access?", maxConfirmTitle), "text": plain("Access ends now, before its scheduled end.", maxConfirmText),
-			"confirm": plain("Revoke", maxConfirmButton), "deny": plain("Keep", maxConfirmButton), "style": "danger"}
-		return []any{map[string]any{"type": "actions", "block_id": "active", "elements": []any{
-			button(actionRevoke, "Revoke", "danger", r.ID, confirm),
-		}}}
+		confirm := slack.NewConfirmationBlockObject(plain("Revoke access?", maxConfirmTitle), plain("Access ends now, before its scheduled end.", maxConfirmText),
+			plain("Revoke", maxConfirmButton), plain("Keep", maxConfirmButton)).WithStyle(slack.StyleDanger)
+		return []slack.Block{slack.NewActionBlock("active", button(actionRevoke, "Revoke", slack.StyleDanger, r.ID, confirm))}
 	}
 	return nil
 }
@@ -292,20 +290,17 @@ func actionBlocks(f *latch.Flow, r latch.Request) []any {
 // minimalMessage is the approval message cut to its status and buttons,
 // for an update Slack refused whole: a decided request must not keep live
 // buttons because some other part of its message was refused.
-func (a *App) minimalMessage(ctx context.Context, f *latch.Flow, r latch.Request) (string, []any) {
+func (a *App) minimalMessage(ctx context.Context, f *latch.Flow, r latch.Request) (string, []slack.Block) {
 	status := clipMrkdwn(a.status(ctx, f, r), maxSectionText, "")
 	st := fmt.Sprintf("Request `%s`: %s", escape(r.ID), status)
-	blocks := []any{section("status", st, "")}
+	blocks := []slack.Block{section("status", st, "")}
 	return clipPlain(fmt.Sprintf("Request %s: %s", r.ID, r.Status), maxMessageText), append(blocks, actionBlocks(f, r)...)
 }
 
-func button(action, label, style, value string, confirm map[string]any) map[string]any {
-	b := map[string]any{"type": "button", "action_id": action, "text": plain(label, maxButtonText), "value": clipPlain(value, maxButtonValue)}
-	if style != "" {
-		b["style"] = style
-	}
+func button(action, label string, style slack.Style, value string, confirm *slack.ConfirmationBlockObject) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(action, clipPlain(value, maxButtonValue), plain(label, maxButtonText)).WithStyle(style)
 	if confirm != nil {
-		b["confirm"] = confirm
+		b = b.WithConfirm(confirm)
 	}
 	return b
 }
@@ -313,8 +308,8 @@ func button(action, label, style, value string, confirm map[string]any) map[stri
 // fieldTexts shows the request's fields, as Slack section fields (at most
 // 10), in the flow's order: labels and values escaped, users chosen in
 // user fields mentioned.
-func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []any {
-	var out []any
+func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []*slack.TextBlockObject {
+	var out []*slack.TextBlockObject
 	for _, fl := range f.Fields {
 		v, ok := r.Fields[fl.Name]
 		if !ok || fl.Name == latch.FieldNameTarget || fl.Name == latch.FieldNameDuration {

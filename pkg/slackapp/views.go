@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/slack-go/slack"
 )
 
 // Callback and action ids of Latch's views and messages.
@@ -29,42 +29,38 @@ const (
 )
 
 // view is a Block Kit modal.
-type view = map[string]any
+type view = slack.ModalViewRequest
 
 // plain is a plain_text object of at most n characters. Plain text is shown
 // as is: it needs no escaping.
-func plain(s string, n int) map[string]any {
-	return map[string]any{"type": "plain_text", "text": clipPlain(s, n), "emoji": true}
+func plain(s string, n int) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, clipPlain(s, n), true, false)
 }
 
 // mrkdwn is a mrkdwn text object of at most n characters; more points to
 // the full text where it was cut. s must already be mrkdwn: outside text in
 // it escaped, Latch's mentions built with mention.
-func mrkdwn(s string, n int, more string) map[string]any {
-	return map[string]any{"type": "mrkdwn", "text": clipMrkdwn(s, n, more)}
+func mrkdwn(s string, n int, more string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, clipMrkdwn(s, n, more), false, false)
 }
 
 // section is a section block of mrkdwn text.
-func section(blockID, md, more string) map[string]any {
-	b := map[string]any{"type": "section", "text": mrkdwn(nonEmpty(md), maxSectionText, more)}
-	if blockID != "" {
-		b["block_id"] = clipPlain(blockID, maxID)
-	}
-	return b
+func section(blockID, md, more string) *slack.SectionBlock {
+	return slack.NewSectionBlock(mrkdwn(nonEmpty(md), maxSectionText, more), nil, nil, slack.SectionBlockOptionBlockID(clipPlain(blockID, maxID)))
 }
 
 // header is a header block.
-func header(text string) map[string]any {
-	return map[string]any{"type": "header", "text": plain(nonEmpty(text), maxHeaderText)}
+func header(text string) *slack.HeaderBlock {
+	return slack.NewHeaderBlock(plain(nonEmpty(text), maxHeaderText))
 }
 
 // contextBlock is a context block of mrkdwn texts (at most ten).
-func contextBlock(mds ...string) map[string]any {
-	els := make([]any, 0, min(len(mds), maxContextElements))
+func contextBlock(mds ...string) *slack.ContextBlock {
+	els := make([]slack.MixedElement, 0, min(len(mds), maxContextElements))
 	for _, md := range mds[:min(len(mds), maxContextElements)] {
 		els = append(els, mrkdwn(nonEmpty(md), maxContextText, ""))
 	}
-	return map[string]any{"type": "context", "elements": els}
+	return slack.NewContextBlock("", els...)
 }
 
 // nonEmpty is s, or "(empty)" where s is blank: Slack refuses empty text.
@@ -77,8 +73,8 @@ func nonEmpty(s string) string {
 
 // option is a select option showing text; value must come from optionKey
 // or be a value Latch made (at most 150 characters).
-func option(text, value string) map[string]any {
-	return map[string]any{"text": plain(nonEmpty(text), maxOptionText), "value": value}
+func option(text, value string) *slack.OptionBlockObject {
+	return slack.NewOptionBlockObject(value, plain(nonEmpty(text), maxOptionText), nil)
 }
 
 // optionKey is the value of the option offering v: v itself when it fits
@@ -107,12 +103,12 @@ func optionValue(key string, values []string) string {
 
 // modal is a modal view; blocks past Slack's 100 are dropped (flows are
 // validated to stay well under it).
-func modal(callback, title string, blocks []any) view {
+func modal(callback, title string, blocks []slack.Block) view {
 	if len(blocks) > maxModalBlocks {
 		blocks = blocks[:maxModalBlocks]
 	}
-	return view{"type": "modal", "callback_id": callback, "title": plain(nonEmpty(title), maxTitle),
-		"close": plain("Cancel", maxTitle), "blocks": blocks}
+	return view{Type: slack.VTModal, CallbackID: callback, Title: plain(nonEmpty(title), maxTitle),
+		Close: plain("Cancel", maxTitle), Blocks: slack.Blocks{BlockSet: blocks}}
 }
 
 // flowLabel is the name people see for a flow.
@@ -127,31 +123,30 @@ func flowLabel(f *latch.Flow) string {
 // one replaces it with that flow's form. note is mrkdwn (outside text in it
 // escaped).
 func pickerView(flows []*latch.Flow, note string) view {
-	var blocks []any
+	var blocks []slack.Block
 	if note != "" {
 		blocks = append(blocks, section("", note, ""))
 	}
-	opts := make([]any, len(flows))
+	opts := make([]*slack.OptionBlockObject, len(flows))
 	for i, f := range flows {
 		opts[i] = option(flowLabel(f), optionKey(f.Name))
 	}
-	sel := selectOf(actionPickFlow, "Choose a flow", opts)
 	pick := section("pick", "What do you need access to?", "")
-	pick["accessory"] = sel
+	pick.Accessory = slack.NewAccessory(selectOf(actionPickFlow, "Choose a flow", opts))
 	blocks = append(blocks, pick)
 	return modal(callbackPicker, "Request access", blocks)
 }
 
 // selectOf is a select of options: static when Slack allows that many,
 // else external (its options come from /slack/options as people type).
-func selectOf(actionID, placeholder string, opts []any) map[string]any {
-	sel := map[string]any{"action_id": actionID, "placeholder": plain(placeholder, maxPlaceholder)}
+func selectOf(actionID, placeholder string, opts []*slack.OptionBlockObject) *slack.SelectBlockElement {
 	if len(opts) > maxStaticOptions {
-		sel["type"], sel["min_query_length"] = "external_select", 0
-	} else {
-		sel["type"], sel["options"] = "static_select", opts
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain(placeholder, maxPlaceholder), actionID)
+		zero := 0
+		sel.MinQueryLength = &zero
+		return sel
 	}
-	return sel
+	return slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain(placeholder, maxPlaceholder), actionID, opts...)
 }
 
 // formMeta is what a request form carries in private_metadata: the flow,
@@ -174,13 +169,13 @@ func metaFor(p person) *formMeta {
 
 // requestView is the form of one flow: its header text, a target picker
 // when the strategy has several targets, and an input per field, with
-// defaults filled in. errors are shown above the form (a note).
+// defaults filled in.
 func requestView(f *latch.Flow, meta *formMeta) view {
 	if meta == nil {
 		meta = &formMeta{}
 	}
 	meta.Flow = f.Name
-	blocks := []any{header(flowLabel(f))}
+	blocks := []slack.Block{header(flowLabel(f))}
 	if f.AdditionalHeaderText != "" {
 		// The flow's author writes it as mrkdwn, links included: it is the
 		// deployment's own text, bounded but not escaped.
@@ -200,23 +195,22 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 	}
 	md, _ := json.Marshal(meta)
 	v := modal(callbackRequest, "Request access", blocks)
-	v["submit"] = plain("Request", maxTitle)
-	v["private_metadata"] = string(md) // flow names and ids: well under 3,000
+	v.Submit = plain("Request", maxTitle)
+	v.PrivateMetadata = string(md) // names, ids and an email: well under 3,000
 	return v
 }
 
 // targetInput is the picker of the strategy's targets.
-func targetInput(f *latch.Flow) map[string]any {
-	opts := make([]any, len(f.Strategy.Targets))
+func targetInput(f *latch.Flow) *slack.InputBlock {
+	opts := make([]*slack.OptionBlockObject, len(f.Strategy.Targets))
 	for i, t := range f.Strategy.Targets {
 		opts[i] = option(targetLabel(t), optionKey(t.ID))
 	}
-	sel := selectOf(actionValue, "Choose a target", opts)
 	label := "Target"
 	if fl, ok := f.Field(latch.FieldNameTarget); ok && fl.Label != "" {
 		label = fl.Label
 	}
-	return map[string]any{"type": "input", "block_id": blockTarget, "label": plain(nonEmpty(label), maxLabel), "element": sel}
+	return slack.NewInputBlock(blockTarget, plain(nonEmpty(label), maxLabel), nil, selectOf(actionValue, "Choose a target", opts))
 }
 
 func targetLabel(t latch.Target) string {
@@ -227,16 +221,12 @@ func targetLabel(t latch.Target) string {
 }
 
 // fieldInput is the input block of one field.
-func fieldInput(fl latch.Field) map[string]any {
+func fieldInput(fl latch.Field) *slack.InputBlock {
 	label := fl.Label
 	if label == "" {
 		label = fl.Name
 	}
-	block := map[string]any{"type": "input", "block_id": clipPlain(fl.Name, maxID), "label": plain(nonEmpty(label), maxLabel),
-		"optional": !fl.Required || fl.Default != nil}
-	el := map[string]any{"action_id": actionValue}
-	block["element"] = el
-	allowed := make([]any, len(fl.AllowedValues))
+	allowed := make([]*slack.OptionBlockObject, len(fl.AllowedValues))
 	for i, v := range fl.AllowedValues {
 		s := latch.FormatValue(fl.Type, v)
 		allowed[i] = option(s, optionKey(s))
@@ -247,59 +237,69 @@ func fieldInput(fl latch.Field) map[string]any {
 		}
 		return latch.FormatValue(fl.Type, fl.Default), true
 	}
+	optional := !fl.Required || fl.Default != nil
+	var hint *slack.TextBlockObject
+	var el slack.BlockElement
 	switch {
 	case fl.Type == latch.FieldBool:
-		el["type"] = "checkboxes"
 		box := option(label, "true")
-		el["options"] = []any{box}
+		cb := slack.NewCheckboxGroupsBlockElement(actionValue, box)
 		if b, _ := fl.Default.(bool); b {
-			el["initial_options"] = []any{box}
+			cb.InitialOptions = []*slack.OptionBlockObject{box}
 		}
-		block["optional"] = true // unticked is false
+		el, optional = cb, true // unticked is false
 	case fl.Type == latch.FieldSlackUser:
-		el["type"] = "users_select"
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, nil, actionValue)
 		if s, ok := fl.Default.(string); ok && s != "" {
-			el["initial_user"] = s
+			sel.InitialUser = s
 		}
+		el = sel
 	case fl.Type == latch.FieldSlackUsers:
-		el["type"] = "multi_users_select"
+		sel := slack.NewOptionsMultiSelectBlockElement(slack.MultiOptTypeUser, nil, actionValue)
 		if s, ok := fl.Default.([]string); ok && len(s) > 0 {
-			el["initial_users"] = s
+			sel.InitialUsers = s
 		}
+		el = sel
 	case len(allowed) > 0:
-		maps.Copy(el, selectOf(actionValue, "Choose one", allowed))
+		sel := selectOf(actionValue, "Choose one", allowed)
 		if s, ok := initial(); ok {
 			if opts := pickOptions(allowed, []string{optionKey(s)}); len(opts) == 1 {
-				el["initial_option"] = opts[0] // Slack takes an initial option in external selects too
+				sel.InitialOption = opts[0] // Slack takes an initial option in external selects too
 			}
 		}
+		el = sel
 	case fl.Type == latch.FieldInt:
-		el["type"], el["is_decimal_allowed"] = "number_input", false
+		num := slack.NewNumberInputBlockElement(nil, actionValue, false)
 		if fl.Min != nil {
-			el["min_value"] = strconv.FormatInt(*fl.Min, 10)
+			num.MinValue = strconv.FormatInt(*fl.Min, 10)
 		}
 		if fl.Max != nil {
-			el["max_value"] = strconv.FormatInt(*fl.Max, 10)
+			num.MaxValue = strconv.FormatInt(*fl.Max, 10)
 		}
 		if s, ok := initial(); ok {
-			el["initial_value"] = s
+			num.InitialValue = s
 		}
+		el = num
 	case fl.Type == latch.FieldStrings || fl.Type == latch.FieldInts:
-		el["type"], el["multiline"] = "plain_text_input", true
-		el["placeholder"] = plain("One per line", maxPlaceholder)
+		in := slack.NewPlainTextInputBlockElement(plain("One per line", maxPlaceholder), actionValue)
+		in.Multiline = true
 		if d := fl.Default; d != nil {
-			el["initial_value"] = clipPlain(strings.ReplaceAll(latch.FormatValue(fl.Type, d), ", ", "\n"), maxInitialValue)
+			in.InitialValue = clipPlain(strings.ReplaceAll(latch.FormatValue(fl.Type, d), ", ", "\n"), maxInitialValue)
 		}
+		el = in
 	default: // string, duration
-		el["type"] = "plain_text_input"
+		in := slack.NewPlainTextInputBlockElement(nil, actionValue)
 		if fl.Type == latch.FieldDuration {
-			el["placeholder"] = plain("e.g. 30m, 4h, 1d", maxPlaceholder)
-			block["hint"] = plain(durationHint(fl), maxHint)
+			in.Placeholder = plain("e.g. 30m, 4h, 1d", maxPlaceholder)
+			hint = plain(durationHint(fl), maxHint)
 		}
 		if s, ok := initial(); ok {
-			el["initial_value"] = clipPlain(s, maxInitialValue)
+			in.InitialValue = clipPlain(s, maxInitialValue)
 		}
+		el = in
 	}
+	block := slack.NewInputBlock(fl.Name, plain(nonEmpty(label), maxLabel), hint, el)
+	block.Optional = optional
 	return block
 }
 
@@ -318,10 +318,10 @@ func durationHint(fl latch.Field) string {
 }
 
 // pickOptions returns the options whose values are in values.
-func pickOptions(options []any, values []string) []any {
-	var out []any
+func pickOptions(options []*slack.OptionBlockObject, values []string) []*slack.OptionBlockObject {
+	var out []*slack.OptionBlockObject
 	for _, o := range options {
-		if slices.Contains(values, o.(map[string]any)["value"].(string)) {
+		if slices.Contains(values, o.Value) {
 			out = append(out, o)
 		}
 	}
@@ -407,12 +407,12 @@ func submittedView(f *latch.Flow, requestID, where string) view {
 	}
 	text := fmt.Sprintf(":white_check_mark: Your request for *%s* is on its way to the approvers%s.\nLatch sends you a DM at every step. Request `%s`.",
 		escape(flowLabel(f)), where, escape(requestID))
-	v := modal(callbackRequest+"_done", "Request sent", []any{section("", text, "")})
-	v["close"] = plain("Done", maxTitle)
+	v := modal(callbackRequest+"_done", "Request sent", []slack.Block{section("", text, "")})
+	v.Close = plain("Done", maxTitle)
 	return v
 }
 
 // messageView is a modal that only says md (mrkdwn).
 func messageView(callback, title, md string) view {
-	return modal(callback, title, []any{section("", md, "")})
+	return modal(callback, title, []slack.Block{section("", md, "")})
 }

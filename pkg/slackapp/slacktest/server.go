@@ -2,7 +2,9 @@ package slacktest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"mime"
 	"net/http"
@@ -378,8 +380,12 @@ func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, string,
 	params := map[string]any{}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&params); err != nil {
+		err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&params)
+		if err != nil && !errors.Is(err, io.EOF) { // an empty body is no arguments
 			return nil, token, err
+		}
+		if params == nil {
+			params = map[string]any{}
 		}
 		return params, token, nil
 	}
