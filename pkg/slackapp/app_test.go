@@ -570,3 +570,21 @@ func TestSeveralWorkspaces(t *testing.T) {
 		t.Errorf("the second workspace's member: %+v %v, want a member with the Slack id of that workspace", u, err)
 	}
 }
+
+// The global shortcut "Request access" opens the flow picker, as /latch
+// does.
+func TestRequestAccessShortcutOpensThePicker(t *testing.T) {
+	r := newRig(t)
+	status, _ := r.interact(map[string]any{"type": "shortcut", "token": "legacy", "action_ts": "1700000000.000200",
+		"team": map[string]any{"id": team, "domain": "example"}, "user": map[string]any{"id": annID, "username": "ann", "team_id": team},
+		"is_enterprise_install": false, "enterprise": nil, "callback_id": slackapp.ShortcutRequestAccess, "trigger_id": slacktest.TriggerID})
+	if status != http.StatusOK {
+		t.Fatalf("shortcut: %d", status)
+	}
+	if calls := r.slack.CallsTo("views.open"); len(calls) != 1 || calls[0].Param("trigger_id") != slacktest.TriggerID {
+		t.Fatalf("views.open calls %+v, want one with the shortcut's trigger", calls)
+	}
+	if v := r.shown(); v["callback_id"] != "latch_pick" {
+		t.Errorf("the shortcut shows %v, want the flow picker", v["callback_id"])
+	}
+}

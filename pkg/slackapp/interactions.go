@@ -35,11 +35,29 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		}
 	case InteractionBlockActions:
 		a.later(ctx, func(ctx context.Context) { a.act(ctx, in) })
+	case InteractionShortcut:
+		if in.CallbackID == ShortcutRequestAccess {
+			a.shortcut(ctx, in)
+		}
 	case InteractionBlockSuggestion:
 		writeJSON(w, a.options(ctx, in))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// shortcut opens the flow picker from the global shortcut, as /latch
+// does; a refusal, with no channel to answer in, is shown in a modal.
+func (a *App) shortcut(ctx context.Context, in *Interaction) {
+	cmd := &SlashCommand{TeamID: teamOf(in), UserID: in.User.ID, TriggerID: in.TriggerID, Command: "shortcut"}
+	answer := a.openRequest(ctx, cmd, "")
+	if answer == nil {
+		return
+	}
+	text, _ := answer["text"].(string)
+	if _, _, err := a.Slack.OpenView(ctx, in.TriggerID, messageView(callbackRequest+"_error", "Latch", text)); err != nil {
+		a.Log.WarnContext(ctx, "could not answer the Request access shortcut", "user", in.User.ID, "err", err)
+	}
 }
 
 // teamOf is the workspace an interaction happened in.

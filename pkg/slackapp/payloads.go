@@ -72,6 +72,7 @@ const (
 	InteractionViewSubmission  = "view_submission"
 	InteractionViewClosed      = "view_closed"
 	InteractionBlockSuggestion = "block_suggestion" // sent to the options load URL
+	InteractionShortcut        = "shortcut"         // a global shortcut
 )
 
 // Interaction is the JSON Slack puts in the payload field of the form it
@@ -96,6 +97,9 @@ type Interaction struct {
 	Actions             []Action      `json:"actions"`       // block_actions: the one element acted on
 	State               *State        `json:"state"`         // block_actions: every stateful element
 	ResponseURLs        []ResponseURL `json:"response_urls"` // view_submission, when a conversation select asks for one
+
+	// shortcut: the global shortcut's callback id.
+	CallbackID string `json:"callback_id"`
 
 	// block_suggestion: the element asking for options and what was typed.
 	ActionID string `json:"action_id"`
