@@ -23,7 +23,7 @@ import (
 const MaxFields = 97
 
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
 	targetKeys   = []string{"id", "label", "settings"}
@@ -95,6 +95,11 @@ func (p *parser) flow(root *yaml.Node) located {
 			if b, ok := p.boolean(n, key); ok {
 				*dst = b
 			}
+		}
+	}
+	if n := top.get("include_decision_message"); n != nil {
+		if b, ok := p.boolean(n, "include_decision_message"); ok {
+			f.OmitDecisionMessage = !b
 		}
 	}
 

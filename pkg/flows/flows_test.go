@@ -337,7 +337,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, visible_to, fields, approval, strategy, identity, hooks`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},
@@ -679,5 +679,28 @@ func TestTooManyFieldsForSlack(t *testing.T) {
 	}
 	if _, err := flows.Parse("f.yaml", []byte(b.String()), opts); err != nil {
 		t.Errorf("%d fields refused: %v", flows.MaxFields, err)
+	}
+}
+
+func TestIncludeDecisionMessage(t *testing.T) {
+	const base = "name: f\napproval:\n  approvers: [a@example.com]\n"
+	for _, tt := range []struct {
+		give     string
+		wantOmit bool
+	}{
+		{give: base, wantOmit: false},
+		{give: base + "include_decision_message: true\n", wantOmit: false},
+		{give: base + "include_decision_message: false\n", wantOmit: true},
+	} {
+		f, err := flows.Parse("f.yaml", []byte(tt.give), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.OmitDecisionMessage != tt.wantOmit {
+			t.Errorf("%q: OmitDecisionMessage %v, want %v", tt.give, f.OmitDecisionMessage, tt.wantOmit)
+		}
+	}
+	if _, err := flows.Parse("f.yaml", []byte(base+"include_decision_message: sometimes\n"), opts); err == nil {
+		t.Error("a non-boolean include_decision_message was accepted")
 	}
 }

@@ -588,3 +588,30 @@ func TestRequestAccessShortcutOpensThePicker(t *testing.T) {
 		t.Errorf("the shortcut shows %v, want the flow picker", v["callback_id"])
 	}
 }
+
+// include_decision_message: false leaves only Approve and Deny: no reason
+// box, and no reason taken from a click.
+func TestFlowWithoutDecisionMessage(t *testing.T) {
+	r := newRig(t, strings.Replace(guestFlow, "allow_revoke: true", "allow_revoke: true\ninclude_decision_message: false", 1))
+	r.command(annID, team, "req partner-approval")
+	r.interact(submission(annID, team, r.shown(), map[string]map[string]any{"reason": {"type": "plain_text_input", "value": "x"}}))
+	req := r.requests()[0]
+	blocks, _ := r.slack.LastBlocks(t, "chat.postMessage")
+	for _, b := range blocks {
+		if b["block_id"] == "reason" {
+			t.Errorf("the approval message has a reason box: %s", text(blocks))
+		}
+	}
+	if ids := actionIDs(blocks); !slices.Equal(ids, []string{"approve", "deny"}) {
+		t.Errorf("buttons %v, want approve and deny", ids)
+	}
+	ref, _ := r.store.MessageRefs(context.Background(), req.ID)
+	r.interact(click(strangerID, otherTeam, "approve", req.ID, ref[0].Channel, ref[0].TS, "typed anyway"))
+	eventually(t, "approved", func() bool {
+		got, _ := r.store.GetRequest(context.Background(), req.ID)
+		return len(got.Approvals) == 1
+	})
+	if got, _ := r.store.GetRequest(context.Background(), req.ID); got.Approvals[0].Reason != "" {
+		t.Errorf("reason %q kept, want none", got.Approvals[0].Reason)
+	}
+}

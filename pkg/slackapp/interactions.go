@@ -285,7 +285,7 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 		return
 	}
 	reason := ""
-	if v, ok := in.State.Get(blockReason, actionValue); ok {
+	if v, ok := in.State.Get(blockReason, actionValue); ok && !f.OmitDecisionMessage {
 		reason = strings.TrimSpace(v.Value)
 	}
 	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.ID, Actor: latch.Actor{Email: p.user.Email},

@@ -268,17 +268,22 @@ func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (strin
 }
 
 // actionBlocks are the inputs and buttons of an approval message: the
-// reason input and Approve / Deny while it is pending, Revoke while its
+// reason input (unless the flow turns it off) and Approve / Deny while it
+// is pending, Revoke while its
 // access is active on a flow that allows it, nothing otherwise.
 func actionBlocks(f *latch.Flow, r latch.Request) []slack.Block {
 	switch {
 	case r.Status == latch.StatusPending:
+		decide := slack.NewActionBlock("decide",
+			button(actionApprove, "Approve", slack.StylePrimary, r.ID, nil),
+			button(actionDeny, "Deny", slack.StyleDanger, r.ID, nil))
+		if f.OmitDecisionMessage {
+			return []slack.Block{decide}
+		}
 		reason := slack.NewInputBlock(blockReason, plain("Reason (optional)", maxLabel), nil,
 			slack.NewPlainTextInputBlockElement(plain("Why you approve or deny", maxPlaceholder), actionValue))
 		reason.Optional = true
-		return []slack.Block{reason, slack.NewActionBlock("decide",
-			button(actionApprove, "Approve", slack.StylePrimary, r.ID, nil),
-			button(actionDeny, "Deny", slack.StyleDanger, r.ID, nil))}
+		return []slack.Block{reason, decide}
 	case r.Status == latch.StatusActive && f.AllowRevoke:
 		confirm := slack.NewConfirmationBlockObject(plain("Revoke access?", maxConfirmTitle), plain("Access ends now, before its scheduled end.", maxConfirmText),
 			plain("Revoke", maxConfirmButton), plain("Keep", maxConfirmButton)).WithStyle(slack.StyleDanger)
