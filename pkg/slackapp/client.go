@@ -169,6 +169,20 @@ func (c *Client) UpdateMessage(ctx context.Context, channel, ts, text string, bl
 	return apiError("chat.update", err)
 }
 
+// PostReply posts text in the thread of the message at threadTS in
+// channel.
+func (c *Client) PostReply(ctx context.Context, channel, threadTS, text string) error {
+	_, _, err := c.web().PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(threadTS))
+	return apiError("chat.postMessage", err)
+}
+
+// Permalink returns a link to the message at ts in channel
+// (chat.getPermalink).
+func (c *Client) Permalink(ctx context.Context, channel, ts string) (string, error) {
+	link, err := c.web().GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
+	return link, apiError("chat.getPermalink", err)
+}
+
 // PostEphemeral shows text to user only, in channel.
 func (c *Client) PostEphemeral(ctx context.Context, channel, user, text string) error {
 	_, err := c.web().PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false))

@@ -22,6 +22,12 @@ var _ latch.Notifier = (*App)(nil)
 var dmEvents = []latch.AuditType{latch.AuditApproved, latch.AuditDenied, latch.AuditExpired, latch.AuditEscalated,
 	latch.AuditDeescalated, latch.AuditFailed, latch.AuditDeescalationFailed}
 
+// threadEvents are the events also told in the approval message's thread,
+// so that the channel keeps the request's history.
+var threadEvents = []latch.AuditType{latch.AuditApprovalAdded, latch.AuditApproved, latch.AuditDenied, latch.AuditCancelled,
+	latch.AuditExpired, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated, latch.AuditFailed,
+	latch.AuditDeescalationFailed, latch.AuditRetried}
+
 // Notify posts a request's approval message when there is none yet, updates
 // it in place otherwise, and sends the requester a DM about decisions,
 // grants and ends. It renders the request as it is now, so a retried or
@@ -37,10 +43,124 @@ func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request
 	if err := a.approvalMessage(ctx, f, r); err != nil {
 		return err
 	}
+	if slices.Contains(threadEvents, event) {
+		if err := a.threadReply(ctx, f, event, r); err != nil {
+			return err
+		}
+	}
 	if slices.Contains(dmEvents, event) {
 		return a.dmRequester(ctx, f, event, r)
 	}
 	return nil
+}
+
+// threadReply tells event in the thread of each approval message of r,
+// once: the reply is recorded as a message ref named after the event and
+// the request's version, so a retried notification does not repeat it.
+func (a *App) threadReply(ctx context.Context, f *latch.Flow, event latch.AuditType, r latch.Request) error {
+	text := a.threadText(ctx, f, event, r)
+	if text == "" {
+		return nil
+	}
+	refs, err := a.Store.MessageRefs(ctx, r.ID)
+	if err != nil {
+		return fmt.Errorf("message refs of %s: %w", r.ID, err)
+	}
+	kind := fmt.Sprintf("thread %s v%d", event, r.Version)
+	told := map[string]bool{}
+	for _, ref := range refs {
+		if ref.Kind == kind {
+			told[ref.Channel] = true
+		}
+	}
+	for _, ref := range refs {
+		if ref.Kind != RefApproval || told[ref.Channel] {
+			continue
+		}
+		if err := a.Slack.PostReply(ctx, ref.Channel, ref.TS, clipMrkdwn(text, maxMessageText, seeRequest(r.ID))); err != nil {
+			if err := a.slackFailed(ctx, "replying in the approval message's thread", r, err); err != nil {
+				return err
+			}
+			continue
+		}
+		reply := latch.MessageRef{RequestID: r.ID, Kind: kind, Channel: ref.Channel, TS: ref.TS, PostedAt: a.Clock.Now()}
+		if err := a.Store.PutMessageRef(ctx, reply); err != nil {
+			return fmt.Errorf("record the thread reply of %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// threadText is what a thread reply says of event (mrkdwn, outside text
+// escaped); "" for events not told there.
+func (a *App) threadText(ctx context.Context, f *latch.Flow, event latch.AuditType, r latch.Request) string {
+	decided := func(verb string) string {
+		if r.Decision == nil {
+			return verb
+		}
+		s := verb + " by " + a.who(ctx, r.Decision.By)
+		if r.Decision.Reason != "" {
+			s += ": " + quote(r.Decision.Reason)
+		}
+		return s
+	}
+	switch event {
+	case latch.AuditApprovalAdded, latch.AuditApproved:
+		if len(r.Approvals) == 0 {
+			return ""
+		}
+		d := r.Approvals[len(r.Approvals)-1]
+		s := ":white_check_mark: Approved by " + a.who(ctx, d.By)
+		if d.Reason != "" {
+			s += ": " + quote(d.Reason)
+		}
+		if q := max(f.Approval.Quorum, 1); q > 1 {
+			s += fmt.Sprintf(" (%d of %d)", len(r.Approvals), q)
+		}
+		return s
+	case latch.AuditDenied:
+		return ":no_entry: " + decided("Denied")
+	case latch.AuditCancelled:
+		return ":heavy_multiplication_x: " + decided("Cancelled")
+	case latch.AuditExpired:
+		return ":hourglass: Expired: nobody decided in time."
+	case latch.AuditEscalated:
+		s := ":large_green_circle: Access granted"
+		if r.EndsAt != nil {
+			s += " until " + slackDate(*r.EndsAt)
+		}
+		return s + "."
+	case latch.AuditRevoked:
+		return ":gear: " + decided("Revoked") + "; taking access away."
+	case latch.AuditDeescalated:
+		return ":checkered_flag: Access ended."
+	case latch.AuditFailed, latch.AuditDeescalationFailed:
+		return ":x: " + strings.TrimPrefix(a.status(ctx, f, r), ":x: ")
+	case latch.AuditRetried:
+		return ":repeat: " + decided("Retried")
+	}
+	return ""
+}
+
+// threadLink is a link to the request's approval message and its thread,
+// for DMs; "" when there is none or Slack gives no link.
+func (a *App) threadLink(ctx context.Context, r latch.Request) string {
+	refs, err := a.Store.MessageRefs(ctx, r.ID)
+	if err != nil {
+		return ""
+	}
+	for _, ref := range refs {
+		if ref.Kind != RefApproval {
+			continue
+		}
+		permalink, err := a.Slack.Permalink(ctx, ref.Channel, ref.TS)
+		if err != nil {
+			a.Log.WarnContext(ctx, "no link to the approval message", "request", r.ID, "err", err)
+			return ""
+		}
+		return link(permalink, "See the request and its thread")
+	}
+	return ""
 }
 
 // retryable reports whether a failed Slack call may succeed later.
@@ -459,6 +579,9 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		text += ". Admins have been told."
 	default:
 		return nil
+	}
+	if l := a.threadLink(ctx, r); l != "" {
+		text = clipMrkdwn(text, maxMessageText-200, seeRequest(r.ID)) + "\n" + l
 	}
 	return a.dmRequesterText(ctx, r, clipMrkdwn(text, maxMessageText, seeRequest(r.ID)))
 }

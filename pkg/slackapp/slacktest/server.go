@@ -22,8 +22,8 @@ import (
 const Token = "xoxb-latch-test"
 
 // Server is a recording fake of the Slack Web API on 127.0.0.1. It answers
-// views.open, views.update, chat.postMessage, chat.update,
-// chat.postEphemeral, conversations.open, users.info, users.lookupByEmail
+// views.open, views.update, chat.postMessage (thread replies included),
+// chat.update, chat.postEphemeral, chat.getPermalink, conversations.open, users.info, users.lookupByEmail
 // and auth.test in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
 // does, and records every call. Views and messages are checked against
@@ -471,6 +471,8 @@ func (s *Server) answer(c Call) answer {
 		return s.chatUpdate(c)
 	case "chat.postEphemeral":
 		return s.postEphemeral(c)
+	case "chat.getPermalink":
+		return s.permalink(c)
 	case "conversations.open":
 		return s.conversationsOpen(c)
 	case "users.info":
@@ -570,6 +572,9 @@ func (s *Server) postMessage(c Call) answer {
 	if a, ok := checkMessage(c); !ok {
 		return a
 	}
+	if tt := c.Param("thread_ts"); tt != "" && !s.messages[channel+"/"+tt] {
+		return failure("thread_not_found") // a reply to no message of this channel
+	}
 	ts := s.ts()
 	s.messages[channel+"/"+ts] = true
 	s.posted = append(s.posted, channel+"/"+ts)
@@ -606,6 +611,21 @@ func addBlocks(msg answer, c Call) {
 	if c.Decode("blocks", &blocks) == nil {
 		msg["blocks"] = blocks
 	}
+}
+
+// permalink answers chat.getPermalink for a message the fake holds.
+func (s *Server) permalink(c Call) answer {
+	channel, ts := c.Param("channel"), c.Param("message_ts")
+	if !s.messages[channel+"/"+ts] {
+		return failure("message_not_found")
+	}
+	return answer{"ok": true, "channel": channel, "permalink": Permalink(channel, ts)}
+}
+
+// Permalink is the link chat.getPermalink gives to the message at ts in
+// channel.
+func Permalink(channel, ts string) string {
+	return "https://example.slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
 }
 
 func (s *Server) postEphemeral(c Call) answer {
