@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/slackapp"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
+	"github.com/slack-go/slack"
 )
 
 // simpleFlow's form has no inputs: Slack submits it with state.values
@@ -74,5 +75,17 @@ func TestSubmissionWithoutValuesCreatesTheRequest(t *testing.T) {
 	payload, _ := ack["payload"].(map[string]any)
 	if payload["response_action"] != "update" || len(r.requests()) != before+1 {
 		t.Fatalf("socket mode ack %v, %d requests; want the request sent", ack, len(r.requests())-before)
+	}
+}
+
+// slack-go's InteractionCallback (which its socketmode client decodes every
+// interactive envelope into) refuses state.values as an empty list, so
+// Latch reads inbound payloads and Socket Mode envelopes itself. When this
+// test fails, slack-go has learnt the shape, and the package doc's reason
+// for keeping our own types no longer holds.
+func TestSlackGoRefusesAnEmptyListOfValues(t *testing.T) {
+	var in slack.InteractionCallback
+	if err := json.Unmarshal(readTestdata(t, "view_submission_no_inputs.json"), &in); err == nil {
+		t.Error("slack-go now reads state.values: []; revisit reading interactions with slack.InteractionCallback")
 	}
 }
