@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -313,4 +314,37 @@ func (a *App) forget(team, userID string) {
 	a.usersMu.Lock()
 	delete(a.users, team+"/"+userID)
 	a.usersMu.Unlock()
+}
+
+// SlackUserEmail returns the email of the Latch user behind the Slack user
+// userID of team, as the API's user_id and team_id name them: it asks
+// Slack (users.info) unless the person was resolved lately, and records
+// them as on their first contact in Slack. team may be "" when the app
+// belongs to one workspace. It returns a *latch.Error of kind invalid when
+// team is needed or is not one of the app's workspaces, not found when
+// Slack knows no such user, and forbidden for a deactivated user, a bot or
+// a profile without an email.
+func (a *App) SlackUserEmail(ctx context.Context, team, userID string) (string, error) {
+	a.init()
+	if !slackUserID.MatchString(userID) {
+		return "", latch.Errorf(latch.KindInvalid, "bad_request", "user_id %q is not a Slack user id (U… or W…).", clipPlain(userID, 40))
+	}
+	home, _, err := a.homeTeams(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case team == "" && len(home) > 1:
+		return "", latch.Errorf(latch.KindInvalid, "team_id_required", "Latch is connected to several Slack workspaces (%s): give team_id with user_id.", strings.Join(home, ", "))
+	case team != "" && !slices.Contains(home, team):
+		return "", latch.Errorf(latch.KindInvalid, "unknown_team", "team_id %q is not one of Latch's Slack workspaces (%s).", clipPlain(team, 40), strings.Join(home, ", "))
+	}
+	p, err := a.resolve(ctx, team, userID)
+	if err != nil {
+		if ErrorCode(err) == "user_not_found" {
+			return "", latch.Errorf(latch.KindNotFound, "unknown_slack_user", "Slack knows no user %s.", userID)
+		}
+		return "", err
+	}
+	return p.user.Email, nil
 }

@@ -615,3 +615,34 @@ func TestFlowWithoutDecisionMessage(t *testing.T) {
 		t.Errorf("reason %q kept, want none", got.Approvals[0].Reason)
 	}
 }
+
+// The API names a person by Slack user id: Latch asks Slack who they are.
+func TestSlackUserEmail(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if email, err := r.app.SlackUserEmail(ctx, "", annID); err != nil || email != ann {
+		t.Fatalf("SlackUserEmail(ann) = %q, %v; want %s", email, err, ann)
+	}
+	if u, err := r.store.GetUser(ctx, ann); err != nil || u.SlackIDs[team] != annID {
+		t.Errorf("ann recorded as %+v, %v; want her Slack id", u, err)
+	}
+	for _, tt := range []struct {
+		team, user string
+		want       latch.ErrorKind
+	}{
+		{"", "U0NOBODY", latch.KindNotFound},
+		{"T0ELSE", annID, latch.KindInvalid},
+		{"", "<!channel>", latch.KindInvalid},
+	} {
+		if _, err := r.app.SlackUserEmail(ctx, tt.team, tt.user); latch.ErrorKindOf(err) != tt.want {
+			t.Errorf("SlackUserEmail(%q, %q): %v, want kind %s", tt.team, tt.user, err, tt.want)
+		}
+	}
+	r.app.Teams = []string{team, otherTeam}
+	if _, err := r.app.SlackUserEmail(ctx, "", annID); latch.ErrorKindOf(err) != latch.KindInvalid {
+		t.Errorf("no team_id with two workspaces: %v, want invalid", err)
+	}
+	if email, err := r.app.SlackUserEmail(ctx, team, annID); err != nil || email != ann {
+		t.Errorf("with team_id: %q, %v", email, err)
+	}
+}
