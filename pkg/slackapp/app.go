@@ -200,8 +200,10 @@ func ephemeral(text string) map[string]any {
 func readBody(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
 
 // serveEvent answers the Events API: the url_verification handshake, and
-// an acknowledgement of every other event. Latch subscribes only to
-// app_uninstalled and tokens_revoked, which it logs as errors.
+// an acknowledgement of every other event. Latch subscribes to
+// app_home_opened (it then publishes the person's Home tab, after the
+// answer), and to app_uninstalled and tokens_revoked, which it logs as
+// errors.
 func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	if err != nil {
@@ -219,9 +221,15 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	var inner struct {
 		Type string `json:"type"`
+		User string `json:"user"`
+		Tab  string `json:"tab"`
 	}
 	_ = json.Unmarshal(ev.Event, &inner)
 	switch inner.Type {
+	case "app_home_opened":
+		if inner.Tab == "home" && inner.User != "" {
+			a.later(r.Context(), func(ctx context.Context) { a.publishHome(ctx, ev.TeamID, inner.User) })
+		}
 	case "app_uninstalled", "tokens_revoked":
 		a.Log.Error("the Slack app was uninstalled or its tokens revoked: Latch can no longer post to Slack; reinstall it and set SLACK_BOT_TOKEN",
 			"event", inner.Type, "team", ev.TeamID)

@@ -136,6 +136,12 @@ func (c *Client) UpdateView(ctx context.Context, viewID, hash string, v slack.Mo
 	return apiError("views.update", err)
 }
 
+// PublishHome sets user's App Home tab (views.publish).
+func (c *Client) PublishHome(ctx context.Context, user string, v slack.HomeTabViewRequest) error {
+	_, err := c.web().PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: v})
+	return apiError("views.publish", err)
+}
+
 // MessageTS is a posted message: the channel's id and the message's ts.
 type MessageTS struct {
 	Channel string

@@ -199,6 +199,9 @@ func (a *App) act(ctx context.Context, in *Interaction) {
 		a.pickFlow(ctx, in, act)
 	case actionApprove, actionDeny, actionRevoke:
 		a.decide(ctx, in, act)
+		if in.View != nil && in.View.Type == "home" {
+			a.publishHome(ctx, teamOf(in), in.User.ID) // show the click's effect
+		}
 	}
 }
 

@@ -49,6 +49,10 @@ display_information:
   description: Just-in-time access, approved in Slack, taken away on time.
   background_color: "#1d3557"
 features:
+  app_home:
+    home_tab_enabled: true # your requests, your access, and what waits for you
+    messages_tab_enabled: true
+    messages_tab_read_only_enabled: true
   bot_user:
     display_name: Latch
     always_online: true
@@ -80,6 +84,7 @@ oauth_config:
 		fmt.Fprintf(&b, "    request_url: %s/slack/events\n", base)
 	}
 	b.WriteString(`    bot_events:
+      - app_home_opened # publish the person's Home tab
       - app_uninstalled # logged as an error: Latch can no longer post
       - tokens_revoked # the same
   interactivity:

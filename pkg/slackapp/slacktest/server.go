@@ -22,7 +22,7 @@ import (
 const Token = "xoxb-latch-test"
 
 // Server is a recording fake of the Slack Web API on 127.0.0.1. It answers
-// views.open, views.update, chat.postMessage (thread replies included),
+// views.open, views.update, views.publish, chat.postMessage (thread replies included),
 // chat.update, chat.postEphemeral, chat.getPermalink, conversations.open, users.info, users.lookupByEmail
 // and auth.test in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
@@ -43,6 +43,7 @@ type Server struct {
 	calls    []Call
 	users    map[string]*User
 	views    map[string]map[string]any // id → the view as last set, with id and hash
+	homes    map[string]map[string]any // user id → their Home tab
 	messages map[string]bool           // channel + "/" + ts
 	ims      map[string]string         // user id → D channel id
 	channels map[string]string         // #name → C channel id
@@ -137,6 +138,7 @@ func NewServer(tb testing.TB) *Server {
 		token:    Token,
 		users:    map[string]*User{},
 		views:    map[string]map[string]any{},
+		homes:    map[string]map[string]any{},
 		messages: map[string]bool{},
 		ims:      map[string]string{},
 		channels: map[string]string{},
@@ -465,6 +467,8 @@ func (s *Server) answer(c Call) answer {
 		return s.viewsOpen(c)
 	case "views.update":
 		return s.viewsUpdate(c)
+	case "views.publish":
+		return s.viewsPublish(c)
 	case "chat.postMessage":
 		return s.postMessage(c)
 	case "chat.update":
@@ -537,6 +541,31 @@ func (s *Server) viewsUpdate(c Call) answer {
 		return refusal("invalid_arguments", problems)
 	}
 	return answer{"ok": true, "view": s.storeView(id, view)}
+}
+
+// viewsPublish answers views.publish: the user's Home tab, kept by user id
+// (HomeView).
+func (s *Server) viewsPublish(c Call) answer {
+	user := c.Param("user_id")
+	if _, ok := s.users[user]; !ok {
+		return failure("user_not_found")
+	}
+	var view map[string]any
+	if err := c.Decode("view", &view); err != nil || view == nil || view["type"] != "home" {
+		return failure("invalid_arguments")
+	}
+	if problems := blockkit.ValidateView(view); len(problems) > 0 {
+		return refusal("invalid_arguments", problems)
+	}
+	s.homes[user] = view
+	return answer{"ok": true, "view": view}
+}
+
+// HomeView returns the Home tab last published for user, or nil.
+func (s *Server) HomeView(user string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.homes[user]
 }
 
 // storeView keeps view under id with a fresh hash and returns it as Slack
