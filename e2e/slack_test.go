@@ -84,17 +84,37 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 		t.Fatalf("refused requests made %d Slack calls", n)
 	}
 
-	// A Slack Connect user cannot start a request.
-	if status, answer := post("/slack/commands", slacktest.Command("T0PARTNER", samSlack, "req prod-access")); status != http.StatusOK ||
-		!strings.Contains(answer["text"].(string), "Slack Connect") {
-		t.Fatalf("a Slack Connect /latch: %d %v, want an ephemeral refusal", status, answer)
+	// shown waits until the modal shows the view called callback.
+	shown := func(callback string) map[string]any {
+		t.Helper()
+		var v map[string]any
+		eventually("the modal shows "+callback, func() bool {
+			v = slack.ShownView(t)
+			return v["callback_id"] == callback
+		})
+		return v
+	}
+	// click is a click whose response_url is the fake Slack's.
+	click := func(user, action, requestID, channel, ts string) []byte {
+		c := slacktest.Click(slacktest.Team, user, action, requestID, channel, ts, "")
+		c["response_url"] = slack.ResponseURL("actions/" + user + "/" + action)
+		return slacktest.Form(t, c)
+	}
+
+	// A Slack Connect user cannot start a request: the modal opened at once
+	// says why.
+	if status, answer := post("/slack/commands", slacktest.Command("T0PARTNER", samSlack, "req prod-access")); status != http.StatusOK || answer != nil {
+		t.Fatalf("a Slack Connect /latch: %d %v, want an empty 200 (the modal)", status, answer)
+	}
+	if refusal, _ := json.Marshal(shown("latch_request_error")); !strings.Contains(string(refusal), "Slack Connect") {
+		t.Fatalf("a Slack Connect /latch: modal %s, want the refusal", refusal)
 	}
 
 	// Slash command → modal → submission.
 	if status, answer := post("/slack/commands", cmd); status != http.StatusOK || answer != nil {
 		t.Fatalf("/latch req: %d %v", status, answer)
 	}
-	view := slack.OpenedView(t, "views.open")
+	view := shown("latch_request")
 	status, answer := post("/slack/interactions", slacktest.Form(t, slacktest.Submission(slacktest.Team, bobSlack, view, map[string]map[string]any{
 		"reason":   {"type": "plain_text_input", "value": "incident 7"},
 		"duration": {"type": "plain_text_input", "value": "1h"},
@@ -123,14 +143,17 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 	ts := messageTS(t, slack, channel)
 
 	// bob may not approve his own request: he is told, only him.
-	post("/slack/interactions", slacktest.Form(t, slacktest.Click(slacktest.Team, bobSlack, "approve", req.ID, channel, ts, "")))
-	eph := slack.CallsTo("chat.postEphemeral")
-	if len(eph) != 1 || eph[0].Param("user") != bobSlack || !strings.Contains(eph[0].Param("text"), "own request") {
-		t.Fatalf("self-approval: ephemeral %+v, want a refusal to bob", eph)
+	post("/slack/interactions", click(bobSlack, "approve", req.ID, channel, ts))
+	eventually("bob told he may not approve", func() bool { return len(slack.Responses()) == 1 })
+	if r := slack.Responses()[0]; r.Path != "/response/actions/"+bobSlack+"/approve" || r.Body["response_type"] != "ephemeral" ||
+		!strings.Contains(r.Body["text"].(string), "own request") {
+		t.Fatalf("self-approval: response %+v, want an ephemeral refusal to bob", r)
 	}
 
 	// alice approves: the webhook grants, the message is updated, bob is DM'd.
-	post("/slack/interactions", slacktest.Form(t, slacktest.Click(slacktest.Team, aliceSlack, "approve", req.ID, channel, ts, "ok for the incident")))
+	approve := slacktest.Click(slacktest.Team, aliceSlack, "approve", req.ID, channel, ts, "ok for the incident")
+	approve["response_url"] = slack.ResponseURL("actions/alice")
+	post("/slack/interactions", slacktest.Form(t, approve))
 	if c := tg.next(15 * time.Second); c.Action != "escalate" {
 		t.Fatalf("webhook call %q, want escalate", c.Action)
 	}
@@ -145,7 +168,7 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 	eventually("bob DM'd at approve and grant", func() bool { return len(slack.Posts(slack.IM(bobSlack))) >= 2 })
 
 	// bob revokes: the webhook revokes, the message shows the end.
-	post("/slack/interactions", slacktest.Form(t, slacktest.Click(slacktest.Team, bobSlack, "revoke", req.ID, channel, ts, "")))
+	post("/slack/interactions", click(bobSlack, "revoke", req.ID, channel, ts))
 	if c := tg.next(15 * time.Second); c.Action != "deescalate" {
 		t.Fatalf("webhook call %q, want deescalate", c.Action)
 	}
@@ -188,11 +211,21 @@ func TestSlackSocketMode(t *testing.T) {
 	srv := startServerEnv(t, []string{"SLACK_APP_TOKEN=" + slacktest.AppToken, "SLACK_BOT_TOKEN=" + slacktest.Token, "SLACK_API_URL=" + slack.URL},
 		writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir())
 	fields := map[string]any{"team_id": slacktest.Team, "user_id": bobSlack, "command": "/latch", "text": "whoami",
-		"trigger_id": slacktest.TriggerID, "channel_id": "C0GENERAL", "api_app_id": "A0LATCH"}
-	ack := slack.Envelope(t, "slash_commands", fields)
-	payload, _ := ack["payload"].(map[string]any)
-	if text, _ := payload["text"].(string); !strings.Contains(text, "bob@example.com") || !strings.Contains(text, bobSlack) {
-		t.Fatalf("whoami over Socket Mode: ack %v", ack)
+		"trigger_id": slacktest.TriggerID, "channel_id": "C0GENERAL", "api_app_id": "A0LATCH",
+		"response_url": slack.ResponseURL("commands/1")}
+	if ack := slack.Envelope(t, "slash_commands", fields); ack["payload"] != nil {
+		t.Errorf("whoami over Socket Mode: ack %v, want none: the answer follows through response_url", ack)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(slack.Responses()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	resps := slack.Responses()
+	if len(resps) != 1 {
+		t.Fatalf("whoami over Socket Mode: %d responses, want 1", len(resps))
+	}
+	if text, _ := resps[0].Body["text"].(string); !strings.Contains(text, "bob@example.com") || !strings.Contains(text, bobSlack) {
+		t.Fatalf("whoami over Socket Mode: response %v", resps[0].Body)
 	}
 	resp, err := http.Post(srv.URL+"/slack/commands", "application/x-www-form-urlencoded", strings.NewReader("command=%2Flatch"))
 	if err != nil {

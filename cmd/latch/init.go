@@ -124,8 +124,8 @@ why. With --socket-mode no URL is needed: latch server connects out to Slack
 when SLACK_APP_TOKEN is set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !socket && !strings.HasPrefix(url, "https://") && !strings.HasPrefix(url, "http://") {
-				return usageError{errors.New("--url must be the https:// address Slack reaches Latch at (or use --socket-mode)")}
+			if err := slackapp.CheckPublicURL(url); !socket && err != nil {
+				return usageError{fmt.Errorf("--url: %w (or use --socket-mode)", err)}
 			}
 			fmt.Fprint(cmd.OutOrStdout(), slackapp.Manifest(url, socket))
 			return nil

@@ -48,3 +48,29 @@ func TestInitWritesStarterFlowsThatLoad(t *testing.T) {
 		t.Errorf("a bad --approver was accepted")
 	}
 }
+
+// latch slack manifest refuses a URL Slack would not call.
+func TestSlackManifestRefusesPlainHTTP(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		wantErr bool
+	}{
+		{[]string{"manifest", "--url", "http://latch.example.com"}, true},
+		{[]string{"manifest", "--url", "latch.example.com"}, true},
+		{[]string{"manifest", "--url", "https://latch.example.com"}, false},
+		{[]string{"manifest", "--socket-mode"}, false},
+	} {
+		cmd := newSlackCmd()
+		var out strings.Builder
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(tt.args)
+		err := cmd.Execute()
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%v: error %v, want error %v", tt.args, err, tt.wantErr)
+		}
+		if !tt.wantErr && !strings.Contains(out.String(), "Request access") {
+			t.Errorf("%v: manifest %q lacks the shortcut", tt.args, out.String())
+		}
+	}
+}

@@ -208,6 +208,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
 		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store,
 		Ready: httpapi.CommitProbe(store, clock), Metrics: figures.Handler(), Observe: figures.ObserveAPI}
+	if slack != nil {
+		api.SlackUsers = slack // the API may name a person by Slack user id
+	}
 	tlsConfig, err := loadTLS(o.tlsCert, o.tlsKey)
 	if err != nil {
 		return err

@@ -17,8 +17,13 @@ import (
 )
 
 // The keys of each part of a flow file, in documentation order.
+// MaxFields is how many fields a flow may have: Slack's modals hold at
+// most 100 blocks, and a request form spends three besides its fields
+// (the title, the header text and the target picker).
+const MaxFields = 97
+
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
 	targetKeys   = []string{"id", "label", "settings"}
@@ -92,6 +97,11 @@ func (p *parser) flow(root *yaml.Node) located {
 			}
 		}
 	}
+	if n := top.get("include_decision_message"); n != nil {
+		if b, ok := p.boolean(n, "include_decision_message"); ok {
+			f.OmitDecisionMessage = !b
+		}
+	}
 
 	if n := top.get("strategy"); n != nil {
 		f.Strategy = p.strategy(n, top.keys["strategy"])
@@ -158,10 +168,15 @@ func (p *parser) sources(top *object) []latch.Source {
 
 // fields reads the fields list. The strategy (nil for an approval-only
 // flow) is needed to check a target_id field.
+//
+// A flow has at most MaxFields fields.
 func (p *parser) fields(n *yaml.Node, strategy *latch.Strategy) []latch.Field {
 	items, ok := p.list(n, "fields", "")
 	if !ok {
 		return nil
+	}
+	if len(items) > MaxFields {
+		p.addf(items[MaxFields], "a flow has at most %d fields (this is field %d): its Slack form holds at most 100 blocks, and the title, header text and target take three", MaxFields, MaxFields+1)
 	}
 	var out []latch.Field
 	first := map[string]int{}

@@ -338,7 +338,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, visible_to, fields, approval, strategy, identity, hooks`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},
@@ -700,5 +700,51 @@ func TestLoadPaths(t *testing.T) {
 	}
 	if _, err := flows.LoadPaths([]string{filepath.Join(dir, "missing.yaml")}, flows.Options{}); err == nil || errors.As(err, &p) {
 		t.Errorf("a missing path: err = %v, want a plain error", err)
+	}
+}
+
+// A flow whose Slack form would hold more than 100 blocks is refused where
+// its first field too many is.
+func TestTooManyFieldsForSlack(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: f\napproval:\n  approvers: [a@example.com]\nfields:\n")
+	for i := range 110 {
+		fmt.Fprintf(&b, "  - {name: f%d, type: string}\n", i)
+	}
+	_, err := flows.Parse("f.yaml", []byte(b.String()), opts)
+	want := fmt.Sprintf("f.yaml:%d: a flow has at most 97 fields (this is field 98)", 5+flows.MaxFields)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Parse() error %v, want one starting %q", err, want)
+	}
+	b.Reset()
+	b.WriteString("name: f\napproval:\n  approvers: [a@example.com]\nfields:\n")
+	for i := range flows.MaxFields {
+		fmt.Fprintf(&b, "  - {name: f%d, type: string}\n", i)
+	}
+	if _, err := flows.Parse("f.yaml", []byte(b.String()), opts); err != nil {
+		t.Errorf("%d fields refused: %v", flows.MaxFields, err)
+	}
+}
+
+func TestIncludeDecisionMessage(t *testing.T) {
+	const base = "name: f\napproval:\n  approvers: [a@example.com]\n"
+	for _, tt := range []struct {
+		give     string
+		wantOmit bool
+	}{
+		{give: base, wantOmit: false},
+		{give: base + "include_decision_message: true\n", wantOmit: false},
+		{give: base + "include_decision_message: false\n", wantOmit: true},
+	} {
+		f, err := flows.Parse("f.yaml", []byte(tt.give), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.OmitDecisionMessage != tt.wantOmit {
+			t.Errorf("%q: OmitDecisionMessage %v, want %v", tt.give, f.OmitDecisionMessage, tt.wantOmit)
+		}
+	}
+	if _, err := flows.Parse("f.yaml", []byte(base+"include_decision_message: sometimes\n"), opts); err == nil {
+		t.Error("a non-boolean include_decision_message was accepted")
 	}
 }

@@ -60,6 +60,10 @@ type Server struct {
 	// Observe, when set, is told of every call once it is answered: its
 	// route pattern (see Route), status and duration.
 	Observe func(route string, status int, d time.Duration)
+	// SlackUsers, when set, lets a new request name its person by Slack
+	// user id (user_id, and team_id when several workspaces are
+	// connected) instead of user_email.
+	SlackUsers SlackUsers
 
 	limiter *limiter
 }
@@ -164,12 +168,49 @@ func closeUnread(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "close")
 }
 
-// CreateBody is the body of POST /v1/requests.
+// SlackUsers finds the person behind a Slack user id.
+type SlackUsers interface {
+	// SlackUserEmail returns the email of the Slack user userID of team
+	// (team may be "" when one workspace is connected), asking Slack
+	// (users.info). It returns a *latch.Error of kind invalid when team is
+	// needed or not one of Latch's workspaces, not found when Slack knows
+	// no such user, and forbidden for a deactivated user or a bot.
+	SlackUserEmail(ctx context.Context, team, userID string) (string, error)
+}
+
+// CreateBody is the body of POST /v1/requests. The person is named by
+// user_email, or by user_id (a Slack user id; team_id too when several
+// workspaces are connected).
 type CreateBody struct {
 	Flow      string         `json:"flow"`
 	UserEmail string         `json:"user_email"`
+	UserID    string         `json:"user_id,omitempty"`
+	TeamID    string         `json:"team_id,omitempty"`
 	Fields    map[string]any `json:"fields"`
 	Context   map[string]any `json:"context"`
+}
+
+// slackPerson fills body.UserEmail from body.UserID, when the body names
+// the person that way.
+func (s *Server) slackPerson(ctx context.Context, body *CreateBody) error {
+	if body.UserID == "" {
+		if body.TeamID != "" {
+			return latch.Errorf(latch.KindInvalid, "bad_request", "team_id goes with user_id.")
+		}
+		return nil
+	}
+	if strings.TrimSpace(body.UserEmail) != "" {
+		return latch.Errorf(latch.KindInvalid, "bad_request", "Name the person by user_email or by user_id, not both.")
+	}
+	if s.SlackUsers == nil {
+		return latch.Errorf(latch.KindInvalid, "slack_not_configured", "user_id names a Slack user, but Latch is not connected to Slack; give user_email.")
+	}
+	email, err := s.SlackUsers.SlackUserEmail(ctx, body.TeamID, body.UserID)
+	if err != nil {
+		return err
+	}
+	body.UserEmail = email
+	return nil
 }
 
 func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -177,12 +218,15 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 	if err := decode(r, &body); err != nil {
 		return err
 	}
+	if err := s.slackPerson(r.Context(), &body); err != nil {
+		return err
+	}
 	missing := map[string]any{}
 	if strings.TrimSpace(body.Flow) == "" {
 		missing["flow"] = "is required"
 	}
 	if strings.TrimSpace(body.UserEmail) == "" {
-		missing["user_email"] = "is required: the person the access is for"
+		missing["user_email"] = "is required (or user_id): the person the access is for"
 	}
 	if len(missing) > 0 {
 		return &latch.Error{Kind: latch.KindInvalid, Code: "missing_fields",

@@ -20,6 +20,9 @@ type Flow struct {
 	AllowRevoke           bool
 	ScheduleDeescalation  bool
 	AllowGuestInteraction bool
+	// OmitDecisionMessage turns off the reason box approvers see next to
+	// Approve and Deny in Slack (include_decision_message: false).
+	OmitDecisionMessage bool
 	// VisibleTo is an optional CEL rule over requester (and flow): who is
 	// offered the flow and may request it. Nil: every member.
 	VisibleTo       Rule

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,8 +50,15 @@ type App struct {
 	Channel string
 	Clock   latch.Clock
 	Log     *slog.Logger
+	// After runs work that follows an answer to Slack (the rest of a
+	// command or click once Slack has its acknowledgement). Nil runs it in a
+	// new goroutine; a host whose process may stop once it has answered
+	// (a Lambda) runs it where it survives.
+	After func(work func())
 
 	once      sync.Once
+	seenMu    sync.Mutex
+	seen      map[string]seenSubmission // view id + hash → the answer given
 	usersMu   sync.Mutex
 	users     map[string]cachedPerson // team/user id → who they are
 	homeMu    sync.Mutex
@@ -66,6 +74,69 @@ type cachedPerson struct {
 }
 
 const personTTL = 10 * time.Minute
+
+// ackBudget is how long Latch takes to answer Slack: Slack waits 3 seconds
+// for the acknowledgement of a command or interaction, and a trigger id
+// opens a modal only within 3 seconds. Every Web API call made before the
+// answer shares this budget; what is not needed for the answer runs after
+// it (After).
+const ackBudget = 2500 * time.Millisecond
+
+// RunNow is an App.After for hosts that freeze once they have answered (a
+// Lambda behind API Gateway): the work runs at once, before the answer.
+// Forms still open within the trigger's 3 seconds (the loading modal is
+// opened first); the rest then delays the answer.
+func RunNow(work func()) { work() }
+
+// afterBudget bounds work done after the answer.
+const afterBudget = 30 * time.Second
+
+// later runs work after the answer to Slack, with a context that outlives
+// the request's but keeps its values.
+func (a *App) later(ctx context.Context, work func(ctx context.Context)) {
+	ctx = context.WithoutCancel(ctx)
+	run := func() {
+		ctx, cancel := context.WithTimeout(ctx, afterBudget)
+		defer cancel()
+		work(ctx)
+	}
+	if a.After != nil {
+		a.After(run)
+		return
+	}
+	go run()
+}
+
+// seenSubmission is the answer given to a submitted view, kept so that the
+// same submission again (Slack's retry, a double click) gets the same
+// answer and creates nothing.
+type seenSubmission struct {
+	answer map[string]any
+	at     time.Time
+}
+
+// submissionTTL is how long a submission's answer is remembered.
+const submissionTTL = 10 * time.Minute
+
+// remembered returns the answer given to the submission key, if any.
+func (a *App) remembered(key string) (map[string]any, bool) {
+	a.seenMu.Lock()
+	defer a.seenMu.Unlock()
+	now := a.Clock.Now()
+	for k, v := range a.seen {
+		if now.Sub(v.at) > submissionTTL {
+			delete(a.seen, k)
+		}
+	}
+	s, ok := a.seen[key]
+	return s.answer, ok
+}
+
+func (a *App) remember(key string, answer map[string]any) {
+	a.seenMu.Lock()
+	defer a.seenMu.Unlock()
+	a.seen[key] = seenSubmission{answer: answer, at: a.Clock.Now()}
+}
 
 // person is a Slack user and the Latch user they are.
 type person struct {
@@ -92,6 +163,7 @@ func (a *App) init() {
 			a.Log = slog.New(slog.DiscardHandler)
 		}
 		a.users = map[string]cachedPerson{}
+		a.seen = map[string]seenSubmission{}
 	})
 }
 
@@ -128,8 +200,10 @@ func ephemeral(text string) map[string]any {
 func readBody(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
 
 // serveEvent answers the Events API: the url_verification handshake, and
-// an acknowledgement of every other event. Latch subscribes only to
-// app_uninstalled and tokens_revoked, which it logs as errors.
+// an acknowledgement of every other event. Latch subscribes to
+// app_home_opened (it then publishes the person's Home tab, after the
+// answer), and to app_uninstalled and tokens_revoked, which it logs as
+// errors.
 func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(r)
 	if err != nil {
@@ -147,9 +221,15 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	var inner struct {
 		Type string `json:"type"`
+		User string `json:"user"`
+		Tab  string `json:"tab"`
 	}
 	_ = json.Unmarshal(ev.Event, &inner)
 	switch inner.Type {
+	case "app_home_opened":
+		if inner.Tab == "home" && inner.User != "" {
+			a.later(r.Context(), func(ctx context.Context) { a.publishHome(ctx, ev.TeamID, inner.User) })
+		}
 	case "app_uninstalled", "tokens_revoked":
 		a.Log.Error("the Slack app was uninstalled or its tokens revoked: Latch can no longer post to Slack; reinstall it and set SLACK_BOT_TOKEN",
 			"event", inner.Type, "team", ev.TeamID)
@@ -181,16 +261,25 @@ func (a *App) homeTeams(ctx context.Context) ([]string, string, error) {
 	return a.home, a.homeEnter, nil
 }
 
+// cached returns the person behind a Slack user id when they were resolved
+// recently, without asking Slack.
+func (a *App) cached(team, userID string) (person, bool) {
+	a.usersMu.Lock()
+	c, ok := a.users[team+"/"+userID]
+	a.usersMu.Unlock()
+	if ok && a.Clock.Now().Sub(c.at) < personTTL {
+		return c.p, true
+	}
+	return person{}, false
+}
+
 // resolve finds the Latch user behind a Slack user id, creating them on
 // first contact from their Slack profile. Slack Connect users (another
 // organisation's people) and the workspace's own guests are guests.
 func (a *App) resolve(ctx context.Context, team, userID string) (person, error) {
 	key := team + "/" + userID
-	a.usersMu.Lock()
-	c, ok := a.users[key]
-	a.usersMu.Unlock()
-	if ok && a.Clock.Now().Sub(c.at) < personTTL {
-		return c.p, nil
+	if p, ok := a.cached(team, userID); ok {
+		return p, nil
 	}
 	su, err := a.Slack.UserInfo(ctx, userID)
 	if err != nil {
@@ -233,4 +322,37 @@ func (a *App) forget(team, userID string) {
 	a.usersMu.Lock()
 	delete(a.users, team+"/"+userID)
 	a.usersMu.Unlock()
+}
+
+// SlackUserEmail returns the email of the Latch user behind the Slack user
+// userID of team, as the API's user_id and team_id name them: it asks
+// Slack (users.info) unless the person was resolved lately, and records
+// them as on their first contact in Slack. team may be "" when the app
+// belongs to one workspace. It returns a *latch.Error of kind invalid when
+// team is needed or is not one of the app's workspaces, not found when
+// Slack knows no such user, and forbidden for a deactivated user, a bot or
+// a profile without an email.
+func (a *App) SlackUserEmail(ctx context.Context, team, userID string) (string, error) {
+	a.init()
+	if !slackUserID.MatchString(userID) {
+		return "", latch.Errorf(latch.KindInvalid, "bad_request", "user_id %q is not a Slack user id (U… or W…).", clipPlain(userID, 40))
+	}
+	home, _, err := a.homeTeams(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case team == "" && len(home) > 1:
+		return "", latch.Errorf(latch.KindInvalid, "team_id_required", "Latch is connected to several Slack workspaces (%s): give team_id with user_id.", strings.Join(home, ", "))
+	case team != "" && !slices.Contains(home, team):
+		return "", latch.Errorf(latch.KindInvalid, "unknown_team", "team_id %q is not one of Latch's Slack workspaces (%s).", clipPlain(team, 40), strings.Join(home, ", "))
+	}
+	p, err := a.resolve(ctx, team, userID)
+	if err != nil {
+		if ErrorCode(err) == "user_not_found" {
+			return "", latch.Errorf(latch.KindNotFound, "unknown_slack_user", "Slack knows no user %s.", userID)
+		}
+		return "", err
+	}
+	return p.user.Email, nil
 }

@@ -28,7 +28,7 @@ func TestLatchOpensThePickerOfSlackFlows(t *testing.T) {
 	if len(calls) != 1 || calls[0].Param("trigger_id") != slacktest.TriggerID {
 		t.Fatalf("views.open calls %+v, want one with the command's trigger id", calls)
 	}
-	v := r.lastView("views.open")
+	v := r.shown()
 	if v["callback_id"] != "latch_pick" {
 		t.Errorf("callback_id %v, want latch_pick", v["callback_id"])
 	}
@@ -46,17 +46,18 @@ func TestLatchOpensThePickerOfSlackFlows(t *testing.T) {
 	delete(pick, "channel")
 	delete(pick, "message")
 	pick["container"] = map[string]any{"type": "view", "view_id": "V0PICK"}
-	pick["view"] = map[string]any{"id": "V00000001", "hash": "1700000000.00000002", "type": "modal", "callback_id": "latch_pick", "state": map[string]any{"values": map[string]any{}}}
+	picker := r.shown()
+	pick["view"] = map[string]any{"id": picker["id"], "hash": picker["hash"], "type": "modal", "callback_id": "latch_pick", "state": map[string]any{"values": map[string]any{}}}
 	pick["actions"] = []any{map[string]any{"action_id": "pick_flow", "block_id": "pick", "type": "static_select", "action_ts": "1.2",
 		"selected_option": map[string]any{"text": map[string]any{"type": "plain_text", "text": "Production access"}, "value": "prod-access"}}}
 	if status, _ := r.interact(pick); status != http.StatusOK {
 		t.Fatalf("pick: %d", status)
 	}
 	upd := r.slack.CallsTo("views.update")
-	if len(upd) != 1 || upd[0].Param("view_id") != "V00000001" || upd[0].Param("hash") != "1700000000.00000002" {
-		t.Fatalf("views.update calls %+v, want one for the picker's view and hash", upd)
+	if last := upd[len(upd)-1]; last.Param("view_id") != picker["id"] || last.Param("hash") != picker["hash"] || last.Error != "" {
+		t.Fatalf("views.update %+v, want one for the picker's view and hash", last)
 	}
-	if form := r.lastView("views.update"); form["callback_id"] != "latch_request" || !strings.Contains(form["private_metadata"].(string), `"flow":"prod-access"`) {
+	if form := r.shown(); form["callback_id"] != "latch_request" || !strings.Contains(form["private_metadata"].(string), `"flow":"prod-access"`) {
 		t.Errorf("picked view %v, want prod-access's form", form)
 	}
 }
@@ -64,13 +65,13 @@ func TestLatchOpensThePickerOfSlackFlows(t *testing.T) {
 func TestReqOfUnknownFlowOpensThePickerWithANote(t *testing.T) {
 	r := newRig(t)
 	r.command(annID, team, "req nosuch")
-	v := r.lastView("views.open")
+	v := r.shown()
 	if v["callback_id"] != "latch_pick" || !strings.Contains(text(blocksOf(v)), `There is no flow \"nosuch\"`) {
 		t.Errorf("view %v, want the picker with a note naming nosuch", v)
 	}
 	// An api-only flow is not requestable from Slack either.
 	r.command(annID, team, "req deploy")
-	if v := r.lastView("views.open"); v["callback_id"] != "latch_pick" {
+	if v := r.shown(); v["callback_id"] != "latch_pick" {
 		t.Errorf("req deploy opened %v, want the picker", v["callback_id"])
 	}
 }
@@ -78,7 +79,7 @@ func TestReqOfUnknownFlowOpensThePickerWithANote(t *testing.T) {
 func TestRequestFormIsBuiltFromTheFlow(t *testing.T) {
 	r := newRig(t)
 	r.command(annID, team, "req prod-access")
-	v := r.lastView("views.open")
+	v := r.shown()
 	blocks := blocksOf(v)
 	if v["callback_id"] != "latch_request" || v["submit"] == nil {
 		t.Fatalf("view %v, want a request form with a submit button", v)
@@ -101,7 +102,7 @@ func TestRequestFormIsBuiltFromTheFlow(t *testing.T) {
 	if opt := element("duration")["initial_option"].(map[string]any); opt["value"] != "1h" {
 		t.Errorf("duration initial option %v, want the default 1h", opt)
 	}
-	if block(t, blocks, "reason")["optional"] != false || block(t, blocks, "ticket")["optional"] != true {
+	if block(t, blocks, "reason")["optional"] == true || block(t, blocks, "ticket")["optional"] != true {
 		t.Errorf("required reason must not be optional, ticket must be")
 	}
 	if element("hosts")["multiline"] != true {
@@ -112,7 +113,7 @@ func TestRequestFormIsBuiltFromTheFlow(t *testing.T) {
 func TestInvalidSubmissionAnswersErrorsNextToTheFieldsAndCreatesNothing(t *testing.T) {
 	r := newRig(t)
 	r.command(annID, team, "req prod-access")
-	v := r.lastView("views.open")
+	v := r.shown()
 	status, answer := r.interact(submission(annID, team, v, map[string]map[string]any{
 		"ticket": {"type": "number_input", "value": "12.5"},
 	}))
@@ -140,7 +141,7 @@ func TestInvalidSubmissionAnswersErrorsNextToTheFieldsAndCreatesNothing(t *testi
 func (r *rig) submitValid() latch.Request {
 	r.t.Helper()
 	r.command(annID, team, "req prod-access")
-	v := r.lastView("views.open")
+	v := r.shown()
 	status, answer := r.interact(submission(annID, team, v, map[string]map[string]any{
 		"target_id":   {"type": "static_select", "selected_option": map[string]any{"text": map[string]any{"type": "plain_text", "text": "Production database"}, "value": "prod-db"}},
 		"reason":      {"type": "plain_text_input", "value": "incident 4711"},
@@ -253,7 +254,7 @@ func TestApproveThenRevokeInSlack(t *testing.T) {
 	if dm := r.dmsTo(annID)[2]; !strings.Contains(dm, "has ended") {
 		t.Errorf("last DM %q, want the end", dm)
 	}
-	if n := len(r.slack.CallsTo("chat.postMessage")) - len(r.dmsTo(annID)); n != 1 {
+	if n := len(r.slack.Posts("#access-requests")); n != 1 {
 		t.Errorf("%d approval messages posted, want the one message updated in place", n)
 	}
 }
@@ -285,13 +286,15 @@ func TestPeopleWhoMayNotActAreToldEphemerallyAndNothingChanges(t *testing.T) {
 		if status, _ := r.interact(click(c.user, c.userTeam, c.action, req.ID, channel, ts, "")); status != http.StatusOK {
 			t.Fatalf("%s: %d", c.name, status)
 		}
-		eph := r.slack.CallsTo("chat.postEphemeral")
-		if len(eph) != i+1 {
-			t.Fatalf("%s: %d ephemeral messages, want %d", c.name, len(eph), i+1)
+		// The refusal goes to the click's response_url, which shows it to
+		// the clicker only.
+		resp := r.slack.Responses()
+		if len(resp) != i+1 {
+			t.Fatalf("%s: %d responses, want %d", c.name, len(resp), i+1)
 		}
-		last := eph[len(eph)-1]
-		if last.Param("user") != c.user || last.Param("channel") != channel || !strings.Contains(last.Param("text"), c.want) {
-			t.Errorf("%s: ephemeral %v, want to %s in %s saying %q", c.name, last.Params, c.user, channel, c.want)
+		last := resp[len(resp)-1].Body
+		if last["response_type"] != "ephemeral" || last["replace_original"] != false || !strings.Contains(last["text"].(string), c.want) {
+			t.Errorf("%s: response %v, want an ephemeral saying %q", c.name, last, c.want)
 		}
 	}
 	got, _ := r.store.GetRequest(context.Background(), req.ID)
@@ -305,16 +308,26 @@ func TestPeopleWhoMayNotActAreToldEphemerallyAndNothingChanges(t *testing.T) {
 
 func TestSlackConnectUsersCannotRequest(t *testing.T) {
 	r := newRig(t)
+	// Not yet known: the modal opened at once says why.
 	status, answer := r.command(strangerID, otherTeam, "req partner-approval")
+	if status != http.StatusOK || answer != nil {
+		t.Fatalf("answer %d %v, want an empty 200 (the modal)", status, answer)
+	}
+	if v := r.shown(); v["callback_id"] == "latch_request" || !strings.Contains(text(blocksOf(v)), "Slack Connect") {
+		t.Errorf("a Slack Connect user was shown %v, want the refusal", v)
+	}
+	// Known: refused at once, with no modal.
+	opened := len(r.slack.CallsTo("views.open"))
+	status, answer = r.command(strangerID, otherTeam, "req partner-approval")
 	if status != http.StatusOK || answer["response_type"] != "ephemeral" || !strings.Contains(answer["text"].(string), "Slack Connect") {
 		t.Fatalf("answer %d %v, want an ephemeral refusal", status, answer)
 	}
-	if n := len(r.slack.CallsTo("views.open")); n != 0 {
-		t.Errorf("a Slack Connect user got %d forms opened", n)
+	if n := len(r.slack.CallsTo("views.open")); n != opened {
+		t.Errorf("a known Slack Connect user got a modal opened")
 	}
 	// A form submitted anyway (say, opened before) creates nothing.
 	r.command(annID, team, "req partner-approval")
-	v := r.lastView("views.open")
+	v := r.shown()
 	_, answer = r.interact(submission(strangerID, otherTeam, v, map[string]map[string]any{
 		"reason": {"type": "plain_text_input", "value": "please"}}))
 	if answer["response_action"] != "errors" {
@@ -328,7 +341,7 @@ func TestSlackConnectUsersCannotRequest(t *testing.T) {
 func TestGuestsActOnFlowsThatAllowThem(t *testing.T) {
 	r := newRig(t)
 	r.command(annID, team, "req partner-approval")
-	r.interact(submission(annID, team, r.lastView("views.open"), map[string]map[string]any{
+	r.interact(submission(annID, team, r.shown(), map[string]map[string]any{
 		"reason": {"type": "plain_text_input", "value": "contract"}}))
 	rs := r.requests()
 	if len(rs) != 1 {
@@ -350,17 +363,25 @@ func TestWhoami(t *testing.T) {
 	if err := r.store.PutIdentity(context.Background(), latch.Identity{Email: ann, Service: "github", ID: "ann-gh", Source: latch.IdentityFromAdmin, UpdatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	_, answer := r.command(annID, team, "whoami")
-	msg, _ := answer["text"].(string)
+	// whoami looks the person up after the answer, and tells them through
+	// the command's response_url.
+	if _, answer := r.command(annID, team, "whoami"); answer != nil {
+		t.Errorf("whoami answered %v, want an empty 200", answer)
+	}
+	resp := r.slack.Responses()
+	if len(resp) != 1 {
+		t.Fatalf("%d responses, want 1", len(resp))
+	}
+	msg, _ := resp[0].Body["text"].(string)
 	u, _ := r.store.GetUser(context.Background(), ann)
-	if answer["response_type"] != "ephemeral" || !containsAll(msg, ann, u.ID, "member", team, annID, "github", "ann-gh") {
-		t.Errorf("whoami %v, want ann's id, email, role, team, user and identities", answer)
+	if resp[0].Body["response_type"] != "ephemeral" || !containsAll(msg, ann, u.ID, "member", team, annID, "github", "ann-gh") {
+		t.Errorf("whoami %v, want ann's id, email, role, team, user and identities", resp[0].Body)
 	}
-	_, answer = r.command(strangerID, otherTeam, "whoami")
-	if msg := answer["text"].(string); !containsAll(msg, "guest", "Slack Connect") {
-		t.Errorf("stranger's whoami %q, want guest and Slack Connect", msg)
+	r.command(strangerID, otherTeam, "whoami")
+	if msgs := r.responses(); !containsAll(msgs[len(msgs)-1], "guest", "Slack Connect") {
+		t.Errorf("stranger's whoami %q, want guest and Slack Connect", msgs[len(msgs)-1])
 	}
-	_, answer = r.command(annID, team, "help")
+	_, answer := r.command(annID, team, "help")
 	if !strings.Contains(answer["text"].(string), "/latch req") {
 		t.Errorf("help %v", answer)
 	}
@@ -455,11 +476,11 @@ func TestFlowsOfferedOnlyToWhomTheirRuleNames(t *testing.T) {
 	r := newRig(t, prodFlow, guestFlow+"visible_to: 'requester.email.startsWith(\"bob@\")'\n")
 	r.command(annID, team, "")
 	// ann is offered only prod-access, so its form opens at once.
-	if v := r.lastView("views.open"); !strings.Contains(v["private_metadata"].(string), `"flow":"prod-access"`) {
+	if v := r.shown(); !strings.Contains(v["private_metadata"].(string), `"flow":"prod-access"`) {
 		t.Errorf("ann was offered %v, want prod-access only", v["private_metadata"])
 	}
 	r.command(bobID, team, "")
-	if v := r.lastView("views.open"); v["callback_id"] != "latch_pick" {
+	if v := r.shown(); v["callback_id"] != "latch_pick" {
 		t.Errorf("bob sees %v, want the picker of both flows", v["callback_id"])
 	}
 }
@@ -514,7 +535,7 @@ func TestDenialAndExpiryAreDMd(t *testing.T) {
 	}
 
 	r.command(annID, team, "req prod-access")
-	r.interact(submission(annID, team, r.lastView("views.open"), map[string]map[string]any{
+	r.interact(submission(annID, team, r.shown(), map[string]map[string]any{
 		"target_id": {"type": "static_select", "selected_option": map[string]any{"text": map[string]any{"type": "plain_text", "text": "DB"}, "value": "prod-db"}},
 		"reason":    {"type": "plain_text_input", "value": "later"}}))
 	var pending latch.Request
@@ -541,11 +562,87 @@ func TestSeveralWorkspaces(t *testing.T) {
 	r := newRig(t)
 	r.app.Teams = []string{team, otherTeam}
 	r.slack.AddUser("U0SECOND", otherTeam, "dee@example.com")
-	status, answer := r.command("U0SECOND", otherTeam, "whoami")
-	if status != http.StatusOK || strings.Contains(answer["text"].(string), "Slack Connect") {
-		t.Fatalf("whoami of a second workspace's member: %d %v", status, answer)
+	status, _ := r.command("U0SECOND", otherTeam, "whoami")
+	if msgs := r.responses(); status != http.StatusOK || len(msgs) != 1 || strings.Contains(msgs[0], "Slack Connect") {
+		t.Fatalf("whoami of a second workspace's member: %d %v", status, msgs)
 	}
 	if u, err := r.store.GetUser(context.Background(), "dee@example.com"); err != nil || u.Role != latch.RoleMember || u.SlackIDs[otherTeam] != "U0SECOND" {
 		t.Errorf("the second workspace's member: %+v %v, want a member with the Slack id of that workspace", u, err)
+	}
+}
+
+// The global shortcut "Request access" opens the flow picker, as /latch
+// does.
+func TestRequestAccessShortcutOpensThePicker(t *testing.T) {
+	r := newRig(t)
+	status, _ := r.interact(map[string]any{"type": "shortcut", "token": "legacy", "action_ts": "1700000000.000200",
+		"team": map[string]any{"id": team, "domain": "example"}, "user": map[string]any{"id": annID, "username": "ann", "team_id": team},
+		"is_enterprise_install": false, "enterprise": nil, "callback_id": slackapp.ShortcutRequestAccess, "trigger_id": slacktest.TriggerID})
+	if status != http.StatusOK {
+		t.Fatalf("shortcut: %d", status)
+	}
+	if calls := r.slack.CallsTo("views.open"); len(calls) != 1 || calls[0].Param("trigger_id") != slacktest.TriggerID {
+		t.Fatalf("views.open calls %+v, want one with the shortcut's trigger", calls)
+	}
+	if v := r.shown(); v["callback_id"] != "latch_pick" {
+		t.Errorf("the shortcut shows %v, want the flow picker", v["callback_id"])
+	}
+}
+
+// include_decision_message: false leaves only Approve and Deny: no reason
+// box, and no reason taken from a click.
+func TestFlowWithoutDecisionMessage(t *testing.T) {
+	r := newRig(t, strings.Replace(guestFlow, "allow_revoke: true", "allow_revoke: true\ninclude_decision_message: false", 1))
+	r.command(annID, team, "req partner-approval")
+	r.interact(submission(annID, team, r.shown(), map[string]map[string]any{"reason": {"type": "plain_text_input", "value": "x"}}))
+	req := r.requests()[0]
+	blocks, _ := r.slack.LastBlocks(t, "chat.postMessage")
+	for _, b := range blocks {
+		if b["block_id"] == "reason" {
+			t.Errorf("the approval message has a reason box: %s", text(blocks))
+		}
+	}
+	if ids := actionIDs(blocks); !slices.Equal(ids, []string{"approve", "deny"}) {
+		t.Errorf("buttons %v, want approve and deny", ids)
+	}
+	ref, _ := r.store.MessageRefs(context.Background(), req.ID)
+	r.interact(click(strangerID, otherTeam, "approve", req.ID, ref[0].Channel, ref[0].TS, "typed anyway"))
+	eventually(t, "approved", func() bool {
+		got, _ := r.store.GetRequest(context.Background(), req.ID)
+		return len(got.Approvals) == 1
+	})
+	if got, _ := r.store.GetRequest(context.Background(), req.ID); got.Approvals[0].Reason != "" {
+		t.Errorf("reason %q kept, want none", got.Approvals[0].Reason)
+	}
+}
+
+// The API names a person by Slack user id: Latch asks Slack who they are.
+func TestSlackUserEmail(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	if email, err := r.app.SlackUserEmail(ctx, "", annID); err != nil || email != ann {
+		t.Fatalf("SlackUserEmail(ann) = %q, %v; want %s", email, err, ann)
+	}
+	if u, err := r.store.GetUser(ctx, ann); err != nil || u.SlackIDs[team] != annID {
+		t.Errorf("ann recorded as %+v, %v; want her Slack id", u, err)
+	}
+	for _, tt := range []struct {
+		team, user string
+		want       latch.ErrorKind
+	}{
+		{"", "U0NOBODY", latch.KindNotFound},
+		{"T0ELSE", annID, latch.KindInvalid},
+		{"", "<!channel>", latch.KindInvalid},
+	} {
+		if _, err := r.app.SlackUserEmail(ctx, tt.team, tt.user); latch.ErrorKindOf(err) != tt.want {
+			t.Errorf("SlackUserEmail(%q, %q): %v, want kind %s", tt.team, tt.user, err, tt.want)
+		}
+	}
+	r.app.Teams = []string{team, otherTeam}
+	if _, err := r.app.SlackUserEmail(ctx, "", annID); latch.ErrorKindOf(err) != latch.KindInvalid {
+		t.Errorf("no team_id with two workspaces: %v, want invalid", err)
+	}
+	if email, err := r.app.SlackUserEmail(ctx, team, annID); err != nil || email != ann {
+		t.Errorf("with team_id: %q, %v", email, err)
 	}
 }

@@ -2,29 +2,32 @@ package slackapp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/slack-go/slack"
 )
 
 // DefaultAPIURL is the Slack Web API's base. GovSlack and tests set another
 // (SLACK_API_URL).
 const DefaultAPIURL = "https://slack.com/api/"
 
-// Client calls the Slack Web API with a bot token. Every call is a form POST
-// with the token as a bearer header, as Slack accepts for every method;
-// structured arguments (blocks, views) are sent as JSON text.
+// Client calls the Slack Web API with a bot token, through slack-go's
+// client (slack.OptionAPIURL points it at BaseURL). Its methods are the
+// calls Latch makes, with Slack's errors as *APIError.
 type Client struct {
 	// BaseURL is the Web API's base, ending in "/"; empty is DefaultAPIURL.
 	BaseURL string
 	Token   string
 	HTTP    *http.Client // nil: a client with a 10-second timeout
+
+	once sync.Once
+	api  *slack.Client
 }
 
 // APIError is Slack's {"ok":false,"error":...} answer to a call.
@@ -47,27 +50,14 @@ func ErrorCode(err error) string {
 
 var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
 
-// Call invokes method with params and decodes the answer into out (which
-// may be nil). A value in params that is not a string is sent as its JSON.
-func (c *Client) Call(ctx context.Context, method string, params map[string]any, out any) error {
-	form := url.Values{}
-	for k, v := range params {
-		switch x := v.(type) {
-		case nil:
-		case string:
-			if x != "" {
-				form.Set(k, x)
-			}
-		case bool:
-			form.Set(k, strconv.FormatBool(x))
-		default:
-			b, err := json.Marshal(x)
-			if err != nil {
-				return fmt.Errorf("slack %s: encode %s: %w", method, k, err)
-			}
-			form.Set(k, string(b))
-		}
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
 	}
+	return defaultHTTP
+}
+
+func (c *Client) baseURL() string {
 	base := c.BaseURL
 	if base == "" {
 		base = DefaultAPIURL
@@ -75,100 +65,151 @@ func (c *Client) Call(ctx context.Context, method string, params map[string]any,
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+method, strings.NewReader(form.Encode()))
-	if err != nil {
-		return fmt.Errorf("slack %s: %w", method, err)
+	return base
+}
+
+// web is the slack-go client, made on first use.
+func (c *Client) web() *slack.Client {
+	c.once.Do(func() {
+		c.api = slack.New(c.Token, slack.OptionAPIURL(c.baseURL()), slack.OptionHTTPClient(c.httpClient()))
+	})
+	return c.api
+}
+
+// apiError turns slack-go's errors into *APIError: Slack's error code, or
+// ratelimited with the wait Slack asked for. Other errors (the network, a
+// timeout, an HTTP 5xx) are wrapped as they are.
+func apiError(method string, err error) error {
+	if err == nil {
+		return nil
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	hc := c.HTTP
-	if hc == nil {
-		hc = defaultHTTP
+	if se, ok := errors.AsType[slack.SlackErrorResponse](err); ok {
+		return &APIError{Method: method, Code: se.Err}
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("slack %s: %w", method, err)
+	if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+		return &APIError{Method: method, Code: "ratelimited", Retry: rl.RetryAfter}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("slack %s: read answer: %w", method, err)
+	if errors.Is(err, slack.ErrBlockIDNotUnique) {
+		return &APIError{Method: method, Code: "invalid_arguments"}
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return &APIError{Method: method, Code: "ratelimited", Retry: time.Duration(secs) * time.Second}
+	return fmt.Errorf("slack %s: %w", method, err)
+}
+
+// Respond posts text, shown only to the person who acted, to a
+// response_url Slack gave with a command or a click. Only Slack's hooks
+// hosts, and the host of BaseURL (GovSlack, tests), are posted to.
+func (c *Client) Respond(ctx context.Context, responseURL, text string) error {
+	u, err := url.Parse(responseURL)
+	if err != nil || u.Scheme == "" || !c.respondable(u) {
+		return fmt.Errorf("slack response_url %q is not Slack's", responseURL)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("slack %s: HTTP %d", method, resp.StatusCode)
-	}
-	var status struct {
-		OK    bool   `json:"ok"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(body, &status); err != nil {
-		return fmt.Errorf("slack %s: answer is not JSON: %w", method, err)
-	}
-	if !status.OK {
-		return &APIError{Method: method, Code: status.Error}
-	}
-	if out != nil {
-		if err := json.Unmarshal(body, out); err != nil {
-			return fmt.Errorf("slack %s: decode answer: %w", method, err)
-		}
+	msg := &slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral}
+	if err := slack.PostWebhookCustomHTTPContext(ctx, responseURL, c.httpClient(), msg); err != nil {
+		return fmt.Errorf("slack response_url: %w", err)
 	}
 	return nil
 }
 
-// OpenView opens a modal (views.open); triggerID is valid for 3 seconds.
-func (c *Client) OpenView(ctx context.Context, triggerID string, view any) (string, error) {
-	var out struct {
-		View struct {
-			ID string `json:"id"`
-		} `json:"view"`
+// respondable reports whether u is a response_url Latch posts to.
+func (c *Client) respondable(u *url.URL) bool {
+	if u.Scheme == "https" && (u.Host == "hooks.slack.com" || u.Host == "hooks.slack-gov.com") {
+		return true
 	}
-	err := c.Call(ctx, "views.open", map[string]any{"trigger_id": triggerID, "view": view}, &out)
-	return out.View.ID, err
+	base, err := url.Parse(c.baseURL())
+	return err == nil && base.Host == u.Host && base.Scheme == u.Scheme
+}
+
+// OpenView opens a modal (views.open); triggerID is valid for 3 seconds.
+// It returns the view's id and hash, for views.update.
+func (c *Client) OpenView(ctx context.Context, triggerID string, v slack.ModalViewRequest) (id, hash string, err error) {
+	resp, err := c.web().OpenViewContext(ctx, triggerID, v)
+	if err != nil {
+		return "", "", apiError("views.open", err)
+	}
+	return resp.ID, resp.Hash, nil
 }
 
 // UpdateView replaces an open modal (views.update). A non-empty hash makes
 // the update fail with hash_conflict if the view changed meanwhile.
-func (c *Client) UpdateView(ctx context.Context, viewID, hash string, view any) error {
-	return c.Call(ctx, "views.update", map[string]any{"view_id": viewID, "hash": hash, "view": view}, nil)
+func (c *Client) UpdateView(ctx context.Context, viewID, hash string, v slack.ModalViewRequest) error {
+	_, err := c.web().UpdateViewContext(ctx, v, "", hash, viewID)
+	return apiError("views.update", err)
+}
+
+// PublishHome sets user's App Home tab (views.publish).
+func (c *Client) PublishHome(ctx context.Context, user string, v slack.HomeTabViewRequest) error {
+	_, err := c.web().PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: v})
+	return apiError("views.publish", err)
 }
 
 // MessageTS is a posted message: the channel's id and the message's ts.
 type MessageTS struct {
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
+	Channel string
+	TS      string
+}
+
+// messageOptions are a message's text (mrkdwn, already escaped: slack-go
+// is told not to escape it again) and blocks.
+func messageOptions(text string, blocks []slack.Block) []slack.MsgOption {
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if len(blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
+	return opts
 }
 
 // PostMessage posts text (the notification fallback) and blocks to channel,
 // an id or a #name, and returns where it landed.
-func (c *Client) PostMessage(ctx context.Context, channel, text string, blocks any) (MessageTS, error) {
-	var out MessageTS
-	err := c.Call(ctx, "chat.postMessage", map[string]any{"channel": channel, "text": text, "blocks": blocks}, &out)
-	return out, err
+func (c *Client) PostMessage(ctx context.Context, channel, text string, blocks []slack.Block) (MessageTS, error) {
+	ch, ts, err := c.web().PostMessageContext(ctx, channel, messageOptions(text, blocks)...)
+	return MessageTS{Channel: ch, TS: ts}, apiError("chat.postMessage", err)
 }
 
 // UpdateMessage replaces a posted message's text and blocks (chat.update).
-func (c *Client) UpdateMessage(ctx context.Context, channel, ts, text string, blocks any) error {
-	return c.Call(ctx, "chat.update", map[string]any{"channel": channel, "ts": ts, "text": text, "blocks": blocks}, nil)
+func (c *Client) UpdateMessage(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
+	opts := messageOptions(text, blocks)
+	if len(blocks) == 0 {
+		opts = append(opts, slack.MsgOptionBlocks()) // no blocks: the old ones go
+	}
+	_, _, _, err := c.web().UpdateMessageContext(ctx, channel, ts, opts...)
+	return apiError("chat.update", err)
+}
+
+// PostReply posts text in the thread of the message at threadTS in
+// channel.
+func (c *Client) PostReply(ctx context.Context, channel, threadTS, text string) error {
+	_, _, err := c.web().PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(threadTS))
+	return apiError("chat.postMessage", err)
+}
+
+// Permalink returns a link to the message at ts in channel
+// (chat.getPermalink).
+func (c *Client) Permalink(ctx context.Context, channel, ts string) (string, error) {
+	link, err := c.web().GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: channel, Ts: ts})
+	return link, apiError("chat.getPermalink", err)
 }
 
 // PostEphemeral shows text to user only, in channel.
 func (c *Client) PostEphemeral(ctx context.Context, channel, user, text string) error {
-	return c.Call(ctx, "chat.postEphemeral", map[string]any{"channel": channel, "user": user, "text": text}, nil)
+	_, err := c.web().PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false))
+	return apiError("chat.postEphemeral", err)
 }
 
 // OpenIM returns the id of the direct message channel with user.
 func (c *Client) OpenIM(ctx context.Context, user string) (string, error) {
-	var out struct {
-		Channel struct {
-			ID string `json:"id"`
-		} `json:"channel"`
+	ch, _, _, err := c.web().OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+	if err != nil {
+		return "", apiError("conversations.open", err)
 	}
-	err := c.Call(ctx, "conversations.open", map[string]any{"users": user}, &out)
-	return out.Channel.ID, err
+	return ch.ID, nil
+}
+
+// OpenSocket asks for a Socket Mode connection with the app-level token
+// (apps.connections.open) and returns its WebSocket URL.
+func (c *Client) OpenSocket(ctx context.Context, appToken string) (string, error) {
+	api := slack.New(c.Token, slack.OptionAPIURL(c.baseURL()), slack.OptionHTTPClient(c.httpClient()), slack.OptionAppLevelToken(appToken))
+	_, u, err := api.StartSocketModeContext(ctx)
+	return u, apiError("apps.connections.open", err)
 }
 
 // SlackUser is what users.info and users.lookupByEmail tell of a person.
@@ -193,38 +234,54 @@ type SlackUser struct {
 	} `json:"enterprise_user"`
 }
 
+// slackUser is what Latch reads of slack-go's user.
+func slackUser(u *slack.User) SlackUser {
+	out := SlackUser{ID: u.ID, TeamID: u.TeamID, Name: u.Name, RealName: u.RealName, Deleted: u.Deleted, IsBot: u.IsBot,
+		IsRestricted: u.IsRestricted, IsUltraRestricted: u.IsUltraRestricted, IsStranger: u.IsStranger}
+	out.Profile.Email, out.Profile.RealName, out.Profile.Team = u.Profile.Email, u.Profile.RealName, u.Profile.Team
+	if u.Enterprise.EnterpriseID != "" {
+		out.EnterpriseUser = &struct {
+			ID           string `json:"id"`
+			EnterpriseID string `json:"enterprise_id"`
+		}{ID: u.Enterprise.ID, EnterpriseID: u.Enterprise.EnterpriseID}
+	}
+	return out
+}
+
 // UserInfo returns a person's profile (users.info; users:read and
 // users:read.email scopes).
 func (c *Client) UserInfo(ctx context.Context, user string) (SlackUser, error) {
-	var out struct {
-		User SlackUser `json:"user"`
+	u, err := c.web().GetUserInfoContext(ctx, user)
+	if err != nil {
+		return SlackUser{}, apiError("users.info", err)
 	}
-	err := c.Call(ctx, "users.info", map[string]any{"user": user}, &out)
-	return out.User, err
+	return slackUser(u), nil
 }
 
 // LookupByEmail finds a workspace member by email (users.lookupByEmail).
 func (c *Client) LookupByEmail(ctx context.Context, email string) (SlackUser, error) {
-	var out struct {
-		User SlackUser `json:"user"`
+	u, err := c.web().GetUserByEmailContext(ctx, email)
+	if err != nil {
+		return SlackUser{}, apiError("users.lookupByEmail", err)
 	}
-	err := c.Call(ctx, "users.lookupByEmail", map[string]any{"email": email}, &out)
-	return out.User, err
+	return slackUser(u), nil
 }
 
 // AuthInfo is what auth.test says of the bot token: the workspace (and
 // Enterprise Grid org) it was installed in.
 type AuthInfo struct {
-	TeamID       string `json:"team_id"`
-	Team         string `json:"team"`
-	UserID       string `json:"user_id"`
-	BotID        string `json:"bot_id"`
-	EnterpriseID string `json:"enterprise_id"`
+	TeamID       string
+	Team         string
+	UserID       string
+	BotID        string
+	EnterpriseID string
 }
 
 // AuthTest checks the token and names its workspace (auth.test).
 func (c *Client) AuthTest(ctx context.Context) (AuthInfo, error) {
-	var out AuthInfo
-	err := c.Call(ctx, "auth.test", nil, &out)
-	return out, err
+	r, err := c.web().AuthTestContext(ctx)
+	if err != nil {
+		return AuthInfo{}, apiError("auth.test", err)
+	}
+	return AuthInfo{TeamID: r.TeamID, Team: r.Team, UserID: r.UserID, BotID: r.BotID, EnterpriseID: r.EnterpriseID}, nil
 }

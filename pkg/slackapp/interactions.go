@@ -2,24 +2,31 @@ package slackapp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/slack-go/slack"
 )
 
 // serveInteraction answers button clicks, menu choices and form
-// submissions.
+// submissions within Slack's 3 seconds: a click is acknowledged at once and
+// handled after; a submission is answered from what the form carries, with
+// Web API calls (if any) bounded by what is left of the budget.
 func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 	in, ok := readInteraction(w, r)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), ackBudget)
+	defer cancel()
 	switch in.Type {
 	case InteractionViewSubmission:
 		if answer := a.submit(ctx, in); answer != nil {
@@ -27,12 +34,30 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case InteractionBlockActions:
-		a.act(ctx, in)
+		a.later(ctx, func(ctx context.Context) { a.act(ctx, in) })
+	case InteractionShortcut:
+		if in.CallbackID == ShortcutRequestAccess {
+			a.shortcut(ctx, in)
+		}
 	case InteractionBlockSuggestion:
 		writeJSON(w, a.options(ctx, in))
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// shortcut opens the flow picker from the global shortcut, as /latch
+// does; a refusal, with no channel to answer in, is shown in a modal.
+func (a *App) shortcut(ctx context.Context, in *Interaction) {
+	cmd := &SlashCommand{TeamID: teamOf(in), UserID: in.User.ID, TriggerID: in.TriggerID, Command: "shortcut"}
+	answer := a.openRequest(ctx, cmd, "")
+	if answer == nil {
+		return
+	}
+	text, _ := answer["text"].(string)
+	if _, _, err := a.Slack.OpenView(ctx, in.TriggerID, messageView(callbackRequest+"_error", "Latch", text)); err != nil {
+		a.Log.WarnContext(ctx, "could not answer the Request access shortcut", "user", in.User.ID, "err", err)
+	}
 }
 
 // teamOf is the workspace an interaction happened in.
@@ -59,31 +84,44 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 	if err != nil {
 		return formError(in.View, fmt.Sprintf("The flow %q is no longer available. Close the form and run /latch again.", meta.Flow))
 	}
-	p, err := a.resolve(ctx, teamOf(in), in.User.ID)
-	if err != nil {
-		return formError(in.View, a.explain(ctx, err))
+	key := teamOf(in) + "/" + in.View.ID + "/" + in.View.Hash
+	if answer, ok := a.remembered(key); ok {
+		return answer // the same submission again: it was sent once
 	}
-	if p.connect {
+	email, connect := meta.Email, meta.Connect
+	if meta.User == "" || meta.User != in.User.ID || email == "" {
+		p, err := a.resolve(ctx, teamOf(in), in.User.ID)
+		if err != nil {
+			return formError(in.View, a.explain(ctx, err))
+		}
+		email, connect = p.user.Email, p.connect
+	}
+	if connect {
 		return formError(in.View, "Slack Connect users cannot request access through Latch.")
 	}
-	create := engine.CreateInput{Flow: f.Name, UserEmail: p.user.Email, Source: latch.SourceSlack, Fields: formValues(f, &in.View.State),
-		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}}}
-	c, err := a.Engine.Prepare(ctx, create)
-	if err != nil {
+	create := engine.CreateInput{Flow: f.Name, UserEmail: email, Source: latch.SourceSlack, Fields: formValues(f, &in.View.State),
+		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}},
+		ID:      submissionID(key)}
+	if _, err := a.Engine.Prepare(ctx, create); err != nil {
 		if latch.ErrorKindOf(err) == latch.KindInternal {
 			return formError(in.View, a.explain(ctx, err))
 		}
 		return fieldErrors(in.View, err)
 	}
-	create.ID = c.Requests[0].ID
-	if err := a.Submit(ctx, create); err != nil {
+	if err := a.Submit(ctx, create); err != nil && !errors.Is(err, engine.ErrExists) {
 		return formError(in.View, a.explain(ctx, err))
 	}
-	where := ""
-	if ch := a.approvalChannel(f); ch != "" {
-		where = " in " + ch
-	}
-	return map[string]any{"response_action": "update", "view": submittedView(f, create.ID, where)}
+	answer := map[string]any{"response_action": "update", "view": submittedView(f, create.ID, a.approvalChannel(f))}
+	a.remember(key, answer)
+	return answer
+}
+
+// submissionID is the id of the request a submitted view creates: the same
+// view and hash (Slack's retry, a double click, another instance) always
+// name the same request, which the engine creates once.
+func submissionID(key string) string {
+	sum := sha256.Sum256([]byte("slack\x00" + key))
+	return "req_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))[:26]
 }
 
 // fieldErrors answers a form with each bad field's reason next to it.
@@ -98,7 +136,7 @@ func fieldErrors(v *View, err error) map[string]any {
 	for name, reason := range le.Details {
 		msg := fmt.Sprint(reason)
 		if blocks[name] {
-			errs[name] = upperFirst(msg)
+			errs[name] = clipPlain(upperFirst(msg), maxErrorText)
 		} else {
 			unplaced = append(unplaced, name+": "+msg)
 		}
@@ -143,11 +181,10 @@ func formError(v *View, msg string) map[string]any {
 	_ = json.Unmarshal(v.Blocks, &blocks)
 	for _, b := range blocks {
 		if b.Type == "input" {
-			return map[string]any{"response_action": "errors", "errors": map[string]string{b.BlockID: msg}}
+			return map[string]any{"response_action": "errors", "errors": map[string]string{b.BlockID: clipPlain(msg, maxErrorText)}}
 		}
 	}
-	return map[string]any{"response_action": "update",
-		"view": modal(callbackRequest+"_error", "Latch", []any{map[string]any{"type": "section", "text": mrkdwn(":warning: " + msg)}})}
+	return map[string]any{"response_action": "update", "view": messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(msg))}
 }
 
 // act handles a click: a flow picked in the picker, or Approve, Deny or
@@ -162,6 +199,9 @@ func (a *App) act(ctx context.Context, in *Interaction) {
 		a.pickFlow(ctx, in, act)
 	case actionApprove, actionDeny, actionRevoke:
 		a.decide(ctx, in, act)
+		if in.View != nil && in.View.Type == "home" {
+			a.publishHome(ctx, teamOf(in), in.User.ID) // show the click's effect
+		}
 	}
 }
 
@@ -174,16 +214,29 @@ func (a *App) pickFlow(ctx context.Context, in *Interaction, act Action) {
 	if len(vals) == 0 {
 		return
 	}
-	f, err := a.Engine.Flows().Get(vals[0])
+	f, err := a.Engine.Flows().Get(optionValue(vals[0], flowNames(a.Engine.Flows().All())))
 	var v view
-	if err != nil {
-		v = pickerView(a.pickable(ctx, in), fmt.Sprintf(":warning: There is no flow %q any more. Pick another.", vals[0]))
-	} else {
-		v = requestView(f, nil)
+	p, perr := a.resolve(ctx, teamOf(in), in.User.ID)
+	switch {
+	case perr != nil:
+		v = messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(a.explain(ctx, perr)))
+	case err != nil:
+		v = pickerView(a.pickable(ctx, in), fmt.Sprintf(":warning: There is no flow %s any more. Pick another.", escape(strconv.Quote(vals[0]))))
+	default:
+		v = requestView(f, metaFor(p))
 	}
 	if err := a.Slack.UpdateView(ctx, in.View.ID, in.View.Hash, v); err != nil {
 		a.Log.WarnContext(ctx, "could not show the flow's form", "flow", vals[0], "err", err)
 	}
+}
+
+// flowNames is the names of flows.
+func flowNames(flows []*latch.Flow) []string {
+	out := make([]string, len(flows))
+	for i, f := range flows {
+		out[i] = f.Name
+	}
+	return out
 }
 
 // pickable is the flows the person behind an interaction may request.
@@ -201,11 +254,16 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 	requestID := act.Value
 	kind := map[string]latch.CommandKind{actionApprove: latch.CmdApprove, actionDeny: latch.CmdDeny, actionRevoke: latch.CmdRevoke}[act.ActionID]
 	refuse := func(msg string) {
+		text := clipMrkdwn(escape(msg), maxMessageText, "")
+		if in.ResponseURL != "" {
+			a.respond(ctx, in.ResponseURL, text)
+			return
+		}
 		if in.Channel == nil {
 			a.Log.WarnContext(ctx, "a refusal could not be shown: the click came from no channel", "request", requestID, "reason", msg)
 			return
 		}
-		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, msg); err != nil {
+		if err := a.Slack.PostEphemeral(ctx, in.Channel.ID, in.User.ID, text); err != nil {
 			a.Log.WarnContext(ctx, "could not tell a person why they may not act", "request", requestID, "err", err)
 		}
 	}
@@ -230,7 +288,7 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 		return
 	}
 	reason := ""
-	if v, ok := in.State.Get(blockReason, actionValue); ok {
+	if v, ok := in.State.Get(blockReason, actionValue); ok && !f.OmitDecisionMessage {
 		reason = strings.TrimSpace(v.Value)
 	}
 	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.ID, Actor: latch.Actor{Email: p.user.Email},
@@ -258,12 +316,12 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 		}
 		return false
 	}
-	var opts []any
+	var opts []*slack.OptionBlockObject
 	switch {
 	case in.ActionID == actionPickFlow:
 		for _, f := range a.pickable(ctx, in) {
 			if match(f.Name, f.Label) && len(opts) < maxStaticOptions {
-				opts = append(opts, option(flowLabel(f), f.Name))
+				opts = append(opts, option(flowLabel(f), optionKey(f.Name)))
 			}
 		}
 	case in.BlockID == blockTarget && in.View != nil:
@@ -273,13 +331,27 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 		if err == nil && f.Strategy != nil {
 			for _, t := range f.Strategy.Targets {
 				if match(t.ID, t.Label) && len(opts) < maxStaticOptions {
-					opts = append(opts, option(targetLabel(t), t.ID))
+					opts = append(opts, option(targetLabel(t), optionKey(t.ID)))
+				}
+			}
+		}
+	case in.View != nil: // a field with more allowed values than a static select holds
+		var meta formMeta
+		_ = json.Unmarshal([]byte(in.View.PrivateMetadata), &meta)
+		f, err := a.Engine.Flows().Get(meta.Flow)
+		if err != nil {
+			break
+		}
+		if fl, ok := f.Field(in.BlockID); ok {
+			for _, v := range allowedStrings(fl) {
+				if match(v) && len(opts) < maxStaticOptions {
+					opts = append(opts, option(v, optionKey(v)))
 				}
 			}
 		}
 	}
 	if opts == nil {
-		opts = []any{}
+		opts = []*slack.OptionBlockObject{}
 	}
 	return map[string]any{"options": opts}
 }
@@ -288,7 +360,9 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 // there when someone types into an external select.
 func (a *App) serveOptions(w http.ResponseWriter, r *http.Request) {
 	if in, ok := readInteraction(w, r); ok {
-		writeJSON(w, a.options(r.Context(), in))
+		ctx, cancel := context.WithTimeout(r.Context(), ackBudget)
+		defer cancel()
+		writeJSON(w, a.options(ctx, in))
 	}
 }
 

@@ -1,9 +1,30 @@
 package slackapp
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
+
+// CheckPublicURL checks the base URL a manifest names: Slack calls only
+// https:// request URLs, on a host.
+func CheckPublicURL(base string) error {
+	u, err := url.Parse(base)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%q is not a URL: %w", base, err)
+	case u.Scheme != "https":
+		return errors.New("Slack calls only https:// addresses; give the https:// address Slack reaches Latch at")
+	case u.Host == "":
+		return fmt.Errorf("%q names no host", base)
+	}
+	return nil
+}
+
+// ShortcutRequestAccess is the callback id of the global shortcut
+// "Request access", which opens the flow picker as /latch does.
+const ShortcutRequestAccess = "latch_request_access"
 
 // Scopes are the bot scopes Latch needs, each with why.
 var Scopes = []struct{ Name, Why string }{
@@ -28,6 +49,10 @@ display_information:
   description: Just-in-time access, approved in Slack, taken away on time.
   background_color: "#1d3557"
 features:
+  app_home:
+    home_tab_enabled: true # your requests, your access, and what waits for you
+    messages_tab_enabled: true
+    messages_tab_read_only_enabled: true
   bot_user:
     display_name: Latch
     always_online: true
@@ -40,6 +65,11 @@ features:
 	b.WriteString(`      description: Request access; see who Latch thinks you are
       usage_hint: "[req FLOW | whoami | help]"
       should_escape: false
+  shortcuts:
+    - name: Request access
+      type: global
+      callback_id: ` + ShortcutRequestAccess + `
+      description: Pick a flow and request access, as /latch does
 oauth_config:
   scopes:
     bot:
@@ -54,6 +84,7 @@ oauth_config:
 		fmt.Fprintf(&b, "    request_url: %s/slack/events\n", base)
 	}
 	b.WriteString(`    bot_events:
+      - app_home_opened # publish the person's Home tab
       - app_uninstalled # logged as an error: Latch can no longer post
       - tokens_revoked # the same
   interactivity:

@@ -10,6 +10,11 @@ import (
 
 type manifest struct {
 	Features struct {
+		Shortcuts []struct {
+			Name       string `yaml:"name"`
+			Type       string `yaml:"type"`
+			CallbackID string `yaml:"callback_id"`
+		} `yaml:"shortcuts"`
 		SlashCommands []struct {
 			Command string `yaml:"command"`
 			URL     string `yaml:"url"`
@@ -62,8 +67,25 @@ func TestManifest(t *testing.T) {
 		}
 	}
 
+	if sc := m.Features.Shortcuts; len(sc) != 1 || sc[0].Type != "global" || sc[0].CallbackID != slackapp.ShortcutRequestAccess || sc[0].Name != "Request access" {
+		t.Errorf("shortcuts %+v, want the global Request access", sc)
+	}
+
 	sm := parseManifest(t, slackapp.Manifest("", true))
 	if !sm.Settings.SocketMode || sm.Settings.Interactivity.RequestURL != "" || sm.Features.SlashCommands[0].URL != "" {
 		t.Errorf("socket mode manifest %+v", sm)
+	}
+}
+
+func TestCheckPublicURL(t *testing.T) {
+	for _, ok := range []string{"https://latch.example.com", "https://latch.example.com/base/"} {
+		if err := slackapp.CheckPublicURL(ok); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"http://latch.example.com", "latch.example.com", "https://", "ftp://x", ""} {
+		if err := slackapp.CheckPublicURL(bad); err == nil {
+			t.Errorf("%q accepted, want it refused (Slack calls only https)", bad)
+		}
 	}
 }

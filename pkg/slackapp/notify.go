@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/slack-go/slack"
 )
 
 // RefApproval is the kind of the message ref of a request's approval message.
@@ -20,6 +21,12 @@ var _ latch.Notifier = (*App)(nil)
 // dmEvents are the events the requester is sent a DM about.
 var dmEvents = []latch.AuditType{latch.AuditApproved, latch.AuditDenied, latch.AuditExpired, latch.AuditEscalated,
 	latch.AuditDeescalated, latch.AuditFailed, latch.AuditDeescalationFailed}
+
+// threadEvents are the events also told in the approval message's thread,
+// so that the channel keeps the request's history.
+var threadEvents = []latch.AuditType{latch.AuditApprovalAdded, latch.AuditApproved, latch.AuditDenied, latch.AuditCancelled,
+	latch.AuditExpired, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated, latch.AuditFailed,
+	latch.AuditDeescalationFailed, latch.AuditRetried}
 
 // Notify posts a request's approval message when there is none yet, updates
 // it in place otherwise, and sends the requester a DM about decisions,
@@ -36,10 +43,124 @@ func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request
 	if err := a.approvalMessage(ctx, f, r); err != nil {
 		return err
 	}
+	if slices.Contains(threadEvents, event) {
+		if err := a.threadReply(ctx, f, event, r); err != nil {
+			return err
+		}
+	}
 	if slices.Contains(dmEvents, event) {
 		return a.dmRequester(ctx, f, event, r)
 	}
 	return nil
+}
+
+// threadReply tells event in the thread of each approval message of r,
+// once: the reply is recorded as a message ref named after the event and
+// the request's version, so a retried notification does not repeat it.
+func (a *App) threadReply(ctx context.Context, f *latch.Flow, event latch.AuditType, r latch.Request) error {
+	text := a.threadText(ctx, f, event, r)
+	if text == "" {
+		return nil
+	}
+	refs, err := a.Store.MessageRefs(ctx, r.ID)
+	if err != nil {
+		return fmt.Errorf("message refs of %s: %w", r.ID, err)
+	}
+	kind := fmt.Sprintf("thread %s v%d", event, r.Version)
+	told := map[string]bool{}
+	for _, ref := range refs {
+		if ref.Kind == kind {
+			told[ref.Channel] = true
+		}
+	}
+	for _, ref := range refs {
+		if ref.Kind != RefApproval || told[ref.Channel] {
+			continue
+		}
+		if err := a.Slack.PostReply(ctx, ref.Channel, ref.TS, clipMrkdwn(text, maxMessageText, seeRequest(r.ID))); err != nil {
+			if err := a.slackFailed(ctx, "replying in the approval message's thread", r, err); err != nil {
+				return err
+			}
+			continue
+		}
+		reply := latch.MessageRef{RequestID: r.ID, Kind: kind, Channel: ref.Channel, TS: ref.TS, PostedAt: a.Clock.Now()}
+		if err := a.Store.PutMessageRef(ctx, reply); err != nil {
+			return fmt.Errorf("record the thread reply of %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// threadText is what a thread reply says of event (mrkdwn, outside text
+// escaped); "" for events not told there.
+func (a *App) threadText(ctx context.Context, f *latch.Flow, event latch.AuditType, r latch.Request) string {
+	decided := func(verb string) string {
+		if r.Decision == nil {
+			return verb
+		}
+		s := verb + " by " + a.who(ctx, r.Decision.By)
+		if r.Decision.Reason != "" {
+			s += ": " + quote(r.Decision.Reason)
+		}
+		return s
+	}
+	switch event {
+	case latch.AuditApprovalAdded, latch.AuditApproved:
+		if len(r.Approvals) == 0 {
+			return ""
+		}
+		d := r.Approvals[len(r.Approvals)-1]
+		s := ":white_check_mark: Approved by " + a.who(ctx, d.By)
+		if d.Reason != "" {
+			s += ": " + quote(d.Reason)
+		}
+		if q := max(f.Approval.Quorum, 1); q > 1 {
+			s += fmt.Sprintf(" (%d of %d)", len(r.Approvals), q)
+		}
+		return s
+	case latch.AuditDenied:
+		return ":no_entry: " + decided("Denied")
+	case latch.AuditCancelled:
+		return ":heavy_multiplication_x: " + decided("Cancelled")
+	case latch.AuditExpired:
+		return ":hourglass: Expired: nobody decided in time."
+	case latch.AuditEscalated:
+		s := ":large_green_circle: Access granted"
+		if r.EndsAt != nil {
+			s += " until " + slackDate(*r.EndsAt)
+		}
+		return s + "."
+	case latch.AuditRevoked:
+		return ":gear: " + decided("Revoked") + "; taking access away."
+	case latch.AuditDeescalated:
+		return ":checkered_flag: Access ended."
+	case latch.AuditFailed, latch.AuditDeescalationFailed:
+		return ":x: " + strings.TrimPrefix(a.status(ctx, f, r), ":x: ")
+	case latch.AuditRetried:
+		return ":repeat: " + decided("Retried")
+	}
+	return ""
+}
+
+// threadLink is a link to the request's approval message and its thread,
+// for DMs; "" when there is none or Slack gives no link.
+func (a *App) threadLink(ctx context.Context, r latch.Request) string {
+	refs, err := a.Store.MessageRefs(ctx, r.ID)
+	if err != nil {
+		return ""
+	}
+	for _, ref := range refs {
+		if ref.Kind != RefApproval {
+			continue
+		}
+		permalink, err := a.Slack.Permalink(ctx, ref.Channel, ref.TS)
+		if err != nil {
+			a.Log.WarnContext(ctx, "no link to the approval message", "request", r.ID, "err", err)
+			return ""
+		}
+		return link(permalink, "See the request and its thread")
+	}
+	return ""
 }
 
 // retryable reports whether a failed Slack call may succeed later.
@@ -50,6 +171,15 @@ func retryable(err error) bool {
 	}
 	switch ae.Code {
 	case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout", "team_added_to_org":
+		return true
+	}
+	return false
+}
+
+// refusedBlocks reports whether Slack refused a message for what it holds.
+func refusedBlocks(err error) bool {
+	switch ErrorCode(err) {
+	case "invalid_blocks", "invalid_blocks_format", "invalid_arguments", "msg_too_long", "too_many_attachments", "no_text":
 		return true
 	}
 	return false
@@ -87,7 +217,14 @@ func (a *App) approvalMessage(ctx context.Context, f *latch.Flow, r latch.Reques
 			continue
 		}
 		posted = true
-		if err := a.Slack.UpdateMessage(ctx, ref.Channel, ref.TS, text, blocks); err != nil {
+		err := a.Slack.UpdateMessage(ctx, ref.Channel, ref.TS, text, blocks)
+		if refusedBlocks(err) {
+			a.Log.WarnContext(ctx, "slack refused the approval message's update; sending its status and buttons only",
+				"request", r.ID, "err", err)
+			mt, mb := a.minimalMessage(ctx, f, r)
+			err = a.Slack.UpdateMessage(ctx, ref.Channel, ref.TS, mt, mb)
+		}
+		if err != nil {
 			if err := a.slackFailed(ctx, "updating the approval message", r, err); err != nil {
 				return err
 			}
@@ -102,6 +239,11 @@ func (a *App) approvalMessage(ctx context.Context, f *latch.Flow, r latch.Reques
 	}
 	for _, ch := range channels {
 		m, err := a.Slack.PostMessage(ctx, ch, text, blocks)
+		if refusedBlocks(err) {
+			a.Log.WarnContext(ctx, "slack refused the approval message; posting its status and buttons only", "request", r.ID, "err", err)
+			mt, mb := a.minimalMessage(ctx, f, r)
+			m, err = a.Slack.PostMessage(ctx, ch, mt, mb)
+		}
 		if err != nil {
 			if err := a.slackFailed(ctx, "posting the approval message to "+ch, r, err); err != nil {
 				return err
@@ -182,22 +324,22 @@ func firstSlackID(u latch.User, home []string) string {
 }
 
 // who names a person in a message: a mention when Latch knows their Slack
-// id, else their email.
+// id, else their email (escaped). A bot acting for them is named too.
 func (a *App) who(ctx context.Context, act latch.Actor) string {
 	if act.IsSystem() {
 		return "Latch"
 	}
-	name := act.Email
+	name := escape(act.Email)
 	if u, err := a.Store.GetUser(ctx, act.Email); err == nil {
 		if id := firstSlackID(u, a.Teams); id != "" {
-			name = "<@" + id + ">"
+			name = mention(id)
 		}
 	}
 	if act.Bot != "" {
 		if name == "" {
-			return act.Bot
+			return escape(act.Bot)
 		}
-		return name + " (via " + act.Bot + ")"
+		return name + " (via " + escape(act.Bot) + ")"
 	}
 	return name
 }
@@ -207,61 +349,92 @@ func slackDate(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format(time.RFC1123))
 }
 
-// render is a request's approval message: its summary, fields and status,
-// the reason input and Approve / Deny while it is pending, and Revoke while
-// its access is active on a flow that allows it.
-func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (string, []any) {
-	requester := a.who(ctx, latch.Actor{Email: r.Requester.Email})
-	what := whatOf(f, r)
-	summary := fmt.Sprintf("%s requests %s", requester, what)
-	if f.Strategy != nil {
-		summary += " for " + latch.FormatValue(latch.FieldDuration, r.Duration)
-	}
-	text := fmt.Sprintf("%s requests %s: %s", r.Requester.Email, flowLabel(f), r.Status)
-	blocks := []any{map[string]any{"type": "section", "block_id": "summary", "text": mrkdwn(":key: " + summary)}}
-	if fields := a.fieldTexts(f, r); len(fields) > 0 {
-		blocks = append(blocks, map[string]any{"type": "section", "block_id": "fields", "fields": fields})
-	}
-	blocks = append(blocks, map[string]any{"type": "section", "block_id": "status", "text": mrkdwn(a.status(ctx, f, r))})
-	via := "via " + string(r.Source)
-	if r.CreatedBy.Bot != "" {
-		via += " by " + r.CreatedBy.Bot
-	}
-	blocks = append(blocks, map[string]any{"type": "context", "elements": []any{mrkdwn(fmt.Sprintf("Request `%s` · %s", r.ID, via))}})
-	switch {
-	case r.Status == latch.StatusPending:
-		blocks = append(blocks,
-			map[string]any{"type": "input", "block_id": blockReason, "optional": true, "label": plain("Reason (optional)"),
-				"element": map[string]any{"type": "plain_text_input", "action_id": actionValue, "placeholder": plain("Why you approve or deny")}},
-			map[string]any{"type": "actions", "block_id": "decide", "elements": []any{
-				button(actionApprove, "Approve", "primary", r.ID, nil),
-				button(actionDeny, "Deny", "danger", r.ID, nil),
-			}})
-	case r.Status == latch.StatusActive && f.AllowRevoke:
-		confirm := map[string]any{"title": plain("Revoke access?"), "text": plain("Access ends now, before its scheduled end."),
-			"confirm": plain("Revoke"), "deny": plain("Keep"), "style": "danger"}
-		blocks = append(blocks, map[string]any{"type": "actions", "block_id": "active", "elements": []any{
-			button(actionRevoke, "Revoke", "danger", r.ID, confirm),
-		}})
-	}
-	return text, blocks
+// maxQuote bounds one quoted reason or message inside a longer text, so
+// that several fit and the text around them survives.
+const maxQuote = 1000
+
+// quote is outside text (a reason), escaped and bounded, in quotes.
+func quote(s string) string {
+	return "“" + clipMrkdwn(escape(s), maxQuote, "") + "”"
 }
 
-func button(action, label, style, value string, confirm map[string]any) map[string]any {
-	b := map[string]any{"type": "button", "action_id": action, "text": plain(label), "value": value}
-	if style != "" {
-		b["style"] = style
+// seeRequest points to where a request is read whole, for text cut short.
+func seeRequest(id string) string { return " (all of it: `latch get " + escape(id) + "`)" }
+
+// render is a request's approval message: its summary, fields and status,
+// the reason input and Approve / Deny while it is pending, and Revoke while
+// its access is active on a flow that allows it. Outside text is escaped
+// and every text within Slack's limits.
+func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (string, []slack.Block) {
+	requester := a.who(ctx, latch.Actor{Email: r.Requester.Email})
+	what := whatOf(f, r)
+	more := seeRequest(r.ID)
+	summary := fmt.Sprintf("%s requests %s", requester, what)
+	if f.Strategy != nil {
+		summary += " for " + escape(latch.FormatValue(latch.FieldDuration, r.Duration))
 	}
+	text := clipMrkdwn(fmt.Sprintf("%s requests %s: %s", escape(r.Requester.Email), escape(flowLabel(f)), r.Status), maxMessageText, "")
+	blocks := []slack.Block{section("summary", ":key: "+summary, more)}
+	if fields := a.fieldTexts(f, r); len(fields) > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil, slack.SectionBlockOptionBlockID("fields")))
+	}
+	blocks = append(blocks, section("status", a.status(ctx, f, r), more))
+	via := "via " + escape(string(r.Source))
+	if r.CreatedBy.Bot != "" {
+		via += " by " + escape(r.CreatedBy.Bot)
+	}
+	blocks = append(blocks, contextBlock(fmt.Sprintf("Request `%s` · %s", escape(r.ID), via)))
+	return text, append(blocks, actionBlocks(f, r)...)
+}
+
+// actionBlocks are the inputs and buttons of an approval message: the
+// reason input (unless the flow turns it off) and Approve / Deny while it
+// is pending, Revoke while its
+// access is active on a flow that allows it, nothing otherwise.
+func actionBlocks(f *latch.Flow, r latch.Request) []slack.Block {
+	switch {
+	case r.Status == latch.StatusPending:
+		decide := slack.NewActionBlock("decide",
+			button(actionApprove, "Approve", slack.StylePrimary, r.ID, nil),
+			button(actionDeny, "Deny", slack.StyleDanger, r.ID, nil))
+		if f.OmitDecisionMessage {
+			return []slack.Block{decide}
+		}
+		reason := slack.NewInputBlock(blockReason, plain("Reason (optional)", maxLabel), nil,
+			slack.NewPlainTextInputBlockElement(plain("Why you approve or deny", maxPlaceholder), actionValue))
+		reason.Optional = true
+		return []slack.Block{reason, decide}
+	case r.Status == latch.StatusActive && f.AllowRevoke:
+		confirm := slack.NewConfirmationBlockObject(plain("Revoke access?", maxConfirmTitle), plain("Access ends now, before its scheduled end.", maxConfirmText),
+			plain("Revoke", maxConfirmButton), plain("Keep", maxConfirmButton)).WithStyle(slack.StyleDanger)
+		return []slack.Block{slack.NewActionBlock("active", button(actionRevoke, "Revoke", slack.StyleDanger, r.ID, confirm))}
+	}
+	return nil
+}
+
+// minimalMessage is the approval message cut to its status and buttons,
+// for an update Slack refused whole: a decided request must not keep live
+// buttons because some other part of its message was refused.
+func (a *App) minimalMessage(ctx context.Context, f *latch.Flow, r latch.Request) (string, []slack.Block) {
+	status := clipMrkdwn(a.status(ctx, f, r), maxSectionText, "")
+	st := fmt.Sprintf("Request `%s`: %s", escape(r.ID), status)
+	blocks := []slack.Block{section("status", st, "")}
+	return clipPlain(fmt.Sprintf("Request %s: %s", r.ID, r.Status), maxMessageText), append(blocks, actionBlocks(f, r)...)
+}
+
+func button(action, label string, style slack.Style, value string, confirm *slack.ConfirmationBlockObject) *slack.ButtonBlockElement {
+	b := slack.NewButtonBlockElement(action, clipPlain(value, maxButtonValue), plain(label, maxButtonText)).WithStyle(style)
 	if confirm != nil {
-		b["confirm"] = confirm
+		b = b.WithConfirm(confirm)
 	}
 	return b
 }
 
 // fieldTexts shows the request's fields, as Slack section fields (at most
-// 10), in the flow's order.
-func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []any {
-	var out []any
+// 10), in the flow's order: labels and values escaped, users chosen in
+// user fields mentioned.
+func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []*slack.TextBlockObject {
+	var out []*slack.TextBlockObject
 	for _, fl := range f.Fields {
 		v, ok := r.Fields[fl.Name]
 		if !ok || fl.Name == latch.FieldNameTarget || fl.Name == latch.FieldNameDuration {
@@ -271,27 +444,30 @@ func (a *App) fieldTexts(f *latch.Flow, r latch.Request) []any {
 		if label == "" {
 			label = fl.Name
 		}
-		val := latch.FormatValue(fl.Type, v)
+		val := escape(latch.FormatValue(fl.Type, v))
 		switch fl.Type {
 		case latch.FieldSlackUser:
-			val = "<@" + val + ">"
+			if id, ok := v.(string); ok {
+				val = mention(id)
+			}
 		case latch.FieldSlackUsers:
 			if ids, ok := v.([]string); ok {
 				m := make([]string, len(ids))
 				for i, id := range ids {
-					m[i] = "<@" + id + ">"
+					m[i] = mention(id)
 				}
 				val = strings.Join(m, ", ")
 			}
 		}
-		if len(out) < 10 {
-			out = append(out, mrkdwn(truncate("*"+label+"*\n"+val, 2000)))
+		if len(out) < maxSectionFields {
+			out = append(out, mrkdwn("*"+clipMrkdwn(escape(label), maxLabel/10, "")+"*\n"+val, maxSectionFieldText, seeRequest(r.ID)))
 		}
 	}
 	return out
 }
 
-// status says where the request stands, and who decided.
+// status says where the request stands, and who decided (mrkdwn, outside
+// text escaped).
 func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string {
 	approvedBy := func() string { return a.approvers(ctx, r, true) }
 	decidedBy := func() string {
@@ -300,7 +476,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		}
 		s := " by " + a.who(ctx, r.Decision.By)
 		if r.Decision.Reason != "" {
-			s += ": “" + r.Decision.Reason + "”"
+			s += ": " + quote(r.Decision.Reason)
 		}
 		return s
 	}
@@ -355,11 +531,11 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 			if r.Failure.Stage == latch.StageDeescalate {
 				stage = "taking access away"
 			}
-			s += fmt.Sprintf(" while %s: %s (`%s`)", stage, r.Failure.Message, r.Failure.Code)
+			s += fmt.Sprintf(" while %s: %s (`%s`)", stage, clipMrkdwn(escape(r.Failure.Message), maxQuote, ""), clipMrkdwn(escape(r.Failure.Code), 100, ""))
 		}
-		return s + "\nAn admin can retry with `latch retry " + r.ID + "`."
+		return s + "\nAn admin can retry with `latch retry " + escape(r.ID) + "`."
 	}
-	return string(r.Status)
+	return escape(string(r.Status))
 }
 
 // dmRequester tells the requester what happened to their request.
@@ -377,12 +553,12 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		if r.Decision != nil {
 			text += " by " + a.who(ctx, r.Decision.By)
 			if r.Decision.Reason != "" {
-				text += ": “" + r.Decision.Reason + "”"
+				text += ": " + quote(r.Decision.Reason)
 			}
 		}
 		text += "."
 	case latch.AuditExpired:
-		text = fmt.Sprintf(":hourglass: Your request for %s expired: nobody decided in time. Ask again with `/latch req %s`.", what, f.Name)
+		text = fmt.Sprintf(":hourglass: Your request for %s expired: nobody decided in time. Ask again with `/latch req %s`.", what, escape(f.Name))
 	case latch.AuditEscalated:
 		text = fmt.Sprintf(":large_green_circle: You have access to %s", what)
 		if r.EndsAt != nil {
@@ -398,25 +574,30 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	case latch.AuditFailed, latch.AuditDeescalationFailed:
 		text = fmt.Sprintf(":x: Latch could not complete your request for %s", what)
 		if r.Failure != nil {
-			text += ": " + strings.TrimRight(r.Failure.Message, ".")
+			text += ": " + clipMrkdwn(escape(strings.TrimRight(r.Failure.Message, ".")), maxQuote, "")
 		}
 		text += ". Admins have been told."
 	default:
 		return nil
 	}
-	return a.dmRequesterText(ctx, r, text)
+	if l := a.threadLink(ctx, r); l != "" {
+		text = clipMrkdwn(text, maxMessageText-200, seeRequest(r.ID)) + "\n" + l
+	}
+	return a.dmRequesterText(ctx, r, clipMrkdwn(text, maxMessageText, seeRequest(r.ID)))
 }
 
-// whatOf names what a request is for: the flow, and the target.
+// whatOf names what a request is for: the flow, and the target (mrkdwn,
+// escaped).
 func whatOf(f *latch.Flow, r latch.Request) string {
-	what := "*" + flowLabel(f) + "*"
+	what := "*" + clipMrkdwn(escape(flowLabel(f)), maxHeaderText, "") + "*"
 	if t, ok := f.Target(r.TargetID); ok {
-		what += " on *" + targetLabel(t) + "*"
+		what += " on *" + clipMrkdwn(escape(targetLabel(t)), maxHeaderText, "") + "*"
 	}
 	return what
 }
 
-// dmRequesterText sends text to r's requester in a DM.
+// dmRequesterText sends text (mrkdwn, within maxMessageText) to r's
+// requester in a DM.
 func (a *App) dmRequesterText(ctx context.Context, r latch.Request, text string) error {
 	id, err := a.slackID(ctx, r.Requester.Email)
 	if err != nil {
@@ -438,7 +619,7 @@ func (a *App) approvers(ctx context.Context, r latch.Request, withReasons bool) 
 	for i, d := range r.Approvals {
 		names[i] = a.who(ctx, d.By)
 		if withReasons && d.Reason != "" {
-			names[i] += " (“" + d.Reason + "”)"
+			names[i] += " (" + quote(d.Reason) + ")"
 		}
 	}
 	return strings.Join(names, ", ")
@@ -454,5 +635,6 @@ func (a *App) TellRefused(ctx context.Context, flowName, email string, refusal e
 		label = flowLabel(f)
 	}
 	r := latch.Request{ID: "(not recorded)", Flow: flowName, Requester: latch.UserRef{Email: email}}
-	return a.dmRequesterText(ctx, r, fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", label, latch.ErrorMessageOf(refusal)))
+	text := fmt.Sprintf(":x: Your request for *%s* was not recorded: %s", escape(label), escape(latch.ErrorMessageOf(refusal)))
+	return a.dmRequesterText(ctx, r, clipMrkdwn(text, maxMessageText, ""))
 }

@@ -1,7 +1,9 @@
 package slackapp
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strconv"
 
@@ -70,6 +72,7 @@ const (
 	InteractionViewSubmission  = "view_submission"
 	InteractionViewClosed      = "view_closed"
 	InteractionBlockSuggestion = "block_suggestion" // sent to the options load URL
+	InteractionShortcut        = "shortcut"         // a global shortcut
 )
 
 // Interaction is the JSON Slack puts in the payload field of the form it
@@ -94,6 +97,9 @@ type Interaction struct {
 	Actions             []Action      `json:"actions"`       // block_actions: the one element acted on
 	State               *State        `json:"state"`         // block_actions: every stateful element
 	ResponseURLs        []ResponseURL `json:"response_urls"` // view_submission, when a conversation select asks for one
+
+	// shortcut: the global shortcut's callback id.
+	CallbackID string `json:"callback_id"`
 
 	// block_suggestion: the element asking for options and what was typed.
 	ActionID string `json:"action_id"`
@@ -180,6 +186,33 @@ type View struct {
 // block_id → action_id → value.
 type State struct {
 	Values map[string]map[string]ElementValue `json:"values"`
+}
+
+// UnmarshalJSON reads a state as Slack sends it: values is an object, or,
+// for a view or message without inputs, an empty list or null (or absent).
+func (s *State) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Values json.RawMessage `json:"values"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	s.Values = nil
+	v := bytes.TrimSpace(raw.Values)
+	switch {
+	case len(v) == 0 || string(v) == "null":
+		return nil
+	case v[0] == '[':
+		var list []json.RawMessage
+		if err := json.Unmarshal(v, &list); err != nil {
+			return err
+		}
+		if len(list) > 0 {
+			return errors.New("state.values is a list that is not empty")
+		}
+		return nil
+	}
+	return json.Unmarshal(v, &s.Values)
 }
 
 // Get returns the value of the element action within block, and whether

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/slackapp"
+	"github.com/latchhq/latch/pkg/slackapp/blockkit"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
 )
 
@@ -90,11 +94,15 @@ type escalator struct {
 	mu      sync.Mutex
 	granted []string
 	revoked []string
+	refuse  string // when set, Grant fails for good with this message
 }
 
 func (e *escalator) Grant(_ context.Context, g latch.GrantSpec) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.refuse != "" {
+		return latch.Permanent(errors.New(e.refuse))
+	}
 	e.granted = append(e.granted, g.Target.ID+"/"+g.User.Email)
 	return nil
 }
@@ -122,6 +130,11 @@ type rig struct {
 	store *boltstore.Store
 	esc   *escalator
 	url   string // the app's handler
+	// pending counts the app's work after its answers to Slack; the rig
+	// waits for it after each command and interaction, so tests read
+	// what the work did.
+	pending sync.WaitGroup
+	seq     int
 }
 
 func newRig(t testing.TB, flowTexts ...string) *rig {
@@ -164,6 +177,9 @@ func newRig(t testing.TB, flowTexts ...string) *rig {
 		t.Fatal(err)
 	}
 	r.app.Engine = r.eng
+	r.app.After = func(work func()) {
+		r.pending.Go(work)
+	}
 	r.app.Submit = func(ctx context.Context, in engine.CreateInput) error {
 		_, err := r.eng.Create(ctx, in)
 		return err
@@ -183,8 +199,32 @@ func (r *rig) post(route, contentType string, body []byte) (int, []byte) {
 // command runs a slash command as user, in Slack's form shape.
 func (r *rig) command(userID, userTeam, text string) (int, map[string]any) {
 	r.t.Helper()
-	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", slacktest.Command(userTeam, userID, text))
-	return status, r.decode(body)
+	form, err := url.ParseQuery(string(slacktest.Command(userTeam, userID, text)))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.seq++
+	form.Set("response_url", r.slack.ResponseURL(fmt.Sprintf("commands/%d", r.seq)))
+	status, body := r.post("/slack/commands", "application/x-www-form-urlencoded", []byte(form.Encode()))
+	r.pending.Wait()
+	return status, r.checked(r.decode(body))
+}
+
+// checked fails the test when an answer to Slack holds a view or message
+// Slack would refuse, and returns the answer.
+func (r *rig) checked(answer map[string]any) map[string]any {
+	r.t.Helper()
+	if v, ok := answer["view"].(map[string]any); ok {
+		if p := blockkit.ValidateView(v); len(p) > 0 {
+			r.t.Errorf("the answer's view would be refused by Slack: %v", p)
+		}
+	}
+	if s, ok := answer["text"].(string); ok {
+		if p := blockkit.ValidateMessage(s, answer["blocks"]); len(p) > 0 {
+			r.t.Errorf("the answer's message would be refused by Slack: %v", p)
+		}
+	}
+	return answer
 }
 
 func (r *rig) decode(body []byte) map[string]any {
@@ -201,14 +241,36 @@ func (r *rig) decode(body []byte) map[string]any {
 // interact posts an interaction payload as Slack does.
 func (r *rig) interact(payload map[string]any) (int, map[string]any) {
 	r.t.Helper()
+	if _, ok := payload["response_url"]; ok {
+		r.seq++
+		payload["response_url"] = r.slack.ResponseURL(fmt.Sprintf("actions/%d", r.seq))
+	}
 	status, body := r.post("/slack/interactions", "application/x-www-form-urlencoded", slacktest.Form(r.t, payload))
-	return status, r.decode(body)
+	r.pending.Wait()
+	return status, r.checked(r.decode(body))
 }
 
-// lastView returns the view of the last views.open or views.update call.
-func (r *rig) lastView(method string) map[string]any {
+// shown returns the view the app showed last (views.open or views.update),
+// once the app's work after its answers is done.
+func (r *rig) shown() map[string]any {
 	r.t.Helper()
-	return r.slack.OpenedView(r.t, method)
+	r.pending.Wait()
+	return r.slack.ShownView(r.t)
+}
+
+// responses returns the texts posted to the commands' and clicks'
+// response_urls, failing the test for any Slack would refuse.
+func (r *rig) responses() []string {
+	r.t.Helper()
+	var out []string
+	for _, resp := range r.slack.Responses() {
+		if len(resp.Problems) > 0 {
+			r.t.Errorf("Slack would refuse a response: %v", resp.Problems)
+		}
+		s, _ := resp.Body["text"].(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 func submission(userID, userTeam string, v map[string]any, values map[string]map[string]any) map[string]any {

@@ -67,14 +67,11 @@ func (a *App) RunSocketMode(ctx context.Context, appToken string) error {
 // socketSession opens one connection and serves it until it ends. It
 // returns nil when Slack asked to reconnect.
 func (a *App) socketSession(ctx context.Context, appToken string, routes http.Handler) error {
-	opener := &Client{BaseURL: a.Slack.BaseURL, Token: appToken, HTTP: a.Slack.HTTP}
-	var opened struct {
-		URL string `json:"url"`
-	}
-	if err := opener.Call(ctx, "apps.connections.open", nil, &opened); err != nil {
+	wsURL, err := a.Slack.OpenSocket(ctx, appToken)
+	if err != nil {
 		return fmt.Errorf("open a socket mode connection: %w", err)
 	}
-	conn, _, err := websocket.Dial(ctx, opened.URL, nil)
+	conn, _, err := websocket.Dial(ctx, wsURL, nil)
 	if err != nil {
 		return fmt.Errorf("connect to slack socket mode: %w", err)
 	}

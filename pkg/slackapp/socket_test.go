@@ -48,7 +48,7 @@ func TestSocketMode(t *testing.T) {
 	if ack["payload"] != nil {
 		t.Errorf("ack %v, want none: the modal is the answer", ack)
 	}
-	v := r.lastView("views.open")
+	v := r.shown()
 
 	// Slack retires connections: the app reconnects and goes on.
 	r.slack.Disconnect(t)

@@ -1,19 +1,24 @@
 package slackapp
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/slack-go/slack"
 )
 
 // Callback and action ids of Latch's views and messages.
 const (
 	callbackPicker  = "latch_pick"    // the flow picker modal
 	callbackRequest = "latch_request" // a flow's request form
+	callbackLoading = "latch_loading" // opened at once while Latch looks the person up
 	actionPickFlow  = "pick_flow"     // the picker's select
 	actionValue     = "value"         // every input of the request form
 	actionApprove   = "approve"
@@ -23,37 +28,87 @@ const (
 	blockTarget     = latch.FieldNameTarget
 )
 
-// Slack's limits on Block Kit.
-const (
-	maxStaticOptions = 100 // options in a static select; more go to an external select
-	maxOptionText    = 75
-	maxTitle         = 24
-)
-
 // view is a Block Kit modal.
-type view = map[string]any
+type view = slack.ModalViewRequest
 
-func plain(s string) map[string]any {
-	return map[string]any{"type": "plain_text", "text": s, "emoji": true}
+// plain is a plain_text object of at most n characters. Plain text is shown
+// as is: it needs no escaping.
+func plain(s string, n int) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, clipPlain(s, n), true, false)
 }
-func mrkdwn(s string) map[string]any { return map[string]any{"type": "mrkdwn", "text": s} }
 
-// truncate shortens s to n characters, marking the cut.
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// mrkdwn is a mrkdwn text object of at most n characters; more points to
+// the full text where it was cut. s must already be mrkdwn: outside text in
+// it escaped, Latch's mentions built with mention.
+func mrkdwn(s string, n int, more string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, clipMrkdwn(s, n, more), false, false)
+}
+
+// section is a section block of mrkdwn text.
+func section(blockID, md, more string) *slack.SectionBlock {
+	return slack.NewSectionBlock(mrkdwn(nonEmpty(md), maxSectionText, more), nil, nil, slack.SectionBlockOptionBlockID(clipPlain(blockID, maxID)))
+}
+
+// header is a header block.
+func header(text string) *slack.HeaderBlock {
+	return slack.NewHeaderBlock(plain(nonEmpty(text), maxHeaderText))
+}
+
+// contextBlock is a context block of mrkdwn texts (at most ten).
+func contextBlock(mds ...string) *slack.ContextBlock {
+	els := make([]slack.MixedElement, 0, min(len(mds), maxContextElements))
+	for _, md := range mds[:min(len(mds), maxContextElements)] {
+		els = append(els, mrkdwn(nonEmpty(md), maxContextText, ""))
 	}
-	return string(r[:n-1]) + "…"
+	return slack.NewContextBlock("", els...)
 }
 
-func option(text, value string) map[string]any {
-	return map[string]any{"text": plain(truncate(text, maxOptionText)), "value": value}
+// nonEmpty is s, or "(empty)" where s is blank: Slack refuses empty text.
+func nonEmpty(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "(empty)"
+	}
+	return s
 }
 
-func modal(callback, title string, blocks []any) view {
-	return view{"type": "modal", "callback_id": callback, "title": plain(truncate(title, maxTitle)),
-		"close": plain("Cancel"), "blocks": blocks}
+// option is a select option showing text; value must come from optionKey
+// or be a value Latch made (at most 150 characters).
+func option(text, value string) *slack.OptionBlockObject {
+	return slack.NewOptionBlockObject(value, plain(nonEmpty(text), maxOptionText), nil)
+}
+
+// optionKey is the value of the option offering v: v itself when it fits
+// Slack's 150 characters, else a short key (a hash of v) that optionValue
+// maps back. Keys start with "~", which no short value that is its own key
+// needs to: a value starting with "~" (or empty) is always keyed.
+func optionKey(v string) string {
+	if v != "" && utf8.RuneCountInString(v) <= maxOptionValue && !strings.HasPrefix(v, "~") {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return "~" + base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// optionValue maps a submitted option value back to the one of values it
+// offers (key as is when none does: the engine then says it is not
+// allowed).
+func optionValue(key string, values []string) string {
+	for _, v := range values {
+		if optionKey(v) == key {
+			return v
+		}
+	}
+	return key
+}
+
+// modal is a modal view; blocks past Slack's 100 are dropped (flows are
+// validated to stay well under it).
+func modal(callback, title string, blocks []slack.Block) view {
+	if len(blocks) > maxModalBlocks {
+		blocks = blocks[:maxModalBlocks]
+	}
+	return view{Type: slack.VTModal, CallbackID: callback, Title: plain(nonEmpty(title), maxTitle),
+		Close: plain("Cancel", maxTitle), Blocks: slack.Blocks{BlockSet: blocks}}
 }
 
 // flowLabel is the name people see for a flow.
@@ -65,51 +120,66 @@ func flowLabel(f *latch.Flow) string {
 }
 
 // pickerView is the modal that lists the flows a person may request. Picking
-// one replaces it with that flow's form.
+// one replaces it with that flow's form. note is mrkdwn (outside text in it
+// escaped).
 func pickerView(flows []*latch.Flow, note string) view {
-	var blocks []any
+	var blocks []slack.Block
 	if note != "" {
-		blocks = append(blocks, map[string]any{"type": "section", "text": mrkdwn(note)})
+		blocks = append(blocks, section("", note, ""))
 	}
-	opts := make([]any, len(flows))
+	opts := make([]*slack.OptionBlockObject, len(flows))
 	for i, f := range flows {
-		opts[i] = option(flowLabel(f), f.Name)
+		opts[i] = option(flowLabel(f), optionKey(f.Name))
 	}
-	sel := selectOf(actionPickFlow, "Choose a flow", opts)
-	blocks = append(blocks,
-		map[string]any{"type": "section", "block_id": "pick", "text": mrkdwn("What do you need access to?"), "accessory": sel})
+	pick := section("pick", "What do you need access to?", "")
+	pick.Accessory = slack.NewAccessory(selectOf(actionPickFlow, "Choose a flow", opts))
+	blocks = append(blocks, pick)
 	return modal(callbackPicker, "Request access", blocks)
 }
 
 // selectOf is a select of options: static when Slack allows that many,
 // else external (its options come from /slack/options as people type).
-func selectOf(actionID, placeholder string, opts []any) map[string]any {
-	sel := map[string]any{"action_id": actionID, "placeholder": plain(placeholder)}
+func selectOf(actionID, placeholder string, opts []*slack.OptionBlockObject) *slack.SelectBlockElement {
 	if len(opts) > maxStaticOptions {
-		sel["type"], sel["min_query_length"] = "external_select", 0
-	} else {
-		sel["type"], sel["options"] = "static_select", opts
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain(placeholder, maxPlaceholder), actionID)
+		zero := 0
+		sel.MinQueryLength = &zero
+		return sel
 	}
-	return sel
+	return slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain(placeholder, maxPlaceholder), actionID, opts...)
 }
 
-// formMeta is what a request form carries in private_metadata.
+// formMeta is what a request form carries in private_metadata: the flow,
+// and who the form was opened for, as Latch resolved them then, so that
+// submitting it needs no users.info call within the 3-second budget.
+// Slack returns private_metadata as Latch set it; it is read only for the
+// Slack user it names.
 type formMeta struct {
 	Flow    string `json:"flow"`
 	Channel string `json:"channel,omitempty"` // where the command was run
+	User    string `json:"user,omitempty"`    // the Slack user id it was opened for
+	Email   string `json:"email,omitempty"`   // their Latch user
+	Connect bool   `json:"connect,omitempty"` // a Slack Connect user
+}
+
+// metaFor is the metadata of a form opened for p.
+func metaFor(p person) *formMeta {
+	return &formMeta{User: p.slack.ID, Email: p.user.Email, Connect: p.connect}
 }
 
 // requestView is the form of one flow: its header text, a target picker
 // when the strategy has several targets, and an input per field, with
-// defaults filled in. errors are shown above the form (a note).
+// defaults filled in.
 func requestView(f *latch.Flow, meta *formMeta) view {
 	if meta == nil {
 		meta = &formMeta{}
 	}
 	meta.Flow = f.Name
-	blocks := []any{map[string]any{"type": "header", "text": plain(truncate(flowLabel(f), 150))}}
+	blocks := []slack.Block{header(flowLabel(f))}
 	if f.AdditionalHeaderText != "" {
-		blocks = append(blocks, map[string]any{"type": "section", "text": mrkdwn(f.AdditionalHeaderText)})
+		// The flow's author writes it as mrkdwn, links included: it is the
+		// deployment's own text, bounded but not escaped.
+		blocks = append(blocks, section("", f.AdditionalHeaderText, " (the rest is in the flow's file)"))
 	}
 	if f.Strategy != nil && len(f.Strategy.Targets) > 1 {
 		if _, declared := f.Field(latch.FieldNameTarget); !declared {
@@ -125,23 +195,22 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 	}
 	md, _ := json.Marshal(meta)
 	v := modal(callbackRequest, "Request access", blocks)
-	v["submit"] = plain("Request")
-	v["private_metadata"] = string(md)
+	v.Submit = plain("Request", maxTitle)
+	v.PrivateMetadata = string(md) // names, ids and an email: well under 3,000
 	return v
 }
 
 // targetInput is the picker of the strategy's targets.
-func targetInput(f *latch.Flow) map[string]any {
-	opts := make([]any, len(f.Strategy.Targets))
+func targetInput(f *latch.Flow) *slack.InputBlock {
+	opts := make([]*slack.OptionBlockObject, len(f.Strategy.Targets))
 	for i, t := range f.Strategy.Targets {
-		opts[i] = option(targetLabel(t), t.ID)
+		opts[i] = option(targetLabel(t), optionKey(t.ID))
 	}
-	sel := selectOf(actionValue, "Choose a target", opts)
 	label := "Target"
 	if fl, ok := f.Field(latch.FieldNameTarget); ok && fl.Label != "" {
 		label = fl.Label
 	}
-	return map[string]any{"type": "input", "block_id": blockTarget, "label": plain(label), "element": sel}
+	return slack.NewInputBlock(blockTarget, plain(nonEmpty(label), maxLabel), nil, selectOf(actionValue, "Choose a target", opts))
 }
 
 func targetLabel(t latch.Target) string {
@@ -152,19 +221,15 @@ func targetLabel(t latch.Target) string {
 }
 
 // fieldInput is the input block of one field.
-func fieldInput(fl latch.Field) map[string]any {
+func fieldInput(fl latch.Field) *slack.InputBlock {
 	label := fl.Label
 	if label == "" {
 		label = fl.Name
 	}
-	block := map[string]any{"type": "input", "block_id": fl.Name, "label": plain(truncate(label, 2000)),
-		"optional": !fl.Required || fl.Default != nil}
-	el := map[string]any{"action_id": actionValue}
-	block["element"] = el
-	allowed := make([]any, len(fl.AllowedValues))
+	allowed := make([]*slack.OptionBlockObject, len(fl.AllowedValues))
 	for i, v := range fl.AllowedValues {
 		s := latch.FormatValue(fl.Type, v)
-		allowed[i] = option(s, s)
+		allowed[i] = option(s, optionKey(s))
 	}
 	initial := func() (string, bool) {
 		if fl.Default == nil {
@@ -172,59 +237,69 @@ func fieldInput(fl latch.Field) map[string]any {
 		}
 		return latch.FormatValue(fl.Type, fl.Default), true
 	}
+	optional := !fl.Required || fl.Default != nil
+	var hint *slack.TextBlockObject
+	var el slack.BlockElement
 	switch {
 	case fl.Type == latch.FieldBool:
-		el["type"] = "checkboxes"
 		box := option(label, "true")
-		el["options"] = []any{box}
+		cb := slack.NewCheckboxGroupsBlockElement(actionValue, box)
 		if b, _ := fl.Default.(bool); b {
-			el["initial_options"] = []any{box}
+			cb.InitialOptions = []*slack.OptionBlockObject{box}
 		}
-		block["optional"] = true // unticked is false
+		el, optional = cb, true // unticked is false
 	case fl.Type == latch.FieldSlackUser:
-		el["type"] = "users_select"
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, nil, actionValue)
 		if s, ok := fl.Default.(string); ok && s != "" {
-			el["initial_user"] = s
+			sel.InitialUser = s
 		}
+		el = sel
 	case fl.Type == latch.FieldSlackUsers:
-		el["type"] = "multi_users_select"
+		sel := slack.NewOptionsMultiSelectBlockElement(slack.MultiOptTypeUser, nil, actionValue)
 		if s, ok := fl.Default.([]string); ok && len(s) > 0 {
-			el["initial_users"] = s
+			sel.InitialUsers = s
 		}
+		el = sel
 	case len(allowed) > 0:
-		el["type"], el["options"] = "static_select", allowed
+		sel := selectOf(actionValue, "Choose one", allowed)
 		if s, ok := initial(); ok {
-			if opts := pickOptions(allowed, []string{s}); len(opts) == 1 {
-				el["initial_option"] = opts[0]
+			if opts := pickOptions(allowed, []string{optionKey(s)}); len(opts) == 1 {
+				sel.InitialOption = opts[0] // Slack takes an initial option in external selects too
 			}
 		}
+		el = sel
 	case fl.Type == latch.FieldInt:
-		el["type"], el["is_decimal_allowed"] = "number_input", false
+		num := slack.NewNumberInputBlockElement(nil, actionValue, false)
 		if fl.Min != nil {
-			el["min_value"] = strconv.FormatInt(*fl.Min, 10)
+			num.MinValue = strconv.FormatInt(*fl.Min, 10)
 		}
 		if fl.Max != nil {
-			el["max_value"] = strconv.FormatInt(*fl.Max, 10)
+			num.MaxValue = strconv.FormatInt(*fl.Max, 10)
 		}
 		if s, ok := initial(); ok {
-			el["initial_value"] = s
+			num.InitialValue = s
 		}
+		el = num
 	case fl.Type == latch.FieldStrings || fl.Type == latch.FieldInts:
-		el["type"], el["multiline"] = "plain_text_input", true
-		el["placeholder"] = plain("One per line")
+		in := slack.NewPlainTextInputBlockElement(plain("One per line", maxPlaceholder), actionValue)
+		in.Multiline = true
 		if d := fl.Default; d != nil {
-			el["initial_value"] = strings.ReplaceAll(latch.FormatValue(fl.Type, d), ", ", "\n")
+			in.InitialValue = clipPlain(strings.ReplaceAll(latch.FormatValue(fl.Type, d), ", ", "\n"), maxInitialValue)
 		}
+		el = in
 	default: // string, duration
-		el["type"] = "plain_text_input"
+		in := slack.NewPlainTextInputBlockElement(nil, actionValue)
 		if fl.Type == latch.FieldDuration {
-			el["placeholder"] = plain("e.g. 30m, 4h, 1d")
-			block["hint"] = plain(durationHint(fl))
+			in.Placeholder = plain("e.g. 30m, 4h, 1d", maxPlaceholder)
+			hint = plain(durationHint(fl), maxHint)
 		}
 		if s, ok := initial(); ok {
-			el["initial_value"] = s
+			in.InitialValue = clipPlain(s, maxInitialValue)
 		}
+		el = in
 	}
+	block := slack.NewInputBlock(fl.Name, plain(nonEmpty(label), maxLabel), hint, el)
+	block.Optional = optional
 	return block
 }
 
@@ -243,10 +318,10 @@ func durationHint(fl latch.Field) string {
 }
 
 // pickOptions returns the options whose values are in values.
-func pickOptions(options []any, values []string) []any {
-	var out []any
+func pickOptions(options []*slack.OptionBlockObject, values []string) []*slack.OptionBlockObject {
+	var out []*slack.OptionBlockObject
 	for _, o := range options {
-		if slices.Contains(values, o.(map[string]any)["value"].(string)) {
+		if slices.Contains(values, o.Value) {
 			out = append(out, o)
 		}
 	}
@@ -261,7 +336,7 @@ func formValues(f *latch.Flow, st *State) map[string]any {
 	raw := map[string]any{}
 	if v, ok := st.Get(blockTarget, actionValue); ok {
 		if s := v.Strings(); len(s) > 0 {
-			raw[latch.FieldNameTarget] = s[0]
+			raw[latch.FieldNameTarget] = optionValue(s[0], targetIDs(f))
 		}
 	}
 	for _, fl := range f.Fields {
@@ -273,6 +348,12 @@ func formValues(f *latch.Flow, st *State) map[string]any {
 			continue
 		}
 		vals := v.Strings()
+		if len(fl.AllowedValues) > 0 && fl.Type != latch.FieldBool {
+			allowed := allowedStrings(fl)
+			for i, k := range vals {
+				vals[i] = optionValue(k, allowed)
+			}
+		}
 		switch fl.Type {
 		case latch.FieldBool:
 			raw[fl.Name] = len(v.SelectedOptions) > 0
@@ -297,11 +378,41 @@ func formValues(f *latch.Flow, st *State) map[string]any {
 	return raw
 }
 
-// submittedView is what the form turns into once the request is sent.
+// allowedStrings is a field's allowed values as the form offers them.
+func allowedStrings(fl latch.Field) []string {
+	out := make([]string, len(fl.AllowedValues))
+	for i, v := range fl.AllowedValues {
+		out[i] = latch.FormatValue(fl.Type, v)
+	}
+	return out
+}
+
+// targetIDs is the ids of a flow's targets.
+func targetIDs(f *latch.Flow) []string {
+	if f.Strategy == nil {
+		return nil
+	}
+	out := make([]string, len(f.Strategy.Targets))
+	for i, t := range f.Strategy.Targets {
+		out[i] = t.ID
+	}
+	return out
+}
+
+// submittedView is what the form turns into once the request is sent;
+// where is the approval channel ("" for DMs).
 func submittedView(f *latch.Flow, requestID, where string) view {
+	if where != "" {
+		where = " in " + escape(where)
+	}
 	text := fmt.Sprintf(":white_check_mark: Your request for *%s* is on its way to the approvers%s.\nLatch sends you a DM at every step. Request `%s`.",
-		flowLabel(f), where, requestID)
-	v := modal(callbackRequest+"_done", "Request sent", []any{map[string]any{"type": "section", "text": mrkdwn(text)}})
-	v["close"] = plain("Done")
+		escape(flowLabel(f)), where, escape(requestID))
+	v := modal(callbackRequest+"_done", "Request sent", []slack.Block{section("", text, "")})
+	v.Close = plain("Done", maxTitle)
 	return v
+}
+
+// messageView is a modal that only says md (mrkdwn).
+func messageView(callback, title, md string) view {
+	return modal(callback, title, []slack.Block{section("", md, "")})
 }

@@ -203,6 +203,7 @@ func (s *Slack) build(ctx context.Context, signed bool) (slackState, error) {
 	}
 	app := slackapp.NewApp(env.Get, token)
 	app.Store, app.Log, app.Engine = s.p.Store, env.Log, s.Engine
+	app.After = slackapp.RunNow // a Lambda freezes once it has answered: nothing may be left running
 	if signed {
 		secret, err := env.Secret(ctx, "SLACK_SIGNING_SECRET")
 		if err != nil {

@@ -3,6 +3,7 @@ package slacktest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -46,15 +47,19 @@ func userOf(userTeam, userID string) map[string]any {
 }
 
 // Submission is the view_submission payload of view (as the app opened
-// it) submitted by userID of userTeam, with the given state values: block
+// it, or as the fake echoed it: then with its id and hash) submitted by userID of userTeam, with the given state values: block
 // id → the value of its element (whose action id is "value").
 func Submission(userTeam, userID string, view map[string]any, values map[string]map[string]any) map[string]any {
 	state := map[string]any{}
 	for block, val := range values {
 		state[block] = map[string]any{"value": val}
 	}
-	sent := map[string]any{"id": "V0FORM", "team_id": Team, "type": "modal", "callback_id": view["callback_id"],
-		"private_metadata": view["private_metadata"], "blocks": view["blocks"], "hash": "1700000000.abc",
+	id, hash := "V0FORM", "1700000000.abc"
+	if s, ok := view["id"].(string); ok && s != "" { // a view as the fake echoed it
+		id, hash = s, fmt.Sprint(view["hash"])
+	}
+	sent := map[string]any{"id": id, "team_id": Team, "type": "modal", "callback_id": view["callback_id"],
+		"private_metadata": view["private_metadata"], "blocks": view["blocks"], "hash": hash,
 		"title": view["title"], "state": map[string]any{"values": state}}
 	return map[string]any{"type": "view_submission", "team": map[string]any{"id": Team, "domain": "example"},
 		"user": userOf(userTeam, userID), "api_app_id": "A0LATCH", "token": "legacy", "trigger_id": TriggerID, "view": sent}

@@ -2,7 +2,9 @@ package slacktest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"mime"
 	"net/http"
@@ -10,19 +12,25 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
+	"github.com/latchhq/latch/pkg/slackapp/blockkit"
 )
 
 // Token is the bot token the fake accepts until the test calls SetToken.
 const Token = "xoxb-latch-test"
 
 // Server is a recording fake of the Slack Web API on 127.0.0.1. It answers
-// views.open, views.update, chat.postMessage, chat.update,
-// chat.postEphemeral, conversations.open, users.info, users.lookupByEmail
+// views.open, views.update, views.publish, chat.postMessage (thread replies included),
+// chat.update, chat.postEphemeral, chat.getPermalink, conversations.open, users.info, users.lookupByEmail
 // and auth.test in Slack's JSON
 // shapes, with HTTP 200 and {"ok":false,"error":...} for failures as Slack
-// does, and records every call. users.info, conversations.open and
+// does, and records every call. Views and messages are checked against
+// Block Kit's structure and limits (blockkit.ValidateView and
+// blockkit.ValidateMessage) and
+// refused as Slack refuses them: invalid_arguments for a view,
+// invalid_blocks for a message's blocks. users.info, conversations.open and
 // chat.postEphemeral know only the users the test registered with AddUser.
 // It is safe for concurrent use.
 type Server struct {
@@ -35,6 +43,7 @@ type Server struct {
 	calls    []Call
 	users    map[string]*User
 	views    map[string]map[string]any // id → the view as last set, with id and hash
+	homes    map[string]map[string]any // user id → their Home tab
 	messages map[string]bool           // channel + "/" + ts
 	ims      map[string]string         // user id → D channel id
 	channels map[string]string         // #name → C channel id
@@ -45,6 +54,18 @@ type Server struct {
 	allConns []*websocket.Conn
 	wsURL    string
 	seq      int
+	latency  time.Duration
+	shown    string     // the id of the view set last
+	base     string     // the server's root URL
+	answers  []Response // posts to response_urls
+}
+
+// Response is a message posted to a response_url the fake handed out.
+type Response struct {
+	Path string         // the response_url's path, e.g. "/response/commands/1"
+	Body map[string]any // the message: text, blocks, response_type, replace_original
+	// Problems are what Slack would refuse in it (blockkit.ValidateMessage).
+	Problems []string
 }
 
 // User is a workspace member as users.info describes one.
@@ -68,6 +89,10 @@ type Call struct {
 	// Params are the arguments: form values as strings (the first of each),
 	// or a JSON body's fields as decoded by encoding/json.
 	Params map[string]any
+	// Error is the error the fake answered ("" for ok), and Problems what
+	// it found wrong in a view or message it refused.
+	Error    string
+	Problems []string
 }
 
 // Param returns the parameter key as a string: a form value as is, a JSON
@@ -113,6 +138,7 @@ func NewServer(tb testing.TB) *Server {
 		token:    Token,
 		users:    map[string]*User{},
 		views:    map[string]map[string]any{},
+		homes:    map[string]map[string]any{},
 		messages: map[string]bool{},
 		ims:      map[string]string{},
 		channels: map[string]string{},
@@ -122,12 +148,67 @@ func NewServer(tb testing.TB) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serve)
 	mux.HandleFunc("/link/", s.serveSocket)
+	mux.HandleFunc("POST /response/", s.serveResponse)
 	ts := httptest.NewServer(mux)
 	tb.Cleanup(ts.Close)
 	tb.Cleanup(s.closeSockets) // runs first: the server then has no hijacked connection open
 	s.URL = ts.URL + "/api/"
+	s.base = ts.URL
 	s.wsURL = "ws" + strings.TrimPrefix(ts.URL, "http") + "/link/?ticket=fake"
 	return s
+}
+
+// ResponseURL is a response_url served by the fake, named name (e.g.
+// "commands/1"), for payloads to carry in place of
+// https://hooks.slack.com/...; posts to it are kept (Responses).
+func (s *Server) ResponseURL(name string) string { return s.base + "/response/" + name }
+
+// Responses returns the messages posted to the fake's response_urls, in
+// order.
+func (s *Server) Responses() []Response {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Response(nil), s.answers...)
+}
+
+// serveResponse takes a message posted to a response_url as Slack does:
+// JSON with text and optional blocks; it answers 200 "ok", or 400
+// invalid_blocks (with what was wrong kept in Problems) for a message Slack
+// would refuse.
+func (s *Server) serveResponse(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		http.Error(w, "invalid_payload", http.StatusBadRequest)
+		return
+	}
+	text, _ := body["text"].(string)
+	problems := blockkit.ValidateMessage(text, body["blocks"])
+	if text == "" && body["blocks"] == nil {
+		problems = append(problems, "no text")
+	}
+	s.mu.Lock()
+	s.answers = append(s.answers, Response{Path: r.URL.Path, Body: body, Problems: problems})
+	s.mu.Unlock()
+	if len(problems) > 0 {
+		http.Error(w, "invalid_blocks", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// ShownView returns the view set last by views.open or views.update (as
+// the fake echoes it, with its id and hash), failing the test when none
+// was.
+func (s *Server) ShownView(tb testing.TB) map[string]any {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.views[s.shown]
+	if !ok {
+		tb.Fatalf("no view was opened")
+	}
+	return maps.Clone(v)
 }
 
 // SetToken changes the bot token the fake accepts.
@@ -248,10 +329,49 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c := Call{Method: method, Token: token, Params: params}
-	s.calls = append(s.calls, c)
-	writeAnswer(w, s.answer(c))
+	a := s.answer(c)
+	if ok, _ := a["ok"].(bool); !ok {
+		c.Error, _ = a["error"].(string)
+		if md, ok := a["response_metadata"].(answer); ok {
+			c.Problems, _ = md["messages"].([]string)
+		}
+	}
+	s.calls = append(s.calls, c) // recorded as it arrives
+	latency := s.latency
+	s.mu.Unlock()
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return // the caller gave up
+		}
+	}
+	writeAnswer(w, a)
+}
+
+// SetLatency makes every Web API call take d before it is answered, as a
+// slow Slack would (calls are recorded when they arrive).
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// Refused returns the calls the fake refused as Slack would refuse their
+// payload (invalid_blocks, invalid_arguments, msg_too_long...), in order.
+func (s *Server) Refused() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if len(c.Problems) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // readParams reads a call's arguments and token as Slack accepts them: a
@@ -262,8 +382,12 @@ func readParams(w http.ResponseWriter, r *http.Request) (map[string]any, string,
 	params := map[string]any{}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/json" {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&params); err != nil {
+		err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&params)
+		if err != nil && !errors.Is(err, io.EOF) { // an empty body is no arguments
 			return nil, token, err
+		}
+		if params == nil {
+			params = map[string]any{}
 		}
 		return params, token, nil
 	}
@@ -289,6 +413,36 @@ func writeAnswer(w http.ResponseWriter, a answer) {
 
 func failure(code string) answer { return answer{"ok": false, "error": code} }
 
+// refusal is Slack's answer to a payload it will not take: the error, and
+// what was wrong in response_metadata.messages.
+func refusal(code string, problems []string) answer {
+	msgs := make([]string, len(problems))
+	for i, p := range problems {
+		msgs[i] = "[ERROR] " + p
+	}
+	return answer{"ok": false, "error": code, "response_metadata": answer{"messages": msgs}}
+}
+
+// checkMessage validates a chat call's text and blocks as Slack does:
+// unparseable or invalid blocks are invalid_blocks, text too long is
+// msg_too_long.
+func checkMessage(c Call) (answer, bool) {
+	var blocks any
+	if c.Params["blocks"] != nil {
+		if err := c.Decode("blocks", &blocks); err != nil {
+			return refusal("invalid_blocks_format", []string{err.Error()}), false
+		}
+	}
+	if problems := blockkit.ValidateMessage(c.Param("text"), blocks); len(problems) > 0 {
+		code := "invalid_blocks"
+		if blocks == nil {
+			code = "msg_too_long"
+		}
+		return refusal(code, problems), false
+	}
+	return nil, true
+}
+
 // answer is called with s.mu held.
 func (s *Server) answer(c Call) answer {
 	method, token := c.Method, c.Token
@@ -313,12 +467,16 @@ func (s *Server) answer(c Call) answer {
 		return s.viewsOpen(c)
 	case "views.update":
 		return s.viewsUpdate(c)
+	case "views.publish":
+		return s.viewsPublish(c)
 	case "chat.postMessage":
 		return s.postMessage(c)
 	case "chat.update":
 		return s.chatUpdate(c)
 	case "chat.postEphemeral":
 		return s.postEphemeral(c)
+	case "chat.getPermalink":
+		return s.permalink(c)
 	case "conversations.open":
 		return s.conversationsOpen(c)
 	case "users.info":
@@ -345,6 +503,9 @@ func (s *Server) viewsOpen(c Call) answer {
 	var view map[string]any
 	if err := c.Decode("view", &view); err != nil || view == nil {
 		return failure("invalid_arguments")
+	}
+	if problems := blockkit.ValidateView(view); len(problems) > 0 {
+		return refusal("invalid_arguments", problems)
 	}
 	id := fmt.Sprintf("V%08d", s.next())
 	return answer{"ok": true, "view": s.storeView(id, view)}
@@ -376,7 +537,35 @@ func (s *Server) viewsUpdate(c Call) answer {
 	if err := c.Decode("view", &view); err != nil || view == nil {
 		return failure("invalid_arguments")
 	}
+	if problems := blockkit.ValidateView(view); len(problems) > 0 {
+		return refusal("invalid_arguments", problems)
+	}
 	return answer{"ok": true, "view": s.storeView(id, view)}
+}
+
+// viewsPublish answers views.publish: the user's Home tab, kept by user id
+// (HomeView).
+func (s *Server) viewsPublish(c Call) answer {
+	user := c.Param("user_id")
+	if _, ok := s.users[user]; !ok {
+		return failure("user_not_found")
+	}
+	var view map[string]any
+	if err := c.Decode("view", &view); err != nil || view == nil || view["type"] != "home" {
+		return failure("invalid_arguments")
+	}
+	if problems := blockkit.ValidateView(view); len(problems) > 0 {
+		return refusal("invalid_arguments", problems)
+	}
+	s.homes[user] = view
+	return answer{"ok": true, "view": view}
+}
+
+// HomeView returns the Home tab last published for user, or nil.
+func (s *Server) HomeView(user string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.homes[user]
 }
 
 // storeView keeps view under id with a fresh hash and returns it as Slack
@@ -393,6 +582,7 @@ func (s *Server) storeView(id string, view map[string]any) map[string]any {
 		}
 	}
 	s.views[id] = out
+	s.shown = id
 	return out
 }
 
@@ -407,6 +597,12 @@ func (s *Server) postMessage(c Call) answer {
 	}
 	if c.Param("text") == "" && c.Param("blocks") == "" && c.Param("attachments") == "" {
 		return failure("no_text")
+	}
+	if a, ok := checkMessage(c); !ok {
+		return a
+	}
+	if tt := c.Param("thread_ts"); tt != "" && !s.messages[channel+"/"+tt] {
+		return failure("thread_not_found") // a reply to no message of this channel
 	}
 	ts := s.ts()
 	s.messages[channel+"/"+ts] = true
@@ -427,6 +623,9 @@ func (s *Server) chatUpdate(c Call) answer {
 	if !s.messages[channel+"/"+ts] {
 		return failure("message_not_found")
 	}
+	if a, ok := checkMessage(c); !ok {
+		return a
+	}
 	msg := answer{"text": c.Param("text")}
 	addBlocks(msg, c)
 	return answer{"ok": true, "channel": channel, "ts": ts, "text": c.Param("text"), "message": msg}
@@ -443,6 +642,21 @@ func addBlocks(msg answer, c Call) {
 	}
 }
 
+// permalink answers chat.getPermalink for a message the fake holds.
+func (s *Server) permalink(c Call) answer {
+	channel, ts := c.Param("channel"), c.Param("message_ts")
+	if !s.messages[channel+"/"+ts] {
+		return failure("message_not_found")
+	}
+	return answer{"ok": true, "channel": channel, "permalink": Permalink(channel, ts)}
+}
+
+// Permalink is the link chat.getPermalink gives to the message at ts in
+// channel.
+func Permalink(channel, ts string) string {
+	return "https://example.slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+}
+
 func (s *Server) postEphemeral(c Call) answer {
 	if c.Param("channel") == "" {
 		return failure("channel_not_found")
@@ -450,6 +664,9 @@ func (s *Server) postEphemeral(c Call) answer {
 	user := c.Param("user")
 	if _, ok := s.users[user]; !ok {
 		return failure("user_not_in_channel")
+	}
+	if a, ok := checkMessage(c); !ok {
+		return a
 	}
 	return answer{"ok": true, "message_ts": s.ts()}
 }

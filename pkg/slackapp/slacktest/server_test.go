@@ -3,6 +3,7 @@ package slacktest_test
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -65,6 +66,8 @@ func do(tb testing.TB, req *http.Request) map[string]any {
 
 func wantError(tb testing.TB, got map[string]any, code string) {
 	tb.Helper()
+	got = maps.Clone(got)
+	delete(got, "response_metadata") // what was wrong, when Slack says
 	if diff := cmp.Diff(map[string]any{"ok": false, "error": code}, got); diff != "" {
 		tb.Errorf("answer (-want +got):\n%s", diff)
 	}
@@ -145,7 +148,9 @@ func TestViewsOpenAndUpdate(t *testing.T) {
 		"callback_id":      "latch_request",
 		"private_metadata": `{"flow":"prod-db"}`,
 		"title":            map[string]any{"type": "plain_text", "text": "Request access"},
-		"blocks":           []any{map[string]any{"type": "input", "block_id": "reason"}},
+		"submit":           map[string]any{"type": "plain_text", "text": "Request"},
+		"blocks": []any{map[string]any{"type": "input", "block_id": "reason", "label": map[string]any{"type": "plain_text", "text": "Reason"},
+			"element": map[string]any{"type": "plain_text_input", "action_id": "value"}}},
 	}
 	viewJSON, _ := json.Marshal(view)
 	opened := callForm(t, s, slacktest.Token, "views.open", url.Values{"trigger_id": {"123.456.abc"}, "view": {string(viewJSON)}})
@@ -189,7 +194,7 @@ func TestViewsOpenAndUpdate(t *testing.T) {
 func TestChatPostMessageAndUpdate(t *testing.T) {
 	s := slacktest.NewServer(t)
 	blocks := []any{map[string]any{"type": "actions", "block_id": "decide", "elements": []any{
-		map[string]any{"type": "button", "action_id": "approve", "value": "req1"},
+		map[string]any{"type": "button", "action_id": "approve", "value": "req1", "text": map[string]any{"type": "plain_text", "text": "Approve"}},
 	}}}
 	posted := callJSON(t, s, "chat.postMessage", map[string]any{"channel": "C1", "text": "access request", "blocks": blocks})
 	ts, _ := posted["ts"].(string)
@@ -280,5 +285,65 @@ func TestCallParam(t *testing.T) {
 	var v any
 	if err := c.Decode("missing", &v); err == nil {
 		t.Error("Decode of a missing parameter succeeded")
+	}
+}
+
+// The fake refuses what Slack refuses: views over Block Kit's limits with
+// invalid_arguments, messages with invalid_blocks, each saying why.
+func TestPayloadsSlackWouldRefuseAreRefused(t *testing.T) {
+	long := strings.Repeat("é", 3001)
+	section := func(text string) map[string]any {
+		return map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": text}}
+	}
+	opts := func(n int, value string) []any {
+		var out []any
+		for i := range n {
+			out = append(out, map[string]any{"text": map[string]any{"type": "plain_text", "text": "o"}, "value": value + strings.Repeat("x", i%3)})
+		}
+		return out
+	}
+	modal := func(blocks ...any) map[string]any {
+		return map[string]any{"type": "modal", "title": map[string]any{"type": "plain_text", "text": "Latch"}, "blocks": blocks}
+	}
+	tooMany := make([]any, 101)
+	for i := range tooMany {
+		tooMany[i] = section("x")
+	}
+	views := []struct {
+		name string
+		give map[string]any
+	}{
+		{"a section over 3,000 characters", modal(section(long))},
+		{"an empty section text", modal(section(""))},
+		{"a title over 24 characters", map[string]any{"type": "modal", "title": map[string]any{"type": "plain_text", "text": strings.Repeat("t", 25)}, "blocks": []any{}}},
+		{"101 blocks", modal(tooMany...)},
+		{"a header over 150", modal(map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": strings.Repeat("h", 151)}})},
+		{"101 static options", modal(map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "pick"},
+			"accessory": map[string]any{"type": "static_select", "action_id": "a", "options": opts(101, "v")}})},
+		{"an option value over 150", modal(map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "pick"},
+			"accessory": map[string]any{"type": "static_select", "action_id": "a", "options": opts(1, strings.Repeat("v", 151))}})},
+		{"private_metadata over 3,000", map[string]any{"type": "modal", "title": map[string]any{"type": "plain_text", "text": "L"}, "blocks": []any{}, "private_metadata": long}},
+		{"an input without submit", modal(map[string]any{"type": "input", "block_id": "b", "label": map[string]any{"type": "plain_text", "text": "L"},
+			"element": map[string]any{"type": "plain_text_input", "action_id": "value"}})},
+	}
+	s := slacktest.NewServer(t)
+	for _, tt := range views {
+		t.Run(tt.name, func(t *testing.T) {
+			got := callJSON(t, s, "views.open", map[string]any{"trigger_id": "1", "view": tt.give})
+			wantError(t, got, "invalid_arguments")
+			if msgs, _ := got["response_metadata"].(map[string]any)["messages"].([]any); len(msgs) == 0 {
+				t.Errorf("no response_metadata.messages in %v", got)
+			}
+		})
+	}
+	blocks := make([]any, 51)
+	for i := range blocks {
+		blocks[i] = section("x")
+	}
+	wantError(t, callJSON(t, s, "chat.postMessage", map[string]any{"channel": "C1", "text": "t", "blocks": blocks}), "invalid_blocks")
+	wantError(t, callJSON(t, s, "chat.postMessage", map[string]any{"channel": "C1", "text": "t", "blocks": []any{section(long)}}), "invalid_blocks")
+	wantError(t, callJSON(t, s, "chat.postMessage", map[string]any{"channel": "C1", "text": strings.Repeat("t", 40001)}), "msg_too_long")
+	if got := callJSON(t, s, "chat.postMessage", map[string]any{"channel": "C1", "text": "t", "blocks": blocks[:50]}); got["ok"] != true {
+		t.Errorf("50 blocks refused: %v", got)
 	}
 }
