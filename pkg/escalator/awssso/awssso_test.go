@@ -285,7 +285,7 @@ func TestIdentityIsLookedUpAndRemembered(t *testing.T) {
 	ctx := context.Background()
 
 	for _, tt := range []struct{ email, want string }{
-		{"alice@example.com", aliceID},                                      // by emails.value
+		{"alice@example.com", aliceID},                                         // by emails.value
 		{"bob@example.com", "90676c1234-bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee"}, // by userName
 	} {
 		f.reset()
