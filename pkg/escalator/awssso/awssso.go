@@ -31,9 +31,10 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 )
 
-// MaxTimeout bounds one Grant or Revoke: the calls, the polling of an
-// asynchronous assignment, and with end_sessions the provisioning of the
-// permission set.
+// MaxTimeout bounds one Grant or Revoke (on both runtimes): the calls, the
+// polling of an asynchronous assignment, and with end_sessions the
+// provisioning of the permission set. A request still running then is a
+// retryable error.
 const MaxTimeout = 5 * time.Minute
 
 // Error codes of the *latch.Error values the escalator returns.
@@ -114,6 +115,8 @@ func New(ctx context.Context, cfgMap map[string]any, opts ...Option) (*Escalator
 // counts as granted.
 func (e *Escalator) Grant(ctx context.Context, g latch.GrantSpec) (err error) {
 	defer e.recover(&err)
+	ctx, cancel := context.WithTimeout(ctx, MaxTimeout)
+	defer cancel()
 	t, err := e.target(g)
 	if err != nil {
 		return err
@@ -132,6 +135,8 @@ func (e *Escalator) Grant(ctx context.Context, g latch.GrantSpec) (err error) {
 // denies the grantee's sessions of the permission set issued until now.
 func (e *Escalator) Revoke(ctx context.Context, g latch.GrantSpec) (err error) {
 	defer e.recover(&err)
+	ctx, cancel := context.WithTimeout(ctx, MaxTimeout)
+	defer cancel()
 	t, err := e.target(g)
 	if err != nil {
 		return err
