@@ -72,6 +72,11 @@ type functions struct {
 	All []*function
 }
 
+// escalatorPolicies give a strategy's escalator role the actions the
+// strategy takes in AWS; each AWS strategy adds its own in
+// infra/escalator_<type>.go.
+var escalatorPolicies = map[string]func(f *function, p *LatchStackProps){}
+
 type fnSpec struct {
 	name    string
 	desc    string
@@ -282,6 +287,9 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 		f.allowSecrets(sec.Integrations)
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
+		}
+		if allow := escalatorPolicies[name]; allow != nil {
+			allow(f, p)
 		}
 		fs.Escalators[name] = f
 	}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/latchhq/latch/pkg/escalator/awssso"
+)
+
+const awsSSOFlow = `name: sso
+label: SSO
+approval: {approvers: [a@example.com]}
+strategy:
+  type: aws_sso
+  instance_arn: arn:aws:sso:::instance/ssoins-1111111111111111
+  identity_store_id: d-1234567890
+  end_sessions: END
+  targets:
+    - {id: admins, label: Admins, settings: {group_id: 90676c1234-11111111-2222-3333-4444-555555555555}}
+`
+
+// TestAwsSSOEscalatorRole synthesizes deployments of the aws_sso strategy
+// and checks that its escalator's role holds exactly its own actions: the
+// base of every escalator (its logs, the table, its secrets), Identity
+// Center's and the identity store's actions, the IAM actions Identity
+// Center takes on its own roles, and the inline-policy actions only when a
+// flow sets end_sessions.
+func TestAwsSSOEscalatorRole(t *testing.T) {
+	app, _ := newTestApp(t)
+	lambdas := lambdaDir(t, awssso.Type)
+	stacks := map[bool]*LatchStack{}
+	for _, end := range []bool{false, true} {
+		dir := writeFlow(t, "sso.yaml", strings.Replace(awsSSOFlow, "END", map[bool]string{false: "false", true: "true"}[end], 1))
+		name := map[bool]string{false: "Plain", true: "EndSessions"}[end]
+		s, err := NewLatchStack(app, name, &LatchStackProps{LambdaDir: lambdas, FlowsDir: dir, Strategies: []string{awssso.Type}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stacks[end] = s
+	}
+	app.Synth(nil)
+	for end, s := range stacks {
+		tp := toTmpl(t, assertions.Template_FromStack(s.Stack, nil))
+		got := tp.rolePermissions(t)["EscalatorAwsSsoRole"]
+		want := permissions{}
+		grant(want, []string{"EscalatorAwsSsoLogs.Arn"}, logWrite...)
+		grant(want, tableRW, tableActions...)
+		grant(want, []string{"HooksSecrets", "StrategySecretsAwsSso"}, "secretsmanager:GetSecretValue")
+		// Written out, as docs/strategies/aws_sso.md lists them.
+		grant(want, []string{"*"},
+			"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
+			"sso:DescribeAccountAssignmentCreationStatus", "sso:DescribeAccountAssignmentDeletionStatus",
+			"sso:ListAccountAssignments", "sso:DescribePermissionSet",
+			"identitystore:GetUserId", "identitystore:DescribeGroup", "identitystore:GetGroupMembershipId",
+			"identitystore:CreateGroupMembership", "identitystore:DeleteGroupMembership")
+		if end {
+			grant(want, []string{"*"}, "sso:GetInlinePolicyForPermissionSet", "sso:PutInlinePolicyToPermissionSet",
+				"sso:ProvisionPermissionSet", "sso:DescribePermissionSetProvisioningStatus")
+		}
+		grant(want, []string{"arn:${AWS::Partition}:iam::*:role/aws-reserved/sso.amazonaws.com/*",
+			"arn:${AWS::Partition}:iam::*:saml-provider/AWSSSO_*_DO_NOT_DELETE"},
+			"iam:AttachRolePolicy", "iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy",
+			"iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:PutRolePolicy",
+			"iam:UpdateRole", "iam:UpdateRoleDescription", "iam:GetSAMLProvider")
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("end_sessions %v: EscalatorAwsSsoRole (-want +got):\n%s", end, diff)
+		}
+		for a := range got {
+			if !strings.HasPrefix(a, "sso:") && !strings.HasPrefix(a, "identitystore:") && !strings.HasPrefix(a, "iam:") &&
+				!strings.HasPrefix(a, "logs:") && !strings.HasPrefix(a, "dynamodb:") && a != "secretsmanager:GetSecretValue" {
+				t.Errorf("end_sessions %v: unexpected action %s", end, a)
+			}
+		}
+		// No other role got the strategy's actions.
+		for role, ps := range tp.rolePermissions(t) {
+			if role == "EscalatorAwsSsoRole" {
+				continue
+			}
+			for a := range ps {
+				if strings.HasPrefix(a, "sso:") || strings.HasPrefix(a, "identitystore:") || strings.HasPrefix(a, "iam:") {
+					t.Errorf("role %s holds %s", role, a)
+				}
+			}
+		}
+	}
+}
