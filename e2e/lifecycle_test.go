@@ -95,7 +95,7 @@ func TestRevokeSurvivesSIGKILL(t *testing.T) {
 	ctx := context.Background()
 
 	req, err := c.CreateRequest(ctx, httpapi.CreateBody{Flow: "prod-access", UserEmail: "bob@example.com",
-		Fields: map[string]any{"reason": "restart test", "duration": 3}})
+		Fields: map[string]any{"reason": "restart test", "duration": 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
