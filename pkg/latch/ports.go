@@ -194,6 +194,16 @@ type Checker interface {
 	Check(ctx context.Context, g GrantSpec) (held bool, err error)
 }
 
+// Validator is an optional ability of an Escalator: whether a flow's
+// target exists in the target system (an IAM group, a permission set).
+// `latch server` and `latch flows validate` call it when flows load (not
+// `latch flows validate --offline`). It returns nil when the target is
+// usable; an error marked Permanent when it is not (with a message a person
+// can act on); any other error when the target system could not be asked.
+type Validator interface {
+	Validate(ctx context.Context, t Target) error
+}
+
 // ErrStillHeld is returned (wrapped) by ConfirmRevoked when the target still
 // holds the access after a revoke that succeeded.
 var ErrStillHeld = errors.New("the target still holds the access after the revoke")
