@@ -37,23 +37,22 @@ const (
 // of named secrets, read for names the environment does not have (a flow's
 // secret_env).
 const (
-	envTable             = "LATCH_TABLE"                 // the DynamoDB table's name
-	envFlowsDir          = "LATCH_FLOWS_DIR"             // the flow files (the flows layer)
-	envDomains           = "LATCH_DOMAINS"               // the organisation's email domains, comma-separated
-	envLogLevel          = "LATCH_LOG_LEVEL"             // debug, info, warn, error
-	envEventsQueueURL    = "LATCH_EVENTS_QUEUE_URL"      // the FIFO events queue
-	envStateMachineArn   = "LATCH_STATE_MACHINE_ARN"     // the grant lifecycle state machine
-	envEscalatorArns     = "LATCH_ESCALATOR_ARNS"        // JSON object: strategy → its escalator function's ARN
-	envStrategy          = "LATCH_STRATEGY"              // an escalator's strategy type
-	envSigningSecretArn  = "SLACK_SIGNING_SECRET_ARN"    // secret: SLACK_SIGNING_SECRET
-	envBotTokenArn       = "SLACK_BOT_TOKEN_ARN"         // secret: SLACK_BOT_TOKEN
-	envAdminTokenArn     = "LATCH_ADMIN_TOKEN_ARN"       // secret: LATCH_ADMIN_TOKEN
-	envHooksSecretsArn   = "LATCH_HOOKS_SECRETS_ARN"     // secret: JSON object of hooks' secret_env values
-	envStrategySecrets   = "LATCH_STRATEGY_SECRETS_ARN"  // secret: JSON object of the strategy's named secrets
-	envAuditStdout       = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
-	envAuditFirehose     = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
-	envAuditSecretsArn   = "LATCH_AUDIT_SECRETS_ARN"     // secret: JSON object of the audit destinations' secrets
-	envAssumeRoleArnList = "LATCH_ASSUME_ROLE_ARNS"      // the roles an escalator may assume, comma-separated
+	envTable            = "LATCH_TABLE"                 // the DynamoDB table's name
+	envFlowsDir         = "LATCH_FLOWS_DIR"             // the flow files (the flows layer)
+	envDomains          = "LATCH_DOMAINS"               // the organisation's email domains, comma-separated
+	envLogLevel         = "LATCH_LOG_LEVEL"             // debug, info, warn, error
+	envEventsQueueURL   = "LATCH_EVENTS_QUEUE_URL"      // the FIFO events queue
+	envStateMachineArn  = "LATCH_STATE_MACHINE_ARN"     // the grant lifecycle state machine
+	envEscalatorArns    = "LATCH_ESCALATOR_ARNS"        // JSON object: strategy → its escalator function's ARN
+	envStrategy         = "LATCH_STRATEGY"              // an escalator's strategy type
+	envSigningSecretArn = "SLACK_SIGNING_SECRET_ARN"    // secret: SLACK_SIGNING_SECRET
+	envBotTokenArn      = "SLACK_BOT_TOKEN_ARN"         // secret: SLACK_BOT_TOKEN
+	envAdminTokenArn    = "LATCH_ADMIN_TOKEN_ARN"       // secret: LATCH_ADMIN_TOKEN
+	envHooksSecretsArn  = "LATCH_HOOKS_SECRETS_ARN"     // secret: JSON object of hooks' secret_env values
+	envStrategySecrets  = "LATCH_STRATEGY_SECRETS_ARN"  // secret: JSON object of the strategy's named secrets
+	envAuditStdout      = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
+	envAuditFirehose    = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
+	envAuditSecretsArn  = "LATCH_AUDIT_SECRETS_ARN"     // secret: JSON object of the audit destinations' secrets
 )
 
 // function is one Lambda function with its own role and log group.
@@ -241,15 +240,15 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			envTable: tableName, envStrategy: name,
 			envStrategySecrets: arn(sec.Strategies[name]), envHooksSecretsArn: arn(sec.Hooks),
 		}
-		if len(roles) > 0 {
-			env[envAssumeRoleArnList] = strings.Join(roles, ",")
-		}
 		f := add(fnSpec{name: escalatorName(name), desc: "Latch escalator for the " + name + " strategy",
 			timeout: escalatorTimeout(name), memory: 256, flows: true, env: env})
 		f.allowTable(t)
 		f.allowSecrets(sec.Strategies[name], sec.Hooks)
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
+		}
+		if grant := strategyGrants[name]; grant != nil {
+			grant(stack, f)
 		}
 		fs.Escalators[name] = f
 	}

@@ -427,7 +427,7 @@ func TestStack(t *testing.T) {
 				envBotTokenArn:   "SlackBotToken", envHooksSecretsArn: "HooksSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
 			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
-				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets", envAssumeRoleArnList: testRole}),
+				envStrategySecrets: "StrategySecretsWebhook", envHooksSecretsArn: "HooksSecrets"}),
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
 				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "AuditSecrets"}),
 			fnReconciler: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",

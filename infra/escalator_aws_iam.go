@@ -1,0 +1,32 @@
+package main
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/latchhq/latch/pkg/escalator/awsiam"
+)
+
+// strategyGrants adds, per strategy, the permissions its escalator function
+// needs in the target system to the function's role (besides the table, its
+// secrets and the cross-account roles every escalator gets).
+var strategyGrants = map[string]func(stack awscdk.Stack, f *function){
+	awsiam.Type: allowAWSIAM,
+}
+
+// awsIAMGroupActions act on an IAM group; ListGroupsForUser on a user.
+var awsIAMGroupActions = []string{"iam:AddUserToGroup", "iam:GetGroup", "iam:RemoveUserFromGroup"}
+
+// allowAWSIAM lets the aws_iam escalator add users to, remove them from and
+// read the IAM groups of its own account, and list a user's groups: nothing
+// else. A target in another account is reached through a role there
+// (role_arn, listed in latch:crossAccountRoleArns), which holds the same four
+// actions (docs/strategies/aws_iam.md).
+func allowAWSIAM(stack awscdk.Stack, f *function) {
+	arn := func(resource string) *string {
+		return stack.FormatArn(&awscdk.ArnComponents{Service: jsii.String("iam"), Region: jsii.String(""),
+			Resource: jsii.String(resource), ResourceName: jsii.String("*"), ArnFormat: awscdk.ArnFormat_SLASH_RESOURCE_NAME})
+	}
+	f.allow(awsIAMGroupActions, arn("group"))
+	f.allow([]string{"iam:ListGroupsForUser"}, arn("user"))
+}
