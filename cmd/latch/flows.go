@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/strategies"
@@ -11,7 +12,8 @@ import (
 
 func newFlowsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "flows", Short: "Work with flow files"}
-	cmd.AddCommand(&cobra.Command{
+	var offline bool
+	validate := &cobra.Command{
 		Use:   "validate DIR",
 		Short: "Check every flow file in DIR; print each problem as file:line: reason",
 		Args:  cobra.ExactArgs(1),
@@ -25,6 +27,18 @@ func newFlowsCmd() *cobra.Command {
 				}
 				return err
 			}
+			if !offline {
+				// Ask the target systems whether the targets exist (an IAM
+				// group, ...), for the strategies that can tell.
+				esc := &strategies.Escalators{LookupEnv: os.LookupEnv}
+				wrong, unchecked := strategies.Problems(strategies.ValidateTargets(cmd.Context(), loaded, esc.For))
+				for _, p := range append(wrong, unchecked...) {
+					fmt.Fprintln(cmd.OutOrStdout(), p.Error())
+				}
+				if n := len(wrong) + len(unchecked); n > 0 {
+					return usageError{fmt.Errorf("%d target problem(s) in %s (--offline skips asking the target systems)", n, args[0])}
+				}
+			}
 			for _, f := range loaded {
 				kind := "approval only"
 				if f.Strategy != nil {
@@ -35,6 +49,8 @@ func newFlowsCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%d flow(s) valid\n", len(loaded))
 			return nil
 		},
-	})
+	}
+	validate.Flags().BoolVar(&offline, "offline", false, "check the files only; do not ask the target systems whether targets exist")
+	cmd.AddCommand(validate)
 	return cmd
 }

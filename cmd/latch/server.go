@@ -125,6 +125,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 			}
 		}
 	}
+	if err := checkTargets(ctx, loaded, esc, log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -354,4 +357,23 @@ func retryOutbox(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 	} else if n > 0 {
 		log.Info("outbox effects retried", "count", n)
 	}
+}
+
+// checkTargets asks each target system whether the flows' targets exist
+// (strategies that can tell, e.g. an IAM group). A target that does not
+// exist stops the server, as a bad flow file does; one that could not be
+// checked (the system did not answer) is a warning.
+func checkTargets(ctx context.Context, loaded []*latch.Flow, esc *strategies.Escalators, log *slog.Logger) error {
+	wrong, unchecked := strategies.Problems(strategies.ValidateTargets(ctx, loaded, esc.For))
+	for _, p := range unchecked {
+		log.Warn("a flow's target could not be checked; it is used as written", "flow", p.Flow, "target", p.Target, "err", p.Err)
+	}
+	if len(wrong) > 0 {
+		msgs := make([]string, len(wrong))
+		for i, p := range wrong {
+			msgs[i] = p.Error()
+		}
+		return fmt.Errorf("flow targets are not valid:\n%s", strings.Join(msgs, "\n"))
+	}
+	return nil
 }

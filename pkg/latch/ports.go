@@ -227,6 +227,13 @@ func ConfirmRevoked(ctx context.Context, esc Escalator, g GrantSpec) error {
 	return nil
 }
 
+// Checks reports whether esc can check its access (is a Checker): a revoke
+// confirmed by ConfirmRevoked is then verified.
+func Checks(esc Escalator) bool {
+	_, ok := esc.(Checker)
+	return ok
+}
+
 // IdentityLookup is an optional ability of an Escalator: finding a person's
 // id in the target system by email (e.g. an Okta user search). It returns
 // ErrNotFound when the target has no such person.
