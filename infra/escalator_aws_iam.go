@@ -14,6 +14,22 @@ var strategyGrants = map[string]func(stack awscdk.Stack, f *function){
 	awsiam.Type: allowAWSIAM,
 }
 
+// allowDriftChecks lets the reconciler check and repair the targets of the
+// deployed strategies that can check (reconcile.Drift): their actions and
+// their cross-account roles, as their escalators have them.
+func allowDriftChecks(stack awscdk.Stack, p *LatchStackProps, f *function) {
+	for _, name := range p.Strategies {
+		grant := strategyGrants[name]
+		if grant == nil {
+			continue
+		}
+		grant(stack, f)
+		if roles := p.CrossAccountRoleArns[name]; len(roles) > 0 {
+			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
+		}
+	}
+}
+
 // awsIAMGroupActions act on an IAM group; ListGroupsForUser on a user.
 var awsIAMGroupActions = []string{"iam:AddUserToGroup", "iam:GetGroup", "iam:RemoveUserFromGroup"}
 

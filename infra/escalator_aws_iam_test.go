@@ -42,6 +42,13 @@ func TestAWSIAMEscalatorRole(t *testing.T) {
 	if diff := cmp.Diff(want, got["EscalatorAwsIamRole"]); diff != "" {
 		t.Errorf("aws_iam escalator role (-want +got):\n%s", diff)
 	}
+	// The reconciler checks and repairs aws_iam targets (drift): it gains the
+	// same IAM actions and cross-account roles.
+	for _, a := range []string{"iam:AddUserToGroup", "iam:GetGroup", "iam:RemoveUserFromGroup", "iam:ListGroupsForUser", "sts:AssumeRole"} {
+		if diff := cmp.Diff(want[a], got["ReconcilerRole"][a]); diff != "" {
+			t.Errorf("reconciler role, %s (-want +got):\n%s", a, diff)
+		}
+	}
 	// The webhook escalator gains nothing of aws_iam's.
 	for action := range got["EscalatorWebhookRole"] {
 		if action[:4] == "iam:" || action == "sts:AssumeRole" {

@@ -319,6 +319,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	fs.Reconciler.allowTable(t)
 	fs.Reconciler.allowSend(q.Events)
 	fs.Reconciler.allowSecrets(sec.SlackBotToken, sec.Hooks)
+	allowDriftChecks(stack, p, fs.Reconciler)
 	awsevents.NewRule(stack, jsii.String("ReconcilerSchedule"), &awsevents.RuleProps{
 		Description: jsii.String("Latch reconciler, every minute"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),

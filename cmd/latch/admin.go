@@ -11,7 +11,7 @@ import (
 )
 
 func addAdminCommands(root *cobra.Command, o *clientOptions) {
-	root.AddCommand(newUsersCmd(o), newDomainsCmd(o), newWhoamiCmd(o), newBotsCmd(o), newTokensCmd(o), newBackupCmd(o))
+	root.AddCommand(newUsersCmd(o), newDomainsCmd(o), newWhoamiCmd(o), newBotsCmd(o), newTokensCmd(o), newBackupCmd(o), newReconcileCmd(o))
 }
 
 func newWhoamiCmd(o *clientOptions) *cobra.Command {

@@ -192,8 +192,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	startAuditShipping(runCtx, store, auditSinks, log)
 	go every(runCtx, 10*time.Second, func() { retryOutbox(runCtx, eng, log) })
-	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log}
+	// Every minute, the reconciler also checks the targets that can be
+	// checked against the grants (drift); POST /v1/reconcile (latch
+	// reconcile) runs that check on demand.
+	drift := &reconcile.Drift{Store: store, Flows: flowSet, Escalator: esc.For, Notifier: notifier, Clock: clock, Log: log}
+	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log, Drift: drift}
 	go every(runCtx, time.Minute, func() { reconcileOnce(runCtx, rc, log) })
+	runDrift := func(ctx context.Context, dryRun bool) (any, error) {
+		d := *drift
+		d.DryRun = dryRun
+		return d.Run(ctx)
+	}
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
 	if token == "" {
@@ -202,7 +211,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	toks := &tokens.Service{Store: store, Clock: clock}
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
-		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store}
+		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store,
+		Reconcile: runDrift}
 	tcp, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -346,7 +356,7 @@ func reconcileOnce(ctx context.Context, rc *reconcile.Reconciler, log *slog.Logg
 	if rep, err := rc.Run(ctx); err != nil {
 		log.Warn("reconciler run failed", "err", err)
 	} else if rep.Corrections() > 0 {
-		log.Warn("reconciler corrected overdue or stuck work", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired)
+		log.Warn("reconciler corrected overdue or stuck work, or drift", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired, "drift", rep.Drift)
 	}
 }
 

@@ -50,6 +50,9 @@ type Server struct {
 	// Backup, when set, serves GET /v1/backup to admins: a consistent copy
 	// of the store (latch server's bbolt file).
 	Backup Backuper
+	// Reconcile, when set, serves POST /v1/reconcile to admins: the drift
+	// check run now (latch server).
+	Reconcile Reconciler
 
 	limiter *limiter
 }
@@ -79,6 +82,9 @@ func (s *Server) Handler() http.Handler {
 	s.tokenRoutes(mux)
 	if s.Backup != nil {
 		mux.Handle("GET /v1/backup", s.admin(s.backup))
+	}
+	if s.Reconcile != nil {
+		mux.Handle("POST /v1/reconcile", s.admin(s.reconcile))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		closeUnread(w, r)
