@@ -116,6 +116,9 @@ func (d *Drift) Run(ctx context.Context) (DriftReport, error) {
 		if g.Status != latch.GrantActive {
 			continue // in flight: the runner owns it
 		}
+		if due, ok := g.NextDue(); ok && !now.Before(due) {
+			continue // its revoke is due: the runner (or the overdue check) owns it
+		}
 		errs = appendErr(errs, d.one(ctx, now, g, true, nil, &rep, log))
 	}
 	for _, g := range ended {
@@ -182,6 +185,12 @@ func (d *Drift) one(ctx context.Context, now time.Time, g latch.Grant, active bo
 		return fmt.Errorf("grant %s: check: %w", g.ID, err)
 	}
 	if has == active {
+		return nil
+	}
+	// The grant may have moved on while the target was asked (a revoke
+	// that started, finished, or took the access away just now): correct
+	// only a grant still as it was read.
+	if cur, err := d.Store.GetGrant(ctx, g.ID); err != nil || cur.Status != g.Status || cur.Version != g.Version {
 		return nil
 	}
 	fd := Finding{GrantID: g.ID, Flow: g.Flow, TargetID: g.TargetID, User: g.User.Email, Identity: g.Identity,

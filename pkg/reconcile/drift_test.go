@@ -35,7 +35,7 @@ func (n *notifications) Notify(_ context.Context, ev latch.AuditType, r latch.Re
 // grant ended before the look-back, and one an open grant still holds, are
 // left alone. A dry run changes and records nothing.
 func testDrift(t *testing.T, store latch.Store) {
-	fake := iamfake.New([]string{"jane", "bob", "carl", "dave"}, []string{"prod-admins"})
+	fake := iamfake.New([]string{"jane", "bob", "carl", "dave", "erin"}, []string{"prod-admins"})
 	iamfake.Serve(t, fake)
 	ctx := context.Background()
 	target := latch.Target{ID: "t", Settings: map[string]any{"group": "prod-admins"}}
@@ -70,8 +70,13 @@ func testDrift(t *testing.T, store latch.Store) {
 		{"old", "carl", latch.GrantEnded, 30 * 24 * time.Hour},
 		{"dave1", "dave", latch.GrantEnded, time.Hour},
 		{"dave2", "dave", latch.GrantActive, 0},
+		{"due", "erin", latch.GrantActive, 0},
 	} {
 		g, r := mk(x.id, x.user, x.status, x.ago)
+		if x.id == "due" {
+			// Past its end, its revoke about to run: not granted again.
+			g.Leases[0].EndsAt = now.Add(-time.Second)
+		}
 		grants, reqs = append(grants, g), append(reqs, r)
 	}
 	if err := store.Commit(ctx, latch.Change{Grants: grants, Requests: reqs}); err != nil {
@@ -124,6 +129,9 @@ func testDrift(t *testing.T, store latch.Store) {
 	}
 	if fake.IsMember("prod-admins", "bob") {
 		t.Error("bob's membership, left behind after his grant ended, was not removed")
+	}
+	if fake.IsMember("prod-admins", "erin") {
+		t.Error("a grant past its end was granted again")
 	}
 	if !fake.IsMember("prod-admins", "carl") || !fake.IsMember("prod-admins", "dave") {
 		t.Error("access outside the look-back, or held by an open grant, was removed")

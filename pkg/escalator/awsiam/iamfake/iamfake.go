@@ -5,6 +5,10 @@
 // (paged with Marker and IsTruncated) and GetGroup, and STS's AssumeRole.
 // Point the SDK at it with AWS_ENDPOINT_URL_IAM (and AWS_ENDPOINT_URL_STS).
 //
+// RemoveUserFromGroup of a membership that is not there answers
+// NoSuchEntity (IAM has also been seen to answer success; the aws_iam
+// escalator takes both as removed).
+//
 // Faults are set per action: Throttle answers Throttling (HTTP 400) a number
 // of times; KeepOnce makes the next RemoveUserFromGroup of a membership
 // answer success while the membership stays.
