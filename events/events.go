@@ -130,7 +130,8 @@ type Failure struct {
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
 //	escalated                              grant_id; identity, request_id, actor, reason, source allowed
-//	due, deescalated                       grant_id; request_id, actor, reason, source allowed
+//	due                                    grant_id; request_id, actor, reason, source allowed
+//	deescalated                            grant_id; verified, request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
 //	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
 //	create                                 request_id, flow, user_email, source; created_by, fields, context allowed
@@ -157,12 +158,13 @@ type Message struct {
 	Context   map[string]any `json:"context,omitempty"`
 	Failure   *Failure       `json:"failure,omitempty"`
 	Identity  string         `json:"identity,omitempty"`
+	Verified  bool           `json:"verified,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure", "identity"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -180,6 +182,7 @@ func FromCommand(cmd latch.Command) Message {
 		Reason:    cmd.Reason,
 		Source:    string(cmd.Source),
 		Identity:  cmd.Identity,
+		Verified:  cmd.Verified,
 	}
 	if !cmd.Actor.IsSystem() {
 		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
@@ -278,6 +281,7 @@ func (m Message) Command() (latch.Command, error) {
 		Source:    latch.Source(m.Source),
 		At:        m.At,
 		Identity:  m.Identity,
+		Verified:  m.Verified,
 	}
 	if m.Actor != nil {
 		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
@@ -313,6 +317,7 @@ const (
 type rule struct {
 	request, grant, actor, failure, action, reason, source need
 	identity                                               need
+	verified                                               need
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
 	stage                                                  string
@@ -327,7 +332,7 @@ var rules = map[Type]rule{
 	TypeExpire:             {request: required, grant: allowed, actor: allowed, reason: allowed, source: allowed},
 	TypeEscalated:          withIdentity(grantReport),
 	TypeDue:                grantReport,
-	TypeDeescalated:        grantReport,
+	TypeDeescalated:        withVerified(grantReport),
 	TypeEscalationFailed:   withFailure(grantReport, latch.StageEscalate),
 	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
 	TypeOverdue:            overdue,
@@ -340,6 +345,11 @@ var (
 	grantReport = rule{request: allowed, grant: required, actor: allowed, reason: allowed, source: allowed}
 	overdue     = rule{request: allowed, grant: required, actor: allowed, reason: allowed, source: allowed, failure: allowed}
 )
+
+func withVerified(r rule) rule {
+	r.verified = allowed
+	return r
+}
 
 func withIdentity(r rule) rule {
 	r.identity = allowed
@@ -402,6 +412,7 @@ func (m Message) Validate() error {
 	check("fields", r.extra, m.Fields != nil)
 	check("context", r.extra, m.Context != nil)
 	check("identity", r.identity, m.Identity != "")
+	check("verified", r.verified, m.Verified)
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)

@@ -366,6 +366,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 		RetryAttempts: jsii.Number(0),
 		MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(60)),
 	})
+	allowDriftChecks(p, fs.Reconciler)
 	awsevents.NewRule(stack, jsii.String("ReconcilerSchedule"), &awsevents.RuleProps{
 		Description: jsii.String("Latch reconciler, every minute"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),

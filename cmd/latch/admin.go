@@ -12,7 +12,7 @@ import (
 )
 
 func adminCommands(o *clientOptions) []*cobra.Command {
-	return []*cobra.Command{newUsersCmd(o), newDomainsCmd(o), newWhoamiCmd(o), newBotsCmd(o), newTokensCmd(o), newBackupCmd(o)}
+	return []*cobra.Command{newUsersCmd(o), newDomainsCmd(o), newWhoamiCmd(o), newBotsCmd(o), newTokensCmd(o), newBackupCmd(o), newReconcileCmd(o)}
 }
 
 func newWhoamiCmd(o *clientOptions) *cobra.Command {

@@ -98,7 +98,7 @@ var dataCommands = map[string]bool{
 	"request": true, "get": true, "list": true, "audit": true,
 	"approve": true, "deny": true, "revoke": true, "cancel": true, "retry": true,
 	"whoami": true, "users list": true, "users show": true, "domains list": true,
-	"bots list": true, "tokens issue": true, "tokens list": true,
+	"bots list": true, "tokens issue": true, "tokens list": true, "reconcile": true,
 }
 
 func addClientCommands(root *cobra.Command) {

@@ -15,7 +15,7 @@ import (
 
 func newFlowsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "flows", Short: "Work with flow files"}
-	var strict bool
+	var strict, offline bool
 	validate := &cobra.Command{
 		Use:   "validate PATH...",
 		Short: "Check flow files and directories; print each problem as file:line: reason",
@@ -46,6 +46,18 @@ environment.`,
 			if len(loaded) == 0 {
 				return usageError{fmt.Errorf("no flow files in %s: a flow file is a *.yaml or *.yml file, one flow each", strings.Join(args, " "))}
 			}
+			if !offline {
+				// Ask the target systems whether the targets exist (an IAM
+				// group, ...), for the strategies that can tell.
+				esc := &strategies.Escalators{LookupEnv: os.LookupEnv}
+				wrong, unchecked := strategies.Problems(strategies.ValidateTargets(cmd.Context(), loaded, esc.For))
+				for _, p := range append(wrong, unchecked...) {
+					fmt.Fprintln(cmd.OutOrStdout(), p.Error())
+				}
+				if n := len(wrong) + len(unchecked); n > 0 {
+					return usageError{fmt.Errorf("%d target problem(s) in %s (--offline skips asking the target systems)", n, strings.Join(args, " "))}
+				}
+			}
 			for _, f := range loaded {
 				kind := "approval only"
 				if f.Strategy != nil {
@@ -69,6 +81,7 @@ environment.`,
 		},
 	}
 	validate.Flags().BoolVar(&strict, "strict", false, "fail when an environment variable the flows name is unset, as latch server would")
+	validate.Flags().BoolVar(&offline, "offline", false, "check the files only; do not ask the target systems whether targets exist")
 	cmd.AddCommand(validate)
 	return cmd
 }

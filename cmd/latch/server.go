@@ -131,6 +131,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 			}
 		}
 	}
+	if err := checkTargets(ctx, loaded, esc, log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -195,8 +198,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	startAuditShipping(runCtx, store, auditSinks, log)
 	go every(runCtx, 10*time.Second, func() { retryOutbox(runCtx, eng, log) })
-	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log}
+	// Every minute, the reconciler also checks the targets that can be
+	// checked against the grants (drift); POST /v1/reconcile (latch
+	// reconcile) runs that check on demand.
+	drift := &reconcile.Drift{Store: store, Flows: flowSet, Escalator: esc.For, Notifier: notifier, Clock: clock, Log: log}
+	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log, Drift: drift}
 	go every(runCtx, time.Minute, func() { reconcileOnce(runCtx, rc, log) })
+	runDrift := func(ctx context.Context, dryRun bool) (any, error) {
+		d := *drift
+		d.DryRun = dryRun
+		return d.Run(ctx)
+	}
 
 	token := os.Getenv("LATCH_ADMIN_TOKEN")
 	if token == "" {
@@ -207,7 +219,8 @@ func runServer(ctx context.Context, o serverOptions) error {
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
 		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store,
-		Ready: httpapi.CommitProbe(store, clock), Metrics: figures.Handler(), Observe: figures.ObserveAPI}
+		Ready: httpapi.CommitProbe(store, clock), Metrics: figures.Handler(), Observe: figures.ObserveAPI,
+		Reconcile: runDrift}
 	if slack != nil {
 		api.SlackUsers = slack // the API may name a person by Slack user id
 	}
@@ -381,7 +394,7 @@ func reconcileOnce(ctx context.Context, rc *reconcile.Reconciler, log *slog.Logg
 	if rep, err := rc.Run(ctx); err != nil {
 		log.Warn("reconciler run failed", "err", err)
 	} else if rep.Corrections() > 0 {
-		log.Warn("reconciler corrected overdue or stuck work", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired)
+		log.Warn("reconciler corrected overdue or stuck work, or drift", "revokes", rep.OverdueRevokes, "redriven", rep.Redriven, "expired", rep.Expired, "drift", rep.Drift)
 	}
 }
 
@@ -392,4 +405,23 @@ func retryOutbox(ctx context.Context, eng *engine.Engine, log *slog.Logger) {
 	} else if n > 0 {
 		log.Info("outbox effects retried", "count", n)
 	}
+}
+
+// checkTargets asks each target system whether the flows' targets exist
+// (strategies that can tell, e.g. an IAM group). A target that does not
+// exist stops the server, as a bad flow file does; one that could not be
+// checked (the system did not answer) is a warning.
+func checkTargets(ctx context.Context, loaded []*latch.Flow, esc *strategies.Escalators, log *slog.Logger) error {
+	wrong, unchecked := strategies.Problems(strategies.ValidateTargets(ctx, loaded, esc.For))
+	for _, p := range unchecked {
+		log.Warn("a flow's target could not be checked; it is used as written", "flow", p.Flow, "target", p.Target, "err", p.Err)
+	}
+	if len(wrong) > 0 {
+		msgs := make([]string, len(wrong))
+		for i, p := range wrong {
+			msgs[i] = p.Error()
+		}
+		return fmt.Errorf("flow targets are not valid:\n%s", strings.Join(msgs, "\n"))
+	}
+	return nil
 }

@@ -64,6 +64,9 @@ type Server struct {
 	// user id (user_id, and team_id when several workspaces are
 	// connected) instead of user_email.
 	SlackUsers SlackUsers
+	// Reconcile, when set, serves POST /v1/reconcile to admins: the drift
+	// check run now (latch server).
+	Reconcile Reconciler
 
 	limiter *limiter
 }
@@ -100,6 +103,9 @@ func (s *Server) Handler() http.Handler {
 	s.tokenRoutes(mux)
 	if s.Backup != nil {
 		mux.Handle("GET /v1/backup", s.admin(s.backup))
+	}
+	if s.Reconcile != nil {
+		mux.Handle("POST /v1/reconcile", s.admin(s.reconcile))
 	}
 	mux.HandleFunc("/", s.notRouted(mux))
 	return s.access(mux)

@@ -340,7 +340,7 @@ func (b *builder) grantCommand() error {
 		g.Status = GrantEnded
 		g.EndedAt = &now
 		b.touchGrant(g)
-		if err := each(g.Leases, b.cmd, plain); err != nil {
+		if err := each(g.Leases, b.cmd, func(Lease) Env { return Env{DueAt: g.DueAt} }); err != nil {
 			return err
 		}
 		if len(g.Queued) > 0 {

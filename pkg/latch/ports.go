@@ -194,6 +194,16 @@ type Checker interface {
 	Check(ctx context.Context, g GrantSpec) (held bool, err error)
 }
 
+// Validator is an optional ability of an Escalator: whether a flow's
+// target exists in the target system (an IAM group, a permission set).
+// `latch server` and `latch flows validate` call it when flows load (not
+// `latch flows validate --offline`). It returns nil when the target is
+// usable; an error marked Permanent when it is not (with a message a person
+// can act on); any other error when the target system could not be asked.
+type Validator interface {
+	Validate(ctx context.Context, t Target) error
+}
+
 // ErrStillHeld is returned (wrapped) by ConfirmRevoked when the target still
 // holds the access after a revoke that succeeded.
 var ErrStillHeld = errors.New("the target still holds the access after the revoke")
@@ -215,6 +225,13 @@ func ConfirmRevoked(ctx context.Context, esc Escalator, g GrantSpec) error {
 		return fmt.Errorf("grant %s: %w", g.GrantID, ErrStillHeld)
 	}
 	return nil
+}
+
+// Checks reports whether esc can check its access (is a Checker): a revoke
+// confirmed by ConfirmRevoked is then verified.
+func Checks(esc Escalator) bool {
+	_, ok := esc.(Checker)
+	return ok
 }
 
 // IdentityLookup is an optional ability of an Escalator: finding a person's

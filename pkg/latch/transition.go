@@ -27,8 +27,8 @@ type Env struct {
 	// AccessKept is set on CmdDeescalated when the request's lease ended but
 	// another request still holds the access.
 	AccessKept bool
-	// DueAt is, on CmdOverdue and CmdDeescalationFailed, when the grant's
-	// revoke fell due.
+	// DueAt is, on CmdOverdue, CmdDeescalationFailed and CmdDeescalated,
+	// when the grant's revoke fell due.
 	DueAt *time.Time
 }
 
@@ -200,10 +200,15 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		return out, nil
 
 	case CmdDeescalated:
+		revoked := revokeData(cmd, env)
 		if r.Status == StatusFailed && r.Access == AccessMaybeHeld {
 			// What the failed escalation may have granted is revoked.
 			n.Access = AccessRevoked
-			audit(AuditDeescalated, map[string]any{"access": string(AccessRevoked)})
+			if revoked == nil {
+				revoked = map[string]any{}
+			}
+			revoked["access"] = string(AccessRevoked)
+			audit(AuditDeescalated, revoked)
 			notify(AuditDeescalated)
 			return out, nil
 		}
@@ -219,7 +224,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if env.AccessKept {
 			audit(AuditLeaseEnded, nil)
 		} else {
-			audit(AuditDeescalated, nil)
+			audit(AuditDeescalated, revoked)
 			hook(HookAfterDeescalate, f.Hooks.AfterDeescalate)
 		}
 		notify(AuditDeescalated)
@@ -309,3 +314,23 @@ func failureAt(f *Failure, stage string) *Failure {
 }
 
 func timePtr(t time.Time) *time.Time { return &t }
+
+// revokeData is what the deescalated event records of the revoke: verified
+// (true when a check of the target confirmed the access gone; absent when
+// the strategy cannot check), and, when the grant's end is known (env.DueAt),
+// revoke_seconds: how long after that end the revoke was done. Nil when
+// neither is known.
+func revokeData(cmd Command, env Env) map[string]any {
+	if !cmd.Verified && env.DueAt == nil {
+		return nil
+	}
+	data := map[string]any{}
+	if cmd.Verified {
+		data["verified"] = true
+	}
+	if env.DueAt != nil {
+		data["due_at"] = *env.DueAt
+		data["revoke_seconds"] = max(cmd.At.Sub(*env.DueAt), 0).Seconds()
+	}
+	return data
+}

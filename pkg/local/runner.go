@@ -369,6 +369,7 @@ func (r *Runner) deescalate(grantID string) {
 	log := r.c.Log.With("grant", grantID)
 	started := r.c.Clock.Now()
 	for attempt := 1; ; attempt++ {
+		var verified bool
 		g, err := r.c.Store.GetGrant(r.ctx, grantID)
 		if err == nil && g.Status != latch.GrantDeescalating {
 			r.setLastErr(grantID, nil)
@@ -383,11 +384,12 @@ func (r *Runner) deescalate(grantID string) {
 				log = log.With("flow", g.Flow, "target", g.TargetID)
 				r.watch(grantID, due)
 			}
-			err = r.revoke(g)
+			verified, err = r.revoke(g)
 		}
 		if err == nil {
-			log.Info("access revoked", "attempt", attempt)
-			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID})
+			log.Info("access revoked", "attempt", attempt, "verified", verified)
+			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
+				Verified: verified})
 			r.setLastErr(grantID, nil)
 			return
 		}
@@ -401,16 +403,17 @@ func (r *Runner) deescalate(grantID string) {
 }
 
 // revoke makes one attempt at revoking g's access, with the flow as it is
-// now or, when that cannot revoke the grant, what the grant recorded.
-func (r *Runner) revoke(g latch.Grant) error {
+// now or, when that cannot revoke the grant, what the grant recorded. It
+// reports whether a check of the target confirmed the access gone.
+func (r *Runner) revoke(g latch.Grant) (verified bool, err error) {
 	cur, _ := r.c.Flows.Get(g.Flow)
 	f, ok := g.RevokeFlow(cur)
 	if !ok {
-		return fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)
+		return false, fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)
 	}
 	esc, err := r.c.Escalator(escalatorFlow(f, g))
 	if err != nil {
-		return fmt.Errorf("escalator of grant %s: %w", g.ID, err)
+		return false, fmt.Errorf("escalator of grant %s: %w", g.ID, err)
 	}
 	var first *latch.Request
 	if id := g.FirstRequestID(); id != "" {
@@ -426,16 +429,17 @@ func (r *Runner) revoke(g latch.Grant) error {
 		// reason is retried like the revoke.
 		id, err := r.identityFor(f, g)
 		if err != nil && latch.ErrorCodeOf(err) != identity.CodeNotFound {
-			return err
+			return false, err
 		}
 		spec.User.Identity = id
 	}
 	if err := safeCall(r.ctx, esc.Revoke, spec); err != nil {
-		return err
+		return false, err
 	}
-	return safeCall(r.ctx, func(ctx context.Context, spec latch.GrantSpec) error {
+	err = safeCall(r.ctx, func(ctx context.Context, spec latch.GrantSpec) error {
 		return latch.ConfirmRevoked(ctx, esc, spec)
 	}, spec)
+	return err == nil && latch.Checks(esc), err
 }
 
 // escalatorFlow is the flow to build g's escalator from: a flow made from

@@ -508,4 +508,47 @@ func TestRevokeIsConfirmedByACheck(t *testing.T) {
 	if n := esc.count("revoke", ann); n < 2 || esc.checks < 2 {
 		t.Errorf("%d revokes, %d checks; want the revoke retried until a check said the access was gone", n, esc.checks)
 	}
+	// The deescalated event says the revoke was verified, and how long after
+	// the grant's end (the early revoke) it was done.
+	evs, err := rt.store.AuditEvents(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(evs, func(e latch.AuditEvent) bool { return e.Type == latch.AuditDeescalated })
+	if i < 0 {
+		t.Fatalf("no deescalated event in %v", rt.auditTypes(r.ID))
+	}
+	d := evs[i].Data
+	if d["verified"] != true {
+		t.Errorf("deescalated data %v: verified is not true", d)
+	}
+	if s, ok := d["revoke_seconds"].(float64); !ok || s < 0 {
+		t.Errorf("deescalated data %v: revoke_seconds is not a duration", d)
+	}
+}
+
+// A strategy that cannot check records no verified flag.
+func TestRevokeWithoutCheckIsNotVerified(t *testing.T) {
+	fake := newFakeEscalator()
+	rt := newRig(t, rigOptions{esc: fake})
+	r := rt.active(ann, nil)
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	rt.waitFor(r.ID, latch.StatusEnded)
+	rt.runner.Wait()
+	evs, err := rt.store.AuditEvents(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Type == latch.AuditDeescalated {
+			if _, ok := e.Data["verified"]; ok {
+				t.Errorf("deescalated data %v: verified recorded for a strategy that cannot check", e.Data)
+			}
+			if _, ok := e.Data["revoke_seconds"]; !ok {
+				t.Errorf("deescalated data %v: no revoke_seconds", e.Data)
+			}
+			return
+		}
+	}
+	t.Fatal("no deescalated event")
 }

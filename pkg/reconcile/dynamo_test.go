@@ -87,3 +87,8 @@ func TestOverdueOnDynamoDB(t *testing.T) {
 		t.Errorf("runner calls %v, want the overdue revoke asked for again on each run", rec.runs)
 	}
 }
+
+// The drift check of the AWS reconciler, against DynamoDB Local.
+func TestDriftOnDynamoDB(t *testing.T) {
+	testDrift(t, dynamotest.NewStore(t))
+}

@@ -11,6 +11,9 @@
 // requests, and the Notifier's alerts), an ERROR log line and the Overdue
 // metric, on every run while it lasts; and its revoke is asked for again.
 //
+// With Drift set, it also checks what each checkable target holds against
+// the grants Latch made, and repairs the difference (drift.go).
+//
 // Every action it takes is idempotent and goes through the same paths as
 // the original (the queue with the original's deterministic command id,
 // the grant runner), so running it while the original is merely late does no
@@ -64,6 +67,9 @@ type Reconciler struct {
 	// Overdue, when set, is told of each grant whose revoke is overdue, on
 	// every run (a CloudWatch metric on AWS: see EMF).
 	Overdue func(g latch.Grant, due time.Time)
+	// Drift, when set, also checks the targets against the grants on every
+	// run and repairs what differs (see Drift).
+	Drift *Drift
 }
 
 // Report counts what one run corrected.
@@ -74,11 +80,12 @@ type Report struct {
 	Expired        int // pending requests past their deadline, sent expire again
 	Swept          int // expiries sent by the Expiries sweep, on time
 	Overdue        int // grants whose revoke is overdue (past Grace after it fell due)
+	Drift          int // grants whose target differed from Latch's grants (Drift), corrected or not
 }
 
 // Corrections is the total of what the run set going again (outbox effects
 // not included: retrying them is routine).
-func (r Report) Corrections() int { return r.OverdueRevokes + r.Redriven + r.Expired }
+func (r Report) Corrections() int { return r.OverdueRevokes + r.Redriven + r.Expired + r.Drift }
 
 // Run checks once. It goes on past a failing correction and returns the
 // errors joined.
@@ -146,6 +153,12 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 			errs = appendErr(errs, rc.record(ctx, now, what, key, g, map[string]any{"since": g.UpdatedAt.UTC().Format(time.RFC3339)}))
 			log.WarnContext(ctx, "reconciler: a grant stuck half-way is run again", "grant", g.ID, "status", g.Status, "since", g.UpdatedAt)
 		}
+	}
+
+	if rc.Drift != nil {
+		dr, err := rc.Drift.Run(ctx)
+		rep.Drift = len(dr.Findings)
+		errs = appendErr(errs, err)
 	}
 
 	if rc.Expiries != nil {

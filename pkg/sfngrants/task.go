@@ -319,7 +319,8 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 		return TaskOutput{}, taskErr("revoke_unconfirmed", err)
 	}
 	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
-	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID})
+	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
+		Verified: latch.Checks(esc)})
 	return TaskOutput{Report: r}, err
 }
 

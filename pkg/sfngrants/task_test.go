@@ -507,5 +507,8 @@ func TestRevokeTaskIsConfirmedByACheck(t *testing.T) {
 		if !held && (err != nil || out.Report == nil) {
 			t.Errorf("access gone after the revoke: %+v, %v; want deescalated", out, err)
 		}
+		if !held && out.Report != nil && !strings.Contains(out.Report.Body, `"verified":true`) {
+			t.Errorf("deescalated report %s does not say the revoke was verified", out.Report.Body)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch/pkg/escalator/awssso"
+	"github.com/latchhq/latch/pkg/escalator/awsiam"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
@@ -32,6 +33,10 @@ type Strategy struct {
 	// Timeout bounds one Grant or Revoke call, for the functions that run
 	// them.
 	Timeout time.Duration
+	// Validates is set when the strategy's escalator is a latch.Validator
+	// (it can ask the target system whether a target exists): flows load
+	// with that check (ValidateTargets) unless offline.
+	Validates bool
 }
 
 var builtin = []Strategy{
@@ -39,9 +44,14 @@ var builtin = []Strategy{
 		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
 			return webhook.New(config, lookupEnv, client)
 		}},
-	{Type: awssso.Type, Validate: awssso.ValidateConfig, Timeout: awssso.MaxTimeout,
+	{Type: awssso.Type, Validate: awssso.ValidateConfig, Timeout: awssso.MaxTimeout, Validates: true,
 		New: func(config map[string]any, _ func(string) (string, bool), _ *http.Client) (latch.Escalator, error) {
 			return awssso.New(context.Background(), config) // the SDK's own HTTP client (AWS_CA_BUNDLE)
+		}},
+	// aws_iam calls AWS with the SDK's own client (it honours AWS_CA_BUNDLE).
+	{Type: awsiam.Type, Validate: awsiam.ValidateConfig, Timeout: awsiam.Timeout, Validates: true,
+		New: func(config map[string]any, _ func(string) (string, bool), _ *http.Client) (latch.Escalator, error) {
+			return awsiam.New(context.Background(), config)
 		}},
 }
 

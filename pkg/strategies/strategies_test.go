@@ -46,3 +46,28 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("a missing secret: %v, want an error naming it", err)
 	}
 }
+
+const iamFlow = `name: iam
+approval: {approvers: [a@example.com]}
+strategy:
+  type: aws_iam
+  role_arn: arn:aws:iam::123456789012:role/latch-iam
+  targets: [{id: prod, settings: {group: prod-admins}}]
+`
+
+func TestAWSIAMEntry(t *testing.T) {
+	if !slices.Contains(strategies.Types(), "aws_iam") {
+		t.Fatalf("types %v lack aws_iam", strategies.Types())
+	}
+	f, err := flows.Parse("iam.yaml", []byte(iamFlow), strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flows.Parse("iam.yaml", []byte(strings.Replace(iamFlow, "group: prod-admins", "group: arn:aws:iam::1:group/x", 1)), strategies.FlowOptions()); err == nil ||
+		!strings.Contains(err.Error(), "not an IAM group name") {
+		t.Errorf("a group ARN: %v, want the group name's error", err)
+	}
+	if _, err := (&strategies.Escalators{}).For(f); err != nil {
+		t.Errorf("building the aws_iam escalator: %v", err)
+	}
+}

@@ -1,0 +1,23 @@
+// Command escalator-aws_iam grants and revokes access for flows of the
+// aws_iam strategy (IAM group membership): the grant state machine's
+// escalate and revoke tasks. Its role may only add users to, remove them
+// from and list IAM groups (and assume the roles latch:crossAccountRoleArns
+// names for aws_iam).
+package main
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/pkg/escalator/awsiam"
+)
+
+func main() {
+	ctx := context.Background()
+	env := boot.Start(ctx)
+	h, err := boot.Escalator(ctx, env, awsiam.Type)
+	boot.Must(env, err)
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,98 @@
+package strategies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// TargetTimeout bounds the check of one target by ValidateTargets.
+const TargetTimeout = 30 * time.Second
+
+// TargetProblem is one target that failed its strategy's check.
+type TargetProblem struct {
+	Flow, File, Target string
+	Err                error
+}
+
+func (p TargetProblem) Error() string {
+	return fmt.Sprintf("%s: flow %q, target %q: %v", p.File, p.Flow, p.Target, p.Err)
+}
+
+func (p TargetProblem) Unwrap() error { return p.Err }
+
+// ValidateTargets asks the target system whether each target of each flow
+// exists, for flows whose strategy's escalator is a latch.Validator (e.g.
+// aws_iam: the IAM group exists). Flows of other strategies, and
+// approval-only flows, are skipped without building their escalator. It
+// returns every problem joined (each a TargetProblem; latch.IsPermanent
+// tells a target that is wrong from one that could not be checked), or nil.
+func ValidateTargets(ctx context.Context, loaded []*latch.Flow, escalator func(*latch.Flow) (latch.Escalator, error)) error {
+	var errs []error
+	for _, f := range loaded {
+		if f.Strategy == nil {
+			continue
+		}
+		s, ok := Get(f.Strategy.Type)
+		if !ok || !s.Validates {
+			continue
+		}
+		esc, err := escalator(f)
+		if err != nil {
+			errs = append(errs, TargetProblem{Flow: f.Name, File: f.File, Target: "*", Err: err})
+			continue
+		}
+		v, ok := esc.(latch.Validator)
+		if !ok {
+			continue
+		}
+		for _, t := range f.Strategy.Targets {
+			tctx, cancel := context.WithTimeout(ctx, TargetTimeout)
+			err := safeValidate(tctx, v, t)
+			cancel()
+			if err != nil {
+				errs = append(errs, TargetProblem{Flow: f.Name, File: f.File, Target: t.ID, Err: err})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func safeValidate(ctx context.Context, v latch.Validator, t latch.Target) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("validating the target panicked: %v", r)
+		}
+	}()
+	return v.Validate(ctx, t)
+}
+
+// Problems splits the error of ValidateTargets into the targets that are
+// wrong (a permanent answer: fix the flow or the target system) and those
+// that could not be checked (the target system did not answer).
+func Problems(err error) (wrong, unchecked []TargetProblem) {
+	if err == nil {
+		return nil, nil
+	}
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	for _, e := range list {
+		var p TargetProblem
+		if !errors.As(e, &p) {
+			p = TargetProblem{Target: "*", Err: e}
+		}
+		if latch.IsPermanent(p.Err) {
+			wrong = append(wrong, p)
+		} else {
+			unchecked = append(unchecked, p)
+		}
+	}
+	return wrong, unchecked
+}
