@@ -7,12 +7,14 @@
 package strategies
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/latchhq/latch/pkg/escalator/awslambda"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
@@ -36,6 +38,10 @@ var builtin = []Strategy{
 	{Type: webhook.Type, Validate: webhook.ValidateConfig, Timeout: webhook.MaxTimeout,
 		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
 			return webhook.New(config, lookupEnv, client)
+		}},
+	{Type: awslambda.Type, Validate: awslambda.ValidateConfig, Timeout: awslambda.Timeout,
+		New: func(config map[string]any, _ func(string) (string, bool), _ *http.Client) (latch.Escalator, error) {
+			return awslambda.New(context.Background(), config) // AWS clients keep the SDK's own HTTP client
 		}},
 }
 
