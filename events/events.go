@@ -129,7 +129,7 @@ type Failure struct {
 //
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
-//	escalated                              grant_id; identity, request_id, actor, reason, source allowed
+//	escalated                              grant_id; identity, output, request_id, actor, reason, source allowed
 //	due, deescalated                       grant_id; request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
 //	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
@@ -157,12 +157,13 @@ type Message struct {
 	Context   map[string]any `json:"context,omitempty"`
 	Failure   *Failure       `json:"failure,omitempty"`
 	Identity  string         `json:"identity,omitempty"`
+	Output    map[string]any `json:"output,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure", "identity"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity", "output"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -180,6 +181,7 @@ func FromCommand(cmd latch.Command) Message {
 		Reason:    cmd.Reason,
 		Source:    string(cmd.Source),
 		Identity:  cmd.Identity,
+		Output:    cmd.Output,
 	}
 	if !cmd.Actor.IsSystem() {
 		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
@@ -278,6 +280,7 @@ func (m Message) Command() (latch.Command, error) {
 		Source:    latch.Source(m.Source),
 		At:        m.At,
 		Identity:  m.Identity,
+		Output:    m.Output,
 	}
 	if m.Actor != nil {
 		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
@@ -312,7 +315,7 @@ const (
 // rule is what one type needs.
 type rule struct {
 	request, grant, actor, failure, action, reason, source need
-	identity                                               need
+	identity                                               need // identity, and output
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
 	stage                                                  string
@@ -402,6 +405,7 @@ func (m Message) Validate() error {
 	check("fields", r.extra, m.Fields != nil)
 	check("context", r.extra, m.Context != nil)
 	check("identity", r.identity, m.Identity != "")
+	check("output", r.identity, m.Output != nil)
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)

@@ -193,6 +193,9 @@ type Command struct {
 	// Identity is, on CmdEscalated, the grantee's id in the target system
 	// that the escalator was given: the grant records it for its revoke.
 	Identity string `json:"identity,omitempty"`
+	// Output is, on CmdEscalated, what the escalator said about the grant
+	// (OutputGranter): the escalated audit event keeps it as data "output".
+	Output map[string]any `json:"output,omitempty"`
 	// Hook is set when the flow's own hook (on_request) made this approval
 	// or denial. The flow's author configured the hook, so its decision is
 	// trusted like the flow itself: it needs no approver and meets the quorum.
