@@ -129,7 +129,7 @@ type Failure struct {
 //
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
-//	escalated                              grant_id; identity, request_id, actor, reason, source allowed
+//	escalated                              grant_id; identity, output, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
@@ -159,12 +159,13 @@ type Message struct {
 	Failure   *Failure       `json:"failure,omitempty"`
 	Identity  string         `json:"identity,omitempty"`
 	Verified  bool           `json:"verified,omitempty"`
+	Output    map[string]any `json:"output,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -183,6 +184,7 @@ func FromCommand(cmd latch.Command) Message {
 		Source:    string(cmd.Source),
 		Identity:  cmd.Identity,
 		Verified:  cmd.Verified,
+		Output:    cmd.Output,
 	}
 	if !cmd.Actor.IsSystem() {
 		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
@@ -282,6 +284,7 @@ func (m Message) Command() (latch.Command, error) {
 		At:        m.At,
 		Identity:  m.Identity,
 		Verified:  m.Verified,
+		Output:    m.Output,
 	}
 	if m.Actor != nil {
 		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
@@ -316,7 +319,7 @@ const (
 // rule is what one type needs.
 type rule struct {
 	request, grant, actor, failure, action, reason, source need
-	identity                                               need
+	identity                                               need // identity, and output
 	verified                                               need
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
@@ -413,6 +416,7 @@ func (m Message) Validate() error {
 	check("context", r.extra, m.Context != nil)
 	check("identity", r.identity, m.Identity != "")
 	check("verified", r.verified, m.Verified)
+	check("output", r.identity, m.Output != nil)
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)

@@ -124,6 +124,9 @@ func NewLatchStack(scope constructs.Construct, id string, props *LatchStackProps
 	s.Secrets = newSecrets(stack)
 	layer := newFlowsLayer(stack, flowFiles)
 	s.Functions = newFunctions(stack, &p, s.Table, s.Queues, s.Secrets, layer)
+	if err := allowAWSLambda(s.Functions, p.FlowsDir, p.Strategies); err != nil {
+		return nil, err
+	}
 	sm := newGrantStateMachine(stack, &p, s.Functions, s.Queues)
 	s.Functions.allowGrantRunner(stack, sm, p.Strategies)
 	api := newHTTPAPI(stack, &p, s.Functions)

@@ -204,6 +204,24 @@ type Validator interface {
 	Validate(ctx context.Context, t Target) error
 }
 
+// OutputGranter is an optional ability of an Escalator: a Grant that also
+// returns what the target said about the grant (an account name, a link),
+// kept in the escalated audit event's data as "output". The output is
+// outside data: the escalator bounds it, and it must hold no secret, since
+// the audit trail keeps it for good. Nil means nothing to keep.
+type OutputGranter interface {
+	GrantWithOutput(ctx context.Context, g GrantSpec) (output map[string]any, err error)
+}
+
+// GrantWithOutput grants g with esc, with its output when esc is an
+// OutputGranter.
+func GrantWithOutput(ctx context.Context, esc Escalator, g GrantSpec) (map[string]any, error) {
+	if og, ok := esc.(OutputGranter); ok {
+		return og.GrantWithOutput(ctx, g)
+	}
+	return nil, esc.Grant(ctx, g)
+}
+
 // ErrStillHeld is returned (wrapped) by ConfirmRevoked when the target still
 // holds the access after a revoke that succeeded.
 var ErrStillHeld = errors.New("the target still holds the access after the revoke")

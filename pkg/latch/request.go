@@ -196,6 +196,9 @@ type Command struct {
 	// Verified is set on CmdDeescalated when a check of the target
 	// (latch.Checker) confirmed after the revoke that the access is gone.
 	Verified bool `json:"verified,omitempty"`
+	// Output is, on CmdEscalated, what the escalator said about the grant
+	// (OutputGranter): the escalated audit event keeps it as data "output".
+	Output map[string]any `json:"output,omitempty"`
 	// Hook is set when the flow's own hook (on_request) made this approval
 	// or denial. The flow's author configured the hook, so its decision is
 	// trusted like the flow itself: it needs no approver and meets the quorum.

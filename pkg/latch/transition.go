@@ -171,6 +171,9 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if n.EndsAt != nil {
 			data["ends_at"] = *n.EndsAt
 		}
+		if len(cmd.Output) > 0 {
+			data["output"] = cmd.Output
+		}
 		audit(AuditEscalated, data)
 		notify(AuditEscalated)
 		hook(HookAfterEscalate, f.Hooks.AfterEscalate)

@@ -322,6 +322,7 @@ func (r *Runner) escalate(grantID string) {
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
 	called := false // whether the escalator was asked to grant at all
+	var output map[string]any
 	for attempt := 1; ; attempt++ {
 		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
 			if spec.User.Identity == "" {
@@ -335,12 +336,14 @@ func (r *Runner) escalate(grantID string) {
 				spec.User.Identity = id
 			}
 			called = true
-			return esc.Grant(ctx, spec)
+			var err error
+			output, err = latch.GrantWithOutput(ctx, esc, spec)
+			return err
 		}, spec)
 		if err == nil {
 			log.Info("access granted", "attempt", attempt)
 			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
-				Identity: spec.User.Identity})
+				Identity: spec.User.Identity, Output: output})
 			return
 		}
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {

@@ -552,3 +552,32 @@ func TestRevokeWithoutCheckIsNotVerified(t *testing.T) {
 	}
 	t.Fatal("no deescalated event")
 }
+
+// outputEscalator is the fake escalator handing back what the target said.
+type outputEscalator struct {
+	*fakeEscalator
+	output map[string]any
+}
+
+func (e outputEscalator) GrantWithOutput(ctx context.Context, g latch.GrantSpec) (map[string]any, error) {
+	return e.output, e.Grant(ctx, g)
+}
+
+// An escalator's output (the aws_lambda strategy's body) is kept in the
+// escalated audit event.
+func TestEscalateKeepsTheEscalatorsOutputInTheAudit(t *testing.T) {
+	esc := newFakeEscalator()
+	rt := newRig(t, rigOptions{esc: esc, escalator: outputEscalator{esc, map[string]any{"mysql_user": "latch_ann"}}})
+	r := rt.active(ann, nil)
+	evs, err := rt.store.AuditEvents(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(evs, func(e latch.AuditEvent) bool { return e.Type == latch.AuditEscalated })
+	if i < 0 {
+		t.Fatalf("no escalated event in %v", rt.auditTypes(r.ID))
+	}
+	if diff := cmp.Diff(map[string]any{"mysql_user": "latch_ann"}, evs[i].Data["output"]); diff != "" {
+		t.Errorf("escalated event's output (-want +got):\n%s", diff)
+	}
+}

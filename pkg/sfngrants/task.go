@@ -235,9 +235,10 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	// Who the grantee is in the target system is found on every attempt: a
 	// hook's passing failure is retried like the escalator's.
 	id, err := h.identity(ctx, f, g)
+	var output map[string]any
 	if err == nil {
 		spec.User.Identity = id
-		err = esc.Grant(ctx, spec)
+		output, err = latch.GrantWithOutput(ctx, esc, spec)
 	}
 	if err != nil {
 		h.log().WarnContext(ctx, "granting access failed", "grant", g.ID, "err", err)
@@ -249,7 +250,7 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	}
 	h.log().InfoContext(ctx, "access granted", "grant", g.ID)
 	r, err := h.report(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
-		Identity: spec.User.Identity})
+		Identity: spec.User.Identity, Output: output})
 	return TaskOutput{Report: r}, err
 }
 

@@ -512,3 +512,34 @@ func TestRevokeTaskIsConfirmedByACheck(t *testing.T) {
 		}
 	}
 }
+
+// outputEscalator is the fake escalator handing back what the target said.
+type outputEscalator struct{ *fakeEscalator }
+
+func (e outputEscalator) GrantWithOutput(ctx context.Context, g latch.GrantSpec) (map[string]any, error) {
+	return map[string]any{"mysql_user": "latch_ann"}, e.Grant(ctx, g)
+}
+
+// An escalator's output (the aws_lambda strategy's body) travels in the
+// escalated report, which the engine keeps in the audit event.
+func TestHandleEscalateReportsTheEscalatorsOutput(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantEscalating
+	g.Leases = []latch.Lease{{RequestID: "req_a", Duration: 3600}}
+	h, _, _ := newHandler(g, outputEscalator{&fakeEscalator{}})
+	out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := events.Unmarshal([]byte(out.Report.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := m.Command()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd.Output["mysql_user"] != "latch_ann" {
+		t.Errorf("escalated report %s lacks the output", out.Report.Body)
+	}
+}

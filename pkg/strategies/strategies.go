@@ -14,8 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/latchhq/latch/pkg/escalator/awssso"
 	"github.com/latchhq/latch/pkg/escalator/awsiam"
+	"github.com/latchhq/latch/pkg/escalator/awslambda"
+	"github.com/latchhq/latch/pkg/escalator/awssso"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
@@ -52,6 +53,10 @@ var builtin = []Strategy{
 	{Type: awsiam.Type, Validate: awsiam.ValidateConfig, Timeout: awsiam.Timeout, Validates: true,
 		New: func(config map[string]any, _ func(string) (string, bool), _ *http.Client) (latch.Escalator, error) {
 			return awsiam.New(context.Background(), config)
+		}},
+	{Type: awslambda.Type, Validate: awslambda.ValidateConfig, Timeout: awslambda.Timeout,
+		New: func(config map[string]any, _ func(string) (string, bool), _ *http.Client) (latch.Escalator, error) {
+			return awslambda.New(context.Background(), config) // AWS clients keep the SDK's own HTTP client
 		}},
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/strategies"
 )
 
@@ -69,5 +70,32 @@ func TestAWSIAMEntry(t *testing.T) {
 	}
 	if _, err := (&strategies.Escalators{}).For(f); err != nil {
 		t.Errorf("building the aws_iam escalator: %v", err)
+	}
+}
+
+func TestAWSLambdaEntry(t *testing.T) {
+	const lambdaFlow = `name: db
+approval: {approvers: [a@example.com]}
+strategy:
+  type: aws_lambda
+  function_arn: arn:aws:lambda:eu-west-1:123456789012:function:latch-mysql
+  targets: [{id: orders-ro, settings: {database: orders}}]
+`
+	f, err := flows.Parse("db.yaml", []byte(lambdaFlow), strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flows.Parse("db.yaml", []byte(strings.Replace(lambdaFlow, "arn:aws:lambda:eu-west-1:123456789012:function:", "", 1)), strategies.FlowOptions()); err == nil ||
+		!strings.Contains(err.Error(), "function_arn") {
+		t.Errorf("a function name in place of its ARN: %v, want an error naming function_arn", err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	esc, err := (&strategies.Escalators{}).For(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := esc.(latch.OutputGranter); !ok {
+		t.Errorf("the aws_lambda escalator %T does not hand back the function's body", esc)
 	}
 }

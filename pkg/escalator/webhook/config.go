@@ -64,7 +64,7 @@ type config struct {
 // JSON.
 func ValidateConfig(config map[string]any, targets []latch.Target) error {
 	_, problems := parseConfig(config)
-	problems = append(problems, checkTargets(targets)...)
+	problems = append(problems, CheckTargets(targets)...)
 	errs := make([]error, len(problems))
 	for i, p := range problems {
 		errs[i] = errors.New(p)
@@ -284,7 +284,11 @@ func validHeaderValue(s string) bool {
 	return true
 }
 
-func checkTargets(targets []latch.Target) []string {
+// CheckTargets returns the problems of a strategy's targets whose id and
+// settings are sent as the payload's target (NewPayload): every target needs
+// an id, unique in the flow, and settings that can be sent as JSON. The
+// aws_lambda strategy, which sends the same payload, checks with it too.
+func CheckTargets(targets []latch.Target) []string {
 	var problems []string
 	if len(targets) == 0 {
 		problems = append(problems, "at least one target is required: a target's id and settings are sent to the receiver")
