@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
@@ -69,10 +70,10 @@ func (a *App) overdueAlert(ctx context.Context, f *latch.Flow, r latch.Request) 
 // text escaped and bounded): the request, the person, the target, how
 // long past its end, and the last error.
 func (a *App) overdueText(ctx context.Context, f *latch.Flow, r latch.Request, ev latch.AuditEvent) string {
-	s := fmt.Sprintf(":rotating_light: *Revoke overdue*: %s still may have %s", a.who(ctx, latch.Actor{Email: r.Requester.Email}), whatOf(f, r))
+	s := fmt.Sprintf(":rotating_light: *Revoke overdue*: %s may still have %s", a.who(ctx, latch.Actor{Email: r.Requester.Email}), whatOf(f, r))
 	if due, ok := dueAt(ev, r); ok {
 		past := max(ev.At.Sub(due).Round(time.Second), 0)
-		s += fmt.Sprintf(", %s past its end (%s)", latch.FormatDuration(past), slackDate(due))
+		s += fmt.Sprintf(", %s past its end (%s)", shortDuration(past), slackDate(due))
 	}
 	s += ". Latch keeps revoking it until the target confirms."
 	if last, _ := ev.Data["last_error"].(string); last != "" {
@@ -80,6 +81,19 @@ func (a *App) overdueText(ctx context.Context, f *latch.Flow, r latch.Request, e
 	}
 	s += fmt.Sprintf("\nRequest `%s`. Check the target by hand if this lasts.", escape(r.ID))
 	return clipMrkdwn(s, maxMessageText, seeRequest(r.ID))
+}
+
+// shortDuration is d as Go writes it without trailing zero units: 1m30s,
+// 2m, 1h5m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // dueAt is when the revoke fell due: the event's due_at, else the
