@@ -32,8 +32,8 @@ var threadEvents = []latch.AuditType{latch.AuditApprovalAdded, latch.AuditApprov
 // it in place otherwise, and sends the requester a DM about decisions,
 // grants and ends. A failure and an overdue revoke are also sent to each
 // admin in a DM; an overdue revoke is alerted in the approval channel and
-// the approval message's thread too. It renders the request as it is now, so a retried or
-// late notification shows the latest state. A Slack error that retrying
+// the approval message's thread too. It renders the request as it is now,
+// so a retried or late notification shows the latest state. A Slack error that retrying
 // cannot fix (an unknown channel, a person who left) is logged and
 // dropped; any other error is returned, to be retried from the outbox.
 func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request) error {
