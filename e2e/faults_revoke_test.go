@@ -22,6 +22,7 @@ import (
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/signing"
+	"github.com/latchhq/latch/pkg/slackapp/slacktest"
 )
 
 // Fault tests of the revoke guarantee: real `latch server` processes and a
@@ -343,14 +344,24 @@ func TestFaultCrashDuringEscalationDoesNotExtendAccess(t *testing.T) {
 
 // A target that refuses every revoke: the revoke is retried, and within 75s
 // of the end (the real default threshold is 60s) revoke_overdue is recorded
-// with the last error, and an ERROR is logged. When the target relents, the
-// grant ends.
+// with the last error, an ERROR is logged, and Slack is alerted (the
+// approval channel, the approval message's thread, the admins' DMs). When
+// the target relents, the grant ends.
 func TestFaultRefusedRevokesAreOverdue(t *testing.T) {
 	t.Parallel()
 	ft := newFaultTarget(t)
 	ft.on("deescalate", reply{status: http.StatusForbidden})
-	srv := startServer(t, writeFlows(t, map[string]string{"prod-access.yaml": faultFlow("prod-access", ft.srv.URL+"/hook")}), t.TempDir())
+	const opsSlack = "U0OPS"
+	slack := slacktest.NewServer(t)
+	slack.AddUser(bobSlack, slacktest.Team, "bob@example.com")
+	slack.AddUser(aliceSlack, slacktest.Team, "alice@example.com")
+	slack.AddUser(opsSlack, slacktest.Team, "ops@example.com")
+	srv := startServerEnv(t, []string{"SLACK_SIGNING_SECRET=" + slackSecret, "SLACK_BOT_TOKEN=" + slacktest.Token, "SLACK_API_URL=" + slack.URL},
+		writeFlows(t, map[string]string{"prod-access.yaml": faultFlow("prod-access", ft.srv.URL+"/hook")}), t.TempDir())
 	c := srv.client()
+	if _, err := c.SetRole(context.Background(), "ops@example.com", latch.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
 	req := grantFor(t, c, "prod-access", 2)
 	active := waitStatus(t, c, req.ID, latch.StatusActive, 30*time.Second)
 	end := *active.EndsAt
@@ -382,6 +393,32 @@ func TestFaultRefusedRevokesAreOverdue(t *testing.T) {
 	}
 	if !srv.logged("revoke overdue") {
 		t.Error("no ERROR log line for the overdue revoke")
+	}
+	channel := slack.ChannelID("access-requests")
+	ts := messageTS(t, slack, channel)
+	alerted := func(texts []string) bool {
+		return slices.ContainsFunc(texts, func(s string) bool { return strings.Contains(s, "Revoke overdue") && strings.Contains(s, "403") })
+	}
+	var inThread []string
+	alertDeadline := time.Now().Add(30 * time.Second)
+	for {
+		inThread = nil
+		for _, call := range slack.CallsTo("chat.postMessage") {
+			if call.Param("channel") == channel && call.Param("thread_ts") == ts {
+				inThread = append(inThread, call.Param("text"))
+			}
+		}
+		if alerted(slack.Posts("#access-requests")) && alerted(inThread) && alerted(slack.Posts(slack.IM(opsSlack))) {
+			break
+		}
+		if time.Now().After(alertDeadline) {
+			t.Fatalf("no overdue alert in Slack within 30s: channel %q, thread %q, admin %q",
+				slack.Posts("#access-requests"), inThread, slack.Posts(slack.IM(opsSlack)))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if refused := slack.Refused(); len(refused) > 0 {
+		t.Errorf("Slack refused %d calls: %v", len(refused), refused)
 	}
 	var refused int
 	for _, call := range ft.calls() {

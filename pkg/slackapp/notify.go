@@ -30,8 +30,10 @@ var threadEvents = []latch.AuditType{latch.AuditApprovalAdded, latch.AuditApprov
 
 // Notify posts a request's approval message when there is none yet, updates
 // it in place otherwise, and sends the requester a DM about decisions,
-// grants and ends. It renders the request as it is now, so a retried or
-// late notification shows the latest state. A Slack error that retrying
+// grants and ends. A failure and an overdue revoke are also sent to each
+// admin in a DM; an overdue revoke is alerted in the approval channel and
+// the approval message's thread too. It renders the request as it is now,
+// so a retried or late notification shows the latest state. A Slack error that retrying
 // cannot fix (an unknown channel, a person who left) is logged and
 // dropped; any other error is returned, to be retried from the outbox.
 func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request) error {
@@ -45,6 +47,11 @@ func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request
 	}
 	if slices.Contains(threadEvents, event) {
 		if err := a.threadReply(ctx, f, event, r); err != nil {
+			return err
+		}
+	}
+	if event == latch.AuditRevokeOverdue {
+		if err := a.overdueAlert(ctx, f, r); err != nil {
 			return err
 		}
 	}
@@ -533,6 +540,9 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 			}
 			s += fmt.Sprintf(" while %s: %s (`%s`)", stage, clipMrkdwn(escape(r.Failure.Message), maxQuote, ""), clipMrkdwn(escape(r.Failure.Code), 100, ""))
 		}
+		if r.Access == latch.AccessMaybeHeld {
+			s += "\n:warning: *Access may still be in place*: Latch keeps revoking it until the target confirms it is gone."
+		}
 		return s + "\nAn admin can retry with `latch retry " + escape(r.ID) + "`."
 	}
 	return escape(string(r.Status))
@@ -576,7 +586,17 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		if r.Failure != nil {
 			text += ": " + clipMrkdwn(escape(strings.TrimRight(r.Failure.Message, ".")), maxQuote, "")
 		}
-		text += ". Admins have been told."
+		text += "."
+		if r.Status == latch.StatusFailed && r.Access == latch.AccessMaybeHeld {
+			text += " Your access may still be in place: Latch keeps revoking it until the target confirms it is gone."
+		}
+		told, err := a.failureAlert(ctx, f, event, r)
+		if err != nil {
+			return err
+		}
+		if told > 0 {
+			text += " Admins have been told."
+		}
 	default:
 		return nil
 	}
