@@ -83,9 +83,10 @@ type decisionItem struct {
 }
 
 type failureItem struct {
-	Code    string `dynamodbav:"code"`
-	Message string `dynamodbav:"message"`
-	Stage   string `dynamodbav:"stage,omitempty"`
+	Code      string `dynamodbav:"code"`
+	Message   string `dynamodbav:"message"`
+	Stage     string `dynamodbav:"stage,omitempty"`
+	MaybeHeld bool   `dynamodbav:"maybe_held,omitempty"`
 }
 
 type leaseItem struct {
@@ -109,6 +110,7 @@ type requestItem struct {
 	Approvals []decisionItem `dynamodbav:"approvals,omitempty"`
 	Decision  *decisionItem  `dynamodbav:"decision,omitempty"`
 	Failure   *failureItem   `dynamodbav:"failure,omitempty"`
+	Access    string         `dynamodbav:"access,omitempty"`
 	GrantID   string         `dynamodbav:"grant_id,omitempty"`
 	StartsAt  *time.Time     `dynamodbav:"starts_at,omitempty"`
 	EndsAt    *time.Time     `dynamodbav:"ends_at,omitempty"`
@@ -131,9 +133,21 @@ type grantItem struct {
 	StartsAt  *time.Time   `dynamodbav:"starts_at,omitempty"`
 	EndedAt   *time.Time   `dynamodbav:"ended_at,omitempty"`
 	Failure   *failureItem `dynamodbav:"failure,omitempty"`
+	Revoke    *revokeItem  `dynamodbav:"revoke,omitempty"`
+	Identity  string       `dynamodbav:"identity,omitempty"`
+	DueAt     *time.Time   `dynamodbav:"due_at,omitempty"`
 	CreatedAt time.Time    `dynamodbav:"created_at"`
 	UpdatedAt time.Time    `dynamodbav:"updated_at"`
 	Version   int64        `dynamodbav:"version"`
+}
+
+type revokeItem struct {
+	Strategy        string         `dynamodbav:"strategy"`
+	Config          map[string]any `dynamodbav:"config,omitempty"`
+	TargetID        string         `dynamodbav:"target_id"`
+	TargetLabel     string         `dynamodbav:"target_label,omitempty"`
+	TargetSettings  map[string]any `dynamodbav:"target_settings,omitempty"`
+	IdentityService string         `dynamodbav:"identity_service,omitempty"`
 }
 
 type auditItem struct {
@@ -234,14 +248,14 @@ func toFailure(f *latch.Failure) *failureItem {
 	if f == nil {
 		return nil
 	}
-	return &failureItem{Code: f.Code, Message: f.Message, Stage: f.Stage}
+	return &failureItem{Code: f.Code, Message: f.Message, Stage: f.Stage, MaybeHeld: f.MaybeHeld}
 }
 
 func (f *failureItem) domain() *latch.Failure {
 	if f == nil {
 		return nil
 	}
-	return &latch.Failure{Code: f.Code, Message: f.Message, Stage: f.Stage}
+	return &latch.Failure{Code: f.Code, Message: f.Message, Stage: f.Stage, MaybeHeld: f.MaybeHeld}
 }
 
 // mapSlice converts each element of s with f, keeping nil nil.
@@ -261,7 +275,7 @@ func toRequest(r latch.Request) requestItem {
 		ID: r.ID, Flow: r.Flow, Requester: toUserRef(r.Requester), CreatedBy: toActor(r.CreatedBy),
 		Source: string(r.Source), Fields: fieldsItem(r.Fields), Context: r.Context, TargetID: r.TargetID,
 		Duration: r.Duration, Status: string(r.Status), Approvals: mapSlice(r.Approvals, toDecision),
-		Failure: toFailure(r.Failure), GrantID: r.GrantID, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
+		Failure: toFailure(r.Failure), Access: string(r.Access), GrantID: r.GrantID, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 		EventSeq: r.EventSeq,
 	}
@@ -278,7 +292,7 @@ func (it requestItem) domain() latch.Request {
 		Source: latch.Source(it.Source), Fields: latch.Fields(it.Fields), Context: it.Context, TargetID: it.TargetID,
 		Duration: it.Duration, Status: latch.Status(it.Status),
 		Approvals: mapSlice(it.Approvals, decisionItem.domain), Failure: it.Failure.domain(),
-		GrantID: it.GrantID, StartsAt: it.StartsAt, EndsAt: it.EndsAt, ExpiresAt: it.ExpiresAt,
+		Access: latch.AccessState(it.Access), GrantID: it.GrantID, StartsAt: it.StartsAt, EndsAt: it.EndsAt, ExpiresAt: it.ExpiresAt,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version, EventSeq: it.EventSeq,
 	}
 	if it.Decision != nil {
@@ -293,6 +307,7 @@ func toGrant(g latch.Grant) grantItem {
 		ID: g.ID, Key: g.Key, Flow: g.Flow, TargetID: g.TargetID, User: toUserRef(g.User),
 		Status: string(g.Status), Leases: mapSlice(g.Leases, toLease), Queued: mapSlice(g.Queued, toLease),
 		StartsAt: g.StartsAt, EndedAt: g.EndedAt, Failure: toFailure(g.Failure),
+		Revoke: (*revokeItem)(g.Revoke), Identity: g.Identity, DueAt: g.DueAt,
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version,
 	}
 }
@@ -302,7 +317,8 @@ func (it grantItem) domain() latch.Grant {
 		ID: it.ID, Key: it.Key, Flow: it.Flow, TargetID: it.TargetID, User: it.User.domain(),
 		Status: latch.GrantStatus(it.Status), Leases: mapSlice(it.Leases, leaseItem.domain),
 		Queued: mapSlice(it.Queued, leaseItem.domain), StartsAt: it.StartsAt, EndedAt: it.EndedAt,
-		Failure: it.Failure.domain(), CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
+		Failure: it.Failure.domain(), Revoke: (*latch.RevokeInfo)(it.Revoke), Identity: it.Identity, DueAt: it.DueAt,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
 	}
 }
 
