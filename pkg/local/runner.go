@@ -321,8 +321,12 @@ func (r *Runner) escalate(grantID string) {
 		return
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
-	called := false // whether the escalator was asked to grant at all
+	// maybeHeld: an attempt that reached the escalator failed otherwise
+	// than by a refusal, so it may have granted all the same. Once set it
+	// stays set: a later refusal does not undo what an earlier attempt did.
+	maybeHeld := false
 	for attempt := 1; ; attempt++ {
+		called := false // whether this attempt asked the escalator to grant
 		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
 			if spec.User.Identity == "" {
 				// Who the grantee is in the target system is found once,
@@ -343,14 +347,16 @@ func (r *Runner) escalate(grantID string) {
 				Identity: spec.User.Identity})
 			return
 		}
+		maybeHeld = maybeHeld || (called && !latch.IsPermanent(err))
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {
 			log.Warn("granting access failed", "attempt", attempt, "err", err)
 			failure := failureOf(err, "escalation_failed")
-			// The target did not refuse; an attempt that timed out or
-			// failed half-way may have granted all the same. The engine
-			// keeps such a grant open and revokes it until a revoke
-			// succeeds. A permanent refusal granted nothing.
-			failure.MaybeHeld = called && !latch.IsPermanent(err)
+			// Some attempt failed without a refusal (a timeout, a failure
+			// half-way): it may have granted all the same. The engine keeps
+			// such a grant open and revokes it until a revoke succeeds.
+			// Only refusals, or failures before the escalator was called,
+			// granted nothing.
+			failure.MaybeHeld = maybeHeld
 			r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
 				GrantID: g.ID, Failure: failure})
 			return
