@@ -45,6 +45,10 @@ type TaskInput struct {
 	Hold      *Hold  `json:"hold,omitempty"`
 	// Error is the caught error, for the failure actions.
 	Error *StatesError `json:"error,omitempty"`
+	// MaybeHeld is set for ActionEscalationFailed after any attempt failed
+	// otherwise than by a refusal: the target may hold access whatever the
+	// last attempt answered.
+	MaybeHeld bool `json:"maybe_held,omitempty"`
 }
 
 // StatesError is an error as a Catch hands it on: its name and cause. For a
@@ -358,10 +362,10 @@ func (h *TaskHandler) failed(ctx context.Context, in TaskInput, want latch.Grant
 		return TaskOutput{}, nil
 	}
 	code, msg := causeOf(in.Error, string(typ))
-	// An escalation that failed otherwise than by a refusal (PermanentError)
-	// may have granted all the same: the engine keeps the grant open and
-	// revokes it until a revoke succeeds.
-	maybeHeld := typ == events.TypeEscalationFailed && (in.Error == nil || in.Error.Error != ErrorPermanent)
+	// An escalation of which some attempt failed otherwise than by a
+	// refusal (PermanentError) may have granted all the same: the engine
+	// keeps the grant open and revokes it until a revoke succeeds.
+	maybeHeld := typ == events.TypeEscalationFailed && (in.MaybeHeld || in.Error == nil || in.Error.Error != ErrorPermanent)
 	r, err := h.report(events.Message{Type: typ, ID: commandID(string(typ), g), GrantID: g.ID,
 		Failure: &events.Failure{Code: code, Message: msg, Stage: stage, MaybeHeld: maybeHeld}})
 	return TaskOutput{Report: r}, err
