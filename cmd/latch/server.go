@@ -265,10 +265,15 @@ func warnOrphanedGrants(ctx context.Context, store latch.Store, flowSet *engine.
 	for _, g := range grants {
 		cur, _ := flowSet.Get(g.Flow)
 		f, ok := g.RevokeFlow(cur)
+		hasTarget := false // the flow file still names the grant's strategy and target
+		if cur != nil && cur.Strategy != nil && ok {
+			_, hasTarget = cur.Target(g.TargetID)
+			hasTarget = hasTarget && cur.Strategy.Type == f.Strategy.Type
+		}
 		switch {
 		case !ok:
 			stuck = append(stuck, g.ID+" ("+g.Flow+"/"+g.TargetID+")")
-		case f != cur:
+		case !hasTarget:
 			orphans = append(orphans, g.ID+" ("+g.Flow+"/"+g.TargetID+")")
 		}
 		if ok {

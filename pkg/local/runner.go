@@ -316,7 +316,7 @@ func (r *Runner) start(key string, fn func()) {
 }
 
 func (r *Runner) escalate(grantID string) {
-	g, spec, esc, ok := r.prepare(grantID, latch.GrantEscalating)
+	g, f, spec, esc, ok := r.prepare(grantID, latch.GrantEscalating)
 	if !ok {
 		return
 	}
@@ -332,7 +332,7 @@ func (r *Runner) escalate(grantID string) {
 				// Who the grantee is in the target system is found once,
 				// inside the retry loop: a hook's passing failure is
 				// retried like the escalator's.
-				id, err := r.identity(g)
+				id, err := r.identityFor(r.identityFlow(f, g), g)
 				if err != nil {
 					return err
 				}
@@ -406,17 +406,12 @@ func (r *Runner) deescalate(grantID string) {
 	}
 }
 
-// revoke makes one attempt at revoking g's access, with the flow as it is
-// now or, when that cannot revoke the grant, what the grant recorded.
+// revoke makes one attempt at revoking g's access, with what the grant
+// recorded (latch.RevokeTarget).
 func (r *Runner) revoke(g latch.Grant) error {
-	cur, _ := r.c.Flows.Get(g.Flow)
-	f, ok := g.RevokeFlow(cur)
-	if !ok {
-		return fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)
-	}
-	esc, err := r.c.Escalator(escalatorFlow(f, g))
+	f, esc, err := r.target(g)
 	if err != nil {
-		return fmt.Errorf("escalator of grant %s: %w", g.ID, err)
+		return err
 	}
 	var first *latch.Request
 	if id := g.FirstRequestID(); id != "" {
@@ -430,7 +425,7 @@ func (r *Runner) revoke(g latch.Grant) error {
 		// it. Revoke with what is known (nothing, when no identity was ever
 		// found): the escalator decides. A lookup that failed for a passing
 		// reason is retried like the revoke.
-		id, err := r.identityFor(f, g)
+		id, err := r.identityFor(r.identityFlow(f, g), g)
 		if err != nil && latch.ErrorCodeOf(err) != identity.CodeNotFound {
 			return err
 		}
@@ -444,42 +439,53 @@ func (r *Runner) revoke(g latch.Grant) error {
 	}, spec)
 }
 
-// escalatorFlow is the flow to build g's escalator from: a flow made from
-// what g recorded is named after the grant, so that it is never mistaken for
-// (nor cached as) a loaded flow of the same name.
-func escalatorFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
-	if !f.Recorded() {
-		return f
+// target is the flow to escalate or revoke g with and its escalator
+// (latch.RevokeTarget): what g recorded, or for a grant that recorded
+// nothing, its flow as loaded now.
+func (r *Runner) target(g latch.Grant) (*latch.Flow, latch.Escalator, error) {
+	cur, _ := r.c.Flows.Get(g.Flow)
+	f, name, ok := latch.RevokeTarget(&g, cur)
+	if !ok {
+		return nil, nil, fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to act with: restore the flow file", g.Flow, g.ID)
 	}
-	c := *f
-	c.Name = g.Flow + "@" + g.ID
-	return &c
+	ef := f
+	if name != f.Name {
+		c := *f
+		c.Name = name // the escalator's cache key: one per distinct recorded settings
+		ef = &c
+	}
+	esc, err := r.c.Escalator(ef)
+	if err != nil {
+		return nil, nil, fmt.Errorf("escalator of grant %s: %w", g.ID, err)
+	}
+	return f, esc, nil
 }
 
-// prepare loads a grant in the wanted status and what calling its escalator needs.
-func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, latch.GrantSpec, latch.Escalator, bool) {
+// prepare loads a grant in the wanted status and what calling its
+// escalator needs: the grant is escalated with what it recorded when it was
+// approved (latch.RevokeTarget), so a flow changed or removed since does not
+// redirect it.
+func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, *latch.Flow, latch.GrantSpec, latch.Escalator, bool) {
 	log := r.c.Log.With("grant", grantID)
 	g, err := r.c.Store.GetGrant(r.ctx, grantID)
 	if err != nil {
 		log.Error("runner cannot load grant", "err", err)
-		return g, latch.GrantSpec{}, nil, false
+		return g, nil, latch.GrantSpec{}, nil, false
 	}
 	if g.Status != want {
-		return g, latch.GrantSpec{}, nil, false // already done
+		return g, nil, latch.GrantSpec{}, nil, false // already done
 	}
-	fail := func(code string, err error) (latch.Grant, latch.GrantSpec, latch.Escalator, bool) {
-		// Nothing was called: nothing can be held.
+	f, esc, err := r.target(g)
+	if err != nil {
+		// This process called nothing, but the grant is still escalating:
+		// a process before a restart may have granted. It is reported maybe
+		// held, so that it is revoked until a revoke succeeds (or reported
+		// overdue, loudly, while nothing can revoke it).
+		failure := failureOf(err, "escalator_unavailable")
+		failure.MaybeHeld = true
 		r.report(log, latch.Command{ID: commandID(string(latch.CmdEscalationFailed), g), Kind: latch.CmdEscalationFailed,
-			GrantID: g.ID, Failure: failureOf(err, code)})
-		return g, latch.GrantSpec{}, nil, false
-	}
-	f, err := r.c.Flows.Get(g.Flow)
-	if err != nil {
-		return fail("flow_not_found", err)
-	}
-	esc, err := r.c.Escalator(f)
-	if err != nil {
-		return fail("escalator_unavailable", err)
+			GrantID: g.ID, Failure: failure})
+		return g, nil, latch.GrantSpec{}, nil, false
 	}
 	var first *latch.Request
 	if id := g.FirstRequestID(); id != "" {
@@ -488,15 +494,16 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, l
 		}
 	}
 	spec := latch.NewGrantSpec(f, &g, first, r.c.Clock.Now())
-	return g, spec, esc, true
+	return g, f, spec, esc, true
 }
 
-func (r *Runner) identity(g latch.Grant) (string, error) {
-	f, err := r.c.Flows.Get(g.Flow)
-	if err != nil {
-		return "", err
+// identityFlow is the flow to find g's grantee with: the loaded flow, whose
+// identity rule and hooks say how (a grant does not record them), else f.
+func (r *Runner) identityFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
+	if cur, err := r.c.Flows.Get(g.Flow); err == nil && cur != nil {
+		return cur
 	}
-	return r.identityFor(f, g)
+	return f
 }
 
 func (r *Runner) identityFor(f *latch.Flow, g latch.Grant) (string, error) {

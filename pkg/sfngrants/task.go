@@ -227,18 +227,19 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	if g.Status != latch.GrantEscalating {
 		return TaskOutput{}, nil // done already; the Hold that follows sees where the grant is
 	}
-	f, err := h.Flows.Get(g.Flow)
+	// The grant is escalated with what it recorded when it was approved
+	// (latch.RevokeTarget): a flow changed or removed since does not
+	// redirect it. When nothing can act for it, the failure is not a
+	// refusal: an execution before this one may have granted, so it is
+	// reported maybe held and revoked until a revoke succeeds.
+	f, esc, err := h.revokeWith(g)
 	if err != nil {
-		return TaskOutput{}, &PermanentError{Code: "flow_not_found", Message: err.Error()}
-	}
-	esc, err := h.Escalator(f)
-	if err != nil {
-		return TaskOutput{}, &PermanentError{Code: "escalator_unavailable", Message: err.Error()}
+		return TaskOutput{}, err
 	}
 	spec := h.spec(ctx, f, g)
 	// Who the grantee is in the target system is found on every attempt: a
 	// hook's passing failure is retried like the escalator's.
-	id, err := h.identity(ctx, f, g)
+	id, err := h.identity(ctx, h.identityFlow(f, g), g)
 	if err == nil {
 		spec.User.Identity = id
 		err = esc.Grant(ctx, spec)
@@ -257,23 +258,20 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	return TaskOutput{Report: r}, err
 }
 
-// revokeWith is the flow and escalator to revoke g with: the flow as it is
-// now, or what g recorded when that flow is gone or no longer has g's
-// strategy or target (latch.Grant.RevokeFlow). A revoke never depends on
-// the flow file.
+// revokeWith is the flow and escalator to escalate or revoke g with: what g
+// recorded, or for a grant that recorded nothing, its flow as loaded now
+// (latch.RevokeTarget). A revoke never depends on the flow file.
 func (h *TaskHandler) revokeWith(g latch.Grant) (*latch.Flow, latch.Escalator, error) {
 	cur, _ := h.Flows.Get(g.Flow)
-	f, ok := g.RevokeFlow(cur)
+	f, name, ok := latch.RevokeTarget(&g, cur)
 	if !ok {
 		return nil, nil, &TaskError{Code: "flow_not_found",
-			Message: fmt.Sprintf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)}
+			Message: fmt.Sprintf("flow %q is not loaded and grant %s recorded nothing to act with: restore the flow file", g.Flow, g.ID)}
 	}
 	ef := f
-	if f.Recorded() {
-		// Named after the grant, so that it is never mistaken for (nor
-		// cached as) a loaded flow of the same name.
+	if name != f.Name {
 		c := *f
-		c.Name = g.Flow + "@" + g.ID
+		c.Name = name // the escalator's cache key: one per distinct recorded settings
 		ef = &c
 	}
 	esc, err := h.Escalator(ef)
@@ -289,7 +287,16 @@ func (h *TaskHandler) revokeIdentity(ctx context.Context, f *latch.Flow, g latch
 	if g.Identity != "" {
 		return g.Identity, nil
 	}
-	return h.identity(ctx, f, g)
+	return h.identity(ctx, h.identityFlow(f, g), g)
+}
+
+// identityFlow is the flow to find g's grantee with: the loaded flow, whose
+// identity rule and hooks say how (a grant does not record them), else f.
+func (h *TaskHandler) identityFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
+	if cur, err := h.Flows.Get(g.Flow); err == nil && cur != nil {
+		return cur
+	}
+	return f
 }
 
 func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, error) {
