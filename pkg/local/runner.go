@@ -114,7 +114,10 @@ type Runner struct {
 	lastErr map[string]string
 	// overdue holds each grant's overdue check, armed when its revoke falls due.
 	overdue map[string]*time.Timer
-	wg      sync.WaitGroup
+	// closed is set by Wait once the context is done: no work is added to
+	// wg after it (a WaitGroup must not grow while it is waited on).
+	closed bool
+	wg     sync.WaitGroup
 }
 
 var _ latch.GrantRunner = (*Runner)(nil)
@@ -171,7 +174,7 @@ func (r *Runner) watch(grantID string, due time.Time) {
 	var t *time.Timer
 	t = time.AfterFunc(max(due.Add(r.c.Backoff.Overdue).Sub(r.c.Clock.Now()), 0), func() {
 		r.mu.Lock()
-		if r.overdue[grantID] != t || r.ctx.Err() != nil {
+		if r.overdue[grantID] != t || r.ctx.Err() != nil || r.closed {
 			r.mu.Unlock()
 			return
 		}
@@ -279,7 +282,12 @@ func (r *Runner) Rearm(ctx context.Context) error {
 
 // Wait blocks until every escalation and revoke under way has finished. It
 // is for shutdown after the runner's context is cancelled, and for tests.
-func (r *Runner) Wait() { r.wg.Wait() }
+func (r *Runner) Wait() {
+	r.mu.Lock()
+	r.closed = r.ctx.Err() != nil
+	r.mu.Unlock()
+	r.wg.Wait()
+}
 
 // start runs fn on a goroutine unless the same work is under way. Work asked
 // for while it runs is run again when it is done, because it may have come
@@ -289,7 +297,7 @@ func (r *Runner) Wait() { r.wg.Wait() }
 func (r *Runner) start(key string, fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.ctx.Err() != nil {
+	if r.ctx.Err() != nil || r.closed {
 		return
 	}
 	if _, ok := r.running[key]; ok {
@@ -374,6 +382,7 @@ func (r *Runner) escalate(grantID string) {
 func (r *Runner) deescalate(grantID string) {
 	log := r.c.Log.With("grant", grantID)
 	started := r.c.Clock.Now()
+	watched := false // the overdue check is armed once the due time is known
 	for attempt := 1; ; attempt++ {
 		g, err := r.c.Store.GetGrant(r.ctx, grantID)
 		if err == nil && g.Status != latch.GrantDeescalating {
@@ -385,7 +394,8 @@ func (r *Runner) deescalate(grantID string) {
 			if g.DueAt != nil {
 				due = *g.DueAt
 			}
-			if attempt == 1 {
+			if !watched {
+				watched = true
 				log = log.With("flow", g.Flow, "target", g.TargetID)
 				r.watch(grantID, due)
 			}
