@@ -221,12 +221,12 @@ func (r *Runner) checkOverdue(grantID string, due time.Time) {
 		last = "the revoke is under way and has not finished"
 	}
 	late := r.c.Clock.Now().Sub(due).Round(time.Second)
-	r.c.Log.Error("revoke overdue: access is still in place after its end; retrying", "grant", grantID,
+	r.c.Log.Error(latch.OverdueLog, "grant", grantID,
 		"flow", g.Flow, "target", g.TargetID, "user", g.User.Email, "due", due, "late", late.String(), "last_error", last)
 	if r.c.Metric != nil {
 		r.c.Metric(grantID)
 	}
-	r.report(r.c.Log.With("grant", grantID), latch.Command{ID: fmt.Sprintf("overdue/%s/%d", grantID, due.UnixNano()),
+	r.report(r.c.Log.With("grant", grantID), latch.Command{ID: latch.OverdueCommandID(grantID, due),
 		Kind: latch.CmdOverdue, GrantID: grantID, Failure: &latch.Failure{Code: "revoke_overdue", Message: last}})
 }
 
