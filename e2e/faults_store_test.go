@@ -182,7 +182,7 @@ func TestUndecodableRecordsAreSkipped(t *testing.T) {
 		}
 		pending = append(pending, r)
 	}
-	active := activeGrant(t, c, tg, "bob@example.com", 8)
+	active := activeGrant(t, c, tg, "bob@example.com", faultGrantSeconds)
 	evs, err := c.Events(ctx, pending[1].ID)
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("events of %s: %v, %v", pending[1].ID, evs, err)
