@@ -41,16 +41,23 @@ func activeGrant(t *testing.T, c *client.Client, tg *target, who string, secs in
 	return waitStatus(t, c, req.ID, latch.StatusActive, 30*time.Second)
 }
 
+// faultGrantSeconds is how long the grants of the fault tests last: long
+// enough for their set-up (a flood, damaged records) to be in place before
+// the end on a loaded machine, since the end is fixed at the approval.
+const faultGrantSeconds = 30
+
 // revokedOnTime waits for the deescalate of the grant of an active request
-// and checks that it came within a second of the end.
+// and checks that it came within 5 seconds of the end: on time on a loaded
+// machine, where a revoke call that failed and was retried (after 1 s, 2 s,
+// 4 s) comes later.
 func revokedOnTime(t *testing.T, tg *target, active latch.Request) {
 	t.Helper()
 	de := tg.next(time.Until(*active.EndsAt) + 30*time.Second)
 	if de.Action != "deescalate" {
 		t.Fatalf("action = %q, want deescalate", de.Action)
 	}
-	if late := de.At.Sub(*active.EndsAt); late < 0 || late > time.Second {
-		t.Errorf("deescalate came %s after the end, want within 0..1s", late)
+	if late := de.At.Sub(*active.EndsAt); late < 0 || late > 5*time.Second {
+		t.Errorf("deescalate came %s after the end, want within 0..5s", late)
 	}
 }
 
@@ -95,7 +102,7 @@ func TestSlowAndIdleConnectionsAreClosed(t *testing.T) {
 	srv := startServer(t, writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir(),
 		"--read-header-timeout", "1s", "--read-timeout", "2s", "--idle-timeout", "2s", "--write-timeout", "5s")
 	c := srv.client()
-	active := activeGrant(t, c, tg, "bob@example.com", 4)
+	active := activeGrant(t, c, tg, "bob@example.com", faultGrantSeconds)
 
 	// Generous bounds: each timeout plus slack for a loaded machine. Without
 	// the timeouts, each connection would stay open as long as its caller
@@ -213,7 +220,7 @@ func TestConnectionFloodKeepsHealthAndRevokes(t *testing.T) {
 		t.Fatalf("the server did not cap connections at 256-128:\n%s", srv.logs.String())
 	}
 	c := srv.client()
-	active := activeGrant(t, c, tg, "bob@example.com", 6)
+	active := activeGrant(t, c, tg, "bob@example.com", faultGrantSeconds)
 	// The runner must open a new connection for the revoke, under the flood.
 	tg.srv.CloseClientConnections()
 
@@ -240,7 +247,10 @@ func TestConnectionFloodKeepsHealthAndRevokes(t *testing.T) {
 			}
 			fc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err != nil {
-				continue // the kernel's queue is full: the flood goes on
+				// The kernel's queue is full: the flood goes on, without
+				// spinning on a dial that fails at once.
+				time.Sleep(20 * time.Millisecond)
+				continue
 			}
 			mu.Lock()
 			flood = append(flood, fc)

@@ -182,7 +182,7 @@ func TestUndecodableRecordsAreSkipped(t *testing.T) {
 		}
 		pending = append(pending, r)
 	}
-	active := activeGrant(t, c, tg, "bob@example.com", 8)
+	active := activeGrant(t, c, tg, "bob@example.com", faultGrantSeconds)
 	evs, err := c.Events(ctx, pending[1].ID)
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("events of %s: %v, %v", pending[1].ID, evs, err)
@@ -323,5 +323,34 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := os.WriteFile(to, b, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnreadableLeasedRequestIsStillRevoked: the request record of an
+// active grant is garbled while the server is down; after the restart the
+// grant is still revoked at its end (the request is skipped, not waited on).
+func TestUnreadableLeasedRequestIsStillRevoked(t *testing.T) {
+	tg := newTarget(t)
+	flows := writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")})
+	data := t.TempDir()
+	srv := startServer(t, flows, data)
+	active := activeGrant(t, srv.client(), tg, "erin@example.com", faultGrantSeconds)
+	srv.stop()
+	garbleRecords(t, filepath.Join(data, "latch.db"), "requests", active.ID)
+
+	srv = startServer(t, flows, data)
+	if time.Now().After(*active.EndsAt) {
+		t.Fatalf("the restart took past the grant's end; the test cannot tell the revoke came on time")
+	}
+	de := tg.next(time.Until(*active.EndsAt) + 30*time.Second)
+	grant, _ := de.Body["grant"].(map[string]any)
+	if de.Action != "deescalate" || grant["id"] != active.GrantID {
+		t.Fatalf("call %s of grant %v, want the deescalate of %s", de.Action, grant["id"], active.GrantID)
+	}
+	if late := de.At.Sub(*active.EndsAt); late < 0 || late > 5*time.Second {
+		t.Errorf("deescalate came %s after the end, want within 0..5s", late)
+	}
+	if !srv.logged("cannot be read") {
+		t.Errorf("the server did not say the grant's request cannot be read:\n%s", srv.logs.String())
 	}
 }

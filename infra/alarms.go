@@ -58,17 +58,21 @@ func newAlarms(stack awscdk.Stack, p *LatchStackProps, q *queues, fs *functions,
 	alarm("EventsDLQNotEmpty", "Latch: events the approvals function failed "+strconv.Itoa(maxReceiveCount)+
 		" times are in the events DLQ; they were not applied. Inspect them, fix the cause, redrive.",
 		q.EventsDLQ.MetricApproximateNumberOfMessagesVisible(maxOver))
-	alarm("GrantsDLQNotEmpty", "Latch: a grant's escalate or revoke failed for good (see the grants DLQ): access may not "+
-		"have been granted, or may still be in place. Fix the cause, then retry the request as an admin.",
-		q.GrantsDLQ.MetricApproximateNumberOfMessagesVisible(maxOver))
 	alarm("AuditDLQNotEmpty", "Latch: audit events could not be shipped to a destination (see the audit DLQ). "+
 		"They are still in the table.",
 		q.AuditDLQ.MetricApproximateNumberOfMessagesVisible(maxOver))
-	// The DLQ depth alarm stays in ALARM until the queue is emptied; this one
-	// fires again for every new failed revoke.
-	alarm("RevokeFailed", "Latch: the grant lifecycle gave up on a grant (a failed revoke leaves access in place). "+
-		"See the grants DLQ and the state machine's failed step.",
+	// One alarm on the grants DLQ, firing for every new dead letter (a depth
+	// alarm, which stayed in ALARM until the queue was emptied, made room
+	// for RevokeOverdue under the idle-cost ceiling).
+	alarm("RevokeFailed", "Latch: a grant lifecycle execution failed for good (see the grants DLQ: the grant, the stage "+
+		"and the error). A revoke is never given up: the engine keeps the grant deescalating and starts a revoke-only "+
+		"execution; RevokeOverdue says while access outlives its grant. Fix the cause; there is nothing to retry by hand.",
 		q.GrantsDLQ.MetricNumberOfMessagesSent(sumOver(minute)))
+	// The reconciler counts every grant whose revoke is overdue, every run.
+	alarm("RevokeOverdue", "Latch: a revoke was not done a minute after it fell due: access outlives its grant. "+
+		"Each such grant's requests carry revoke_overdue with the last error; see the escalator's log group.",
+		awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String("Latch"), MetricName: jsii.String("RevokeOverdue"),
+			Period: minute, Statistic: jsii.String("Sum")}))
 	alarm("GrantExecutionsFailed", "Latch: a grant lifecycle execution failed.", sm.MetricFailed(sumOver(minute)))
 	// Waiting too long, not failing: the events queue's oldest message
 	// (approvals is stuck, throttled or failing: requests and revokes
@@ -94,8 +98,8 @@ func newAlarms(stack awscdk.Stack, p *LatchStackProps, q *queues, fs *functions,
 		0, awscloudwatch.TreatMissingData_BREACHING)
 	// Errors of the functions whose failures no other alarm sees. The
 	// escalators' and granttasks' errors are retried by the state machine,
-	// whose final failures raise GrantExecutionsFailed, RevokeFailed and
-	// GrantsDLQNotEmpty; the audit function's show in AuditStreamIteratorAge
+	// whose final failures raise GrantExecutionsFailed and RevokeFailed,
+	// and whose revokes not done raise RevokeOverdue; the audit function's show in AuditStreamIteratorAge
 	// and AuditDLQNotEmpty; the reconciler's in ReconcileFailures. Each alarm
 	// costs $0.10 a month (benchmarks.md).
 	for _, f := range []*function{fs.Slack, fs.API, fs.Approvals} {

@@ -300,10 +300,15 @@ func warnOrphanedGrants(ctx context.Context, store latch.Store, flowSet *engine.
 	for _, g := range grants {
 		cur, _ := flowSet.Get(g.Flow)
 		f, ok := g.RevokeFlow(cur)
+		hasTarget := false // the flow file still names the grant's strategy and target
+		if cur != nil && cur.Strategy != nil && ok {
+			_, hasTarget = cur.Target(g.TargetID)
+			hasTarget = hasTarget && cur.Strategy.Type == f.Strategy.Type
+		}
 		switch {
 		case !ok:
 			stuck = append(stuck, g.ID+" ("+g.Flow+"/"+g.TargetID+")")
-		case f != cur:
+		case !hasTarget:
 			orphans = append(orphans, g.ID+" ("+g.Flow+"/"+g.TargetID+")")
 		}
 		if ok {
@@ -319,6 +324,28 @@ func warnOrphanedGrants(ctx context.Context, store latch.Store, flowSet *engine.
 	if len(stuck) > 0 {
 		log.Error("open grants cannot be revoked until their flow file (or strategy) is restored; "+
 			"their revokes are retried and reported overdue", "grants", strings.Join(stuck, ", "))
+	}
+	return warnFailedRevokes(ctx, store, log)
+}
+
+// warnFailedRevokes names, as an ERROR, the grants an earlier version left
+// failed at the revoke (that version gave a revoke up): they may still hold
+// access, and nothing revokes them until an admin retries their requests
+// (a retry first completes the revoke).
+func warnFailedRevokes(ctx context.Context, store latch.Store, log *slog.Logger) error {
+	failed, err := store.ListGrants(ctx, latch.GrantFailed)
+	if err != nil {
+		return fmt.Errorf("list failed grants: %w", err)
+	}
+	var held []string
+	for _, g := range failed {
+		if g.Failure != nil && g.Failure.Stage == latch.StageDeescalate {
+			held = append(held, g.ID+" (requests "+strings.Join(g.RequestIDs(), " ")+")")
+		}
+	}
+	if len(held) > 0 {
+		log.Error("grants failed at the revoke by an earlier version may still hold access; "+
+			"retry each of their requests as an admin (latch retry REQUEST) to revoke them", "grants", strings.Join(held, ", "))
 	}
 	return nil
 }

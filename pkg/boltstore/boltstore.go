@@ -474,14 +474,14 @@ func (s *Store) viewSkipping(ctx context.Context, fn func(tx *bolt.Tx, bad *unre
 }
 
 // get decodes the JSON document stored under id into v, or returns
-// latch.ErrNotFound.
+// latch.ErrNotFound, or an error wrapping latch.ErrUndecodable.
 func get(b *bolt.Bucket, id string, v any) error {
 	data := b.Get([]byte(id))
 	if data == nil {
 		return latch.ErrNotFound
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("decode %q: %w", id, err)
+		return fmt.Errorf("decode %q: %w: %w", id, latch.ErrUndecodable, err)
 	}
 	return nil
 }

@@ -89,15 +89,6 @@ type failureItem struct {
 	MaybeHeld bool   `dynamodbav:"maybe_held,omitempty"`
 }
 
-type revokeInfoItem struct {
-	Strategy        string         `dynamodbav:"strategy"`
-	Config          map[string]any `dynamodbav:"config,omitempty"`
-	TargetID        string         `dynamodbav:"target_id"`
-	TargetLabel     string         `dynamodbav:"target_label,omitempty"`
-	TargetSettings  map[string]any `dynamodbav:"target_settings,omitempty"`
-	IdentityService string         `dynamodbav:"identity_service,omitempty"`
-}
-
 type leaseItem struct {
 	RequestID string    `dynamodbav:"request_id"`
 	Duration  int64     `dynamodbav:"duration_seconds"`
@@ -131,23 +122,32 @@ type requestItem struct {
 }
 
 type grantItem struct {
-	ID        string          `dynamodbav:"id"`
-	Key       string          `dynamodbav:"key"`
-	Flow      string          `dynamodbav:"flow"`
-	TargetID  string          `dynamodbav:"target_id"`
-	User      userRefItem     `dynamodbav:"user"`
-	Status    string          `dynamodbav:"status"`
-	Leases    []leaseItem     `dynamodbav:"leases"`
-	Queued    []leaseItem     `dynamodbav:"queued,omitempty"`
-	StartsAt  *time.Time      `dynamodbav:"starts_at,omitempty"`
-	EndedAt   *time.Time      `dynamodbav:"ended_at,omitempty"`
-	Failure   *failureItem    `dynamodbav:"failure,omitempty"`
-	Revoke    *revokeInfoItem `dynamodbav:"revoke,omitempty"`
-	Identity  string          `dynamodbav:"identity,omitempty"`
-	DueAt     *time.Time      `dynamodbav:"due_at,omitempty"`
-	CreatedAt time.Time       `dynamodbav:"created_at"`
-	UpdatedAt time.Time       `dynamodbav:"updated_at"`
-	Version   int64           `dynamodbav:"version"`
+	ID        string       `dynamodbav:"id"`
+	Key       string       `dynamodbav:"key"`
+	Flow      string       `dynamodbav:"flow"`
+	TargetID  string       `dynamodbav:"target_id"`
+	User      userRefItem  `dynamodbav:"user"`
+	Status    string       `dynamodbav:"status"`
+	Leases    []leaseItem  `dynamodbav:"leases"`
+	Queued    []leaseItem  `dynamodbav:"queued,omitempty"`
+	StartsAt  *time.Time   `dynamodbav:"starts_at,omitempty"`
+	EndedAt   *time.Time   `dynamodbav:"ended_at,omitempty"`
+	Failure   *failureItem `dynamodbav:"failure,omitempty"`
+	Revoke    *revokeItem  `dynamodbav:"revoke,omitempty"`
+	Identity  string       `dynamodbav:"identity,omitempty"`
+	DueAt     *time.Time   `dynamodbav:"due_at,omitempty"`
+	CreatedAt time.Time    `dynamodbav:"created_at"`
+	UpdatedAt time.Time    `dynamodbav:"updated_at"`
+	Version   int64        `dynamodbav:"version"`
+}
+
+type revokeItem struct {
+	Strategy        string         `dynamodbav:"strategy"`
+	Config          map[string]any `dynamodbav:"config,omitempty"`
+	TargetID        string         `dynamodbav:"target_id"`
+	TargetLabel     string         `dynamodbav:"target_label,omitempty"`
+	TargetSettings  map[string]any `dynamodbav:"target_settings,omitempty"`
+	IdentityService string         `dynamodbav:"identity_service,omitempty"`
 }
 
 type auditItem struct {
@@ -307,7 +307,7 @@ func toGrant(g latch.Grant) grantItem {
 		ID: g.ID, Key: g.Key, Flow: g.Flow, TargetID: g.TargetID, User: toUserRef(g.User),
 		Status: string(g.Status), Leases: mapSlice(g.Leases, toLease), Queued: mapSlice(g.Queued, toLease),
 		StartsAt: g.StartsAt, EndedAt: g.EndedAt, Failure: toFailure(g.Failure),
-		Revoke: (*revokeInfoItem)(g.Revoke), Identity: g.Identity, DueAt: g.DueAt,
+		Revoke: (*revokeItem)(g.Revoke), Identity: g.Identity, DueAt: g.DueAt,
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version,
 	}
 }

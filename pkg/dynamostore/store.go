@@ -303,7 +303,10 @@ func (s *Store) get(ctx context.Context, k key, v any) error {
 	if out.Item == nil {
 		return latch.ErrNotFound
 	}
-	return decode(out.Item, v)
+	if err := decode(out.Item, v); err != nil {
+		return fmt.Errorf("%w: %w", latch.ErrUndecodable, err)
+	}
+	return nil
 }
 
 // partition is one partition of an index.

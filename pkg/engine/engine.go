@@ -276,6 +276,14 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 			if errors.Is(err, latch.ErrNotFound) {
 				continue
 			}
+			if cmd.Kind.GrantLevel() && errors.Is(err, latch.ErrUndecodable) {
+				// One damaged request record must not block its grant's
+				// revoke: the grant goes on without it (the store reports
+				// the record).
+				e.log.ErrorContext(ctx, "a request of the grant cannot be read; going on without it",
+					"grant", cmd.GrantID, "request", id, "err", err)
+				continue
+			}
 			return s, fmt.Errorf("load request %s: %w", id, err)
 		}
 		s.Requests[id] = &r

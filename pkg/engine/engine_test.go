@@ -14,6 +14,7 @@ import (
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
+	bolt "go.etcd.io/bbolt"
 )
 
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
@@ -470,5 +471,72 @@ func TestEarlyRevokeOfARemovedFlowsGrant(t *testing.T) {
 	if err := eng.Handle(ctx, latch.Command{ID: "ap", Kind: latch.CmdApprove, RequestID: r.ID,
 		Actor: latch.Actor{Email: "root@example.com"}, At: f.clock.Now()}); latch.ErrorCodeOf(err) != "flow_not_found" {
 		t.Errorf("another command on a removed flow's request: %v, want flow_not_found", err)
+	}
+}
+
+// A request record that cannot be decoded does not block its grant's
+// revoke: the grant-level commands skip it (the store reports it), so the
+// grant is revoked at its end and closed.
+func TestUnreadableLeasedRequestDoesNotBlockTheRevoke(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "latch.db")
+	st, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, clock := &recorder{}, &fakeClock{now: t0}
+	cfg := engine.Config{Store: st, Flows: engine.NewFlowSet([]*latch.Flow{testFlow(1)}), Clock: clock, Runner: rec, Scheduler: rec}
+	eng, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := eng.Create(ctx, engine.CreateInput{Flow: "prod", UserEmail: "bob@example.com", Source: latch.SourceAPI,
+		Fields: map[string]any{"reason": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.GetRequest(ctx, r.ID)
+	grant := got.GrantID
+	if err := eng.Handle(ctx, latch.Command{ID: "esc", Kind: latch.CmdEscalated, GrantID: grant, At: clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("requests")).Put([]byte(r.ID), []byte("{\"id\":\x00\xff garbled"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err = boltstore.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.GetRequest(ctx, r.ID); !errors.Is(err, latch.ErrUndecodable) {
+		t.Fatalf("reading the garbled request: %v, want ErrUndecodable", err)
+	}
+	cfg.Store = st
+	if eng, err = engine.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	end := t0.Add(time.Hour)
+	if err := eng.Handle(ctx, latch.Command{ID: "due", Kind: latch.CmdDue, GrantID: grant, At: end}); err != nil {
+		t.Fatalf("due with an unreadable leased request: %v", err)
+	}
+	if g, _ := st.GetGrant(ctx, grant); g.Status != latch.GrantDeescalating {
+		t.Fatalf("grant %s after its end, want deescalating", g.Status)
+	}
+	if err := eng.Handle(ctx, latch.Command{ID: "done", Kind: latch.CmdDeescalated, GrantID: grant, At: end.Add(time.Second)}); err != nil {
+		t.Fatalf("deescalated with an unreadable leased request: %v", err)
+	}
+	if g, _ := st.GetGrant(ctx, grant); g.Status != latch.GrantEnded {
+		t.Errorf("grant %s after the revoke, want ended", g.Status)
 	}
 }

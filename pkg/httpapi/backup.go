@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 )
 
@@ -19,21 +22,37 @@ type Backuper interface {
 const backupWriteWindow = 30 * time.Second
 
 // backup serves GET /v1/backup: the store file as it stands in one read
-// transaction, streamed while writers go on. An error after the first byte
-// aborts the connection, so a cut copy is never taken for a whole one (the
-// CLI also checks the copy before keeping it).
+// transaction. The copy is written to a temporary local file first, then
+// streamed from it, so that a slow caller never keeps the store's read
+// transaction open (a commit that grows the file waits for open read
+// transactions). An error after the first byte sent aborts the connection,
+// so a cut copy is never taken for a whole one (the CLI also checks the
+// copy before keeping it).
 func (s *Server) backup(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	tmp, err := os.CreateTemp("", "latch-backup-*.db")
+	if err != nil {
+		return fmt.Errorf("backup: temporary file: %w", err)
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	n, err := s.Backup.Backup(r.Context(), tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="latch.db"`)
+	w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 	rc := http.NewResponseController(w)
 	dw := &deadlineWriter{w: w, rc: rc}
-	n, err := s.Backup.Backup(r.Context(), dw)
-	if err != nil {
-		if dw.wrote {
-			s.Log.ErrorContext(r.Context(), "backup failed part-way; the connection is cut", "bytes", n, "err", err)
-			panic(http.ErrAbortHandler)
-		}
-		return err
+	sent, err := io.Copy(dw, tmp)
+	if err != nil || sent != n {
+		s.Log.ErrorContext(r.Context(), "backup failed part-way; the connection is cut", "bytes", sent, "of", n, "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	s.Log.InfoContext(r.Context(), "backup sent", "bytes", n)
 	return nil

@@ -85,6 +85,9 @@ var (
 	ErrConflict = &Error{Kind: KindConflict, Code: "version_conflict", Message: "The item changed; try again."}
 	// ErrDuplicate: a change with the same dedup key was already committed.
 	ErrDuplicate = &Error{Kind: KindConflict, Code: "duplicate", Message: "Already done."}
+	// ErrUndecodable: the item exists but its stored record cannot be
+	// decoded (damaged, or written by a newer version).
+	ErrUndecodable = &Error{Kind: KindInternal, Code: "undecodable", Message: "A stored record cannot be read."}
 )
 
 // permanentError marks an escalator or hook failure that retrying will not fix.

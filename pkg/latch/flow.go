@@ -35,6 +35,9 @@ type Flow struct {
 
 	// File is where the flow was loaded from, for messages.
 	File string
+	// Recorded: the flow was made by RevokeTarget from what a grant
+	// recorded, not loaded from a flow file.
+	Recorded bool
 }
 
 // Source names where a request comes from.

@@ -1,8 +1,11 @@
 package latch
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -154,9 +157,9 @@ func (l *Lease) start(at time.Time, scheduled bool) {
 
 // RevokeInfo is what revoking a grant needs besides the grant's own
 // identity: the strategy type, its settings as the flow had them when the
-// grant started (names of secrets, never secrets), the target, and the
-// identity service. Latch revokes with the flow as it is now when it still
-// has the grant's strategy type and target; otherwise with this.
+// grant started (names of secrets, never secrets), the target with its
+// settings, and the identity service. A grant that recorded it is escalated
+// and revoked with it, whatever the flow says now (RevokeTarget).
 type RevokeInfo struct {
 	Strategy        string         `json:"strategy"`
 	Config          map[string]any `json:"config,omitempty"`
@@ -177,33 +180,68 @@ func revokeInfo(f *Flow, targetID string) *RevokeInfo {
 		TargetLabel: t.Label, TargetSettings: t.Settings, IdentityService: f.IdentityService()}
 }
 
-// RevokeFlow is the flow to revoke g with, given its flow as loaded now
-// (nil when it is gone). The current flow is used while it still has the
-// grant's strategy type and target (so that a corrected setting applies);
-// otherwise a flow made from what the grant recorded, named after the
-// grant's flow, with the one target. It returns false when neither can
-// revoke (a grant recorded before RevokeInfo existed, whose flow is gone).
-func (g *Grant) RevokeFlow(current *Flow) (*Flow, bool) {
-	if current != nil && current.Strategy != nil {
-		_, hasTarget := current.Target(g.TargetID)
-		if hasTarget && (g.Revoke == nil || g.Revoke.Strategy == current.Strategy.Type) {
-			return current, true
-		}
-	}
+// RevokeTarget is the flow to escalate and revoke g with, given g's flow as
+// loaded now (nil when it is gone), and the name to build (and cache) its
+// escalator under. Both runtimes use it for every escalate and revoke.
+//
+// A grant that recorded its RevokeInfo is always acted on with what it
+// recorded: the strategy, its settings and the target's settings as they
+// were approved, so that a flow whose target now points elsewhere (another
+// group, another account) never sends the grant's revoke there while the
+// access approved stays. The flow made from it is named after g's flow,
+// has the one target, and is marked Recorded. Its escalator name is the
+// flow's own when the loaded flow has the same strategy settings (the
+// escalator is shared), else the flow's name and a hash of the recorded
+// settings: one escalator per distinct settings, never one per grant.
+//
+// A grant recorded before RevokeInfo existed is acted on with the loaded
+// flow while it has the grant's target. ok is false when neither can act
+// (such a grant whose flow or target is gone).
+func RevokeTarget(g *Grant, current *Flow) (f *Flow, escalator string, ok bool) {
 	ri := g.Revoke
 	if ri == nil || ri.Strategy == "" {
-		return nil, false
+		if current != nil && current.Strategy != nil {
+			if _, has := current.Target(g.TargetID); has {
+				return current, current.Name, true
+			}
+		}
+		return nil, "", false
 	}
-	return &Flow{Name: g.Flow, ScheduleDeescalation: true,
+	f = &Flow{Name: g.Flow, ScheduleDeescalation: true,
 		Strategy: &Strategy{Type: ri.Strategy, Config: ri.Config,
 			Targets: []Target{{ID: ri.TargetID, Label: ri.TargetLabel, Settings: ri.TargetSettings}}},
 		Identity: IdentityConfig{Service: ri.IdentityService},
-		File:     "(recorded on grant " + g.ID + ")"}, true
+		File:     "(recorded on grant " + g.ID + ")", Recorded: true}
+	recorded := settingsHash(ri.Strategy, ri.Config)
+	escalator = g.Flow + "@" + recorded
+	if current != nil && current.Strategy != nil && settingsHash(current.Strategy.Type, current.Strategy.Config) == recorded {
+		escalator = g.Flow
+	}
+	return f, escalator, true
 }
 
-// Recorded reports whether f was made by RevokeFlow from what a grant
-// recorded, rather than loaded from a flow file.
-func (f *Flow) Recorded() bool { return strings.HasPrefix(f.File, "(recorded on grant ") }
+// settingsHash names a strategy's type and settings (JSON, keys sorted; no
+// settings and empty ones alike), short.
+func settingsHash(typ string, config map[string]any) string {
+	if len(config) == 0 {
+		config = nil
+	}
+	b, err := json.Marshal(struct {
+		Type   string         `json:"type"`
+		Config map[string]any `json:"config"`
+	}{typ, config})
+	if err != nil {
+		b = []byte(fmt.Sprintf("%s %v", typ, config))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// RevokeFlow is the flow of RevokeTarget, without the escalator name.
+func (g *Grant) RevokeFlow(current *Flow) (*Flow, bool) {
+	f, _, ok := RevokeTarget(g, current)
+	return f, ok
+}
 
 // NewGrantSpec is what an escalator is told about g, of flow f, at now:
 // the grantee, the target, and when access starts and ends — the grant's

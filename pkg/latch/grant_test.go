@@ -1,6 +1,7 @@
 package latch_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -131,43 +132,79 @@ func TestNewGrantSpec(t *testing.T) {
 	}
 }
 
-func TestGrantRevokeFlow(t *testing.T) {
+// A grant that recorded its revoke is always escalated and revoked with
+// what it recorded: a flow whose target now points elsewhere, or whose
+// strategy or target is gone, never redirects it. Its escalator is the
+// loaded flow's when the strategy settings are the same, otherwise one per
+// distinct recorded settings, never one per grant.
+func TestRevokeTarget(t *testing.T) {
+	oldConfig := map[string]any{"url": "https://old.example.com/latch", "secret_env": "OLD_SECRET"}
 	g := grant("g1", latch.GrantActive, recorded, func(g *latch.Grant) {
-		g.Revoke.Config = map[string]any{"url": "https://old.example.com/latch", "secret_env": "OLD_SECRET"}
+		g.Revoke.Config = oldConfig
+		g.Revoke.TargetSettings = map[string]any{"group": "prod-admins-2026"}
+	})
+	same := testFlow(func(f *latch.Flow) {
+		f.Strategy.Config = map[string]any{"secret_env": "OLD_SECRET", "url": "https://old.example.com/latch"}
+	})
+	retargeted := testFlow(func(f *latch.Flow) {
+		f.Strategy.Config = oldConfig
+		f.Strategy.Targets = []latch.Target{{ID: targetID, Label: "Prod admins", Settings: map[string]any{"group": "other-group"}}}
 	})
 	moved := testFlow(func(f *latch.Flow) { f.Strategy.Config = map[string]any{"url": "https://new.example.com/latch"} })
 	otherType := testFlow(func(f *latch.Flow) { f.Strategy.Type = "okta" })
 	noTarget := testFlow(func(f *latch.Flow) { f.Strategy.Targets = []latch.Target{{ID: "other"}} })
-	fromGrant := func(t *testing.T, f *latch.Flow) {
-		t.Helper()
-		if !f.Recorded() || f.Name != flowName || f.Strategy.Type != "webhook" || len(f.Strategy.Targets) != 1 ||
-			f.Strategy.Targets[0].ID != targetID || f.Strategy.Config["url"] != "https://old.example.com/latch" ||
-			f.IdentityService() != "webhook" || !f.ScheduleDeescalation {
-			t.Errorf("flow made from the grant = %+v (strategy %+v)", f, f.Strategy)
-		}
-	}
-	t.Run("the flow as it is now, while it has the grant's strategy and target", func(t *testing.T) {
-		f, ok := g.RevokeFlow(moved)
-		if !ok || f != moved {
-			t.Errorf("RevokeFlow = %v, %v; want the current flow", f, ok)
-		}
-	})
-	for name, cur := range map[string]*latch.Flow{"flow removed": nil, "strategy type changed": otherType, "target removed": noTarget} {
-		t.Run(name+": what the grant recorded", func(t *testing.T) {
-			f, ok := g.RevokeFlow(cur)
+	var hashed string
+	for _, tt := range []struct {
+		name       string
+		cur        *latch.Flow
+		sharesName bool // the escalator is the loaded flow's
+	}{
+		{name: "flow unchanged", cur: same, sharesName: true},
+		{name: "target settings changed", cur: retargeted, sharesName: true},
+		{name: "strategy settings changed", cur: moved},
+		{name: "strategy type changed", cur: otherType},
+		{name: "target removed", cur: noTarget},
+		{name: "flow removed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, esc, ok := latch.RevokeTarget(&g, tt.cur)
 			if !ok {
-				t.Fatal("RevokeFlow found nothing to revoke with")
+				t.Fatal("RevokeTarget found nothing to act with")
 			}
-			fromGrant(t, f)
+			target, _ := f.Target(targetID)
+			if !f.Recorded || f.Name != flowName || f.Strategy.Type != "webhook" || len(f.Strategy.Targets) != 1 ||
+				target.Settings["group"] != "prod-admins-2026" || f.Strategy.Config["url"] != "https://old.example.com/latch" ||
+				f.IdentityService() != "webhook" || !f.ScheduleDeescalation {
+				t.Errorf("flow = %+v (strategy %+v); want what the grant recorded", f, f.Strategy)
+			}
+			switch {
+			case tt.sharesName && esc != flowName:
+				t.Errorf("escalator name %q, want the loaded flow's %q", esc, flowName)
+			case !tt.sharesName && (esc == flowName || !strings.HasPrefix(esc, flowName+"@")):
+				t.Errorf("escalator name %q, want %s@<settings hash>", esc, flowName)
+			case !tt.sharesName && hashed != "" && esc != hashed:
+				t.Errorf("escalator name %q differs from %q for the same recorded settings", esc, hashed)
+			case !tt.sharesName:
+				hashed = esc
+			}
 		})
 	}
-	t.Run("a grant that recorded nothing, whose flow is gone, cannot be revoked by flow", func(t *testing.T) {
-		old := grant("g0", latch.GrantActive)
-		if f, ok := old.RevokeFlow(nil); ok {
-			t.Errorf("RevokeFlow = %+v, want none", f)
+	t.Run("the name does not grow per grant", func(t *testing.T) {
+		other := grant("g2", latch.GrantActive, recorded, func(g *latch.Grant) { g.Revoke.Config = oldConfig })
+		if _, esc, _ := latch.RevokeTarget(&other, nil); esc != hashed || strings.Contains(esc, "g2") {
+			t.Errorf("escalator name %q for another grant with the same settings, want %q", esc, hashed)
 		}
-		if f, ok := old.RevokeFlow(testFlow()); !ok || f.Recorded() {
-			t.Errorf("RevokeFlow with the flow loaded = %+v, %v; want the flow", f, ok)
+	})
+	t.Run("a grant that recorded nothing: the flow while it has the target, else none", func(t *testing.T) {
+		old := grant("g0", latch.GrantActive)
+		if f, _, ok := latch.RevokeTarget(&old, nil); ok {
+			t.Errorf("RevokeTarget = %+v, want none", f)
+		}
+		if f, esc, ok := latch.RevokeTarget(&old, same); !ok || f != same || esc != flowName {
+			t.Errorf("RevokeTarget with the flow loaded = %+v, %q, %v; want the flow", f, esc, ok)
+		}
+		if _, _, ok := latch.RevokeTarget(&old, noTarget); ok {
+			t.Error("RevokeTarget with the target gone: want none")
 		}
 	})
 }

@@ -233,6 +233,29 @@ func (b *builder) leave(r *Request) error {
 	return nil
 }
 
+// leaveUnread ends lease l of g, due, whose request cannot be read (gone,
+// or a damaged record): the access it held still ends on time. The grant is
+// revoked unless another lease still holds it.
+func (b *builder) leaveUnread(g *Grant, l Lease) {
+	if g.Status != GrantActive {
+		return // already being revoked
+	}
+	now := b.now()
+	holding := slices.ContainsFunc(g.Leases, func(o Lease) bool {
+		return o.RequestID != l.RequestID && (o.EndsAt.IsZero() || o.EndsAt.After(now))
+	})
+	g.UpdatedAt = now
+	b.touchGrant(g)
+	if holding {
+		g.removeLease(l.RequestID)
+		return
+	}
+	g.Status = GrantDeescalating
+	due := l.EndsAt
+	g.DueAt = &due
+	b.effect(Effect{Kind: EffectDeescalate, GrantID: g.ID})
+}
+
 // redeescalate retries the revoke of r's failed grant. When a newer grant
 // for the same user and target is open, that grant holds the access now and
 // revokes it when it ends: revoking here would take away access it relies on,
@@ -330,7 +353,15 @@ func (b *builder) grantCommand() error {
 				due = append(due, l)
 			}
 		}
-		return each(due, b.cmd, plain)
+		if err := each(due, b.cmd, plain); err != nil {
+			return err
+		}
+		for _, l := range due {
+			if _, ok := b.reqs[l.RequestID]; !ok {
+				b.leaveUnread(g, l)
+			}
+		}
+		return nil
 
 	case CmdDeescalated:
 		if g.Status != GrantDeescalating {

@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -290,3 +291,14 @@ type Effect struct {
 	Hook      string     `json:"hook,omitempty"`  // for hook: on_request, on_approve, ...
 	CreatedAt time.Time  `json:"created_at"`
 }
+
+// OverdueCommandID names the CmdOverdue of grantID's revoke due at due: the
+// same on every runtime and every check, so that revoke_overdue is recorded
+// once per due.
+func OverdueCommandID(grantID string, due time.Time) string {
+	return fmt.Sprintf("overdue/%s/%d", grantID, due.UnixNano())
+}
+
+// OverdueLog is the message of the ERROR line logged for an overdue revoke,
+// on every runtime (alerts and searches match it).
+const OverdueLog = "revoke overdue: access is still in place after its end; retrying"

@@ -196,6 +196,8 @@ type rigOptions struct {
 	// escalator, when set, is the escalator instead of esc (which still
 	// serves the rig's helpers).
 	escalator latch.Escalator
+	// unavailable, when set, is the error of building every escalator.
+	unavailable error
 }
 
 // rig is the local runtime wired as `latch server` wires it, on a bbolt
@@ -258,6 +260,9 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 	rt.timers = local.NewTimers(ctx, rt.queue, o.clock, slog.New(slog.DiscardHandler))
 	rt.runner = local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flows,
 		Escalator: func(*latch.Flow) (latch.Escalator, error) {
+			if o.unavailable != nil {
+				return nil, o.unavailable
+			}
 			if o.escalator != nil {
 				return o.escalator, nil
 			}

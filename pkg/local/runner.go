@@ -114,7 +114,10 @@ type Runner struct {
 	lastErr map[string]string
 	// overdue holds each grant's overdue check, armed when its revoke falls due.
 	overdue map[string]*time.Timer
-	wg      sync.WaitGroup
+	// closed is set by Wait once the context is done: no work is added to
+	// wg after it (a WaitGroup must not grow while it is waited on).
+	closed bool
+	wg     sync.WaitGroup
 }
 
 var _ latch.GrantRunner = (*Runner)(nil)
@@ -171,7 +174,7 @@ func (r *Runner) watch(grantID string, due time.Time) {
 	var t *time.Timer
 	t = time.AfterFunc(max(due.Add(r.c.Backoff.Overdue).Sub(r.c.Clock.Now()), 0), func() {
 		r.mu.Lock()
-		if r.overdue[grantID] != t || r.ctx.Err() != nil {
+		if r.overdue[grantID] != t || r.ctx.Err() != nil || r.closed {
 			r.mu.Unlock()
 			return
 		}
@@ -218,12 +221,12 @@ func (r *Runner) checkOverdue(grantID string, due time.Time) {
 		last = "the revoke is under way and has not finished"
 	}
 	late := r.c.Clock.Now().Sub(due).Round(time.Second)
-	r.c.Log.Error("revoke overdue: access is still in place after its end; retrying", "grant", grantID,
+	r.c.Log.Error(latch.OverdueLog, "grant", grantID,
 		"flow", g.Flow, "target", g.TargetID, "user", g.User.Email, "due", due, "late", late.String(), "last_error", last)
 	if r.c.Metric != nil {
 		r.c.Metric(grantID)
 	}
-	r.report(r.c.Log.With("grant", grantID), latch.Command{ID: fmt.Sprintf("overdue/%s/%d", grantID, due.UnixNano()),
+	r.report(r.c.Log.With("grant", grantID), latch.Command{ID: latch.OverdueCommandID(grantID, due),
 		Kind: latch.CmdOverdue, GrantID: grantID, Failure: &latch.Failure{Code: "revoke_overdue", Message: last}})
 }
 
@@ -279,7 +282,12 @@ func (r *Runner) Rearm(ctx context.Context) error {
 
 // Wait blocks until every escalation and revoke under way has finished. It
 // is for shutdown after the runner's context is cancelled, and for tests.
-func (r *Runner) Wait() { r.wg.Wait() }
+func (r *Runner) Wait() {
+	r.mu.Lock()
+	r.closed = r.ctx.Err() != nil
+	r.mu.Unlock()
+	r.wg.Wait()
+}
 
 // start runs fn on a goroutine unless the same work is under way. Work asked
 // for while it runs is run again when it is done, because it may have come
@@ -289,7 +297,7 @@ func (r *Runner) Wait() { r.wg.Wait() }
 func (r *Runner) start(key string, fn func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.ctx.Err() != nil {
+	if r.ctx.Err() != nil || r.closed {
 		return
 	}
 	if _, ok := r.running[key]; ok {
@@ -316,20 +324,24 @@ func (r *Runner) start(key string, fn func()) {
 }
 
 func (r *Runner) escalate(grantID string) {
-	g, spec, esc, ok := r.prepare(grantID, latch.GrantEscalating)
+	g, f, spec, esc, ok := r.prepare(grantID, latch.GrantEscalating)
 	if !ok {
 		return
 	}
 	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
-	called := false // whether the escalator was asked to grant at all
+	// maybeHeld: an attempt that reached the escalator failed otherwise
+	// than by a refusal, so it may have granted all the same. Once set it
+	// stays set: a later refusal does not undo what an earlier attempt did.
+	maybeHeld := false
 	var output map[string]any
 	for attempt := 1; ; attempt++ {
+		called := false // whether this attempt asked the escalator to grant
 		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
 			if spec.User.Identity == "" {
 				// Who the grantee is in the target system is found once,
 				// inside the retry loop: a hook's passing failure is
 				// retried like the escalator's.
-				id, err := r.identity(g)
+				id, err := r.identityFor(r.identityFlow(f, g), g)
 				if err != nil {
 					return err
 				}
@@ -346,14 +358,16 @@ func (r *Runner) escalate(grantID string) {
 				Identity: spec.User.Identity, Output: output})
 			return
 		}
+		maybeHeld = maybeHeld || (called && !latch.IsPermanent(err))
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {
 			log.Warn("granting access failed", "attempt", attempt, "err", err)
 			failure := failureOf(err, "escalation_failed")
-			// The target did not refuse; an attempt that timed out or
-			// failed half-way may have granted all the same. The engine
-			// keeps such a grant open and revokes it until a revoke
-			// succeeds. A permanent refusal granted nothing.
-			failure.MaybeHeld = called && !latch.IsPermanent(err)
+			// Some attempt failed without a refusal (a timeout, a failure
+			// half-way): it may have granted all the same. The engine keeps
+			// such a grant open and revokes it until a revoke succeeds.
+			// Only refusals, or failures before the escalator was called,
+			// granted nothing.
+			failure.MaybeHeld = maybeHeld
 			r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
 				GrantID: g.ID, Failure: failure})
 			return
@@ -371,6 +385,7 @@ func (r *Runner) escalate(grantID string) {
 func (r *Runner) deescalate(grantID string) {
 	log := r.c.Log.With("grant", grantID)
 	started := r.c.Clock.Now()
+	watched := false // the overdue check is armed once the due time is known
 	for attempt := 1; ; attempt++ {
 		var verified bool
 		g, err := r.c.Store.GetGrant(r.ctx, grantID)
@@ -383,7 +398,8 @@ func (r *Runner) deescalate(grantID string) {
 			if g.DueAt != nil {
 				due = *g.DueAt
 			}
-			if attempt == 1 {
+			if !watched {
+				watched = true
 				log = log.With("flow", g.Flow, "target", g.TargetID)
 				r.watch(grantID, due)
 			}
@@ -405,18 +421,13 @@ func (r *Runner) deescalate(grantID string) {
 	}
 }
 
-// revoke makes one attempt at revoking g's access, with the flow as it is
-// now or, when that cannot revoke the grant, what the grant recorded. It
-// reports whether a check of the target confirmed the access gone.
+// revoke makes one attempt at revoking g's access, with what the grant
+// recorded (latch.RevokeTarget). It reports whether a check of the target
+// confirmed the access gone.
 func (r *Runner) revoke(g latch.Grant) (verified bool, err error) {
-	cur, _ := r.c.Flows.Get(g.Flow)
-	f, ok := g.RevokeFlow(cur)
-	if !ok {
-		return false, fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)
-	}
-	esc, err := r.c.Escalator(escalatorFlow(f, g))
+	f, esc, err := r.target(g)
 	if err != nil {
-		return false, fmt.Errorf("escalator of grant %s: %w", g.ID, err)
+		return false, err
 	}
 	var first *latch.Request
 	if id := g.FirstRequestID(); id != "" {
@@ -430,7 +441,7 @@ func (r *Runner) revoke(g latch.Grant) (verified bool, err error) {
 		// it. Revoke with what is known (nothing, when no identity was ever
 		// found): the escalator decides. A lookup that failed for a passing
 		// reason is retried like the revoke.
-		id, err := r.identityFor(f, g)
+		id, err := r.identityFor(r.identityFlow(f, g), g)
 		if err != nil && latch.ErrorCodeOf(err) != identity.CodeNotFound {
 			return false, err
 		}
@@ -445,42 +456,53 @@ func (r *Runner) revoke(g latch.Grant) (verified bool, err error) {
 	return err == nil && latch.Checks(esc), err
 }
 
-// escalatorFlow is the flow to build g's escalator from: a flow made from
-// what g recorded is named after the grant, so that it is never mistaken for
-// (nor cached as) a loaded flow of the same name.
-func escalatorFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
-	if !f.Recorded() {
-		return f
+// target is the flow to escalate or revoke g with and its escalator
+// (latch.RevokeTarget): what g recorded, or for a grant that recorded
+// nothing, its flow as loaded now.
+func (r *Runner) target(g latch.Grant) (*latch.Flow, latch.Escalator, error) {
+	cur, _ := r.c.Flows.Get(g.Flow)
+	f, name, ok := latch.RevokeTarget(&g, cur)
+	if !ok {
+		return nil, nil, fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to act with: restore the flow file", g.Flow, g.ID)
 	}
-	c := *f
-	c.Name = g.Flow + "@" + g.ID
-	return &c
+	ef := f
+	if name != f.Name {
+		c := *f
+		c.Name = name // the escalator's cache key: one per distinct recorded settings
+		ef = &c
+	}
+	esc, err := r.c.Escalator(ef)
+	if err != nil {
+		return nil, nil, fmt.Errorf("escalator of grant %s: %w", g.ID, err)
+	}
+	return f, esc, nil
 }
 
-// prepare loads a grant in the wanted status and what calling its escalator needs.
-func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, latch.GrantSpec, latch.Escalator, bool) {
+// prepare loads a grant in the wanted status and what calling its
+// escalator needs: the grant is escalated with what it recorded when it was
+// approved (latch.RevokeTarget), so a flow changed or removed since does not
+// redirect it.
+func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, *latch.Flow, latch.GrantSpec, latch.Escalator, bool) {
 	log := r.c.Log.With("grant", grantID)
 	g, err := r.c.Store.GetGrant(r.ctx, grantID)
 	if err != nil {
 		log.Error("runner cannot load grant", "err", err)
-		return g, latch.GrantSpec{}, nil, false
+		return g, nil, latch.GrantSpec{}, nil, false
 	}
 	if g.Status != want {
-		return g, latch.GrantSpec{}, nil, false // already done
+		return g, nil, latch.GrantSpec{}, nil, false // already done
 	}
-	fail := func(code string, err error) (latch.Grant, latch.GrantSpec, latch.Escalator, bool) {
-		// Nothing was called: nothing can be held.
+	f, esc, err := r.target(g)
+	if err != nil {
+		// This process called nothing, but the grant is still escalating:
+		// a process before a restart may have granted. It is reported maybe
+		// held, so that it is revoked until a revoke succeeds (or reported
+		// overdue, loudly, while nothing can revoke it).
+		failure := failureOf(err, "escalator_unavailable")
+		failure.MaybeHeld = true
 		r.report(log, latch.Command{ID: commandID(string(latch.CmdEscalationFailed), g), Kind: latch.CmdEscalationFailed,
-			GrantID: g.ID, Failure: failureOf(err, code)})
-		return g, latch.GrantSpec{}, nil, false
-	}
-	f, err := r.c.Flows.Get(g.Flow)
-	if err != nil {
-		return fail("flow_not_found", err)
-	}
-	esc, err := r.c.Escalator(f)
-	if err != nil {
-		return fail("escalator_unavailable", err)
+			GrantID: g.ID, Failure: failure})
+		return g, nil, latch.GrantSpec{}, nil, false
 	}
 	var first *latch.Request
 	if id := g.FirstRequestID(); id != "" {
@@ -489,15 +511,16 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, l
 		}
 	}
 	spec := latch.NewGrantSpec(f, &g, first, r.c.Clock.Now())
-	return g, spec, esc, true
+	return g, f, spec, esc, true
 }
 
-func (r *Runner) identity(g latch.Grant) (string, error) {
-	f, err := r.c.Flows.Get(g.Flow)
-	if err != nil {
-		return "", err
+// identityFlow is the flow to find g's grantee with: the loaded flow, whose
+// identity rule and hooks say how (a grant does not record them), else f.
+func (r *Runner) identityFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
+	if cur, err := r.c.Flows.Get(g.Flow); err == nil && cur != nil {
+		return cur
 	}
-	return r.identityFor(f, g)
+	return f
 }
 
 func (r *Runner) identityFor(f *latch.Flow, g latch.Grant) (string, error) {

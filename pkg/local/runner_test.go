@@ -69,8 +69,10 @@ func TestEscalateFailures(t *testing.T) {
 			wantCalls: testBackoff.EscalateAttempts, wantMsg: "502 from target", wantRevokes: 1},
 		{name: "a permanent failure is not retried", give: []answer{failForGood("no such user in target")},
 			wantCalls: 1, wantMsg: "no such user in target"},
+		// The timed-out attempt may have granted: the later refusal does
+		// not make that undone.
 		{name: "a permanent failure after a retryable one", give: []answer{fail("timeout"), failForGood("group is gone")},
-			wantCalls: 2, wantMsg: "group is gone"},
+			wantCalls: 2, wantMsg: "group is gone", wantRevokes: 1},
 		{name: "a panic is a failure", give: []answer{panicWith("nil map in plugin")},
 			wantCalls: testBackoff.EscalateAttempts, wantMsg: "escalator panicked: nil map in plugin", wantRevokes: 1},
 	} {
@@ -579,5 +581,83 @@ func TestEscalateKeepsTheEscalatorsOutputInTheAudit(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]any{"mysql_user": "latch_ann"}, evs[i].Data["output"]); diff != "" {
 		t.Errorf("escalated event's output (-want +got):\n%s", diff)
+	}
+}
+
+// A flow whose target now points elsewhere does not redirect the revoke of
+// a grant approved before: it is revoked where it was granted.
+func TestRevokeOfARetargetedFlowGoesWhereTheGrantWas(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	rt := newRig(t, rigOptions{path: path})
+	r := rt.active(ann, nil)
+	rt.Close()
+
+	moved := testFlow()
+	moved.Strategy.Targets = []latch.Target{{ID: targetID, Label: testTarget.Label, Settings: map[string]any{"group": "other-group"}}}
+	esc := newFakeEscalator()
+	rt = newRig(t, rigOptions{path: path, esc: esc, flows: []*latch.Flow{moved}})
+	if err := rt.runner.Rearm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	rt.waitFor(r.ID, latch.StatusEnded)
+	specs := esc.specs("revoke", ann)
+	if len(specs) != 1 || specs[0].Target.Settings["group"] != "prod-admins" {
+		t.Errorf("revokes %+v, want one of the group the grant was made in", specs)
+	}
+}
+
+// A grant still escalating when the process stopped, whose flow is gone
+// after the restart, is escalated as it was approved (the process before
+// may have granted already), then revoked at its end like any other.
+func TestEscalatingGrantOfARemovedFlowAfterARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	stuck := make(chan struct{})
+	esc1 := newFakeEscalator()
+	esc1.on("grant", ann, block(stuck))
+	first := newRig(t, rigOptions{path: path, esc: esc1})
+	r := first.create(ann, nil)
+	first.approve(r.ID)
+	eventually(t, wait, func() bool { return esc1.count("grant", ann) == 1 })
+	first.Close()
+
+	other := testFlow()
+	other.Name = "other-flow"
+	esc := newFakeEscalator()
+	rt := newRig(t, rigOptions{path: path, esc: esc, flows: []*latch.Flow{other}})
+	if err := rt.runner.Rearm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = rt.waitFor(r.ID, latch.StatusActive)
+	specs := esc.specs("grant", ann)
+	if len(specs) != 1 || specs[0].Target.Settings["group"] != "prod-admins" {
+		t.Errorf("grants %+v, want one of the recorded target", specs)
+	}
+}
+
+// A grant still escalating that no escalator can be built for counts as
+// maybe held: a process before a restart may have granted. It stays in the
+// revoke machinery.
+func TestEscalatingGrantWithoutAnEscalatorIsMaybeHeld(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	stuck := make(chan struct{})
+	esc1 := newFakeEscalator()
+	esc1.on("grant", ann, block(stuck))
+	first := newRig(t, rigOptions{path: path, esc: esc1})
+	r := first.create(ann, nil)
+	first.approve(r.ID)
+	eventually(t, wait, func() bool { return esc1.count("grant", ann) == 1 })
+	first.Close()
+
+	rt := newRig(t, rigOptions{path: path, unavailable: errors.New("strategy webhook: secret LATCH_WEBHOOK_SECRET is not set")})
+	if err := rt.runner.Rearm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = rt.waitFor(r.ID, latch.StatusFailed)
+	if r.Access != latch.AccessMaybeHeld || r.Failure == nil || !r.Failure.MaybeHeld {
+		t.Errorf("request access %q, failure %+v; want maybe held", r.Access, r.Failure)
+	}
+	if g := rt.grant(r.GrantID); g.Status != latch.GrantDeescalating {
+		t.Errorf("grant %s, want deescalating: revoked until a revoke succeeds", g.Status)
 	}
 }

@@ -140,14 +140,14 @@ func (d *Drift) prepare(g latch.Grant, now time.Time) (*latch.Flow, latch.GrantS
 	if d.Flows != nil {
 		cur, _ = d.Flows.Get(g.Flow)
 	}
-	f, ok := g.RevokeFlow(cur)
+	f, name, ok := latch.RevokeTarget(&g, cur)
 	if !ok {
 		return nil, latch.GrantSpec{}, nil, false
 	}
 	ef := f
-	if f.Recorded() {
+	if name != f.Name {
 		c := *f
-		c.Name = g.Flow + "@" + g.ID
+		c.Name = name // the escalator's cache key: one per distinct recorded settings
 		ef = &c
 	}
 	esc, err := d.Escalator(ef)

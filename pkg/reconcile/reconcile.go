@@ -196,13 +196,13 @@ func (rc *Reconciler) overdue(ctx context.Context, now time.Time, g latch.Grant,
 	if g.Failure != nil {
 		last = g.Failure.Message
 	}
-	log.ErrorContext(ctx, "revoke overdue: access is still in place after its end; retrying", "grant", g.ID,
+	log.ErrorContext(ctx, latch.OverdueLog, "grant", g.ID,
 		"flow", g.Flow, "target", g.TargetID, "user", g.User.Email, "status", g.Status, "due", due,
 		"late", now.Sub(due).Round(time.Second).String(), "last_error", last)
 	if rc.Overdue != nil {
 		rc.Overdue(g, due)
 	}
-	cmd := latch.Command{ID: fmt.Sprintf("overdue/%s/%d", g.ID, due.UnixNano()), Kind: latch.CmdOverdue, GrantID: g.ID,
+	cmd := latch.Command{ID: latch.OverdueCommandID(g.ID, due), Kind: latch.CmdOverdue, GrantID: g.ID,
 		At: now, Source: latch.SourceReconciler, Failure: &latch.Failure{Code: "revoke_overdue", Message: last}}
 	if err := rc.Queue.Publish(ctx, cmd); err != nil {
 		return fmt.Errorf("grant %s: send overdue: %w", g.ID, err)

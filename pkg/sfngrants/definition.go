@@ -141,8 +141,11 @@ const (
 	StateEscalate                  = "Escalate"
 	StateEscalateOutcome           = "EscalateOutcome"
 	StateReportEscalated           = "ReportEscalated"
+	StateEscalateWait              = "EscalateWait"
+	StateEscalateAgain             = "EscalateAgain"
 	StateCleanUp                   = "CleanUp"
 	StateEscalationFailed          = "EscalationFailed"
+	StateEscalationFailedHeld      = "EscalationFailedHeld"
 	StateEscalationFailedOutcome   = "EscalationFailedOutcome"
 	StateReportEscalationFailed    = "ReportEscalationFailed"
 	StateFreshHold                 = "FreshHold"
@@ -246,24 +249,44 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 	}
 	freshHold := map[string]any{"until": "", "seconds": t.seconds(t.MaxHold), "reported": false}
 
+	// The first attempt is its own state, so that what follows it is known:
+	// a permanent refusal there granted nothing (EscalationFailed); any
+	// other failure leaves the target's state unknown (a timeout may have
+	// granted), and stays so whatever later attempts answer, a refusal
+	// included: EscalateAgain's every failure goes to CleanUp, which takes
+	// back what may be there, and the failure is reported maybe held.
 	escalate := lambda(jsonPath("$.escalator"), ActionEscalate, "$.escalate", nil)
-	escalate["Retry"] = []any{never(ErrorPermanent), retry([]string{"States.ALL"}, int64(max(t.EscalateAttempts-1, 0)))}
-	// A permanent refusal granted nothing; any other failure leaves the
-	// target's state unknown (a timeout may have granted): CleanUp takes
-	// back what may be there before the failure is reported.
-	escalate["Catch"] = []any{catch(StateEscalationFailed, ErrorPermanent), catch(StateCleanUp, "States.ALL")}
+	escalate["Retry"] = []any{never("States.ALL")}
+	afterFirst := StateCleanUp
+	if t.EscalateAttempts > 1 {
+		afterFirst = StateEscalateWait
+	}
+	escalate["Catch"] = []any{catch(StateEscalationFailed, ErrorPermanent), catch(afterFirst, "States.ALL")}
 	escalate["Next"] = StateEscalateOutcome
+
+	escalateAgain := lambda(jsonPath("$.escalator"), ActionEscalate, "$.escalate", nil)
+	again := retry([]string{"States.ALL"}, int64(max(t.EscalateAttempts-2, 0)))
+	again["IntervalSeconds"] = min(2*initial, most)
+	escalateAgain["Retry"] = []any{never(ErrorPermanent), again}
+	escalateAgain["Catch"] = []any{catch(StateCleanUp, "States.ALL")}
+	escalateAgain["Next"] = StateEscalateOutcome
 
 	cleanUp := lambda(jsonPath("$.escalator"), ActionCleanUp, "$.cleanup", nil)
 	cleanUp["Retry"] = []any{retry([]string{"States.ALL"}, 2)}
 	// Best effort: the failure is reported whatever the clean-up does.
-	cleanUp["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.cleanupError", "Next": StateEscalationFailed}}
-	cleanUp["Next"] = StateEscalationFailed
+	cleanUp["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.cleanupError", "Next": StateEscalationFailedHeld}}
+	cleanUp["Next"] = StateEscalationFailedHeld
 
-	escalationFailed := lambda(r.GrantTaskFunction, ActionEscalationFailed, "$.failed", map[string]any{"error.$": "$.error"})
-	escalationFailed["Retry"] = []any{retry([]string{"States.ALL"}, long)}
-	escalationFailed["Catch"] = []any{catch(StateEscalateLost, "States.ALL")}
-	escalationFailed["Next"] = StateEscalationFailedOutcome
+	failedReport := func(extra map[string]any) map[string]any {
+		extra["error.$"] = "$.error"
+		s := lambda(r.GrantTaskFunction, ActionEscalationFailed, "$.failed", extra)
+		s["Retry"] = []any{retry([]string{"States.ALL"}, long)}
+		s["Catch"] = []any{catch(StateEscalateLost, "States.ALL")}
+		s["Next"] = StateEscalationFailedOutcome
+		return s
+	}
+	escalationFailed := failedReport(map[string]any{})
+	escalationFailedHeld := failedReport(map[string]any{"maybe_held": true})
 
 	hold := map[string]any{
 		"Type":     "Task",
@@ -333,8 +356,11 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		StateEscalate:                escalate,
 		StateEscalateOutcome:         outcome("$.escalate.out.report", StateReportEscalated, StateFreshHold),
 		StateReportEscalated:         report("$.escalate.out.report", StateFreshHold, StateEscalateLost),
+		StateEscalateWait:            map[string]any{"Type": "Wait", "Seconds": initial, "Next": StateEscalateAgain},
+		StateEscalateAgain:           escalateAgain,
 		StateCleanUp:                 cleanUp,
 		StateEscalationFailed:        escalationFailed,
+		StateEscalationFailedHeld:    escalationFailedHeld,
 		StateEscalationFailedOutcome: outcome("$.failed.out.report", StateReportEscalationFailed, StateDone),
 		StateReportEscalationFailed:  report("$.failed.out.report", StateDone, StateEscalateLost),
 		StateFreshHold:               map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{"hold": freshHold}}), "Next": StateHold},

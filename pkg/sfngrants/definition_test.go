@@ -128,11 +128,34 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 	retry := func(state string, i int) map[string]any {
 		return a.States[state]["Retry"].([]any)[i].(map[string]any)
 	}
-	if r := retry(sfngrants.StateEscalate, 0); !slices.Equal(toStrings(r["ErrorEquals"]), []string{sfngrants.ErrorPermanent}) || r["MaxAttempts"] != 0.0 {
-		t.Errorf("escalate's first retrier %v: a permanent error must not be retried", r)
+	// The first attempt is not retried in place: a refusal there granted
+	// nothing; any other failure goes on to EscalateAgain (after a wait),
+	// whose every failure, a refusal included, goes to CleanUp and is
+	// reported maybe held.
+	catchNext := func(state string, i int) (string, []string) {
+		c := a.States[state]["Catch"].([]any)[i].(map[string]any)
+		return c["Next"].(string), toStrings(c["ErrorEquals"])
 	}
-	if r := retry(sfngrants.StateEscalate, 1); r["MaxAttempts"] != float64(sfngrants.DefaultTiming.EscalateAttempts-1) {
-		t.Errorf("escalate retrier %v", r)
+	if r := retry(sfngrants.StateEscalate, 0); !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["MaxAttempts"] != 0.0 {
+		t.Errorf("escalate's retrier %v: the first attempt is not retried in place", r)
+	}
+	if next, errs := catchNext(sfngrants.StateEscalate, 0); next != sfngrants.StateEscalationFailed || !slices.Equal(errs, []string{sfngrants.ErrorPermanent}) {
+		t.Errorf("escalate's first catcher goes to %s on %v; want a refusal reported as such", next, errs)
+	}
+	if next, _ := catchNext(sfngrants.StateEscalate, 1); next != sfngrants.StateEscalateWait {
+		t.Errorf("escalate's other failures go to %s, want %s", next, sfngrants.StateEscalateWait)
+	}
+	if r := retry(sfngrants.StateEscalateAgain, 0); !slices.Equal(toStrings(r["ErrorEquals"]), []string{sfngrants.ErrorPermanent}) || r["MaxAttempts"] != 0.0 {
+		t.Errorf("escalate-again's first retrier %v: a permanent error must not be retried", r)
+	}
+	if r := retry(sfngrants.StateEscalateAgain, 1); r["MaxAttempts"] != float64(sfngrants.DefaultTiming.EscalateAttempts-2) {
+		t.Errorf("escalate-again retrier %v: the attempts left after the first", r)
+	}
+	if next, errs := catchNext(sfngrants.StateEscalateAgain, 0); next != sfngrants.StateCleanUp || !slices.Equal(errs, []string{"States.ALL"}) {
+		t.Errorf("escalate-again's failures go to %s on %v; want every one to CleanUp", next, errs)
+	}
+	if p := params(sfngrants.StateEscalationFailedHeld)["Payload"].(map[string]any); p["maybe_held"] != true {
+		t.Errorf("the report after a clean-up says %v, want maybe_held", p)
 	}
 	r := retry(sfngrants.StateRevoke, 0)
 	if !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["IntervalSeconds"] != 1.0 || r["MaxDelaySeconds"] != 30.0 ||

@@ -7,8 +7,9 @@
 // # The state machine
 //
 //	Start ─► Escalate ─► ReportEscalated ─► FreshHold ─► Hold ◄──────────────┐
-//	   │        │ (retried; PermanentError not)            │                 │
-//	   │        └─fails─► EscalationFailed ─► ReportEscalationFailed ─► Done │
+//	   │        │ (fails) ─► EscalateWait ─► EscalateAgain (retried; PermanentError not)
+//	   │        │                 every failure ─► CleanUp ─► EscalationFailedHeld ─┐
+//	   │        └─refused─► EscalationFailed ─► ReportEscalationFailed ─► Done ◄────┘
 //	   │                                                   ▼                 │
 //	   │                                     Answer: hold ─► NextHold ───────┤
 //	   │                                             due ──► ReportDue ─► NextHold
@@ -22,9 +23,11 @@
 //
 // A revoke is never given up: on deescalation_failed the engine keeps the
 // grant deescalating and asks for the revoke again, which starts a
-// revoke-only execution (see below). An escalation that failed otherwise
-// than by a refusal reports that the access may be held (after CleanUp's
-// best effort); the engine then revokes the grant the same way.
+// revoke-only execution (see below). An escalation of which any attempt
+// failed otherwise than by a refusal reports that the access may be held
+// (after CleanUp's best effort), even when a later attempt was refused; the
+// engine then revokes the grant the same way. Only a refusal of the first
+// attempt reports nothing held.
 //
 // Escalate and Revoke invoke the escalator function of the grant's strategy
 // (named in the execution's Input); Hold, EscalationFailed and

@@ -87,8 +87,9 @@ func TestEscalateFailingThenSucceeding(t *testing.T) {
 	rt := newRig(t)
 	rt.esc.on("grant", errDown, errDown, nil)
 	r, _, ex := rt.active("1h")
-	if n := rt.sfn.count(ex, "StateRetried", sfngrants.StateEscalate); n != 2 {
-		t.Errorf("escalate retried %d times, want 2", n)
+	// The first attempt fails to EscalateAgain, which is retried once.
+	if n := rt.sfn.count(ex, "StateRetried", sfngrants.StateEscalateAgain); n != 1 {
+		t.Errorf("escalate-again retried %d times, want 1", n)
 	}
 	if rt.esc.count("grant") != 3 {
 		t.Errorf("grant called %d times, want 3", rt.esc.count("grant"))
@@ -106,19 +107,23 @@ func TestEscalateFailingThenSucceeding(t *testing.T) {
 func TestEscalateFailingForGood(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
-		err      error
+		errs     []error
 		attempts int
 		code     string
+		held     bool // the target may hold access: cleaned up, then revoked until a revoke succeeds
 	}{
 		// Every attempt the state machine allows (DefaultTiming: 6), then
 		// escalation_failed with the escalator's words.
-		{"transient", errDown, sfngrants.DefaultTiming.EscalateAttempts, "escalation_failed"},
+		{"transient", []error{errDown}, sfngrants.DefaultTiming.EscalateAttempts, "escalation_failed", true},
 		// A permanent error is not retried, and keeps its code.
-		{"permanent", latch.Permanent(&latch.Error{Kind: latch.KindNotFound, Code: "no_such_group", Message: "The group does not exist."}), 1, "no_such_group"},
+		{"permanent", []error{errNoGroup}, 1, "no_such_group", false},
+		// A refusal after a timeout does not undo what the timed-out
+		// attempt may have granted.
+		{"permanent after transient", []error{errDown, errNoGroup}, 2, "no_such_group", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := newRig(t)
-			rt.esc.on("grant", tt.err)
+			rt.esc.on("grant", tt.errs...)
 			// The clean-up fails (three tries), and so does the first revoke
 			// after: the grant may hold access, so it is revoked until a
 			// revoke succeeds.
@@ -135,7 +140,7 @@ func TestEscalateFailingForGood(t *testing.T) {
 			if f.Failure == nil || f.Failure.Code != tt.code || f.Failure.Stage != latch.StageEscalate {
 				t.Errorf("failure %+v, want code %s at escalate", f.Failure, tt.code)
 			}
-			if tt.name == "permanent" && f.Failure.Message != "The group does not exist." {
+			if tt.code == "no_such_group" && f.Failure.Message != "The group does not exist." {
 				t.Errorf("failure message %q", f.Failure.Message)
 			}
 			if tt.name == "transient" && !strings.Contains(f.Failure.Message, errDown.Error()) {
@@ -151,7 +156,7 @@ func TestEscalateFailingForGood(t *testing.T) {
 			// engine's deescalate, retried from the outbox once the execution
 			// has ended, starts a revoke-only execution. A permanent refusal
 			// granted nothing.
-			transient := tt.name == "transient"
+			transient := tt.held
 			if slices.Contains(rt.sfn.entered(ex), sfngrants.StateCleanUp) != transient {
 				t.Errorf("path %v; want a clean-up only after a transient failure", rt.sfn.entered(ex))
 			}
@@ -184,6 +189,8 @@ func TestEscalateFailingForGood(t *testing.T) {
 		})
 	}
 }
+
+var errNoGroup = latch.Permanent(&latch.Error{Kind: latch.KindNotFound, Code: "no_such_group", Message: "The group does not exist."})
 
 func TestRevokeFailingThenSucceeding(t *testing.T) {
 	rt := newRig(t)

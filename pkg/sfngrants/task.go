@@ -45,6 +45,10 @@ type TaskInput struct {
 	Hold      *Hold  `json:"hold,omitempty"`
 	// Error is the caught error, for the failure actions.
 	Error *StatesError `json:"error,omitempty"`
+	// MaybeHeld is set for ActionEscalationFailed after any attempt failed
+	// otherwise than by a refusal: the target may hold access whatever the
+	// last attempt answered.
+	MaybeHeld bool `json:"maybe_held,omitempty"`
 }
 
 // StatesError is an error as a Catch hands it on: its name and cause. For a
@@ -223,18 +227,19 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	if g.Status != latch.GrantEscalating {
 		return TaskOutput{}, nil // done already; the Hold that follows sees where the grant is
 	}
-	f, err := h.Flows.Get(g.Flow)
+	// The grant is escalated with what it recorded when it was approved
+	// (latch.RevokeTarget): a flow changed or removed since does not
+	// redirect it. When nothing can act for it, the failure is not a
+	// refusal: an execution before this one may have granted, so it is
+	// reported maybe held and revoked until a revoke succeeds.
+	f, esc, err := h.revokeWith(g)
 	if err != nil {
-		return TaskOutput{}, &PermanentError{Code: "flow_not_found", Message: err.Error()}
-	}
-	esc, err := h.Escalator(f)
-	if err != nil {
-		return TaskOutput{}, &PermanentError{Code: "escalator_unavailable", Message: err.Error()}
+		return TaskOutput{}, err
 	}
 	spec := h.spec(ctx, f, g)
 	// Who the grantee is in the target system is found on every attempt: a
 	// hook's passing failure is retried like the escalator's.
-	id, err := h.identity(ctx, f, g)
+	id, err := h.identity(ctx, h.identityFlow(f, g), g)
 	var output map[string]any
 	if err == nil {
 		spec.User.Identity = id
@@ -254,23 +259,20 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	return TaskOutput{Report: r}, err
 }
 
-// revokeWith is the flow and escalator to revoke g with: the flow as it is
-// now, or what g recorded when that flow is gone or no longer has g's
-// strategy or target (latch.Grant.RevokeFlow). A revoke never depends on
-// the flow file.
+// revokeWith is the flow and escalator to escalate or revoke g with: what g
+// recorded, or for a grant that recorded nothing, its flow as loaded now
+// (latch.RevokeTarget). A revoke never depends on the flow file.
 func (h *TaskHandler) revokeWith(g latch.Grant) (*latch.Flow, latch.Escalator, error) {
 	cur, _ := h.Flows.Get(g.Flow)
-	f, ok := g.RevokeFlow(cur)
+	f, name, ok := latch.RevokeTarget(&g, cur)
 	if !ok {
 		return nil, nil, &TaskError{Code: "flow_not_found",
-			Message: fmt.Sprintf("flow %q is not loaded and grant %s recorded nothing to revoke with: restore the flow file", g.Flow, g.ID)}
+			Message: fmt.Sprintf("flow %q is not loaded and grant %s recorded nothing to act with: restore the flow file", g.Flow, g.ID)}
 	}
 	ef := f
-	if f.Recorded() {
-		// Named after the grant, so that it is never mistaken for (nor
-		// cached as) a loaded flow of the same name.
+	if name != f.Name {
 		c := *f
-		c.Name = g.Flow + "@" + g.ID
+		c.Name = name // the escalator's cache key: one per distinct recorded settings
 		ef = &c
 	}
 	esc, err := h.Escalator(ef)
@@ -286,7 +288,16 @@ func (h *TaskHandler) revokeIdentity(ctx context.Context, f *latch.Flow, g latch
 	if g.Identity != "" {
 		return g.Identity, nil
 	}
-	return h.identity(ctx, f, g)
+	return h.identity(ctx, h.identityFlow(f, g), g)
+}
+
+// identityFlow is the flow to find g's grantee with: the loaded flow, whose
+// identity rule and hooks say how (a grant does not record them), else f.
+func (h *TaskHandler) identityFlow(f *latch.Flow, g latch.Grant) *latch.Flow {
+	if cur, err := h.Flows.Get(g.Flow); err == nil && cur != nil {
+		return cur
+	}
+	return f
 }
 
 func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, error) {
@@ -360,10 +371,10 @@ func (h *TaskHandler) failed(ctx context.Context, in TaskInput, want latch.Grant
 		return TaskOutput{}, nil
 	}
 	code, msg := causeOf(in.Error, string(typ))
-	// An escalation that failed otherwise than by a refusal (PermanentError)
-	// may have granted all the same: the engine keeps the grant open and
-	// revokes it until a revoke succeeds.
-	maybeHeld := typ == events.TypeEscalationFailed && (in.Error == nil || in.Error.Error != ErrorPermanent)
+	// An escalation of which some attempt failed otherwise than by a
+	// refusal (PermanentError) may have granted all the same: the engine
+	// keeps the grant open and revokes it until a revoke succeeds.
+	maybeHeld := typ == events.TypeEscalationFailed && (in.MaybeHeld || in.Error == nil || in.Error.Error != ErrorPermanent)
 	r, err := h.report(events.Message{Type: typ, ID: commandID(string(typ), g), GrantID: g.ID,
 		Failure: &events.Failure{Code: code, Message: msg, Stage: stage, MaybeHeld: maybeHeld}})
 	return TaskOutput{Report: r}, err

@@ -466,7 +466,8 @@ func TestRevokeOfAGrantWhoseFlowIsGone(t *testing.T) {
 	if err != nil || out.Report == nil {
 		t.Fatalf("revoke: %+v, %v", out, err)
 	}
-	if len(built) != 1 || built[0].Name != "removed-flow@grt_9" || built[0].Strategy.Config["url"] != "https://hooks.example.com/latch" {
+	if len(built) != 1 || !strings.HasPrefix(built[0].Name, "removed-flow@") || strings.Contains(built[0].Name, g.ID) ||
+		built[0].Strategy.Config["url"] != "https://hooks.example.com/latch" {
 		t.Errorf("escalator built from %+v", built)
 	}
 	specs := esc.specs("revoke")
@@ -481,6 +482,36 @@ func TestRevokeOfAGrantWhoseFlowIsGone(t *testing.T) {
 	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil ||
 		lambdaError(err).Error != "TaskError" {
 		t.Errorf("revoke with nothing to revoke with: %v, want a TaskError", err)
+	}
+}
+
+// A flow whose target now points elsewhere (or is gone) does not redirect a
+// grant: the escalate and the revoke tasks both act on the target settings
+// the grant recorded when it was approved.
+func TestTasksActOnTheRecordedTarget(t *testing.T) {
+	for _, action := range []string{"escalate", "deescalate"} {
+		t.Run(action, func(t *testing.T) {
+			g := activeGrant()
+			g.Status = latch.GrantDeescalating
+			if action == "escalate" {
+				g.Status = latch.GrantEscalating
+			}
+			g.Identity = "AIDA-ann"
+			f := testFlow()
+			f.Strategy.Targets = []latch.Target{{ID: targetID, Settings: map[string]any{"group": "other-group"}}}
+			g.Revoke = &latch.RevokeInfo{Strategy: f.Strategy.Type, Config: f.Strategy.Config, TargetID: targetID,
+				TargetSettings: map[string]any{"group": "prod-admins"}}
+			esc := &fakeEscalator{}
+			h, _, _ := newHandler(g, esc)
+			h.Flows = flowSource{f}
+			if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: action}); err != nil {
+				t.Fatal(err)
+			}
+			kind := map[string]string{"escalate": "grant", "deescalate": "revoke"}[action]
+			if specs := esc.specs(kind); len(specs) != 1 || specs[0].Target.Settings["group"] != "prod-admins" {
+				t.Errorf("%s calls %+v, want one on the recorded group", kind, specs)
+			}
+		})
 	}
 }
 

@@ -99,13 +99,11 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 	}
 	runner, err := sfngrants.NewRunner(sfngrants.RunnerConfig{SFN: env.SFN(), StateMachineARN: machine, Grants: p.Store, Tokens: p.Store,
 		Escalator: func(_ context.Context, g latch.Grant) (string, error) {
-			// A grant's revoke never depends on the flow file: with the flow
-			// gone, the strategy the grant recorded names the function.
+			// A grant is escalated and revoked with what it recorded, never
+			// depending on the flow file: its recorded strategy names the
+			// function (latch.RevokeTarget).
 			cur, _ := p.Flows.Get(g.Flow)
 			f, ok := g.RevokeFlow(cur)
-			if cur != nil && g.Status == latch.GrantEscalating {
-				f, ok = cur, true
-			}
 			if !ok {
 				return "", fmt.Errorf("flow %q is not loaded and grant %s recorded no strategy", g.Flow, g.ID)
 			}
