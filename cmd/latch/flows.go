@@ -54,6 +54,9 @@ environment.`,
 				for _, p := range append(wrong, unchecked...) {
 					fmt.Fprintln(cmd.OutOrStdout(), p.Error())
 				}
+				for _, w := range strategies.SessionWarnings(cmd.Context(), loaded, esc.For) {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+				}
 				if n := len(wrong) + len(unchecked); n > 0 {
 					return usageError{fmt.Errorf("%d target problem(s) in %s (--offline skips asking the target systems)", n, strings.Join(args, " "))}
 				}

@@ -443,6 +443,9 @@ func checkTargets(ctx context.Context, loaded []*latch.Flow, esc *strategies.Esc
 	for _, p := range unchecked {
 		log.Warn("a flow's target could not be checked; it is used as written", "flow", p.Flow, "target", p.Target, "err", p.Err)
 	}
+	for _, w := range strategies.SessionWarnings(ctx, loaded, esc.For) {
+		log.Warn("access can outlast its grant", "warning", w)
+	}
 	if len(wrong) > 0 {
 		msgs := make([]string, len(wrong))
 		for i, p := range wrong {

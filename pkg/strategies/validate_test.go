@@ -2,8 +2,10 @@ package strategies_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -60,3 +62,52 @@ func TestValidateTargets(t *testing.T) {
 }
 
 func oneTry() aws.Retryer { return aws.NopRetryer{} }
+
+// warner is an escalator that can tell whether access outlasts a grant: it
+// warns when its session (per target) is longer than the longest grant.
+type warner struct {
+	latch.Escalator
+	session map[string]time.Duration
+	asked   []time.Duration
+}
+
+func (w *warner) SessionWarning(_ context.Context, t latch.Target, longest time.Duration) (string, error) {
+	w.asked = append(w.asked, longest)
+	if s := w.session[t.ID]; s > longest {
+		return fmt.Sprintf("target %q: sessions last %s", t.ID, s), nil
+	}
+	return "", nil
+}
+
+func TestSessionWarnings(t *testing.T) {
+	const ssoFlow = `name: sso
+approval: {approvers: [a@example.com]}
+fields:
+  - {name: duration, type: duration, max: 2h}
+strategy:
+  type: aws_sso
+  instance_arn: arn:aws:sso:::instance/ssoins-1234567890abcdef
+  identity_store_id: d-1234567890
+  targets:
+    - {id: short, settings: {permission_set_arn: "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1111111111111111", account_id: "123456789012"}}
+    - {id: long, settings: {permission_set_arn: "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-2222222222222222", account_id: "123456789012"}}
+`
+	withMax, err := flows.Parse("sso.yaml", []byte(ssoFlow), strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMax, err := flows.Parse("open.yaml", []byte(strings.Replace(strings.Replace(ssoFlow, "name: sso", "name: open", 1),
+		"  - {name: duration, type: duration, max: 2h}\n", "  - {name: duration, type: duration}\n", 1)), strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &warner{session: map[string]time.Duration{"short": time.Hour, "long": 12 * time.Hour}}
+	got := strategies.SessionWarnings(context.Background(), []*latch.Flow{withMax, noMax},
+		func(*latch.Flow) (latch.Escalator, error) { return w, nil })
+	if len(got) != 1 || !strings.Contains(got[0], `sso.yaml: flow "sso": target "long": sessions last 12h0m0s`) {
+		t.Errorf("warnings = %q, want one for the long target of the flow with a maximum", got)
+	}
+	if len(w.asked) != 2 || w.asked[0] != 2*time.Hour {
+		t.Errorf("asked with longest %v, want 2h for each target of the flow with a maximum, and nothing for the other", w.asked)
+	}
+}
