@@ -34,7 +34,7 @@ func TestAWSIAMEscalatorRole(t *testing.T) {
 	want := permissions{}
 	grant(want, []string{"EscalatorAwsIamLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
-	grant(want, []string{"HooksSecrets", "StrategySecretsAwsIam"}, "secretsmanager:GetSecretValue")
+	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 	grant(want, []string{testRole}, "sts:AssumeRole")
 	grant(want, []string{"arn:aws:iam::" + testAccount + ":group/*"}, "iam:AddUserToGroup", "iam:GetGroup", "iam:RemoveUserFromGroup")
 	grant(want, []string{"arn:aws:iam::" + testAccount + ":user/*"}, "iam:ListGroupsForUser")

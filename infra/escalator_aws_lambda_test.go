@@ -71,7 +71,7 @@ strategy:
 	want := permissions{}
 	grant(want, []string{"EscalatorAwsLambdaLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
-	grant(want, []string{"HooksSecrets", "StrategySecretsAwsLambda"}, "secretsmanager:GetSecretValue")
+	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 	grant(want, []string{testFunction}, "lambda:InvokeFunction")
 	grant(want, []string{testInvokeRole}, "sts:AssumeRole")
 	if diff := cmp.Diff(want, got["EscalatorAwsLambdaRole"]); diff != "" {

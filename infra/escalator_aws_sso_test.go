@@ -48,7 +48,7 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 		want := permissions{}
 		grant(want, []string{"EscalatorAwsSsoLogs.Arn"}, logWrite...)
 		grant(want, tableRW, tableActions...)
-		grant(want, []string{"HooksSecrets", "StrategySecretsAwsSso"}, "secretsmanager:GetSecretValue")
+		grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 		// Written out, as docs/strategies/aws_sso.md lists them.
 		grant(want, []string{"*"},
 			"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
@@ -74,9 +74,19 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 				t.Errorf("end_sessions %v: unexpected action %s", end, a)
 			}
 		}
-		// No other role got the strategy's actions.
-		for role, ps := range tp.rolePermissions(t) {
-			if role == "EscalatorAwsSsoRole" {
+		// No other role got the strategy's actions but the reconciler's,
+		// which checks and repairs drift with the same actions
+		// (allowDriftChecks).
+		perms := tp.rolePermissions(t)
+		for a := range perms["EscalatorAwsSsoRole"] {
+			if strings.HasPrefix(a, "sso:") || strings.HasPrefix(a, "identitystore:") {
+				if diff := cmp.Diff(perms["EscalatorAwsSsoRole"][a], perms["ReconcilerRole"][a]); diff != "" {
+					t.Errorf("end_sessions %v: the reconciler's %s differs from the escalator's (-escalator +reconciler):\n%s", end, a, diff)
+				}
+			}
+		}
+		for role, ps := range perms {
+			if role == "EscalatorAwsSsoRole" || role == "ReconcilerRole" {
 				continue
 			}
 			for a := range ps {

@@ -408,6 +408,12 @@ func (e *Escalator) await(ctx context.Context, g latch.GrantSpec, what string, s
 		if isCode(err, "ThrottlingException") {
 			continue
 		}
+		if err != nil && ctx.Err() != nil {
+			// The time ran out during the status call: the request is
+			// still in progress as far as anyone knows.
+			return &latch.Error{Kind: latch.KindInternal, Code: CodeInProgress,
+				Message: fmt.Sprintf("the assignment %s request %s was still in progress", what, aws.ToString(id)), Err: err}
+		}
 		if err != nil {
 			return err
 		}
