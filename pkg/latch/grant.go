@@ -282,3 +282,15 @@ func (g *Grant) FirstRequestID() string {
 	}
 	return g.Leases[0].RequestID
 }
+
+// EscalatorFlow is f under the escalator name RevokeTarget gave: f itself
+// when the name is its own, else a copy so named, which is the escalator
+// cache's key (one escalator per distinct recorded settings).
+func (f *Flow) EscalatorFlow(name string) *Flow {
+	if name == f.Name {
+		return f
+	}
+	c := *f
+	c.Name = name
+	return &c
+}

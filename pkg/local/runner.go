@@ -465,13 +465,7 @@ func (r *Runner) target(g latch.Grant) (*latch.Flow, latch.Escalator, error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("flow %q is not loaded and grant %s recorded nothing to act with: restore the flow file", g.Flow, g.ID)
 	}
-	ef := f
-	if name != f.Name {
-		c := *f
-		c.Name = name // the escalator's cache key: one per distinct recorded settings
-		ef = &c
-	}
-	esc, err := r.c.Escalator(ef)
+	esc, err := r.c.Escalator(f.EscalatorFlow(name))
 	if err != nil {
 		return nil, nil, fmt.Errorf("escalator of grant %s: %w", g.ID, err)
 	}

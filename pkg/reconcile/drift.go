@@ -144,13 +144,7 @@ func (d *Drift) prepare(g latch.Grant, now time.Time) (*latch.Flow, latch.GrantS
 	if !ok {
 		return nil, latch.GrantSpec{}, nil, false
 	}
-	ef := f
-	if name != f.Name {
-		c := *f
-		c.Name = name // the escalator's cache key: one per distinct recorded settings
-		ef = &c
-	}
-	esc, err := d.Escalator(ef)
+	esc, err := d.Escalator(f.EscalatorFlow(name))
 	if err != nil || !latch.Checks(esc) {
 		return nil, latch.GrantSpec{}, nil, false
 	}

@@ -269,13 +269,7 @@ func (h *TaskHandler) revokeWith(g latch.Grant) (*latch.Flow, latch.Escalator, e
 		return nil, nil, &TaskError{Code: "flow_not_found",
 			Message: fmt.Sprintf("flow %q is not loaded and grant %s recorded nothing to act with: restore the flow file", g.Flow, g.ID)}
 	}
-	ef := f
-	if name != f.Name {
-		c := *f
-		c.Name = name // the escalator's cache key: one per distinct recorded settings
-		ef = &c
-	}
-	esc, err := h.Escalator(ef)
+	esc, err := h.Escalator(f.EscalatorFlow(name))
 	if err != nil {
 		return nil, nil, taskErr("escalator_unavailable", err)
 	}
