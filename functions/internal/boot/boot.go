@@ -157,7 +157,7 @@ func (e *Env) LookupEnv(ctx context.Context, arnVars ...string) (func(string) (s
 		vars = append(vars, v)
 	}
 	return func(name string) (string, bool) {
-		if v, ok := os.LookupEnv(name); ok {
+		if v := e.getenv(name); v != "" {
 			return v, true
 		}
 		for _, v := range vars {
