@@ -325,29 +325,7 @@ func warnOrphanedGrants(ctx context.Context, store latch.Store, flowSet *engine.
 		log.Error("open grants cannot be revoked until their flow file (or strategy) is restored; "+
 			"their revokes are retried and reported overdue", "grants", strings.Join(stuck, ", "))
 	}
-	return warnFailedRevokes(ctx, store, log)
-}
-
-// warnFailedRevokes names, as an ERROR, the grants an earlier version left
-// failed at the revoke (that version gave a revoke up): they may still hold
-// access, and nothing revokes them until an admin retries their requests
-// (a retry first completes the revoke).
-func warnFailedRevokes(ctx context.Context, store latch.Store, log *slog.Logger) error {
-	failed, err := store.ListGrants(ctx, latch.GrantFailed)
-	if err != nil {
-		return fmt.Errorf("list failed grants: %w", err)
-	}
-	var held []string
-	for _, g := range failed {
-		if g.Failure != nil && g.Failure.Stage == latch.StageDeescalate {
-			held = append(held, g.ID+" (requests "+strings.Join(g.RequestIDs(), " ")+")")
-		}
-	}
-	if len(held) > 0 {
-		log.Error("grants failed at the revoke by an earlier version may still hold access; "+
-			"retry each of their requests as an admin (latch retry REQUEST) to revoke them", "grants", strings.Join(held, ", "))
-	}
-	return nil
+	return reconcile.WarnFailedRevokes(ctx, store, log)
 }
 
 // loadTLS reads the certificate and key for HTTPS; neither means plain HTTP.

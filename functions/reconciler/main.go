@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -40,5 +41,17 @@ func main() {
 		// One CloudWatch embedded-metric line per overdue revoke per run:
 		// the RevokeOverdue metric an alarm watches.
 		Overdue: reconcile.EMF(os.Stdout, boot.MetricsNamespace, nil)}
-	lambda.Start(boot.Reconcile(rc.Run, env.Log, os.Stdout, time.Now))
+	// Once per execution environment, on its first run (not at start: no
+	// call the first answer can do without), the grants an earlier version
+	// left failed at the revoke are named.
+	var once sync.Once
+	run := func(ctx context.Context) (reconcile.Report, error) {
+		once.Do(func() {
+			if err := reconcile.WarnFailedRevokes(ctx, parts.Store, env.Log); err != nil {
+				env.Log.ErrorContext(ctx, "the grants failed at the revoke cannot be listed", "err", err)
+			}
+		})
+		return rc.Run(ctx)
+	}
+	lambda.Start(boot.Reconcile(run, env.Log, os.Stdout, time.Now))
 }

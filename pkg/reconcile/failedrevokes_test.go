@@ -1,4 +1,4 @@
-package main
+package reconcile_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/reconcile"
 )
 
 // Grants an earlier version left failed at the revoke may still hold
@@ -32,7 +33,7 @@ func TestStartNamesGrantsFailedAtTheRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := warnFailedRevokes(context.Background(), store, slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+	if err := reconcile.WarnFailedRevokes(context.Background(), store, slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
