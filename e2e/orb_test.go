@@ -5,12 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -526,20 +531,34 @@ func TestOrbHonoursRetryAfter(t *testing.T) {
 	needOrbTools(t)
 	srv := startServer(t, writeFlows(t, map[string]string{"deploy.yaml": approvalOnlyFlow}), t.TempDir(), "--rate-limit", "0.2")
 	token := ciToken(t, srv)
-	// Spend the token's burst (1 call, refilled after 5 seconds), so that the
-	// step's first call is refused even when the machine is slow to start it.
+	// In front of the server, a proxy spends the token's burst (1 call,
+	// refilled after 5 seconds) just before it passes on the step's first
+	// create, so that Latch itself refuses that create however slowly the
+	// machine starts the step.
 	ci := client.New(srv.URL, token)
 	ci.Retry = client.NoRetry // see the 429 rather than wait it out
-	for i := 0; ; i++ {
-		_, err := ci.ListRequests(context.Background(), latch.RequestFilter{})
-		if latch.ErrorCodeOf(err) == "rate_limited" {
-			break
+	var spent atomic.Bool
+	target, _ := url.Parse(srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/requests" && !spent.Swap(true) {
+			for i := 0; ; i++ {
+				_, err := ci.ListRequests(r.Context(), latch.RequestFilter{})
+				if latch.ErrorCodeOf(err) == "rate_limited" {
+					break
+				}
+				if err != nil || i == 10 {
+					t.Errorf("call %d with the token: %v, want rate_limited within the burst", i+1, err)
+					break
+				}
+			}
 		}
-		if err != nil || i == 10 {
-			t.Fatalf("call %d with the token: %v, want rate_limited within the burst", i+1, err)
-		}
-	}
-	job := newCIJob(t, srv, token, "job-busy")
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	busy := *srv
+	busy.URL = front.URL
+	job := newCIJob(t, &busy, token, "job-busy")
 	out, code := job.run("request", map[string]string{"flow": "deploy", "on_behalf_of": "bob@example.com", "fields": `{"reason": "release 11"}`})
 	if code != 0 || !regexp.MustCompile(`Too many calls with this token \(429\); trying again in [1-5]s, as Retry-After asks\.`).MatchString(out) {
 		t.Fatalf("request after the burst: exit %d, want 0 after waiting out the 429:\n%s", code, out)
