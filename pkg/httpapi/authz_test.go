@@ -17,11 +17,9 @@ import (
 
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
-	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/tokens"
 )
 
@@ -45,31 +43,12 @@ type authzAPI struct {
 
 func newAuthzAPI(t *testing.T) *authzAPI {
 	t.Helper()
-	var fs []*latch.Flow
-	for name, src := range map[string]string{"deploy.yaml": approvalFlow, "fragile.yaml": brokenRuleFlow} {
-		f, err := flows.Parse(name, []byte(src), flows.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var eng *engine.Engine
-	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
-	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	flowSet := engine.NewFlowSet(fs)
-	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
-	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
-	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers,
-		Users: &engine.Users{Store: store, Clock: latch.SystemClock, RoleFor: dir.RoleFor}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutDomain(ctx, latch.Domain{Name: "example.com"}); err != nil {
+	var dir *identity.Directory
+	eng, store, queue := newEngineWith(t, func(st latch.Store) *engine.Users {
+		dir = &identity.Directory{Store: st, Clock: latch.SystemClock}
+		return &engine.Users{Store: st, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
+	}, approvalFlow, brokenRuleFlow)
+	if err := store.PutDomain(context.Background(), latch.Domain{Name: "example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
