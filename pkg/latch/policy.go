@@ -42,12 +42,12 @@ func RuleError(owner, name, rule string, cause error) *Error {
 
 // CanApprove reports whether actor (acting as by) may approve r: never the
 // principal that created r for someone else — the bot that created it,
-// whoever its "as" names, or a person who asked on another's behalf — and
-// otherwise as CanDecide says.
+// whoever its "as" names (and no one acting as that bot), or a person who
+// asked on another's behalf — and otherwise as CanDecide says.
 func CanApprove(f *Flow, r *Request, by Actor, actor, requester *User) error {
 	c := r.CreatedBy
 	switch {
-	case c.Bot != "" && by.Bot == c.Bot:
+	case c.Bot != "" && (by.Bot == c.Bot || (actor != nil && actor.Kind == KindBot && actor.Name == c.Bot)):
 		return Errorf(KindForbidden, CodeCreatorCannotDecide,
 			"Bot %q created this request, so it may not approve it, whoever it acts as: another principal must.", c.Bot)
 	case c.Bot == "" && c.Email != "" && c.Email != r.Requester.Email && by.Email == c.Email:

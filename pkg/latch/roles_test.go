@@ -162,6 +162,7 @@ func TestCreatorCannotApprove(t *testing.T) {
 		{"the bot, as a listed approver", byBot, latch.CmdApprove, latch.Actor{Email: lead.Email, Bot: "ci"}, lead, latch.CodeCreatorCannotDecide},
 		{"the bot, as an admin", byBot, latch.CmdApprove, latch.Actor{Email: admin.Email, Bot: "ci"}, admin, latch.CodeCreatorCannotDecide},
 		{"the bot, as itself (a listed approver)", byBot, latch.CmdApprove, latch.Actor{Email: ciUser.Email, Bot: "ci"}, ciUser, latch.CodeCreatorCannotDecide},
+		{"another bot, as the creating bot", byBot, latch.CmdApprove, latch.Actor{Email: ciUser.Email, Bot: "chatops"}, ciUser, latch.CodeCreatorCannotDecide},
 		{"another bot, as a listed approver", byBot, latch.CmdApprove, latch.Actor{Email: lead.Email, Bot: "chatops"}, lead, "ok"},
 		{"the approver in person", byBot, latch.CmdApprove, latch.Actor{Email: lead.Email}, lead, "ok"},
 		{"the bot denies", byBot, latch.CmdDeny, latch.Actor{Email: lead.Email, Bot: "ci"}, lead, "ok"},
