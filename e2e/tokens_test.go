@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,20 +52,62 @@ func TestBotTokens(t *testing.T) {
 	if _, err := ci.ListUsers(ctx); latch.ErrorCodeOf(err) != "missing_scope" {
 		t.Errorf("admin route with a write token: %v, want missing_scope", err)
 	}
-	if _, err := client.New(srv.URL, approver).Act(ctx, req.ID, "approve", httpapi.ActionBody{As: "alice@example.com"}); err != nil {
-		t.Fatalf("approve with an approve token: %v", err)
+	// The impersonation case: one token that may request and approve asks
+	// for bob and approves "as" alice. The bot may not decide as anyone by
+	// default; allowed to decide as alice, it still created the request.
+	both := client.New(srv.URL, issue("both", "", "requests:write", "requests:approve", "requests:read"))
+	own, err := both.CreateRequest(ctx, httpapi.CreateBody{Flow: "prod-access", UserEmail: "bob@example.com", Fields: map[string]any{"reason": "deploy"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := both.Act(ctx, own.ID, "approve", httpapi.ActionBody{As: "alice@example.com"}); latch.ErrorCodeOf(err) != latch.CodeBotMayNotDecideAs || latch.ErrorKindOf(err) != latch.KindForbidden {
+		t.Errorf("the bot approves its own request as alice: %v, want 403 bot_may_not_decide_as", err)
+	}
+	aliceOnly := `person.email == "alice@example.com"`
+	if _, err := admin.UpdateBot(ctx, "ci", httpapi.BotUpdate{MayDecideAs: &aliceOnly}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := both.Act(ctx, own.ID, "approve", httpapi.ActionBody{As: "alice@example.com"}); latch.ErrorCodeOf(err) != latch.CodeCreatorCannotDecide {
+		t.Errorf("the bot, allowed to decide as alice, approves its own request: %v, want 403 creator_cannot_decide", err)
+	}
+	if got, err := admin.GetRequest(ctx, own.ID); err != nil || got.Status != latch.StatusPending || len(got.Approvals) != 0 {
+		t.Errorf("after the refusals the request is %s with %d approvals (%v), want pending with none", got.Status, len(got.Approvals), err)
+	}
+	// Another bot, allowed to decide as alice, approves what ci asked for.
+	if _, err := admin.CreateBotWith(ctx, httpapi.BotBody{Name: "chatops", MayDecideAs: aliceOnly}); err != nil {
+		t.Fatal(err)
+	}
+	chatops, err := admin.IssueToken(ctx, httpapi.TokenBody{Bot: "chatops", Label: "chat", Scopes: []string{"requests:approve"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.New(srv.URL, approver).Act(ctx, req.ID, "approve", httpapi.ActionBody{As: "alice@example.com"}); latch.ErrorCodeOf(err) != latch.CodeCreatorCannotDecide {
+		t.Errorf("ci's approve token on ci's request: %v, want creator_cannot_decide", err)
+	}
+	if _, err := client.New(srv.URL, chatops.Secret).Act(ctx, req.ID, "approve", httpapi.ActionBody{As: "alice@example.com"}); err != nil {
+		t.Fatalf("approve by another bot, as alice: %v", err)
 	}
 	evs, err := admin.Events(ctx, req.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if evs[0].Actor != (latch.Actor{Email: "bob@example.com", Bot: "ci"}) || evs[1].Actor != (latch.Actor{Email: "alice@example.com", Bot: "ci"}) {
+	if evs[0].Actor != (latch.Actor{Email: "bob@example.com", Bot: "ci"}) || evs[1].Actor != (latch.Actor{Email: "alice@example.com", Bot: "chatops"}) {
 		t.Errorf("audit actors = %+v, %+v; want the person and the bot on each", evs[0].Actor, evs[1].Actor)
+	}
+
+	// A rule that does not compile is refused when it is set, by the CLI
+	// too, naming the rule and the reason.
+	if _, stderr, code := cli(t, srv, "bots", "create", "broken", "--may-decide-as", `person.mail == "x"`); code == 0 ||
+		!strings.Contains(stderr, "may_decide_as") || !strings.Contains(stderr, `no key "mail"`) {
+		t.Errorf("latch bots create with a bad rule: exit %d, stderr %q; want a failure naming the rule and the reason", code, stderr)
+	}
+	if out, stderr, code := cli(t, srv, "bots", "update", "ci", "--may-decide-as", ""); code != 0 || !strings.Contains(out, "may_decide_as nobody") {
+		t.Errorf("latch bots update ci --may-decide-as '': exit %d, %q %q", code, out, stderr)
 	}
 
 	// Revoked, expired, missing and unknown tokens are refused.
 	list, err := admin.ListTokens(ctx)
-	if err != nil || len(list) != 2 {
+	if err != nil || len(list) != 4 {
 		t.Fatalf("tokens = %+v, %v", list, err)
 	}
 	if err := admin.RevokeToken(ctx, list[0].ID); err != nil {
@@ -98,7 +141,7 @@ func TestBotTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := srv.logs.String()
-	for _, secret := range []string{writer, approver, short, adminToken} {
+	for _, secret := range []string{writer, approver, short, chatops.Secret, adminToken} {
 		if bytes.Contains(db, []byte(secret)) {
 			t.Errorf("a token's secret is in the store file")
 		}

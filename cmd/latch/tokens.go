@@ -12,21 +12,55 @@ import (
 
 func newBotsCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "bots", Short: "Manage bots: named non-human users that own API tokens (admins)"}
-	cmd.AddCommand(&cobra.Command{
+	var created httpapi.BotBody
+	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a bot", Args: cobra.ExactArgs(1),
+		Example: `  latch bots create ci --may-request-for 'person.email.endsWith("@example.com")'
+  latch bots create chatops --may-decide-as 'person.role == "admin"'`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			u, err := c.CreateBot(cmd.Context(), args[0])
+			created.Name = args[0]
+			u, err := c.CreateBotWith(cmd.Context(), created)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created bot %s (%s)\n", args[0], u.Email)
 			return nil
 		},
-	}, &cobra.Command{
+	}
+	botRuleFlags(create, &created.MayRequestFor, &created.MayDecideAs)
+	var mayRequestFor, mayDecideAs string
+	update := &cobra.Command{
+		Use: "update NAME", Short: "Change a bot's rules (a flag left out keeps its rule; \"\" restores the default)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var body httpapi.BotUpdate
+			if cmd.Flags().Changed("may-request-for") {
+				body.MayRequestFor = &mayRequestFor
+			}
+			if cmd.Flags().Changed("may-decide-as") {
+				body.MayDecideAs = &mayDecideAs
+			}
+			if body.MayRequestFor == nil && body.MayDecideAs == nil {
+				return fmt.Errorf("nothing to change: give --may-request-for or --may-decide-as")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			u, err := c.UpdateBot(cmd.Context(), args[0], body)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "updated bot %s: may_request_for %s; may_decide_as %s\n", u.Name,
+				ruleOrDefault(u.MayRequestFor, "members of the organisation's domains"), ruleOrDefault(u.MayDecideAs, "nobody"))
+			return nil
+		},
+	}
+	botRuleFlags(update, &mayRequestFor, &mayDecideAs)
+	cmd.AddCommand(create, update, &cobra.Command{
 		Use: "list", Short: "List bots", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
@@ -40,10 +74,13 @@ func newBotsCmd(o *clientOptions) *cobra.Command {
 			if o.out.format != "table" {
 				return o.out.print(cmd.OutOrStdout(), httpapi.BotList{Bots: orEmpty(bots)}, nil)
 			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tMAY REQUEST FOR\tMAY DECIDE AS")
 			for _, b := range bots {
-				fmt.Fprintln(cmd.OutOrStdout(), b.Name)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", b.Name, ruleOrDefault(b.MayRequestFor, "(default: the organisation's domains)"),
+					ruleOrDefault(b.MayDecideAs, "(default: nobody)"))
 			}
-			return nil
+			return tw.Flush()
 		},
 	}, &cobra.Command{
 		Use: "delete NAME", Short: "Revoke a bot's tokens and delete it", Args: cobra.ExactArgs(1),
@@ -56,6 +93,21 @@ func newBotsCmd(o *clientOptions) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// botRuleFlags adds the flags that set a bot's rules.
+func botRuleFlags(cmd *cobra.Command, mayRequestFor, mayDecideAs *string) {
+	cmd.Flags().StringVar(mayRequestFor, "may-request-for", "",
+		"CEL rule over person (and bot): whom the bot may request access for; empty: members of the organisation's domains")
+	cmd.Flags().StringVar(mayDecideAs, "may-decide-as", "",
+		"CEL rule over person (and bot): as whom the bot may approve, deny or retry; empty: nobody (it decides as itself)")
+}
+
+func ruleOrDefault(rule, def string) string {
+	if rule == "" {
+		return def
+	}
+	return rule
 }
 
 func newTokensCmd(o *clientOptions) *cobra.Command {

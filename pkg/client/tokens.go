@@ -9,10 +9,21 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 )
 
-// CreateBot makes a bot.
+// CreateBot makes a bot with the default rules.
 func (c *Client) CreateBot(ctx context.Context, name string) (latch.User, error) {
+	return c.CreateBotWith(ctx, httpapi.BotBody{Name: name})
+}
+
+// CreateBotWith makes a bot with the rules body gives.
+func (c *Client) CreateBotWith(ctx context.Context, body httpapi.BotBody) (latch.User, error) {
 	var u latch.User
-	return u, c.do(ctx, http.MethodPost, "/v1/bots", httpapi.BotBody{Name: name}, &u)
+	return u, c.do(ctx, http.MethodPost, "/v1/bots", body, &u)
+}
+
+// UpdateBot changes a bot's rules.
+func (c *Client) UpdateBot(ctx context.Context, name string, body httpapi.BotUpdate) (latch.User, error) {
+	var u latch.User
+	return u, c.do(ctx, http.MethodPatch, "/v1/bots/"+url.PathEscape(name), body, &u)
 }
 
 // ListBots lists the bots.

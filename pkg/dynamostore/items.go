@@ -179,15 +179,18 @@ type effectItem struct {
 }
 
 type userItem struct {
-	ID        string            `dynamodbav:"id"`
-	Email     string            `dynamodbav:"email"`
-	Name      string            `dynamodbav:"name,omitempty"`
-	Role      string            `dynamodbav:"role"`
-	Kind      string            `dynamodbav:"kind"`
-	SlackIDs  map[string]string `dynamodbav:"slack_ids,omitempty"`
-	CreatedAt time.Time         `dynamodbav:"created_at"`
-	UpdatedAt time.Time         `dynamodbav:"updated_at,omitempty"`
-	Version   int64             `dynamodbav:"version"`
+	ID       string            `dynamodbav:"id"`
+	Email    string            `dynamodbav:"email"`
+	Name     string            `dynamodbav:"name,omitempty"`
+	Role     string            `dynamodbav:"role"`
+	Kind     string            `dynamodbav:"kind"`
+	SlackIDs map[string]string `dynamodbav:"slack_ids,omitempty"`
+	// A bot's rules (latch.User.MayRequestFor, MayDecideAs).
+	MayRequestFor string    `dynamodbav:"may_request_for,omitempty"`
+	MayDecideAs   string    `dynamodbav:"may_decide_as,omitempty"`
+	CreatedAt     time.Time `dynamodbav:"created_at"`
+	UpdatedAt     time.Time `dynamodbav:"updated_at,omitempty"`
+	Version       int64     `dynamodbav:"version"`
 }
 
 type identityItem struct {
@@ -374,14 +377,16 @@ func (it effectItem) domain() latch.Effect {
 func toUser(u latch.User) userItem {
 	return userItem{
 		ID: u.ID, Email: u.Email, Name: u.Name, Role: string(u.Role), Kind: string(u.Kind),
-		SlackIDs: u.SlackIDs, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Version: u.Version,
+		SlackIDs: u.SlackIDs, MayRequestFor: u.MayRequestFor, MayDecideAs: u.MayDecideAs,
+		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt, Version: u.Version,
 	}
 }
 
 func (it userItem) domain() latch.User {
 	return latch.User{
 		ID: it.ID, Email: it.Email, Name: it.Name, Role: latch.Role(it.Role), Kind: latch.UserKind(it.Kind),
-		SlackIDs: it.SlackIDs, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
+		SlackIDs: it.SlackIDs, MayRequestFor: it.MayRequestFor, MayDecideAs: it.MayDecideAs,
+		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
 	}
 }
 

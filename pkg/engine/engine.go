@@ -190,6 +190,7 @@ func (e *Engine) Handle(ctx context.Context, cmd latch.Command) error {
 			e.log.InfoContext(ctx, "command applied", "command", cmd.ID, "kind", cmd.Kind,
 				"request", cmd.RequestID, "grant", cmd.GrantID, "changed", len(c.Requests))
 			e.dispatch(ctx, c.Effects)
+			e.recordActor(ctx, s.Actor)
 			return nil
 		case errors.Is(err, latch.ErrDuplicate):
 			return nil
@@ -244,9 +245,14 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 			return s, err
 		}
 		if !cmd.Actor.IsSystem() && cmd.Actor.Email != "" {
-			if s.Actor, err = e.userPtr(ctx, cmd.Actor.Email); err != nil {
+			// Judged as the person they are or would be: whom a refused
+			// command names is not recorded (Handle records them once
+			// their command is applied).
+			actor, err := e.users.Peek(ctx, cmd.Actor.Email)
+			if err != nil {
 				return s, err
 			}
+			s.Actor = &actor
 		}
 		if r.GrantID != "" {
 			g, err := e.store.GetGrant(ctx, r.GrantID)
@@ -289,6 +295,17 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 		s.Requests[id] = &r
 	}
 	return s, nil
+}
+
+// recordActor records the person who acted, when Latch met them only now
+// (Version 0: see Users.Peek). A failure is logged: the command stands.
+func (e *Engine) recordActor(ctx context.Context, actor *latch.User) {
+	if actor == nil || actor.Version != 0 {
+		return
+	}
+	if _, err := e.users.Resolve(ctx, actor.Email); err != nil {
+		e.log.WarnContext(ctx, "could not record a new user", "user", actor.Email, "err", err)
+	}
 }
 
 // recordedFlow is the flow made from what the request's grant recorded, for

@@ -304,6 +304,31 @@ func TestCheckChangesNothing(t *testing.T) {
 	}
 }
 
+// Whom a command names is judged as the user they would be, and recorded
+// only once the command is applied: a checked or refused command records
+// nobody.
+func TestOnlyAnAppliedCommandRecordsItsActor(t *testing.T) {
+	f := newFixture(t, testFlow(2))
+	r := f.create(t)
+	ctx := context.Background()
+	known := func(email string) bool {
+		_, err := f.store.GetUser(ctx, email)
+		if err != nil && !errors.Is(err, latch.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	if err := f.eng.Check(ctx, approve(r.ID, "a1@example.com")); err != nil || known("a1@example.com") {
+		t.Errorf("Check of an allowed approval: %v, recorded %v; want nil, not recorded", err, known("a1@example.com"))
+	}
+	if err := f.eng.Handle(ctx, approve(r.ID, "stranger@example.com")); latch.ErrorCodeOf(err) != latch.CodeNotApprover || known("stranger@example.com") {
+		t.Errorf("Handle of a refused approval: %v, recorded %v; want not_an_approver, not recorded", err, known("stranger@example.com"))
+	}
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil || !known("a1@example.com") {
+		t.Errorf("Handle of an allowed approval: %v, recorded %v; want nil, recorded", err, known("a1@example.com"))
+	}
+}
+
 // An effect that fails stays in the outbox and is carried out later.
 func TestFailedEffectIsRetriedFromOutbox(t *testing.T) {
 	f := newFixture(t, testFlow(1))

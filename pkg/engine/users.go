@@ -24,6 +24,29 @@ func (u *Users) Resolve(ctx context.Context, email string) (latch.User, error) {
 	return u.resolve(ctx, email, nil, nil)
 }
 
+// Peek returns the user with the given email, or the person Resolve would
+// create (with the role RoleFor gives, Version 0) without saving them: for
+// judging what someone may do before anything is recorded. A malformed
+// email is a KindInvalid *Error.
+func (u *Users) Peek(ctx context.Context, email string) (latch.User, error) {
+	email = latch.NormalizeEmail(email)
+	if !latch.ValidEmail(email) {
+		return latch.User{}, latch.Errorf(latch.KindInvalid, "invalid_email", "%q is not an email address.", email)
+	}
+	user, err := u.Store.GetUser(ctx, email)
+	if !errors.Is(err, latch.ErrNotFound) {
+		if err != nil {
+			return latch.User{}, fmt.Errorf("get user %s: %w", email, err)
+		}
+		return user, nil
+	}
+	role, err := u.roleFor(ctx, email)
+	if err != nil {
+		return latch.User{}, fmt.Errorf("role of new user %s: %w", email, err)
+	}
+	return latch.User{Email: email, Role: role, Kind: latch.KindPerson}, nil
+}
+
 // SlackPerson is someone a Slack payload names, as users.info describes them.
 type SlackPerson struct {
 	Email  string

@@ -33,7 +33,7 @@ func StatusOf(err error) int {
 		switch le.Code {
 		case "method_not_allowed":
 			return http.StatusMethodNotAllowed
-		case "bad_json", "bad_request":
+		case "bad_json", "bad_request", "invalid_rule":
 			return http.StatusBadRequest
 		case "body_too_large":
 			return http.StatusRequestEntityTooLarge
@@ -68,6 +68,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			challenge += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	if body.Error.Code == latch.CodeRuleError {
+		// The person is told which rule failed; its admins learn why here.
+		log.WarnContext(r.Context(), "a rule failed when it ran", "method", r.Method, "route", Route(r),
+			"request_id", RequestID(r.Context()), "details", body.Error.Details, "err", err)
 	}
 	if status >= 500 {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", Route(r), "request_id", RequestID(r.Context()), "err", err)

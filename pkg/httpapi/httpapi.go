@@ -238,6 +238,9 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 		return &latch.Error{Kind: latch.KindInvalid, Code: "missing_fields",
 			Message: "The body must name the flow and the user_email of the person asking.", Details: missing}
 	}
+	if err := s.botMayRequestFor(r.Context(), p, body.UserEmail); err != nil {
+		return err
+	}
 	in := engine.CreateInput{Flow: body.Flow, UserEmail: body.UserEmail,
 		CreatedBy: p.actorFor(body.UserEmail), Source: latch.SourceAPI, Fields: body.Fields, Context: body.Context}
 	key := r.Header.Get("Idempotency-Key")
@@ -334,12 +337,12 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error 
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	if strings.TrimSpace(body.As) == "" {
-		return &latch.Error{Kind: latch.KindInvalid, Code: "missing_fields",
-			Message: "The body must say who acts: {\"as\": \"email\"}.", Details: map[string]any{"as": "is required"}}
+	actor, err := s.actor(r.Context(), p, kind, body.As)
+	if err != nil {
+		return err
 	}
 	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.PathValue("id"),
-		Actor: p.actorFor(body.As), Reason: body.Reason, Source: latch.SourceAPI, At: s.Clock.Now()}
+		Actor: actor, Reason: body.Reason, Source: latch.SourceAPI, At: s.Clock.Now()}
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.Engine.Check(ctx, cmd); err != nil {
 		return err

@@ -31,9 +31,21 @@ approval:
 // the deploy flow.
 func newEngine(t *testing.T) (*engine.Engine, *boltstore.Store, *local.Queue) {
 	t.Helper()
-	f, err := flows.Parse("deploy.yaml", []byte(approvalFlow), flows.Options{})
-	if err != nil {
-		t.Fatal(err)
+	return newEngineWith(t, nil, approvalFlow)
+}
+
+// newEngineWith is the engine of latch server over a store of its own,
+// with the flows given (YAML) and, when users is not nil, the user
+// directory it makes.
+func newEngineWith(t *testing.T, users func(latch.Store) *engine.Users, flowTexts ...string) (*engine.Engine, *boltstore.Store, *local.Queue) {
+	t.Helper()
+	var fs []*latch.Flow
+	for i, text := range flowTexts {
+		f, err := flows.Parse("flow"+strconv.Itoa(i)+".yaml", []byte(text), flows.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
 	}
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
 	if err != nil {
@@ -43,10 +55,14 @@ func newEngine(t *testing.T) (*engine.Engine, *boltstore.Store, *local.Queue) {
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
 	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	flowSet := engine.NewFlowSet([]*latch.Flow{f})
+	flowSet := engine.NewFlowSet(fs)
 	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
 	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
-	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers}); err != nil {
+	cfg := engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers}
+	if users != nil {
+		cfg.Users = users(store)
+	}
+	if eng, err = engine.New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	return eng, store, queue

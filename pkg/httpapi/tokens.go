@@ -13,15 +13,26 @@ import (
 func (s *Server) tokenRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/bots", s.admin(s.listBots))
 	mux.Handle("POST /v1/bots", s.admin(s.createBot))
+	mux.Handle("PATCH /v1/bots/{name}", s.admin(s.updateBot))
 	mux.Handle("DELETE /v1/bots/{name}", s.admin(s.deleteBot))
 	mux.Handle("GET /v1/tokens", s.admin(s.listTokens))
 	mux.Handle("POST /v1/tokens", s.admin(s.issueToken))
 	mux.Handle("DELETE /v1/tokens/{id}", s.admin(s.revokeToken))
 }
 
-// BotBody is the body of POST /v1/bots.
+// BotBody is the body of POST /v1/bots: the bot's name and its rules over
+// the people it speaks for (CEL; empty: the defaults, see tokens.BotRules).
 type BotBody struct {
-	Name string `json:"name"`
+	Name          string `json:"name"`
+	MayRequestFor string `json:"may_request_for,omitempty"`
+	MayDecideAs   string `json:"may_decide_as,omitempty"`
+}
+
+// BotUpdate is the body of PATCH /v1/bots/{name}: a rule left out stays as
+// it is; "" puts it back to its default.
+type BotUpdate struct {
+	MayRequestFor *string `json:"may_request_for,omitempty"`
+	MayDecideAs   *string `json:"may_decide_as,omitempty"`
 }
 
 // BotList is the answer of GET /v1/bots.
@@ -46,13 +57,32 @@ func (s *Server) createBot(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	u, err := s.Tokens.CreateBot(r.Context(), body.Name)
+	u, err := s.Tokens.CreateBot(r.Context(), body.Name, tokens.BotRules{MayRequestFor: body.MayRequestFor, MayDecideAs: body.MayDecideAs})
 	if err != nil {
 		return err
 	}
-	s.record(r.Context(), p, latch.AuditBotCreated, u.Email, map[string]any{"bot": body.Name})
+	s.record(r.Context(), p, latch.AuditBotCreated, u.Email, botData(u))
 	writeJSON(w, http.StatusCreated, u)
 	return nil
+}
+
+func (s *Server) updateBot(w http.ResponseWriter, r *http.Request, p Principal) error {
+	var body BotUpdate
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	u, err := s.Tokens.UpdateBot(r.Context(), r.PathValue("name"), body.MayRequestFor, body.MayDecideAs)
+	if err != nil {
+		return err
+	}
+	s.record(r.Context(), p, latch.AuditBotUpdated, u.Email, botData(u))
+	writeJSON(w, http.StatusOK, u)
+	return nil
+}
+
+// botData is what the admin audit trail records of a bot.
+func botData(u latch.User) map[string]any {
+	return map[string]any{"bot": u.Name, tokens.RuleMayRequestFor: u.MayRequestFor, tokens.RuleMayDecideAs: u.MayDecideAs}
 }
 
 func (s *Server) deleteBot(w http.ResponseWriter, r *http.Request, p Principal) error {

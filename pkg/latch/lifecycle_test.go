@@ -778,7 +778,7 @@ func TestDecideErrors(t *testing.T) {
 			name:     "approving with a rule that fails",
 			state:    latch.State{Flow: testFlow(rule(brokenRule)), Request: ptr(pending("r1")), Actor: eve, Requester: ann},
 			cmd:      latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: by(eve), At: at(time.Minute)},
-			wantKind: latch.KindInternal, wantCode: latch.CodeRuleError,
+			wantKind: latch.KindInvalid, wantCode: latch.CodeRuleError,
 		},
 		{
 			name:     "a member retrying",

@@ -18,7 +18,44 @@ const (
 	CodeNotRequester       = "not_requester"
 	CodeAdminOnly          = "admin_only"
 	CodeFlowNotOffered     = "flow_not_offered"
+	// CodeCreatorCannotDecide refuses an approval by the principal that
+	// created the request on someone else's behalf (a bot, whatever person
+	// it names with "as").
+	CodeCreatorCannotDecide = "creator_cannot_decide"
+	// CodeBotMayNotRequestFor and CodeBotMayNotDecideAs refuse a bot that
+	// speaks for a person its may_request_for or may_decide_as rule leaves
+	// out.
+	CodeBotMayNotRequestFor = "bot_may_not_request_for"
+	CodeBotMayNotDecideAs   = "bot_may_not_decide_as"
 )
+
+// RuleError is the error of a rule that failed when it ran (an error or its
+// cost limit): a KindInvalid *Error, answered 422 rule_error, whose message
+// names the rule and where it is written (the flow, or the bot) and whose
+// details say the same for a program; the cause, for the log of admins, is
+// wrapped and never shown.
+func RuleError(owner, name, rule string, cause error) *Error {
+	return &Error{Kind: KindInvalid, Code: CodeRuleError,
+		Message: fmt.Sprintf("The %s rule of %s %q failed when it ran; an admin must fix it (Latch's log has the details).", rule, owner, name),
+		Details: map[string]any{owner: name, "rule": rule}, Err: cause}
+}
+
+// CanApprove reports whether actor (acting as by) may approve r: never the
+// principal that created r for someone else — the bot that created it,
+// whoever its "as" names (and no one acting as that bot), or a person who
+// asked on another's behalf — and otherwise as CanDecide says.
+func CanApprove(f *Flow, r *Request, by Actor, actor, requester *User) error {
+	c := r.CreatedBy
+	switch {
+	case c.Bot != "" && (by.Bot == c.Bot || (actor != nil && actor.Kind == KindBot && actor.Name == c.Bot)):
+		return Errorf(KindForbidden, CodeCreatorCannotDecide,
+			"Bot %q created this request, so it may not approve it, whoever it acts as: another principal must.", c.Bot)
+	case c.Bot == "" && c.Email != "" && c.Email != r.Requester.Email && by.Email == c.Email:
+		return Errorf(KindForbidden, CodeCreatorCannotDecide,
+			"%s created this request for %s, so may not approve it: another principal must.", c.Email, r.Requester.Email)
+	}
+	return CanDecide(f, r, actor, requester)
+}
 
 // CanDecide reports whether actor may approve or deny r: an admin always may;
 // otherwise an approver listed by the flow or allowed by its rule. Nobody may
@@ -59,8 +96,7 @@ func IsApprover(f *Flow, r *Request, actor, requester *User) (bool, error) {
 	}
 	ok, err := f.Approval.Rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f})
 	if err != nil {
-		return false, &Error{Kind: KindInternal, Code: CodeRuleError,
-			Message: fmt.Sprintf("The approval rule of flow %q failed; an admin must fix it.", f.Name), Err: err}
+		return false, RuleError("flow", f.Name, "approval.rule", err)
 	}
 	return ok, nil
 }
@@ -117,8 +153,7 @@ func CanRequest(f *Flow, user *User, src Source) error {
 	if f.VisibleTo != nil {
 		ok, err := f.VisibleTo.Eval(RuleVars{Requester: user, Flow: f})
 		if err != nil {
-			return &Error{Kind: KindInternal, Code: CodeRuleError,
-				Message: fmt.Sprintf("The visible_to rule of flow %q failed; an admin must fix it.", f.Name), Err: err}
+			return RuleError("flow", f.Name, "visible_to", err)
 		}
 		if !ok {
 			return Errorf(KindForbidden, CodeFlowNotOffered, "Flow %q is not offered to %s (its visible_to rule).", f.Name, user.Email)

@@ -238,6 +238,7 @@ const (
 	AuditDomainRemoved  AuditType = "domain_removed"
 	AuditBotCreated     AuditType = "bot_created"
 	AuditBotDeleted     AuditType = "bot_deleted"
+	AuditBotUpdated     AuditType = "bot_updated" // Data: bot and its rules
 	AuditTokenIssued    AuditType = "token_issued"
 	AuditTokenRevoked   AuditType = "token_revoked"
 	// AuditCorrected: the reconciler found something overdue or stuck (a

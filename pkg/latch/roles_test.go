@@ -137,3 +137,68 @@ func TestCanRequestHonoursVisibleTo(t *testing.T) {
 		t.Errorf("a failing rule: %v, want rule_error", err)
 	}
 }
+
+// The principal that created a request for someone else never approves it,
+// whoever it names: a bot, as any person or as itself; a person who asked
+// for another. Another principal's approval, or the creator's denial, is
+// judged as before.
+func TestCreatorCannotApprove(t *testing.T) {
+	f := testFlow()
+	f.Approval.Approvers = []string{"lead@example.com", "ci@bots.invalid"}
+	asker := &latch.User{ID: "U-asker", Email: "asker@example.com", Role: latch.RoleMember, Kind: latch.KindPerson}
+	lead := &latch.User{ID: "U-lead", Email: "lead@example.com", Role: latch.RoleMember, Kind: latch.KindPerson}
+	admin := &latch.User{ID: "U-admin", Email: "root@example.com", Role: latch.RoleAdmin, Kind: latch.KindPerson}
+	ciUser := &latch.User{ID: "U-ci", Email: "ci@bots.invalid", Name: "ci", Role: latch.RoleMember, Kind: latch.KindBot}
+	byBot := func(r *latch.Request) { r.CreatedBy = latch.Actor{Email: asker.Email, Bot: "ci"} }
+	byHelper := func(r *latch.Request) { r.CreatedBy = latch.Actor{Email: lead.Email} }
+	tests := []struct {
+		name    string
+		created reqOpt
+		kind    latch.CommandKind
+		by      latch.Actor
+		actor   *latch.User
+		want    string
+	}{
+		{"the bot, as a listed approver", byBot, latch.CmdApprove, latch.Actor{Email: lead.Email, Bot: "ci"}, lead, latch.CodeCreatorCannotDecide},
+		{"the bot, as an admin", byBot, latch.CmdApprove, latch.Actor{Email: admin.Email, Bot: "ci"}, admin, latch.CodeCreatorCannotDecide},
+		{"the bot, as itself (a listed approver)", byBot, latch.CmdApprove, latch.Actor{Email: ciUser.Email, Bot: "ci"}, ciUser, latch.CodeCreatorCannotDecide},
+		{"another bot, as the creating bot", byBot, latch.CmdApprove, latch.Actor{Email: ciUser.Email, Bot: "chatops"}, ciUser, latch.CodeCreatorCannotDecide},
+		{"another bot, as a listed approver", byBot, latch.CmdApprove, latch.Actor{Email: lead.Email, Bot: "chatops"}, lead, "ok"},
+		{"the approver in person", byBot, latch.CmdApprove, latch.Actor{Email: lead.Email}, lead, "ok"},
+		{"the bot denies", byBot, latch.CmdDeny, latch.Actor{Email: lead.Email, Bot: "ci"}, lead, "ok"},
+		{"a person who asked for another", byHelper, latch.CmdApprove, latch.Actor{Email: lead.Email}, lead, latch.CodeCreatorCannotDecide},
+		{"an admin, for a request the person made", func(*latch.Request) {}, latch.CmdApprove, latch.Actor{Email: admin.Email}, admin, "ok"},
+	}
+	for _, tt := range tests {
+		r := req("r1", requester(asker), tt.created)
+		_, err := r.Apply(latch.Command{ID: "c", Kind: tt.kind, RequestID: "r1", Actor: tt.by, At: at(time.Minute)},
+			latch.Env{Flow: f, Actor: tt.actor, Requester: asker})
+		got := "ok"
+		if err != nil {
+			got = latch.ErrorCodeOf(err)
+			if latch.ErrorKindOf(err) != latch.KindForbidden {
+				t.Errorf("%s: kind %s, want forbidden", tt.name, latch.ErrorKindOf(err))
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+// An approval rule that fails when it runs is the person's answer, not a
+// fault to retry: invalid (422), naming the flow and the rule.
+func TestFailingApprovalRuleIsARuleError(t *testing.T) {
+	f := testFlow()
+	f.Approval.Rule = ruleFunc(func(latch.RuleVars) (bool, error) { return false, errors.New("actual cost limit exceeded") })
+	asker := &latch.User{ID: "U-asker", Email: "asker@example.com", Role: latch.RoleMember, Kind: latch.KindPerson}
+	other := &latch.User{ID: "U-o", Email: "someone@example.com", Role: latch.RoleMember, Kind: latch.KindPerson}
+	r := req("r1", requester(asker))
+	_, err := r.Apply(latch.Command{ID: "c", Kind: latch.CmdApprove, RequestID: "r1", Actor: latch.Actor{Email: other.Email}, At: at(time.Minute)},
+		latch.Env{Flow: f, Actor: other, Requester: asker})
+	le, ok := errors.AsType[*latch.Error](err)
+	if !ok || le.Code != latch.CodeRuleError || le.Kind != latch.KindInvalid || le.Details["flow"] != f.Name || le.Details["rule"] != "approval.rule" ||
+		!errors.Is(err, le.Err) || le.Err == nil {
+		t.Fatalf("approve under a failing rule: %v (%+v), want an invalid rule_error naming flow and rule", err, le)
+	}
+}

@@ -74,7 +74,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		if cmd.Hook == "" {
-			if err := CanDecide(f, &r, env.Actor, env.Requester); err != nil {
+			if err := CanApprove(f, &r, cmd.Actor, env.Actor, env.Requester); err != nil {
 				return Outcome{}, err
 			}
 			if r.ApprovedBy(env.Actor.Email) {

@@ -29,15 +29,21 @@ const (
 
 // User is a person (or bot) Latch knows. Email is the key, stored lower-case.
 type User struct {
-	ID        string            `json:"id"`
-	Email     string            `json:"email"`
-	Name      string            `json:"name,omitempty"`
-	Role      Role              `json:"role"`
-	Kind      UserKind          `json:"kind"`
-	SlackIDs  map[string]string `json:"slack_ids,omitempty"` // Slack team id → user id
-	CreatedAt time.Time         `json:"created_at"`
-	UpdatedAt time.Time         `json:"updated_at,omitzero"`
-	Version   int64             `json:"version"`
+	ID       string            `json:"id"`
+	Email    string            `json:"email"`
+	Name     string            `json:"name,omitempty"`
+	Role     Role              `json:"role"`
+	Kind     UserKind          `json:"kind"`
+	SlackIDs map[string]string `json:"slack_ids,omitempty"` // Slack team id → user id
+	// MayRequestFor and MayDecideAs are a bot's CEL rules over the person
+	// it names (see package policy): whom it may create requests for, and
+	// as whom it may approve, deny, revoke or retry. Empty: the defaults,
+	// the organisation's members and nobody. People have neither.
+	MayRequestFor string    `json:"may_request_for,omitempty"`
+	MayDecideAs   string    `json:"may_decide_as,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at,omitzero"`
+	Version       int64     `json:"version"`
 }
 
 // Identity is a user's id in one external service: an IAM user name, an

@@ -1,6 +1,7 @@
 // Package policy compiles the CEL rules of flows (github.com/google/cel-go):
 // approval rules, which decide whether a person may approve a request, and
-// identity rules, which derive a user's id in a target system from the user.
+// identity rules, which derive a user's id in a target system from the user;
+// and the rules of bots, which say for whom a bot may speak.
 //
 // A rule is compiled and type-checked once, when flows are loaded; evaluating
 // it is then cheap, does no I/O, is bounded by CostLimit and is safe for
@@ -84,6 +85,13 @@ var (
 	})
 	approvalKeys = map[string][]string{"approver": UserKeys, "requester": UserKeys, "request": RequestKeys, "flow": FlowKeys}
 	identityKeys = map[string][]string{"user": UserKeys}
+	botEnv       = sync.OnceValues(func() (*cel.Env, error) {
+		return newEnv(
+			cel.Variable("person", cel.MapType(cel.StringType, cel.StringType)),
+			cel.Variable("bot", cel.MapType(cel.StringType, cel.StringType)),
+		)
+	})
+	botKeys = map[string][]string{"person": UserKeys, "bot": UserKeys}
 )
 
 func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
@@ -133,6 +141,47 @@ func CompileIdentityRule(src string) (*IdentityRule, error) {
 		return nil, err
 	}
 	return &IdentityRule{src: src, prog: prog}, nil
+}
+
+// BotRule is a compiled rule of a bot (may_request_for, may_decide_as): a
+// boolean CEL expression over person, the person the bot names, and bot,
+// the bot itself; both maps with email, role, id, name and kind.
+type BotRule struct {
+	src  string
+	prog cel.Program
+}
+
+// CompileBotRule compiles a bot's rule, such as
+// person.email.endsWith("@example.com") && person.role != "guest". The error
+// is a *CompileError.
+func CompileBotRule(src string) (*BotRule, error) {
+	env, err := botEnv()
+	if err != nil {
+		return nil, fmt.Errorf("bot rule environment: %w", err)
+	}
+	prog, err := compile(env, src, cel.BoolType, botKeys)
+	if err != nil {
+		return nil, err
+	}
+	return &BotRule{src: src, prog: prog}, nil
+}
+
+// Source returns the rule as written.
+func (r *BotRule) Source() string { return r.src }
+
+// Eval evaluates the rule for person and bot (nil is seen as an empty map).
+// It returns an error when evaluation fails: a type mismatch at run time or
+// CostLimit exceeded.
+func (r *BotRule) Eval(person, bot *latch.User) (bool, error) {
+	out, _, err := r.prog.Eval(map[string]any{"person": userMap(person), "bot": userMap(bot)})
+	if err != nil {
+		return false, fmt.Errorf("evaluate bot rule: %w", err)
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("evaluate bot rule: gave %s, not true or false", out.Type().TypeName())
+	}
+	return b, nil
 }
 
 func compile(env *cel.Env, src string, want *cel.Type, keys map[string][]string) (cel.Program, error) {

@@ -321,3 +321,68 @@ func BenchmarkRuleEval(b *testing.B) {
 		}
 	}
 }
+
+func TestBotRule(t *testing.T) {
+	alice := &latch.User{ID: "u1", Email: "alice@example.com", Name: "Alice", Role: latch.RoleMember, Kind: latch.KindPerson}
+	ci := &latch.User{ID: "u9", Email: "ci@bots.invalid", Name: "ci", Role: latch.RoleMember, Kind: latch.KindBot}
+	tests := []struct {
+		name    string
+		give    string
+		person  *latch.User
+		want    bool
+		wantErr string
+	}{
+		{name: "the person's domain", give: `person.email.endsWith("@example.com") && person.role != "guest"`, person: alice, want: true},
+		{name: "another domain", give: `person.email.endsWith("@corp.example")`, person: alice, want: false},
+		{name: "sees the bot", give: `bot.name == "ci" && bot.kind == "bot" && person.kind == "person"`, person: alice, want: true},
+		{name: "nobody", give: `false`, person: alice, want: false},
+		{name: "index out of range", give: `person.email.split("+")[1] == "x"`, person: alice, wantErr: "evaluate bot rule: index out of bounds: 1"},
+		{
+			name:    "cost limit",
+			give:    `[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, a+b+c+d+e > 0)))))`,
+			person:  alice,
+			wantErr: "evaluate bot rule: operation cancelled: actual cost limit exceeded",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule, err := policy.CompileBotRule(tt.give)
+			if err != nil {
+				t.Fatalf("CompileBotRule(%q) error = %v", tt.give, err)
+			}
+			if rule.Source() != tt.give {
+				t.Errorf("Source() = %q", rule.Source())
+			}
+			got, err := rule.Eval(tt.person, ci)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Eval() = %v, %v; want error %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("Eval() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileBotRuleRejects(t *testing.T) {
+	tests := []struct {
+		name, give, want string
+	}{
+		{name: "string result", give: `person.email`, want: "rule does not compile: the rule must give true or false (bool), not string"},
+		{name: "approval variable", give: `approver.email == "a@example.com"`, want: "rule does not compile: undeclared reference to 'approver'"},
+		{name: "unknown key", give: `person.mail == "x"`, want: `rule does not compile: person has no key "mail"; it has email, role, id, name, kind`},
+		{name: "syntax error", give: `person.email.endsWith("@example.com"`, want: "rule does not compile: Syntax error: missing ')' at the end of the rule"},
+		{name: "empty", give: ` `, want: "rule does not compile: the rule is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := policy.CompileBotRule(tt.give)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("CompileBotRule(%q) error = %v, want %q", tt.give, err, tt.want)
+			}
+		})
+	}
+}

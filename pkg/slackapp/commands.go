@@ -223,6 +223,10 @@ func (a *App) whoami(ctx context.Context, cmd *SlashCommand) map[string]any {
 // and not shown.
 func (a *App) explain(ctx context.Context, err error) string {
 	if k := latch.ErrorKindOf(err); k != latch.KindInternal {
+		if latch.ErrorCodeOf(err) == latch.CodeRuleError {
+			// The person is told which rule failed; admins learn why here.
+			a.Log.WarnContext(ctx, "a rule failed when it ran", "err", err)
+		}
 		return latch.ErrorMessageOf(err)
 	}
 	a.Log.ErrorContext(ctx, "slack request failed", "err", err)

@@ -103,7 +103,7 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}},
 		ID:      submissionID(key)}
 	if _, err := a.Engine.Prepare(ctx, create); err != nil {
-		if latch.ErrorKindOf(err) == latch.KindInternal {
+		if latch.ErrorKindOf(err) == latch.KindInternal || latch.ErrorCodeOf(err) == latch.CodeRuleError {
 			return formError(in.View, a.explain(ctx, err))
 		}
 		return fieldErrors(in.View, err)

@@ -45,6 +45,25 @@ func testUsers(t *testing.T, newStore func(t *testing.T) latch.Store) {
 		wantNotFound(t, "GetUser", err)
 	})
 
+	t.Run("a bot's rules read back, and a change of them is kept", func(t *testing.T) {
+		s := newStore(t)
+		u := newUser("ci@bots.invalid")
+		u.Kind, u.SlackIDs = latch.KindBot, nil
+		u.MayRequestFor = `person.email.endsWith("@example.com") && person.role != "guest"`
+		putUser(t, s, u)
+		got := getUser(t, s, u.Email)
+		if diff := cmp.Diff(written(u), got, opts); diff != "" {
+			t.Errorf("GetUser (-want +got):\n%s", diff)
+		}
+		got.MayRequestFor, got.MayDecideAs = "", `person.role == "admin"`
+		putUser(t, s, got)
+		again := getUser(t, s, u.Email)
+		if again.MayRequestFor != "" || again.MayDecideAs != `person.role == "admin"` || again.Version != 2 {
+			t.Errorf("after the change: may_request_for %q, may_decide_as %q, version %d; want \"\", the new rule, 2",
+				again.MayRequestFor, again.MayDecideAs, again.Version)
+		}
+	})
+
 	t.Run("new user reads back at version 1", func(t *testing.T) {
 		s := newStore(t)
 		u := newUser("ann@example.com")

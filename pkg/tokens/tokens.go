@@ -16,8 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/ids"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/policy"
 )
 
 // Scopes a token may carry.
@@ -60,14 +62,62 @@ type Service struct {
 	Clock latch.Clock
 }
 
+// BotRules are a bot's rules over the people it speaks for (CEL, see
+// policy.CompileBotRule). Empty: the default — MayRequestFor, the people of
+// the organisation's domains (everyone when none is configured, as for the
+// roles of new users); MayDecideAs, nobody, so that the bot decides as
+// itself.
+type BotRules struct {
+	MayRequestFor string
+	MayDecideAs   string
+}
+
+// The names of a bot's rules, as its errors and settings name them.
+const (
+	RuleMayRequestFor = "may_request_for"
+	RuleMayDecideAs   = "may_decide_as"
+)
+
+// checkRule compiles a bot's rule, answering a KindInvalid invalid_rule
+// *latch.Error that names the rule and the reason when it does not.
+func checkRule(name, src string) error {
+	if src == "" {
+		return nil
+	}
+	if _, err := policy.CompileBotRule(src); err != nil {
+		reason := err.Error()
+		details := map[string]any{"rule": name, "reason": reason}
+		var ce *policy.CompileError
+		if errors.As(err, &ce) {
+			reason, details["reason"] = ce.Reason, ce.Reason
+			if ce.Line > 0 {
+				details["line"], details["column"] = ce.Line, ce.Column
+				reason = fmt.Sprintf("%s (line %d, column %d)", ce.Reason, ce.Line, ce.Column)
+			}
+		}
+		return &latch.Error{Kind: latch.KindInvalid, Code: "invalid_rule",
+			Message: fmt.Sprintf("The %s rule does not compile: %s.", name, reason), Details: details}
+	}
+	return nil
+}
+
 // CreateBot makes a bot: a named non-human user that owns tokens. It
-// returns KindConflict if the bot exists and KindInvalid for a bad name.
-func (s *Service) CreateBot(ctx context.Context, name string) (latch.User, error) {
+// returns KindConflict if the bot exists and KindInvalid for a bad name or
+// a rule that does not compile.
+func (s *Service) CreateBot(ctx context.Context, name string, rules BotRules) (latch.User, error) {
 	if !botNameRE.MatchString(name) {
 		return latch.User{}, latch.Errorf(latch.KindInvalid, "invalid_bot_name",
 			"%q is not a bot name: 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit.", name)
 	}
-	u := latch.User{ID: ids.New("usr"), Email: BotEmail(name), Name: name, Role: latch.RoleMember, Kind: latch.KindBot, CreatedAt: s.Clock.Now()}
+	rules.MayRequestFor, rules.MayDecideAs = strings.TrimSpace(rules.MayRequestFor), strings.TrimSpace(rules.MayDecideAs)
+	if err := checkRule(RuleMayRequestFor, rules.MayRequestFor); err != nil {
+		return latch.User{}, err
+	}
+	if err := checkRule(RuleMayDecideAs, rules.MayDecideAs); err != nil {
+		return latch.User{}, err
+	}
+	u := latch.User{ID: ids.New("usr"), Email: BotEmail(name), Name: name, Role: latch.RoleMember, Kind: latch.KindBot,
+		MayRequestFor: rules.MayRequestFor, MayDecideAs: rules.MayDecideAs, CreatedAt: s.Clock.Now()}
 	if err := s.Store.PutUser(ctx, u); errors.Is(err, latch.ErrConflict) {
 		return latch.User{}, latch.Errorf(latch.KindConflict, "bot_exists", "There is already a bot named %q.", name)
 	} else if err != nil {
@@ -75,6 +125,113 @@ func (s *Service) CreateBot(ctx context.Context, name string) (latch.User, error
 	}
 	u.Version = 1
 	return u, nil
+}
+
+// UpdateBot changes a bot's rules: a nil rule is left as it is, an empty
+// one goes back to the default. It returns KindNotFound when there is no
+// such bot and KindInvalid for a rule that does not compile.
+func (s *Service) UpdateBot(ctx context.Context, name string, mayRequestFor, mayDecideAs *string) (latch.User, error) {
+	for _, r := range []struct {
+		name string
+		src  *string
+	}{{RuleMayRequestFor, mayRequestFor}, {RuleMayDecideAs, mayDecideAs}} {
+		if r.src == nil {
+			continue
+		}
+		*r.src = strings.TrimSpace(*r.src)
+		if err := checkRule(r.name, *r.src); err != nil {
+			return latch.User{}, err
+		}
+	}
+	for range 5 {
+		u, err := s.Bot(ctx, name)
+		if err != nil {
+			return u, err
+		}
+		if mayRequestFor != nil {
+			u.MayRequestFor = *mayRequestFor
+		}
+		if mayDecideAs != nil {
+			u.MayDecideAs = *mayDecideAs
+		}
+		u.UpdatedAt = s.Clock.Now()
+		err = s.Store.PutUser(ctx, u)
+		if err == nil {
+			u.Version++
+			return u, nil
+		}
+		if !errors.Is(err, latch.ErrConflict) {
+			return latch.User{}, err
+		}
+	}
+	return latch.User{}, fmt.Errorf("update bot %s: %w", name, latch.ErrConflict)
+}
+
+// Bot returns the bot named name, or a KindNotFound *latch.Error.
+func (s *Service) Bot(ctx context.Context, name string) (latch.User, error) {
+	u, err := s.Store.GetUser(ctx, BotEmail(name))
+	if errors.Is(err, latch.ErrNotFound) || (err == nil && u.Kind != latch.KindBot) {
+		return latch.User{}, latch.Errorf(latch.KindNotFound, "bot_not_found", "There is no bot named %q.", name)
+	}
+	return u, err
+}
+
+// MayRequestFor reports whether bot may create a request for person (who
+// may not be known to Latch yet: the user Latch would make). It returns a
+// KindForbidden bot_may_not_request_for *latch.Error when the bot's rule
+// (or the default: people of the organisation's domains) leaves the person
+// out, and a rule_error one when the rule fails when it runs.
+func (s *Service) MayRequestFor(ctx context.Context, bot, person latch.User) error {
+	ok, err := s.allows(ctx, bot, person, RuleMayRequestFor, bot.MayRequestFor)
+	if err != nil || ok {
+		return err
+	}
+	return &latch.Error{Kind: latch.KindForbidden, Code: latch.CodeBotMayNotRequestFor,
+		Message: fmt.Sprintf("Bot %q may not request access for %s (its may_request_for rule%s); an admin can change it with latch bots update.",
+			bot.Name, person.Email, defaultNote(bot.MayRequestFor, "members of the organisation's domains")),
+		Details: map[string]any{"bot": bot.Name, "person": person.Email, "rule": RuleMayRequestFor}}
+}
+
+// MayDecideAs reports whether bot may approve, deny, revoke or retry as
+// person. It returns a KindForbidden bot_may_not_decide_as *latch.Error when
+// the bot's rule (by default: nobody) leaves the person out, and a
+// rule_error one when the rule fails when it runs.
+func (s *Service) MayDecideAs(ctx context.Context, bot, person latch.User) error {
+	ok, err := s.allows(ctx, bot, person, RuleMayDecideAs, bot.MayDecideAs)
+	if err != nil || ok {
+		return err
+	}
+	return &latch.Error{Kind: latch.KindForbidden, Code: latch.CodeBotMayNotDecideAs,
+		Message: fmt.Sprintf("Bot %q may not act as %s (its may_decide_as rule%s); leave out \"as\" to act as the bot itself.",
+			bot.Name, person.Email, defaultNote(bot.MayDecideAs, "nobody")),
+		Details: map[string]any{"bot": bot.Name, "person": person.Email, "rule": RuleMayDecideAs}}
+}
+
+func defaultNote(src, def string) string {
+	if src == "" {
+		return " is the default: " + def
+	}
+	return ""
+}
+
+// allows evaluates one of bot's rules for person; src "" is the rule's
+// default.
+func (s *Service) allows(ctx context.Context, bot, person latch.User, name, src string) (bool, error) {
+	if src == "" {
+		if name == RuleMayDecideAs || person.Kind == latch.KindBot {
+			return false, nil
+		}
+		role, err := (&identity.Directory{Store: s.Store, Clock: s.Clock}).RoleFor(ctx, person.Email)
+		return err == nil && role == latch.RoleMember, err
+	}
+	rule, err := policy.CompileBotRule(src)
+	if err == nil {
+		var ok bool
+		if ok, err = rule.Eval(&person, &bot); err == nil {
+			return ok, nil
+		}
+	}
+	return false, latch.RuleError("bot", bot.Name, name, err)
 }
 
 // Bots lists the bots.
