@@ -44,6 +44,7 @@ import (
 	"github.com/tailscale/hujson"
 	tsclient "tailscale.com/client/tailscale/v2"
 
+	"github.com/latchhq/latch/pkg/env"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -252,7 +253,7 @@ func parseConfig(m map[string]any) (config, []error) {
 	id, hasID := text(KeyClientID)
 	secret, hasSecret := text(KeyClientSecretEnv)
 	envName := func(key, v string) string {
-		if !validEnvName(v) {
+		if !env.ValidName(v) {
 			// Never echo the value: it may be the secret itself, pasted by mistake.
 			bad("%s must be the NAME of an environment variable (letters, digits and _, not starting with a digit), not the secret itself", key)
 			return ""
@@ -291,19 +292,6 @@ func parseConfig(m map[string]any) (config, []error) {
 		}
 	}
 	return c, errs
-}
-
-func validEnvName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return s != ""
 }
 
 // groupName is the rule for a group's name here: letters, digits and
