@@ -115,10 +115,13 @@ func (g group) add(login string) {
 			e.BeforeExtra = join(arr.AfterExtra[:i], closing+g.unit)
 			e.AfterExtra = []byte{}
 			arr.AfterExtra = []byte(closing)
-		} else {
+		} else if isBlank(string(arr.AfterExtra)) {
 			// [] or [ ]: the element goes between the brackets, padded as
 			// they were on both sides.
 			e.BeforeExtra = bytes.Clone(arr.AfterExtra)
+		} else {
+			// [ /* comment */ ]: after the comment.
+			e.BeforeExtra, arr.AfterExtra = arr.AfterExtra, nil
 		}
 		arr.Elements = append(arr.Elements, e)
 		return
