@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -18,25 +20,37 @@ import (
 	"github.com/spf13/cobra"
 )
 
-//go:embed starter/*.yaml
+//go:embed starter/*.yaml starter/access/*.yaml
 var starterFlows embed.FS
+
+// starterAccess is, per strategy other than webhook, the access flow `latch
+// init --strategy TYPE` writes in place of prod-access.yaml
+// (starter/access/TYPE.yaml), and the step that makes it work.
+var starterAccess = map[string]string{
+	"tailscale": `  2. Set tailnet in %[1]s/tailscale-access.yaml, add "group:prod-ssh": [] to the tailnet policy
+     file's "groups" (with the rules it opens), create an API access token (or better, an OAuth
+     client with the policy_file scope: docs/strategies/tailscale.md), and run Latch locally:
+       LATCH_ADMIN_TOKEN=dev-admin-token LATCH_TAILSCALE_TOKEN=tskey-api-... latch server --flows %[1]s --domain example.com
+`,
+}
 
 func newInitCmd() *cobra.Command {
 	var approvers []string
-	var channel string
+	var channel, strategy string
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "Write a starter flows directory (one approval flow, one access flow) and say what to do next",
 		Long: `Write a starter flows directory, DIR (default "flows"): deploy-approval.yaml, an
 approval-only flow, and prod-access.yaml, an access flow granted through the
-webhook strategy. Existing files are never overwritten.`,
+webhook strategy (with --strategy tailscale, tailscale-access.yaml, granted
+through the tailscale strategy). Existing files are never overwritten.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "flows"
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			written, err := writeStarterFlows(dir, approvers, channel)
+			written, err := writeStarterFlows(dir, approvers, channel, strategy)
 			if err != nil {
 				return err
 			}
@@ -44,14 +58,18 @@ webhook strategy. Existing files are never overwritten.`,
 			for _, p := range written {
 				fmt.Fprintln(out, "wrote", p)
 			}
+			run := `  2. Run Latch locally, with a demo webhook target beside it:
+       latch webhook listen --addr 127.0.0.1:9999 &
+       LATCH_ADMIN_TOKEN=dev-admin-token LATCH_WEBHOOK_SECRET=dev-webhook-secret latch server --flows %[1]s --domain example.com
+`
+			if step, ok := starterAccess[strategy]; ok {
+				run = step
+			}
 			fmt.Fprintf(out, `
 Next steps:
   1. Edit the approvers and channels in %[1]s/ to match your team; check them with
        latch flows validate %[1]s
-  2. Run Latch locally, with a demo webhook target beside it:
-       latch webhook listen --addr 127.0.0.1:9999 &
-       LATCH_ADMIN_TOKEN=dev-admin-token LATCH_WEBHOOK_SECRET=dev-webhook-secret latch server --flows %[1]s --domain example.com
-  3. Connect Slack: create an app from the manifest that
+`+run+`  3. Connect Slack: create an app from the manifest that
        latch slack manifest --url https://YOUR-PUBLIC-HOST      (or --socket-mode from a laptop)
      prints, install it, then start latch server with SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN
      (and SLACK_APP_TOKEN for Socket Mode) set, and run /latch in Slack.
@@ -62,12 +80,13 @@ See README.md and docs/slack.md.
 	}
 	cmd.Flags().StringArrayVar(&approvers, "approver", []string{"admin@example.com"}, "email of an approver of the starter flows (repeatable)")
 	cmd.Flags().StringVar(&channel, "channel", "#access-requests", "Slack channel for the starter flows' approval messages")
+	cmd.Flags().StringVar(&strategy, "strategy", "webhook", "the strategy of the starter access flow: webhook or tailscale")
 	return cmd
 }
 
 // writeStarterFlows writes the starter flows into dir, refusing to replace
 // any file, and checks that what it wrote loads.
-func writeStarterFlows(dir string, approvers []string, channel string) ([]string, error) {
+func writeStarterFlows(dir string, approvers []string, channel, strategy string) ([]string, error) {
 	for _, a := range approvers {
 		if !latch.ValidEmail(latch.NormalizeEmail(a)) {
 			return nil, usageError{fmt.Errorf("--approver %q is not an email address", a)}
@@ -80,13 +99,25 @@ func writeStarterFlows(dir string, approvers []string, channel string) ([]string
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := starterAccess[strategy]; ok {
+		i := slices.Index(names, "starter/prod-access.yaml")
+		names[i] = "starter/access/" + strategy + ".yaml"
+	} else if strategy != "webhook" {
+		choices := append(slices.Sorted(maps.Keys(starterAccess)), "webhook")
+		slices.Sort(choices)
+		return nil, usageError{fmt.Errorf("--strategy %q has no starter flow (the choices are %s)", strategy, strings.Join(choices, ", "))}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	data := struct{ Approvers, Channel string }{strings.Join(approvers, ", "), channel}
 	var written []string
 	for _, name := range names {
-		path := filepath.Join(dir, filepath.Base(name))
+		base := filepath.Base(name)
+		if strings.HasPrefix(name, "starter/access/") {
+			base = strings.TrimSuffix(base, ".yaml") + "-access.yaml"
+		}
+		path := filepath.Join(dir, base)
 		if _, err := os.Stat(path); err == nil {
 			return written, usageError{fmt.Errorf("%s exists; latch init never overwrites a file", path)}
 		} else if !errors.Is(err, fs.ErrNotExist) {

@@ -12,7 +12,7 @@ import (
 
 func TestInitWritesStarterFlowsThatLoad(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "flows")
-	written, err := writeStarterFlows(dir, []string{"lead@example.com", "ops@example.com"}, "#ops")
+	written, err := writeStarterFlows(dir, []string{"lead@example.com", "ops@example.com"}, "#ops", "webhook")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,13 +38,13 @@ func TestInitWritesStarterFlowsThatLoad(t *testing.T) {
 	if err := os.WriteFile(written[0], []byte("mine"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := writeStarterFlows(dir, []string{"lead@example.com"}, "#ops"); err == nil || !strings.Contains(err.Error(), "exists") {
+	if _, err := writeStarterFlows(dir, []string{"lead@example.com"}, "#ops", "webhook"); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Errorf("a second init: %v, want a refusal naming the existing file", err)
 	}
 	if b, _ := os.ReadFile(written[0]); string(b) != "mine" {
 		t.Errorf("init overwrote %s", written[0])
 	}
-	if _, err := writeStarterFlows(t.TempDir(), []string{"not an email"}, "#ops"); err == nil {
+	if _, err := writeStarterFlows(t.TempDir(), []string{"not an email"}, "#ops", "webhook"); err == nil {
 		t.Errorf("a bad --approver was accepted")
 	}
 }
@@ -72,5 +72,50 @@ func TestSlackManifestRefusesPlainHTTP(t *testing.T) {
 		if !tt.wantErr && !strings.Contains(out.String(), "Request access") {
 			t.Errorf("%v: manifest %q lacks the shortcut", tt.args, out.String())
 		}
+	}
+}
+
+// latch init --strategy tailscale writes a tailscale access flow in place of
+// the webhook one, which loads; an unknown strategy is refused.
+func TestInitTailscaleStarter(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "flows")
+	written, err := writeStarterFlows(dir, []string{"lead@example.com"}, "#ops", "tailscale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "deploy-approval.yaml"), filepath.Join(dir, "tailscale-access.yaml")}
+	if strings.Join(written, " ") != strings.Join(want, " ") {
+		t.Fatalf("wrote %v, want %v", written, want)
+	}
+	loaded, err := flows.Load(dir, strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, f := range loaded {
+		if f.Strategy != nil {
+			found = true
+			if f.Strategy.Type != "tailscale" || f.Strategy.Targets[0].Settings["group"] != "prod-ssh" || f.Approval.Channel != "#ops" {
+				t.Errorf("%s: strategy %+v, channel %s", f.Name, f.Strategy, f.Approval.Channel)
+			}
+		}
+	}
+	if !found {
+		t.Error("no access flow")
+	}
+
+	cmd := newInitCmd()
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--strategy", "tailscale", filepath.Join(t.TempDir(), "f")})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "policy_file") || strings.Contains(out.String(), "webhook listen") {
+		t.Errorf("next steps %q are not the tailscale ones", out.String())
+	}
+	if _, err := writeStarterFlows(t.TempDir(), []string{"lead@example.com"}, "#ops", "nope"); err == nil ||
+		!strings.Contains(err.Error(), "tailscale, webhook") {
+		t.Errorf("an unknown strategy: %v, want a refusal listing the choices", err)
 	}
 }

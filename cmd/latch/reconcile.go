@@ -11,7 +11,7 @@ func newReconcileCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reconcile",
 		Short: "Check the targets against Latch's grants now and repair drift (admins)",
-		Long: `Check now what each target that can be checked (aws_iam) holds against the
+		Long: `Check now what each target that can be checked (aws_iam, tailscale) holds against the
 grants Latch made, as latch server does every minute: an active grant whose
 access is missing is granted again; a grant that ended in the last 7 days whose
 access is still there is revoked again. Each correction is recorded as a

@@ -29,12 +29,29 @@ func main() {
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	// The drift check calls the targets of strategies that can check
-	// (aws_iam) with this function's own role, which holds their actions.
+	// (aws_iam, tailscale) with this function's own role, which holds their
+	// actions.
 	var notifier latch.Notifier
 	if core.Slack != nil {
 		notifier = core.Slack
 	}
-	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: (&strategies.Escalators{}).For,
+	// Escalators that call out with a credential (tailscale's token_env or
+	// client_secret_env) read it from the integrations secret, and are
+	// built again when it is rotated.
+	lookup, err := env.LookupEnv(ctx, "LATCH_HOOKS_SECRETS_ARN")
+	boot.Must(env, err)
+	escs := &boot.Live[*strategies.Escalators]{Env: env, Secrets: []string{"LATCH_HOOKS_SECRETS_ARN"},
+		Build: func(context.Context) (*strategies.Escalators, error) {
+			return &strategies.Escalators{LookupEnv: lookup}, nil
+		}}
+	escalator := func(f *latch.Flow) (latch.Escalator, error) {
+		e, err := escs.Get(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		return e.For(f)
+	}
+	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: escalator,
 		Notifier: notifier, Log: env.Log}
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
 		Expiries: core.Expiries, Log: env.Log, Drift: drift,
