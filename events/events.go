@@ -129,9 +129,9 @@ type Failure struct {
 //
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
-//	escalated                              grant_id; identity, output, request_id, actor, reason, source allowed
+//	escalated                              grant_id; identity, output, held_before, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
-//	deescalated                            grant_id; verified, request_id, actor, reason, source allowed
+//	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
 //	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
 //	create                                 request_id, flow, user_email, source; created_by, fields, context allowed
@@ -160,12 +160,16 @@ type Message struct {
 	Identity  string         `json:"identity,omitempty"`
 	Verified  bool           `json:"verified,omitempty"`
 	Output    map[string]any `json:"output,omitempty"`
+	// HeldBefore is, on escalated and deescalated, whether the target held
+	// the access before Latch's first grant attempt
+	// (latch.Command.HeldBefore).
+	HeldBefore *bool `json:"held_before,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -186,6 +190,7 @@ func FromCommand(cmd latch.Command) Message {
 		Verified:  cmd.Verified,
 		Output:    cmd.Output,
 	}
+	m.HeldBefore = cmd.HeldBefore
 	if !cmd.Actor.IsSystem() {
 		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
 	}
@@ -286,6 +291,7 @@ func (m Message) Command() (latch.Command, error) {
 		Verified:  m.Verified,
 		Output:    m.Output,
 	}
+	cmd.HeldBefore = m.HeldBefore
 	if m.Actor != nil {
 		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
 	}
@@ -319,8 +325,8 @@ const (
 // rule is what one type needs.
 type rule struct {
 	request, grant, actor, failure, action, reason, source need
-	identity                                               need // identity, and output
-	verified                                               need
+	identity                                               need // identity, output and held_before
+	verified                                               need // verified, and held_before
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
 	stage                                                  string
@@ -417,6 +423,7 @@ func (m Message) Validate() error {
 	check("identity", r.identity, m.Identity != "")
 	check("verified", r.verified, m.Verified)
 	check("output", r.identity, m.Output != nil)
+	check("held_before", max(r.identity, r.verified), m.HeldBefore != nil)
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)

@@ -163,11 +163,11 @@ func commands() []latch.Command {
 		{ID: "c4", Kind: latch.CmdRevoke, RequestID: requestID, GrantID: grantID, Actor: person, At: at},
 		{ID: "c5", Kind: latch.CmdExpire, RequestID: requestID, At: at},
 		{ID: "c6", Kind: latch.CmdEscalated, GrantID: grantID, Identity: "AIDA-grace", At: at,
-			Output: map[string]any{"mysql_user": "latch_grace", "grants": []any{"SELECT"}}},
+			Output: map[string]any{"mysql_user": "latch_grace", "grants": []any{"SELECT"}}, HeldBefore: ptrTo(false)},
 		{ID: "c7", Kind: latch.CmdEscalationFailed, GrantID: grantID, Failure: &latch.Failure{Code: fail.Code,
 			Message: fail.Message, Stage: fail.Stage, MaybeHeld: true}, At: at},
 		{ID: "c8", Kind: latch.CmdDue, GrantID: grantID, At: at},
-		{ID: "c9", Kind: latch.CmdDeescalated, GrantID: grantID, RequestID: requestID, At: at},
+		{ID: "c9", Kind: latch.CmdDeescalated, GrantID: grantID, RequestID: requestID, At: at, HeldBefore: ptrTo(true)},
 		{ID: "c10", Kind: latch.CmdDeescalationFailed, GrantID: grantID,
 			Failure: &latch.Failure{Code: "webhook_timeout", Message: "No answer."}, At: at},
 		{ID: "c11", Kind: latch.CmdRetry, RequestID: requestID, Actor: latch.Actor{Email: "admin@example.com"}, At: at},
@@ -300,6 +300,8 @@ func TestUnmarshalRefuses(t *testing.T) {
 			wantErr: events.ErrInvalid, wantIn: `source "slack" is not`},
 		{name: "output on a revoke report", give: `{"v":1,"type":"deescalated","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","output":{"x":1}}`,
 			wantErr: events.ErrInvalid, wantIn: "output is not allowed"},
+		{name: "held_before on a due report", give: `{"v":1,"type":"due","id":"c1","at":"2026-11-25T09:30:00Z","grant_id":"g1","held_before":true}`,
+			wantErr: events.ErrInvalid, wantIn: "held_before is not allowed"},
 		{name: "failure on approve", give: `{"v":1,` + approve + `,"failure":{"code":"x","message":"y"}}`, wantErr: events.ErrInvalid, wantIn: "failure is not allowed"},
 		{name: "action on approve", give: `{"v":1,` + approve + `,"action":"escalate"}`, wantErr: events.ErrInvalid, wantIn: "action is not allowed"},
 		{name: "escalated without grant", give: `{"v":1,"type":"escalated","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1"}`,
@@ -449,3 +451,5 @@ func TestSystemCommandsRoundTripWithTheirSources(t *testing.T) {
 		}
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }

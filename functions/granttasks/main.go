@@ -20,7 +20,7 @@ func main() {
 	boot.Must(env, err)
 	store, err := env.Store()
 	boot.Must(env, err)
-	h := &sfngrants.TaskHandler{Store: store, Flows: engine.NewFlowSet(loaded), Tokens: store,
+	h := &sfngrants.TaskHandler{Store: store, Flows: engine.NewFlowSet(loaded), Tokens: store, Held: store,
 		Completer: sfngrants.Callbacks{SFN: env.SFN()}, Log: env.Log}
 	lambda.Start(h.Handle)
 }

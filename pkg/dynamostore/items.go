@@ -122,23 +122,26 @@ type requestItem struct {
 }
 
 type grantItem struct {
-	ID        string       `dynamodbav:"id"`
-	Key       string       `dynamodbav:"key"`
-	Flow      string       `dynamodbav:"flow"`
-	TargetID  string       `dynamodbav:"target_id"`
-	User      userRefItem  `dynamodbav:"user"`
-	Status    string       `dynamodbav:"status"`
-	Leases    []leaseItem  `dynamodbav:"leases"`
-	Queued    []leaseItem  `dynamodbav:"queued,omitempty"`
-	StartsAt  *time.Time   `dynamodbav:"starts_at,omitempty"`
-	EndedAt   *time.Time   `dynamodbav:"ended_at,omitempty"`
-	Failure   *failureItem `dynamodbav:"failure,omitempty"`
-	Revoke    *revokeItem  `dynamodbav:"revoke,omitempty"`
-	Identity  string       `dynamodbav:"identity,omitempty"`
-	DueAt     *time.Time   `dynamodbav:"due_at,omitempty"`
-	CreatedAt time.Time    `dynamodbav:"created_at"`
-	UpdatedAt time.Time    `dynamodbav:"updated_at"`
-	Version   int64        `dynamodbav:"version"`
+	ID       string       `dynamodbav:"id"`
+	Key      string       `dynamodbav:"key"`
+	Flow     string       `dynamodbav:"flow"`
+	TargetID string       `dynamodbav:"target_id"`
+	User     userRefItem  `dynamodbav:"user"`
+	Status   string       `dynamodbav:"status"`
+	Leases   []leaseItem  `dynamodbav:"leases"`
+	Queued   []leaseItem  `dynamodbav:"queued,omitempty"`
+	StartsAt *time.Time   `dynamodbav:"starts_at,omitempty"`
+	EndedAt  *time.Time   `dynamodbav:"ended_at,omitempty"`
+	Failure  *failureItem `dynamodbav:"failure,omitempty"`
+	Revoke   *revokeItem  `dynamodbav:"revoke,omitempty"`
+	Identity string       `dynamodbav:"identity,omitempty"`
+	DueAt    *time.Time   `dynamodbav:"due_at,omitempty"`
+	// HeldBefore: nil (not checked) is left out, so false and true stay
+	// apart from it.
+	HeldBefore *bool     `dynamodbav:"held_before,omitempty"`
+	CreatedAt  time.Time `dynamodbav:"created_at"`
+	UpdatedAt  time.Time `dynamodbav:"updated_at"`
+	Version    int64     `dynamodbav:"version"`
 }
 
 type revokeItem struct {
@@ -310,7 +313,7 @@ func toGrant(g latch.Grant) grantItem {
 		ID: g.ID, Key: g.Key, Flow: g.Flow, TargetID: g.TargetID, User: toUserRef(g.User),
 		Status: string(g.Status), Leases: mapSlice(g.Leases, toLease), Queued: mapSlice(g.Queued, toLease),
 		StartsAt: g.StartsAt, EndedAt: g.EndedAt, Failure: toFailure(g.Failure),
-		Revoke: (*revokeItem)(g.Revoke), Identity: g.Identity, DueAt: g.DueAt,
+		Revoke: (*revokeItem)(g.Revoke), Identity: g.Identity, DueAt: g.DueAt, HeldBefore: g.HeldBefore,
 		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version,
 	}
 }
@@ -321,7 +324,7 @@ func (it grantItem) domain() latch.Grant {
 		Status: latch.GrantStatus(it.Status), Leases: mapSlice(it.Leases, leaseItem.domain),
 		Queued: mapSlice(it.Queued, leaseItem.domain), StartsAt: it.StartsAt, EndedAt: it.EndedAt,
 		Failure: it.Failure.domain(), Revoke: (*latch.RevokeInfo)(it.Revoke), Identity: it.Identity, DueAt: it.DueAt,
-		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
+		HeldBefore: it.HeldBefore, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
 	}
 }
 

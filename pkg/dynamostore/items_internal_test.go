@@ -135,7 +135,7 @@ func TestDirectoryPartitions(t *testing.T) {
 	edge := []key{userKey("a@example.com"), identityKey("a@example.com", "okta"), domainKey("example.com"),
 		tokenKey("tok_1"), tokenHashKey("abc"), adminAuditKey(latch.AuditEvent{ID: "e1", At: now}), auditIDKey("e1")}
 	core := []key{requestKey("r1"), auditKey("r1", "r1/1"), messageRefKey("r1", "approval", "C1"), grantKey("g1"),
-		holdTokenKey("g1"), openGrantKey("f/t/a"), effectKey("e1"), dedupKey("d1")}
+		holdTokenKey("g1"), heldBeforeKey("g1"), openGrantKey("f/t/a"), effectKey("e1"), dedupKey("d1")}
 	for _, k := range edge {
 		if !inDirectory(k) {
 			t.Errorf("%s: the edges write it, but it is not in DirectoryPartitions", k.pk)
@@ -144,6 +144,25 @@ func TestDirectoryPartitions(t *testing.T) {
 	for _, k := range core {
 		if inDirectory(k) {
 			t.Errorf("%s: only the core functions write it, but it is in DirectoryPartitions", k.pk)
+		}
+	}
+}
+
+// A grant's HeldBefore keeps its three values apart: not checked (nil),
+// false and true.
+func TestGrantHeldBeforeRoundTrip(t *testing.T) {
+	no, yes := false, true
+	for _, held := range []*bool{nil, &no, &yes} {
+		av, err := marshalDoc(latch.Grant{ID: "g1", HeldBefore: held})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got latch.Grant
+		if err := unmarshalDoc(av, &got); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(held, got.HeldBefore); diff != "" {
+			t.Errorf("held_before round trip (-in +out):\n%s", diff)
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 //	admin event id   AUDITID#<id>          AUDITID         (makes the ID unique; no document)
 //	grant            GRANT#<id>            GRANT
 //	hold token       GRANT#<grant id>      HOLD            (the task token of the grant's Step Functions Hold)
+//	held before      GRANT#<grant id>      HELD            (held: the access was there before Latch's first grant attempt; written once)
 //	open grant       GKEY#<grant key>      GKEY            (grant_id: the open grant)
 //	outbox effect    EFFECT#<id>           EFFECT
 //	user             USER#<email>          USER
@@ -69,6 +70,7 @@ const (
 	skRequest   = "REQ"
 	skGrant     = "GRANT"
 	skHoldToken = "HOLD"
+	skHeld      = "HELD"
 	skOpenGrant = "GKEY"
 	skEffect    = "EFFECT"
 	skUser      = "USER"
@@ -93,6 +95,7 @@ func requestKey(id string) key              { return key{"REQ#" + id, skRequest}
 func auditKey(requestID, id string) key     { return key{"REQ#" + requestID, auditPrefix + id} }
 func grantKey(id string) key                { return key{"GRANT#" + id, skGrant} }
 func holdTokenKey(grantID string) key       { return key{"GRANT#" + grantID, skHoldToken} }
+func heldBeforeKey(grantID string) key      { return key{"GRANT#" + grantID, skHeld} }
 func openGrantKey(grantKey string) key      { return key{"GKEY#" + grantKey, skOpenGrant} }
 func effectKey(id string) key               { return key{"EFFECT#" + id, skEffect} }
 func userKey(email string) key              { return key{"USER#" + latch.NormalizeEmail(email), skUser} }

@@ -59,6 +59,7 @@ const (
 	TypeDedup      = "dedup"
 	TypeMessageRef = "message_ref"
 	TypeHoldToken  = "hold_token"
+	TypeHeldBefore = "held_before"
 )
 
 // Index is a global secondary index of the table. Every index projects all

@@ -69,10 +69,19 @@ type Grant struct {
 	Identity string `json:"identity,omitempty"`
 	// DueAt is when the revoke fell due: the lease end, the early revoke,
 	// or the failed escalation that sent the grant to deescalating.
-	DueAt     *time.Time `json:"due_at,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	Version   int64      `json:"version"`
+	DueAt *time.Time `json:"due_at,omitempty"`
+	// HeldBefore is whether the target already held the grant's access
+	// before Latch's first attempt to grant it (a Checker asked before the
+	// first Grant call). It is recorded durably before that call and never
+	// decided again: a retry or a re-run after a crash would see Latch's own
+	// earlier write as held. True: Latch granted nothing, and its revoke
+	// leaves the access in place (it was the person's before Latch). Nil:
+	// not checked (an escalator that cannot check, a grant made before the
+	// field existed): the access is treated as Latch's and revoked.
+	HeldBefore *bool     `json:"held_before,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	Version    int64     `json:"version"`
 }
 
 // GrantKey names the access a request asks for: one user on one target of
@@ -130,6 +139,21 @@ func (g *Grant) RequestIDs() []string {
 		ids = append(ids, l.RequestID)
 	}
 	return ids
+}
+
+// LeftInPlace reports whether g's access was the person's before Latch
+// (HeldBefore true): Latch granted nothing, and its revoke leaves the access
+// in place.
+func (g *Grant) LeftInPlace() bool { return g.HeldBefore != nil && *g.HeldBefore }
+
+// keepHeldBefore records a runner's report of access held before Latch
+// (Command.HeldBefore) on a grant that recorded none: an answer recorded
+// already is never decided again.
+func (g *Grant) keepHeldBefore(held *bool) {
+	if g.HeldBefore == nil && held != nil {
+		v := *held
+		g.HeldBefore = &v
+	}
 }
 
 func (g *Grant) clone() *Grant {

@@ -186,7 +186,7 @@ func (b *builder) join(r *Request) {
 		r.GrantID = g.ID
 		// Access is already in place: the request is active at once. The error
 		// cannot happen: r is escalating and the lease is given.
-		_ = b.apply(r.ID, b.system(CmdEscalated), Env{Lease: &lease})
+		_ = b.apply(r.ID, b.system(CmdEscalated), Env{Lease: &lease, HeldBefore: g.LeftInPlace()})
 	case GrantDeescalating:
 		// Access is being revoked; the next grant starts when that is done.
 		g.Queued = append(g.Queued, lease)
@@ -317,12 +317,13 @@ func (b *builder) grantCommand() error {
 		if b.cmd.Identity != "" {
 			g.Identity = b.cmd.Identity
 		}
+		g.keepHeldBefore(b.cmd.HeldBefore)
 		for i := range g.Leases {
 			g.Leases[i].start(now, b.flow().ScheduleDeescalation)
 		}
 		g.UpdatedAt = now
 		b.touchGrant(g)
-		return each(g.Leases, b.cmd, func(l Lease) Env { return Env{Lease: &l} })
+		return each(g.Leases, b.cmd, func(l Lease) Env { return Env{Lease: &l, HeldBefore: g.LeftInPlace()} })
 
 	case CmdEscalationFailed:
 		if g.Status != GrantEscalating {
@@ -370,8 +371,9 @@ func (b *builder) grantCommand() error {
 		g.UpdatedAt = now
 		g.Status = GrantEnded
 		g.EndedAt = &now
+		g.keepHeldBefore(b.cmd.HeldBefore) // when the escalated report that carried it was lost
 		b.touchGrant(g)
-		if err := each(g.Leases, b.cmd, func(Lease) Env { return Env{DueAt: g.DueAt} }); err != nil {
+		if err := each(g.Leases, b.cmd, func(Lease) Env { return Env{DueAt: g.DueAt, HeldBefore: g.LeftInPlace()} }); err != nil {
 			return err
 		}
 		if len(g.Queued) > 0 {

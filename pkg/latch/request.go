@@ -200,6 +200,11 @@ type Command struct {
 	// Output is, on CmdEscalated, what the escalator said about the grant
 	// (OutputGranter): the escalated audit event keeps it as data "output".
 	Output map[string]any `json:"output,omitempty"`
+	// HeldBefore is, on CmdEscalated and CmdDeescalated, what the runner
+	// recorded before its first Grant call: whether the target held the
+	// access already (Grant.HeldBefore). Nil when it did not check. A grant
+	// that recorded an answer keeps it.
+	HeldBefore *bool `json:"held_before,omitempty"`
 	// Hook is set when the flow's own hook (on_request) made this approval
 	// or denial. The flow's author configured the hook, so its decision is
 	// trusted like the flow itself: it needs no approver and meets the quorum.

@@ -30,6 +30,10 @@ type Env struct {
 	// DueAt is, on CmdOverdue, CmdDeescalationFailed and CmdDeescalated,
 	// when the grant's revoke fell due.
 	DueAt *time.Time
+	// HeldBefore is set on CmdEscalated and CmdDeescalated when the grant's
+	// access was the person's before Latch (Grant.LeftInPlace): Latch
+	// granted nothing, and the revoke left the access in place.
+	HeldBefore bool
 }
 
 // Outcome is the result of a request transition: the new request, what to
@@ -174,6 +178,9 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if len(cmd.Output) > 0 {
 			data["output"] = cmd.Output
 		}
+		if env.HeldBefore {
+			data["held_before"] = true // the person had this access before Latch: nothing was granted
+		}
 		audit(AuditEscalated, data)
 		notify(AuditEscalated)
 		hook(HookAfterEscalate, f.Hooks.AfterEscalate)
@@ -227,6 +234,15 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if env.AccessKept {
 			audit(AuditLeaseEnded, nil)
 		} else {
+			if env.HeldBefore {
+				// The person had this access before Latch: it was left in
+				// place, the target not asked.
+				if revoked == nil {
+					revoked = map[string]any{}
+				}
+				revoked["held_before"] = true
+				revoked["access"] = accessLeftInPlace
+			}
 			audit(AuditDeescalated, revoked)
 			hook(HookAfterDeescalate, f.Hooks.AfterDeescalate)
 		}
@@ -317,6 +333,10 @@ func failureAt(f *Failure, stage string) *Failure {
 }
 
 func timePtr(t time.Time) *time.Time { return &t }
+
+// accessLeftInPlace is the deescalated event's data "access" when the
+// grant's access was the person's before Latch and was left in place.
+const accessLeftInPlace = "left_in_place"
 
 // revokeData is what the deescalated event records of the revoke: verified
 // (true when a check of the target confirmed the access gone; absent when

@@ -334,6 +334,11 @@ func (r *Runner) escalate(grantID string) {
 	// stays set: a later refusal does not undo what an earlier attempt did.
 	maybeHeld := false
 	var output map[string]any
+	// heldBefore is what the grant records of access held before Latch,
+	// decided once, before the first Grant call (heldBefore); decided says
+	// it was: a retry that finds the access in place does not ask again,
+	// because the access it finds may be an earlier attempt's.
+	heldBefore, decided := g.HeldBefore, false
 	for attempt := 1; ; attempt++ {
 		called := false // whether this attempt asked the escalator to grant
 		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
@@ -347,15 +352,34 @@ func (r *Runner) escalate(grantID string) {
 				}
 				spec.User.Identity = id
 			}
+			if !decided {
+				// A check that fails granted nothing: it is retried like a
+				// failed grant, and does not make the access maybe held.
+				held, err := r.heldBefore(ctx, &g, esc, spec)
+				if err != nil {
+					return err
+				}
+				heldBefore, decided = held, true
+			}
+			if heldBefore != nil && *heldBefore {
+				return nil // the person's before Latch: nothing to grant
+			}
 			called = true
 			var err error
 			output, err = latch.GrantWithOutput(ctx, esc, spec)
 			return err
 		}, spec)
+		if errors.Is(err, errNotEscalating) {
+			return // the grant moved on while it was checked
+		}
 		if err == nil {
-			log.Info("access granted", "attempt", attempt)
+			if heldBefore != nil && *heldBefore {
+				log.Info("the access was in place before Latch: nothing granted, and it is left in place at the end", "attempt", attempt)
+			} else {
+				log.Info("access granted", "attempt", attempt)
+			}
 			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
-				Identity: spec.User.Identity, Output: output})
+				Identity: spec.User.Identity, Output: output, HeldBefore: heldBefore})
 			return
 		}
 		maybeHeld = maybeHeld || (called && !latch.IsPermanent(err))
@@ -375,6 +399,57 @@ func (r *Runner) escalate(grantID string) {
 		log.Warn("granting access failed; retrying", "attempt", attempt, "err", err)
 		if !r.sleep(jitter(min(doubling(r.c.Backoff.Initial, attempt), r.c.Backoff.Max))) {
 			return
+		}
+	}
+}
+
+// errNotEscalating: the grant is no longer escalating (found while
+// recording what it held before): the escalation has nothing left to do.
+var errNotEscalating = errors.New("the grant is no longer escalating")
+
+// heldBefore decides, before g's first Grant call, whether the target holds
+// its access already, when esc can check (latch.Checker), and records the
+// answer on the grant durably before the call: a commit conditioned on the
+// grant's version, so that a retry or a run after a crash reads the answer
+// instead of taking Latch's own earlier grant for the person's. An answer
+// g recorded already stands. Nil when esc cannot check. g is updated to
+// the version written.
+func (r *Runner) heldBefore(ctx context.Context, g *latch.Grant, esc latch.Escalator, spec latch.GrantSpec) (*bool, error) {
+	if g.HeldBefore != nil {
+		return g.HeldBefore, nil
+	}
+	c, ok := esc.(latch.Checker)
+	if !ok {
+		return nil, nil
+	}
+	held, err := c.Check(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("check whether the access is in place before granting it: %w", err)
+	}
+	for {
+		n := *g
+		n.HeldBefore = &held
+		n.UpdatedAt = r.c.Clock.Now()
+		err := r.c.Store.Commit(ctx, latch.Change{Grants: []latch.Grant{n}})
+		if err == nil {
+			n.Version++
+			*g = n
+			return g.HeldBefore, nil
+		}
+		if !errors.Is(err, latch.ErrConflict) {
+			return nil, fmt.Errorf("record whether the access was in place before Latch: %w", err)
+		}
+		// Written meanwhile (a request took a lease): read it again.
+		cur, err := r.c.Store.GetGrant(ctx, g.ID)
+		if err != nil {
+			return nil, fmt.Errorf("record whether the access was in place before Latch: %w", err)
+		}
+		if cur.Status != latch.GrantEscalating {
+			return nil, errNotEscalating
+		}
+		*g = cur
+		if g.HeldBefore != nil {
+			return g.HeldBefore, nil
 		}
 	}
 }
@@ -403,12 +478,21 @@ func (r *Runner) deescalate(grantID string) {
 				log = log.With("flow", g.Flow, "target", g.TargetID)
 				r.watch(grantID, due)
 			}
+			if g.LeftInPlace() {
+				// The person had this access before Latch, which granted
+				// nothing: it stays, and the target is not asked.
+				log.Info("the access was in place before Latch: left in place")
+				r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
+					HeldBefore: g.HeldBefore})
+				r.setLastErr(grantID, nil)
+				return
+			}
 			verified, err = r.revoke(g)
 		}
 		if err == nil {
 			log.Info("access revoked", "attempt", attempt, "verified", verified)
 			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
-				Verified: verified})
+				Verified: verified, HeldBefore: g.HeldBefore})
 			r.setLastErr(grantID, nil)
 			return
 		}

@@ -499,7 +499,8 @@ func (c *checkingEscalator) Check(context.Context, latch.GrantSpec) (bool, error
 // says the access is gone; until then it is retried.
 func TestRevokeIsConfirmedByACheck(t *testing.T) {
 	fake := newFakeEscalator()
-	esc := &checkingEscalator{fakeEscalator: fake, held: []bool{true, false}}
+	// Not held before the grant; then still held after the first revoke.
+	esc := &checkingEscalator{fakeEscalator: fake, held: []bool{false, true, false}}
 	rt := newRig(t, rigOptions{esc: fake, escalator: esc})
 	r := rt.active(ann, nil)
 	rt.do(latch.CmdRevoke, r.ID, ann)
@@ -507,7 +508,7 @@ func TestRevokeIsConfirmedByACheck(t *testing.T) {
 	rt.runner.Wait()
 	esc.mu.Lock()
 	defer esc.mu.Unlock()
-	if n := esc.count("revoke", ann); n < 2 || esc.checks < 2 {
+	if n := esc.count("revoke", ann); n < 2 || esc.checks < 3 {
 		t.Errorf("%d revokes, %d checks; want the revoke retried until a check said the access was gone", n, esc.checks)
 	}
 	// The deescalated event says the revoke was verified, and how long after

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
@@ -28,8 +29,12 @@ type FlowSource interface {
 // it never lists a target's members, so access a person set up without
 // Latch is never touched — except the very access of a grant that ended in
 // the Lookback, which it cannot tell from a leftover, and which no open
-// grant of the same user, strategy and target still holds. Every correction
-// is a corrected_by_reconciler audit event and an alert (Notifier).
+// grant of the same user, strategy and target still holds. Access the
+// person had before Latch (a grant whose HeldBefore is true: Latch granted
+// nothing) is not Latch's: it is neither reported nor repaired, on that
+// grant nor on an earlier grant of the same access that ended before it
+// started. Every correction is a corrected_by_reconciler audit event and an
+// alert (Notifier).
 type Drift struct {
 	Store     latch.Store
 	Flows     FlowSource
@@ -111,10 +116,24 @@ func (d *Drift) Run(ctx context.Context) (DriftReport, error) {
 			held[accessKey(g, spec)] = true
 		}
 	}
+	// When a grant found its access already in place (HeldBefore), the
+	// person had it without Latch from then on: an earlier grant of the
+	// same access that ended before is not revoked again.
+	personalSince := map[string]time.Time{}
+	for _, g := range slices.Concat(open, ended) {
+		if !g.LeftInPlace() {
+			continue
+		}
+		if _, spec, _, ok := d.prepare(g, now); ok {
+			if k := accessKey(g, spec); g.CreatedAt.After(personalSince[k]) {
+				personalSince[k] = g.CreatedAt
+			}
+		}
+	}
 
 	for _, g := range open {
-		if g.Status != latch.GrantActive {
-			continue // in flight: the runner owns it
+		if g.Status != latch.GrantActive || g.LeftInPlace() {
+			continue // in flight: the runner owns it; or not Latch's access
 		}
 		if due, ok := g.NextDue(); ok && !now.Before(due) {
 			continue // its revoke is due: the runner (or the overdue check) owns it
@@ -122,8 +141,13 @@ func (d *Drift) Run(ctx context.Context) (DriftReport, error) {
 		errs = appendErr(errs, d.one(ctx, now, g, true, nil, &rep, log))
 	}
 	for _, g := range ended {
-		if g.EndedAt == nil || now.Sub(*g.EndedAt) > lookback {
+		if g.EndedAt == nil || now.Sub(*g.EndedAt) > lookback || g.LeftInPlace() {
 			continue
+		}
+		if _, spec, _, ok := d.prepare(g, now); ok {
+			if since, ok := personalSince[accessKey(g, spec)]; ok && !since.Before(*g.EndedAt) {
+				continue // the person's own since a later grant found it in place
+			}
 		}
 		errs = appendErr(errs, d.one(ctx, now, g, false, held, &rep, log))
 	}

@@ -35,7 +35,7 @@ func (n *notifications) Notify(_ context.Context, ev latch.AuditType, r latch.Re
 // grant ended before the look-back, and one an open grant still holds, are
 // left alone. A dry run changes and records nothing.
 func testDrift(t *testing.T, store latch.Store) {
-	fake := iamfake.New([]string{"jane", "bob", "carl", "dave", "erin"}, []string{"prod-admins"})
+	fake := iamfake.New([]string{"jane", "bob", "carl", "dave", "erin", "fred", "gina", "hank"}, []string{"prod-admins"})
 	iamfake.Serve(t, fake)
 	ctx := context.Background()
 	target := latch.Target{ID: "t", Settings: map[string]any{"group": "prod-admins"}}
@@ -71,11 +71,23 @@ func testDrift(t *testing.T, store latch.Store) {
 		{"dave1", "dave", latch.GrantEnded, time.Hour},
 		{"dave2", "dave", latch.GrantActive, 0},
 		{"due", "erin", latch.GrantActive, 0},
+		{"fred", "fred", latch.GrantActive, 0},
+		{"gina", "gina", latch.GrantEnded, time.Hour},
+		{"hank1", "hank", latch.GrantEnded, 2 * time.Hour},
+		{"hank2", "hank", latch.GrantEnded, 30 * time.Minute},
 	} {
 		g, r := mk(x.id, x.user, x.status, x.ago)
-		if x.id == "due" {
+		switch x.id {
+		case "due":
 			// Past its end, its revoke about to run: not granted again.
 			g.Leases[0].EndsAt = now.Add(-time.Second)
+		case "fred", "gina", "hank2":
+			// The access was in place before Latch granted: the person's.
+			held := true
+			g.HeldBefore = &held
+			if x.id == "hank2" {
+				g.CreatedAt = now.Add(-90 * time.Minute) // after hank1 ended
+			}
 		}
 		grants, reqs = append(grants, g), append(reqs, r)
 	}
@@ -83,8 +95,11 @@ func testDrift(t *testing.T, store latch.Store) {
 		t.Fatal(err)
 	}
 	// jane's membership was removed by hand; bob's revoke left his behind;
-	// carl's grant ended a month ago; dave holds the access again.
-	for _, u := range []string{"bob", "carl", "dave"} {
+	// carl's grant ended a month ago; dave holds the access again. fred's
+	// own membership, left in place by his grant, was removed by hand;
+	// gina keeps hers after her grant; hank had his own when his second
+	// grant started, after his first had ended.
+	for _, u := range []string{"bob", "carl", "dave", "gina", "hank"} {
 		fake.SetMember("prod-admins", u, true)
 	}
 
@@ -135,6 +150,9 @@ func testDrift(t *testing.T, store latch.Store) {
 	}
 	if !fake.IsMember("prod-admins", "carl") || !fake.IsMember("prod-admins", "dave") {
 		t.Error("access outside the look-back, or held by an open grant, was removed")
+	}
+	if fake.IsMember("prod-admins", "fred") || !fake.IsMember("prod-admins", "gina") || !fake.IsMember("prod-admins", "hank") {
+		t.Error("access the person had before Latch was repaired")
 	}
 	evs, err := store.AdminAudit(ctx, now.Add(-time.Hour), now.Add(time.Hour))
 	if err != nil {

@@ -170,6 +170,11 @@ type TaskHandler struct {
 	Clock     latch.Clock
 	Timing    Timing
 	Log       *slog.Logger
+	// Held records whether a grant's access was in place before Latch's
+	// first attempt to grant it (HeldRecords). Without it nothing is
+	// checked before granting: the access is treated as Latch's and
+	// revoked.
+	Held HeldRecords
 }
 
 // Handle carries out one task. Its errors are *PermanentError or *TaskError,
@@ -241,8 +246,13 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	// hook's passing failure is retried like the escalator's.
 	id, err := h.identity(ctx, h.identityFlow(f, g), g)
 	var output map[string]any
+	var held *bool
 	if err == nil {
 		spec.User.Identity = id
+		// A check that fails granted nothing; it is retried like a grant.
+		held, err = h.heldBefore(ctx, g, esc, spec)
+	}
+	if err == nil && !isTrue(held) {
 		output, err = latch.GrantWithOutput(ctx, esc, spec)
 	}
 	if err != nil {
@@ -253,11 +263,64 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 		}
 		return TaskOutput{}, taskErr("escalation_failed", err)
 	}
-	h.log().InfoContext(ctx, "access granted", "grant", g.ID)
+	if isTrue(held) {
+		h.log().InfoContext(ctx, "the access was in place before Latch: nothing granted, and it is left in place at the end", "grant", g.ID)
+	} else {
+		h.log().InfoContext(ctx, "access granted", "grant", g.ID)
+	}
 	r, err := h.report(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
-		Identity: spec.User.Identity, Output: output})
+		Identity: spec.User.Identity, Output: output, HeldBefore: held})
 	return TaskOutput{Report: r}, err
 }
+
+// heldBefore is whether the target held g's access before Latch's first
+// attempt to grant it, decided before that attempt's Grant call when esc
+// can check (latch.Checker) and h.Held is set: an answer recorded before
+// stands (the access a retry finds may be an earlier attempt's own);
+// otherwise a check, recorded (the first writer wins) before any Grant
+// call. Nil when nothing can check.
+func (h *TaskHandler) heldBefore(ctx context.Context, g latch.Grant, esc latch.Escalator, spec latch.GrantSpec) (*bool, error) {
+	if g.HeldBefore != nil {
+		return g.HeldBefore, nil
+	}
+	c, ok := esc.(latch.Checker)
+	if !ok || h.Held == nil {
+		return nil, nil
+	}
+	held, err := h.Held.HeldBefore(ctx, g.ID)
+	switch {
+	case err == nil:
+		return &held, nil
+	case !errors.Is(err, latch.ErrNotFound):
+		return nil, fmt.Errorf("read whether the access was in place before Latch: %w", err)
+	}
+	if held, err = c.Check(ctx, spec); err != nil {
+		return nil, fmt.Errorf("check whether the access is in place before granting it: %w", err)
+	}
+	if held, err = h.Held.RecordHeldBefore(ctx, g.ID, held); err != nil {
+		return nil, fmt.Errorf("record whether the access was in place before Latch: %w", err)
+	}
+	return &held, nil
+}
+
+// recordedHeld is what g records of access held before Latch, else what
+// the escalate task recorded (for a grant whose escalated report did not
+// land); nil when neither knows.
+func (h *TaskHandler) recordedHeld(ctx context.Context, g latch.Grant) (*bool, error) {
+	if g.HeldBefore != nil || h.Held == nil {
+		return g.HeldBefore, nil
+	}
+	held, err := h.Held.HeldBefore(ctx, g.ID)
+	switch {
+	case errors.Is(err, latch.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read whether the access was in place before Latch: %w", err)
+	}
+	return &held, nil
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
 
 // revokeWith is the flow and escalator to escalate or revoke g with: what g
 // recorded, or for a grant that recorded nothing, its flow as loaded now
@@ -302,6 +365,18 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 	if g.Status != latch.GrantDeescalating {
 		return TaskOutput{}, nil // nothing to revoke: done already, or never asked
 	}
+	held, err := h.recordedHeld(ctx, g)
+	if err != nil {
+		return TaskOutput{}, taskErr("held_before_unavailable", err)
+	}
+	if isTrue(held) {
+		// The person had this access before Latch, which granted nothing:
+		// it stays, and the target is not asked.
+		h.log().InfoContext(ctx, "the access was in place before Latch: left in place", "grant", g.ID)
+		r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
+			HeldBefore: held})
+		return TaskOutput{Report: r}, err
+	}
 	f, esc, err := h.revokeWith(g)
 	if err != nil {
 		return TaskOutput{}, err
@@ -326,7 +401,7 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 	}
 	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
 	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
-		Verified: latch.Checks(esc)})
+		Verified: latch.Checks(esc), HeldBefore: held})
 	return TaskOutput{Report: r}, err
 }
 
@@ -340,6 +415,11 @@ func (h *TaskHandler) cleanUp(ctx context.Context, grantID string) error {
 	}
 	if g.Status != latch.GrantEscalating {
 		return nil
+	}
+	if held, err := h.recordedHeld(ctx, g); err != nil {
+		return taskErr("held_before_unavailable", err)
+	} else if isTrue(held) {
+		return nil // the person's before Latch: nothing was granted
 	}
 	f, esc, err := h.revokeWith(g)
 	if err != nil {
@@ -389,9 +469,22 @@ func (h *TaskHandler) hold(ctx context.Context, in TaskInput, started time.Time)
 	if err != nil {
 		return taskErr("grant_unavailable", err)
 	}
-	a, ok, err := DecideHold(g, h.now(), *in.Hold, h.Timing.orDefault())
+	now := h.now()
+	a, ok, err := DecideHold(g, now, *in.Hold, h.Timing.orDefault())
 	if err != nil || !ok {
 		return err
+	}
+	if a.Report != nil && g.Status == latch.GrantEscalating {
+		// The escalated report sent again (the first was lost) carries what
+		// the escalate task recorded of access held before Latch.
+		if held, err := h.recordedHeld(ctx, g); err != nil {
+			h.log().WarnContext(ctx, "the escalated report is sent again without held_before", "grant", g.ID, "err", err)
+		} else if held != nil {
+			if a.Report, err = newReport(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
+				At: now, HeldBefore: held}); err != nil {
+				return err
+			}
+		}
 	}
 	out, err := json.Marshal(a)
 	if err != nil {

@@ -37,6 +37,7 @@ func testGrants(t *testing.T, newStore func(t *testing.T) latch.Store) {
 			CreatedAt: local(0),
 			UpdatedAt: local(70),
 		}
+		g.HeldBefore = ptr(false) // false, not left out as if unset
 		commit(t, s, latch.Change{Grants: []latch.Grant{g}})
 		got := getGrant(t, s, g.ID)
 		if diff := cmp.Diff(written(g), got, opts); diff != "" {
@@ -44,6 +45,19 @@ func testGrants(t *testing.T, newStore func(t *testing.T) latch.Store) {
 		}
 		if got.CreatedAt.Location() != time.UTC || got.Leases[0].EndsAt.Location() != time.UTC {
 			t.Errorf("times read back in %v and %v, want UTC", got.CreatedAt.Location(), got.Leases[0].EndsAt.Location())
+		}
+	})
+
+	t.Run("held before keeps unset, false and true apart", func(t *testing.T) {
+		s := newStore(t)
+		gs := []latch.Grant{newGrant("g-unset", "k1", latch.GrantEnded), newGrant("g-no", "k2", latch.GrantEnded),
+			newGrant("g-yes", "k3", latch.GrantEnded)}
+		gs[1].HeldBefore, gs[2].HeldBefore = ptr(false), ptr(true)
+		commit(t, s, latch.Change{Grants: gs})
+		for _, g := range gs {
+			if diff := cmp.Diff(g.HeldBefore, getGrant(t, s, g.ID).HeldBefore); diff != "" {
+				t.Errorf("%s: held before (-want +got):\n%s", g.ID, diff)
+			}
 		}
 	})
 

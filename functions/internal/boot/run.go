@@ -69,7 +69,7 @@ func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskH
 	forFlow := liveEscalators(env, lookup)
 	flowSet := engine.NewFlowSet(loaded)
 	resolver := &identity.Resolver{Store: store, Hooks: hooks.New(lookup, nil), Escalator: forFlow, Clock: latch.SystemClock, Log: env.Log}
-	return &sfngrants.TaskHandler{Store: store, Flows: flowSet, Log: env.Log, Identity: resolver.Resolve,
+	return &sfngrants.TaskHandler{Store: store, Flows: flowSet, Log: env.Log, Identity: resolver.Resolve, Held: store,
 		Escalator: func(f *latch.Flow) (latch.Escalator, error) {
 			if f.Strategy == nil || f.Strategy.Type != strategy {
 				return nil, fmt.Errorf("flow %q is not of the %s strategy this function escalates", f.Name, strategy)
