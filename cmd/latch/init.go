@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -18,31 +20,35 @@ import (
 	"github.com/spf13/cobra"
 )
 
-//go:embed starter/*.yaml
+//go:embed starter/*.yaml starter/strategies/*.yaml
 var starterFlows embed.FS
 
 func newInitCmd() *cobra.Command {
 	var approvers []string
-	var channel string
+	var channel, strategy string
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "Write a starter flows directory (one approval flow, one access flow) and say what to do next",
 		Long: `Write a starter flows directory, DIR (default "flows"): deploy-approval.yaml, an
 approval-only flow, and prod-access.yaml, an access flow granted through the
-webhook strategy. Existing files are never overwritten.`,
+webhook strategy. With --strategy TYPE, the access flow is one of that
+strategy instead (TYPE-access.yaml). Existing files are never overwritten.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "flows"
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			written, err := writeStarterFlows(dir, approvers, channel)
+			written, err := writeStarterFlowsFor(dir, strategy, approvers, channel)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			for _, p := range written {
 				fmt.Fprintln(out, "wrote", p)
+			}
+			if strategy != "webhook" {
+				fmt.Fprintf(out, "\nThe %[2]s access flow needs its target system set up first: see docs/strategies/%[2]s.md,\nthen check it with\n  latch flows validate %[1]s\n", dir, strategy)
 			}
 			fmt.Fprintf(out, `
 Next steps:
@@ -62,12 +68,54 @@ See README.md and docs/slack.md.
 	}
 	cmd.Flags().StringArrayVar(&approvers, "approver", []string{"admin@example.com"}, "email of an approver of the starter flows (repeatable)")
 	cmd.Flags().StringVar(&channel, "channel", "#access-requests", "Slack channel for the starter flows' approval messages")
+	cmd.Flags().StringVar(&strategy, "strategy", "webhook", "the strategy of the starter access flow ("+strings.Join(starterStrategies(), ", ")+")")
 	return cmd
+}
+
+// starterStrategies lists the strategies with a starter access flow: webhook
+// (starter/prod-access.yaml) and each of starter/strategies/TYPE.yaml.
+func starterStrategies() []string {
+	out := []string{"webhook"}
+	names, _ := fs.Glob(starterFlows, "starter/strategies/*.yaml")
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(filepath.Base(n), ".yaml"))
+	}
+	return out
+}
+
+// writeStarterFlowsFor writes the starter flows with the access flow of
+// strategy: the webhook one (writeStarterFlows), or
+// starter/strategies/STRATEGY.yaml as STRATEGY-access.yaml beside the
+// approval-only flow.
+func writeStarterFlowsFor(dir, strategy string, approvers []string, channel string) ([]string, error) {
+	if strategy == "webhook" {
+		return writeStarterFlows(dir, approvers, channel)
+	}
+	name := "starter/strategies/" + strategy + ".yaml"
+	if _, err := fs.Stat(starterFlows, name); err != nil {
+		return nil, usageError{fmt.Errorf("--strategy %q has no starter flow; the strategies with one are %s", strategy, strings.Join(starterStrategies(), ", "))}
+	}
+	return writeFlowFiles(dir, approvers, channel, map[string]string{
+		"starter/deploy-approval.yaml": "deploy-approval.yaml", name: strategy + "-access.yaml"})
 }
 
 // writeStarterFlows writes the starter flows into dir, refusing to replace
 // any file, and checks that what it wrote loads.
 func writeStarterFlows(dir string, approvers []string, channel string) ([]string, error) {
+	names, err := fs.Glob(starterFlows, "starter/*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for _, n := range names {
+		files[n] = filepath.Base(n)
+	}
+	return writeFlowFiles(dir, approvers, channel, files)
+}
+
+// writeFlowFiles writes each embedded template of files (template → file
+// name in dir), refusing to replace any file, and checks that each loads.
+func writeFlowFiles(dir string, approvers []string, channel string, files map[string]string) ([]string, error) {
 	for _, a := range approvers {
 		if !latch.ValidEmail(latch.NormalizeEmail(a)) {
 			return nil, usageError{fmt.Errorf("--approver %q is not an email address", a)}
@@ -76,17 +124,14 @@ func writeStarterFlows(dir string, approvers []string, channel string) ([]string
 	if channel == "" || strings.ContainsAny(channel, "\"\n") {
 		return nil, usageError{fmt.Errorf("--channel %q is not a channel name or id", channel)}
 	}
-	names, err := fs.Glob(starterFlows, "starter/*.yaml")
-	if err != nil {
-		return nil, err
-	}
+	names := slices.Sorted(maps.Keys(files))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	data := struct{ Approvers, Channel string }{strings.Join(approvers, ", "), channel}
 	var written []string
 	for _, name := range names {
-		path := filepath.Join(dir, filepath.Base(name))
+		path := filepath.Join(dir, files[name])
 		if _, err := os.Stat(path); err == nil {
 			return written, usageError{fmt.Errorf("%s exists; latch init never overwrites a file", path)}
 		} else if !errors.Is(err, fs.ErrNotExist) {

@@ -74,3 +74,45 @@ func TestSlackManifestRefusesPlainHTTP(t *testing.T) {
 		}
 	}
 }
+
+// latch init --strategy github writes the approval-only flow and a github
+// access flow that loads with the github strategy's checks; an unknown
+// strategy is refused with the list of those that have a starter.
+func TestInitStrategyGitHub(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "flows")
+	written, err := writeStarterFlowsFor(dir, "github", []string{"lead@example.com"}, "#ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 2 || filepath.Base(written[1]) != "github-access.yaml" {
+		t.Fatalf("wrote %v, want deploy-approval.yaml and github-access.yaml", written)
+	}
+	loaded, err := flows.Load(dir, strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, f := range loaded {
+		if f.Strategy != nil && f.Strategy.Type == "github" && f.Approval.Channel == "#ops" && f.Identity.LookupByEmail {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no github access flow with the channel and the email lookup among %d flows", len(loaded))
+	}
+	if _, err := writeStarterFlowsFor(t.TempDir(), "nope", []string{"lead@example.com"}, "#ops"); err == nil ||
+		!strings.Contains(err.Error(), "webhook, github") {
+		t.Errorf("--strategy nope: %v, want the strategies with a starter", err)
+	}
+
+	cmd := newInitCmd()
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{filepath.Join(t.TempDir(), "f"), "--strategy", "github"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "github-access.yaml") || !strings.Contains(out.String(), "docs/strategies/github.md") {
+		t.Errorf("latch init --strategy github said %q", out.String())
+	}
+}
