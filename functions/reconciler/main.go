@@ -28,12 +28,29 @@ func main() {
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	// The drift check calls the targets of strategies that can check
-	// (aws_iam) with this function's own role, which holds their actions.
+	// (aws_iam) with this function's own role, which holds their actions,
+	// and with the secrets the flows name (github's token) from the
+	// integrations secret; the escalators are built again when it is
+	// rotated. Without them a github escalator could not be built, and its
+	// grants would go unchecked.
+	lookup, err := env.LookupEnv(ctx, "LATCH_HOOKS_SECRETS_ARN")
+	boot.Must(env, err)
+	escs := &boot.Live[*strategies.Escalators]{Env: env, Secrets: []string{"LATCH_HOOKS_SECRETS_ARN"},
+		Build: func(context.Context) (*strategies.Escalators, error) {
+			return &strategies.Escalators{LookupEnv: lookup}, nil
+		}}
+	escalator := func(f *latch.Flow) (latch.Escalator, error) {
+		e, err := escs.Get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return e.For(f)
+	}
 	var notifier latch.Notifier
 	if core.Slack != nil {
 		notifier = core.Slack
 	}
-	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: (&strategies.Escalators{}).For,
+	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: escalator,
 		Notifier: notifier, Log: env.Log}
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
 		Expiries: core.Expiries, Log: env.Log, Drift: drift,
