@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,9 @@ func newRig(t *testing.T, f *fakeGitHub, cfg map[string]any, env map[string]stri
 	if cfg == nil {
 		cfg = map[string]any{"org": "acme", "token_env": "GITHUB_TOKEN"}
 	}
-	cfg["api_url"] = f.srv.URL
+	if _, ok := cfg["api_url"]; !ok {
+		cfg["api_url"] = f.srv.URL
+	}
 	if env == nil {
 		env = map[string]string{"GITHUB_TOKEN": "github_pat_good"}
 	}
@@ -114,9 +117,78 @@ func TestRepoGrantRepeatRevoke(t *testing.T) {
 		t.Fatalf("jdoe is still a collaborator")
 	}
 	mustCheck(t, r.e, g, false)
+	if err := latch.ConfirmRevoked(ctx, r.e, g); err != nil {
+		t.Fatalf("confirm revoked: %v", err)
+	}
 	if err := r.e.Revoke(ctx, g); err != nil {
 		t.Fatalf("repeat revoke: %v", err)
 	}
+}
+
+// A revoke is confirmed for a person who keeps access through a team: the
+// check counts only the direct collaborator Latch added.
+func TestRevokeConfirmedDespiteTeamAccess(t *testing.T) {
+	f := newFakeGitHub(t)
+	f.members["jdoe"] = nil
+	f.repos["api"] = map[string]string{}
+	f.teamAccess["api"] = map[string]string{"jdoe": "admin"}
+	r := newRig(t, f, nil, nil)
+	g := repoGrant("jdoe", "api", "push")
+	if err := r.e.Grant(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if f.repos["api"]["jdoe"] != "push" {
+		t.Fatalf("collaborators %v, want jdoe added directly", f.repos["api"])
+	}
+	if err := r.e.Revoke(t.Context(), g); err != nil {
+		t.Fatal(err)
+	}
+	if err := latch.ConfirmRevoked(t.Context(), r.e, g); err != nil {
+		t.Fatalf("confirm revoked: %v", err)
+	}
+}
+
+func TestGraphQLURL(t *testing.T) {
+	for give, want := range map[string]string{
+		"https://api.github.com/":            "https://api.github.com/graphql",
+		"https://github.example.com/api/v3/": "https://github.example.com/api/graphql",
+		"http://127.0.0.1:8080/ghe/api/v3/":  "http://127.0.0.1:8080/ghe/api/graphql",
+	} {
+		u, err := url.Parse(give)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := graphqlURL(u); got != want {
+			t.Errorf("graphqlURL(%s) = %s, want %s", give, got, want)
+		}
+	}
+}
+
+// The rate-limit wait ends with ctx.
+func TestSleepCtxEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("sleepCtx on a cancelled context: %v", err)
+	}
+}
+
+func FuzzValidateConfig(f *testing.F) {
+	f.Add("acme", "GITHUB_TOKEN", "api", "push", "")
+	f.Add("acme", "", "", "", "Platform Oncall")
+	f.Fuzz(func(t *testing.T, org, tokenEnv, repo, perm, team string) {
+		cfg := map[string]any{"org": org, "token_env": tokenEnv}
+		targets := []latch.Target{{ID: "t", Settings: map[string]any{"repo": repo, "permission": perm, "team": team}}}
+		if ValidateConfig(cfg, targets) != nil {
+			return
+		}
+		// What passes is safe in a URL path.
+		for _, s := range []string{org, repo, team} {
+			if strings.ContainsAny(s, "/?#%") || s == ".." {
+				t.Fatalf("accepted %q", s)
+			}
+		}
+	})
 }
 
 // An outside collaborator is invited (201): the grant counts as made, Check
@@ -373,7 +445,8 @@ func TestGitHubApp(t *testing.T) {
 	f.app = &fakeApp{ID: "4242", InstallationID: 77, Key: &key.PublicKey}
 	f.members["jdoe"] = nil
 	f.teams["oncall"] = map[string]fakeMembership{}
-	cfg := map[string]any{"org": "acme", "app_id": 4242, "installation_id": 77, "private_key_env": "GH_APP_KEY"}
+	// api_url as GitHub Enterprise Server's docs write it, with /api/v3/.
+	cfg := map[string]any{"org": "acme", "app_id": 4242, "installation_id": 77, "private_key_env": "GH_APP_KEY", "api_url": f.srv.URL + "/api/v3/"}
 	// Kept on one line with \n, as in a JSON secret.
 	r := newRig(t, f, cfg, map[string]string{"GH_APP_KEY": strings.ReplaceAll(string(pemKey), "\n", `\n`)})
 	g := teamGrant("jdoe", "oncall")
