@@ -180,7 +180,7 @@ func parseConfig(m map[string]any) (config, []string) {
 			c.installationID = n
 		}
 	}
-	_, hasToken := m[keyTokenEnv]
+	hasToken := m[keyTokenEnv] != nil
 	hasApp := m[keyAppID] != nil || m[keyPrivateKeyEnv] != nil || m[keyInstallationID] != nil
 	switch {
 	case hasToken && hasApp:

@@ -529,6 +529,7 @@ func TestValidateConfig(t *testing.T) {
 		{"app", map[string]any{"org": "acme", "app_id": 12, "installation_id": "34", "private_key_env": "K", "api_url": "https://ghe.example.com/api/v3/"}, repo(map[string]any{"team": "oncall"}), ""},
 		{"no org", map[string]any{"token_env": "T"}, nil, "org is required"},
 		{"no credentials", map[string]any{"org": "acme"}, nil, "token_env is required"},
+		{"empty token_env", map[string]any{"org": "acme", "token_env": nil}, nil, "token_env is required"},
 		{"both", map[string]any{"org": "acme", "token_env": "T", "app_id": 1, "installation_id": 2, "private_key_env": "K"}, nil, "not both"},
 		{"app half", map[string]any{"org": "acme", "app_id": 1}, nil, "installation_id is required"},
 		{"secret pasted", map[string]any{"org": "acme", "token_env": "github_pat_11AAAA-xyz"}, nil, "NAME of an environment variable"},
