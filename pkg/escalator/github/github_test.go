@@ -15,32 +15,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchhq/latch/pkg/escalator/github/githubfake"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
 // rig is an escalator talking to a fake GitHub, with its rate-limit waits
 // recorded instead of slept.
 type rig struct {
-	f     *fakeGitHub
+	f     *githubfake.GitHub
 	e     *Escalator
 	mu    sync.Mutex
 	waits []time.Duration
 }
 
-func newRig(t *testing.T, f *fakeGitHub, cfg map[string]any, env map[string]string) *rig {
+func newRig(t *testing.T, f *githubfake.GitHub, cfg map[string]any, env map[string]string) *rig {
 	t.Helper()
 	r := &rig{f: f}
 	if cfg == nil {
 		cfg = map[string]any{"org": "acme", "token_env": "GITHUB_TOKEN"}
 	}
 	if _, ok := cfg["api_url"]; !ok {
-		cfg["api_url"] = f.srv.URL
+		cfg["api_url"] = f.URL
 	}
 	if env == nil {
 		env = map[string]string{"GITHUB_TOKEN": "github_pat_good"}
 	}
-	e, err := New(cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, f.srv.Client(),
-		WithClock(latch.ClockFunc(f.now)),
+	e, err := New(cfg, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, f.Client,
+		WithClock(latch.ClockFunc(f.Now)),
 		WithSleep(func(_ context.Context, d time.Duration) error {
 			r.mu.Lock()
 			defer r.mu.Unlock()
@@ -81,9 +82,9 @@ func code(err error) string { return latch.ErrorCodeOf(err) }
 // granting again changes nothing; the revoke removes them; revoking again
 // succeeds; Check follows each step.
 func TestRepoGrantRepeatRevoke(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.members["jdoe"] = nil
-	f.repos["api"] = map[string]string{}
+	f := githubfake.New(t)
+	f.Members["jdoe"] = nil
+	f.Repos["api"] = map[string]string{}
 	r := newRig(t, f, nil, nil)
 	g := repoGrant("jdoe", "api", "push")
 	ctx := t.Context()
@@ -96,24 +97,24 @@ func TestRepoGrantRepeatRevoke(t *testing.T) {
 	if out["result"] != "added" || out["repository"] != "acme/api" {
 		t.Errorf("output %v, want added to acme/api", out)
 	}
-	if f.repos["api"]["jdoe"] != "push" {
-		t.Fatalf("collaborators %v, want jdoe with push", f.repos["api"])
+	if f.Repos["api"]["jdoe"] != "push" {
+		t.Fatalf("collaborators %v, want jdoe with push", f.Repos["api"])
 	}
 	mustCheck(t, r.e, g, true)
 
-	puts := f.count("PUT ")
+	puts := f.Count("PUT ")
 	out, err = r.e.GrantWithOutput(ctx, g)
 	if err != nil || out["result"] != "already_held" {
 		t.Fatalf("repeat grant: %v %v, want already_held", out, err)
 	}
-	if f.count("PUT ") != puts {
+	if f.Count("PUT ") != puts {
 		t.Errorf("a repeat grant called PUT again")
 	}
 
 	if err := r.e.Revoke(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.repos["api"]["jdoe"]; ok {
+	if _, ok := f.Repos["api"]["jdoe"]; ok {
 		t.Fatalf("jdoe is still a collaborator")
 	}
 	mustCheck(t, r.e, g, false)
@@ -128,17 +129,17 @@ func TestRepoGrantRepeatRevoke(t *testing.T) {
 // A revoke is confirmed for a person who keeps access through a team: the
 // check counts only the direct collaborator Latch added.
 func TestRevokeConfirmedDespiteTeamAccess(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.members["jdoe"] = nil
-	f.repos["api"] = map[string]string{}
-	f.teamAccess["api"] = map[string]string{"jdoe": "admin"}
+	f := githubfake.New(t)
+	f.Members["jdoe"] = nil
+	f.Repos["api"] = map[string]string{}
+	f.TeamAccess["api"] = map[string]string{"jdoe": "admin"}
 	r := newRig(t, f, nil, nil)
 	g := repoGrant("jdoe", "api", "push")
 	if err := r.e.Grant(t.Context(), g); err != nil {
 		t.Fatal(err)
 	}
-	if f.repos["api"]["jdoe"] != "push" {
-		t.Fatalf("collaborators %v, want jdoe added directly", f.repos["api"])
+	if f.Repos["api"]["jdoe"] != "push" {
+		t.Fatalf("collaborators %v, want jdoe added directly", f.Repos["api"])
 	}
 	if err := r.e.Revoke(t.Context(), g); err != nil {
 		t.Fatal(err)
@@ -195,9 +196,9 @@ func FuzzValidateConfig(f *testing.F) {
 // sees the invitation, and the revoke cancels it even when GitHub leaves it
 // pending after the collaborator is removed.
 func TestPendingInvitationCountsAndIsCancelled(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.repos["api"] = map[string]string{}
-	f.asyncCancel = true
+	f := githubfake.New(t)
+	f.Repos["api"] = map[string]string{}
+	f.AsyncCancel = true
 	r := newRig(t, f, nil, nil)
 	g := repoGrant("outsider", "api", "triage")
 
@@ -208,8 +209,8 @@ func TestPendingInvitationCountsAndIsCancelled(t *testing.T) {
 	if out["result"] != "invited" || out["invitation_url"] != "https://github.example.com/acme/api/invitations" {
 		t.Errorf("output %v, want invited with the invitation's URL", out)
 	}
-	if len(f.invitations["api"]) != 1 || f.invitations["api"][0].Permission != "triage" {
-		t.Fatalf("invitations %v, want one with triage", f.invitations["api"])
+	if len(f.Invitations["api"]) != 1 || f.Invitations["api"][0].Permission != "triage" {
+		t.Fatalf("invitations %v, want one with triage", f.Invitations["api"])
 	}
 	mustCheck(t, r.e, g, true)
 	// A pending invitation with less than the target's permission is not it.
@@ -218,10 +219,10 @@ func TestPendingInvitationCountsAndIsCancelled(t *testing.T) {
 	if err := r.e.Revoke(t.Context(), g); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.invitations["api"]) != 0 {
-		t.Fatalf("invitations %v left after the revoke", f.invitations["api"])
+	if len(f.Invitations["api"]) != 0 {
+		t.Fatalf("invitations %v left after the revoke", f.Invitations["api"])
 	}
-	if f.count("DELETE /api/v3/repos/acme/api/invitations/") != 1 {
+	if f.Count("DELETE /api/v3/repos/acme/api/invitations/") != 1 {
 		t.Errorf("the invitation was not cancelled with DELETE …/invitations/{id}")
 	}
 	mustCheck(t, r.e, g, false)
@@ -230,19 +231,19 @@ func TestPendingInvitationCountsAndIsCancelled(t *testing.T) {
 // Check reads every page of the direct collaborators, and access through a
 // team (not a direct collaborator) does not count.
 func TestCheckAcrossPagesDirectOnly(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.pageSize = 7
-	f.repos["api"] = map[string]string{}
+	f := githubfake.New(t)
+	f.PageSize = 7
+	f.Repos["api"] = map[string]string{}
 	for i := range 30 {
-		f.repos["api"][fmt.Sprintf("dev%02d", i)] = "pull"
+		f.Repos["api"][fmt.Sprintf("dev%02d", i)] = "pull"
 	}
-	f.repos["api"]["zed"] = "maintain"
-	f.teamAccess["api"] = map[string]string{"teamonly": "admin"}
+	f.Repos["api"]["zed"] = "maintain"
+	f.TeamAccess["api"] = map[string]string{"teamonly": "admin"}
 	r := newRig(t, f, nil, nil)
 
 	mustCheck(t, r.e, repoGrant("zed", "api", "push"), true)
 	mustCheck(t, r.e, repoGrant("zed", "api", "admin"), false)
-	if n := f.count("GET /api/v3/repos/acme/api/collaborators"); n < 5 {
+	if n := f.Count("GET /api/v3/repos/acme/api/collaborators"); n < 5 {
 		t.Errorf("%d pages read, want all 5", n)
 	}
 	mustCheck(t, r.e, repoGrant("teamonly", "api", "pull"), false)
@@ -254,33 +255,33 @@ func TestCheckAcrossPagesDirectOnly(t *testing.T) {
 // Grant never lowers a direct collaborator's permission, and refuses to
 // raise a lower one (the revoke would take it away).
 func TestGrantKeepsHigherRefusesLower(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.members["boss"], f.members["reader"] = nil, nil
-	f.repos["api"] = map[string]string{"boss": "admin", "reader": "pull"}
+	f := githubfake.New(t)
+	f.Members["boss"], f.Members["reader"] = nil, nil
+	f.Repos["api"] = map[string]string{"boss": "admin", "reader": "pull"}
 	r := newRig(t, f, nil, nil)
 
 	out, err := r.e.GrantWithOutput(t.Context(), repoGrant("boss", "api", "push"))
 	if err != nil || out["result"] != "already_held" {
 		t.Fatalf("grant push to an admin: %v %v, want already_held", out, err)
 	}
-	if f.repos["api"]["boss"] != "admin" {
-		t.Errorf("boss is now %s, want admin kept", f.repos["api"]["boss"])
+	if f.Repos["api"]["boss"] != "admin" {
+		t.Errorf("boss is now %s, want admin kept", f.Repos["api"]["boss"])
 	}
 	err = r.e.Grant(t.Context(), repoGrant("reader", "api", "push"))
 	if !latch.IsPermanent(err) || code(err) != CodeLowerAccess {
 		t.Fatalf("grant push to a reader: %v, want permanent %s", err, CodeLowerAccess)
 	}
-	if f.repos["api"]["reader"] != "pull" || f.count("PUT ") != 0 {
-		t.Errorf("reader is now %s after %d PUTs, want pull and none", f.repos["api"]["reader"], f.count("PUT "))
+	if f.Repos["api"]["reader"] != "pull" || f.Count("PUT ") != 0 {
+		t.Errorf("reader is now %s after %d PUTs, want pull and none", f.Repos["api"]["reader"], f.Count("PUT "))
 	}
 }
 
 // Team membership: a member joins active, an outsider pending (counted as
 // granted); a maintainer stays a maintainer; revoke and repeat revoke.
 func TestTeamMembership(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.members["jdoe"], f.members["lead"] = nil, nil
-	f.teams["oncall"] = map[string]fakeMembership{"lead": {Role: "maintainer", State: "active"}}
+	f := githubfake.New(t)
+	f.Members["jdoe"], f.Members["lead"] = nil, nil
+	f.Teams["oncall"] = map[string]githubfake.Membership{"lead": {Role: "maintainer", State: "active"}}
 	r := newRig(t, f, nil, nil)
 	ctx := t.Context()
 
@@ -290,7 +291,7 @@ func TestTeamMembership(t *testing.T) {
 	if err != nil || out["result"] != "added" {
 		t.Fatalf("grant: %v %v", out, err)
 	}
-	if m := f.teams["oncall"]["jdoe"]; m != (fakeMembership{Role: "member", State: "active"}) {
+	if m := f.Teams["oncall"]["jdoe"]; m != (githubfake.Membership{Role: "member", State: "active"}) {
 		t.Fatalf("membership %+v, want an active member", m)
 	}
 	mustCheck(t, r.e, g, true)
@@ -304,7 +305,7 @@ func TestTeamMembership(t *testing.T) {
 	if out, err := r.e.GrantWithOutput(ctx, teamGrant("lead", "oncall")); err != nil || out["result"] != "already_held" {
 		t.Fatalf("grant to a maintainer: %v %v", out, err)
 	}
-	if f.teams["oncall"]["lead"].Role != "maintainer" {
+	if f.Teams["oncall"]["lead"].Role != "maintainer" {
 		t.Errorf("the maintainer was demoted")
 	}
 
@@ -328,30 +329,30 @@ func TestTeamMembership(t *testing.T) {
 // out as GitHub asks (at most MaxRateWait), then retryable; the next try
 // goes through.
 func TestThrottling(t *testing.T) {
-	f := newFakeGitHub(t)
+	f := githubfake.New(t)
 	start := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	f.now = func() time.Time { return start }
-	f.members["jdoe"] = nil
-	f.repos["api"] = map[string]string{}
+	f.Now = func() time.Time { return start }
+	f.Members["jdoe"] = nil
+	f.Repos["api"] = map[string]string{}
 	r := newRig(t, f, nil, nil)
 	g := repoGrant("jdoe", "api", "pull")
 	reset := strconv.FormatInt(start.Add(20*time.Minute).Unix(), 10)
 	for _, tt := range []struct {
 		name string
-		ans  fakeAnswer
+		ans  githubfake.Answer
 		want time.Duration
 	}{
-		{"secondary", fakeAnswer{Status: 403, Header: map[string]string{"Retry-After": "7"},
+		{"secondary", githubfake.Answer{Status: 403, Header: map[string]string{"Retry-After": "7"},
 			Body: `{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}`}, 7 * time.Second},
-		{"primary", fakeAnswer{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset, "X-RateLimit-Used": "5000"},
+		{"primary", githubfake.Answer{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset, "X-RateLimit-Used": "5000"},
 			Body: `{"message":"API rate limit exceeded for installation ID 1.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"}`}, MaxRateWait},
-		{"429", fakeAnswer{Status: 429, Header: map[string]string{"Retry-After": "3"},
+		{"429", githubfake.Answer{Status: 429, Header: map[string]string{"Retry-After": "3"},
 			Body: `{"message":"You have exceeded a secondary rate limit.","documentation_url":"https://docs.github.com/rest"}`}, 3 * time.Second},
-		{"primary 429", fakeAnswer{Status: 429, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": strconv.FormatInt(start.Add(12*time.Second).Unix(), 10)},
+		{"primary 429", githubfake.Answer{Status: 429, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": strconv.FormatInt(start.Add(12*time.Second).Unix(), 10)},
 			Body: `{"message":"API rate limit exceeded.","documentation_url":"https://docs.github.com/rest"}`}, 12 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f.throttle = []fakeAnswer{tt.ans}
+			f.Throttle = []githubfake.Answer{tt.ans}
 			r.waits = nil
 			err := r.e.Grant(t.Context(), g)
 			if err == nil || latch.IsPermanent(err) || code(err) != CodeRateLimited {
@@ -373,8 +374,8 @@ func TestThrottling(t *testing.T) {
 // An expired or revoked token (401 Bad credentials) is permanent, with the
 // fix in the message; 5xx is retryable.
 func TestBadTokenAndServerErrors(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.repos["api"] = map[string]string{}
+	f := githubfake.New(t)
+	f.Repos["api"] = map[string]string{}
 	r := newRig(t, f, nil, map[string]string{"GITHUB_TOKEN": "github_pat_expired"})
 	err := r.e.Grant(t.Context(), repoGrant("jdoe", "api", "pull"))
 	if !latch.IsPermanent(err) || code(err) != CodeBadCredentials {
@@ -389,12 +390,12 @@ func TestBadTokenAndServerErrors(t *testing.T) {
 	}
 
 	good := newRig(t, f, nil, nil)
-	f.throttle = []fakeAnswer{{Status: 502, Body: `{"message":"Server Error"}`}}
+	f.Throttle = []githubfake.Answer{{Status: 502, Body: `{"message":"Server Error"}`}}
 	err = good.e.Revoke(t.Context(), repoGrant("jdoe", "api", "pull"))
 	if err == nil || latch.IsPermanent(err) || code(err) != CodeUnavailable {
 		t.Errorf("revoke on a 502: %v, want a retryable %s", err, CodeUnavailable)
 	}
-	f.throttle = []fakeAnswer{{Status: 403, Body: `{"message":"Resource not accessible by personal access token","documentation_url":"https://docs.github.com/rest/collaborators/collaborators#add-a-repository-collaborator","status":"403"}`}}
+	f.Throttle = []githubfake.Answer{{Status: 403, Body: `{"message":"Resource not accessible by personal access token","documentation_url":"https://docs.github.com/rest/collaborators/collaborators#add-a-repository-collaborator","status":"403"}`}}
 	err = good.e.Revoke(t.Context(), repoGrant("jdoe", "api", "pull"))
 	if !latch.IsPermanent(err) || code(err) != CodeForbidden || !strings.Contains(latch.ErrorMessageOf(err), "Administration") {
 		t.Errorf("revoke forbidden: %v, want permanent %s naming the permission", err, CodeForbidden)
@@ -405,12 +406,12 @@ func TestBadTokenAndServerErrors(t *testing.T) {
 // pages; an unknown email is ErrNotFound; credentials that may not read the
 // emails give a permanent error naming the command that maps the login.
 func TestLookupIdentity(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.pageSize = 2
+	f := githubfake.New(t)
+	f.PageSize = 2
 	for i := range 5 {
-		f.members[fmt.Sprintf("m%d", i)] = []string{fmt.Sprintf("m%d@acme.example", i)}
+		f.Members[fmt.Sprintf("m%d", i)] = []string{fmt.Sprintf("m%d@acme.example", i)}
 	}
-	f.members["xjane"] = []string{"jane.doe@acme.example", "jd@acme.example"}
+	f.Members["xjane"] = []string{"jane.doe@acme.example", "jd@acme.example"}
 	r := newRig(t, f, nil, nil)
 
 	got, err := r.e.LookupIdentity(t.Context(), "JD@acme.example")
@@ -420,10 +421,10 @@ func TestLookupIdentity(t *testing.T) {
 	if _, err := r.e.LookupIdentity(t.Context(), "who@acme.example"); !errors.Is(err, latch.ErrNotFound) {
 		t.Errorf("unknown email: %v, want ErrNotFound", err)
 	}
-	if n := f.count("POST /api/graphql"); n != 3+3 {
+	if n := f.Count("POST /api/graphql"); n != 3+3 {
 		t.Errorf("%d GraphQL pages, want every page read", n)
 	}
-	f.emailsForbidden = true
+	f.EmailsForbidden = true
 	_, err = r.e.LookupIdentity(t.Context(), "jd@acme.example")
 	if !latch.IsPermanent(err) || code(err) != CodeNoIdentity || !strings.Contains(latch.ErrorMessageOf(err), "latch users set-identity jd@acme.example github LOGIN") {
 		t.Errorf("forbidden: %v", err)
@@ -438,15 +439,15 @@ func TestGitHubApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	f := newFakeGitHub(t)
+	f := githubfake.New(t)
 	now := time.Now()
 	var mu sync.Mutex
-	f.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	f.app = &fakeApp{ID: "4242", InstallationID: 77, Key: &key.PublicKey}
-	f.members["jdoe"] = nil
-	f.teams["oncall"] = map[string]fakeMembership{}
+	f.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	f.Installation = &githubfake.App{ID: "4242", InstallationID: 77, Key: &key.PublicKey}
+	f.Members["jdoe"] = nil
+	f.Teams["oncall"] = map[string]githubfake.Membership{}
 	// api_url as GitHub Enterprise Server's docs write it, with /api/v3/.
-	cfg := map[string]any{"org": "acme", "app_id": 4242, "installation_id": 77, "private_key_env": "GH_APP_KEY", "api_url": f.srv.URL + "/api/v3/"}
+	cfg := map[string]any{"org": "acme", "app_id": 4242, "installation_id": 77, "private_key_env": "GH_APP_KEY", "api_url": f.URL + "/api/v3/"}
 	// Kept on one line with \n, as in a JSON secret.
 	r := newRig(t, f, cfg, map[string]string{"GH_APP_KEY": strings.ReplaceAll(string(pemKey), "\n", `\n`)})
 	g := teamGrant("jdoe", "oncall")
@@ -454,15 +455,15 @@ func TestGitHubApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCheck(t, r.e, g, true)
-	if f.tokenMade != 1 {
-		t.Errorf("%d installation tokens made, want 1 reused", f.tokenMade)
+	if f.TokensMade != 1 {
+		t.Errorf("%d installation tokens made, want 1 reused", f.TokensMade)
 	}
 	mu.Lock()
 	now = now.Add(56 * time.Minute)
 	mu.Unlock()
 	mustCheck(t, r.e, g, true)
-	if f.tokenMade != 2 {
-		t.Errorf("%d installation tokens made, want a new one near expiry", f.tokenMade)
+	if f.TokensMade != 2 {
+		t.Errorf("%d installation tokens made, want a new one near expiry", f.TokensMade)
 	}
 
 	wrong := newRig(t, f, map[string]any{"org": "acme", "app_id": 4242, "installation_id": 78, "private_key_env": "GH_APP_KEY"},
@@ -474,9 +475,9 @@ func TestGitHubApp(t *testing.T) {
 
 // Validate asks whether the repository or team exists.
 func TestValidate(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.repos["api"] = map[string]string{}
-	f.teams["oncall"] = map[string]fakeMembership{}
+	f := githubfake.New(t)
+	f.Repos["api"] = map[string]string{}
+	f.Teams["oncall"] = map[string]githubfake.Membership{}
 	r := newRig(t, f, nil, nil)
 	for _, tt := range []struct {
 		settings map[string]any
@@ -502,8 +503,8 @@ func TestValidate(t *testing.T) {
 }
 
 func TestGrantRefusesBadIdentity(t *testing.T) {
-	f := newFakeGitHub(t)
-	f.repos["api"] = map[string]string{}
+	f := githubfake.New(t)
+	f.Repos["api"] = map[string]string{}
 	r := newRig(t, f, nil, nil)
 	for _, id := range []string{"", "../../orgs/acme", "jane doe"} {
 		g := repoGrant("x", "api", "pull")
@@ -512,7 +513,7 @@ func TestGrantRefusesBadIdentity(t *testing.T) {
 			t.Errorf("identity %q: %v, want permanent %s", id, err, CodeBadGrant)
 		}
 	}
-	if n := f.count(""); n != 0 {
+	if n := f.Count(""); n != 0 {
 		t.Errorf("%d calls to GitHub for bad identities", n)
 	}
 }

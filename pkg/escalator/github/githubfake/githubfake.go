@@ -1,4 +1,10 @@
-package github
+// Package githubfake is a fake GitHub API for tests: GitHub Enterprise
+// Server's paths (REST under /api/v3, GraphQL at /api/graphql), JSON
+// shapes, Link pagination, rate-limit headers and error bodies, for the
+// calls the github escalator makes. It holds one organisation. Its exported
+// fields are its state: change them with the lock held (Lock, Unlock) while
+// the server runs.
+package githubfake
 
 import (
 	"crypto"
@@ -20,67 +26,77 @@ import (
 	"time"
 )
 
-// fakeGitHub is a GitHub Enterprise Server-shaped API (REST under /api/v3,
+// GitHub is a GitHub Enterprise Server-shaped API (REST under /api/v3,
 // GraphQL at /api/graphql) holding one organisation, speaking GitHub's wire
 // format: its paths, JSON shapes, Link pagination, rate-limit headers and
 // error bodies. Organisation members are added to a repository or team at
 // once; anyone else is invited (201 with a RepositoryInvitation; a pending
 // team membership), as GitHub does.
-type fakeGitHub struct {
-	t   testing.TB
-	srv *httptest.Server
+type GitHub struct {
+	URL    string       // the server's root: the github strategy's api_url
+	Client *http.Client // a client for it
 
-	mu      sync.Mutex
-	org     string
-	tokens  map[string]bool // bearer tokens GitHub accepts
-	members map[string][]string
-	// repos: name → direct collaborators (login → pull/triage/push/maintain/admin).
-	repos map[string]map[string]string
-	// teamAccess: repo → login → permission through a team (shown only
+	sync.Mutex
+	Org    string
+	Tokens map[string]bool // bearer tokens GitHub accepts
+	// Members: the organisation's members (login → verified emails on its
+	// verified domains).
+	Members map[string][]string
+	// Repos: name → direct collaborators (login → pull/triage/push/maintain/admin).
+	Repos map[string]map[string]string
+	// TeamAccess: repo → login → permission through a team (shown only
 	// without affiliation=direct).
-	teamAccess  map[string]map[string]string
-	invitations map[string][]fakeInvitation
-	teams       map[string]map[string]fakeMembership
+	TeamAccess  map[string]map[string]string
+	Invitations map[string][]Invitation
+	Teams       map[string]map[string]Membership
 	nextID      int64
-	pageSize    int // the most one page holds, whatever per_page asks (0: per_page)
-	// asyncCancel: removing a collaborator leaves their invitation pending
+	PageSize    int // the most one page holds, whatever per_page asks (0: per_page)
+	// AsyncCancel: removing a collaborator leaves their invitation pending
 	// (GitHub cancels it in the background).
-	asyncCancel bool
-	// throttle: answers given, in order, before any other handling.
-	throttle []fakeAnswer
-	// emailsForbidden: GraphQL refuses organizationVerifiedDomainEmails.
-	emailsForbidden bool
-	// app: a GitHub App's installation, when set.
-	app       *fakeApp
-	calls     []string // "METHOD path" of every call
-	tokenMade int
-	now       func() time.Time
+	AsyncCancel bool
+	// Throttle: answers given, in order, before any other handling.
+	Throttle []Answer
+	// EmailsForbidden: GraphQL refuses organizationVerifiedDomainEmails.
+	EmailsForbidden bool
+	// Installation: a GitHub App's installation, when set.
+	Installation *App
+	calls        []string // "METHOD path" of every call
+	TokensMade   int      // installation tokens made
+	Now          func() time.Time
 }
 
-type fakeInvitation struct {
+// Invitation is a pending repository invitation.
+type Invitation struct {
 	ID         int64
 	Login      string
 	Permission string // read, triage, write, maintain, admin
 }
 
-type fakeMembership struct{ Role, State string }
+// Membership is a team membership: role member or maintainer, state active
+// or pending.
+type Membership struct{ Role, State string }
 
-type fakeAnswer struct {
+// Answer is a canned answer (a rate limit, a 5xx).
+type Answer struct {
 	Status int
 	Header map[string]string
 	Body   string
 }
 
-type fakeApp struct {
+// App is a GitHub App's installation: its id (the JWT's issuer), the
+// installation's id and the App's public key.
+type App struct {
 	ID             string
 	InstallationID int64
 	Key            *rsa.PublicKey
 }
 
-func newFakeGitHub(t testing.TB) *fakeGitHub {
-	f := &fakeGitHub{t: t, org: "acme", tokens: map[string]bool{"github_pat_good": true},
-		members: map[string][]string{}, repos: map[string]map[string]string{}, teamAccess: map[string]map[string]string{},
-		invitations: map[string][]fakeInvitation{}, teams: map[string]map[string]fakeMembership{}, nextID: 100, now: time.Now}
+// New starts a fake GitHub on 127.0.0.1 (stopped when the test ends) for
+// organisation acme, accepting the token github_pat_good.
+func New(t testing.TB) *GitHub {
+	f := &GitHub{Org: "acme", Tokens: map[string]bool{"github_pat_good": true},
+		Members: map[string][]string{}, Repos: map[string]map[string]string{}, TeamAccess: map[string]map[string]string{},
+		Invitations: map[string][]Invitation{}, Teams: map[string]map[string]Membership{}, nextID: 100, Now: time.Now}
 	mux := http.NewServeMux()
 	api := "/api/v3"
 	mux.HandleFunc("GET "+api+"/repos/{owner}/{repo}", f.getRepo)
@@ -95,26 +111,27 @@ func newFakeGitHub(t testing.TB) *fakeGitHub {
 	mux.HandleFunc("DELETE "+api+"/orgs/{org}/teams/{slug}/memberships/{user}", f.deleteMembership)
 	mux.HandleFunc("POST "+api+"/app/installations/{id}/access_tokens", f.accessToken)
 	mux.HandleFunc("POST /api/graphql", f.graphql)
-	f.srv = httptest.NewServer(f.gate(mux))
-	t.Cleanup(f.srv.Close)
+	srv := httptest.NewServer(f.gate(mux))
+	t.Cleanup(srv.Close)
+	f.URL, f.Client = srv.URL, srv.Client()
 	return f
 }
 
 // gate records the call, gives any queued throttle answer, and checks the
 // bearer token, as GitHub does before routing.
-func (f *fakeGitHub) gate(next http.Handler) http.Handler {
+func (f *GitHub) gate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
+		f.Lock()
 		f.calls = append(f.calls, r.Method+" "+r.URL.Path)
-		var ans *fakeAnswer
-		if len(f.throttle) > 0 {
-			ans = &f.throttle[0]
-			f.throttle = f.throttle[1:]
+		var ans *Answer
+		if len(f.Throttle) > 0 {
+			ans = &f.Throttle[0]
+			f.Throttle = f.Throttle[1:]
 		}
-		app := f.app
+		app := f.Installation
 		auth := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		ok := f.tokens[auth]
-		f.mu.Unlock()
+		ok := f.Tokens[auth]
+		f.Unlock()
 		w.Header().Set("X-GitHub-Api-Version-Selected", "2022-11-28")
 		w.Header().Set("X-RateLimit-Limit", "5000")
 		w.Header().Set("X-RateLimit-Resource", "core")
@@ -135,7 +152,7 @@ func (f *fakeGitHub) gate(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("X-RateLimit-Remaining", "4999")
-		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(f.now().Add(time.Hour).Unix(), 10))
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(f.Now().Add(time.Hour).Unix(), 10))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -152,26 +169,31 @@ func notFound(w http.ResponseWriter) {
 	writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"})
 }
 
-func (f *fakeGitHub) repo(w http.ResponseWriter, r *http.Request) (string, map[string]string, bool) {
+func (f *GitHub) repo(w http.ResponseWriter, r *http.Request) (string, map[string]string, bool) {
 	name := r.PathValue("repo")
-	c, ok := f.repos[name]
-	if r.PathValue("owner") != f.org || !ok {
+	c, ok := f.Repos[name]
+	if r.PathValue("owner") != f.Org || !ok {
 		notFound(w)
 		return "", nil, false
 	}
 	return name, c, true
 }
 
-func (f *fakeGitHub) repoJSON(name string) map[string]any {
-	return map[string]any{"id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": name, "full_name": f.org + "/" + name,
-		"private": true, "owner": map[string]any{"login": f.org, "id": 9919, "type": "Organization"},
-		"html_url": "https://github.example.com/" + f.org + "/" + name}
+func (f *GitHub) repoJSON(name string) map[string]any {
+	return map[string]any{"id": 1296269, "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5", "name": name, "full_name": f.Org + "/" + name,
+		"private": true, "owner": map[string]any{"login": f.Org, "id": 9919, "type": "Organization"},
+		"html_url": "https://github.example.com/" + f.Org + "/" + name}
 }
 
 func userJSON(login string) map[string]any {
 	return map[string]any{"login": login, "id": len(login) * 1000, "node_id": "MDQ6VXNlcjE=", "type": "User", "site_admin": false,
 		"html_url": "https://github.example.com/" + login}
 }
+
+// Permissions are GitHub's repository permissions, weakest first.
+var Permissions = []string{"pull", "triage", "push", "maintain", "admin"}
+
+func rank(p string) int { return slices.Index(Permissions, p) + 1 }
 
 // permissions is the permissions object and role_name of a collaborator.
 func permissions(p string) (map[string]bool, string) {
@@ -187,24 +209,24 @@ func permissions(p string) (map[string]bool, string) {
 	return perms, role
 }
 
-func (f *fakeGitHub) getRepo(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) getRepo(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	if name, _, ok := f.repo(w, r); ok {
 		writeJSON(w, http.StatusOK, f.repoJSON(name))
 	}
 }
 
-func (f *fakeGitHub) listCollaborators(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) listCollaborators(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	name, direct, ok := f.repo(w, r)
 	if !ok {
 		return
 	}
 	all := map[string]string{}
 	if aff := r.URL.Query().Get("affiliation"); aff != "direct" && aff != "outside" {
-		for l, p := range f.teamAccess[name] {
+		for l, p := range f.TeamAccess[name] {
 			all[l] = p
 		}
 	}
@@ -226,15 +248,15 @@ func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys
 
 // page answers one page of list (page and per_page, default 30, at most
 // 100), with GitHub's Link header.
-func (f *fakeGitHub) page(w http.ResponseWriter, r *http.Request, list []any) {
+func (f *GitHub) page(w http.ResponseWriter, r *http.Request, list []any) {
 	q := r.URL.Query()
 	per, _ := strconv.Atoi(q.Get("per_page"))
 	if per <= 0 {
 		per = 30
 	}
 	per = min(per, 100)
-	if f.pageSize > 0 {
-		per = min(per, f.pageSize)
+	if f.PageSize > 0 {
+		per = min(per, f.PageSize)
 	}
 	n, _ := strconv.Atoi(q.Get("page"))
 	n = max(n, 1)
@@ -271,9 +293,9 @@ func invitationPermission(p string) string {
 	return p
 }
 
-func (f *fakeGitHub) addCollaborator(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) addCollaborator(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	name, direct, ok := f.repo(w, r)
 	if !ok {
 		return
@@ -298,12 +320,12 @@ func (f *fakeGitHub) addCollaborator(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	if _, member := f.members[user]; member || direct[user] != "" {
+	if _, member := f.Members[user]; member || direct[user] != "" {
 		direct[user] = body.Permission
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	invs := f.invitations[name]
+	invs := f.Invitations[name]
 	for i := range invs {
 		if invs[i].Login == user {
 			invs[i].Permission = invitationPermission(body.Permission)
@@ -312,92 +334,92 @@ func (f *fakeGitHub) addCollaborator(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.nextID++
-	inv := fakeInvitation{ID: f.nextID, Login: user, Permission: invitationPermission(body.Permission)}
-	f.invitations[name] = append(invs, inv)
+	inv := Invitation{ID: f.nextID, Login: user, Permission: invitationPermission(body.Permission)}
+	f.Invitations[name] = append(invs, inv)
 	writeJSON(w, http.StatusCreated, f.invitationJSON(name, inv))
 }
 
-func (f *fakeGitHub) invitationJSON(repo string, inv fakeInvitation) map[string]any {
+func (f *GitHub) invitationJSON(repo string, inv Invitation) map[string]any {
 	return map[string]any{"id": inv.ID, "node_id": "MDEwOlJlcG9JbnZpdGF0aW9uMQ==", "repository": f.repoJSON(repo),
 		"invitee": userJSON(inv.Login), "inviter": userJSON("latch-bot"), "permissions": inv.Permission,
 		"created_at": "2026-11-30T10:00:00Z", "expired": false,
 		"url":      fmt.Sprintf("https://github.example.com/api/v3/user/repository_invitations/%d", inv.ID),
-		"html_url": "https://github.example.com/" + f.org + "/" + repo + "/invitations"}
+		"html_url": "https://github.example.com/" + f.Org + "/" + repo + "/invitations"}
 }
 
-func (f *fakeGitHub) removeCollaborator(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) removeCollaborator(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	name, direct, ok := f.repo(w, r)
 	if !ok {
 		return
 	}
 	user := r.PathValue("user")
 	delete(direct, user)
-	if !f.asyncCancel {
-		f.invitations[name] = slices.DeleteFunc(f.invitations[name], func(i fakeInvitation) bool { return i.Login == user })
+	if !f.AsyncCancel {
+		f.Invitations[name] = slices.DeleteFunc(f.Invitations[name], func(i Invitation) bool { return i.Login == user })
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *fakeGitHub) listInvitations(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) listInvitations(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	name, _, ok := f.repo(w, r)
 	if !ok {
 		return
 	}
 	var list []any
-	for _, inv := range f.invitations[name] {
+	for _, inv := range f.Invitations[name] {
 		list = append(list, f.invitationJSON(name, inv))
 	}
 	f.page(w, r, list)
 }
 
-func (f *fakeGitHub) deleteInvitation(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) deleteInvitation(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	name, _, ok := f.repo(w, r)
 	if !ok {
 		return
 	}
 	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	before := len(f.invitations[name])
-	f.invitations[name] = slices.DeleteFunc(f.invitations[name], func(i fakeInvitation) bool { return i.ID == id })
-	if len(f.invitations[name]) == before {
+	before := len(f.Invitations[name])
+	f.Invitations[name] = slices.DeleteFunc(f.Invitations[name], func(i Invitation) bool { return i.ID == id })
+	if len(f.Invitations[name]) == before {
 		notFound(w)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (f *fakeGitHub) team(w http.ResponseWriter, r *http.Request) (map[string]fakeMembership, bool) {
-	m, ok := f.teams[r.PathValue("slug")]
-	if r.PathValue("org") != f.org || !ok {
+func (f *GitHub) team(w http.ResponseWriter, r *http.Request) (map[string]Membership, bool) {
+	m, ok := f.Teams[r.PathValue("slug")]
+	if r.PathValue("org") != f.Org || !ok {
 		notFound(w)
 		return nil, false
 	}
 	return m, true
 }
 
-func (f *fakeGitHub) getTeam(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) getTeam(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	if _, ok := f.team(w, r); ok {
 		slug := r.PathValue("slug")
 		writeJSON(w, http.StatusOK, map[string]any{"id": 1, "node_id": "MDQ6VGVhbTE=", "name": slug, "slug": slug,
-			"privacy": "closed", "permission": "pull", "organization": map[string]any{"login": f.org}})
+			"privacy": "closed", "permission": "pull", "organization": map[string]any{"login": f.Org}})
 	}
 }
 
-func (f *fakeGitHub) membershipJSON(r *http.Request, m fakeMembership) map[string]any {
+func (f *GitHub) membershipJSON(r *http.Request, m Membership) map[string]any {
 	return map[string]any{"url": fmt.Sprintf("https://github.example.com/api/v3/organizations/1/team/1/memberships/%s", r.PathValue("user")),
 		"role": m.Role, "state": m.State}
 }
 
-func (f *fakeGitHub) getMembership(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) getMembership(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -410,9 +432,9 @@ func (f *fakeGitHub) getMembership(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f.membershipJSON(r, m))
 }
 
-func (f *fakeGitHub) putMembership(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) putMembership(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -429,8 +451,8 @@ func (f *fakeGitHub) putMembership(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	m := fakeMembership{Role: body.Role, State: "pending"}
-	if _, member := f.members[user]; member {
+	m := Membership{Role: body.Role, State: "pending"}
+	if _, member := f.Members[user]; member {
 		m.State = "active"
 	}
 	if old, ok := team[user]; ok {
@@ -440,9 +462,9 @@ func (f *fakeGitHub) putMembership(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f.membershipJSON(r, m))
 }
 
-func (f *fakeGitHub) deleteMembership(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) deleteMembership(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -458,7 +480,7 @@ func (f *fakeGitHub) deleteMembership(w http.ResponseWriter, r *http.Request) {
 
 // validJWT checks an App JWT: RS256 over header.claims with the App's key,
 // iss the App's id, not expired, lifetime at most ten minutes.
-func (f *fakeGitHub) validJWT(tok string, app *fakeApp) bool {
+func (f *GitHub) validJWT(tok string, app *App) bool {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
 		return false
@@ -479,29 +501,29 @@ func (f *fakeGitHub) validJWT(tok string, app *fakeApp) bool {
 	if json.Unmarshal(raw, &c) != nil {
 		return false
 	}
-	now := f.now().Unix()
+	now := f.Now().Unix()
 	return c.Iss == app.ID && c.Iat <= now && c.Exp > now && c.Exp-c.Iat <= 600
 }
 
-func (f *fakeGitHub) accessToken(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.app == nil || r.PathValue("id") != strconv.FormatInt(f.app.InstallationID, 10) {
+func (f *GitHub) accessToken(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
+	if f.Installation == nil || r.PathValue("id") != strconv.FormatInt(f.Installation.InstallationID, 10) {
 		notFound(w)
 		return
 	}
-	f.tokenMade++
-	tok := fmt.Sprintf("ghs_installation%d", f.tokenMade)
-	f.tokens[tok] = true
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": f.now().Add(time.Hour).UTC().Format(time.RFC3339),
+	f.TokensMade++
+	tok := fmt.Sprintf("ghs_installation%d", f.TokensMade)
+	f.Tokens[tok] = true
+	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "expires_at": f.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 		"permissions": map[string]string{"administration": "write", "members": "write"}, "repository_selection": "all"})
 }
 
 var firstArg = regexp.MustCompile(`membersWithRole\(first:\s*(\d+)`)
 
-func (f *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *GitHub) graphql(w http.ResponseWriter, r *http.Request) {
+	f.Lock()
+	defer f.Unlock()
 	var req struct {
 		Query     string         `json:"query"`
 		Variables map[string]any `json:"variables"`
@@ -510,13 +532,13 @@ func (f *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Problems parsing JSON"})
 		return
 	}
-	if req.Variables["org"] != f.org {
+	if req.Variables["org"] != f.Org {
 		writeJSON(w, http.StatusOK, map[string]any{"data": map[string]any{"organization": nil},
 			"errors": []any{map[string]any{"type": "NOT_FOUND", "path": []string{"organization"},
 				"message": fmt.Sprintf("Could not resolve to an Organization with the login of '%v'.", req.Variables["org"])}}})
 		return
 	}
-	if f.emailsForbidden {
+	if f.EmailsForbidden {
 		writeJSON(w, http.StatusOK, map[string]any{"data": nil, "errors": []any{map[string]any{"type": "FORBIDDEN",
 			"path":    []any{"organization", "membersWithRole", "nodes", 0, "organizationVerifiedDomainEmails"},
 			"message": "Resource not accessible by personal access token"}}})
@@ -526,10 +548,10 @@ func (f *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
 	if m := firstArg.FindStringSubmatch(req.Query); m != nil {
 		first, _ = strconv.Atoi(m[1])
 	}
-	if f.pageSize > 0 {
-		first = min(first, f.pageSize)
+	if f.PageSize > 0 {
+		first = min(first, f.PageSize)
 	}
-	logins := sortedKeys((f.members))
+	logins := sortedKeys((f.Members))
 	start := 0
 	if after, ok := req.Variables["after"].(string); ok {
 		n, err := strconv.Atoi(strings.TrimPrefix(after, "cursor:"))
@@ -542,7 +564,7 @@ func (f *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
 	end := min(start+first, len(logins))
 	var nodes []any
 	for _, l := range logins[start:end] {
-		emails := f.members[l]
+		emails := f.Members[l]
 		if emails == nil {
 			emails = []string{}
 		}
@@ -554,10 +576,10 @@ func (f *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
 	}}}})
 }
 
-// count is how many calls were "METHOD path-prefix…".
-func (f *fakeGitHub) count(prefix string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// Count is how many calls were "METHOD path-prefix…".
+func (f *GitHub) Count(prefix string) int {
+	f.Lock()
+	defer f.Unlock()
 	n := 0
 	for _, c := range f.calls {
 		if strings.HasPrefix(c, prefix) {
