@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +100,30 @@ func TestGitHubThroughServer(t *testing.T) {
 	}
 	if len(rep.Findings) != 1 || collaborator("bob-gh") != "push" {
 		t.Errorf("reconcile findings %+v, bob-gh %q; want bob-gh restored with push", rep.Findings, collaborator("bob-gh"))
+	}
+}
+
+// `latch flows validate` asks GitHub whether each target's repository
+// exists, with the token the flow names.
+func TestGitHubFlowsValidate(t *testing.T) {
+	fake := githubfake.New(t)
+	dir := writeFlows(t, map[string]string{"gh.yaml": githubFlow(fake.URL)})
+	cmd := exec.Command(latchBin, "flows", "validate", dir)
+	cmd.Env = append(cmd.Environ(), "LATCH_GITHUB_TOKEN=github_pat_good")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "acme/api") || !strings.Contains(string(out), "gh.yaml") {
+		t.Fatalf("flows validate with a missing repository: %v\n%s", err, out)
+	}
+	fake.Lock()
+	fake.Repos["api"] = map[string]string{}
+	fake.Unlock()
+	cmd = exec.Command(latchBin, "flows", "validate", dir)
+	cmd.Env = append(cmd.Environ(), "LATCH_GITHUB_TOKEN=github_pat_good")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("flows validate: %v\n%s", err, out)
+	}
+	if n := fake.Count("GET /api/v3/repos/acme/api"); n != 2 {
+		t.Errorf("%d reads of the repository, want 2", n)
 	}
 }
