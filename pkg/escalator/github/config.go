@@ -95,17 +95,7 @@ func (t target) String() string {
 // team (a team slug).
 func ValidateConfig(cfg map[string]any, targets []latch.Target) error {
 	_, problems := parseConfig(cfg)
-	seen := map[string]bool{}
-	for i, t := range targets {
-		switch {
-		case strings.TrimSpace(t.ID) == "":
-			problems = append(problems, fmt.Sprintf("target %d has no id", i+1))
-			continue
-		case seen[t.ID]:
-			problems = append(problems, fmt.Sprintf("target %q is listed twice", t.ID))
-			continue
-		}
-		seen[t.ID] = true
+	for _, t := range targets { // the flow loader checks their ids
 		if _, err := parseTarget(t); err != nil {
 			problems = append(problems, err.Error())
 		}
