@@ -32,6 +32,17 @@ var starterAccess = map[string]string{
      client with the policy_file scope: docs/strategies/tailscale.md), and run Latch locally:
        LATCH_ADMIN_TOKEN=dev-admin-token LATCH_TAILSCALE_TOKEN=tskey-api-... latch server --flows %[1]s --domain example.com
 `,
+	"github": `  2. Set org and the repository in %[1]s/github-access.yaml, create a fine-grained token (or a GitHub
+     App) with the permissions docs/strategies/github.md lists, and run Latch locally:
+       LATCH_ADMIN_TOKEN=dev-admin-token LATCH_GITHUB_TOKEN=github_pat_... latch server --flows %[1]s --domain example.com
+`,
+}
+
+// starterChoices lists the strategies --strategy takes, sorted.
+func starterChoices() []string {
+	out := append(slices.Collect(maps.Keys(starterAccess)), "webhook")
+	slices.Sort(out)
+	return out
 }
 
 func newInitCmd() *cobra.Command {
@@ -42,8 +53,9 @@ func newInitCmd() *cobra.Command {
 		Short: "Write a starter flows directory (one approval flow, one access flow) and say what to do next",
 		Long: `Write a starter flows directory, DIR (default "flows"): deploy-approval.yaml, an
 approval-only flow, and prod-access.yaml, an access flow granted through the
-webhook strategy (with --strategy tailscale, tailscale-access.yaml, granted
-through the tailscale strategy). Existing files are never overwritten.`,
+webhook strategy. With --strategy TYPE (github, tailscale), the access flow is
+one of that strategy instead (TYPE-access.yaml). Existing files are never
+overwritten.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "flows"
@@ -80,7 +92,7 @@ See README.md and docs/slack.md.
 	}
 	cmd.Flags().StringArrayVar(&approvers, "approver", []string{"admin@example.com"}, "email of an approver of the starter flows (repeatable)")
 	cmd.Flags().StringVar(&channel, "channel", "#access-requests", "Slack channel for the starter flows' approval messages")
-	cmd.Flags().StringVar(&strategy, "strategy", "webhook", "the strategy of the starter access flow: webhook or tailscale")
+	cmd.Flags().StringVar(&strategy, "strategy", "webhook", "the strategy of the starter access flow: "+strings.Join(starterChoices(), ", "))
 	return cmd
 }
 
@@ -103,9 +115,7 @@ func writeStarterFlows(dir string, approvers []string, channel, strategy string)
 		i := slices.Index(names, "starter/prod-access.yaml")
 		names[i] = "starter/access/" + strategy + ".yaml"
 	} else if strategy != "webhook" {
-		choices := append(slices.Sorted(maps.Keys(starterAccess)), "webhook")
-		slices.Sort(choices)
-		return nil, usageError{fmt.Errorf("--strategy %q has no starter flow (the choices are %s)", strategy, strings.Join(choices, ", "))}
+		return nil, usageError{fmt.Errorf("--strategy %q has no starter flow (the choices are %s)", strategy, strings.Join(starterChoices(), ", "))}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err

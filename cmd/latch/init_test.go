@@ -77,6 +77,40 @@ func TestSlackManifestRefusesPlainHTTP(t *testing.T) {
 
 // latch init --strategy tailscale writes a tailscale access flow in place of
 // the webhook one, which loads; an unknown strategy is refused.
+func TestInitStrategyGitHub(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "flows")
+	written, err := writeStarterFlows(dir, []string{"lead@example.com"}, "#ops", "github")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 2 || filepath.Base(written[1]) != "github-access.yaml" {
+		t.Fatalf("wrote %v, want deploy-approval.yaml and github-access.yaml", written)
+	}
+	loaded, err := flows.Load(dir, strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, f := range loaded {
+		if f.Strategy != nil && f.Strategy.Type == "github" && f.Approval.Channel == "#ops" && f.Identity.LookupByEmail {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no github access flow with the channel and the email lookup among %d flows", len(loaded))
+	}
+	cmd := newInitCmd()
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{filepath.Join(t.TempDir(), "f"), "--strategy", "github"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "github-access.yaml") || !strings.Contains(out.String(), "docs/strategies/github.md") {
+		t.Errorf("latch init --strategy github said %q", out.String())
+	}
+}
+
 func TestInitTailscaleStarter(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "flows")
 	written, err := writeStarterFlows(dir, []string{"lead@example.com"}, "#ops", "tailscale")
@@ -115,7 +149,7 @@ func TestInitTailscaleStarter(t *testing.T) {
 		t.Errorf("next steps %q are not the tailscale ones", out.String())
 	}
 	if _, err := writeStarterFlows(t.TempDir(), []string{"lead@example.com"}, "#ops", "nope"); err == nil ||
-		!strings.Contains(err.Error(), "tailscale, webhook") {
+		!strings.Contains(err.Error(), "github, tailscale, webhook") {
 		t.Errorf("an unknown strategy: %v, want a refusal listing the choices", err)
 	}
 }

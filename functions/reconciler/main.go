@@ -29,14 +29,14 @@ func main() {
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	// The drift check calls the targets of strategies that can check
-	// (aws_iam, tailscale) with this function's own role, which holds their
+	// (aws_iam, github, tailscale, ...) with this function's own role, which holds their
 	// actions.
 	var notifier latch.Notifier
 	if core.Slack != nil {
 		notifier = core.Slack
 	}
-	// Escalators that call out with a credential (tailscale's token_env or
-	// client_secret_env) read it from the integrations secret, and are
+	// Escalators that call out with a credential (github's, okta's and
+	// tailscale's tokens) read it from the integrations secret, and are
 	// built again when it is rotated.
 	lookup, err := env.LookupEnv(ctx, "LATCH_HOOKS_SECRETS_ARN")
 	boot.Must(env, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/latchhq/latch/pkg/escalator/awsiam"
 	"github.com/latchhq/latch/pkg/escalator/awslambda"
 	"github.com/latchhq/latch/pkg/escalator/awssso"
+	"github.com/latchhq/latch/pkg/escalator/github"
 	"github.com/latchhq/latch/pkg/escalator/tailscale"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
@@ -62,6 +63,10 @@ var builtin = []Strategy{
 	{Type: tailscale.Type, Validate: tailscale.ValidateConfig, Timeout: tailscale.Timeout, Validates: true,
 		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
 			return tailscale.New(config, lookupEnv, client)
+		}},
+	{Type: github.Type, Validate: github.ValidateConfig, Timeout: github.Timeout, Validates: true,
+		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
+			return github.New(config, lookupEnv, client)
 		}},
 }
 
