@@ -16,7 +16,6 @@ import (
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/reconcile"
-	"github.com/latchhq/latch/pkg/strategies"
 )
 
 func main() {
@@ -28,12 +27,16 @@ func main() {
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	// The drift check calls the targets of strategies that can check
-	// (aws_iam) with this function's own role, which holds their actions.
+	// (aws_iam, aws_sso) with this function's own role, which holds their
+	// actions, and (okta) with the token the flow names, read from the
+	// integrations secret.
 	var notifier latch.Notifier
 	if core.Slack != nil {
 		notifier = core.Slack
 	}
-	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: (&strategies.Escalators{}).For,
+	escalators, err := boot.Escalators(ctx, env)
+	boot.Must(env, err)
+	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: escalators,
 		Notifier: notifier, Log: env.Log}
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
 		Expiries: core.Expiries, Log: env.Log, Drift: drift,

@@ -17,6 +17,7 @@ import (
 	"github.com/latchhq/latch/pkg/escalator/awsiam"
 	"github.com/latchhq/latch/pkg/escalator/awslambda"
 	"github.com/latchhq/latch/pkg/escalator/awssso"
+	"github.com/latchhq/latch/pkg/escalator/okta"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
@@ -57,6 +58,12 @@ var builtin = []Strategy{
 	{Type: awslambda.Type, Validate: awslambda.ValidateConfig, Timeout: awslambda.Timeout,
 		New: func(config map[string]any, _ func(string) (string, bool), _ *http.Client) (latch.Escalator, error) {
 			return awslambda.New(context.Background(), config) // AWS clients keep the SDK's own HTTP client
+		}},
+	// okta reads its API token (or service app key) with lookupEnv: on AWS,
+	// from the integrations secret.
+	{Type: okta.Type, Validate: okta.ValidateConfig, Timeout: okta.Timeout, Validates: true,
+		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
+			return okta.New(config, lookupEnv, client)
 		}},
 }
 

@@ -30,9 +30,9 @@ import (
 const Scopes = "okta.groups.manage okta.users.read"
 
 // forbiddenFix says what a 403 needs.
-const forbiddenFix = "Give the API token's admin (or the OAuth 2.0 service app) a custom admin role with the permission " +
-	"\"Manage group membership\" (okta.groups.members.manage) on the flow's groups and \"View users\" (okta.users.read) on all users; " +
-	"a service app also needs the scopes " + Scopes + " granted (docs/strategies/okta.md)."
+const forbiddenFix = "Give the API token's admin (or the OAuth 2.0 service app) the standard role Group Membership Administrator " +
+	"on the flow's groups, or a custom admin role with okta.groups.members.manage and okta.groups.read on them and okta.users.read " +
+	"on all users; a service app also needs the scopes " + Scopes + " granted (docs/strategies/okta.md)."
 
 // ssws authorizes with an API token: "Authorization: SSWS <token>".
 type ssws struct {
