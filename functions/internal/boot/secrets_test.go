@@ -372,7 +372,7 @@ func TestNotificationWaitsForSlack(t *testing.T) {
 // from there or the environment.
 func TestReconcilerEscalatorsReadTheIntegrationsSecret(t *testing.T) {
 	flow := &latch.Flow{Name: "okta", Strategy: &latch.Strategy{Type: "okta",
-		Config: map[string]any{"org_url": "https://example.okta.com", "token_env": "OKTA_API_TOKEN"},
+		Config:  map[string]any{"org_url": "https://example.okta.com", "token_env": "OKTA_API_TOKEN"},
 		Targets: []latch.Target{{ID: "g", Settings: map[string]any{"group_id": "00g1emaKYZTWRYYRRTSK"}}}}}
 	_, srv := newFakeSecrets(t, map[string]string{hooksARN: `{"OKTA_API_TOKEN":"00tokenFROMtheSECRET"}`})
 	env, _ := testEnv(t, srv, map[string]string{"LATCH_HOOKS_SECRETS_ARN": hooksARN})
