@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -18,31 +19,66 @@ import (
 	"github.com/spf13/cobra"
 )
 
-//go:embed starter/*.yaml
+//go:embed starter/*.yaml starter/strategies/*.yaml
 var starterFlows embed.FS
+
+// starterStrategy is the strategy of the starter access flow when
+// --strategy is not given: starter/prod-access.yaml. Another strategy's
+// starter access flow is starter/strategies/TYPE-access.yaml.
+const starterStrategy = "webhook"
+
+// starterStrategies lists the strategies latch init has a starter access
+// flow for, sorted.
+func starterStrategies() []string {
+	out := []string{starterStrategy}
+	names, _ := fs.Glob(starterFlows, "starter/strategies/*-access.yaml")
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(filepath.Base(n), "-access.yaml"))
+	}
+	slices.Sort(out)
+	return out
+}
 
 func newInitCmd() *cobra.Command {
 	var approvers []string
-	var channel string
+	var channel, strategy string
 	cmd := &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "Write a starter flows directory (one approval flow, one access flow) and say what to do next",
 		Long: `Write a starter flows directory, DIR (default "flows"): deploy-approval.yaml, an
 approval-only flow, and prod-access.yaml, an access flow granted through the
-webhook strategy. Existing files are never overwritten.`,
+webhook strategy, or with --strategy TYPE through that strategy instead
+(TYPE-access.yaml). Existing files are never overwritten.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "flows"
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			written, err := writeStarterFlows(dir, approvers, channel)
+			written, err := writeStarterFlows(dir, approvers, channel, strategy)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			for _, p := range written {
 				fmt.Fprintln(out, "wrote", p)
+			}
+			if strategy != starterStrategy {
+				fmt.Fprintf(out, `
+Next steps:
+  1. Edit the approvers and channels in %[1]s/, and the settings marked CHANGE ME in
+     %[1]s/%[2]s-access.yaml (docs/strategies/%[2]s.md); set the environment variables it names, then
+       latch flows validate --strict %[1]s
+     (which also asks %[2]s whether each target exists; --offline skips that)
+  2. Run Latch locally:
+       LATCH_ADMIN_TOKEN=dev-admin-token latch server --flows %[1]s --domain example.com
+  3. Connect Slack: create an app from the manifest that
+       latch slack manifest --url https://YOUR-PUBLIC-HOST      (or --socket-mode from a laptop)
+     prints, install it, then start latch server with SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN
+     (and SLACK_APP_TOKEN for Socket Mode) set, and run /latch in Slack.
+See README.md and docs/slack.md.
+`, dir, strategy)
+				return nil
 			}
 			fmt.Fprintf(out, `
 Next steps:
@@ -62,12 +98,17 @@ See README.md and docs/slack.md.
 	}
 	cmd.Flags().StringArrayVar(&approvers, "approver", []string{"admin@example.com"}, "email of an approver of the starter flows (repeatable)")
 	cmd.Flags().StringVar(&channel, "channel", "#access-requests", "Slack channel for the starter flows' approval messages")
+	cmd.Flags().StringVar(&strategy, "strategy", starterStrategy, "the strategy of the starter access flow: "+strings.Join(starterStrategies(), ", "))
 	return cmd
 }
 
-// writeStarterFlows writes the starter flows into dir, refusing to replace
-// any file, and checks that what it wrote loads.
-func writeStarterFlows(dir string, approvers []string, channel string) ([]string, error) {
+// writeStarterFlows writes the starter flows into dir, the access flow of
+// the given strategy, refusing to replace any file, and checks that what it
+// wrote loads.
+func writeStarterFlows(dir string, approvers []string, channel, strategy string) ([]string, error) {
+	if !slices.Contains(starterStrategies(), strategy) {
+		return nil, usageError{fmt.Errorf("--strategy %q has no starter flow; the strategies are %s", strategy, strings.Join(starterStrategies(), ", "))}
+	}
 	for _, a := range approvers {
 		if !latch.ValidEmail(latch.NormalizeEmail(a)) {
 			return nil, usageError{fmt.Errorf("--approver %q is not an email address", a)}
@@ -79,6 +120,10 @@ func writeStarterFlows(dir string, approvers []string, channel string) ([]string
 	names, err := fs.Glob(starterFlows, "starter/*.yaml")
 	if err != nil {
 		return nil, err
+	}
+	if strategy != starterStrategy {
+		i := slices.Index(names, "starter/prod-access.yaml")
+		names[i] = "starter/strategies/" + strategy + "-access.yaml"
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
