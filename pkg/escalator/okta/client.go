@@ -258,8 +258,8 @@ func summary(body []byte, status int) string {
 	var e oktaError
 	if json.Unmarshal(body, &e) == nil && e.ErrorSummary != "" {
 		s := outbound.Excerpt([]byte(e.ErrorSummary), nil)
-		if e.ErrorCode != "" {
-			return fmt.Sprintf("%s, %s%s", statusText(status), e.ErrorCode, s)
+		if code := oneLine(e.ErrorCode); code != "" && len(code) <= 32 {
+			return fmt.Sprintf("%s, %s%s", statusText(status), code, s)
 		}
 		return statusText(status) + s
 	}
