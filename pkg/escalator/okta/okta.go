@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/outbound"
 )
 
 // Type is the strategy type this package implements, as written in a flow's
@@ -139,14 +140,14 @@ func New(cfg map[string]any, lookupEnv func(string) (string, bool), hclient *htt
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	secret := func(name, setting, what string) (string, error) {
-		v, ok := lookupEnv(name)
-		switch {
-		case !ok:
-			return "", fmt.Errorf("okta strategy: environment variable %s (named by %s) is not set; it must hold %s", name, setting, what)
-		case strings.TrimSpace(v) == "":
-			return "", fmt.Errorf("okta strategy: environment variable %s (named by %s) is empty; it must hold %s", name, setting, what)
+		v, err := outbound.SecretFromEnv(lookupEnv, name, setting, what)
+		if err == nil && strings.TrimSpace(string(v)) == "" {
+			err = fmt.Errorf("environment variable %s (named by %s) is blank; it must hold %s", name, setting, what)
 		}
-		return strings.TrimSpace(v), nil
+		if err != nil {
+			return "", fmt.Errorf("okta strategy: %w", err)
+		}
+		return strings.TrimSpace(string(v)), nil
 	}
 	var auth authorizer
 	if c.tokenEnv != "" {
