@@ -18,7 +18,7 @@ import (
 // reconciler, which checks okta targets for drift, reads the same secret
 // and gains no AWS action for okta.
 func TestOktaEscalatorRole(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join("flows", "examples", "okta.yaml") // TestMain runs from the module root)
+	src, err := os.ReadFile(filepath.Join("flows", "examples", "okta.yaml")) // TestMain runs from the module root
 	if err != nil {
 		t.Fatal(err)
 	}
