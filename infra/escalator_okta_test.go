@@ -50,12 +50,12 @@ func TestOktaEscalatorRole(t *testing.T) {
 		t.Errorf("LATCH_STRATEGY = %v, want okta", env[envStrategy])
 	}
 	for _, v := range []string{envStrategySecrets, envHooksSecretsArn} {
-		if !cmp.Equal(env[v], map[string]any{"Ref": "IntegrationSecrets"}) {
+		if expr(env[v]) != "IntegrationSecrets" {
 			t.Errorf("%s = %v, want the integrations secret (where OKTA_API_TOKEN is kept)", v, env[v])
 		}
 	}
 	rec := tp.one(t, "Reconciler").Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
-	if !cmp.Equal(rec[envHooksSecretsArn], map[string]any{"Ref": "IntegrationSecrets"}) {
+	if expr(rec[envHooksSecretsArn]) != "IntegrationSecrets" {
 		t.Errorf("the reconciler's %s = %v, want the integrations secret", envHooksSecretsArn, rec[envHooksSecretsArn])
 	}
 	if _, ok := got["ReconcilerRole"]["secretsmanager:GetSecretValue"]; !ok {
