@@ -1066,7 +1066,7 @@ func TestPropsErrors(t *testing.T) {
 		change func(*LatchStackProps)
 		want   string
 	}{
-		{"unknown strategy", func(p *LatchStackProps) { p.Strategies = []string{"webhook", "okta"} }, `strategy "okta": unknown`},
+		{"unknown strategy", func(p *LatchStackProps) { p.Strategies = []string{"webhook", "nosuch"} }, `strategy "nosuch": unknown`},
 		{"no strategy", func(p *LatchStackProps) { p.Strategies = nil }, "no strategies"},
 		{"missing bootstrap", func(p *LatchStackProps) { p.LambdaDir = t.TempDir() },
 			"function slack: no prebuilt " + "%TMP%/slack/bootstrap: run `make lambdas`"},

@@ -32,6 +32,12 @@ var starterAccess = map[string]string{
      client with the policy_file scope: docs/strategies/tailscale.md), and run Latch locally:
        LATCH_ADMIN_TOKEN=dev-admin-token LATCH_TAILSCALE_TOKEN=tskey-api-... latch server --flows %[1]s --domain example.com
 `,
+	"okta": `  2. Set org_url and the group in %[1]s/okta-access.yaml (an OKTA_GROUP; docs/strategies/okta.md), create an
+     API token with the rights that page lists, check the flow against Okta with
+       OKTA_API_TOKEN=... latch flows validate --strict %[1]s
+     and run Latch locally:
+       LATCH_ADMIN_TOKEN=dev-admin-token OKTA_API_TOKEN=... latch server --flows %[1]s --domain example.com
+`,
 	"github": `  2. Set org and the repository in %[1]s/github-access.yaml, create a fine-grained token (or a GitHub
      App) with the permissions docs/strategies/github.md lists, and run Latch locally:
        LATCH_ADMIN_TOKEN=dev-admin-token LATCH_GITHUB_TOKEN=github_pat_... latch server --flows %[1]s --domain example.com
@@ -53,7 +59,7 @@ func newInitCmd() *cobra.Command {
 		Short: "Write a starter flows directory (one approval flow, one access flow) and say what to do next",
 		Long: `Write a starter flows directory, DIR (default "flows"): deploy-approval.yaml, an
 approval-only flow, and prod-access.yaml, an access flow granted through the
-webhook strategy. With --strategy TYPE (github, tailscale), the access flow is
+webhook strategy. With --strategy TYPE (github, okta, tailscale), the access flow is
 one of that strategy instead (TYPE-access.yaml). Existing files are never
 overwritten.`,
 		Args: cobra.MaximumNArgs(1),

@@ -3,10 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/strategies"
 )
 
@@ -46,6 +48,53 @@ func TestInitWritesStarterFlowsThatLoad(t *testing.T) {
 	}
 	if _, err := writeStarterFlows(t.TempDir(), []string{"not an email"}, "#ops", "webhook"); err == nil {
 		t.Errorf("a bad --approver was accepted")
+	}
+}
+
+// latch init --strategy okta writes the okta starter access flow, which
+// loads and whose escalator builds once the token it names is set; an
+// unknown strategy is refused with the list.
+func TestInitWithAStrategy(t *testing.T) {
+	if !slices.Contains(starterChoices(), "okta") {
+		t.Fatalf("starter strategies %v lack okta", starterChoices())
+	}
+	dir := filepath.Join(t.TempDir(), "flows")
+	cmd := newInitCmd()
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{dir, "--strategy", "okta", "--approver", "lead@example.com"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"okta-access.yaml", "docs/strategies/okta.md", "latch flows validate --strict " + dir} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "prod-access.yaml")); err == nil {
+		t.Error("the webhook access flow was written too")
+	}
+	loaded, err := flows.Load(dir, strategies.FlowOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var access *latch.Flow
+	for _, f := range loaded {
+		if f.Strategy != nil {
+			access = f
+		}
+	}
+	if access == nil || access.Strategy.Type != "okta" || access.Approval.Approvers[0] != "lead@example.com" {
+		t.Fatalf("access flow %+v, want an okta flow approved by lead@example.com", access)
+	}
+	if unset := environmentProblems(loaded, func(string) (string, bool) { return "", false }); len(unset) != 1 || !strings.Contains(unset[0], "OKTA_API_TOKEN") {
+		t.Errorf("environment problems %v, want the unset OKTA_API_TOKEN", unset)
+	}
+	if unset := environmentProblems(loaded, func(k string) (string, bool) { return "tok", k == "OKTA_API_TOKEN" }); len(unset) != 0 {
+		t.Errorf("with the token set: %v", unset)
+	}
+	if _, err := writeStarterFlows(t.TempDir(), []string{"lead@example.com"}, "#ops", "nosuch"); err == nil || !strings.Contains(err.Error(), "okta") {
+		t.Errorf("an unknown strategy: %v, want a refusal listing the strategies", err)
 	}
 }
 
@@ -149,7 +198,7 @@ func TestInitTailscaleStarter(t *testing.T) {
 		t.Errorf("next steps %q are not the tailscale ones", out.String())
 	}
 	if _, err := writeStarterFlows(t.TempDir(), []string{"lead@example.com"}, "#ops", "nope"); err == nil ||
-		!strings.Contains(err.Error(), "github, tailscale, webhook") {
+		!strings.Contains(err.Error(), "github, okta, tailscale, webhook") {
 		t.Errorf("an unknown strategy: %v, want a refusal listing the choices", err)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/reconcile"
-	"github.com/latchhq/latch/pkg/strategies"
 )
 
 func main() {
@@ -29,29 +28,16 @@ func main() {
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	// The drift check calls the targets of strategies that can check
-	// (aws_iam, github, tailscale, ...) with this function's own role, which holds their
-	// actions.
+	// (aws_iam, aws_sso) with this function's own role, which holds their
+	// actions, and (github, okta, tailscale) with the token the flow names, read from the
+	// integrations secret.
 	var notifier latch.Notifier
 	if core.Slack != nil {
 		notifier = core.Slack
 	}
-	// Escalators that call out with a credential (github's, okta's and
-	// tailscale's tokens) read it from the integrations secret, and are
-	// built again when it is rotated.
-	lookup, err := env.LookupEnv(ctx, "LATCH_HOOKS_SECRETS_ARN")
+	escalators, err := boot.Escalators(ctx, env)
 	boot.Must(env, err)
-	escs := &boot.Live[*strategies.Escalators]{Env: env, Secrets: []string{"LATCH_HOOKS_SECRETS_ARN"},
-		Build: func(context.Context) (*strategies.Escalators, error) {
-			return &strategies.Escalators{LookupEnv: lookup}, nil
-		}}
-	escalator := func(f *latch.Flow) (latch.Escalator, error) {
-		e, err := escs.Get(context.Background())
-		if err != nil {
-			return nil, err
-		}
-		return e.For(f)
-	}
-	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: escalator,
+	drift := &reconcile.Drift{Store: parts.Store, Flows: parts.Flows, Escalator: escalators,
 		Notifier: notifier, Log: env.Log}
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
 		Expiries: core.Expiries, Log: env.Log, Drift: drift,

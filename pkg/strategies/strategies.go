@@ -18,6 +18,7 @@ import (
 	"github.com/latchhq/latch/pkg/escalator/awslambda"
 	"github.com/latchhq/latch/pkg/escalator/awssso"
 	"github.com/latchhq/latch/pkg/escalator/github"
+	"github.com/latchhq/latch/pkg/escalator/okta"
 	"github.com/latchhq/latch/pkg/escalator/tailscale"
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
@@ -67,6 +68,12 @@ var builtin = []Strategy{
 	{Type: github.Type, Validate: github.ValidateConfig, Timeout: github.Timeout, Validates: true,
 		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
 			return github.New(config, lookupEnv, client)
+		}},
+	// okta reads its API token (or service app key) with lookupEnv: on AWS,
+	// from the integrations secret.
+	{Type: okta.Type, Validate: okta.ValidateConfig, Timeout: okta.Timeout, Validates: true,
+		New: func(config map[string]any, lookupEnv func(string) (string, bool), client *http.Client) (latch.Escalator, error) {
+			return okta.New(config, lookupEnv, client)
 		}},
 }
 

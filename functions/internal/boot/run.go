@@ -78,6 +78,19 @@ func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskH
 		}}, nil
 }
 
+// Escalators returns the escalator of each flow, for the reconciler's drift
+// checks: the secrets flows name (an okta flow's token_env, a webhook's
+// secret_env) come from the environment or the integrations secret
+// (LATCH_STRATEGY_SECRETS_ARN, LATCH_HOOKS_SECRETS_ARN, whichever are set),
+// and the escalators are built again when it is rotated.
+func Escalators(ctx context.Context, env *Env) (func(*latch.Flow) (latch.Escalator, error), error) {
+	lookup, err := env.LookupEnv(ctx, "LATCH_STRATEGY_SECRETS_ARN", "LATCH_HOOKS_SECRETS_ARN")
+	if err != nil {
+		return nil, err
+	}
+	return liveEscalators(env, lookup), nil
+}
+
 // liveEscalators returns the escalator of a flow. The escalators read their
 // secrets when built (a webhook's signing key), so they are built again
 // when the strategy's or the hooks' secret is rotated: a warm escalator

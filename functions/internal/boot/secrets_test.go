@@ -366,3 +366,33 @@ func TestNotificationWaitsForSlack(t *testing.T) {
 		t.Errorf("with Slack off the outbox holds %v (%v), want nothing", pending, err)
 	}
 }
+
+// The reconciler's escalators read the token an okta flow names from the
+// integrations secret (its drift check of okta flows needs it), and only
+// from there or the environment.
+func TestReconcilerEscalatorsReadTheIntegrationsSecret(t *testing.T) {
+	flow := &latch.Flow{Name: "okta", Strategy: &latch.Strategy{Type: "okta",
+		Config:  map[string]any{"org_url": "https://example.okta.com", "token_env": "OKTA_API_TOKEN"},
+		Targets: []latch.Target{{ID: "g", Settings: map[string]any{"group_id": "00g1emaKYZTWRYYRRTSK"}}}}}
+	_, srv := newFakeSecrets(t, map[string]string{hooksARN: `{"OKTA_API_TOKEN":"00tokenFROMtheSECRET"}`})
+	env, _ := testEnv(t, srv, map[string]string{"LATCH_HOOKS_SECRETS_ARN": hooksARN})
+	forFlow, err := Escalators(t.Context(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	esc, err := forFlow(flow)
+	if err != nil {
+		t.Fatalf("the okta escalator is not built from the integrations secret: %v", err)
+	}
+	if _, ok := esc.(latch.Checker); !ok {
+		t.Error("the okta escalator cannot check")
+	}
+	bare, _ := testEnv(t, srv, map[string]string{})
+	forFlow, err = Escalators(t.Context(), bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := forFlow(flow); err == nil || !strings.Contains(err.Error(), "OKTA_API_TOKEN") {
+		t.Errorf("without the secret: %v, want an error naming OKTA_API_TOKEN", err)
+	}
+}
