@@ -81,6 +81,7 @@ const (
 	TypeDeescalationFailed = Type(latch.CmdDeescalationFailed)
 	TypeRetry              = Type(latch.CmdRetry)
 	TypeOverdue            = Type(latch.CmdOverdue)
+	TypeForward            = Type(latch.CmdForward)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -90,7 +91,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeCreate, TypeGrantTask}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -129,6 +130,7 @@ type Failure struct {
 //
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
+//	forward                                request_id, step (from 1); failure (the step before was undeliverable), source allowed
 //	escalated                              grant_id; identity, output, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, request_id, actor, reason, source allowed
@@ -160,12 +162,13 @@ type Message struct {
 	Identity  string         `json:"identity,omitempty"`
 	Verified  bool           `json:"verified,omitempty"`
 	Output    map[string]any `json:"output,omitempty"`
+	Step      int            `json:"step,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "step"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -185,6 +188,7 @@ func FromCommand(cmd latch.Command) Message {
 		Identity:  cmd.Identity,
 		Verified:  cmd.Verified,
 		Output:    cmd.Output,
+		Step:      cmd.Step,
 	}
 	if !cmd.Actor.IsSystem() {
 		m.Actor = &Actor{Email: cmd.Actor.Email, Bot: cmd.Actor.Bot}
@@ -285,6 +289,7 @@ func (m Message) Command() (latch.Command, error) {
 		Identity:  m.Identity,
 		Verified:  m.Verified,
 		Output:    m.Output,
+		Step:      m.Step,
 	}
 	if m.Actor != nil {
 		cmd.Actor = latch.Actor{Email: m.Actor.Email, Bot: m.Actor.Bot}
@@ -323,6 +328,7 @@ type rule struct {
 	verified                                               need
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
+	step                                                   need
 	stage                                                  string
 }
 
@@ -339,6 +345,7 @@ var rules = map[Type]rule{
 	TypeEscalationFailed:   withFailure(grantReport, latch.StageEscalate),
 	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
 	TypeOverdue:            overdue,
+	TypeForward:            {request: required, step: required, failure: allowed, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }
@@ -417,6 +424,10 @@ func (m Message) Validate() error {
 	check("identity", r.identity, m.Identity != "")
 	check("verified", r.verified, m.Verified)
 	check("output", r.identity, m.Output != nil)
+	check("step", r.step, m.Step != 0)
+	if m.Step < 0 {
+		bad("step must be at least 1")
+	}
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)

@@ -145,7 +145,7 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, err
 // against the request as it stands, without changing anything, so that an
 // edge can refuse at once what the engine would refuse later.
 func (e *Engine) Check(ctx context.Context, cmd latch.Command) error {
-	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire {
+	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward {
 		return latch.Errorf(latch.KindInvalid, "not_a_person_command", "%s is not something a person can ask for.", cmd.Kind)
 	}
 	s, err := e.load(ctx, cmd)
@@ -367,6 +367,8 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		return e.runner.Wake(ctx, ef.GrantID, ef.At)
 	case latch.EffectExpire:
 		return e.scheduler.At(ctx, ef.At, ExpireCommand(ef.RequestID, ef.At))
+	case latch.EffectForward:
+		return e.scheduler.At(ctx, ef.At, latch.ForwardCommand(ef.RequestID, ef.Step, ef.At))
 	case latch.EffectNotify:
 		if e.notifier == nil {
 			return nil
@@ -375,7 +377,11 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		if err != nil {
 			return err
 		}
-		return e.notifier.Notify(ctx, ef.Event, r)
+		err = e.notifier.Notify(ctx, ef.Event, r)
+		if ef.Event == latch.AuditForwarded && errors.Is(err, latch.ErrUndeliverable) {
+			return e.forwardNow(ctx, r, err)
+		}
+		return err
 	case latch.EffectHook:
 		if e.hooks == nil {
 			e.log.WarnContext(ctx, "no hook caller configured; hook skipped", "hook", ef.Hook, "request", ef.RequestID)
@@ -424,6 +430,22 @@ func (e *Engine) hookDecision(ctx context.Context, point string, r latch.Request
 	var le *latch.Error
 	if errors.As(err, &le) && le.Kind != latch.KindInternal && !errors.Is(err, latch.ErrConflict) {
 		e.log.InfoContext(ctx, "hook decision no longer applies", "request", r.ID, "decision", a.Decision, "reason", le.Message)
+		return nil
+	}
+	return err
+}
+
+// forwardNow moves r on to the step after the one it has reached, at once,
+// because that step could not be delivered (why). A request that has moved
+// on already, or has no next step, is left as it is.
+func (e *Engine) forwardNow(ctx context.Context, r latch.Request, why error) error {
+	e.log.WarnContext(ctx, "forwarding step could not be delivered; moving to the next step", "request", r.ID,
+		"step", r.Forwarded, "err", why)
+	cmd := latch.ForwardCommand(r.ID, r.Forwarded+1, e.clock.Now())
+	cmd.Failure = &latch.Failure{Code: "undeliverable", Message: fmt.Sprintf("step %d: %v", r.Forwarded, why)}
+	err := e.Handle(ctx, cmd)
+	var le *latch.Error
+	if errors.As(err, &le) && le.Kind != latch.KindInternal {
 		return nil
 	}
 	return err

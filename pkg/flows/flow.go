@@ -25,7 +25,8 @@ const MaxFields = 97
 var (
 	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
-	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
+	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
+	forwardKeys  = []string{"after", "channel", "approvers", "rule", "dm"}
 	targetKeys   = []string{"id", "label", "settings"}
 	identityKeys = []string{"service", "rule", "lookup_by_email"}
 	hookKeys     = []string{"secret_env", latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
@@ -414,7 +415,7 @@ func (p *parser) approval(n, key *yaml.Node) latch.Approval {
 	}
 	approversOK := true
 	if v := o.get("approvers"); v != nil {
-		a.Approvers, approversOK = p.approvers(v)
+		a.Approvers, approversOK = p.approvers(v, "approval.approvers")
 	}
 	ruleOK := true
 	if v := o.get("rule"); v != nil {
@@ -446,7 +447,87 @@ func (p *parser) approval(n, key *yaml.Node) latch.Approval {
 	if v := o.get("timeout"); v != nil {
 		a.Timeout, _ = p.duration(v, "approval.timeout", "remove it for requests that never expire")
 	}
+	if v := o.get("forward"); v != nil {
+		a.Forward = p.forward(v, a.Timeout)
+	}
 	return a
+}
+
+// forward reads approval.forward: the steps a pending request is forwarded
+// to, each after a time counted from the request's creation, in order, and
+// all before the approval's timeout.
+func (p *parser) forward(n *yaml.Node, timeout time.Duration) []latch.ForwardStep {
+	items, ok := p.list(n, "approval.forward", " of steps such as {after: 15m, channel: \"#sre-leads\"}")
+	if !ok {
+		return nil
+	}
+	var out []latch.ForwardStep
+	var prev time.Duration
+	for i, it := range items {
+		where := fmt.Sprintf("approval.forward step %d", i+1)
+		o := p.object(it, where, where, forwardKeys)
+		if o == nil {
+			continue
+		}
+		s := latch.ForwardStep{}
+		// A key refused already (misspelt) has its own problem: the step is
+		// not reported empty for it too.
+		good := len(it.Content)/2 == len(o.keys)
+		if v := o.get("after"); v == nil {
+			p.addf(it, "%s needs after: how long after the request it is forwarded (15m, 1h)", where)
+			good = false
+		} else if d, ok := p.duration(v, where+": after", "write how long after the request it is forwarded"); !ok {
+			good = false
+		} else {
+			s.After = d
+			switch {
+			case timeout > 0 && d >= timeout:
+				p.addf(v, "%s: after %s is not before approval.timeout %s: the request expires first", where,
+					latch.FormatDuration(d), latch.FormatDuration(timeout))
+				good = false
+			case d <= prev:
+				p.addf(v, "%s: after %s must be later than the step before it (%s); each after counts from the request",
+					where, latch.FormatDuration(d), latch.FormatDuration(prev))
+				good = false
+			}
+			prev = max(prev, d)
+		}
+		if v := o.get("channel"); v != nil {
+			s.Channel, _ = p.text(v, where+": channel")
+		}
+		if v := o.get("approvers"); v != nil {
+			var ok bool
+			if s.Approvers, ok = p.approvers(v, where+": approvers"); !ok {
+				good = false
+			}
+		}
+		if v := o.get("dm"); v != nil {
+			var ok bool
+			if s.DM, ok = p.approvers(v, where+": dm"); !ok {
+				good = false
+			}
+		}
+		if v := o.get("rule"); v != nil {
+			var ok bool
+			if s.Rule, s.RuleSource, ok = p.rule(v, where+": rule"); !ok {
+				good = false
+			}
+		}
+		switch {
+		case s.Channel == "" && len(s.Approvers) == 0 && len(s.DM) == 0 && s.RuleSource == "":
+			if good {
+				p.addf(it, "%s is empty: name a channel, approvers, dm or a rule", where)
+			}
+			good = false
+		case s.Channel == "" && len(s.Approvers) == 0 && len(s.DM) == 0:
+			p.addf(it, "%s has only a rule, which names nobody to send the request to: add a channel or dm", where)
+			good = false
+		}
+		if good {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func approverCount(n int) string {
@@ -456,8 +537,8 @@ func approverCount(n int) string {
 	return fmt.Sprintf("%d approvers are", n)
 }
 
-func (p *parser) approvers(n *yaml.Node) ([]string, bool) {
-	items, ok := p.list(n, "approval.approvers", " of emails")
+func (p *parser) approvers(n *yaml.Node, what string) ([]string, bool) {
+	items, ok := p.list(n, what, " of emails")
 	if !ok {
 		return nil, false
 	}
@@ -472,10 +553,10 @@ func (p *parser) approvers(n *yaml.Node) ([]string, bool) {
 		e := latch.NormalizeEmail(s)
 		switch {
 		case !latch.ValidEmail(e):
-			p.addf(it, "approval.approvers: %q is not an email address", s)
+			p.addf(it, "%s: %q is not an email address", what, s)
 			ok = false
 		case slices.Contains(out, e):
-			p.addf(it, "approval.approvers: %q is listed twice", e)
+			p.addf(it, "%s: %q is listed twice", what, e)
 		default:
 			out = append(out, e)
 		}

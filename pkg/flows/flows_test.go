@@ -434,6 +434,28 @@ func TestParseProblems(t *testing.T) {
 		{name: "negative timeout", give: ok + "  timeout: -1h\n", wantErr: "f.yaml:4: approval.timeout must be positive; remove it for requests that never expire"},
 		{name: "timeout not a duration", give: ok + "  timeout: soon\n", wantErr: `f.yaml:4: approval.timeout: "soon" is not a duration (write 30m, 4h or 1d)`},
 
+		// Forwarding.
+		{name: "forward not a list", give: ok + "  forward: {after: 15m}\n",
+			wantErr: `f.yaml:4: approval.forward must be a list of steps such as {after: 15m, channel: "#sre-leads"}, not a mapping`},
+		{name: "forward step with a bad duration", give: ok + "  forward:\n    - {after: soon, channel: '#sre'}\n",
+			wantErr: `f.yaml:5: approval.forward step 1: after: "soon" is not a duration (write 30m, 4h or 1d)`},
+		{name: "forward step without after", give: ok + "  forward:\n    - {channel: '#sre'}\n",
+			wantErr: "f.yaml:5: approval.forward step 1 needs after: how long after the request it is forwarded (15m, 1h)"},
+		{name: "forward step at the timeout", give: ok + "  timeout: 1h\n  forward:\n    - {after: 15m, channel: '#sre'}\n    - {after: 1h, dm: [cto@example.com]}\n",
+			wantErr: "f.yaml:7: approval.forward step 2: after 1h is not before approval.timeout 1h: the request expires first"},
+		{name: "forward steps out of order", give: ok + "  forward:\n    - {after: 30m, channel: '#sre'}\n    - {after: 15m, dm: [cto@example.com]}\n",
+			wantErr: "f.yaml:6: approval.forward step 2: after 15m must be later than the step before it (30m); each after counts from the request"},
+		{name: "empty forward step", give: ok + "  forward:\n    - {after: 15m}\n",
+			wantErr: "f.yaml:5: approval.forward step 1 is empty: name a channel, approvers, dm or a rule"},
+		{name: "forward step with only a rule", give: ok + "  forward:\n    - {after: 15m, rule: 'approver.role == \"admin\"'}\n",
+			wantErr: "f.yaml:5: approval.forward step 1 has only a rule, which names nobody to send the request to: add a channel or dm"},
+		{name: "forward step with an unknown key", give: ok + "  forward:\n    - after: 15m\n      chanel: '#sre'\n",
+			wantErr: `f.yaml:6: unknown key "chanel" in approval.forward step 1; did you mean "channel"?`},
+		{name: "forward step dm not an email", give: ok + "  forward:\n    - after: 15m\n      dm: [cto]\n",
+			wantErr: `f.yaml:6: approval.forward step 1: dm: "cto" is not an email address`},
+		{name: "forward step rule does not compile", give: ok + "  forward:\n    - after: 15m\n      channel: '#sre'\n      rule: approvr.role == 'admin'\n",
+			wantErr: "f.yaml:7: approval.forward step 1: rule does not compile: undeclared reference to 'approvr'"},
+
 		// Strategy.
 		{name: "strategy not a mapping", give: ok + "strategy: webhook\n", wantErr: `f.yaml:4: strategy must be a mapping (key: value), not "webhook"`},
 		{name: "strategy without a type", give: ok + "strategy:\n  targets: [{id: t}]\n", wantErr: "f.yaml:4: strategy needs a type; the types are aws_iam, webhook"},
@@ -486,6 +508,40 @@ func TestParseProblems(t *testing.T) {
 				t.Errorf("error mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseForward(t *testing.T) {
+	give := `name: f
+approval:
+  channel: "#access-requests"
+  approvers: [alice@example.com]
+  forward:
+    - {after: 15m, channel: "#sre-leads", approvers: [Lead@example.com]}
+    - {after: 45m, dm: [cto@example.com]}
+    - {after: 50m, approvers: [backup@example.com], rule: 'approver.role == "admin"'}
+  timeout: 2h
+`
+	f, err := flows.Parse("f.yaml", []byte(give), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []latch.ForwardStep{
+		{After: 15 * time.Minute, Channel: "#sre-leads", Approvers: []string{"lead@example.com"}},
+		{After: 45 * time.Minute, DM: []string{"cto@example.com"}},
+		{After: 50 * time.Minute, Approvers: []string{"backup@example.com"}, RuleSource: `approver.role == "admin"`},
+	}
+	if diff := cmp.Diff(want, f.Approval.Forward, cmpopts.IgnoreFields(latch.ForwardStep{}, "Rule")); diff != "" {
+		t.Errorf("forward (-want +got):\n%s", diff)
+	}
+	if f.Approval.Forward[2].Rule == nil {
+		t.Error("the third step's rule was not compiled")
+	}
+	if got := f.Approval.Forward[1].Destination(); !slices.Equal(got, []string{"cto@example.com"}) {
+		t.Errorf("step 2 destination = %v", got)
+	}
+	if got := f.Approval.Forward[2].DMs(); !slices.Equal(got, []string{"backup@example.com"}) {
+		t.Errorf("step 3 with neither channel nor dm DMs %v, want its approvers", got)
 	}
 }
 

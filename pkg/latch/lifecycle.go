@@ -517,6 +517,10 @@ func Create(f *Flow, in NewRequest) (Change, error) {
 		r.ExpiresAt = &exp
 		b.effect(Effect{Kind: EffectExpire, RequestID: r.ID, At: exp})
 	}
+	if at, ok := f.Approval.ForwardDue(in.At, 1); ok {
+		r.ForwardAt = &at
+		b.effect(Effect{Kind: EffectForward, RequestID: r.ID, At: at, Step: 1})
+	}
 	b.effect(Effect{Kind: EffectNotify, RequestID: r.ID, Event: AuditRequested})
 	if f.Hooks.OnRequest != "" {
 		b.effect(Effect{Kind: EffectHook, RequestID: r.ID, Hook: HookOnRequest})

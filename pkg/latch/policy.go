@@ -49,18 +49,37 @@ func CanDecide(f *Flow, r *Request, actor, requester *User) error {
 }
 
 // IsApprover reports whether the flow names actor as an approver for r, by
-// the list of emails or by the rule.
+// the list of emails or by the rule, or by those of a forwarding step r has
+// reached (approvers, dm, rule). A failing rule is an error only when no
+// other list or rule lets actor decide.
 func IsApprover(f *Flow, r *Request, actor, requester *User) (bool, error) {
-	if slices.ContainsFunc(f.Approval.Approvers, func(e string) bool { return NormalizeEmail(e) == actor.Email }) {
+	ok, err := isApprover(f, f.Approval.Approvers, nil, f.Approval.Rule, "approval rule", r, actor, requester)
+	for i := 0; !ok && i < r.Forwarded && i < len(f.Approval.Forward); i++ {
+		s := f.Approval.Forward[i]
+		var serr error
+		ok, serr = isApprover(f, s.Approvers, s.DM, s.Rule, fmt.Sprintf("rule of forwarding step %d", i+1), r, actor, requester)
+		if err == nil {
+			err = serr
+		}
+	}
+	if ok {
 		return true, nil
 	}
-	if f.Approval.Rule == nil {
+	return false, err
+}
+
+func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request, actor, requester *User) (bool, error) {
+	named := func(e string) bool { return NormalizeEmail(e) == actor.Email }
+	if slices.ContainsFunc(listed, named) || slices.ContainsFunc(dm, named) {
+		return true, nil
+	}
+	if rule == nil {
 		return false, nil
 	}
-	ok, err := f.Approval.Rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f})
+	ok, err := rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f})
 	if err != nil {
 		return false, &Error{Kind: KindInternal, Code: CodeRuleError,
-			Message: fmt.Sprintf("The approval rule of flow %q failed; an admin must fix it.", f.Name), Err: err}
+			Message: fmt.Sprintf("The %s of flow %q failed; an admin must fix it.", what, f.Name), Err: err}
 	}
 	return ok, nil
 }

@@ -91,7 +91,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			notify(AuditApprovalAdded)
 			return out, nil
 		}
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		audit(AuditApproved, nil)
 		notify(AuditApproved)
 		hook(HookOnApprove, f.Hooks.OnApprove)
@@ -113,7 +113,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			}
 		}
 		n.Status = StatusDenied
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
 		audit(AuditDenied, nil)
 		notify(AuditDenied)
@@ -128,7 +128,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		n.Status = StatusCancelled
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
 		audit(AuditCancelled, nil)
 		notify(AuditCancelled)
@@ -139,9 +139,41 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return noop()
 		}
 		n.Status = StatusExpired
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		audit(AuditExpired, nil)
 		notify(AuditExpired)
+		return out, nil
+
+	case CmdForward:
+		// A step is reached once, in order, while the request is pending:
+		// at its time, or at once when the step before it could not be
+		// delivered (cmd.Failure).
+		due, ok := f.Approval.ForwardDue(r.CreatedAt, cmd.Step)
+		if r.Status != StatusPending || !ok || cmd.Step != r.Forwarded+1 || (cmd.At.Before(due) && cmd.Failure == nil) {
+			return noop()
+		}
+		step := f.Approval.Forward[cmd.Step-1]
+		n.Forwarded = cmd.Step
+		n.ForwardAt = nil
+		data := map[string]any{"step": cmd.Step}
+		if step.Channel != "" {
+			data["channel"] = step.Channel
+		}
+		if len(step.Approvers) > 0 {
+			data["approvers"] = step.Approvers
+		}
+		if len(step.DM) > 0 {
+			data["dm"] = step.DM
+		}
+		if cmd.Failure != nil {
+			data["undeliverable"] = cmd.Failure.Message
+		}
+		audit(AuditForwarded, data)
+		notify(AuditForwarded)
+		if next, ok := f.Approval.ForwardDue(r.CreatedAt, cmd.Step+1); ok {
+			n.ForwardAt = &next
+			out.Effects = append(out.Effects, Effect{Kind: EffectForward, At: next, Step: cmd.Step + 1})
+		}
 		return out, nil
 
 	case CmdRevoke:
