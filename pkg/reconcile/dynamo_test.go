@@ -137,7 +137,7 @@ func TestForwardSweepOnDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Forwarded != 1 || got.ForwardAt == nil || !got.ForwardAt.Equal(*at(45*time.Minute)) || got.Status != latch.StatusPending {
+	if got.Forwarded != 1 || got.ForwardAt == nil || !got.ForwardAt.Equal(*at(45 * time.Minute)) || got.Status != latch.StatusPending {
 		t.Errorf("after the sweeps: %s, forwarded %d, next at %v; want pending, step 1, next at created+45m",
 			got.Status, got.Forwarded, got.ForwardAt)
 	}
