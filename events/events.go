@@ -82,6 +82,7 @@ const (
 	TypeRetry              = Type(latch.CmdRetry)
 	TypeOverdue            = Type(latch.CmdOverdue)
 	TypeForward            = Type(latch.CmdForward)
+	TypeAutoApprove        = Type(latch.CmdAutoApprove)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -91,7 +92,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -131,6 +132,7 @@ type Failure struct {
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
 //	forward                                request_id, step (from 1); failure (the step before was undeliverable), source allowed
+//	auto_approve                           request_id; source allowed
 //	escalated                              grant_id; identity, output, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, request_id, actor, reason, source allowed
@@ -346,6 +348,7 @@ var rules = map[Type]rule{
 	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
 	TypeOverdue:            overdue,
 	TypeForward:            {request: required, step: required, failure: allowed, source: allowed},
+	TypeAutoApprove:        {request: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }

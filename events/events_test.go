@@ -57,6 +57,8 @@ var samples = map[events.Type]events.Message{
 			Message: "The webhook at hooks.example.com answered 503 Service Unavailable"}},
 	events.TypeForward: {Version: 1, Type: events.TypeForward, ID: "forward/" + requestID + "/1", At: at.Add(15 * time.Minute),
 		RequestID: requestID, Source: "schedule", Step: 1},
+	events.TypeAutoApprove: {Version: 1, Type: events.TypeAutoApprove, ID: "auto_approve/" + requestID, At: at,
+		RequestID: requestID, Source: "latch"},
 	events.TypeRetry: {Version: 1, Type: events.TypeRetry, ID: "cmd_01JDQ4E1B2C3D4E5F6G7H8J9K0", At: at,
 		RequestID: requestID, Actor: &events.Actor{Email: "admin@example.com"}, Reason: "The group exists now", Source: "api"},
 	events.TypeCreate: {Version: 1, Type: events.TypeCreate, ID: "create/" + requestID, At: at,
@@ -177,6 +179,7 @@ func commands() []latch.Command {
 			Failure: &latch.Failure{Code: "revoke_overdue", Message: "503 from the target"}, At: at},
 		{ID: "forward/" + requestID + "/2", Kind: latch.CmdForward, RequestID: requestID, Step: 2, Source: latch.SourceSchedule,
 			Failure: &latch.Failure{Code: "undeliverable", Message: "step 1: channel_not_found"}, At: at},
+		{ID: "auto_approve/" + requestID, Kind: latch.CmdAutoApprove, RequestID: requestID, Source: latch.SourceLatch, At: at},
 	}
 }
 

@@ -424,7 +424,7 @@ func TestParseProblems(t *testing.T) {
 		{name: "rule with an unknown variable", give: ok + "  rule: 'approvr.email == \"a@example.com\"'\n",
 			wantErr: "f.yaml:4: approval.rule does not compile: undeclared reference to 'approvr'"},
 		{name: "rule with an unknown key", give: ok + "  rule: approver.mail == \"a@example.com\"\n",
-			wantErr: `f.yaml:4: approval.rule does not compile: approver has no key "mail"; it has email, role, id, name, kind`},
+			wantErr: `f.yaml:4: approval.rule does not compile: approver has no key "mail"; it has email, role, id, name, kind, on_call`},
 		{name: "rule that is not a boolean", give: ok + "  rule: approver.email\n",
 			wantErr: "f.yaml:4: approval.rule does not compile: the rule must give true or false (bool), not string"},
 		{name: "multi-line rule error on its own line", give: ok + "  rule: |\n    approver.email.endsWith(\"@example.com\") &&\n      requestr.role == \"member\"\n",

@@ -32,6 +32,13 @@ type Flow struct {
 	Strategy        *Strategy // nil: approval-only; approved is final
 	Hooks           Hooks
 	Identity        IdentityConfig
+	// OnCall names the on-call source rules ask (requester.on_call,
+	// approver.on_call); nil when the flow names none.
+	OnCall *OnCallConfig
+	// AutoApprove is an optional CEL rule over requester, request and flow:
+	// a new request it is true for is approved by the flow itself.
+	AutoApprove       Rule
+	AutoApproveSource string
 
 	// File is where the flow was loaded from, for messages.
 	File string
@@ -121,6 +128,23 @@ type RuleVars struct {
 	Requester *User
 	Request   *Request
 	Flow      *Flow
+	OnCall    OnCall
+}
+
+// OnCallConfig is a flow's on-call source (oncall in flow files).
+type OnCallConfig struct {
+	Provider    string   // "pagerduty"
+	ScheduleIDs []string // the schedules whose on-call people count
+	TokenEnv    string   // the environment variable holding the API token
+}
+
+// OnCall is what a flow's on-call source said about the approver and the
+// requester of one command, as rules see it (approver.on_call,
+// requester.on_call). A lookup that failed leaves both false and says why
+// in Err: a failure never makes anyone on call.
+type OnCall struct {
+	Approver, Requester bool
+	Err                 string
 }
 
 // Strategy is the kind of target and the escalator that grants and revokes it.
@@ -194,6 +218,9 @@ const (
 	HookAfterEscalate   = "after_escalate"
 	HookAfterDeescalate = "after_deescalate"
 	HookGetIdentity     = "get_identity"
+	// HookAutoApprove marks an approval made by the flow's auto_approve
+	// rule (Command.Hook): the flow decides, as with an on_request hook.
+	HookAutoApprove = "auto_approve"
 )
 
 // HookAnswer is what a hook may answer to on_request: approve or deny the

@@ -182,7 +182,7 @@ func TestForwardPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := pending("r1", forwardedTo(tt.reached, nil))
-			err := latch.CanDecide(tt.flow, &r, tt.actor, ann)
+			err := latch.CanDecide(tt.flow, &r, tt.actor, ann, latch.OnCall{})
 			if tt.wantCode == "" {
 				if err != nil {
 					t.Fatalf("CanDecide: %v, want allowed", err)

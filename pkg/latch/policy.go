@@ -25,7 +25,7 @@ const (
 // decide their own request unless the flow allows self-approval, and a guest
 // acts only on flows that allow guest interaction. The error is a
 // KindForbidden *Error naming the reason.
-func CanDecide(f *Flow, r *Request, actor, requester *User) error {
+func CanDecide(f *Flow, r *Request, actor, requester *User, oc OnCall) error {
 	if actor == nil {
 		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
 	}
@@ -38,7 +38,7 @@ func CanDecide(f *Flow, r *Request, actor, requester *User) error {
 	if actor.Role == RoleAdmin {
 		return nil
 	}
-	ok, err := IsApprover(f, r, actor, requester)
+	ok, err := IsApprover(f, r, actor, requester, oc)
 	if err != nil {
 		return err
 	}
@@ -51,13 +51,14 @@ func CanDecide(f *Flow, r *Request, actor, requester *User) error {
 // IsApprover reports whether the flow names actor as an approver for r, by
 // the list of emails or by the rule, or by those of a forwarding step r has
 // reached (approvers, dm, rule). A failing rule is an error only when no
-// other list or rule lets actor decide.
-func IsApprover(f *Flow, r *Request, actor, requester *User) (bool, error) {
-	ok, err := isApprover(f, f.Approval.Approvers, nil, f.Approval.Rule, "approval rule", r, actor, requester)
+// other list or rule lets actor decide. Rules see oc as approver.on_call
+// and requester.on_call.
+func IsApprover(f *Flow, r *Request, actor, requester *User, oc OnCall) (bool, error) {
+	ok, err := isApprover(f, f.Approval.Approvers, nil, f.Approval.Rule, "approval rule", r, actor, requester, oc)
 	for i := 0; !ok && i < r.Forwarded && i < len(f.Approval.Forward); i++ {
 		s := f.Approval.Forward[i]
 		var serr error
-		ok, serr = isApprover(f, s.Approvers, s.DM, s.Rule, fmt.Sprintf("rule of forwarding step %d", i+1), r, actor, requester)
+		ok, serr = isApprover(f, s.Approvers, s.DM, s.Rule, fmt.Sprintf("rule of forwarding step %d", i+1), r, actor, requester, oc)
 		if err == nil {
 			err = serr
 		}
@@ -68,7 +69,7 @@ func IsApprover(f *Flow, r *Request, actor, requester *User) (bool, error) {
 	return false, err
 }
 
-func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request, actor, requester *User) (bool, error) {
+func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request, actor, requester *User, oc OnCall) (bool, error) {
 	named := func(e string) bool { return NormalizeEmail(e) == actor.Email }
 	if slices.ContainsFunc(listed, named) || slices.ContainsFunc(dm, named) {
 		return true, nil
@@ -76,7 +77,7 @@ func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request
 	if rule == nil {
 		return false, nil
 	}
-	ok, err := rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f})
+	ok, err := rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f, OnCall: oc})
 	if err != nil {
 		return false, &Error{Kind: KindInternal, Code: CodeRuleError,
 			Message: fmt.Sprintf("The %s of flow %q failed; an admin must fix it.", what, f.Name), Err: err}
@@ -86,7 +87,7 @@ func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request
 
 // CanRevoke reports whether actor may end r's access early: admins always;
 // otherwise, on flows that allow revoke, the requester and the approvers.
-func CanRevoke(f *Flow, r *Request, actor, requester *User) error {
+func CanRevoke(f *Flow, r *Request, actor, requester *User, oc OnCall) error {
 	if actor == nil {
 		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
 	}
@@ -102,7 +103,7 @@ func CanRevoke(f *Flow, r *Request, actor, requester *User) error {
 	if actor.Email == r.Requester.Email {
 		return nil
 	}
-	ok, err := IsApprover(f, r, actor, requester)
+	ok, err := IsApprover(f, r, actor, requester, oc)
 	if err != nil {
 		return err
 	}

@@ -169,6 +169,9 @@ const (
 	// CmdOverdue: a grant's revoke is not done a while (a minute) after it
 	// fell due. It records revoke_overdue on the grant's requests and alerts.
 	CmdOverdue CommandKind = "overdue"
+	// CmdAutoApprove: a new request is judged by its flow's auto_approve
+	// rule; it approves the request as the flow, or records why it could not.
+	CmdAutoApprove CommandKind = "auto_approve"
 	// CmdForward: step Step of the flow's forwarding chain may have come
 	// (a timer), or the previous step could not be delivered (Failure set).
 	CmdForward CommandKind = "forward"
@@ -176,7 +179,7 @@ const (
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).
@@ -257,6 +260,10 @@ const (
 	// chain (Data: step, channel, approvers, dm; undeliverable: the step
 	// before could not be delivered).
 	AuditForwarded AuditType = "forwarded"
+	// AuditAutoApproveSkipped: the flow's auto_approve rule could not be
+	// judged (the on-call lookup or the rule failed); the request waits for
+	// a person (Data: reason).
+	AuditAutoApproveSkipped AuditType = "auto_approve_skipped"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"

@@ -30,6 +30,9 @@ type Env struct {
 	// DueAt is, on CmdOverdue, CmdDeescalationFailed and CmdDeescalated,
 	// when the grant's revoke fell due.
 	DueAt *time.Time
+	// OnCall is what the flow's on-call source said of Actor and
+	// Requester (zero when the flow names none).
+	OnCall OnCall
 }
 
 // Outcome is the result of a request transition: the new request, what to
@@ -74,7 +77,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		if cmd.Hook == "" {
-			if err := CanDecide(f, &r, env.Actor, env.Requester); err != nil {
+			if err := CanDecide(f, &r, env.Actor, env.Requester, env.OnCall); err != nil {
 				return Outcome{}, err
 			}
 			if r.ApprovedBy(env.Actor.Email) {
@@ -108,7 +111,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		if cmd.Hook == "" {
-			if err := CanDecide(f, &r, env.Actor, env.Requester); err != nil {
+			if err := CanDecide(f, &r, env.Actor, env.Requester, env.OnCall); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -143,6 +146,40 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		audit(AuditExpired, nil)
 		notify(AuditExpired)
 		return out, nil
+
+	case CmdAutoApprove:
+		// The flow's own rule decides a new request: approved as the flow
+		// when it is true; recorded, and left to people, when it cannot be
+		// judged. A failed on-call lookup never approves.
+		if r.Status != StatusPending || f.AutoApprove == nil || len(r.Approvals) > 0 {
+			return noop()
+		}
+		why := ""
+		if env.OnCall.Err != "" {
+			why = "the on-call lookup failed: " + env.OnCall.Err
+		} else {
+			ok, err := f.AutoApprove.Eval(RuleVars{Requester: env.Requester, Request: &r, Flow: f,
+				OnCall: OnCall{Requester: env.OnCall.Requester}})
+			switch {
+			case err != nil:
+				why = "the auto_approve rule failed: " + err.Error()
+			case !ok:
+				return noop()
+			}
+		}
+		if why != "" {
+			audit(AuditAutoApproveSkipped, map[string]any{"reason": why, "rule": f.AutoApproveSource})
+			return out, nil
+		}
+		approve := cmd
+		approve.Kind, approve.Hook = CmdApprove, HookAutoApprove
+		if approve.Actor.IsSystem() {
+			approve.Actor = Actor{Bot: "auto_approve rule"}
+		}
+		if approve.Reason == "" {
+			approve.Reason = "auto_approve: " + f.AutoApproveSource
+		}
+		return r.Apply(approve, env)
 
 	case CmdForward:
 		// A step is reached once, in order, while the request is pending:
@@ -180,7 +217,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if err := wantStatus(&r, "revoke", StatusActive); err != nil {
 			return Outcome{}, err
 		}
-		if err := CanRevoke(f, &r, env.Actor, env.Requester); err != nil {
+		if err := CanRevoke(f, &r, env.Actor, env.Requester, env.OnCall); err != nil {
 			return Outcome{}, err
 		}
 		n.Status = StatusDeescalating

@@ -65,6 +65,9 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 	case latch.CmdForward:
 		env.Flow = testFlow(forwarding)
 		cmd.Step = 1
+	case latch.CmdAutoApprove:
+		env.Flow = testFlow(autoApproveOnCall)
+		env.OnCall = latch.OnCall{Requester: true}
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
 	default:
 		tb.Fatalf("no standard command for kind %q", k)
@@ -120,6 +123,9 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 	// Only a pending request is forwarded; the next step's timer is set.
 	latch.CmdForward: {latch.StatusPending: {latch.StatusPending, latch.GrantNone,
 		[]latch.AuditType{latch.AuditForwarded}, []string{"notify:forwarded", "forward"}}},
+	// The flow's rule approves a new request as the flow itself.
+	latch.CmdAutoApprove: {latch.StatusPending: {latch.StatusEscalating, latch.GrantJoin,
+		[]latch.AuditType{latch.AuditApproved}, []string{"notify:approved", "hook:on_approve"}}},
 }
 
 // fromPeople are the commands a person gives.
