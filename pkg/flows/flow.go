@@ -23,7 +23,8 @@ import (
 const MaxFields = 97
 
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve"}
+	onCallKeys   = []string{"provider", "schedule_ids", "token_env"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
 	forwardKeys  = []string{"after", "channel", "approvers", "rule", "dm"}
@@ -128,6 +129,27 @@ func (p *parser) flow(root *yaml.Node) located {
 			p.addf(top.line("identity"), "identity applies only to flows with a strategy: an approval-only flow grants nothing")
 		}
 		f.Identity = p.identity(n)
+	}
+	if n := top.get("oncall"); n != nil {
+		f.OnCall = p.onCall(n, top.keys["oncall"])
+	}
+	if n := top.get("auto_approve"); n != nil {
+		f.AutoApprove, f.AutoApproveSource, _ = p.rule(n, "auto_approve")
+		if f.AutoApproveSource != "" && strings.Contains(f.AutoApproveSource, "approver.") {
+			p.addf(n, "auto_approve sees no approver: it judges a new request before anyone decides; use requester, request and flow")
+		}
+	}
+	if f.OnCall == nil {
+		// on_call without a source is always false: a rule relying on it
+		// would never hold.
+		for _, r := range []struct {
+			src  string
+			node *yaml.Node
+		}{{f.AutoApproveSource, top.get("auto_approve")}, {f.Approval.RuleSource, approvalRuleNode(top)}} {
+			if r.node != nil && strings.Contains(r.src, "."+policy.OnCallKey) {
+				p.addf(r.node, "the rule uses on_call, but the flow names no oncall source, so it would always be false")
+			}
+		}
 	}
 	if n := top.get("hooks"); n != nil {
 		var secretGiven bool
@@ -528,6 +550,88 @@ func (p *parser) forward(n *yaml.Node, timeout time.Duration) []latch.ForwardSte
 		}
 	}
 	return out
+}
+
+// approvalRuleNode is the node of approval.rule, or nil.
+func approvalRuleNode(top *object) *yaml.Node {
+	a := top.get("approval")
+	if a == nil || a.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(a.Content); i += 2 {
+		if a.Content[i].Value == "rule" {
+			return a.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// scheduleIDRE is a PagerDuty schedule id (PABC123).
+var scheduleIDRE = regexp.MustCompile(`^[A-Z0-9]{2,32}$`)
+
+// onCall reads the oncall block: the provider, its schedules and the
+// environment variable holding its API token.
+func (p *parser) onCall(n, key *yaml.Node) *latch.OnCallConfig {
+	o := p.object(n, "oncall", "oncall", onCallKeys)
+	if o == nil {
+		return nil
+	}
+	o.at = key
+	cfg := &latch.OnCallConfig{}
+	good := true
+	if v := o.get("provider"); v == nil {
+		p.addf(o.line("provider"), "oncall.provider is required: pagerduty")
+		good = false
+	} else if s, ok := p.text(v, "oncall.provider"); ok {
+		if s != "pagerduty" {
+			p.addf(v, "oncall.provider %q is not known; the providers are pagerduty", s)
+			good = false
+		}
+		cfg.Provider = s
+	} else {
+		good = false
+	}
+	if v := o.get("schedule_ids"); v == nil {
+		p.addf(o.line("schedule_ids"), "oncall.schedule_ids is required: the schedules whose on-call people count")
+		good = false
+	} else if items, ok := p.list(v, "oncall.schedule_ids", " of schedule ids"); ok {
+		for _, it := range items {
+			s, ok := p.text(it, "a schedule id")
+			switch {
+			case !ok:
+				good = false
+			case !scheduleIDRE.MatchString(s):
+				p.addf(it, "oncall.schedule_ids: %q is not a PagerDuty schedule id (such as PABC123)", s)
+				good = false
+			case slices.Contains(cfg.ScheduleIDs, s):
+				p.addf(it, "oncall.schedule_ids: %q is listed twice", s)
+			default:
+				cfg.ScheduleIDs = append(cfg.ScheduleIDs, s)
+			}
+		}
+		if len(items) == 0 {
+			p.addf(v, "oncall.schedule_ids needs at least one schedule id")
+			good = false
+		}
+	} else {
+		good = false
+	}
+	if v := o.get("token_env"); v == nil {
+		p.addf(o.line("token_env"), "oncall.token_env is required: the environment variable holding the API token")
+		good = false
+	} else if s, ok := p.text(v, "oncall.token_env"); ok {
+		if !envNameRE.MatchString(s) {
+			p.addf(v, "oncall.token_env %q is not an environment variable name (write the variable's name, not the token)", s)
+			good = false
+		}
+		cfg.TokenEnv = s
+	} else {
+		good = false
+	}
+	if !good {
+		return nil
+	}
+	return cfg
 }
 
 func approverCount(n int) string {
