@@ -338,7 +338,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},
@@ -434,6 +434,24 @@ func TestParseProblems(t *testing.T) {
 		{name: "negative timeout", give: ok + "  timeout: -1h\n", wantErr: "f.yaml:4: approval.timeout must be positive; remove it for requests that never expire"},
 		{name: "timeout not a duration", give: ok + "  timeout: soon\n", wantErr: `f.yaml:4: approval.timeout: "soon" is not a duration (write 30m, 4h or 1d)`},
 
+		// On call.
+		{name: "oncall with an unknown provider", give: ok + "oncall: {provider: opsgenie, schedule_ids: [P1], token_env: T}\n",
+			wantErr: `f.yaml:4: oncall.provider "opsgenie" is not known; the providers are pagerduty`},
+		{name: "oncall without schedules", give: ok + "oncall:\n  provider: pagerduty\n  token_env: PAGERDUTY_TOKEN\n",
+			wantErr: "f.yaml:4: oncall.schedule_ids is required: the schedules whose on-call people count"},
+		{name: "oncall schedule id not an id", give: ok + "oncall:\n  provider: pagerduty\n  schedule_ids: [my schedule]\n  token_env: PAGERDUTY_TOKEN\n",
+			wantErr: `f.yaml:6: oncall.schedule_ids: "my schedule" is not a PagerDuty schedule id (such as PABC123)`},
+		{name: "oncall token pasted as a value", give: ok + "oncall:\n  provider: pagerduty\n  schedule_ids: [PSCHED1]\n  token_env: 'u+abc/def'\n",
+			wantErr: `f.yaml:7: oncall.token_env "u+abc/def" is not an environment variable name (write the variable's name, not the token)`},
+		{name: "oncall with an unknown key", give: ok + "oncall: {provider: pagerduty, schedule_ids: [P1], token_env: T, schedules: [P2]}\n",
+			wantErr: `f.yaml:4: unknown key "schedules" in oncall; the keys are provider, schedule_ids, token_env`},
+		{name: "on_call without an oncall source", give: ok + "auto_approve: 'requester.on_call'\n",
+			wantErr: "f.yaml:4: the rule uses on_call, but the flow names no oncall source, so it would always be false"},
+		{name: "auto_approve naming the approver", give: ok + "auto_approve: 'approver.role == \"admin\"'\n",
+			wantErr: "f.yaml:4: auto_approve sees no approver: it judges a new request before anyone decides; use requester, request and flow"},
+		{name: "auto_approve not a boolean", give: ok + "auto_approve: 'requester.email'\n",
+			wantErr: "f.yaml:4: auto_approve does not compile: the rule must give true or false (bool), not string"},
+
 		// Forwarding.
 		{name: "forward not a list", give: ok + "  forward: {after: 15m}\n",
 			wantErr: `f.yaml:4: approval.forward must be a list of steps such as {after: 15m, channel: "#sre-leads"}, not a mapping`},
@@ -508,6 +526,29 @@ func TestParseProblems(t *testing.T) {
 				t.Errorf("error mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseOnCall(t *testing.T) {
+	give := `name: f
+oncall: {provider: pagerduty, schedule_ids: [PSCHED1, PSCHED2], token_env: PAGERDUTY_TOKEN}
+auto_approve: 'requester.on_call'
+approval:
+  rule: 'approver.on_call'
+`
+	f, err := flows.Parse("f.yaml", []byte(give), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &latch.OnCallConfig{Provider: "pagerduty", ScheduleIDs: []string{"PSCHED1", "PSCHED2"}, TokenEnv: "PAGERDUTY_TOKEN"}
+	if diff := cmp.Diff(want, f.OnCall); diff != "" {
+		t.Errorf("oncall (-want +got):\n%s", diff)
+	}
+	if f.AutoApprove == nil || f.AutoApproveSource != "requester.on_call" {
+		t.Fatalf("auto_approve %q not compiled", f.AutoApproveSource)
+	}
+	if ok, err := f.AutoApprove.Eval(latch.RuleVars{OnCall: latch.OnCall{Requester: true}}); !ok || err != nil {
+		t.Errorf("auto_approve with the requester on call = %v, %v; want true", ok, err)
 	}
 }
 
