@@ -36,6 +36,7 @@ type Engine struct {
 	scheduler latch.Scheduler
 	notifier  latch.Notifier
 	hooks     HookCaller
+	onCall    func(*latch.Flow) (latch.OnCallSource, error)
 }
 
 // Config is what an Engine is built from. Store, Flows, Runner and Scheduler
@@ -50,6 +51,9 @@ type Config struct {
 	Scheduler latch.Scheduler
 	Notifier  latch.Notifier
 	Hooks     HookCaller
+	// OnCall gives a flow's on-call source (nil, nil when it names none);
+	// nil: no flow's rules see anyone on call.
+	OnCall func(*latch.Flow) (latch.OnCallSource, error)
 }
 
 // New returns an Engine. It fails when a required port is missing.
@@ -58,7 +62,7 @@ func New(c Config) (*Engine, error) {
 		return nil, errors.New("engine: Store, Flows, Runner and Scheduler are required")
 	}
 	e := &Engine{store: c.Store, flows: c.Flows, clock: c.Clock, log: c.Log, users: c.Users,
-		runner: c.Runner, scheduler: c.Scheduler, notifier: c.Notifier, hooks: c.Hooks}
+		runner: c.Runner, scheduler: c.Scheduler, notifier: c.Notifier, hooks: c.Hooks, onCall: c.OnCall}
 	if e.clock == nil {
 		e.clock = latch.SystemClock
 	}
@@ -138,14 +142,59 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, err
 	e.log.InfoContext(ctx, "request created", "request", id, "flow", r.Flow, "user", r.Requester.Email)
 	e.dispatch(ctx, c.Effects)
 	r.Version++
+	if f, err := e.flows.Get(r.Flow); err == nil && f.AutoApprove != nil {
+		e.autoApprove(ctx, id)
+	}
 	return r, nil
+}
+
+// autoApprove judges a new request by its flow's auto_approve rule: the
+// rule approves it as the flow, or the audit trail says why it could not
+// be judged. A failure here leaves the request to people.
+func (e *Engine) autoApprove(ctx context.Context, requestID string) {
+	cmd := latch.Command{ID: "auto_approve/" + requestID, Kind: latch.CmdAutoApprove, RequestID: requestID,
+		At: e.clock.Now(), Source: latch.SourceLatch}
+	if err := e.Handle(ctx, cmd); err != nil {
+		e.log.WarnContext(ctx, "auto_approve not applied; the request waits for a person", "request", requestID, "err", err)
+	}
+}
+
+// onCallOf asks f's on-call source about actor and requester, for the
+// rules of one command. A failure makes nobody on call and says why.
+func (e *Engine) onCallOf(ctx context.Context, f *latch.Flow, actor, requester *latch.User) latch.OnCall {
+	var oc latch.OnCall
+	if e.onCall == nil || f.OnCall == nil {
+		return oc
+	}
+	src, err := e.onCall(f)
+	if err == nil && src == nil {
+		err = errors.New("no on-call source is configured")
+	}
+	ask := func(u *latch.User) bool {
+		if u == nil || err != nil {
+			return false
+		}
+		on, lerr := src.OnCall(ctx, u.Email)
+		if lerr != nil {
+			err = lerr
+			return false
+		}
+		return on
+	}
+	oc.Requester = ask(requester)
+	oc.Approver = ask(actor)
+	if err != nil {
+		oc = latch.OnCall{Err: err.Error()}
+		e.log.WarnContext(ctx, "on-call lookup failed; nobody counts as on call", "flow", f.Name, "err", err)
+	}
+	return oc
 }
 
 // Check judges a person's command (approve, deny, cancel, revoke, retry)
 // against the request as it stands, without changing anything, so that an
 // edge can refuse at once what the engine would refuse later.
 func (e *Engine) Check(ctx context.Context, cmd latch.Command) error {
-	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward {
+	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward || cmd.Kind == latch.CmdAutoApprove {
 		return latch.Errorf(latch.KindInvalid, "not_a_person_command", "%s is not something a person can ask for.", cmd.Kind)
 	}
 	s, err := e.load(ctx, cmd)
@@ -247,6 +296,10 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 			if s.Actor, err = e.userPtr(ctx, cmd.Actor.Email); err != nil {
 				return s, err
 			}
+		}
+		switch cmd.Kind {
+		case latch.CmdApprove, latch.CmdDeny, latch.CmdRevoke, latch.CmdAutoApprove:
+			s.OnCall = e.onCallOf(ctx, s.Flow, s.Actor, s.Requester)
 		}
 		if r.GrantID != "" {
 			g, err := e.store.GetGrant(ctx, r.GrantID)
