@@ -47,6 +47,13 @@ func (a *App) forwardMessages(ctx context.Context, f *latch.Flow, r latch.Reques
 				if err := a.Store.PutMessageRef(ctx, ref); err != nil {
 					return fmt.Errorf("record the forwarded approval message of %s: %w", r.ID, err)
 				}
+				// The message says where it went already: no thread reply
+				// about it (threadReply) when this notification is retried.
+				told := ref
+				told.Kind = fmt.Sprintf("thread %s v%d", latch.AuditForwarded, r.Version)
+				if err := a.Store.PutMessageRef(ctx, told); err != nil {
+					return fmt.Errorf("record the forwarded approval message of %s: %w", r.ID, err)
+				}
 			} else {
 				ts = refUndelivered
 			}
