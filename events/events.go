@@ -81,6 +81,8 @@ const (
 	TypeDeescalationFailed = Type(latch.CmdDeescalationFailed)
 	TypeRetry              = Type(latch.CmdRetry)
 	TypeOverdue            = Type(latch.CmdOverdue)
+	TypeForward            = Type(latch.CmdForward)
+	TypeAutoApprove        = Type(latch.CmdAutoApprove)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -90,7 +92,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -129,6 +131,8 @@ type Failure struct {
 //
 //	approve, deny, cancel, revoke, retry   request_id, actor.email; grant_id, reason, source allowed
 //	expire                                 request_id; grant_id, actor, reason, source allowed
+//	forward                                request_id, step (from 1); failure (the step before was undeliverable), source allowed
+//	auto_approve                           request_id; source allowed
 //	escalated                              grant_id; identity, output, held_before, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
@@ -164,12 +168,14 @@ type Message struct {
 	// the access before Latch's first grant attempt
 	// (latch.Command.HeldBefore).
 	HeldBefore *bool `json:"held_before,omitempty"`
+	Step       int   `json:"step,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
-		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before"}
+		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before",
+		"step"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -189,6 +195,7 @@ func FromCommand(cmd latch.Command) Message {
 		Identity:  cmd.Identity,
 		Verified:  cmd.Verified,
 		Output:    cmd.Output,
+		Step:      cmd.Step,
 	}
 	m.HeldBefore = cmd.HeldBefore
 	if !cmd.Actor.IsSystem() {
@@ -290,6 +297,7 @@ func (m Message) Command() (latch.Command, error) {
 		Identity:  m.Identity,
 		Verified:  m.Verified,
 		Output:    m.Output,
+		Step:      m.Step,
 	}
 	cmd.HeldBefore = m.HeldBefore
 	if m.Actor != nil {
@@ -329,6 +337,7 @@ type rule struct {
 	verified                                               need // verified, and held_before
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
+	step                                                   need
 	stage                                                  string
 }
 
@@ -345,6 +354,8 @@ var rules = map[Type]rule{
 	TypeEscalationFailed:   withFailure(grantReport, latch.StageEscalate),
 	TypeDeescalationFailed: withFailure(grantReport, latch.StageDeescalate),
 	TypeOverdue:            overdue,
+	TypeForward:            {request: required, step: required, failure: allowed, source: allowed},
+	TypeAutoApprove:        {request: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }
@@ -424,6 +435,10 @@ func (m Message) Validate() error {
 	check("verified", r.verified, m.Verified)
 	check("output", r.identity, m.Output != nil)
 	check("held_before", max(r.identity, r.verified), m.HeldBefore != nil)
+	check("step", r.step, m.Step != 0)
+	if m.Step < 0 {
+		bad("step must be at least 1")
+	}
 
 	if m.Action != "" && r.action != forbidden && m.Action != ActionEscalate && m.Action != ActionDeescalate {
 		bad("action %q is not %q or %q", m.Action, ActionEscalate, ActionDeescalate)

@@ -55,6 +55,10 @@ var samples = map[events.Type]events.Message{
 	events.TypeOverdue: {Version: 1, Type: events.TypeOverdue, ID: "overdue/" + grantID + "/1764063000000000000",
 		At: at.Add(time.Minute), GrantID: grantID, Source: "reconciler", Failure: &events.Failure{Code: "revoke_overdue",
 			Message: "The webhook at hooks.example.com answered 503 Service Unavailable"}},
+	events.TypeForward: {Version: 1, Type: events.TypeForward, ID: "forward/" + requestID + "/1", At: at.Add(15 * time.Minute),
+		RequestID: requestID, Source: "schedule", Step: 1},
+	events.TypeAutoApprove: {Version: 1, Type: events.TypeAutoApprove, ID: "auto_approve/" + requestID, At: at,
+		RequestID: requestID, Source: "latch"},
 	events.TypeRetry: {Version: 1, Type: events.TypeRetry, ID: "cmd_01JDQ4E1B2C3D4E5F6G7H8J9K0", At: at,
 		RequestID: requestID, Actor: &events.Actor{Email: "admin@example.com"}, Reason: "The group exists now", Source: "api"},
 	events.TypeCreate: {Version: 1, Type: events.TypeCreate, ID: "create/" + requestID, At: at,
@@ -173,6 +177,9 @@ func commands() []latch.Command {
 		{ID: "c11", Kind: latch.CmdRetry, RequestID: requestID, Actor: latch.Actor{Email: "admin@example.com"}, At: at},
 		{ID: "c12", Kind: latch.CmdOverdue, GrantID: grantID, Source: latch.SourceLatch,
 			Failure: &latch.Failure{Code: "revoke_overdue", Message: "503 from the target"}, At: at},
+		{ID: "forward/" + requestID + "/2", Kind: latch.CmdForward, RequestID: requestID, Step: 2, Source: latch.SourceSchedule,
+			Failure: &latch.Failure{Code: "undeliverable", Message: "step 1: channel_not_found"}, At: at},
+		{ID: "auto_approve/" + requestID, Kind: latch.CmdAutoApprove, RequestID: requestID, Source: latch.SourceLatch, At: at},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/hooks"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/oncall"
 	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/spf13/cobra"
 )
@@ -91,10 +92,13 @@ environment.`,
 
 // environmentProblems runs the checks latch server makes at start on what
 // flows read from the environment: each strategy's settings (its secret_env)
-// and each flow's hooks (hooks.secret_env).
+// each flow's hooks (hooks.secret_env) and its on-call source (oncall.token_env).
 func environmentProblems(loaded []*latch.Flow, lookup func(string) (string, bool)) []string {
 	var out []string
 	if err := hooks.New(lookup, nil).Check(loaded); err != nil {
+		out = append(out, splitJoined(err)...)
+	}
+	if err := (&oncall.Sources{LookupEnv: lookup}).Check(loaded); err != nil {
 		out = append(out, splitJoined(err)...)
 	}
 	esc := &strategies.Escalators{LookupEnv: lookup}

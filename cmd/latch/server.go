@@ -26,6 +26,7 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/metrics"
+	"github.com/latchhq/latch/pkg/oncall"
 	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/strategies"
 	"github.com/latchhq/latch/pkg/tokens"
@@ -123,6 +124,10 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := hookCaller.Check(loaded); err != nil {
 		return err
 	}
+	onCall := &oncall.Sources{LookupEnv: os.LookupEnv, Options: oncall.Options{Endpoint: os.Getenv("LATCH_PAGERDUTY_API_URL"), HTTP: outbound}}
+	if err := onCall.Check(loaded); err != nil {
+		return err
+	}
 	esc := &strategies.Escalators{LookupEnv: os.LookupEnv, HTTP: outbound}
 	for _, f := range loaded {
 		if f.Strategy != nil {
@@ -172,7 +177,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Clock: clock, Log: log,
 		Users: &engine.Users{Store: store, Clock: clock, RoleFor: dir.RoleFor}, Runner: runner, Scheduler: timers,
-		Hooks: hookCaller, Notifier: notifier})
+		Hooks: hookCaller, Notifier: notifier, OnCall: onCall.For})
 	if err != nil {
 		return err
 	}

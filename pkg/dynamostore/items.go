@@ -115,6 +115,8 @@ type requestItem struct {
 	StartsAt  *time.Time     `dynamodbav:"starts_at,omitempty"`
 	EndsAt    *time.Time     `dynamodbav:"ends_at,omitempty"`
 	ExpiresAt *time.Time     `dynamodbav:"expires_at,omitempty"`
+	Forwarded int            `dynamodbav:"forwarded,omitempty"`
+	ForwardAt *time.Time     `dynamodbav:"forward_at,omitempty"`
 	CreatedAt time.Time      `dynamodbav:"created_at"`
 	UpdatedAt time.Time      `dynamodbav:"updated_at"`
 	Version   int64          `dynamodbav:"version"`
@@ -178,6 +180,7 @@ type effectItem struct {
 	At        time.Time `dynamodbav:"at,omitempty"`
 	Event     string    `dynamodbav:"event,omitempty"`
 	Hook      string    `dynamodbav:"hook,omitempty"`
+	Step      int       `dynamodbav:"step,omitempty"`
 	CreatedAt time.Time `dynamodbav:"created_at"`
 }
 
@@ -283,7 +286,7 @@ func toRequest(r latch.Request) requestItem {
 		Duration: r.Duration, Status: string(r.Status), Approvals: mapSlice(r.Approvals, toDecision),
 		Failure: toFailure(r.Failure), Access: string(r.Access), GrantID: r.GrantID, StartsAt: r.StartsAt, EndsAt: r.EndsAt,
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
-		EventSeq: r.EventSeq,
+		EventSeq: r.EventSeq, Forwarded: r.Forwarded, ForwardAt: r.ForwardAt,
 	}
 	if r.Decision != nil {
 		d := toDecision(*r.Decision)
@@ -300,6 +303,7 @@ func (it requestItem) domain() latch.Request {
 		Approvals: mapSlice(it.Approvals, decisionItem.domain), Failure: it.Failure.domain(),
 		Access: latch.AccessState(it.Access), GrantID: it.GrantID, StartsAt: it.StartsAt, EndsAt: it.EndsAt, ExpiresAt: it.ExpiresAt,
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version, EventSeq: it.EventSeq,
+		Forwarded: it.Forwarded, ForwardAt: it.ForwardAt,
 	}
 	if it.Decision != nil {
 		d := it.Decision.domain()
@@ -366,14 +370,14 @@ func (it auditItem) domain() latch.AuditEvent {
 func toEffect(e latch.Effect) effectItem {
 	return effectItem{
 		ID: e.ID, Kind: string(e.Kind), RequestID: e.RequestID, GrantID: e.GrantID, At: e.At,
-		Event: string(e.Event), Hook: e.Hook, CreatedAt: e.CreatedAt,
+		Event: string(e.Event), Hook: e.Hook, Step: e.Step, CreatedAt: e.CreatedAt,
 	}
 }
 
 func (it effectItem) domain() latch.Effect {
 	return latch.Effect{
 		ID: it.ID, Kind: latch.EffectKind(it.Kind), RequestID: it.RequestID, GrantID: it.GrantID,
-		At: it.At, Event: latch.AuditType(it.Event), Hook: it.Hook, CreatedAt: it.CreatedAt,
+		At: it.At, Event: latch.AuditType(it.Event), Hook: it.Hook, Step: it.Step, CreatedAt: it.CreatedAt,
 	}
 }
 

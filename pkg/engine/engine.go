@@ -36,6 +36,7 @@ type Engine struct {
 	scheduler latch.Scheduler
 	notifier  latch.Notifier
 	hooks     HookCaller
+	onCall    func(*latch.Flow) (latch.OnCallSource, error)
 }
 
 // Config is what an Engine is built from. Store, Flows, Runner and Scheduler
@@ -50,6 +51,9 @@ type Config struct {
 	Scheduler latch.Scheduler
 	Notifier  latch.Notifier
 	Hooks     HookCaller
+	// OnCall gives a flow's on-call source (nil, nil when it names none);
+	// nil: no flow's rules see anyone on call.
+	OnCall func(*latch.Flow) (latch.OnCallSource, error)
 }
 
 // New returns an Engine. It fails when a required port is missing.
@@ -58,7 +62,7 @@ func New(c Config) (*Engine, error) {
 		return nil, errors.New("engine: Store, Flows, Runner and Scheduler are required")
 	}
 	e := &Engine{store: c.Store, flows: c.Flows, clock: c.Clock, log: c.Log, users: c.Users,
-		runner: c.Runner, scheduler: c.Scheduler, notifier: c.Notifier, hooks: c.Hooks}
+		runner: c.Runner, scheduler: c.Scheduler, notifier: c.Notifier, hooks: c.Hooks, onCall: c.OnCall}
 	if e.clock == nil {
 		e.clock = latch.SystemClock
 	}
@@ -138,14 +142,59 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, err
 	e.log.InfoContext(ctx, "request created", "request", id, "flow", r.Flow, "user", r.Requester.Email)
 	e.dispatch(ctx, c.Effects)
 	r.Version++
+	if f, err := e.flows.Get(r.Flow); err == nil && f.AutoApprove != nil {
+		e.autoApprove(ctx, id)
+	}
 	return r, nil
+}
+
+// autoApprove judges a new request by its flow's auto_approve rule: the
+// rule approves it as the flow, or the audit trail says why it could not
+// be judged. A failure here leaves the request to people.
+func (e *Engine) autoApprove(ctx context.Context, requestID string) {
+	cmd := latch.Command{ID: "auto_approve/" + requestID, Kind: latch.CmdAutoApprove, RequestID: requestID,
+		At: e.clock.Now(), Source: latch.SourceLatch}
+	if err := e.Handle(ctx, cmd); err != nil {
+		e.log.WarnContext(ctx, "auto_approve not applied; the request waits for a person", "request", requestID, "err", err)
+	}
+}
+
+// onCallOf asks f's on-call source about actor and requester, for the
+// rules of one command. A failure makes nobody on call and says why.
+func (e *Engine) onCallOf(ctx context.Context, f *latch.Flow, actor, requester *latch.User) latch.OnCall {
+	var oc latch.OnCall
+	if e.onCall == nil || f.OnCall == nil {
+		return oc
+	}
+	src, err := e.onCall(f)
+	if err == nil && src == nil {
+		err = errors.New("no on-call source is configured")
+	}
+	ask := func(u *latch.User) bool {
+		if u == nil || err != nil {
+			return false
+		}
+		on, lerr := src.OnCall(ctx, u.Email)
+		if lerr != nil {
+			err = lerr
+			return false
+		}
+		return on
+	}
+	oc.Requester = ask(requester)
+	oc.Approver = ask(actor)
+	if err != nil {
+		oc = latch.OnCall{Err: err.Error()}
+		e.log.WarnContext(ctx, "on-call lookup failed; nobody counts as on call", "flow", f.Name, "err", err)
+	}
+	return oc
 }
 
 // Check judges a person's command (approve, deny, cancel, revoke, retry)
 // against the request as it stands, without changing anything, so that an
 // edge can refuse at once what the engine would refuse later.
 func (e *Engine) Check(ctx context.Context, cmd latch.Command) error {
-	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire {
+	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward || cmd.Kind == latch.CmdAutoApprove {
 		return latch.Errorf(latch.KindInvalid, "not_a_person_command", "%s is not something a person can ask for.", cmd.Kind)
 	}
 	s, err := e.load(ctx, cmd)
@@ -253,6 +302,10 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 				return s, err
 			}
 			s.Actor = &actor
+		}
+		switch cmd.Kind {
+		case latch.CmdApprove, latch.CmdDeny, latch.CmdRevoke, latch.CmdAutoApprove:
+			s.OnCall = e.onCallOf(ctx, s.Flow, s.Actor, s.Requester)
 		}
 		if r.GrantID != "" {
 			g, err := e.store.GetGrant(ctx, r.GrantID)
@@ -384,6 +437,8 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		return e.runner.Wake(ctx, ef.GrantID, ef.At)
 	case latch.EffectExpire:
 		return e.scheduler.At(ctx, ef.At, ExpireCommand(ef.RequestID, ef.At))
+	case latch.EffectForward:
+		return e.scheduler.At(ctx, ef.At, latch.ForwardCommand(ef.RequestID, ef.Step, ef.At))
 	case latch.EffectNotify:
 		if e.notifier == nil {
 			return nil
@@ -392,7 +447,11 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		if err != nil {
 			return err
 		}
-		return e.notifier.Notify(ctx, ef.Event, r)
+		err = e.notifier.Notify(ctx, ef.Event, r)
+		if ef.Event == latch.AuditForwarded && errors.Is(err, latch.ErrUndeliverable) {
+			return e.forwardNow(ctx, r, err)
+		}
+		return err
 	case latch.EffectHook:
 		if e.hooks == nil {
 			e.log.WarnContext(ctx, "no hook caller configured; hook skipped", "hook", ef.Hook, "request", ef.RequestID)
@@ -441,6 +500,22 @@ func (e *Engine) hookDecision(ctx context.Context, point string, r latch.Request
 	var le *latch.Error
 	if errors.As(err, &le) && le.Kind != latch.KindInternal && !errors.Is(err, latch.ErrConflict) {
 		e.log.InfoContext(ctx, "hook decision no longer applies", "request", r.ID, "decision", a.Decision, "reason", le.Message)
+		return nil
+	}
+	return err
+}
+
+// forwardNow moves r on to the step after the one it has reached, at once,
+// because that step could not be delivered (why). A request that has moved
+// on already, or has no next step, is left as it is.
+func (e *Engine) forwardNow(ctx context.Context, r latch.Request, why error) error {
+	e.log.WarnContext(ctx, "forwarding step could not be delivered; moving to the next step", "request", r.ID,
+		"step", r.Forwarded, "err", why)
+	cmd := latch.ForwardCommand(r.ID, r.Forwarded+1, e.clock.Now())
+	cmd.Failure = &latch.Failure{Code: "undeliverable", Message: fmt.Sprintf("step %d: %v", r.Forwarded, why)}
+	err := e.Handle(ctx, cmd)
+	var le *latch.Error
+	if errors.As(err, &le) && le.Kind != latch.KindInternal {
 		return nil
 	}
 	return err

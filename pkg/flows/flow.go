@@ -23,9 +23,11 @@ import (
 const MaxFields = 97
 
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve"}
+	onCallKeys   = []string{"provider", "schedule_ids", "token_env"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
-	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout"}
+	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
+	forwardKeys  = []string{"after", "channel", "approvers", "rule", "dm"}
 	targetKeys   = []string{"id", "label", "settings"}
 	identityKeys = []string{"service", "rule", "lookup_by_email"}
 	hookKeys     = []string{"secret_env", latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
@@ -127,6 +129,27 @@ func (p *parser) flow(root *yaml.Node) located {
 			p.addf(top.line("identity"), "identity applies only to flows with a strategy: an approval-only flow grants nothing")
 		}
 		f.Identity = p.identity(n)
+	}
+	if n := top.get("oncall"); n != nil {
+		f.OnCall = p.onCall(n, top.keys["oncall"])
+	}
+	if n := top.get("auto_approve"); n != nil {
+		f.AutoApprove, f.AutoApproveSource, _ = p.rule(n, "auto_approve")
+		if f.AutoApproveSource != "" && strings.Contains(f.AutoApproveSource, "approver.") {
+			p.addf(n, "auto_approve sees no approver: it judges a new request before anyone decides; use requester, request and flow")
+		}
+	}
+	if f.OnCall == nil {
+		// on_call without a source is always false: a rule relying on it
+		// would never hold.
+		for _, r := range []struct {
+			src  string
+			node *yaml.Node
+		}{{f.AutoApproveSource, top.get("auto_approve")}, {f.Approval.RuleSource, approvalRuleNode(top)}} {
+			if r.node != nil && strings.Contains(r.src, "."+policy.OnCallKey) {
+				p.addf(r.node, "the rule uses on_call, but the flow names no oncall source, so it would always be false")
+			}
+		}
 	}
 	if n := top.get("hooks"); n != nil {
 		var secretGiven bool
@@ -414,7 +437,7 @@ func (p *parser) approval(n, key *yaml.Node) latch.Approval {
 	}
 	approversOK := true
 	if v := o.get("approvers"); v != nil {
-		a.Approvers, approversOK = p.approvers(v)
+		a.Approvers, approversOK = p.approvers(v, "approval.approvers")
 	}
 	ruleOK := true
 	if v := o.get("rule"); v != nil {
@@ -446,7 +469,169 @@ func (p *parser) approval(n, key *yaml.Node) latch.Approval {
 	if v := o.get("timeout"); v != nil {
 		a.Timeout, _ = p.duration(v, "approval.timeout", "remove it for requests that never expire")
 	}
+	if v := o.get("forward"); v != nil {
+		a.Forward = p.forward(v, a.Timeout)
+	}
 	return a
+}
+
+// forward reads approval.forward: the steps a pending request is forwarded
+// to, each after a time counted from the request's creation, in order, and
+// all before the approval's timeout.
+func (p *parser) forward(n *yaml.Node, timeout time.Duration) []latch.ForwardStep {
+	items, ok := p.list(n, "approval.forward", " of steps such as {after: 15m, channel: \"#sre-leads\"}")
+	if !ok {
+		return nil
+	}
+	var out []latch.ForwardStep
+	var prev time.Duration
+	for i, it := range items {
+		where := fmt.Sprintf("approval.forward step %d", i+1)
+		o := p.object(it, where, where, forwardKeys)
+		if o == nil {
+			continue
+		}
+		s := latch.ForwardStep{}
+		// A key refused already (misspelt) has its own problem: the step is
+		// not reported empty for it too.
+		good := len(it.Content)/2 == len(o.keys)
+		if v := o.get("after"); v == nil {
+			p.addf(it, "%s needs after: how long after the request it is forwarded (15m, 1h)", where)
+			good = false
+		} else if d, ok := p.duration(v, where+": after", "write how long after the request it is forwarded"); !ok {
+			good = false
+		} else {
+			s.After = d
+			switch {
+			case timeout > 0 && d >= timeout:
+				p.addf(v, "%s: after %s is not before approval.timeout %s: the request expires first", where,
+					latch.FormatDuration(d), latch.FormatDuration(timeout))
+				good = false
+			case d <= prev:
+				p.addf(v, "%s: after %s must be later than the step before it (%s); each after counts from the request",
+					where, latch.FormatDuration(d), latch.FormatDuration(prev))
+				good = false
+			}
+			prev = max(prev, d)
+		}
+		if v := o.get("channel"); v != nil {
+			s.Channel, _ = p.text(v, where+": channel")
+		}
+		if v := o.get("approvers"); v != nil {
+			var ok bool
+			if s.Approvers, ok = p.approvers(v, where+": approvers"); !ok {
+				good = false
+			}
+		}
+		if v := o.get("dm"); v != nil {
+			var ok bool
+			if s.DM, ok = p.approvers(v, where+": dm"); !ok {
+				good = false
+			}
+		}
+		if v := o.get("rule"); v != nil {
+			var ok bool
+			if s.Rule, s.RuleSource, ok = p.rule(v, where+": rule"); !ok {
+				good = false
+			}
+		}
+		switch {
+		case s.Channel == "" && len(s.Approvers) == 0 && len(s.DM) == 0 && s.RuleSource == "":
+			if good {
+				p.addf(it, "%s is empty: name a channel, approvers, dm or a rule", where)
+			}
+			good = false
+		case s.Channel == "" && len(s.Approvers) == 0 && len(s.DM) == 0:
+			p.addf(it, "%s has only a rule, which names nobody to send the request to: add a channel or dm", where)
+			good = false
+		}
+		if good {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// approvalRuleNode is the node of approval.rule, or nil.
+func approvalRuleNode(top *object) *yaml.Node {
+	a := top.get("approval")
+	if a == nil || a.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(a.Content); i += 2 {
+		if a.Content[i].Value == "rule" {
+			return a.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// scheduleIDRE is a PagerDuty schedule id (PABC123).
+var scheduleIDRE = regexp.MustCompile(`^[A-Z0-9]{2,32}$`)
+
+// onCall reads the oncall block: the provider, its schedules and the
+// environment variable holding its API token.
+func (p *parser) onCall(n, key *yaml.Node) *latch.OnCallConfig {
+	o := p.object(n, "oncall", "oncall", onCallKeys)
+	if o == nil {
+		return nil
+	}
+	o.at = key
+	cfg := &latch.OnCallConfig{}
+	good := true
+	if v := o.get("provider"); v == nil {
+		p.addf(o.line("provider"), "oncall.provider is required: pagerduty")
+		good = false
+	} else if s, ok := p.text(v, "oncall.provider"); ok {
+		if s != "pagerduty" {
+			p.addf(v, "oncall.provider %q is not known; the providers are pagerduty", s)
+			good = false
+		}
+		cfg.Provider = s
+	} else {
+		good = false
+	}
+	if v := o.get("schedule_ids"); v == nil {
+		p.addf(o.line("schedule_ids"), "oncall.schedule_ids is required: the schedules whose on-call people count")
+		good = false
+	} else if items, ok := p.list(v, "oncall.schedule_ids", " of schedule ids"); ok {
+		for _, it := range items {
+			s, ok := p.text(it, "a schedule id")
+			switch {
+			case !ok:
+				good = false
+			case !scheduleIDRE.MatchString(s):
+				p.addf(it, "oncall.schedule_ids: %q is not a PagerDuty schedule id (such as PABC123)", s)
+				good = false
+			case slices.Contains(cfg.ScheduleIDs, s):
+				p.addf(it, "oncall.schedule_ids: %q is listed twice", s)
+			default:
+				cfg.ScheduleIDs = append(cfg.ScheduleIDs, s)
+			}
+		}
+		if len(items) == 0 {
+			p.addf(v, "oncall.schedule_ids needs at least one schedule id")
+			good = false
+		}
+	} else {
+		good = false
+	}
+	if v := o.get("token_env"); v == nil {
+		p.addf(o.line("token_env"), "oncall.token_env is required: the environment variable holding the API token")
+		good = false
+	} else if s, ok := p.text(v, "oncall.token_env"); ok {
+		if !envNameRE.MatchString(s) {
+			p.addf(v, "oncall.token_env %q is not an environment variable name (write the variable's name, not the token)", s)
+			good = false
+		}
+		cfg.TokenEnv = s
+	} else {
+		good = false
+	}
+	if !good {
+		return nil
+	}
+	return cfg
 }
 
 func approverCount(n int) string {
@@ -456,8 +641,8 @@ func approverCount(n int) string {
 	return fmt.Sprintf("%d approvers are", n)
 }
 
-func (p *parser) approvers(n *yaml.Node) ([]string, bool) {
-	items, ok := p.list(n, "approval.approvers", " of emails")
+func (p *parser) approvers(n *yaml.Node, what string) ([]string, bool) {
+	items, ok := p.list(n, what, " of emails")
 	if !ok {
 		return nil, false
 	}
@@ -472,10 +657,10 @@ func (p *parser) approvers(n *yaml.Node) ([]string, bool) {
 		e := latch.NormalizeEmail(s)
 		switch {
 		case !latch.ValidEmail(e):
-			p.addf(it, "approval.approvers: %q is not an email address", s)
+			p.addf(it, "%s: %q is not an email address", what, s)
 			ok = false
 		case slices.Contains(out, e):
-			p.addf(it, "approval.approvers: %q is listed twice", e)
+			p.addf(it, "%s: %q is listed twice", what, e)
 		default:
 			out = append(out, e)
 		}

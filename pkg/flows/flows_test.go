@@ -338,7 +338,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},
@@ -424,7 +424,7 @@ func TestParseProblems(t *testing.T) {
 		{name: "rule with an unknown variable", give: ok + "  rule: 'approvr.email == \"a@example.com\"'\n",
 			wantErr: "f.yaml:4: approval.rule does not compile: undeclared reference to 'approvr'"},
 		{name: "rule with an unknown key", give: ok + "  rule: approver.mail == \"a@example.com\"\n",
-			wantErr: `f.yaml:4: approval.rule does not compile: approver has no key "mail"; it has email, role, id, name, kind`},
+			wantErr: `f.yaml:4: approval.rule does not compile: approver has no key "mail"; it has email, role, id, name, kind, on_call`},
 		{name: "rule that is not a boolean", give: ok + "  rule: approver.email\n",
 			wantErr: "f.yaml:4: approval.rule does not compile: the rule must give true or false (bool), not string"},
 		{name: "multi-line rule error on its own line", give: ok + "  rule: |\n    approver.email.endsWith(\"@example.com\") &&\n      requestr.role == \"member\"\n",
@@ -433,6 +433,46 @@ func TestParseProblems(t *testing.T) {
 		{name: "zero timeout", give: ok + "  timeout: 0\n", wantErr: "f.yaml:4: approval.timeout must be positive; remove it for requests that never expire"},
 		{name: "negative timeout", give: ok + "  timeout: -1h\n", wantErr: "f.yaml:4: approval.timeout must be positive; remove it for requests that never expire"},
 		{name: "timeout not a duration", give: ok + "  timeout: soon\n", wantErr: `f.yaml:4: approval.timeout: "soon" is not a duration (write 30m, 4h or 1d)`},
+
+		// On call.
+		{name: "oncall with an unknown provider", give: ok + "oncall: {provider: opsgenie, schedule_ids: [P1], token_env: T}\n",
+			wantErr: `f.yaml:4: oncall.provider "opsgenie" is not known; the providers are pagerduty`},
+		{name: "oncall without schedules", give: ok + "oncall:\n  provider: pagerduty\n  token_env: PAGERDUTY_TOKEN\n",
+			wantErr: "f.yaml:4: oncall.schedule_ids is required: the schedules whose on-call people count"},
+		{name: "oncall schedule id not an id", give: ok + "oncall:\n  provider: pagerduty\n  schedule_ids: [my schedule]\n  token_env: PAGERDUTY_TOKEN\n",
+			wantErr: `f.yaml:6: oncall.schedule_ids: "my schedule" is not a PagerDuty schedule id (such as PABC123)`},
+		{name: "oncall token pasted as a value", give: ok + "oncall:\n  provider: pagerduty\n  schedule_ids: [PSCHED1]\n  token_env: 'u+abc/def'\n",
+			wantErr: `f.yaml:7: oncall.token_env "u+abc/def" is not an environment variable name (write the variable's name, not the token)`},
+		{name: "oncall with an unknown key", give: ok + "oncall: {provider: pagerduty, schedule_ids: [P1], token_env: T, schedules: [P2]}\n",
+			wantErr: `f.yaml:4: unknown key "schedules" in oncall; the keys are provider, schedule_ids, token_env`},
+		{name: "on_call without an oncall source", give: ok + "auto_approve: 'requester.on_call'\n",
+			wantErr: "f.yaml:4: the rule uses on_call, but the flow names no oncall source, so it would always be false"},
+		{name: "auto_approve naming the approver", give: ok + "auto_approve: 'approver.role == \"admin\"'\n",
+			wantErr: "f.yaml:4: auto_approve sees no approver: it judges a new request before anyone decides; use requester, request and flow"},
+		{name: "auto_approve not a boolean", give: ok + "auto_approve: 'requester.email'\n",
+			wantErr: "f.yaml:4: auto_approve does not compile: the rule must give true or false (bool), not string"},
+
+		// Forwarding.
+		{name: "forward not a list", give: ok + "  forward: {after: 15m}\n",
+			wantErr: `f.yaml:4: approval.forward must be a list of steps such as {after: 15m, channel: "#sre-leads"}, not a mapping`},
+		{name: "forward step with a bad duration", give: ok + "  forward:\n    - {after: soon, channel: '#sre'}\n",
+			wantErr: `f.yaml:5: approval.forward step 1: after: "soon" is not a duration (write 30m, 4h or 1d)`},
+		{name: "forward step without after", give: ok + "  forward:\n    - {channel: '#sre'}\n",
+			wantErr: "f.yaml:5: approval.forward step 1 needs after: how long after the request it is forwarded (15m, 1h)"},
+		{name: "forward step at the timeout", give: ok + "  timeout: 1h\n  forward:\n    - {after: 15m, channel: '#sre'}\n    - {after: 1h, dm: [cto@example.com]}\n",
+			wantErr: "f.yaml:7: approval.forward step 2: after 1h is not before approval.timeout 1h: the request expires first"},
+		{name: "forward steps out of order", give: ok + "  forward:\n    - {after: 30m, channel: '#sre'}\n    - {after: 15m, dm: [cto@example.com]}\n",
+			wantErr: "f.yaml:6: approval.forward step 2: after 15m must be later than the step before it (30m); each after counts from the request"},
+		{name: "empty forward step", give: ok + "  forward:\n    - {after: 15m}\n",
+			wantErr: "f.yaml:5: approval.forward step 1 is empty: name a channel, approvers, dm or a rule"},
+		{name: "forward step with only a rule", give: ok + "  forward:\n    - {after: 15m, rule: 'approver.role == \"admin\"'}\n",
+			wantErr: "f.yaml:5: approval.forward step 1 has only a rule, which names nobody to send the request to: add a channel or dm"},
+		{name: "forward step with an unknown key", give: ok + "  forward:\n    - after: 15m\n      chanel: '#sre'\n",
+			wantErr: `f.yaml:6: unknown key "chanel" in approval.forward step 1; did you mean "channel"?`},
+		{name: "forward step dm not an email", give: ok + "  forward:\n    - after: 15m\n      dm: [cto]\n",
+			wantErr: `f.yaml:6: approval.forward step 1: dm: "cto" is not an email address`},
+		{name: "forward step rule does not compile", give: ok + "  forward:\n    - after: 15m\n      channel: '#sre'\n      rule: approvr.role == 'admin'\n",
+			wantErr: "f.yaml:7: approval.forward step 1: rule does not compile: undeclared reference to 'approvr'"},
 
 		// Strategy.
 		{name: "strategy not a mapping", give: ok + "strategy: webhook\n", wantErr: `f.yaml:4: strategy must be a mapping (key: value), not "webhook"`},
@@ -486,6 +526,63 @@ func TestParseProblems(t *testing.T) {
 				t.Errorf("error mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseOnCall(t *testing.T) {
+	give := `name: f
+oncall: {provider: pagerduty, schedule_ids: [PSCHED1, PSCHED2], token_env: PAGERDUTY_TOKEN}
+auto_approve: 'requester.on_call'
+approval:
+  rule: 'approver.on_call'
+`
+	f, err := flows.Parse("f.yaml", []byte(give), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &latch.OnCallConfig{Provider: "pagerduty", ScheduleIDs: []string{"PSCHED1", "PSCHED2"}, TokenEnv: "PAGERDUTY_TOKEN"}
+	if diff := cmp.Diff(want, f.OnCall); diff != "" {
+		t.Errorf("oncall (-want +got):\n%s", diff)
+	}
+	if f.AutoApprove == nil || f.AutoApproveSource != "requester.on_call" {
+		t.Fatalf("auto_approve %q not compiled", f.AutoApproveSource)
+	}
+	if ok, err := f.AutoApprove.Eval(latch.RuleVars{OnCall: latch.OnCall{Requester: true}}); !ok || err != nil {
+		t.Errorf("auto_approve with the requester on call = %v, %v; want true", ok, err)
+	}
+}
+
+func TestParseForward(t *testing.T) {
+	give := `name: f
+approval:
+  channel: "#access-requests"
+  approvers: [alice@example.com]
+  forward:
+    - {after: 15m, channel: "#sre-leads", approvers: [Lead@example.com]}
+    - {after: 45m, dm: [cto@example.com]}
+    - {after: 50m, approvers: [backup@example.com], rule: 'approver.role == "admin"'}
+  timeout: 2h
+`
+	f, err := flows.Parse("f.yaml", []byte(give), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []latch.ForwardStep{
+		{After: 15 * time.Minute, Channel: "#sre-leads", Approvers: []string{"lead@example.com"}},
+		{After: 45 * time.Minute, DM: []string{"cto@example.com"}},
+		{After: 50 * time.Minute, Approvers: []string{"backup@example.com"}, RuleSource: `approver.role == "admin"`},
+	}
+	if diff := cmp.Diff(want, f.Approval.Forward, cmpopts.IgnoreFields(latch.ForwardStep{}, "Rule")); diff != "" {
+		t.Errorf("forward (-want +got):\n%s", diff)
+	}
+	if f.Approval.Forward[2].Rule == nil {
+		t.Error("the third step's rule was not compiled")
+	}
+	if got := f.Approval.Forward[1].Destination(); !slices.Equal(got, []string{"cto@example.com"}) {
+		t.Errorf("step 2 destination = %v", got)
+	}
+	if got := f.Approval.Forward[2].DMs(); !slices.Equal(got, []string{"backup@example.com"}) {
+		t.Errorf("step 3 with neither channel nor dm DMs %v, want its approvers", got)
 	}
 }
 

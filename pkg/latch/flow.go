@@ -32,6 +32,13 @@ type Flow struct {
 	Strategy        *Strategy // nil: approval-only; approved is final
 	Hooks           Hooks
 	Identity        IdentityConfig
+	// OnCall names the on-call source rules ask (requester.on_call,
+	// approver.on_call); nil when the flow names none.
+	OnCall *OnCallConfig
+	// AutoApprove is an optional CEL rule over requester, request and flow:
+	// a new request it is true for is approved by the flow itself.
+	AutoApprove       Rule
+	AutoApproveSource string
 
 	// File is where the flow was loaded from, for messages.
 	File string
@@ -62,6 +69,51 @@ type Approval struct {
 	Quorum            int      // distinct approvers needed; at least 1
 	AllowSelfApproval bool
 	Timeout           time.Duration // a pending request expires after this; 0 means never
+	// Forward lists the later steps a pending request is forwarded to, in
+	// order of After (approval.forward).
+	Forward []ForwardStep
+}
+
+// ForwardStep is one step of an approval's forwarding chain: when a request
+// is still pending After its creation (not after the previous step), it is
+// posted to Channel and sent to each of DM, and the step's Approvers, DM
+// and Rule join those who may decide it.
+type ForwardStep struct {
+	After      time.Duration
+	Channel    string   // a Slack channel, or ""
+	Approvers  []string // emails, lower-case
+	DM         []string // emails sent the request in a DM; they may decide too
+	Rule       Rule     // optional; nil when unset
+	RuleSource string
+}
+
+// Destination names where a step sends the request, for messages: its
+// channel and the people it DMs (or, with neither, its approvers).
+func (s ForwardStep) Destination() []string {
+	var out []string
+	if s.Channel != "" {
+		out = append(out, s.Channel)
+	}
+	out = append(out, s.DMs()...)
+	return out
+}
+
+// DMs are the people a step sends the request to in a DM: its dm list, or,
+// when it names neither a channel nor a dm list, its approvers.
+func (s ForwardStep) DMs() []string {
+	if len(s.DM) > 0 || s.Channel != "" {
+		return s.DM
+	}
+	return s.Approvers
+}
+
+// ForwardDue is when step (1-based) of the forwarding chain falls due for a
+// request created at created; false when the flow has no such step.
+func (a Approval) ForwardDue(created time.Time, step int) (time.Time, bool) {
+	if step < 1 || step > len(a.Forward) {
+		return time.Time{}, false
+	}
+	return created.Add(a.Forward[step-1].After), true
 }
 
 // Rule is a compiled boolean expression (CEL, see package policy). Eval must
@@ -76,6 +128,23 @@ type RuleVars struct {
 	Requester *User
 	Request   *Request
 	Flow      *Flow
+	OnCall    OnCall
+}
+
+// OnCallConfig is a flow's on-call source (oncall in flow files).
+type OnCallConfig struct {
+	Provider    string   // "pagerduty"
+	ScheduleIDs []string // the schedules whose on-call people count
+	TokenEnv    string   // the environment variable holding the API token
+}
+
+// OnCall is what a flow's on-call source said about the approver and the
+// requester of one command, as rules see it (approver.on_call,
+// requester.on_call). A lookup that failed leaves both false and says why
+// in Err: a failure never makes anyone on call.
+type OnCall struct {
+	Approver, Requester bool
+	Err                 string
 }
 
 // Strategy is the kind of target and the escalator that grants and revokes it.
@@ -149,6 +218,9 @@ const (
 	HookAfterEscalate   = "after_escalate"
 	HookAfterDeescalate = "after_deescalate"
 	HookGetIdentity     = "get_identity"
+	// HookAutoApprove marks an approval made by the flow's auto_approve
+	// rule (Command.Hook): the flow decides, as with an on_request hook.
+	HookAutoApprove = "auto_approve"
 )
 
 // HookAnswer is what a hook may answer to on_request: approve or deny the

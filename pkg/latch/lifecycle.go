@@ -25,6 +25,9 @@ type State struct {
 	Requester *User
 	// NewGrantID names a new grant.
 	NewGrantID func() string
+	// OnCall is what the flow's on-call source said of Actor and
+	// Requester, for rules (zero when the flow names none).
+	OnCall OnCall
 }
 
 // Decide applies cmd to the state and returns the change to commit: the
@@ -56,7 +59,7 @@ func Decide(s State, cmd Command) (Change, error) {
 		if s.Request == nil {
 			return Change{}, fmt.Errorf("decide %s: no request", cmd.Kind)
 		}
-		err = b.apply(s.Request.ID, cmd, Env{Flow: s.Flow, Actor: s.Actor, Requester: s.Requester})
+		err = b.apply(s.Request.ID, cmd, Env{Flow: s.Flow, Actor: s.Actor, Requester: s.Requester, OnCall: s.OnCall})
 	}
 	if err != nil {
 		return Change{}, err
@@ -518,6 +521,10 @@ func Create(f *Flow, in NewRequest) (Change, error) {
 		exp := in.At.Add(f.Approval.Timeout)
 		r.ExpiresAt = &exp
 		b.effect(Effect{Kind: EffectExpire, RequestID: r.ID, At: exp})
+	}
+	if at, ok := f.Approval.ForwardDue(in.At, 1); ok {
+		r.ForwardAt = &at
+		b.effect(Effect{Kind: EffectForward, RequestID: r.ID, At: at, Step: 1})
 	}
 	b.effect(Effect{Kind: EffectNotify, RequestID: r.ID, Event: AuditRequested})
 	if f.Hooks.OnRequest != "" {

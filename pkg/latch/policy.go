@@ -44,7 +44,7 @@ func RuleError(owner, name, rule string, cause error) *Error {
 // principal that created r for someone else — the bot that created it,
 // whoever its "as" names (and no one acting as that bot), or a person who
 // asked on another's behalf — and otherwise as CanDecide says.
-func CanApprove(f *Flow, r *Request, by Actor, actor, requester *User) error {
+func CanApprove(f *Flow, r *Request, by Actor, actor, requester *User, oc OnCall) error {
 	c := r.CreatedBy
 	switch {
 	case c.Bot != "" && (by.Bot == c.Bot || (actor != nil && actor.Kind == KindBot && actor.Name == c.Bot)):
@@ -54,7 +54,7 @@ func CanApprove(f *Flow, r *Request, by Actor, actor, requester *User) error {
 		return Errorf(KindForbidden, CodeCreatorCannotDecide,
 			"%s created this request for %s, so may not approve it: another principal must.", c.Email, r.Requester.Email)
 	}
-	return CanDecide(f, r, actor, requester)
+	return CanDecide(f, r, actor, requester, oc)
 }
 
 // CanDecide reports whether actor may approve or deny r: an admin always may;
@@ -62,7 +62,7 @@ func CanApprove(f *Flow, r *Request, by Actor, actor, requester *User) error {
 // decide their own request unless the flow allows self-approval, and a guest
 // acts only on flows that allow guest interaction. The error is a
 // KindForbidden *Error naming the reason.
-func CanDecide(f *Flow, r *Request, actor, requester *User) error {
+func CanDecide(f *Flow, r *Request, actor, requester *User, oc OnCall) error {
 	if actor == nil {
 		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
 	}
@@ -75,7 +75,7 @@ func CanDecide(f *Flow, r *Request, actor, requester *User) error {
 	if actor.Role == RoleAdmin {
 		return nil
 	}
-	ok, err := IsApprover(f, r, actor, requester)
+	ok, err := IsApprover(f, r, actor, requester, oc)
 	if err != nil {
 		return err
 	}
@@ -86,24 +86,44 @@ func CanDecide(f *Flow, r *Request, actor, requester *User) error {
 }
 
 // IsApprover reports whether the flow names actor as an approver for r, by
-// the list of emails or by the rule.
-func IsApprover(f *Flow, r *Request, actor, requester *User) (bool, error) {
-	if slices.ContainsFunc(f.Approval.Approvers, func(e string) bool { return NormalizeEmail(e) == actor.Email }) {
+// the list of emails or by the rule, or by those of a forwarding step r has
+// reached (approvers, dm, rule). A failing rule is an error only when no
+// other list or rule lets actor decide. Rules see oc as approver.on_call
+// and requester.on_call.
+func IsApprover(f *Flow, r *Request, actor, requester *User, oc OnCall) (bool, error) {
+	ok, err := isApprover(f, f.Approval.Approvers, nil, f.Approval.Rule, "approval.rule", r, actor, requester, oc)
+	for i := 0; !ok && i < r.Forwarded && i < len(f.Approval.Forward); i++ {
+		s := f.Approval.Forward[i]
+		var serr error
+		ok, serr = isApprover(f, s.Approvers, s.DM, s.Rule, fmt.Sprintf("approval.forward step %d", i+1), r, actor, requester, oc)
+		if err == nil {
+			err = serr
+		}
+	}
+	if ok {
 		return true, nil
 	}
-	if f.Approval.Rule == nil {
+	return false, err
+}
+
+func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request, actor, requester *User, oc OnCall) (bool, error) {
+	named := func(e string) bool { return NormalizeEmail(e) == actor.Email }
+	if slices.ContainsFunc(listed, named) || slices.ContainsFunc(dm, named) {
+		return true, nil
+	}
+	if rule == nil {
 		return false, nil
 	}
-	ok, err := f.Approval.Rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f})
+	ok, err := rule.Eval(RuleVars{Approver: actor, Requester: requester, Request: r, Flow: f, OnCall: oc})
 	if err != nil {
-		return false, RuleError("flow", f.Name, "approval.rule", err)
+		return false, RuleError("flow", f.Name, what, err)
 	}
 	return ok, nil
 }
 
 // CanRevoke reports whether actor may end r's access early: admins always;
 // otherwise, on flows that allow revoke, the requester and the approvers.
-func CanRevoke(f *Flow, r *Request, actor, requester *User) error {
+func CanRevoke(f *Flow, r *Request, actor, requester *User, oc OnCall) error {
 	if actor == nil {
 		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
 	}
@@ -119,7 +139,7 @@ func CanRevoke(f *Flow, r *Request, actor, requester *User) error {
 	if actor.Email == r.Requester.Email {
 		return nil
 	}
-	ok, err := IsApprover(f, r, actor, requester)
+	ok, err := IsApprover(f, r, actor, requester, oc)
 	if err != nil {
 		return err
 	}

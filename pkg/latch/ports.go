@@ -282,6 +282,13 @@ type SpecRequest struct {
 	Fields Fields
 }
 
+// OnCallSource answers whether a person is on call in the schedules of a
+// flow's on-call source. A person the source does not know is not on call
+// (false, nil); an error means the answer is unknown (the source failed).
+type OnCallSource interface {
+	OnCall(ctx context.Context, email string) (bool, error)
+}
+
 // Notifier tells people what happened to a request (Slack messages, DMs).
 // It is best-effort: an error is logged and retried from the outbox, never
 // undoes a change.

@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -125,6 +126,11 @@ type Request struct {
 	StartsAt  *time.Time `json:"starts_at,omitempty"` // when access was in place
 	EndsAt    *time.Time `json:"ends_at,omitempty"`   // when access is (or was) due to end
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Forwarded is how many steps of the flow's forwarding chain the
+	// request has reached; ForwardAt is when the next one falls due (nil
+	// when there is none, or the request is decided).
+	Forwarded int        `json:"forwarded,omitempty"`
+	ForwardAt *time.Time `json:"forward_at,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -163,11 +169,17 @@ const (
 	// CmdOverdue: a grant's revoke is not done a while (a minute) after it
 	// fell due. It records revoke_overdue on the grant's requests and alerts.
 	CmdOverdue CommandKind = "overdue"
+	// CmdAutoApprove: a new request is judged by its flow's auto_approve
+	// rule; it approves the request as the flow, or records why it could not.
+	CmdAutoApprove CommandKind = "auto_approve"
+	// CmdForward: step Step of the flow's forwarding chain may have come
+	// (a timer), or the previous step could not be delivered (Failure set).
+	CmdForward CommandKind = "forward"
 )
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).
@@ -209,7 +221,23 @@ type Command struct {
 	// or denial. The flow's author configured the hook, so its decision is
 	// trusted like the flow itself: it needs no approver and meets the quorum.
 	Hook string `json:"hook,omitempty"`
+	// Step is, on CmdForward, the step of the forwarding chain (from 1).
+	Step int `json:"step,omitempty"`
 }
+
+// ForwardCommand is the command that forwards a pending request to step
+// (from 1) of its flow's forwarding chain at at. Its id is stable per step,
+// so a timer, a sweep and an undeliverable step sending it all act once.
+func ForwardCommand(requestID string, step int, at time.Time) Command {
+	return Command{ID: fmt.Sprintf("forward/%s/%d", requestID, step), Kind: CmdForward, RequestID: requestID,
+		Step: step, At: at, Source: SourceSchedule}
+}
+
+// ErrUndeliverable is returned (wrapped) by a Notifier for the forwarded
+// event when no destination of the step just reached could be sent the
+// request for good (an unknown channel, nobody Slack knows): the request
+// moves on to the next step at once.
+var ErrUndeliverable = errors.New("the forwarding step's destinations cannot be reached")
 
 // AuditType names an audit event.
 type AuditType string
@@ -233,6 +261,14 @@ const (
 	// fell due (Data: due_at, last_error). Latch keeps retrying; people are
 	// alerted.
 	AuditRevokeOverdue AuditType = "revoke_overdue"
+	// AuditForwarded: a pending request reached a step of its forwarding
+	// chain (Data: step, channel, approvers, dm; undeliverable: the step
+	// before could not be delivered).
+	AuditForwarded AuditType = "forwarded"
+	// AuditAutoApproveSkipped: the flow's auto_approve rule could not be
+	// judged (the on-call lookup or the rule failed); the request waits for
+	// a person (Data: reason).
+	AuditAutoApproveSkipped AuditType = "auto_approve_skipped"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"
@@ -281,6 +317,7 @@ const (
 	EffectDeescalate EffectKind = "deescalate" // revoke GrantID in the target system
 	EffectWake       EffectKind = "wake"       // send CmdDue for GrantID at At
 	EffectExpire     EffectKind = "expire"     // send CmdExpire for RequestID at At
+	EffectForward    EffectKind = "forward"    // send CmdForward Step for RequestID at At
 	EffectNotify     EffectKind = "notify"     // tell people (Slack) that Event happened to RequestID
 	EffectHook       EffectKind = "hook"       // call the flow's hook at point Hook for RequestID
 )
@@ -295,6 +332,7 @@ type Effect struct {
 	At        time.Time  `json:"at,omitzero"`
 	Event     AuditType  `json:"event,omitempty"` // for notify
 	Hook      string     `json:"hook,omitempty"`  // for hook: on_request, on_approve, ...
+	Step      int        `json:"step,omitempty"`  // for forward
 	CreatedAt time.Time  `json:"created_at"`
 }
 

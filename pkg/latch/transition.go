@@ -34,6 +34,9 @@ type Env struct {
 	// access was the person's before Latch (Grant.LeftInPlace): Latch
 	// granted nothing, and the revoke left the access in place.
 	HeldBefore bool
+	// OnCall is what the flow's on-call source said of Actor and
+	// Requester (zero when the flow names none).
+	OnCall OnCall
 }
 
 // Outcome is the result of a request transition: the new request, what to
@@ -78,7 +81,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		if cmd.Hook == "" {
-			if err := CanApprove(f, &r, cmd.Actor, env.Actor, env.Requester); err != nil {
+			if err := CanApprove(f, &r, cmd.Actor, env.Actor, env.Requester, env.OnCall); err != nil {
 				return Outcome{}, err
 			}
 			if r.ApprovedBy(env.Actor.Email) {
@@ -95,7 +98,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			notify(AuditApprovalAdded)
 			return out, nil
 		}
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		audit(AuditApproved, nil)
 		notify(AuditApproved)
 		hook(HookOnApprove, f.Hooks.OnApprove)
@@ -112,12 +115,12 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		if cmd.Hook == "" {
-			if err := CanDecide(f, &r, env.Actor, env.Requester); err != nil {
+			if err := CanDecide(f, &r, env.Actor, env.Requester, env.OnCall); err != nil {
 				return Outcome{}, err
 			}
 		}
 		n.Status = StatusDenied
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
 		audit(AuditDenied, nil)
 		notify(AuditDenied)
@@ -132,7 +135,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return Outcome{}, err
 		}
 		n.Status = StatusCancelled
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
 		audit(AuditCancelled, nil)
 		notify(AuditCancelled)
@@ -143,16 +146,82 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return noop()
 		}
 		n.Status = StatusExpired
-		n.ExpiresAt = nil
+		n.ExpiresAt, n.ForwardAt = nil, nil
 		audit(AuditExpired, nil)
 		notify(AuditExpired)
+		return out, nil
+
+	case CmdAutoApprove:
+		// The flow's own rule decides a new request: approved as the flow
+		// when it is true; recorded, and left to people, when it cannot be
+		// judged. A failed on-call lookup never approves.
+		if r.Status != StatusPending || f.AutoApprove == nil || len(r.Approvals) > 0 {
+			return noop()
+		}
+		why := ""
+		if env.OnCall.Err != "" {
+			why = "the on-call lookup failed: " + env.OnCall.Err
+		} else {
+			ok, err := f.AutoApprove.Eval(RuleVars{Requester: env.Requester, Request: &r, Flow: f,
+				OnCall: OnCall{Requester: env.OnCall.Requester}})
+			switch {
+			case err != nil:
+				why = "the auto_approve rule failed: " + err.Error()
+			case !ok:
+				return noop()
+			}
+		}
+		if why != "" {
+			audit(AuditAutoApproveSkipped, map[string]any{"reason": why, "rule": f.AutoApproveSource})
+			return out, nil
+		}
+		approve := cmd
+		approve.Kind, approve.Hook = CmdApprove, HookAutoApprove
+		if approve.Actor.IsSystem() {
+			approve.Actor = Actor{Bot: "auto_approve rule"}
+		}
+		if approve.Reason == "" {
+			approve.Reason = "auto_approve: " + f.AutoApproveSource
+		}
+		return r.Apply(approve, env)
+
+	case CmdForward:
+		// A step is reached once, in order, while the request is pending:
+		// at its time, or at once when the step before it could not be
+		// delivered (cmd.Failure).
+		due, ok := f.Approval.ForwardDue(r.CreatedAt, cmd.Step)
+		if r.Status != StatusPending || !ok || cmd.Step != r.Forwarded+1 || (cmd.At.Before(due) && cmd.Failure == nil) {
+			return noop()
+		}
+		step := f.Approval.Forward[cmd.Step-1]
+		n.Forwarded = cmd.Step
+		n.ForwardAt = nil
+		data := map[string]any{"step": cmd.Step}
+		if step.Channel != "" {
+			data["channel"] = step.Channel
+		}
+		if len(step.Approvers) > 0 {
+			data["approvers"] = step.Approvers
+		}
+		if len(step.DM) > 0 {
+			data["dm"] = step.DM
+		}
+		if cmd.Failure != nil {
+			data["undeliverable"] = cmd.Failure.Message
+		}
+		audit(AuditForwarded, data)
+		notify(AuditForwarded)
+		if next, ok := f.Approval.ForwardDue(r.CreatedAt, cmd.Step+1); ok {
+			n.ForwardAt = &next
+			out.Effects = append(out.Effects, Effect{Kind: EffectForward, At: next, Step: cmd.Step + 1})
+		}
 		return out, nil
 
 	case CmdRevoke:
 		if err := wantStatus(&r, "revoke", StatusActive); err != nil {
 			return Outcome{}, err
 		}
-		if err := CanRevoke(f, &r, env.Actor, env.Requester); err != nil {
+		if err := CanRevoke(f, &r, env.Actor, env.Requester, env.OnCall); err != nil {
 			return Outcome{}, err
 		}
 		n.Status = StatusDeescalating

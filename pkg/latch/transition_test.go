@@ -62,6 +62,12 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 		env.Lease = &latch.Lease{RequestID: "r1", Duration: 3600, StartsAt: at(3 * time.Hour), EndsAt: at(4 * time.Hour)}
 	case latch.CmdEscalationFailed, latch.CmdDeescalationFailed, latch.CmdOverdue:
 		cmd.Failure = &latch.Failure{Code: "throttled", Message: "The target API refused."}
+	case latch.CmdForward:
+		env.Flow = testFlow(forwarding)
+		cmd.Step = 1
+	case latch.CmdAutoApprove:
+		env.Flow = testFlow(autoApproveOnCall)
+		env.OnCall = latch.OnCall{Requester: true}
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
 	default:
 		tb.Fatalf("no standard command for kind %q", k)
@@ -114,6 +120,12 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 	},
 	latch.CmdRetry: {latch.StatusFailed: {latch.StatusEscalating, latch.GrantJoin,
 		[]latch.AuditType{latch.AuditRetried}, nil}},
+	// Only a pending request is forwarded; the next step's timer is set.
+	latch.CmdForward: {latch.StatusPending: {latch.StatusPending, latch.GrantNone,
+		[]latch.AuditType{latch.AuditForwarded}, []string{"notify:forwarded", "forward"}}},
+	// The flow's rule approves a new request as the flow itself.
+	latch.CmdAutoApprove: {latch.StatusPending: {latch.StatusEscalating, latch.GrantJoin,
+		[]latch.AuditType{latch.AuditApproved}, []string{"notify:approved", "hook:on_approve"}}},
 }
 
 // fromPeople are the commands a person gives.

@@ -134,3 +134,39 @@ func TestRearmTwiceDoesTheWorkOnce(t *testing.T) {
 		t.Errorf("escalator Grant called %d times, want 1", n)
 	}
 }
+
+// TestRearmForwardingTimers: a request waiting for approvers when the
+// process stops gets its forwarding timer back at start. Its first step fell
+// due during the outage, so it is forwarded at once, and only then is the
+// second step's timer set; the request still waits for a decision.
+func TestRearmForwardingTimers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	flow := testFlow()
+	flow.Approval.Forward = []latch.ForwardStep{
+		{After: 15 * time.Minute, Channel: "#sre-leads", Approvers: []string{"lead@example.com"}},
+		{After: 30 * time.Minute, DM: []string{"cto@example.com"}},
+	}
+	first := newRig(t, rigOptions{path: path, flows: []*latch.Flow{flow}})
+	r := first.create(ann, nil)
+	if r.ForwardAt == nil || r.Forwarded != 0 {
+		t.Fatalf("new request: forwarded %d, next at %v; want step 1 scheduled", r.Forwarded, r.ForwardAt)
+	}
+	first.Close()
+
+	clock := &testClock{}
+	clock.Advance(20 * time.Minute)
+	second := newRig(t, rigOptions{path: path, clock: clock, flows: []*latch.Flow{flow}})
+	if err := second.runner.Rearm(context.Background()); err != nil {
+		t.Fatalf("Rearm: %v", err)
+	}
+	eventually(t, wait, func() bool { return second.request(r.ID).Forwarded == 1 })
+	got := second.request(r.ID)
+	if got.Status != latch.StatusPending || got.ForwardAt == nil || !got.ForwardAt.Equal(r.CreatedAt.Add(30*time.Minute)) {
+		t.Errorf("after the restart: %s, next step at %v; want pending, step 2 at created+30m", got.Status, got.ForwardAt)
+	}
+	if types := second.auditTypes(r.ID); len(types) != 2 || types[1] != latch.AuditForwarded {
+		t.Errorf("audit trail %v, want requested then forwarded", types)
+	}
+	// Left set: the expiry and step 2.
+	eventually(t, wait, func() bool { return second.timers.Pending() == 2 })
+}

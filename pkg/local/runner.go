@@ -248,7 +248,7 @@ func (r *Runner) setLastErr(grantID string, err error) {
 // Rearm restarts, from the store, everything that was under way when the
 // process stopped: grants being escalated or deescalated are tried again,
 // wake-ups are set for active grants (one already due fires at once), and
-// pending requests get their expiry timers.
+// pending requests get their expiry and forwarding timers.
 func (r *Runner) Rearm(ctx context.Context) error {
 	grants, err := r.c.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
 	if err != nil {
@@ -274,6 +274,10 @@ func (r *Runner) Rearm(ctx context.Context) error {
 		if p.ExpiresAt != nil {
 			cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID, Source: latch.SourceSchedule}
 			r.c.Timers.Set(cmd.ID, *p.ExpiresAt, cmd)
+		}
+		if p.ForwardAt != nil {
+			cmd := latch.ForwardCommand(p.ID, p.Forwarded+1, *p.ForwardAt)
+			r.c.Timers.Set(cmd.ID, *p.ForwardAt, cmd)
 		}
 	}
 	r.c.Log.Info("runtime re-armed from the store", "grants", len(grants), "pending_requests", len(pending))

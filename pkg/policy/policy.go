@@ -42,6 +42,11 @@ var (
 	FlowKeys = []string{"name", "label"}
 )
 
+// OnCallKey is the boolean approval rules see beside approver's and
+// requester's keys: whether the flow's on-call source has the person on
+// call (false when the flow names none, or the lookup failed).
+const OnCallKey = "on_call"
+
 // CompileError is a rule that does not compile: a syntax error, an unknown
 // variable or key, or a result of the wrong type.
 type CompileError struct {
@@ -78,12 +83,17 @@ var (
 			cel.Variable("requester", cel.MapType(cel.StringType, cel.StringType)),
 			cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
 			cel.Variable("flow", cel.MapType(cel.StringType, cel.StringType)),
+			// Booleans beside the maps' strings: CEL resolves the longest
+			// declared name first, so approver.on_call is this variable.
+			cel.Variable("approver."+OnCallKey, cel.BoolType),
+			cel.Variable("requester."+OnCallKey, cel.BoolType),
 		)
 	})
 	identityEnv = sync.OnceValues(func() (*cel.Env, error) {
 		return newEnv(cel.Variable("user", cel.MapType(cel.StringType, cel.StringType)))
 	})
-	approvalKeys = map[string][]string{"approver": UserKeys, "requester": UserKeys, "request": RequestKeys, "flow": FlowKeys}
+	approvalKeys = map[string][]string{"approver": append(UserKeys[:len(UserKeys):len(UserKeys)], OnCallKey),
+		"requester": append(UserKeys[:len(UserKeys):len(UserKeys)], OnCallKey), "request": RequestKeys, "flow": FlowKeys}
 	identityKeys = map[string][]string{"user": UserKeys}
 	botEnv       = sync.OnceValues(func() (*cel.Env, error) {
 		return newEnv(
@@ -112,6 +122,8 @@ func newEnv(vars ...cel.EnvOption) (*cel.Env, error) {
 //   - request: a map with id, flow, fields (the normalized field values:
 //     strings, ints, bools, lists), context (a map), target_id and source
 //   - flow: a map with name and label
+//   - approver.on_call, requester.on_call: booleans, whether the flow's
+//     on-call source has the person on call (RuleVars.OnCall)
 //
 // Besides CEL's standard functions, the string extensions (split, lowerAscii,
 // replace, ...) are available. The rule returned is a *Rule; the error is a
@@ -298,6 +310,9 @@ func (r *Rule) Eval(vars latch.RuleVars) (bool, error) {
 		"requester": userMap(vars.Requester),
 		"request":   requestMap(vars.Request),
 		"flow":      flowMap(vars.Flow),
+
+		"approver." + OnCallKey:  vars.OnCall.Approver,
+		"requester." + OnCallKey: vars.OnCall.Requester,
 	})
 	if err != nil {
 		return false, fmt.Errorf("evaluate rule: %w", err)

@@ -46,7 +46,7 @@ func TestCompileRuleRejects(t *testing.T) {
 		{
 			name: "unknown key of a user",
 			give: `approver.emial == "a@example.com"`,
-			want: policy.CompileError{Line: 1, Column: 9, Reason: `approver has no key "emial"; it has email, role, id, name, kind`},
+			want: policy.CompileError{Line: 1, Column: 9, Reason: `approver has no key "emial"; it has email, role, id, name, kind, on_call`},
 		},
 		{
 			name: "unknown key of the request inside has",
@@ -199,10 +199,10 @@ func TestRuleIsUsableByTheDomain(t *testing.T) {
 	f := &latch.Flow{Name: "f", Approval: latch.Approval{Rule: rule, Quorum: 1}}
 	r := &latch.Request{ID: "r", Flow: "f", Requester: latch.UserRef{Email: "req@example.com"}}
 	requester := &latch.User{Email: "req@example.com", Role: latch.RoleMember}
-	if err := latch.CanDecide(f, r, &latch.User{Email: "bob@example.com", Role: latch.RoleMember}, requester); err != nil {
+	if err := latch.CanDecide(f, r, &latch.User{Email: "bob@example.com", Role: latch.RoleMember}, requester, latch.OnCall{}); err != nil {
 		t.Errorf("CanDecide(bob@example.com) = %v, want nil", err)
 	}
-	if err := latch.CanDecide(f, r, &latch.User{Email: "eve@other.test", Role: latch.RoleMember}, requester); latch.ErrorCodeOf(err) != latch.CodeNotApprover {
+	if err := latch.CanDecide(f, r, &latch.User{Email: "eve@other.test", Role: latch.RoleMember}, requester, latch.OnCall{}); latch.ErrorCodeOf(err) != latch.CodeNotApprover {
 		t.Errorf("CanDecide(eve@other.test) = %v, want %s", err, latch.CodeNotApprover)
 	}
 }
@@ -384,5 +384,34 @@ func TestCompileBotRuleRejects(t *testing.T) {
 				t.Fatalf("CompileBotRule(%q) error = %v, want %q", tt.give, err, tt.want)
 			}
 		})
+	}
+}
+
+// approver.on_call and requester.on_call are booleans beside the users'
+// strings: a rule may use them alone, and they are what RuleVars.OnCall says.
+func TestOnCallInRules(t *testing.T) {
+	tests := []struct {
+		src  string
+		give latch.OnCall
+		want bool
+	}{
+		{src: "requester.on_call", give: latch.OnCall{Requester: true}, want: true},
+		{src: "requester.on_call", give: latch.OnCall{Approver: true}, want: false},
+		{src: "approver.on_call && approver.email.endsWith('@example.com')", give: latch.OnCall{Approver: true}, want: true},
+		{src: "approver.on_call", give: latch.OnCall{Requester: true}, want: false},
+		{src: "!approver.on_call", give: latch.OnCall{Err: "PagerDuty answered 500"}, want: true},
+	}
+	for _, tt := range tests {
+		rule, err := policy.CompileRule(tt.src)
+		if err != nil {
+			t.Fatalf("CompileRule(%q): %v", tt.src, err)
+		}
+		got, err := rule.Eval(latch.RuleVars{Approver: &latch.User{Email: "bob@example.com"}, OnCall: tt.give})
+		if err != nil || got != tt.want {
+			t.Errorf("%q with %+v = %v, %v; want %v", tt.src, tt.give, got, err, tt.want)
+		}
+	}
+	if _, err := policy.CompileIdentityRule("user.on_call"); err == nil {
+		t.Error("an identity rule compiled user.on_call; only approval rules see it")
 	}
 }

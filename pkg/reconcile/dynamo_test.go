@@ -92,3 +92,65 @@ func TestOverdueOnDynamoDB(t *testing.T) {
 func TestDriftOnDynamoDB(t *testing.T) {
 	testDrift(t, dynamotest.NewStore(t))
 }
+
+// On AWS the expiry sweep is the forwarding timer too: against DynamoDB
+// Local, through the engine, a pending request whose first forwarding step
+// is due is forwarded once, the step records when the next falls due, and a
+// second sweep before then sends nothing; a request decided meanwhile, or
+// one whose step is not due, is left alone.
+func TestForwardSweepOnDynamoDB(t *testing.T) {
+	store := dynamotest.NewStore(t)
+	ctx := context.Background()
+	created := now.Add(-20 * time.Minute)
+	flow := &latch.Flow{Name: "f", Approval: latch.Approval{Approvers: []string{"alice@example.com"}, Quorum: 1,
+		Timeout: time.Hour, Forward: []latch.ForwardStep{
+			{After: 15 * time.Minute, Channel: "#sre-leads", Approvers: []string{"lead@example.com"}},
+			{After: 45 * time.Minute, DM: []string{"cto@example.com"}},
+		}}}
+	at := func(d time.Duration) *time.Time { v := created.Add(d); return &v }
+	req := func(id string, s latch.Status, forwardAt *time.Time) latch.Request {
+		r := pending(id, *at(time.Hour))
+		r.Status, r.CreatedAt, r.UpdatedAt, r.ForwardAt, r.EventSeq = s, created, created, forwardAt, 1
+		return r
+	}
+	if err := store.Commit(ctx, latch.Change{Requests: []latch.Request{
+		req("req_due", latch.StatusPending, at(15*time.Minute)),
+		req("req_denied", latch.StatusDenied, nil),
+		req("req_fresh", latch.StatusPending, at(25*time.Minute)),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	eng, err := engine.New(engine.Config{Store: store, Flows: engine.NewFlowSet([]*latch.Flow{flow}), Clock: fixedClock{},
+		Runner: rec, Scheduler: &reconcile.Expiries{Store: store, Queue: rec, Clock: fixedClock{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweep := &reconcile.Expiries{Store: store, Queue: engineQueue{eng}, Clock: fixedClock{}}
+	for i, want := range []int{1, 0} {
+		n, err := sweep.Sweep(ctx)
+		if err != nil || n != want {
+			t.Fatalf("sweep %d = %d, %v; want %d", i+1, n, err, want)
+		}
+	}
+	got, err := store.GetRequest(ctx, "req_due")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Forwarded != 1 || got.ForwardAt == nil || !got.ForwardAt.Equal(*at(45 * time.Minute)) || got.Status != latch.StatusPending {
+		t.Errorf("after the sweeps: %s, forwarded %d, next at %v; want pending, step 1, next at created+45m",
+			got.Status, got.Forwarded, got.ForwardAt)
+	}
+	evs, err := store.AuditEvents(ctx, "req_due")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0].Type != latch.AuditForwarded || evs[0].Data["channel"] != "#sre-leads" || evs[0].Source != latch.SourceSchedule {
+		t.Errorf("audit events %+v, want one forwarded to #sre-leads from the schedule", evs)
+	}
+	for _, id := range []string{"req_denied", "req_fresh"} {
+		if r, err := store.GetRequest(ctx, id); err != nil || r.Forwarded != 0 {
+			t.Errorf("%s: forwarded %d (%v), want untouched", id, r.Forwarded, err)
+		}
+	}
+}

@@ -12,14 +12,16 @@ import (
 )
 
 // Expiries is the Scheduler of the AWS runtime. The only commands Latch
-// schedules are expiries of pending requests, and a pending request's
-// deadline is stored with it (Request.ExpiresAt): so the store is the
-// schedule, and a sweep run every minute (the scheduled function) is the
-// timer. At checks that it is asked for an expiry and records nothing more;
+// schedules are the expiries of pending requests and the steps of their
+// forwarding chains, and both times are stored with the request
+// (Request.ExpiresAt, Request.ForwardAt): so the store is the schedule, and
+// a sweep run every minute (the scheduled function) is the timer. At checks
+// that it is asked for an expiry or a forward and records nothing more;
 // Sweep sends the expiry of every pending request whose deadline has
-// passed. A request therefore expires within about a minute of its
-// deadline. The expire command's id is stable, so a sweep that sends it
-// twice changes nothing.
+// passed, and the next forwarding step of every one whose step is due. A
+// request therefore expires, or is forwarded, within about a minute of its
+// time. Both commands' ids are stable, so a sweep that sends one twice
+// changes nothing.
 type Expiries struct {
 	Store latch.Store
 	Queue latch.Queue
@@ -31,14 +33,15 @@ var _ latch.Scheduler = (*Expiries)(nil)
 // At accepts the expiry of a pending request; the sweep will send it. Any
 // other command is an error: this scheduler has no place to keep it.
 func (e *Expiries) At(_ context.Context, _ time.Time, cmd latch.Command) error {
-	if cmd.Kind != latch.CmdExpire || cmd.RequestID == "" {
-		return fmt.Errorf("reconcile: the sweeping scheduler only expires requests, not %s", cmd.Kind)
+	if (cmd.Kind != latch.CmdExpire && cmd.Kind != latch.CmdForward) || cmd.RequestID == "" {
+		return fmt.Errorf("reconcile: the sweeping scheduler only expires and forwards requests, not %s", cmd.Kind)
 	}
 	return nil
 }
 
-// Sweep sends the expiry of every pending request past its deadline and
-// returns how many it sent.
+// Sweep sends the expiry of every pending request past its deadline, and
+// the forward of every pending request whose next forwarding step is due,
+// and returns how many commands it sent.
 func (e *Expiries) Sweep(ctx context.Context) (int, error) {
 	clock := e.Clock
 	if clock == nil {
@@ -52,6 +55,13 @@ func (e *Expiries) Sweep(ctx context.Context) (int, error) {
 	sent := 0
 	var errs []error
 	for _, r := range pending {
+		if r.ForwardAt != nil && !now.Before(*r.ForwardAt) && (r.ExpiresAt == nil || now.Before(*r.ExpiresAt)) {
+			if err := e.Queue.Publish(ctx, latch.ForwardCommand(r.ID, r.Forwarded+1, now)); err != nil {
+				errs = append(errs, fmt.Errorf("request %s: send forward: %w", r.ID, err))
+			} else {
+				sent++
+			}
+		}
 		if r.ExpiresAt == nil || now.Before(*r.ExpiresAt) {
 			continue
 		}

@@ -180,6 +180,9 @@ func TestExpiriesSweep(t *testing.T) {
 	if err := ex.At(ctx, now, latch.Command{ID: "expire/req_due", Kind: latch.CmdExpire, RequestID: "req_due"}); err != nil {
 		t.Errorf("At(expire) = %v", err)
 	}
+	if err := ex.At(ctx, now, latch.ForwardCommand("req_due", 1, now)); err != nil {
+		t.Errorf("At(forward) = %v", err)
+	}
 	if err := ex.At(ctx, now, latch.Command{ID: "due/g/1", Kind: latch.CmdDue, GrantID: "g"}); err == nil {
 		t.Errorf("At(due) accepted a command the sweep never sends")
 	}

@@ -26,7 +26,7 @@ var dmEvents = []latch.AuditType{latch.AuditApproved, latch.AuditDenied, latch.A
 // so that the channel keeps the request's history.
 var threadEvents = []latch.AuditType{latch.AuditApprovalAdded, latch.AuditApproved, latch.AuditDenied, latch.AuditCancelled,
 	latch.AuditExpired, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated, latch.AuditFailed,
-	latch.AuditDeescalationFailed, latch.AuditRetried}
+	latch.AuditDeescalationFailed, latch.AuditRetried, latch.AuditForwarded}
 
 // Notify posts a request's approval message when there is none yet, updates
 // it in place otherwise, and sends the requester a DM about decisions,
@@ -54,6 +54,9 @@ func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request
 		if err := a.overdueAlert(ctx, f, r); err != nil {
 			return err
 		}
+	}
+	if event == latch.AuditForwarded {
+		return a.forwardMessages(ctx, f, r)
 	}
 	if slices.Contains(dmEvents, event) {
 		return a.dmRequester(ctx, f, event, r)
@@ -145,6 +148,10 @@ func (a *App) threadText(ctx context.Context, f *latch.Flow, event latch.AuditTy
 		return ":x: " + strings.TrimPrefix(a.status(ctx, f, r), ":x: ")
 	case latch.AuditRetried:
 		return ":repeat: " + decided("Retried")
+	case latch.AuditForwarded:
+		if to := a.forwardedTo(ctx, f, r.Forwarded); to != "" {
+			return ":arrow_right: Nobody decided yet: forwarded to " + to + "."
+		}
 	}
 	return ""
 }
@@ -495,6 +502,9 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		}
 		if len(r.Approvals) > 0 {
 			s += "\nApproved so far by " + approvedBy()
+		}
+		if to := a.forwardedTo(ctx, f, r.Forwarded); to != "" {
+			s += "\n:arrow_right: Forwarded to " + to
 		}
 		if r.ExpiresAt != nil {
 			s += "\nExpires " + slackDate(*r.ExpiresAt) + " if nobody decides."

@@ -15,6 +15,7 @@ import (
 	"github.com/latchhq/latch/pkg/hooks"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/oncall"
 	"github.com/latchhq/latch/pkg/reconcile"
 	"github.com/latchhq/latch/pkg/sfngrants"
 	"github.com/latchhq/latch/pkg/slackapp"
@@ -128,7 +129,7 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 		c.Expiries.Queue = p.Queue
 	}
 	cfg := engine.Config{Store: p.Store, Flows: p.Flows, Users: p.Users, Log: env.Log, Runner: runner,
-		Scheduler: c.Expiries, Hooks: hooks.New(lookup, nil)}
+		Scheduler: c.Expiries, Hooks: hooks.New(lookup, nil), OnCall: (&oncall.Sources{LookupEnv: lookup}).For}
 	if c.Slack = p.Slack(false); c.Slack != nil {
 		cfg.Notifier = c.Slack
 	}
