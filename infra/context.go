@@ -16,26 +16,25 @@ import (
 
 // Context keys of the customer's choices (see the package comment).
 const (
-	ctxStackName      = "latch:stackName"
-	ctxLambdaDir      = "latch:lambdaDir"
-	ctxFlowsDir       = "latch:flowsDir"
-	ctxDomains        = "latch:domains"
-	ctxAlarmEmail     = "latch:alarmEmail"
-	ctxStrategies     = "latch:strategies"
-	ctxCrossAccount   = "latch:crossAccountRoleArns"
-	ctxAuditFirehose  = "latch:auditFirehoseStream"
-	ctxAuditSettings  = "latch:auditSettings"
-	ctxSlackSettings  = "latch:slackSettings"
-	ctxLogRetention   = "latch:logRetentionDays"
-	ctxSMLogLevel     = "latch:stateMachineLogLevel"
-	ctxSMLogData      = "latch:stateMachineLogExecutionData"
-	ctxTaskConc       = "latch:taskConcurrency"
-	ctxAPIRate        = "latch:apiRateLimit"
-	ctxAPIBurst       = "latch:apiBurstLimit"
-	defaultStackName  = "Latch"
-	defaultLambdaDir  = "bin/lambda"
-	defaultFlowsDir   = "flows"
-	defaultStrategies = "webhook"
+	ctxStackName     = "latch:stackName"
+	ctxLambdaDir     = "latch:lambdaDir"
+	ctxFlowsDir      = "latch:flowsDir"
+	ctxDomains       = "latch:domains"
+	ctxAlarmEmail    = "latch:alarmEmail"
+	ctxStrategies    = "latch:strategies" // ignored: every strategy of the build is deployed
+	ctxCrossAccount  = "latch:crossAccountRoleArns"
+	ctxAuditFirehose = "latch:auditFirehoseStream"
+	ctxAuditSettings = "latch:auditSettings"
+	ctxSlackSettings = "latch:slackSettings"
+	ctxLogRetention  = "latch:logRetentionDays"
+	ctxSMLogLevel    = "latch:stateMachineLogLevel"
+	ctxSMLogData     = "latch:stateMachineLogExecutionData"
+	ctxTaskConc      = "latch:taskConcurrency"
+	ctxAPIRate       = "latch:apiRateLimit"
+	ctxAPIBurst      = "latch:apiBurstLimit"
+	defaultStackName = "Latch"
+	defaultLambdaDir = "bin/lambda"
+	defaultFlowsDir  = "flows"
 )
 
 // propsFromContext reads the stack's props from the app's context. Values
@@ -95,7 +94,6 @@ func propsFromContext(app awscdk.App) (*LatchStackProps, string, error) {
 		FlowsDir:             str(ctxFlowsDir, defaultFlowsDir),
 		Domains:              list(ctxDomains, ""),
 		AlarmEmail:           str(ctxAlarmEmail, ""),
-		Strategies:           list(ctxStrategies, defaultStrategies),
 		AuditFirehoseStream:  str(ctxAuditFirehose, ""),
 	}
 	if r := num(ctxAPIRate); r != nil {

@@ -10,10 +10,10 @@ import (
 func init() { escalatorPolicies[awsiam.Type] = allowAWSIAM }
 
 // allowDriftChecks lets the reconciler check and repair the targets of the
-// deployed strategies that can check (reconcile.Drift): their actions and
-// their cross-account roles, as their escalators have them.
+// strategies the flows use that can check (reconcile.Drift): their actions
+// and their cross-account roles, as their escalators have them.
 func allowDriftChecks(p *LatchStackProps, f *function) {
-	for _, name := range p.Strategies {
+	for _, name := range p.usedStrategies {
 		allow := escalatorPolicies[name]
 		if allow == nil {
 			continue

@@ -9,16 +9,26 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestAWSIAMEscalatorRole: a deployment with the aws_iam strategy has its
-// escalator function, whose role holds only the four IAM actions of the
-// strategy (on the account's groups and users) and sts:AssumeRole on the
-// cross-account roles listed for it, besides what every escalator has.
+const awsIAMFlow = `name: iam
+label: IAM
+approval: {approvers: [a@example.com]}
+strategy:
+  type: aws_iam
+  targets:
+    - {id: web, label: Web, settings: {group: latch-web}}
+`
+
+// TestAWSIAMEscalatorRole: a deployment whose flows use the aws_iam strategy
+// has its escalator function, whose role holds only the four IAM actions of
+// the strategy (on the account's groups and users) and sts:AssumeRole on
+// the cross-account roles listed for it, besides what every escalator has.
+// (Without an aws_iam flow it holds none of them: TestStack, "roles".)
 func TestAWSIAMEscalatorRole(t *testing.T) {
 	app, _ := newTestApp(t)
-	lambdas := lambdaDir(t, "webhook", "aws_iam")
+	lambdas := lambdaDir(t)
 	props := &LatchStackProps{
 		StackProps: awscdk.StackProps{Env: &awscdk.Environment{Account: jsii.String(testAccount), Region: jsii.String(testRegion)}},
-		LambdaDir:  lambdas, FlowsDir: "flows", Strategies: []string{"webhook", "aws_iam"},
+		LambdaDir:  lambdas, FlowsDir: writeFlow(t, "iam.yaml", awsIAMFlow),
 		CrossAccountRoleArns: map[string][]string{"aws_iam": {testRole}},
 	}
 	st, err := NewLatchStack(app, "IAM", props)

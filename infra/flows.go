@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -19,18 +20,23 @@ const flowsPath = "/opt/latch/flows"
 
 // loadFlows validates the flows of dir as the deployed functions will load
 // them (only the deployed strategies are accepted, each with its own
-// settings check), and returns the paths of the flow files. A problem fails
-// the synth with one "file:line: reason" per line.
-func loadFlows(dir string, strategies []string) ([]string, error) {
+// settings check), and returns the paths of the flow files and the
+// strategies they use, sorted. A problem fails the synth with one
+// "file:line: reason" per line.
+func loadFlows(dir string, strategies []string) (files, used []string, err error) {
 	loaded, err := flows.Load(dir, latchstrategies.FlowOptions(strategies...))
 	if err != nil {
-		return nil, fmt.Errorf("flows in %s are not valid:\n%w", dir, err)
+		return nil, nil, fmt.Errorf("flows in %s are not valid:\n%w", dir, err)
 	}
-	files := make([]string, len(loaded))
+	files = make([]string, len(loaded))
 	for i, f := range loaded {
 		files[i] = f.File
+		if f.Strategy != nil && !slices.Contains(used, f.Strategy.Type) {
+			used = append(used, f.Strategy.Type)
+		}
 	}
-	return files, nil
+	slices.Sort(used)
+	return files, used, nil
 }
 
 // newFlowsLayer ships the validated flow files, and nothing else from the

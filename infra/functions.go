@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
@@ -24,6 +26,7 @@ import (
 // derived from approvalsTimeout.
 const (
 	ingressTimeout    = 10 * time.Second // Slack wants an answer within 3 s; API Gateway waits at most 30 s
+	slackTimeout      = 35 * time.Second // an answer within 3 s; the work after it (its own invocation) within 30 s
 	approvalsTimeout  = 30 * time.Second
 	grantTasksTimeout = 30 * time.Second
 	auditTimeout      = 60 * time.Second
@@ -52,6 +55,7 @@ const (
 	envAuditStdout     = "LATCH_AUDIT_STDOUT"          // "true": audit events also go to the function's log
 	envAuditFirehose   = "LATCH_AUDIT_FIREHOSE_STREAM" // the Firehose stream the audit function ships to
 	envAuditSecretsArn = "LATCH_AUDIT_SECRETS_ARN"     // secret: JSON object of the audit destinations' secrets
+	envSlackDefer      = "LATCH_SLACK_DEFER"           // "invoke": the slack function runs the work after an answer in its own asynchronous invocation
 )
 
 // function is one Lambda function with its own role and log group.
@@ -214,16 +218,36 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	}
 
 	// slack: Slack ingress. Verifies the signature, opens views, enqueues
-	// everything else; may record what it learns of users.
-	fs.Slack = add(fnSpec{name: fnSlack, desc: "Latch Slack ingress", timeout: ingressTimeout, memory: 512, flows: true,
+	// everything else; may record what it learns of users. It answers Slack
+	// at once and does the work after the answer (a click's decision, the
+	// form, whoami, the Home tab) in an asynchronous invocation of itself
+	// (functions/internal/boot/slackjobs.go): retried once, for up to 10
+	// minutes, then sent to SlackWorkDLQ.
+	fs.Slack = add(fnSpec{name: fnSlack, desc: "Latch Slack ingress", timeout: slackTimeout, memory: 512, flows: true,
 		env: map[string]string{
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
-			envAppSecretsArn: arn(sec.App),
+			envAppSecretsArn: arn(sec.App), envSlackDefer: "invoke",
 		}})
 	fs.Slack.setEnv(p.SlackSettings)
 	fs.Slack.allowDirectory(t)
 	fs.Slack.allowSend(q.Events)
 	fs.Slack.allowSecrets(sec.App)
+	// In a policy of its own: the role's default policy cannot name the
+	// function, which depends on it.
+	awsiam.NewPolicy(stack, jsii.String("SlackInvokesItself"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{fs.Slack.Role},
+		Statements: &[]awsiam.PolicyStatement{awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("lambda:InvokeFunction"),
+			Resources: &[]*string{fs.Slack.Fn.FunctionArn()},
+		})},
+	})
+	// The destination's sqs:SendMessage (on SlackWorkDLQ only) is granted
+	// to the role by the configuration.
+	fs.Slack.Fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+		RetryAttempts: jsii.Number(1),
+		MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(10)),
+		OnFailure:     awslambdadestinations.NewSqsDestination(q.SlackWorkDLQ),
+	})
 
 	// api: API ingress. Bearer tokens (the bootstrap admin token, bots'
 	// tokens in the table), reads from the table, commands to the queue.
@@ -232,6 +256,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 			envTable: tableName, envDomains: domains, envEventsQueueURL: queueURL,
 			envAppSecretsArn: arn(sec.App),
 		}})
+	fs.API.setEnv(p.SlackSettings) // user_id is resolved with users.info
 	fs.API.allowDirectory(t)
 	fs.API.allowSend(q.Events)
 	fs.API.allowSecrets(sec.App)
@@ -288,7 +313,7 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
 		}
-		if allow := escalatorPolicies[name]; allow != nil {
+		if allow := escalatorPolicies[name]; allow != nil && slices.Contains(p.usedStrategies, name) {
 			allow(f, p)
 		}
 		fs.Escalators[name] = f

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/latchhq/latch/pkg/dynamostore"
 	"github.com/latchhq/latch/pkg/sfngrants"
 	"github.com/latchhq/latch/pkg/sqsqueue"
@@ -51,12 +53,14 @@ const (
 	testEmail   = "alarms@example.com"
 )
 
-// lambdaDir makes a folder of dummy prebuilt functions; each bootstrap
-// holds its function's name, so a test can tell which code a function got.
-func lambdaDir(t *testing.T, strategies ...string) string {
+// lambdaDir makes a folder of dummy prebuilt functions, those of every
+// strategy of the build (the strategies named are deployed anyway); each
+// bootstrap holds its function's name, so a test can tell which code a
+// function got.
+func lambdaDir(t *testing.T, _ ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for _, name := range functionNames(strategies) {
+	for _, name := range functionNames(strategyNames()) {
 		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -283,11 +287,26 @@ var (
 	logWrite       = []string{"logs:CreateLogStream", "logs:PutLogEvents"}
 	sqsConsume     = []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage"}
 	logDelivery    = []string{"logs:CreateLogDelivery", "logs:DeleteLogDelivery", "logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:GetLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:UpdateLogDelivery"}
-	functionsByRef = map[string]string{ // short logical id → name
-		"Slack": fnSlack, "Api": fnAPI, "Approvals": fnApprovals, "Granttasks": fnGrantTasks,
-		"EscalatorWebhook": "escalator-webhook", "Audit": fnAudit, "Reconciler": fnReconciler,
-	}
+	functionsByRef = func() map[string]string { // short logical id → name
+		m := map[string]string{"Slack": fnSlack, "Api": fnAPI, "Approvals": fnApprovals, "Granttasks": fnGrantTasks,
+			"Audit": fnAudit, "Reconciler": fnReconciler}
+		for _, s := range strategyNames() {
+			m[camel(escalatorName(s))] = escalatorName(s)
+		}
+		return m
+	}()
 )
+
+// escalatorARNs is LATCH_ESCALATOR_ARNS as expr renders it: every strategy
+// of the build.
+func escalatorARNs() string {
+	m := map[string]string{}
+	for _, s := range strategyNames() {
+		m[s] = camel(escalatorName(s)) + ".Arn"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
 
 // wantPermissions is, per role, every action it may take and on what: the
 // least privilege of each function, written out.
@@ -297,9 +316,17 @@ func wantPermissions(full bool) map[string]permissions {
 		grant(p, []string{logs + ".Arn"}, logWrite...)
 		return p
 	}
-	slack, api, approvals, tasks, esc, audit, rec := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
-		fn("EscalatorWebhookLogs"), fn("AuditLogs"), fn("ReconcilerLogs")
-	for _, p := range []permissions{approvals, tasks, esc, rec} {
+	slack, api, approvals, tasks, audit, rec := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
+		fn("AuditLogs"), fn("ReconcilerLogs")
+	// Every strategy of the build has its escalator; with the repository's
+	// flows (webhook only) none holds a strategy's AWS actions.
+	escs := map[string]permissions{}
+	for _, s := range strategyNames() {
+		escs[s] = fn(camel(escalatorName(s)) + "Logs")
+		grant(escs[s], tableRW, tableActions...)
+		grant(escs[s], []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
+	}
+	for _, p := range []permissions{approvals, tasks, rec} {
 		grant(p, tableRW, tableActions...)
 	}
 	// The edges read everything, and write only the directory's partitions
@@ -312,6 +339,10 @@ func wantPermissions(full bool) map[string]permissions {
 		grant(p, []string{"Events.Arn"}, "sqs:SendMessage")
 	}
 	grant(slack, []string{"AppSecrets"}, "secretsmanager:GetSecretValue")
+	// The work after an answer: the function invokes itself, and sends
+	// what failed to SlackWorkDLQ (the on-failure destination).
+	grant(slack, []string{"Slack.Arn"}, "lambda:InvokeFunction")
+	grant(slack, []string{"SlackWorkDLQ.Arn"}, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
 	grant(api, []string{"AppSecrets"}, "secretsmanager:GetSecretValue")
 	grant(approvals, []string{"Events.Arn"}, sqsConsume...)
 	grant(approvals, []string{"EventsDLQ.Arn"}, "sqs:SendMessage") // poison messages
@@ -326,24 +357,28 @@ func wantPermissions(full bool) map[string]permissions {
 			"states:DescribeExecution")
 	}
 	grant(tasks, []string{"Grants"}, "states:SendTaskSuccess")
-	grant(esc, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 	grant(audit, []string{"Table.StreamArn"}, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 	grant(audit, []string{"*"}, "dynamodb:ListStreams")
 	grant(audit, []string{"AuditDLQ.Arn"}, "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
 	grant(audit, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
 	if full {
-		grant(esc, []string{testRole}, "sts:AssumeRole")
+		grant(escs["webhook"], []string{testRole}, "sts:AssumeRole")
 		grant(audit, []string{"arn:aws:firehose:" + testRegion + ":" + testAccount + ":deliverystream/" + testStream},
 			"firehose:PutRecordBatch")
 	}
 	sm := permissions{}
-	grant(sm, []string{"EscalatorWebhook.Arn", "Granttasks.Arn"}, "lambda:InvokeFunction")
+	grant(sm, []string{"Granttasks.Arn"}, "lambda:InvokeFunction")
 	grant(sm, []string{"Events.Arn", "GrantsDLQ.Arn"}, "sqs:SendMessage")
 	grant(sm, []string{"*"}, logDelivery...)
-	return map[string]permissions{
+	out := map[string]permissions{
 		"SlackRole": slack, "ApiRole": api, "ApprovalsRole": approvals, "GranttasksRole": tasks,
-		"EscalatorWebhookRole": esc, "AuditRole": audit, "ReconcilerRole": rec, "GrantsRole": sm,
+		"AuditRole": audit, "ReconcilerRole": rec, "GrantsRole": sm,
 	}
+	for s, p := range escs {
+		grant(sm, []string{camel(escalatorName(s)) + ".Arn"}, "lambda:InvokeFunction")
+		out[camel(escalatorName(s))+"Role"] = p
+	}
+	return out
 }
 
 // starResources are the only statements allowed on resource *, with why.
@@ -399,7 +434,7 @@ func TestStack(t *testing.T) {
 			}
 		}
 		slices.Sort(names)
-		want := functionNames([]string{"webhook"})
+		want := functionNames(strategyNames())
 		slices.Sort(want)
 		if !slices.Equal(names, want) {
 			t.Errorf("functions %v, want %v", names, want)
@@ -427,11 +462,11 @@ func TestStack(t *testing.T) {
 		domains := "example.com,example.org"
 		want := map[string]map[string]string{
 			fnSlack: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envAppSecretsArn: "AppSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
+				envAppSecretsArn: "AppSecrets", envSlackDefer: "invoke", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnAPI: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envAppSecretsArn: "AppSecrets"}),
+				envAppSecretsArn: "AppSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants", envEventsDLQURL: "EventsDLQ",
-				envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
+				envEscalatorArns: escalatorARNs(),
 				envAppSecretsArn: "AppSecrets", envHooksSecretsArn: "IntegrationSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
 			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
@@ -439,7 +474,7 @@ func TestStack(t *testing.T) {
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
 				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "IntegrationSecrets"}),
 			fnReconciler: withFlows(map[string]string{envTable: "Table", envDomains: domains, envEventsQueueURL: "Events",
-				envStateMachineArn: "Grants", envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
+				envStateMachineArn: "Grants", envEscalatorArns: escalatorARNs(),
 				envAppSecretsArn: "AppSecrets", envHooksSecretsArn: "IntegrationSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
 		}
 		for name, w := range want {
@@ -559,7 +594,7 @@ func TestStack(t *testing.T) {
 		if vis := events["VisibilityTimeout"].(float64); vis < 6*approvalsTimeout {
 			t.Errorf("events visibility timeout %vs < 6 × approvals timeout %vs", vis, approvalsTimeout)
 		}
-		for _, name := range []string{"GrantsDLQ", "AuditDLQ"} {
+		for _, name := range []string{"GrantsDLQ", "AuditDLQ", "SlackWorkDLQ"} {
 			if fifo := full.one(t, name).Properties["FifoQueue"]; fifo != nil {
 				t.Errorf("%s: FifoQueue %v, want a standard queue", name, fifo)
 			}
@@ -829,19 +864,31 @@ func TestStack(t *testing.T) {
 			reserved[functionsByRef[short(id)]] = f.Properties["ReservedConcurrentExecutions"]
 		}
 		want := map[string]any{fnSlack: nil, fnAPI: nil, fnApprovals: nil, fnAudit: nil,
-			fnReconciler: float64(1), fnGrantTasks: float64(DefaultTaskConcurrency), "escalator-webhook": float64(DefaultTaskConcurrency)}
+			fnReconciler: float64(1), fnGrantTasks: float64(DefaultTaskConcurrency)}
+		for _, s := range strategyNames() {
+			want[escalatorName(s)] = float64(DefaultTaskConcurrency)
+		}
 		if d := cmp.Diff(want, reserved); d != "" {
 			t.Errorf("reserved concurrency (-want +got):\n%s", d)
 		}
-		configs := full.ofType("AWS::Lambda::EventInvokeConfig")
-		if len(configs) != 1 {
-			t.Fatalf("%d event invoke configs, want the reconciler's", len(configs))
+		configs := map[string]map[string]any{}
+		for _, c := range full.ofType("AWS::Lambda::EventInvokeConfig") {
+			configs[expr(c.Properties["FunctionName"])] = c.Properties
 		}
-		for _, c := range configs {
-			p := c.Properties
-			if expr(p["FunctionName"]) != "Reconciler" || p["MaximumRetryAttempts"] != float64(0) || p["Qualifier"] != "$LATEST" {
-				t.Errorf("event invoke config %v, want the reconciler's with no retry", p)
-			}
+		if len(configs) != 2 {
+			t.Fatalf("event invoke configs of %v, want the reconciler's and slack's", slices.Collect(maps.Keys(configs)))
+		}
+		if p := configs["Reconciler"]; p["MaximumRetryAttempts"] != float64(0) || p["Qualifier"] != "$LATEST" {
+			t.Errorf("reconciler's event invoke config %v, want no retry", p)
+		}
+		// The slack function's work after an answer: one retry, within 10
+		// minutes, then SlackWorkDLQ.
+		p := configs["Slack"]
+		dest, _ := p["DestinationConfig"].(map[string]any)
+		onFailure, _ := dest["OnFailure"].(map[string]any)
+		if p["MaximumRetryAttempts"] != float64(1) || p["MaximumEventAgeInSeconds"] != float64(600) || p["Qualifier"] != "$LATEST" ||
+			expr(onFailure["Destination"]) != "SlackWorkDLQ.Arn" || dest["OnSuccess"] != nil {
+			t.Errorf("slack's event invoke config %v, want one retry in 10 minutes, failures to SlackWorkDLQ", p)
 		}
 	})
 
@@ -947,7 +994,7 @@ allow_revoke: true
 fields:
   - {name: reason, type: sting}
 strategy:
-  type: okta
+  type: jira
   targets: [{id: a, label: A}]
 `
 
@@ -960,7 +1007,7 @@ func TestBadFlowFailsSynth(t *testing.T) {
 	file := filepath.Join(dir, "bad.yaml")
 	for _, want := range []string{
 		file + `:6: field "reason": type "sting" is not a field type`,
-		file + `:8: strategy type "okta" is not known; the types are webhook`,
+		file + `:8: strategy type "jira" is not known; the types are ` + strings.Join(strategyNames(), ", "),
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v\nwant it to contain %q", err, want)
@@ -981,8 +1028,12 @@ func TestSynthCommand(t *testing.T) {
 	if out, err := exec.Command("go", append(args, "./infra")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	run := func(flows string) (output, outdir string, err error) {
-		ctx, _ := json.Marshal(map[string]string{ctxLambdaDir: lambdaDir(t, "webhook"), ctxFlowsDir: flows})
+	run := func(flows string, more ...string) (output, outdir string, err error) {
+		m := map[string]string{ctxLambdaDir: lambdaDir(t), ctxFlowsDir: flows}
+		for i := 0; i+1 < len(more); i += 2 {
+			m[more[i]] = more[i+1]
+		}
+		ctx, _ := json.Marshal(m)
 		outdir = t.TempDir()
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "CDK_OUTDIR="+outdir, "CDK_CONTEXT_JSON="+string(ctx),
@@ -997,17 +1048,29 @@ func TestSynthCommand(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 			t.Fatalf("exit %v, want status 1; output:\n%s", err, out)
 		}
-		if want := filepath.Join(dir, "bad.yaml") + ":8: strategy type \"okta\" is not known"; !strings.Contains(out, want) {
+		if want := filepath.Join(dir, "bad.yaml") + ":8: strategy type \"jira\" is not known"; !strings.Contains(out, want) {
 			t.Errorf("output does not say %q:\n%s", want, out)
 		}
 	})
+	// The repository's flows, with the cdk.json context of an earlier
+	// version, which listed the strategies to deploy: it still synthesizes,
+	// with a note, and every strategy of the build is deployed.
 	t.Run("repository flows", func(t *testing.T) {
-		out, dir, err := run("flows")
+		out, dir, err := run("flows", ctxStrategies, "webhook")
 		if err != nil {
 			t.Fatalf("%v:\n%s", err, out)
 		}
-		if _, err := os.Stat(filepath.Join(dir, defaultStackName+".template.json")); err != nil {
-			t.Errorf("no template: %v\n%s", err, out)
+		if n := strings.Count(out, "latch infra: note: latch:strategies is ignored"); n != 1 {
+			t.Errorf("%d notes about latch:strategies, want one:\n%s", n, out)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, defaultStackName+".template.json"))
+		if err != nil {
+			t.Fatalf("no template: %v\n%s", err, out)
+		}
+		for _, s := range strategyNames() {
+			if !strings.Contains(string(b), `"LATCH_STRATEGY": "`+s+`"`) {
+				t.Errorf("no escalator function for %s", s)
+			}
 		}
 	})
 }
@@ -1066,15 +1129,13 @@ func TestPropsErrors(t *testing.T) {
 		change func(*LatchStackProps)
 		want   string
 	}{
-		{"unknown strategy", func(p *LatchStackProps) { p.Strategies = []string{"webhook", "nosuch"} }, `strategy "nosuch": unknown`},
-		{"no strategy", func(p *LatchStackProps) { p.Strategies = nil }, "no strategies"},
 		{"missing bootstrap", func(p *LatchStackProps) { p.LambdaDir = t.TempDir() },
 			"function slack: no prebuilt " + "%TMP%/slack/bootstrap: run `make lambdas`"},
 		{"bad role", func(p *LatchStackProps) { p.CrossAccountRoleArns = map[string][]string{"webhook": {"latch-target"}} },
 			`cross-account role "latch-target" (strategy webhook) is not an IAM role ARN`},
-		{"roles of an undeployed strategy", func(p *LatchStackProps) {
-			p.CrossAccountRoleArns = map[string][]string{"aws_iam": {testRole}}
-		}, `cross-account roles for strategy "aws_iam", which is not deployed`},
+		{"roles of a strategy not in the build", func(p *LatchStackProps) {
+			p.CrossAccountRoleArns = map[string][]string{"jira": {testRole}}
+		}, `cross-account roles for strategy "jira", which this build does not have`},
 		{"bad domain", func(p *LatchStackProps) { p.Domains = []string{"@example.com"} }, `domain "@example.com"`},
 		{"audit secret as a setting", func(p *LatchStackProps) {
 			p.AuditSettings = map[string]string{"LATCH_AUDIT_HTTP_SECRET": "s3cret"}
@@ -1150,11 +1211,12 @@ func TestContextValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &LatchStackProps{LambdaDir: defaultLambdaDir, FlowsDir: defaultFlowsDir, Domains: []string{"example.com"},
-		AlarmEmail: testEmail, Strategies: []string{"webhook"}, CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
+		AlarmEmail: testEmail, CrossAccountRoleArns: map[string][]string{"webhook": {testRole}},
 		LogRetention: "ONE_MONTH", AuditSettings: map[string]string{"LATCH_AUDIT_HTTP_URL": "https://audit.example.com"},
 		SlackSettings:        map[string]string{"SLACK_API_URL": "https://slack-gov.com/api/"},
 		StateMachineLogLevel: "ALL", StateMachineLogExecutionData: true, TaskConcurrency: jsii.Number(0), APIRate: 20, APIBurst: 40}
-	if name != defaultStackName || !cmp.Equal(p, want, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "StackProps" }, cmp.Ignore())) {
+	if name != defaultStackName || !cmp.Equal(p, want, cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "StackProps" }, cmp.Ignore()),
+		cmpopts.IgnoreUnexported(LatchStackProps{})) {
 		t.Errorf("propsFromContext = %q, %+v; want %+v", name, p, want)
 	}
 }

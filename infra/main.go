@@ -12,7 +12,7 @@
 //	latch:flowsDir              the flow files (default flows)
 //	latch:domains               the organisation's email domains: ["example.com"] or "example.com,example.org"
 //	latch:alarmEmail            subscribed to the alarm topic
-//	latch:strategies            the strategies deployed: ["webhook"]
+//	latch:strategies            ignored (every strategy of the build is deployed); noted at synth
 //	latch:crossAccountRoleArns  per strategy, the roles its escalator may assume: {"aws_iam": ["arn:aws:iam::…:role/…"]}
 //	latch:auditFirehoseStream   a Firehose stream the audit function ships to
 //	latch:auditSettings         the audit destinations' other settings: {"LATCH_AUDIT_DATADOG_SITE": "EU1"}
@@ -59,7 +59,7 @@ func run() error {
 			Region:  envOrNil("CDK_DEFAULT_REGION"),
 		},
 	}
-	warnUndeployedStrategies(os.Stderr, props.Strategies)
+	noteIgnoredStrategies(os.Stderr, app.Node().TryGetContext(jsii.String(ctxStrategies)) != nil)
 	if _, err := NewLatchStack(app, name, props); err != nil {
 		return err
 	}

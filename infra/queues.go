@@ -34,6 +34,11 @@ type queues struct {
 	// AuditDLQ receives the stream records the audit function could not
 	// ship (the on-failure destination of its event source mapping).
 	AuditDLQ awssqs.Queue
+	// SlackWorkDLQ receives the slack function's work after an answer to
+	// Slack (its asynchronous invocations of itself) that failed or could
+	// not run in time: the on-failure destination of its asynchronous
+	// invocations. Each failure has raised the SlackErrors alarm.
+	SlackWorkDLQ awssqs.Queue
 }
 
 func newQueues(stack awscdk.Stack) *queues {
@@ -70,10 +75,11 @@ func newQueues(stack awscdk.Stack) *queues {
 	}
 	q.GrantsDLQ = standardDLQ("GrantsDLQ")
 	q.AuditDLQ = standardDLQ("AuditDLQ")
+	q.SlackWorkDLQ = standardDLQ("SlackWorkDLQ")
 	return q
 }
 
 // deadLetterQueues returns the dead-letter queues by construct id, for alarms.
 func (q *queues) deadLetterQueues() map[string]awssqs.Queue {
-	return map[string]awssqs.Queue{"EventsDLQ": q.EventsDLQ, "GrantsDLQ": q.GrantsDLQ, "AuditDLQ": q.AuditDLQ}
+	return map[string]awssqs.Queue{"EventsDLQ": q.EventsDLQ, "GrantsDLQ": q.GrantsDLQ, "AuditDLQ": q.AuditDLQ, "SlackWorkDLQ": q.SlackWorkDLQ}
 }

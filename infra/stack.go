@@ -34,7 +34,10 @@ type LatchStackProps struct {
 	// AlarmEmail, when set, is subscribed to the alarm topic.
 	AlarmEmail string
 	// Strategies are the strategy types deployed, one escalator function
-	// each (escalator-<strategy>). Every flow's strategy must be one of them.
+	// each (escalator-<strategy>): NewLatchStack sets them to every strategy
+	// of this build (pkg/strategies.Types), whatever is given, so that no
+	// deployment can remove the function that revokes a strategy's open
+	// grants.
 	Strategies []string
 	// CrossAccountRoleArns are, per strategy, the IAM roles its escalator may
 	// assume (sts:AssumeRole on exactly these).
@@ -71,6 +74,11 @@ type LatchStackProps struct {
 	// API throttling of the HTTP API's default stage, per second: steady
 	// rate and burst; zero means DefaultAPIRate and DefaultAPIBurst.
 	APIRate, APIBurst float64
+
+	// usedStrategies are the strategies the flows use: only their
+	// escalators (and the reconciler's drift checks) get the strategies'
+	// own actions in AWS.
+	usedStrategies []string
 }
 
 // Defaults of the props.
@@ -109,13 +117,15 @@ func NewLatchStack(scope constructs.Construct, id string, props *LatchStackProps
 	if p.APIBurst == 0 {
 		p.APIBurst = DefaultAPIBurst
 	}
+	p.Strategies = latchstrategies.Types()
 	if err := p.check(); err != nil {
 		return nil, err
 	}
-	flowFiles, err := loadFlows(p.FlowsDir, p.Strategies)
+	flowFiles, used, err := loadFlows(p.FlowsDir, p.Strategies)
 	if err != nil {
 		return nil, err
 	}
+	p.usedStrategies = used
 
 	stack := awscdk.NewStack(scope, jsii.String(id), &p.StackProps)
 	s := &LatchStack{Stack: stack}
@@ -153,20 +163,9 @@ func (p *LatchStackProps) check() error {
 	if p.FlowsDir == "" {
 		errs = append(errs, errors.New("FlowsDir (context latch:flowsDir) is empty"))
 	}
-	if len(p.Strategies) == 0 {
-		errs = append(errs, errors.New("no strategies (context latch:strategies): deploy at least one, e.g. [\"webhook\"]"))
-	}
-	for i, s := range p.Strategies {
-		if _, ok := latchstrategies.Get(s); !ok {
-			errs = append(errs, fmt.Errorf("strategy %q: unknown; this build has %s", s, strings.Join(strategyNames(), ", ")))
-		}
-		if slices.Contains(p.Strategies[:i], s) {
-			errs = append(errs, fmt.Errorf("strategy %q is listed twice", s))
-		}
-	}
 	for s, arns := range p.CrossAccountRoleArns {
 		if !slices.Contains(p.Strategies, s) {
-			errs = append(errs, fmt.Errorf("cross-account roles for strategy %q, which is not deployed", s))
+			errs = append(errs, fmt.Errorf("cross-account roles for strategy %q, which this build does not have (it has %s)", s, strings.Join(strategyNames(), ", ")))
 		}
 		for _, a := range arns {
 			if !roleArn.MatchString(a) {

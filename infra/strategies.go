@@ -19,18 +19,16 @@ func escalatorTimeout(strategy string) time.Duration {
 
 func strategyNames() []string { return latchstrategies.Types() }
 
-// warnUndeployedStrategies warns, at synth, about the strategies of this
-// build that the deployment leaves out (latch:strategies). A strategy taken
-// out of a deployment loses its escalator function, and grants made under it
-// that are still open could not be revoked (the reconciler reports them as
-// revoke_overdue); synth cannot see the table, so it warns instead of
-// checking.
-func warnUndeployedStrategies(w io.Writer, deployed []string) {
-	for _, s := range latchstrategies.Types() {
-		if !slices.Contains(deployed, s) {
-			fmt.Fprintf(w, "latch infra: warning: strategy %q is not deployed (latch:strategies); if it was before, "+
-				"keep it until its open grants have ended: a grant whose strategy has no escalator function cannot be revoked\n", s)
-		}
+// noteIgnoredStrategies notes, at synth, that the context latch:strategies
+// (set: given) of earlier versions is ignored. Every strategy of this build
+// gets its escalator function, so that no deployment can take away the
+// function that revokes a strategy's open grants; a function costs nothing
+// while it is idle, and its role has its strategy's actions only while a
+// flow uses the strategy (usedStrategies).
+func noteIgnoredStrategies(w io.Writer, set bool) {
+	if set {
+		fmt.Fprintf(w, "latch infra: note: latch:strategies is ignored: every strategy of this build (%s) has its escalator function\n",
+			strings.Join(strategyNames(), ", "))
 	}
 }
 

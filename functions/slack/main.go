@@ -1,7 +1,9 @@
 // Command slack is the Slack ingress function: Slack's commands,
 // interactions, options and events through API Gateway, served by the same
 // handler as latch server's /slack routes. New requests and people's
-// decisions go to the events queue.
+// decisions go to the events queue. It answers Slack at once and does the
+// work that follows the answer in an asynchronous invocation of itself
+// (boot.Slack.LambdaHandler).
 package main
 
 import (
@@ -24,5 +26,5 @@ func main() {
 	var err error
 	slack.Engine, err = parts.EdgeEngine()
 	boot.Must(env, err)
-	lambda.Start(apigw.HandlerWithLog(slack.Handler(), env.Log))
+	lambda.Start(slack.LambdaHandler(apigw.HandlerWithLog(slack.Handler(), env.Log)))
 }

@@ -55,6 +55,12 @@ type App struct {
 	// new goroutine; a host whose process may stop once it has answered
 	// (a Lambda) runs it where it survives.
 	After func(work func())
+	// Defer, when set, hands the work that follows an answer to a queue
+	// and returns at once; the queue's consumer runs it with RunJob (on
+	// Lambda the Slack function invokes itself with the job, EncodeJob).
+	// When Defer fails, the work runs through After instead. Nil: the work
+	// runs through After.
+	Defer func(ctx context.Context, job Job) error
 
 	once      sync.Once
 	seenMu    sync.Mutex
@@ -91,14 +97,24 @@ func RunNow(work func()) { work() }
 // afterBudget bounds work done after the answer.
 const afterBudget = 30 * time.Second
 
-// later runs work after the answer to Slack, with a context that outlives
-// the request's but keeps its values.
-func (a *App) later(ctx context.Context, work func(ctx context.Context)) {
+// later has job's work done after the answer to Slack: handed to Defer,
+// or run through After with a context that outlives the request's but
+// keeps its values.
+func (a *App) later(ctx context.Context, job Job) {
+	if a.Defer != nil {
+		err := a.Defer(ctx, job)
+		if err == nil {
+			return
+		}
+		a.Log.WarnContext(ctx, "could not queue the work after an answer to Slack: it runs here", "kind", job.Kind, "err", err)
+	}
 	ctx = context.WithoutCancel(ctx)
 	run := func() {
 		ctx, cancel := context.WithTimeout(ctx, afterBudget)
 		defer cancel()
-		work(ctx)
+		if err := a.RunJob(ctx, job); err != nil {
+			a.Log.WarnContext(ctx, "the work after an answer to Slack failed", "kind", job.Kind, "err", err)
+		}
 	}
 	if a.After != nil {
 		a.After(run)
@@ -221,14 +237,12 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	var inner struct {
 		Type string `json:"type"`
-		User string `json:"user"`
-		Tab  string `json:"tab"`
 	}
 	_ = json.Unmarshal(ev.Event, &inner)
 	switch inner.Type {
 	case "app_home_opened":
-		if inner.Tab == "home" && inner.User != "" {
-			a.later(r.Context(), func(ctx context.Context) { a.publishHome(ctx, ev.TeamID, inner.User) })
+		if _, ok := homeOpened(ev); ok {
+			a.later(r.Context(), Job{Kind: JobEvent, Body: body})
 		}
 	case "app_uninstalled", "tokens_revoked":
 		a.Log.Error("the Slack app was uninstalled or its tokens revoked: Latch can no longer post to Slack; reinstall it and set SLACK_BOT_TOKEN",
@@ -237,6 +251,18 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 		a.Log.Debug("slack event acknowledged", "type", ev.Type, "event", inner.Type, "event_id", ev.EventID)
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// homeOpened returns the person who opened the app's Home tab, when ev
+// says that someone did.
+func homeOpened(ev *Event) (string, bool) {
+	var inner struct {
+		Type string `json:"type"`
+		User string `json:"user"`
+		Tab  string `json:"tab"`
+	}
+	_ = json.Unmarshal(ev.Event, &inner)
+	return inner.User, inner.Type == "app_home_opened" && inner.Tab == "home" && inner.User != ""
 }
 
 // homeTeams returns the app's workspaces and its Enterprise Grid org (if

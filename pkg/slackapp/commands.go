@@ -43,9 +43,9 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 	case "help":
 		answer = ephemeral(helpText)
 	case "whoami":
-		a.later(ctx, func(ctx context.Context) { a.respond(ctx, cmd.ResponseURL, a.whoami(ctx, cmd)["text"].(string)) })
+		a.later(ctx, Job{Kind: JobCommand, Body: body})
 	case "", "req", "request":
-		answer = a.openRequest(ctx, cmd, arg)
+		answer = a.openRequest(ctx, cmd, arg, Job{Kind: JobCommand, Body: body})
 	default:
 		answer = ephemeral(fmt.Sprintf("`%s %s` is not something Latch knows.\n\n%s", escape(clipPlain(cmd.Command, 50)), escape(clipPlain(cmd.Text, 200)), helpText))
 	}
@@ -86,9 +86,9 @@ func loadingView() view {
 // openRequest opens the flow picker, or the named flow's request form. For
 // a person resolved lately it opens the form at once; else it opens a
 // loading modal (the one call before the answer) and, after the answer,
-// looks them up and replaces it with the form, or with why they may not
-// request.
-func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName string) map[string]any {
+// job (the command's, or the shortcut's) looks them up and replaces it with
+// the form, or with why they may not request (showRequest).
+func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName string, job Job) map[string]any {
 	if p, ok := a.cached(cmd.TeamID, cmd.UserID); ok {
 		v, refusal := a.requestViewFor(p, flowName)
 		if refusal != "" {
@@ -100,21 +100,29 @@ func (a *App) openRequest(ctx context.Context, cmd *SlashCommand, flowName strin
 	if err != nil {
 		return a.openFailed(ctx, cmd.UserID, err)
 	}
-	a.later(ctx, func(ctx context.Context) {
-		var v view
-		p, err := a.resolve(ctx, cmd.TeamID, cmd.UserID)
-		if err != nil {
-			v = messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(a.explain(ctx, err)))
-		} else if form, refusal := a.requestViewFor(p, flowName); refusal != "" {
-			v = messageView(callbackRequest+"_error", "Latch", refusal)
-		} else {
-			v = form
-		}
-		if err := a.Slack.UpdateView(ctx, id, hash, v); err != nil {
-			a.Log.WarnContext(ctx, "could not show the request form", "user", cmd.UserID, "err", err)
-		}
-	})
+	job.View, job.Hash = id, hash
+	a.later(ctx, job)
 	return nil
+}
+
+// showRequest replaces the loading modal (view id, hash) with the request
+// form for cmd's person, or with why they may not request.
+func (a *App) showRequest(ctx context.Context, cmd *SlashCommand, flowName, id, hash string) {
+	if id == "" {
+		return
+	}
+	var v view
+	p, err := a.resolve(ctx, cmd.TeamID, cmd.UserID)
+	if err != nil {
+		v = messageView(callbackRequest+"_error", "Latch", ":warning: "+escape(a.explain(ctx, err)))
+	} else if form, refusal := a.requestViewFor(p, flowName); refusal != "" {
+		v = messageView(callbackRequest+"_error", "Latch", refusal)
+	} else {
+		v = form
+	}
+	if err := a.Slack.UpdateView(ctx, id, hash, v); err != nil {
+		a.Log.WarnContext(ctx, "could not show the request form", "user", cmd.UserID, "err", err)
+	}
 }
 
 // openView opens v for a command, answering nil when it opened.

@@ -28,7 +28,9 @@
 // Latch's own tokens), and every builder keeps to Slack's limits, which
 // package blockkit knows. Commands and clicks are answered within Slack's 3
 // seconds: views.open is the only Web API call made before an answer, and
-// the rest runs after it (App.After).
+// the rest runs after it: a Job (the verified body and its kind) that
+// RunJob does, in process (App.After) or from a queue (App.Defer, with
+// EncodeJob and DecodeJob), as a Lambda needs.
 //
 // Package slacktest holds what tests need to act as Slack: request signing,
 // payloads as Slack sends them, and a recording fake of the Slack Web API

@@ -21,7 +21,7 @@ import (
 // handled after; a submission is answered from what the form carries, with
 // Web API calls (if any) bounded by what is left of the budget.
 func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
-	in, ok := readInteraction(w, r)
+	in, body, ok := readInteraction(w, r)
 	if !ok {
 		return
 	}
@@ -34,10 +34,10 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case InteractionBlockActions:
-		a.later(ctx, func(ctx context.Context) { a.act(ctx, in) })
+		a.later(ctx, Job{Kind: JobInteraction, Body: body})
 	case InteractionShortcut:
 		if in.CallbackID == ShortcutRequestAccess {
-			a.shortcut(ctx, in)
+			a.shortcut(ctx, in, Job{Kind: JobInteraction, Body: body})
 		}
 	case InteractionBlockSuggestion:
 		writeJSON(w, a.options(ctx, in))
@@ -48,9 +48,8 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 
 // shortcut opens the flow picker from the global shortcut, as /latch
 // does; a refusal, with no channel to answer in, is shown in a modal.
-func (a *App) shortcut(ctx context.Context, in *Interaction) {
-	cmd := &SlashCommand{TeamID: teamOf(in), UserID: in.User.ID, TriggerID: in.TriggerID, Command: "shortcut"}
-	answer := a.openRequest(ctx, cmd, "")
+func (a *App) shortcut(ctx context.Context, in *Interaction, job Job) {
+	answer := a.openRequest(ctx, shortcutCommand(in), "", job)
 	if answer == nil {
 		return
 	}
@@ -58,6 +57,11 @@ func (a *App) shortcut(ctx context.Context, in *Interaction) {
 	if _, _, err := a.Slack.OpenView(ctx, in.TriggerID, messageView(callbackRequest+"_error", "Latch", text)); err != nil {
 		a.Log.WarnContext(ctx, "could not answer the Request access shortcut", "user", in.User.ID, "err", err)
 	}
+}
+
+// shortcutCommand is the global shortcut as the command it stands for.
+func shortcutCommand(in *Interaction) *SlashCommand {
+	return &SlashCommand{TeamID: teamOf(in), UserID: in.User.ID, TriggerID: in.TriggerID, Command: "shortcut"}
 }
 
 // teamOf is the workspace an interaction happened in.
@@ -359,7 +363,7 @@ func (a *App) options(ctx context.Context, in *Interaction) map[string]any {
 // serveOptions answers the options load URL: Slack posts a block_suggestion
 // there when someone types into an external select.
 func (a *App) serveOptions(w http.ResponseWriter, r *http.Request) {
-	if in, ok := readInteraction(w, r); ok {
+	if in, _, ok := readInteraction(w, r); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), ackBudget)
 		defer cancel()
 		writeJSON(w, a.options(ctx, in))
@@ -367,15 +371,16 @@ func (a *App) serveOptions(w http.ResponseWriter, r *http.Request) {
 }
 
 // readInteraction reads and parses an interaction's body, answering 400
-// itself when it cannot.
-func readInteraction(w http.ResponseWriter, r *http.Request) (*Interaction, bool) {
+// itself when it cannot. It returns the body too, for the work after the
+// answer (Job).
+func readInteraction(w http.ResponseWriter, r *http.Request) (*Interaction, []byte, bool) {
 	body, err := readBody(r)
 	if err == nil {
 		var in *Interaction
 		if in, err = ParseInteraction(body); err == nil {
-			return in, true
+			return in, body, true
 		}
 	}
 	writeError(w, http.StatusBadRequest, err)
-	return nil, false
+	return nil, nil, false
 }

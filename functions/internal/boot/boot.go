@@ -17,6 +17,7 @@
 //	<NAME>_ARN                  a secret whose value is <NAME> (deployments of earlier versions)
 //	LATCH_*_SECRETS_ARN         a secret holding a JSON object of named values (a flow's secret_env, audit keys)
 //	LATCH_SECRETS_TTL           how long a secret's value is used before it is read again (default 5m)
+//	LATCH_SLACK_DEFER           "invoke": the slack function does the work after an answer in its own asynchronous invocation (slackjobs.go)
 //
 // Every secret is read through one cache (secrets.go): a value is read again
 // once it is older than LATCH_SECRETS_TTL, so a rotation reaches every warm

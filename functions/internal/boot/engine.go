@@ -156,8 +156,9 @@ type Slack struct {
 	// Engine is given to every app built.
 	Engine *engine.Engine
 
-	p    *Parts
-	live Live[slackState]
+	p       *Parts
+	live    Live[slackState]
+	invoker invokeAPI // nil: Lambda's client (tests set a fake)
 }
 
 type slackState struct {
@@ -213,6 +214,12 @@ func (s *Slack) build(ctx context.Context, signed bool) (slackState, error) {
 			return slackState{}, nil
 		}
 		app.SigningSecret = []byte(secret)
+		// The work after an answer goes to the function itself, so the
+		// answer need not wait for it (slackjobs.go); RunNow stays for
+		// when that fails.
+		if app.Defer, err = s.deferToSelf(app); err != nil {
+			return slackState{}, err
+		}
 	}
 	if s.p.Queue != nil { // approvals has none: there the app only notifies
 		app.Queue, app.Submit = s.p.Queue, s.p.Queue.PublishCreate
