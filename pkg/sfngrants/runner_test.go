@@ -248,7 +248,7 @@ func TestRunnerDeescalate(t *testing.T) {
 			}
 			tokens := &sfngrants.MemoryTokens{}
 			if tt.token != "" {
-				_ = tokens.PutHoldToken(context.Background(), id, tt.token, fixedNow)
+				_ = tokens.PutHoldToken(context.Background(), id, tt.token, "", fixedNow)
 			}
 			r := newTestRunner(t, api, grantStore{id: {ID: id, Flow: flowName, Status: tt.status, Version: 7}}, tokens)
 			err := r.Deescalate(context.Background(), id)
@@ -310,7 +310,7 @@ func TestRunnerWake(t *testing.T) {
 			api.on("SendTaskSuccess", tt.answer...)
 			tokens := &sfngrants.MemoryTokens{}
 			if tt.token != "" {
-				_ = tokens.PutHoldToken(context.Background(), id, tt.token, fixedNow)
+				_ = tokens.PutHoldToken(context.Background(), id, tt.token, "", fixedNow)
 			}
 			r := newTestRunner(t, api, grantStore{}, tokens)
 			err := r.Wake(context.Background(), id, at)
