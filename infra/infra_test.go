@@ -308,7 +308,8 @@ func wantPermissions(full bool) map[string]permissions {
 		grant(p, tableRW, tableReadActions...)
 		grant(p, []string{"Table.Arn"}, tableWriteActions...)
 	}
-	for _, p := range []permissions{slack, api, rec} {
+	// The grant tasks and the escalators send their reports themselves.
+	for _, p := range []permissions{slack, api, rec, tasks, esc} {
 		grant(p, []string{"Events.Arn"}, "sqs:SendMessage")
 	}
 	grant(slack, []string{"AppSecrets"}, "secretsmanager:GetSecretValue")
@@ -338,7 +339,7 @@ func wantPermissions(full bool) map[string]permissions {
 	}
 	sm := permissions{}
 	grant(sm, []string{"EscalatorWebhook.Arn", "Granttasks.Arn"}, "lambda:InvokeFunction")
-	grant(sm, []string{"Events.Arn", "GrantsDLQ.Arn"}, "sqs:SendMessage")
+	grant(sm, []string{"GrantsDLQ.Arn"}, "sqs:SendMessage")
 	grant(sm, []string{"*"}, logDelivery...)
 	return map[string]permissions{
 		"SlackRole": slack, "ApiRole": api, "ApprovalsRole": approvals, "GranttasksRole": tasks,
@@ -433,8 +434,8 @@ func TestStack(t *testing.T) {
 			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants", envEventsDLQURL: "EventsDLQ",
 				envEscalatorArns: `{"webhook":"` + "EscalatorWebhook.Arn" + `"}`,
 				envAppSecretsArn: "AppSecrets", envHooksSecretsArn: "IntegrationSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
-			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
-			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
+			fnGrantTasks: withFlows(map[string]string{envTable: "Table", envEventsQueueURL: "Events"}),
+			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook", envEventsQueueURL: "Events",
 				envStrategySecrets: "IntegrationSecrets", envHooksSecretsArn: "IntegrationSecrets"}),
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
 				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "IntegrationSecrets"}),
@@ -677,7 +678,7 @@ func TestStack(t *testing.T) {
 		// The definition is pkg/sfngrants', with this stack's function and
 		// queues in it (expr renders the tokens CloudFormation resolves).
 		want, err := sfngrants.Definition(sfngrants.Resources{
-			GrantTaskFunction: "Granttasks.Arn", EventsQueueURL: "Events", DeadLetterQueueURL: "GrantsDLQ",
+			GrantTaskFunction: "Granttasks.Arn", DeadLetterQueueURL: "GrantsDLQ",
 		})
 		if err != nil {
 			t.Fatal(err)

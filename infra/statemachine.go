@@ -11,7 +11,8 @@ import (
 
 // newGrantStateMachine is the grant lifecycle: one Standard execution per
 // grant. Its role may invoke exactly the escalator and granttasks functions
-// and send to exactly the events queue and the grants DLQ.
+// and send to exactly the grants DLQ (the tasks send their reports to the
+// events queue themselves).
 func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions, q *queues) awsstepfunctions.StateMachine {
 	// The definition is pkg/sfngrants': the CDK tokens of the ARN and URLs
 	// are placed in its strings and resolved by CloudFormation. The escalate
@@ -19,7 +20,6 @@ func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions,
 	// execution's input (approvals puts it there, from LATCH_ESCALATOR_ARNS).
 	asl, err := sfngrants.Definition(sfngrants.Resources{
 		GrantTaskFunction:  *fs.GrantTasks.Fn.FunctionArn(),
-		EventsQueueURL:     *q.Events.QueueUrl(),
 		DeadLetterQueueURL: *q.GrantsDLQ.QueueUrl(),
 		DeadLetterFIFO:     false,
 	})
@@ -41,7 +41,7 @@ func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions,
 	}))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("sqs:SendMessage"),
-		Resources: &[]*string{q.Events.QueueArn(), q.GrantsDLQ.QueueArn()},
+		Resources: &[]*string{q.GrantsDLQ.QueueArn()},
 	}))
 	// Under /aws/vendedlogs/: CloudWatch Logs then needs no resource
 	// policy entry for the log group, whose 5,120 characters an account

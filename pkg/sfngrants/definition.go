@@ -15,9 +15,8 @@ type Resources struct {
 	// GrantTaskFunction is the ARN (or name) of the function that runs the
 	// Hold and failure-report tasks (TaskHandler). The escalate and revoke
 	// tasks invoke the function named in the execution input (Input.Escalator).
+	// The tasks send their reports to the events queue themselves.
 	GrantTaskFunction string
-	// EventsQueueURL is the FIFO events queue the reports go to.
-	EventsQueueURL string
 	// DeadLetterQueueURL receives a DeadLetter when an execution fails for
 	// good; DeadLetterFIFO says whether it is a FIFO queue (a FIFO queue's
 	// dead-letter queue is one), so that a group and deduplication id are sent.
@@ -168,8 +167,8 @@ func Definition(r Resources) (string, error) { return DefinitionWith(r, Timing{}
 
 // DefinitionWith returns the state machine's definition with the given timing.
 func DefinitionWith(r Resources, t Timing) (string, error) {
-	if r.GrantTaskFunction == "" || r.EventsQueueURL == "" || r.DeadLetterQueueURL == "" {
-		return "", errors.New("sfngrants: GrantTaskFunction, EventsQueueURL and DeadLetterQueueURL are required")
+	if r.GrantTaskFunction == "" || r.DeadLetterQueueURL == "" {
+		return "", errors.New("sfngrants: GrantTaskFunction and DeadLetterQueueURL are required")
 	}
 	t = t.orDefault()
 	initial, most := t.seconds(t.RetryInitial), t.seconds(t.RetryMax)

@@ -44,7 +44,7 @@ func nexts(s map[string]any) []string {
 }
 
 func TestDefinitionGraph(t *testing.T) {
-	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, EventsQueueURL: eventsQueueURL,
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction,
 		DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +94,8 @@ func TestDefinitionGraph(t *testing.T) {
 
 func TestDefinitionResourcesAndRetries(t *testing.T) {
 	// The CDK app passes tokens: they are placed as they are.
-	fn, q, dlq := "${Token[TOKEN.101]}", "${Token[TOKEN.102]}", "${Token[TOKEN.103]}"
-	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: fn, EventsQueueURL: q, DeadLetterQueueURL: dlq})
+	fn, dlq := "${Token[TOKEN.101]}", "${Token[TOKEN.103]}"
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: fn, DeadLetterQueueURL: dlq})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,14 +196,14 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 	}
 
 	// Shorter timing, shorter retries.
-	short, _ := sfngrants.DefinitionWith(sfngrants.Resources{GrantTaskFunction: fn, EventsQueueURL: q, DeadLetterQueueURL: dlq},
+	short, _ := sfngrants.DefinitionWith(sfngrants.Resources{GrantTaskFunction: fn, DeadLetterQueueURL: dlq},
 		sfngrants.Timing{RevokeFor: time.Minute, EscalateAttempts: 2})
 	b := parse(t, short)
 	if got := b.States[sfngrants.StateRevoke]["Retry"].([]any)[0].(map[string]any)["MaxAttempts"]; got != 6.0 {
 		t.Errorf("revoke for a minute: %v retries, want 6 (1+2+4+8+16+30s)", got)
 	}
 
-	if _, err := sfngrants.Definition(sfngrants.Resources{EventsQueueURL: q, DeadLetterQueueURL: dlq}); err == nil {
+	if _, err := sfngrants.Definition(sfngrants.Resources{DeadLetterQueueURL: dlq}); err == nil {
 		t.Error("Definition without the grant-task function")
 	}
 }
@@ -213,7 +213,7 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 // the escalate tasks' answer, the Hold's own answer, a Pass) and in its
 // parameters.
 func TestDefinitionHoldTimeout(t *testing.T) {
-	def, _ := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, EventsQueueURL: eventsQueueURL,
+	def, _ := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction,
 		DeadLetterQueueURL: deadLetterURL})
 	a := parse(t, def)
 	hold := a.States[sfngrants.StateHold]

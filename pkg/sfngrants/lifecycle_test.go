@@ -3,6 +3,7 @@ package sfngrants_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -516,3 +517,57 @@ func TestEscalateTwiceStartsOneExecution(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestEscalatedReportLost: the escalated report never reaches the engine
+// (dead-lettered, say). The Hold after the escalate waits until the lease
+// end; the reconciler, finding the grant escalating for long, asks the
+// runner to escalate again, which has the Hold look again: it sends the
+// escalated report again (same id), and the grant goes on as usual.
+func TestEscalatedReportLost(t *testing.T) {
+	rt := newRig(t)
+	rt.pause()
+	r := rt.request("2h")
+	ex := rt.execution(rt.req(r.ID).GrantID)
+	g := rt.grant(ex.Name)
+	end, _ := g.NextDue()
+	rt.holding(ex, holdUntil(end))
+	rt.mu.Lock()
+	lost := len(rt.queue)
+	rt.queue = nil // the escalated report, lost
+	rt.mu.Unlock()
+	if lost != 1 {
+		t.Fatalf("%d messages queued, want the escalated report", lost)
+	}
+	rt.resume()
+
+	// Asked before the grant has been escalating for DueRecheck, the Hold
+	// looks again (a Recheck Hold, which answers itself with a Hold until
+	// the end) and waits on; asked after, it reports again.
+	holds := rt.sfn.count(ex, "StateEntered", sfngrants.StateHold)
+	if err := rt.runner.Escalate(context.Background(), g.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return rt.sfn.count(ex, "StateEntered", sfngrants.StateHold) == holds+2 },
+		func() string { return fmt.Sprintf("path %v", rt.sfn.entered(ex)) })
+	rt.holding(ex, holdUntil(end))
+	if got := rt.reports(eventsQueueURL); len(got) != 1 {
+		t.Errorf("reports %v, want the first escalated only", got)
+	}
+	rt.clock.Advance(sfngrants.DefaultTiming.DueRecheck)
+	if err := rt.runner.Escalate(context.Background(), g.ID); err != nil {
+		t.Fatal(err)
+	}
+	rt.waitFor(r.ID, latch.StatusActive)
+	msgs := rt.messages()
+	if len(msgs) != 2 || msgs[1].Type != events.TypeEscalated || msgs[1].ID != msgs[0].ID {
+		t.Errorf("messages %+v, want the escalated report sent again with its id", msgs)
+	}
+	rt.holding(ex, holdUntil(end))
+	if n := rt.esc.count("grant"); n != 1 {
+		t.Errorf("granted %d times, want once", n)
+	}
+	rt.do(latch.CmdRevoke, r.ID, ann)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s", e.Status)
+	}
+}

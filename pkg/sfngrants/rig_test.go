@@ -165,7 +165,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction,
-		EventsQueueURL: eventsQueueURL, DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
+		DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/pkg/latch"
@@ -595,5 +596,71 @@ func TestHandleEscalateReportsTheEscalatorsOutput(t *testing.T) {
 	}
 	if cmd.Output["mysql_user"] != "latch_ann" {
 		t.Errorf("escalated report %s lacks the output", out.Report.Body)
+	}
+}
+
+// Each task sends its own report to the events queue; one that cannot be
+// sent is a ReportError (which the escalate states never count as a failed
+// escalation), and the work is done again when the task is retried.
+func TestTasksSendTheirReports(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantEscalating
+	g.Leases = []latch.Lease{{RequestID: "req_a", Duration: 3600, EndsAt: fixedNow.Add(time.Hour)}}
+	esc := &fakeEscalator{}
+	h, _, _ := newHandler(g, esc)
+	reports := h.Reports.(*sentReports)
+	out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports.sent) != 1 || reports.sent[0].Type != events.TypeEscalated || reports.sent[0].ID != out.Report.ID {
+		t.Errorf("sent %+v, want the escalated report", reports.sent)
+	}
+	// The escalate task's answer is the Hold after it: until the lease end.
+	if want := (sfngrants.Hold{Until: fixedNow.Add(time.Hour).Format(time.RFC3339Nano), Seconds: 3600}); out.Hold == nil || *out.Hold != want {
+		t.Errorf("hold %+v, want %+v", out.Hold, want)
+	}
+
+	reports.err = errors.New("sqs: 503")
+	_, err = h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if r := lambdaError(err); r.Error != sfngrants.ErrorReport || !strings.Contains(err.Error(), "sqs: 503") {
+		t.Errorf("escalate with the queue down: %v (%s), want a ReportError saying why", err, r.Error)
+	}
+	if esc.count("grant") != 2 {
+		t.Errorf("granted %d times, want again on the retry", esc.count("grant"))
+	}
+}
+
+// A revoke that fails records its error (bounded, on one line) beside the
+// hold token, where the reconciler finds it for revoke_overdue; a token
+// written later keeps it.
+func TestRevokeErrorIsRecorded(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantDeescalating
+	long := errors.New("target API: 503 Service Unavailable\n<html>" + strings.Repeat("é", 400) + "</html>")
+	h, _, _ := newHandler(g, scripted("revoke", errDown, long))
+	ctx := context.Background()
+	if _, err := h.Tokens.RevokeError(ctx, g.ID); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("revoke error before any revoke: %v", err)
+	}
+	if _, err := h.Handle(ctx, sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil {
+		t.Fatal("the revoke failed, the task did not")
+	}
+	if got, err := h.Tokens.RevokeError(ctx, g.ID); err != nil || got != "deescalation_failed: "+errDown.Error() {
+		t.Errorf("revoke error %q, %v", got, err)
+	}
+	if err := h.Tokens.PutHoldToken(ctx, g.ID, "tok-later", "", fixedNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(ctx, sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil {
+		t.Fatal("the revoke failed, the task did not")
+	}
+	got, err := h.Tokens.RevokeError(ctx, g.ID)
+	if err != nil || len(got) > sfngrants.MaxRevokeError || !strings.HasPrefix(got, "deescalation_failed: target API: 503 Service Unavailable <html>é") ||
+		!strings.HasSuffix(got, "…") || strings.ContainsAny(got, "\n\r") || !utf8.ValidString(got) {
+		t.Errorf("revoke error %q (%d bytes), %v; want one line of at most %d bytes, cut", got, len(got), err, sfngrants.MaxRevokeError)
+	}
+	if tok, _, _ := h.Tokens.HoldToken(ctx, g.ID); tok != "tok-later" {
+		t.Errorf("the token beside the revoke error is %q", tok)
 	}
 }
