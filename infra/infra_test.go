@@ -769,6 +769,12 @@ func TestStack(t *testing.T) {
 				t.Errorf("no %s output", o)
 			}
 		}
+		// latch admin redrive moves the events DLQ back to the events queue.
+		for o, want := range map[string]string{"EventsQueueUrl": "Events", "EventsDLQUrl": "EventsDLQ"} {
+			if got := expr(full.Outputs[o]["Value"]); got != want {
+				t.Errorf("output %s is %q, want %s's URL", o, got, want)
+			}
+		}
 	})
 
 	t.Run("cfn-lint", func(t *testing.T) {
