@@ -339,7 +339,7 @@ func wantPermissions(full bool) map[string]permissions {
 	}
 	sm := permissions{}
 	grant(sm, []string{"EscalatorWebhook.Arn", "Granttasks.Arn"}, "lambda:InvokeFunction")
-	grant(sm, []string{"GrantsDLQ.Arn"}, "sqs:SendMessage")
+	grant(sm, []string{"Events.Arn", "GrantsDLQ.Arn"}, "sqs:SendMessage") // Events: executions started under an earlier definition
 	grant(sm, []string{"*"}, logDelivery...)
 	return map[string]permissions{
 		"SlackRole": slack, "ApiRole": api, "ApprovalsRole": approvals, "GranttasksRole": tasks,

@@ -11,8 +11,11 @@ import (
 
 // newGrantStateMachine is the grant lifecycle: one Standard execution per
 // grant. Its role may invoke exactly the escalator and granttasks functions
-// and send to exactly the grants DLQ (the tasks send their reports to the
-// events queue themselves).
+// and send to exactly the events queue and the grants DLQ. This definition
+// sends only to the DLQ (the tasks send their reports themselves); an
+// execution started under an earlier definition, which sent the reports
+// from the state machine, runs on it until it ends (up to a year), so the
+// role keeps the events queue.
 func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions, q *queues) awsstepfunctions.StateMachine {
 	// The definition is pkg/sfngrants': the CDK tokens of the ARN and URLs
 	// are placed in its strings and resolved by CloudFormation. The escalate
@@ -41,7 +44,7 @@ func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions,
 	}))
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Actions:   jsii.Strings("sqs:SendMessage"),
-		Resources: &[]*string{q.GrantsDLQ.QueueArn()},
+		Resources: &[]*string{q.Events.QueueArn(), q.GrantsDLQ.QueueArn()},
 	}))
 	// Under /aws/vendedlogs/: CloudWatch Logs then needs no resource
 	// policy entry for the log group, whose 5,120 characters an account
