@@ -25,6 +25,7 @@ func (rt *rig) active(duration string) (latch.Request, latch.Grant, *execution) 
 	rt.t.Helper()
 	r := rt.request(duration)
 	r = rt.waitFor(r.ID, latch.StatusActive)
+	rt.idle() // the escalated report's effects (the Wake) carried out before a test moves the clock
 	ex := rt.execution(r.GrantID)
 	g := rt.grant(r.GrantID)
 	end, ok := g.NextDue()

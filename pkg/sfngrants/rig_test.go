@@ -365,6 +365,13 @@ func (rt *rig) pause() {
 	}
 }
 
+// idle waits until the approvals consumer has handled the message it is
+// on, effects included.
+func (rt *rig) idle() {
+	rt.pause()
+	rt.resume()
+}
+
 func (rt *rig) resume() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
