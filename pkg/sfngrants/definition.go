@@ -46,7 +46,9 @@ type Timing struct {
 	// the bound on how late a lease end is noticed if a wake-up is lost.
 	MaxHold time.Duration
 	// DueRecheck is how long a Hold waits for the engine's answer to a due
-	// report before it reports due again.
+	// report before it reports due again (the timeout of Due's Hold), and
+	// how long a grant may stay escalating before a Hold that looks again
+	// sends the escalated report again.
 	DueRecheck time.Duration
 }
 
@@ -54,7 +56,7 @@ type Timing struct {
 // over about a minute; a revoke with waits of at most 30 seconds for the
 // first hour, then five minutes, for a day per execution.
 // A Hold looks at its grant at least daily, and every 15 minutes while it
-// waits for the engine (a due reported, an escalation not yet recorded).
+// waits for the engine's answer to a due it reported.
 var DefaultTiming = Timing{RetryInitial: time.Second, RetryMax: 5 * time.Minute, EscalateAttempts: 6,
 	RevokeFor: 24 * time.Hour, RevokeFastMax: 30 * time.Second, RevokeFastFor: time.Hour,
 	MaxHold: 24 * time.Hour, DueRecheck: 15 * time.Minute}
