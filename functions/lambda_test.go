@@ -7,12 +7,15 @@ package functions_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,7 +186,48 @@ type deployment struct {
 	store  *dynamostore.Store
 	slack  *slacktest.Server
 	target *signingtest.Receiver
+	sqs    *fakeSQS
 	env    map[string]string
+}
+
+// fakeSQS answers SendMessage in the SQS JSON protocol (AWS JSON 1.0,
+// X-Amz-Target AmazonSQS.SendMessage) and records the bodies sent: the grant
+// tasks send their reports to the events queue themselves.
+type fakeSQS struct {
+	url    string
+	mu     sync.Mutex
+	bodies []string
+}
+
+func newFakeSQS(t testing.TB) *fakeSQS {
+	f := &fakeSQS{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ QueueUrl, MessageBody string }
+		if r.Header.Get("X-Amz-Target") != "AmazonSQS.SendMessage" || json.NewDecoder(r.Body).Decode(&in) != nil {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"__type":"com.amazonaws.sqs#InvalidAction","message":"not supported by this fake"}`)
+			return
+		}
+		f.mu.Lock()
+		f.bodies = append(f.bodies, in.MessageBody)
+		n := len(f.bodies)
+		f.mu.Unlock()
+		sum := md5.Sum([]byte(in.MessageBody))
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_ = json.NewEncoder(w).Encode(map[string]string{"MD5OfMessageBody": hex.EncodeToString(sum[:]),
+			"MessageId": fmt.Sprintf("5fea7756-0ea4-451a-a703-a558b933e27%d", n%10), "SequenceNumber": fmt.Sprintf("188494964604676961%02d", n%100)})
+	}))
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	return f
+}
+
+// sent returns the bodies sent so far.
+func (f *fakeSQS) sent() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.bodies...)
 }
 
 func newDeployment(t testing.TB) *deployment {
@@ -195,7 +239,7 @@ func newDeployment(t testing.TB) *deployment {
 		t.Fatal(err)
 	}
 	d := &deployment{store: dynamostore.New(client, table), slack: slacktest.NewServer(t),
-		target: signingtest.NewReceiver(t, []byte(webhookSecret), nil)}
+		target: signingtest.NewReceiver(t, []byte(webhookSecret), nil), sqs: newFakeSQS(t)}
 	flowsDir := t.TempDir()
 	write := func(name, text string) {
 		if err := os.WriteFile(filepath.Join(flowsDir, name), []byte(text), 0o600); err != nil {
@@ -221,7 +265,7 @@ approval:
 `)
 	d.env = map[string]string{
 		"AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-		"AWS_ENDPOINT_URL_SQS":      "http://127.0.0.1:1", // nothing is sent in these invocations
+		"AWS_ENDPOINT_URL_SQS":      d.sqs.url,
 		"AWS_ENDPOINT_URL_SFN":      "http://127.0.0.1:1",
 		"LATCH_TABLE":               table,
 		"LATCH_FLOWS_DIR":           flowsDir,
@@ -358,6 +402,9 @@ func TestEscalatorFunction(t *testing.T) {
 	if err := json.Unmarshal(out, &a); err != nil || a.Report == nil || !strings.Contains(a.Report.Body, `"type":"escalated"`) {
 		t.Fatalf("answer %s, want an escalated report", out)
 	}
+	if sent := d.sqs.sent(); len(sent) != 1 || sent[0] != a.Report.Body {
+		t.Errorf("sent to the events queue %q, want the escalated report", sent)
+	}
 	calls := d.target.Calls()
 	if len(calls) != 1 || calls[0].VerifyErr != nil || !strings.Contains(string(calls[0].Body), g.ID) {
 		t.Errorf("webhook calls %+v, want one signed call about the grant", calls)
@@ -372,6 +419,9 @@ func TestGrantTasksFunction(t *testing.T) {
 	out := e.invoke(t, map[string]any{"grant_id": g.ID, "action": "escalation_failed", "error": map[string]string{"Error": "PermanentError", "Cause": cause}})
 	if !strings.Contains(string(out), "escalation_failed") || !strings.Contains(string(out), g.ID) {
 		t.Errorf("answer %s, want an escalation_failed report of the grant", out)
+	}
+	if sent := d.sqs.sent(); len(sent) != 1 || !strings.Contains(sent[0], `"type":"escalation_failed"`) {
+		t.Errorf("sent to the events queue %q, want the escalation_failed report", sent)
 	}
 }
 

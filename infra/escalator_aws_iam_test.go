@@ -45,6 +45,7 @@ func TestAWSIAMEscalatorRole(t *testing.T) {
 	grant(want, []string{"EscalatorAwsIamLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
 	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
+	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 	grant(want, []string{testRole}, "sts:AssumeRole")
 	grant(want, []string{"arn:aws:iam::" + testAccount + ":group/*"}, "iam:AddUserToGroup", "iam:GetGroup", "iam:RemoveUserFromGroup")
 	grant(want, []string{"arn:aws:iam::" + testAccount + ":user/*"}, "iam:ListGroupsForUser")

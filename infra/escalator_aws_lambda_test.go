@@ -71,6 +71,7 @@ strategy:
 	grant(want, []string{"EscalatorAwsLambdaLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
 	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
+	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 	grant(want, []string{testFunction}, "lambda:InvokeFunction")
 	grant(want, []string{testInvokeRole}, "sts:AssumeRole")
 	if diff := cmp.Diff(want, got["EscalatorAwsLambdaRole"]); diff != "" {

@@ -49,6 +49,7 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 		grant(want, []string{"EscalatorAwsSsoLogs.Arn"}, logWrite...)
 		grant(want, tableRW, tableActions...)
 		grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
+		grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 		// Written out, as docs/strategies/aws_sso.md lists them.
 		grant(want, []string{"*"},
 			"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
@@ -70,7 +71,7 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 		}
 		for a := range got {
 			if !strings.HasPrefix(a, "sso:") && !strings.HasPrefix(a, "identitystore:") && !strings.HasPrefix(a, "iam:") &&
-				!strings.HasPrefix(a, "logs:") && !strings.HasPrefix(a, "dynamodb:") && a != "secretsmanager:GetSecretValue" {
+				!strings.HasPrefix(a, "logs:") && !strings.HasPrefix(a, "dynamodb:") && a != "secretsmanager:GetSecretValue" && a != "sqs:SendMessage" {
 				t.Errorf("end_sessions %v: unexpected action %s", end, a)
 			}
 		}

@@ -287,10 +287,12 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	// hold, escalation_failed, deescalation_failed). Reads grants, records
 	// the Hold's task token in the table, answers a Hold at once when the
 	// grant already asks for something else (states:SendTaskSuccess, added
-	// by allowGrantRunner). Its reports are sent by the state machine.
+	// by allowGrantRunner). It sends its reports (due, the failures) to the
+	// events queue itself: no state machine transition is spent on them.
 	fs.GrantTasks = add(fnSpec{name: fnGrantTasks, desc: "Latch grant lifecycle tasks", timeout: grantTasksTimeout, memory: 256, flows: true,
-		env: map[string]string{envTable: tableName}, reserved: *p.TaskConcurrency})
+		env: map[string]string{envTable: tableName, envEventsQueueURL: queueURL}, reserved: *p.TaskConcurrency})
 	fs.GrantTasks.allowTable(t)
+	fs.GrantTasks.allowSend(q.Events)
 
 	// escalator-<strategy>: the state machine's escalate and revoke tasks
 	// (pkg/sfngrants.TaskHandler) for one strategy. It reads the grant and
@@ -298,17 +300,19 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 	// stored one, the flow's get_identity hook, the strategy's lookup, which
 	// it stores), then grants or revokes in the target system. It reads its
 	// strategy's secrets and the hooks' secrets, and may assume the
-	// strategy's cross-account roles. Its reports are sent by the state
-	// machine.
+	// strategy's cross-account roles. It sends its reports (escalated,
+	// deescalated) to the events queue itself, and records a revoke's last
+	// error beside the Hold's token.
 	for _, name := range p.Strategies {
 		roles := p.CrossAccountRoleArns[name]
 		env := map[string]string{
-			envTable: tableName, envStrategy: name,
+			envTable: tableName, envStrategy: name, envEventsQueueURL: queueURL,
 			envStrategySecrets: arn(sec.Integrations), envHooksSecretsArn: arn(sec.Integrations),
 		}
 		f := add(fnSpec{name: escalatorName(name), desc: "Latch escalator for the " + name + " strategy",
 			timeout: escalatorTimeout(name), memory: 256, flows: true, env: env, reserved: *p.TaskConcurrency})
 		f.allowTable(t)
+		f.allowSend(q.Events)
 		f.allowSecrets(sec.Integrations)
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)

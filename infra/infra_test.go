@@ -335,7 +335,12 @@ func wantPermissions(full bool) map[string]permissions {
 		grant(p, tableRW, tableReadActions...)
 		grant(p, []string{"Table.Arn"}, tableWriteActions...)
 	}
-	for _, p := range []permissions{slack, api, rec} {
+	// The grant tasks and the escalators send their reports themselves.
+	reporters := []permissions{slack, api, rec, tasks}
+	for _, e := range escs {
+		reporters = append(reporters, e)
+	}
+	for _, p := range reporters {
 		grant(p, []string{"Events.Arn"}, "sqs:SendMessage")
 	}
 	grant(slack, []string{"AppSecrets"}, "secretsmanager:GetSecretValue")
@@ -368,7 +373,7 @@ func wantPermissions(full bool) map[string]permissions {
 	}
 	sm := permissions{}
 	grant(sm, []string{"Granttasks.Arn"}, "lambda:InvokeFunction")
-	grant(sm, []string{"Events.Arn", "GrantsDLQ.Arn"}, "sqs:SendMessage")
+	grant(sm, []string{"Events.Arn", "GrantsDLQ.Arn"}, "sqs:SendMessage") // Events: executions started under an earlier definition
 	grant(sm, []string{"*"}, logDelivery...)
 	out := map[string]permissions{
 		"SlackRole": slack, "ApiRole": api, "ApprovalsRole": approvals, "GranttasksRole": tasks,
@@ -468,8 +473,8 @@ func TestStack(t *testing.T) {
 			fnApprovals: withFlows(map[string]string{envTable: "Table", envDomains: domains, envStateMachineArn: "Grants", envEventsDLQURL: "EventsDLQ",
 				envEscalatorArns: escalatorARNs(),
 				envAppSecretsArn: "AppSecrets", envHooksSecretsArn: "IntegrationSecrets", "LATCH_SLACK_CHANNEL": "#access", "SLACK_TEAM_IDS": "T1,T2"}),
-			fnGrantTasks: withFlows(map[string]string{envTable: "Table"}),
-			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook",
+			fnGrantTasks: withFlows(map[string]string{envTable: "Table", envEventsQueueURL: "Events"}),
+			"escalator-webhook": withFlows(map[string]string{envTable: "Table", envStrategy: "webhook", envEventsQueueURL: "Events",
 				envStrategySecrets: "IntegrationSecrets", envHooksSecretsArn: "IntegrationSecrets"}),
 			fnAudit: common(map[string]string{envAuditStdout: "true", envAuditFirehose: testStream,
 				"LATCH_AUDIT_DATADOG_SITE": "EU1", envAuditSecretsArn: "IntegrationSecrets"}),
@@ -712,7 +717,7 @@ func TestStack(t *testing.T) {
 		// The definition is pkg/sfngrants', with this stack's function and
 		// queues in it (expr renders the tokens CloudFormation resolves).
 		want, err := sfngrants.Definition(sfngrants.Resources{
-			GrantTaskFunction: "Granttasks.Arn", EventsQueueURL: "Events", DeadLetterQueueURL: "GrantsDLQ",
+			GrantTaskFunction: "Granttasks.Arn", DeadLetterQueueURL: "GrantsDLQ",
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -801,6 +806,12 @@ func TestStack(t *testing.T) {
 		for _, o := range []string{"AppSecretArn", "IntegrationSecretArn"} {
 			if _, ok := full.Outputs[o]; !ok {
 				t.Errorf("no %s output", o)
+			}
+		}
+		// latch admin redrive moves the events DLQ back to the events queue.
+		for o, want := range map[string]string{"EventsQueueUrl": "Events", "EventsDLQUrl": "EventsDLQ"} {
+			if got := expr(full.Outputs[o]["Value"]); got != want {
+				t.Errorf("output %s is %q, want %s's URL", o, got, want)
 			}
 		}
 	})

@@ -43,7 +43,6 @@ func TestStateMachineDefinitionIsValidASL(t *testing.T) {
 		"make tools installs it (_tools/asl-validator)")
 	asl, err := sfngrants.Definition(sfngrants.Resources{
 		GrantTaskFunction:  "arn:aws:lambda:" + testRegion + ":" + testAccount + ":function:Latch-Granttasks",
-		EventsQueueURL:     "https://sqs." + testRegion + ".amazonaws.com/" + testAccount + "/Latch-Events.fifo",
 		DeadLetterQueueURL: "https://sqs." + testRegion + ".amazonaws.com/" + testAccount + "/Latch-GrantsDLQ",
 	})
 	if err != nil {

@@ -226,4 +226,6 @@ func outputs(stack awscdk.Stack, api string, s *LatchStack) {
 		"Put the Slack app's SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (xoxb-...) here; LATCH_ADMIN_TOKEN is the generated bootstrap admin token")
 	out("IntegrationSecretArn", *s.Secrets.Integrations.SecretArn(),
 		"A JSON object of the secrets hooks and strategies name with secret_env, and the audit destinations' keys")
+	out("EventsQueueUrl", *s.Queues.Events.QueueUrl(), "The events queue: where latch admin redrive --to moves dead letters back")
+	out("EventsDLQUrl", *s.Queues.EventsDLQ.QueueUrl(), "The events queue's dead-letter queue: latch admin redrive --from")
 }

@@ -11,7 +11,11 @@ import (
 
 // newGrantStateMachine is the grant lifecycle: one Standard execution per
 // grant. Its role may invoke exactly the escalator and granttasks functions
-// and send to exactly the events queue and the grants DLQ.
+// and send to exactly the events queue and the grants DLQ. This definition
+// sends only to the DLQ (the tasks send their reports themselves); an
+// execution started under an earlier definition, which sent the reports
+// from the state machine, runs on it until it ends (up to a year), so the
+// role keeps the events queue.
 func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions, q *queues) awsstepfunctions.StateMachine {
 	// The definition is pkg/sfngrants': the CDK tokens of the ARN and URLs
 	// are placed in its strings and resolved by CloudFormation. The escalate
@@ -19,7 +23,6 @@ func newGrantStateMachine(stack awscdk.Stack, p *LatchStackProps, fs *functions,
 	// execution's input (approvals puts it there, from LATCH_ESCALATOR_ARNS).
 	asl, err := sfngrants.Definition(sfngrants.Resources{
 		GrantTaskFunction:  *fs.GrantTasks.Fn.FunctionArn(),
-		EventsQueueURL:     *q.Events.QueueUrl(),
 		DeadLetterQueueURL: *q.GrantsDLQ.QueueUrl(),
 		DeadLetterFIFO:     false,
 	})

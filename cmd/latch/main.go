@@ -96,7 +96,7 @@ Exit codes:
 	}
 	root.SetVersionTemplate("latch {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServerCmd(), newFlowsCmd(), newWebhookCmd(), newInitCmd(), newSlackCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newFlowsCmd(), newWebhookCmd(), newInitCmd(), newSlackCmd(), newVersionCmd(), newAdminCmd())
 	addClientCommands(root)
 	markRuns(root)
 	return root

@@ -1,6 +1,7 @@
 // Command granttasks carries out the grant state machine's own tasks: the
-// Hold (recording its task token, then looking at the grant) and the
-// failure reports. Escalating and revoking are the escalator functions'.
+// Hold (recording its task token, then looking at the grant, and sending
+// the due report) and the failure reports, which it sends to the events
+// queue. Escalating and revoking are the escalator functions'.
 package main
 
 import (
@@ -20,7 +21,9 @@ func main() {
 	boot.Must(env, err)
 	store, err := env.Store()
 	boot.Must(env, err)
-	h := &sfngrants.TaskHandler{Store: store, Flows: engine.NewFlowSet(loaded), Tokens: store, Held: store,
+	reports, err := env.Queue()
+	boot.Must(env, err)
+	h := &sfngrants.TaskHandler{Store: store, Flows: engine.NewFlowSet(loaded), Tokens: store, Reports: reports, Held: store,
 		Completer: sfngrants.Callbacks{SFN: env.SFN()}, Log: env.Log}
 	lambda.Start(h.Handle)
 }

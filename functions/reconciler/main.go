@@ -41,6 +41,9 @@ func main() {
 		Notifier: notifier, Log: env.Log}
 	rc := &reconcile.Reconciler{Store: parts.Store, Queue: parts.Queue, Runner: core.Runner, Outbox: core.Engine,
 		Expiries: core.Expiries, Log: env.Log, Drift: drift,
+		// The revoke's last error, recorded by the revoke task beside the
+		// Hold's token, goes into revoke_overdue.
+		RevokeErrors: parts.Store,
 		// One CloudWatch embedded-metric line per overdue revoke per run:
 		// the RevokeOverdue metric an alarm watches.
 		Overdue: reconcile.EMF(os.Stdout, boot.MetricsNamespace, nil)}

@@ -184,13 +184,17 @@ func BenchmarkGetRequest(b *testing.B) { storetest.BenchGetRequest(b, dynamotest
 
 // The hold tokens of the grant state machine (sfngrants.Tokens): replaced by
 // each put, read consistently, none is ErrNotFound, and they do not disturb
-// the grant in the same partition.
+// the grant in the same partition. The revoke's last error is kept beside
+// the token: neither write drops the other.
 func TestHoldTokens(t *testing.T) {
 	s := dynamotest.NewStore(t)
 	ctx := t.Context()
 	var _ sfngrants.Tokens = s
-	if _, err := s.HoldToken(ctx, "grt_1"); !errors.Is(err, latch.ErrNotFound) {
+	if _, _, err := s.HoldToken(ctx, "grt_1"); !errors.Is(err, latch.ErrNotFound) {
 		t.Fatalf("no token yet: %v, want ErrNotFound", err)
+	}
+	if _, err := s.RevokeError(ctx, "grt_1"); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("no revoke error yet: %v, want ErrNotFound", err)
 	}
 	g := latch.Grant{ID: "grt_1", Key: "f/t/a@example.com", Flow: "f", TargetID: "t", User: latch.UserRef{Email: "a@example.com"},
 		Status: latch.GrantActive, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
@@ -198,25 +202,58 @@ func TestHoldTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Now()
+	end := "2026-12-02T13:00:00.5Z"
 	for i, tok := range []string{"AAAAKgAAAAIAAAAAAAAAA-first", sfngrants.RevokeOver} {
-		if err := s.PutHoldToken(ctx, "grt_1", tok, at.Add(time.Duration(i)*time.Second)); err != nil {
+		until := end
+		if tok == sfngrants.RevokeOver {
+			until = ""
+		}
+		if err := s.PutHoldToken(ctx, "grt_1", tok, until, at.Add(time.Duration(i)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.HoldToken(ctx, "grt_1"); err != nil || got != tok {
-			t.Errorf("HoldToken = %q, %v; want %q", got, err, tok)
+		if got, gotUntil, err := s.HoldToken(ctx, "grt_1"); err != nil || got != tok || gotUntil != until {
+			t.Errorf("HoldToken = %q, %q, %v; want %q, %q", got, gotUntil, err, tok, until)
+		}
+		if i == 0 {
+			if err := s.PutRevokeError(ctx, "grt_1", "deescalation_failed: target API: 503 Service Unavailable"); err != nil {
+				t.Fatal(err)
+			}
+			if got, _, _ := s.HoldToken(ctx, "grt_1"); got != tok {
+				t.Errorf("after the revoke error HoldToken = %q, want %q", got, tok)
+			}
 		}
 	}
+	if got, err := s.RevokeError(ctx, "grt_1"); err != nil || got != "deescalation_failed: target API: 503 Service Unavailable" {
+		t.Errorf("RevokeError after a token put = %q, %v; want the error kept", got, err)
+	}
 	// A task that started earlier, writing late, loses to the later one.
-	if err := s.PutHoldToken(ctx, "grt_1", "AAAAKgAAAAIAAAAAAAAAA-stale", at.Add(500*time.Millisecond)); err != nil {
+	if err := s.PutHoldToken(ctx, "grt_1", "AAAAKgAAAAIAAAAAAAAAA-stale", end, at.Add(500*time.Millisecond)); err != nil {
 		t.Fatalf("a stale write: %v, want it dropped without an error", err)
 	}
-	if got, _ := s.HoldToken(ctx, "grt_1"); got != sfngrants.RevokeOver {
+	if got, _, _ := s.HoldToken(ctx, "grt_1"); got != sfngrants.RevokeOver {
 		t.Errorf("after a stale write HoldToken = %q, want the later task's", got)
 	}
 	if got, err := s.GetGrant(ctx, "grt_1"); err != nil || got.Status != latch.GrantActive {
 		t.Errorf("the grant beside the token: %+v, %v", got, err)
 	}
-	if _, err := s.HoldToken(ctx, "grt_2"); !errors.Is(err, latch.ErrNotFound) {
+	if _, _, err := s.HoldToken(ctx, "grt_2"); !errors.Is(err, latch.ErrNotFound) {
 		t.Errorf("another grant's token: %v, want ErrNotFound", err)
+	}
+	// A revoke that fails before any Hold ran (a revoke-only execution)
+	// records its error all the same; there is still no token.
+	if err := s.PutRevokeError(ctx, "grt_3", "identity_unavailable: lookup timed out"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.RevokeError(ctx, "grt_3"); err != nil || got != "identity_unavailable: lookup timed out" {
+		t.Errorf("RevokeError = %q, %v", got, err)
+	}
+	if _, _, err := s.HoldToken(ctx, "grt_3"); !errors.Is(err, latch.ErrNotFound) {
+		t.Errorf("a revoke error alone: HoldToken %v, want ErrNotFound", err)
+	}
+	if err := s.PutHoldToken(ctx, "grt_3", "AAAAKgAAAAIAAAAAAAAAA-third", "", at); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.HoldToken(ctx, "grt_3"); err != nil || got != "AAAAKgAAAAIAAAAAAAAAA-third" {
+		t.Errorf("the token after a revoke error: %q, %v", got, err)
 	}
 }

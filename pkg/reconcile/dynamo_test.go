@@ -24,7 +24,8 @@ func (q engineQueue) Publish(ctx context.Context, cmd latch.Command) error {
 
 // On AWS the reconciler is what makes an overdue revoke loud: against
 // DynamoDB Local, through the engine, a grant a minute past its due records
-// revoke_overdue once however often the reconciler runs, asks for the
+// revoke_overdue once however often the reconciler runs — with the last
+// error the revoke task recorded beside the hold token —, asks for the
 // revoke again on every run, and an active grant past its end is sent due.
 func TestOverdueOnDynamoDB(t *testing.T) {
 	store := dynamotest.NewStore(t)
@@ -43,13 +44,17 @@ func TestOverdueOnDynamoDB(t *testing.T) {
 		Requests: []latch.Request{req("req_revoking", "revoking", latch.StatusDeescalating), req("req_late", "late", latch.StatusActive)}}); err != nil {
 		t.Fatal(err)
 	}
+	const revokeErr = "deescalation_failed: target API: 503 Service Unavailable"
+	if err := store.PutRevokeError(ctx, "revoking", revokeErr); err != nil {
+		t.Fatal(err)
+	}
 	rec := &recorder{}
 	eng, err := engine.New(engine.Config{Store: store, Flows: engine.NewFlowSet(nil), Clock: fixedClock{}, Runner: rec, Scheduler: rec})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var metrics []string
-	rc := &reconcile.Reconciler{Store: store, Queue: engineQueue{eng}, Runner: rec, Clock: fixedClock{},
+	rc := &reconcile.Reconciler{Store: store, Queue: engineQueue{eng}, Runner: rec, Clock: fixedClock{}, RevokeErrors: store,
 		Overdue: func(g latch.Grant, _ time.Time) { metrics = append(metrics, g.ID) }}
 	for range 2 {
 		if _, err := rc.Run(ctx); err != nil {
@@ -63,8 +68,16 @@ func TestOverdueOnDynamoDB(t *testing.T) {
 		}
 		n := 0
 		for _, e := range evs {
-			if e.Type == latch.AuditRevokeOverdue {
-				n++
+			if e.Type != latch.AuditRevokeOverdue {
+				continue
+			}
+			n++
+			want := "the revoke has not finished; the grant runner retries it" // nothing recorded for it
+			if id == "req_revoking" {
+				want = revokeErr
+			}
+			if got := e.Data["last_error"]; got != want {
+				t.Errorf("%s: revoke_overdue last_error %q, want %q", id, got, want)
 			}
 		}
 		if n != 1 {

@@ -8,8 +8,9 @@
 //
 // It also makes an overdue revoke loud: a grant whose revoke is not done
 // Grace (a minute) after it fell due gets CmdOverdue (revoke_overdue on its
-// requests, and the Notifier's alerts), an ERROR log line and the Overdue
-// metric, on every run while it lasts; and its revoke is asked for again.
+// requests, with the revoke's last error when RevokeErrors knows it, and
+// the Notifier's alerts), an ERROR log line and the Overdue metric, on every
+// run while it lasts; and its revoke is asked for again.
 //
 // With Drift set, it also checks what each checkable target holds against
 // the grants Latch made, and repairs the difference (drift.go).
@@ -42,6 +43,14 @@ const (
 	DefaultStuckRevoke = 25 * time.Hour   // ... or deescalating: a revoke is retried for a day before it fails
 )
 
+// RevokeErrors tells the last error of a grant's revoke, as the grant
+// runner recorded it (on AWS, the revoke task beside the Hold's token:
+// dynamostore.Store). RevokeError returns an error wrapping latch.ErrNotFound
+// when none was recorded.
+type RevokeErrors interface {
+	RevokeError(ctx context.Context, grantID string) (string, error)
+}
+
 // Outbox carries out effects left in the outbox (engine.Engine).
 type Outbox interface {
 	DispatchPending(ctx context.Context, minAge time.Duration) (int, error)
@@ -70,6 +79,9 @@ type Reconciler struct {
 	// Drift, when set, also checks the targets against the grants on every
 	// run and repairs what differs (see Drift).
 	Drift *Drift
+	// RevokeErrors, when set, gives the last error of an overdue revoke
+	// still being retried, for revoke_overdue's last_error.
+	RevokeErrors RevokeErrors
 }
 
 // Report counts what one run corrected.
@@ -192,9 +204,20 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 // and the Overdue metric.
 func (rc *Reconciler) overdue(ctx context.Context, now time.Time, g latch.Grant, due time.Time, log *slog.Logger, rep *Report) error {
 	rep.Overdue++
+	// The revoke's own last error when the runner recorded one (the latest
+	// attempt's), else the failure the grant carries.
 	last := "the revoke has not finished; the grant runner retries it"
 	if g.Failure != nil {
 		last = g.Failure.Message
+	}
+	if rc.RevokeErrors != nil {
+		msg, err := rc.RevokeErrors.RevokeError(ctx, g.ID)
+		switch {
+		case err == nil && msg != "":
+			last = msg
+		case err != nil && !errors.Is(err, latch.ErrNotFound):
+			log.WarnContext(ctx, "reconciler: reading the revoke's last error failed", "grant", g.ID, "err", err)
+		}
 	}
 	log.ErrorContext(ctx, latch.OverdueLog, "grant", g.ID,
 		"flow", g.Flow, "target", g.TargetID, "user", g.User.Email, "status", g.Status, "due", due,

@@ -15,9 +15,8 @@ type Resources struct {
 	// GrantTaskFunction is the ARN (or name) of the function that runs the
 	// Hold and failure-report tasks (TaskHandler). The escalate and revoke
 	// tasks invoke the function named in the execution input (Input.Escalator).
+	// The tasks send their reports to the events queue themselves.
 	GrantTaskFunction string
-	// EventsQueueURL is the FIFO events queue the reports go to.
-	EventsQueueURL string
 	// DeadLetterQueueURL receives a DeadLetter when an execution fails for
 	// good; DeadLetterFIFO says whether it is a FIFO queue (a FIFO queue's
 	// dead-letter queue is one), so that a group and deduplication id are sent.
@@ -47,7 +46,9 @@ type Timing struct {
 	// the bound on how late a lease end is noticed if a wake-up is lost.
 	MaxHold time.Duration
 	// DueRecheck is how long a Hold waits for the engine's answer to a due
-	// report before it reports due again.
+	// report before it reports due again (the timeout of Due's Hold), and
+	// how long a grant may stay escalating before a Hold that looks again
+	// sends the escalated report again.
 	DueRecheck time.Duration
 }
 
@@ -55,7 +56,7 @@ type Timing struct {
 // over about a minute; a revoke with waits of at most 30 seconds for the
 // first hour, then five minutes, for a day per execution.
 // A Hold looks at its grant at least daily, and every 15 minutes while it
-// waits for the engine (a due reported, an escalation not yet recorded).
+// waits for the engine's answer to a due it reported.
 var DefaultTiming = Timing{RetryInitial: time.Second, RetryMax: 5 * time.Minute, EscalateAttempts: 6,
 	RevokeFor: 24 * time.Hour, RevokeFastMax: 30 * time.Second, RevokeFastFor: time.Hour,
 	MaxHold: 24 * time.Hour, DueRecheck: 15 * time.Minute}
@@ -137,35 +138,26 @@ type DeadLetter struct {
 // The states of the state machine, named so tests and dashboards can refer
 // to them.
 const (
-	StateStart                     = "Start"
-	StateEscalate                  = "Escalate"
-	StateEscalateOutcome           = "EscalateOutcome"
-	StateReportEscalated           = "ReportEscalated"
-	StateEscalateWait              = "EscalateWait"
-	StateEscalateAgain             = "EscalateAgain"
-	StateCleanUp                   = "CleanUp"
-	StateEscalationFailed          = "EscalationFailed"
-	StateEscalationFailedHeld      = "EscalationFailedHeld"
-	StateEscalationFailedOutcome   = "EscalationFailedOutcome"
-	StateReportEscalationFailed    = "ReportEscalationFailed"
-	StateFreshHold                 = "FreshHold"
-	StateHold                      = "Hold"
-	StateAnswer                    = "Answer"
-	StateNextHold                  = "NextHold"
-	StateReportDue                 = "ReportDue"
-	StateRevoke                    = "Revoke"
-	StateRevokeSlow                = "RevokeSlow"
-	StateRevokeOutcome             = "RevokeOutcome"
-	StateReportDeescalated         = "ReportDeescalated"
-	StateDeescalationFailed        = "DeescalationFailed"
-	StateDeescalationFailedOutcome = "DeescalationFailedOutcome"
-	StateReportDeescalationFailed  = "ReportDeescalationFailed"
-	StateEscalateLost              = "EscalateLost"
-	StateHoldLost                  = "HoldLost"
-	StateRevokeLost                = "RevokeLost"
-	StateSendToDeadLetter          = "SendToDeadLetter"
-	StateDone                      = "Done"
-	StateFailed                    = "Failed"
+	StateStart                = "Start"
+	StateEscalate             = "Escalate"
+	StateEscalateWait         = "EscalateWait"
+	StateEscalateAgain        = "EscalateAgain"
+	StateCleanUp              = "CleanUp"
+	StateEscalationFailed     = "EscalationFailed"
+	StateEscalationFailedHeld = "EscalationFailedHeld"
+	StateHold                 = "Hold"
+	StateDue                  = "Due"
+	StateAnswer               = "Answer"
+	StateFreshHold            = "FreshHold"
+	StateRevoke               = "Revoke"
+	StateRevokeSlow           = "RevokeSlow"
+	StateDeescalationFailed   = "DeescalationFailed"
+	StateEscalateLost         = "EscalateLost"
+	StateHoldLost             = "HoldLost"
+	StateRevokeLost           = "RevokeLost"
+	StateSendToDeadLetter     = "SendToDeadLetter"
+	StateDone                 = "Done"
+	StateFailed               = "Failed"
 )
 
 // FailedError is the error a failed execution ends with.
@@ -177,8 +169,8 @@ func Definition(r Resources) (string, error) { return DefinitionWith(r, Timing{}
 
 // DefinitionWith returns the state machine's definition with the given timing.
 func DefinitionWith(r Resources, t Timing) (string, error) {
-	if r.GrantTaskFunction == "" || r.EventsQueueURL == "" || r.DeadLetterQueueURL == "" {
-		return "", errors.New("sfngrants: GrantTaskFunction, EventsQueueURL and DeadLetterQueueURL are required")
+	if r.GrantTaskFunction == "" || r.DeadLetterQueueURL == "" {
+		return "", errors.New("sfngrants: GrantTaskFunction and DeadLetterQueueURL are required")
 	}
 	t = t.orDefault()
 	initial, most := t.seconds(t.RetryInitial), t.seconds(t.RetryMax)
@@ -203,9 +195,8 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		}
 		return m
 	}
-	// lambda invokes a function with a task payload; its answer is kept at
-	// resultPath.out.
-	lambda := func(function any, action, resultPath string, extra map[string]any) map[string]any {
+	// lambda invokes a function with a task payload; its answer is not kept.
+	lambda := func(function any, action string, extra map[string]any) map[string]any {
 		payload := map[string]any{"grant_id.$": "$.grant_id", "action": action}
 		for k, v := range extra {
 			payload[k] = v
@@ -217,37 +208,32 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		case jsonPath:
 			params["FunctionName.$"] = string(f)
 		}
-		return map[string]any{"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": params,
-			"ResultSelector": map[string]any{"out.$": "$.Payload"}, "ResultPath": resultPath}
-	}
-	// report sends the report at path to the events queue, retried as long
-	// as a revoke; a report that cannot be sent is lost, so lost follows.
-	report := func(path, next, lost string) map[string]any {
-		return map[string]any{
-			"Type":     "Task",
-			"Resource": "arn:aws:states:::sqs:sendMessage",
-			"Parameters": map[string]any{
-				"QueueUrl":                 r.EventsQueueURL,
-				"MessageBody.$":            path + ".body",
-				"MessageGroupId.$":         "$.grant_id",
-				"MessageDeduplicationId.$": path + ".id",
-			},
-			"ResultPath": nil,
-			"Retry":      []any{retry([]string{"States.ALL"}, long)},
-			"Catch":      []any{catch(lost, "States.ALL")},
-			"Next":       next,
-		}
-	}
-	outcome := func(path, yes, no string) map[string]any {
-		return map[string]any{"Type": "Choice",
-			"Choices": []any{map[string]any{"Variable": path, "IsPresent": true, "Next": yes}},
-			"Default": no}
+		return map[string]any{"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": params, "ResultPath": nil}
 	}
 	lost := func(stage string) map[string]any {
 		return map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"stage": stage, "error.$": "$.error"}),
 			"Next": StateSendToDeadLetter}
 	}
-	freshHold := map[string]any{"until": "", "seconds": t.seconds(t.MaxHold), "reported": false}
+	recheck := t.seconds(t.DueRecheck)
+
+	// Every task sends its own report to the events queue (TaskHandler's
+	// Reports): no state is spent on it. A report that cannot be sent is a
+	// ReportError, retried as long as a revoke; an escalate task's is never
+	// counted as a failed escalation (the access may be in place: granting
+	// again is idempotent and sends the report again), and when it is lost
+	// for good the execution ends in the dead-letter queue.
+	//
+	// The escalate task answers with the Hold that follows it (until the
+	// lease end, fixed at approval) at $.Payload.hold, where the Hold reads
+	// it.
+	escalateTask := func() map[string]any {
+		s := lambda(jsonPath("$.escalator"), ActionEscalate, nil)
+		s["ResultSelector"] = map[string]any{"hold.$": "$.Payload.hold"}
+		s["ResultPath"] = "$.Payload"
+		s["Next"] = StateHold
+		return s
+	}
+	reportLost := retry([]string{ErrorReport}, long)
 
 	// The first attempt is its own state, so that what follows it is known:
 	// a permanent refusal there granted nothing (EscalationFailed); any
@@ -255,23 +241,22 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 	// granted), and stays so whatever later attempts answer, a refusal
 	// included: EscalateAgain's every failure goes to CleanUp, which takes
 	// back what may be there, and the failure is reported maybe held.
-	escalate := lambda(jsonPath("$.escalator"), ActionEscalate, "$.escalate", nil)
-	escalate["Retry"] = []any{never("States.ALL")}
+	escalate := escalateTask()
+	escalate["Retry"] = []any{reportLost, never("States.ALL")}
 	afterFirst := StateCleanUp
 	if t.EscalateAttempts > 1 {
 		afterFirst = StateEscalateWait
 	}
-	escalate["Catch"] = []any{catch(StateEscalationFailed, ErrorPermanent), catch(afterFirst, "States.ALL")}
-	escalate["Next"] = StateEscalateOutcome
+	escalate["Catch"] = []any{catch(StateEscalationFailed, ErrorPermanent), catch(StateEscalateLost, ErrorReport),
+		catch(afterFirst, "States.ALL")}
 
-	escalateAgain := lambda(jsonPath("$.escalator"), ActionEscalate, "$.escalate", nil)
+	escalateAgain := escalateTask()
 	again := retry([]string{"States.ALL"}, int64(max(t.EscalateAttempts-2, 0)))
 	again["IntervalSeconds"] = min(2*initial, most)
-	escalateAgain["Retry"] = []any{never(ErrorPermanent), again}
-	escalateAgain["Catch"] = []any{catch(StateCleanUp, "States.ALL")}
-	escalateAgain["Next"] = StateEscalateOutcome
+	escalateAgain["Retry"] = []any{never(ErrorPermanent), reportLost, again}
+	escalateAgain["Catch"] = []any{catch(StateEscalateLost, ErrorReport), catch(StateCleanUp, "States.ALL")}
 
-	cleanUp := lambda(jsonPath("$.escalator"), ActionCleanUp, "$.cleanup", nil)
+	cleanUp := lambda(jsonPath("$.escalator"), ActionCleanUp, nil)
 	cleanUp["Retry"] = []any{retry([]string{"States.ALL"}, 2)}
 	// Best effort: the failure is reported whatever the clean-up does.
 	cleanUp["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.cleanupError", "Next": StateEscalationFailedHeld}}
@@ -279,15 +264,19 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 
 	failedReport := func(extra map[string]any) map[string]any {
 		extra["error.$"] = "$.error"
-		s := lambda(r.GrantTaskFunction, ActionEscalationFailed, "$.failed", extra)
+		s := lambda(r.GrantTaskFunction, ActionEscalationFailed, extra)
 		s["Retry"] = []any{retry([]string{"States.ALL"}, long)}
 		s["Catch"] = []any{catch(StateEscalateLost, "States.ALL")}
-		s["Next"] = StateEscalationFailedOutcome
+		s["Next"] = StateDone
 		return s
 	}
 	escalationFailed := failedReport(map[string]any{})
 	escalationFailedHeld := failedReport(map[string]any{"maybe_held": true})
 
+	// The Hold waits until the lease end (its timeout), or for the engine's
+	// answer, which replaces $.Payload: {"action", "hold"}. A timeout goes
+	// to Due, which holds again for at most DueRecheck with Recheck set: the
+	// task then reports the due (or holds until the right end).
 	hold := map[string]any{
 		"Type":     "Task",
 		"Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
@@ -301,17 +290,17 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		// the two an interpreter reads (Step Functions documents the input;
 		// aws-local-stepfunctions reads the parameters).
 		"TimeoutSecondsPath": "$.Payload.hold.seconds",
-		"ResultPath":         "$.answer",
+		"ResultPath":         "$.Payload",
 		// A timeout is the Hold's purpose, never a failure to retry.
 		"Retry": []any{never("States.Timeout"), retry([]string{"States.ALL"}, long)},
 		"Catch": []any{
-			map[string]any{"ErrorEquals": []string{"States.Timeout"}, "ResultPath": nil, "Next": StateFreshHold},
+			map[string]any{"ErrorEquals": []string{"States.Timeout"}, "ResultPath": nil, "Next": StateDue},
 			catch(StateHoldLost, "States.ALL"),
 		},
 		"Next": StateAnswer,
 	}
 	answerIs := func(action string, next string, present ...string) map[string]any {
-		rules := []any{map[string]any{"Variable": "$.answer.action", "StringEquals": action}}
+		rules := []any{map[string]any{"Variable": "$.Payload.action", "StringEquals": action}}
 		for _, p := range present {
 			rules = append(rules, map[string]any{"Variable": p, "IsPresent": true})
 		}
@@ -323,21 +312,21 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 	// all; then the failure is reported and the engine revokes again.
 	fastMost := min(t.seconds(t.RevokeFastMax), most)
 	fastFor := min(t.seconds(t.RevokeFastFor), t.seconds(t.RevokeFor))
-	revoke := lambda(jsonPath("$.escalator"), ActionDeescalate, "$.revoke", nil)
+	revoke := lambda(jsonPath("$.escalator"), ActionDeescalate, nil)
 	revoke["Retry"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": min(initial, fastMost),
 		"BackoffRate": 2.0, "MaxDelaySeconds": fastMost, "MaxAttempts": retriesFor(min(initial, fastMost), fastMost, fastFor)}}
 	revoke["Catch"] = []any{catch(StateRevokeSlow, "States.ALL")}
-	revoke["Next"] = StateRevokeOutcome
-	revokeSlow := lambda(jsonPath("$.escalator"), ActionDeescalate, "$.revoke", nil)
+	revoke["Next"] = StateDone
+	revokeSlow := lambda(jsonPath("$.escalator"), ActionDeescalate, nil)
 	revokeSlow["Retry"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": most,
 		"BackoffRate": 1.0, "MaxAttempts": max(int64(1), (t.seconds(t.RevokeFor)-fastFor)/most)}}
 	revokeSlow["Catch"] = []any{catch(StateDeescalationFailed, "States.ALL")}
-	revokeSlow["Next"] = StateRevokeOutcome
+	revokeSlow["Next"] = StateDone
 
-	deescalationFailed := lambda(r.GrantTaskFunction, ActionDeescalationFailed, "$.failed", map[string]any{"error.$": "$.error"})
+	deescalationFailed := lambda(r.GrantTaskFunction, ActionDeescalationFailed, map[string]any{"error.$": "$.error"})
 	deescalationFailed["Retry"] = []any{retry([]string{"States.ALL"}, long)}
 	deescalationFailed["Catch"] = []any{catch(StateRevokeLost, "States.ALL")}
-	deescalationFailed["Next"] = StateDeescalationFailedOutcome
+	deescalationFailed["Next"] = StateRevokeLost
 
 	deadParams := map[string]any{
 		"QueueUrl": r.DeadLetterQueueURL,
@@ -353,39 +342,31 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		StateStart: map[string]any{"Type": "Choice",
 			"Choices": []any{map[string]any{"Variable": "$.start", "StringEquals": StartRevoke, "Next": StateRevoke}},
 			"Default": StateEscalate},
-		StateEscalate:                escalate,
-		StateEscalateOutcome:         outcome("$.escalate.out.report", StateReportEscalated, StateFreshHold),
-		StateReportEscalated:         report("$.escalate.out.report", StateFreshHold, StateEscalateLost),
-		StateEscalateWait:            map[string]any{"Type": "Wait", "Seconds": initial, "Next": StateEscalateAgain},
-		StateEscalateAgain:           escalateAgain,
-		StateCleanUp:                 cleanUp,
-		StateEscalationFailed:        escalationFailed,
-		StateEscalationFailedHeld:    escalationFailedHeld,
-		StateEscalationFailedOutcome: outcome("$.failed.out.report", StateReportEscalationFailed, StateDone),
-		StateReportEscalationFailed:  report("$.failed.out.report", StateDone, StateEscalateLost),
-		StateFreshHold:               map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{"hold": freshHold}}), "Next": StateHold},
-		StateHold:                    hold,
+		StateEscalate:             escalate,
+		StateEscalateWait:         map[string]any{"Type": "Wait", "Seconds": initial, "Next": StateEscalateAgain},
+		StateEscalateAgain:        escalateAgain,
+		StateCleanUp:              cleanUp,
+		StateEscalationFailed:     escalationFailed,
+		StateEscalationFailedHeld: escalationFailedHeld,
+		StateHold:                 hold,
+		StateDue: map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{
+			"hold": map[string]any{"until.$": "$.Payload.hold.until", "seconds": recheck, "recheck": true}}}), "Next": StateHold},
 		StateAnswer: map[string]any{"Type": "Choice",
 			"Choices": []any{
 				answerIs(AnswerDeescalate, StateRevoke),
-				answerIs(AnswerHold, StateNextHold, "$.answer.hold.seconds"),
-				answerIs(AnswerDue, StateReportDue, "$.answer.hold.seconds", "$.answer.report.id"),
+				answerIs(AnswerHold, StateHold, "$.Payload.hold.seconds"),
 				answerIs(AnswerEnd, StateDone),
 			},
 			// An answer this definition does not know: look at the grant afresh.
 			"Default": StateFreshHold},
-		StateNextHold:                  map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{"hold.$": "$.answer.hold"}}), "Next": StateHold},
-		StateReportDue:                 report("$.answer.report", StateNextHold, StateHoldLost),
-		StateRevoke:                    revoke,
-		StateRevokeSlow:                revokeSlow,
-		StateRevokeOutcome:             outcome("$.revoke.out.report", StateReportDeescalated, StateDone),
-		StateReportDeescalated:         report("$.revoke.out.report", StateDone, StateRevokeLost),
-		StateDeescalationFailed:        deescalationFailed,
-		StateDeescalationFailedOutcome: outcome("$.failed.out.report", StateReportDeescalationFailed, StateRevokeLost),
-		StateReportDeescalationFailed:  report("$.failed.out.report", StateRevokeLost, StateRevokeLost),
-		StateEscalateLost:              lost("escalate"),
-		StateHoldLost:                  lost("hold"),
-		StateRevokeLost:                lost("deescalate"),
+		StateFreshHold: map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{
+			"hold": map[string]any{"until": "", "seconds": recheck, "recheck": true}}}), "Next": StateHold},
+		StateRevoke:             revoke,
+		StateRevokeSlow:         revokeSlow,
+		StateDeescalationFailed: deescalationFailed,
+		StateEscalateLost:       lost("escalate"),
+		StateHoldLost:           lost("hold"),
+		StateRevokeLost:         lost("deescalate"),
 		StateSendToDeadLetter: map[string]any{
 			"Type":       "Task",
 			"Resource":   "arn:aws:states:::sqs:sendMessage",
@@ -400,7 +381,7 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 			"Cause": "The grant's lifecycle failed for good; its dead letter names the grant, the stage and the error."},
 	}
 	def := map[string]any{
-		"Comment": "Latch: one grant's lifecycle (escalate, report, hold until revoked or due, revoke, report). " +
+		"Comment": "Latch: one grant's lifecycle (escalate, hold until revoked or due, revoke; each task reports to the events queue itself). " +
 			"Generated by github.com/latchhq/latch/pkg/sfngrants.",
 		"StartAt": StateStart,
 		"States":  states,

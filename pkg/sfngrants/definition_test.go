@@ -3,7 +3,6 @@ package sfngrants_test
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +44,7 @@ func nexts(s map[string]any) []string {
 }
 
 func TestDefinitionGraph(t *testing.T) {
-	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, EventsQueueURL: eventsQueueURL,
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction,
 		DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +94,8 @@ func TestDefinitionGraph(t *testing.T) {
 
 func TestDefinitionResourcesAndRetries(t *testing.T) {
 	// The CDK app passes tokens: they are placed as they are.
-	fn, q, dlq := "${Token[TOKEN.101]}", "${Token[TOKEN.102]}", "${Token[TOKEN.103]}"
-	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: fn, EventsQueueURL: q, DeadLetterQueueURL: dlq})
+	fn, dlq := "${Token[TOKEN.101]}", "${Token[TOKEN.103]}"
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: fn, DeadLetterQueueURL: dlq})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +112,11 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 			t.Errorf("%s invokes %v, want the input's escalator", s, params(s))
 		}
 	}
-	for _, s := range []string{sfngrants.StateReportEscalated, sfngrants.StateReportDue, sfngrants.StateReportDeescalated,
-		sfngrants.StateReportEscalationFailed, sfngrants.StateReportDeescalationFailed} {
-		p := params(s)
-		if p["QueueUrl"] != q || p["MessageGroupId.$"] != "$.grant_id" || !strings.HasSuffix(p["MessageDeduplicationId.$"].(string), ".id") {
-			t.Errorf("%s sends %v", s, p)
+	// The tasks send their reports themselves: the only message the state
+	// machine sends is the dead letter.
+	for name, s := range a.States {
+		if s["Resource"] == "arn:aws:states:::sqs:sendMessage" && name != sfngrants.StateSendToDeadLetter {
+			t.Errorf("%s sends to a queue: the tasks report themselves", name)
 		}
 	}
 	dead := params(sfngrants.StateSendToDeadLetter)
@@ -136,22 +135,36 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 		c := a.States[state]["Catch"].([]any)[i].(map[string]any)
 		return c["Next"].(string), toStrings(c["ErrorEquals"])
 	}
-	if r := retry(sfngrants.StateEscalate, 0); !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["MaxAttempts"] != 0.0 {
+	// A report that cannot be sent is retried as long as a revoke, and is
+	// never counted as a failed escalation.
+	for _, s := range []string{sfngrants.StateEscalate, sfngrants.StateEscalateAgain} {
+		i := 0
+		if s == sfngrants.StateEscalateAgain {
+			i = 1
+		}
+		if r := retry(s, i); !slices.Equal(toStrings(r["ErrorEquals"]), []string{sfngrants.ErrorReport}) || r["MaxAttempts"].(float64) < 200 {
+			t.Errorf("%s's report retrier %v: a lost report is retried for a day", s, r)
+		}
+		if next, errs := catchNext(s, len(a.States[s]["Catch"].([]any))-2); next != sfngrants.StateEscalateLost || !slices.Equal(errs, []string{sfngrants.ErrorReport}) {
+			t.Errorf("%s: a report lost for good goes to %s on %v, want %s", s, next, errs, sfngrants.StateEscalateLost)
+		}
+	}
+	if r := retry(sfngrants.StateEscalate, 1); !slices.Equal(toStrings(r["ErrorEquals"]), []string{"States.ALL"}) || r["MaxAttempts"] != 0.0 {
 		t.Errorf("escalate's retrier %v: the first attempt is not retried in place", r)
 	}
 	if next, errs := catchNext(sfngrants.StateEscalate, 0); next != sfngrants.StateEscalationFailed || !slices.Equal(errs, []string{sfngrants.ErrorPermanent}) {
 		t.Errorf("escalate's first catcher goes to %s on %v; want a refusal reported as such", next, errs)
 	}
-	if next, _ := catchNext(sfngrants.StateEscalate, 1); next != sfngrants.StateEscalateWait {
+	if next, _ := catchNext(sfngrants.StateEscalate, 2); next != sfngrants.StateEscalateWait {
 		t.Errorf("escalate's other failures go to %s, want %s", next, sfngrants.StateEscalateWait)
 	}
 	if r := retry(sfngrants.StateEscalateAgain, 0); !slices.Equal(toStrings(r["ErrorEquals"]), []string{sfngrants.ErrorPermanent}) || r["MaxAttempts"] != 0.0 {
 		t.Errorf("escalate-again's first retrier %v: a permanent error must not be retried", r)
 	}
-	if r := retry(sfngrants.StateEscalateAgain, 1); r["MaxAttempts"] != float64(sfngrants.DefaultTiming.EscalateAttempts-2) {
+	if r := retry(sfngrants.StateEscalateAgain, 2); r["MaxAttempts"] != float64(sfngrants.DefaultTiming.EscalateAttempts-2) {
 		t.Errorf("escalate-again retrier %v: the attempts left after the first", r)
 	}
-	if next, errs := catchNext(sfngrants.StateEscalateAgain, 0); next != sfngrants.StateCleanUp || !slices.Equal(errs, []string{"States.ALL"}) {
+	if next, errs := catchNext(sfngrants.StateEscalateAgain, 1); next != sfngrants.StateCleanUp || !slices.Equal(errs, []string{"States.ALL"}) {
 		t.Errorf("escalate-again's failures go to %s on %v; want every one to CleanUp", next, errs)
 	}
 	if p := params(sfngrants.StateEscalationFailedHeld)["Payload"].(map[string]any); p["maybe_held"] != true {
@@ -183,23 +196,24 @@ func TestDefinitionResourcesAndRetries(t *testing.T) {
 	}
 
 	// Shorter timing, shorter retries.
-	short, _ := sfngrants.DefinitionWith(sfngrants.Resources{GrantTaskFunction: fn, EventsQueueURL: q, DeadLetterQueueURL: dlq},
+	short, _ := sfngrants.DefinitionWith(sfngrants.Resources{GrantTaskFunction: fn, DeadLetterQueueURL: dlq},
 		sfngrants.Timing{RevokeFor: time.Minute, EscalateAttempts: 2})
 	b := parse(t, short)
 	if got := b.States[sfngrants.StateRevoke]["Retry"].([]any)[0].(map[string]any)["MaxAttempts"]; got != 6.0 {
 		t.Errorf("revoke for a minute: %v retries, want 6 (1+2+4+8+16+30s)", got)
 	}
 
-	if _, err := sfngrants.Definition(sfngrants.Resources{EventsQueueURL: q, DeadLetterQueueURL: dlq}); err == nil {
+	if _, err := sfngrants.Definition(sfngrants.Resources{DeadLetterQueueURL: dlq}); err == nil {
 		t.Error("Definition without the grant-task function")
 	}
 }
 
 // TestDefinitionHoldTimeout: the Hold's timeout path resolves to the same
-// value in the state's input (what every state entering the Hold builds)
-// and in its parameters.
+// value in the state's input (what every state entering the Hold builds:
+// the escalate tasks' answer, the Hold's own answer, a Pass) and in its
+// parameters.
 func TestDefinitionHoldTimeout(t *testing.T) {
-	def, _ := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, EventsQueueURL: eventsQueueURL,
+	def, _ := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction,
 		DeadLetterQueueURL: deadLetterURL})
 	a := parse(t, def)
 	hold := a.States[sfngrants.StateHold]
@@ -210,18 +224,43 @@ func TestDefinitionHoldTimeout(t *testing.T) {
 	if payload["hold.$"] != "$.Payload.hold" || payload["task_token.$"] != "$$.Task.Token" {
 		t.Errorf("Hold payload %v", payload)
 	}
+	if hold["ResultPath"] != "$.Payload" {
+		t.Errorf("the Hold's answer is kept at %v, want $.Payload (where the next Hold reads its hold)", hold["ResultPath"])
+	}
 	for name, s := range a.States {
 		if s["Next"] != sfngrants.StateHold {
 			continue
 		}
-		p, _ := s["Parameters"].(map[string]any)["Payload"].(map[string]any)
-		if p == nil || (p["hold"] == nil && p["hold.$"] == nil) {
-			t.Errorf("%s enters the Hold without Payload.hold in its output: %v", name, s)
+		switch s["Type"] {
+		case "Task":
+			if sel, _ := s["ResultSelector"].(map[string]any); s["ResultPath"] != "$.Payload" || sel["hold.$"] != "$.Payload.hold" {
+				t.Errorf("%s enters the Hold without its answer's hold at $.Payload.hold: %v", name, s)
+			}
+		default:
+			p, _ := s["Parameters"].(map[string]any)["Payload"].(map[string]any)
+			if p == nil || (p["hold"] == nil && p["hold.$"] == nil) {
+				t.Errorf("%s enters the Hold without Payload.hold in its output: %v", name, s)
+			}
 		}
 	}
-	fresh := a.States[sfngrants.StateFreshHold]["Parameters"].(map[string]any)["Payload"].(map[string]any)["hold"].(map[string]any)
-	if fresh["seconds"] != float64(24*3600) || fresh["until"] != "" {
-		t.Errorf("a fresh Hold %v", fresh)
+	var toHold bool
+	for _, c := range a.States[sfngrants.StateAnswer]["Choices"].([]any) {
+		toHold = toHold || c.(map[string]any)["Next"] == sfngrants.StateHold
+	}
+	if !toHold {
+		t.Errorf("an answer with a new hold does not go straight back to the Hold")
+	}
+	// After a timeout, and after an answer it does not know, the Hold looks
+	// again within DueRecheck.
+	for _, name := range []string{sfngrants.StateDue, sfngrants.StateFreshHold} {
+		h := a.States[name]["Parameters"].(map[string]any)["Payload"].(map[string]any)["hold"].(map[string]any)
+		if h["seconds"] != float64(15*60) || h["recheck"] != true {
+			t.Errorf("%s holds with %v, want DueRecheck seconds and recheck", name, h)
+		}
+	}
+	if c := a.States[sfngrants.StateHold]["Catch"].([]any)[0].(map[string]any); c["Next"] != sfngrants.StateDue ||
+		a.States[sfngrants.StateDue]["Parameters"].(map[string]any)["Payload"].(map[string]any)["hold"].(map[string]any)["until.$"] != "$.Payload.hold.until" {
+		t.Errorf("a timed-out Hold goes to %v, want Due, holding for the same end", c["Next"])
 	}
 }
 

@@ -6,20 +6,21 @@
 //
 // # The state machine
 //
-//	Start ─► Escalate ─► ReportEscalated ─► FreshHold ─► Hold ◄──────────────┐
-//	   │        │ (fails) ─► EscalateWait ─► EscalateAgain (retried; PermanentError not)
-//	   │        │                 every failure ─► CleanUp ─► EscalationFailedHeld ─┐
-//	   │        └─refused─► EscalationFailed ─► ReportEscalationFailed ─► Done ◄────┘
-//	   │                                                   ▼                 │
-//	   │                                     Answer: hold ─► NextHold ───────┤
-//	   │                                             due ──► ReportDue ─► NextHold
-//	   │                                             end ──► Done            │
-//	   └─(start: revoke)─────────────────────► deescalate ─► Revoke          │
-//	                                  Hold times out ─► FreshHold ───────────┘
-//	Revoke (every error retried, ≤ 30 s apart, for an hour) ─► ReportDeescalated ─► Done
-//	   └─► RevokeSlow (every 5 minutes, to RevokeFor: a day) ─► ReportDeescalated
-//	         └─► DeescalationFailed ─► ReportDeescalationFailed ─► RevokeLost
-//	                                                   ─► SendToDeadLetter ─► Failed
+//	Start ─► Escalate ─► Hold ◄─────────────────────────────┐
+//	   │        │ (fails) ─► EscalateWait ─► EscalateAgain ─► Hold (retried; PermanentError not)
+//	   │        │                 every failure ─► CleanUp ─► EscalationFailedHeld ─► Done
+//	   │        └─refused─► EscalationFailed ─► Done       │
+//	   │                     Hold times out ─► Due ─► Hold ─┤
+//	   │                     Answer: hold ─► Hold ──────────┘
+//	   │                             end ──► Done
+//	   └─(start: revoke)──── deescalate ─► Revoke ─► Done
+//	Revoke (every error retried, ≤ 30 s apart, for an hour) ─► Done
+//	   └─► RevokeSlow (every 5 minutes, to RevokeFor: a day) ─► Done
+//	         └─► DeescalationFailed ─► RevokeLost ─► SendToDeadLetter ─► Failed
+//
+// The normal path — escalate, hold until the end, revoke — enters eight
+// states: Start, Escalate, Hold, Due, Hold, Answer, Revoke, Done (Step
+// Functions bills each; TestNormalPath asserts the path).
 //
 // A revoke is never given up: on deescalation_failed the engine keeps the
 // grant deescalating and asks for the revoke again, which starts a
@@ -32,29 +33,37 @@
 // Escalate and Revoke invoke the escalator function of the grant's strategy
 // (named in the execution's Input); Hold, EscalationFailed and
 // DeescalationFailed invoke the grant-task function. Both run TaskHandler.
-// The reports are events v1 messages, written and validated by the tasks
-// (events.Marshal) and sent by the state machine to the FIFO events queue
-// with the grant id as message group and the message id as deduplication
-// id; their ids are those pkg/local uses (escalated/<grant>/v<version>,
-// due/<grant>/<unix nanos of the lease end>, ...), so a repeat is a
-// duplicate. A report, Hold or dead letter that cannot be sent for
-// RevokeFor ends in the dead-letter queue (DeadLetter: grant, execution,
-// stage, error) and the execution fails, which raises the alarms.
+// Each task sends its own report (TaskHandler.Reports) — events v1
+// messages, written and validated by events.Marshal — to the FIFO events
+// queue, with the grant id as message group and the message id as
+// deduplication id; their ids are those pkg/local uses
+// (escalated/<grant>/v<version>, due/<grant>/<unix nanos of the lease end>,
+// ...), so a repeat is a duplicate. A task whose report cannot be sent fails
+// with a ReportError and is retried for RevokeFor (the escalate states never
+// count it as a failed escalation: granting again is idempotent); then the
+// execution sends a DeadLetter (grant, execution, stage, error) to the
+// dead-letter queue and fails, which raises the alarms. So does a Hold that
+// fails for RevokeFor.
 //
 // # Hold: waiting without Wait
 //
 // Hold is a callback task (lambda:invoke.waitForTaskToken) whose timeout is
 // the time left until the grant's next lease end (TimeoutSecondsPath; at
-// most MaxHold, then it looks again). Its Lambda task records its task token
-// for the grant (Tokens.PutHoldToken), then reads the grant, and answers its
-// own token at once when the grant asks for something else (DecideHold):
-// revoke when it is deescalating; hold until another end when its next
-// lease end moved; report due when that end has passed. Otherwise it
-// returns and the task waits: for its timeout (then the execution looks
-// again from a fresh Hold, which reports the due), or for the engine. The
-// engine reaches a waiting Hold through the Runner, after it has committed
-// the grant: Deescalate reads the token and answers {"action":"deescalate"};
-// Wake answers {"action":"hold", "hold":{...}} with the new end.
+// most MaxHold). The escalate task answers with the first Hold: until the
+// lease end, which is fixed when the grant is approved, so the Hold need
+// not wait for the engine to record the escalation. The Hold's Lambda task
+// records its task token and the end it waits until (Tokens.PutHoldToken),
+// then reads the grant, and answers its own token at once when the grant
+// asks for something else (DecideHold): revoke when it is deescalating;
+// hold until another end when its next lease end moved. Otherwise it
+// returns and the task waits: for its timeout, or for the engine. A timeout
+// goes to Due, a Hold of at most DueRecheck marked Recheck, whose task
+// reports the due (or, before the end, holds until it) and waits for the
+// engine. The engine reaches a waiting Hold through the Runner, after it
+// has committed the grant: Deescalate reads the token and answers
+// {"action":"deescalate"}; Wake answers {"action":"hold", "hold":{...}} with
+// the new end — unless the Hold waits until that end already (the usual
+// wake-up after the escalation is recorded), which costs nothing.
 //
 // # Why no revoke is lost and no grant follows its revoke
 //
@@ -70,8 +79,11 @@
 // reads the grant after recording its token, so it sees the commit. An
 // answer that arrives at a token already answered is refused by Step
 // Functions (ErrTokenGone) and is harmless: the state is read again by the
-// next Hold. Between two Holds the execution is only in Pass, Choice and
-// report states, which never grant.
+// next Hold. Between two Holds the execution is only in Pass and Choice
+// states, which never grant. Wake leaves a Hold whose recorded end is the
+// new end (still to come): that Hold either waits for that end, or it read
+// the grant before the commit and answered itself (the next Hold reads the
+// grant again).
 //
 // Escalate runs once, before the first Hold, and the execution never goes
 // back to it; a grant whose revoke has begun never becomes active again
@@ -86,10 +98,12 @@
 // carries the grant's version, so a repeated Deescalate starts it once; when
 // that one has ended too, another is started, named with the hour, so a
 // lost report is sent again at most hourly. Escalate does the same for a
-// grant still escalating whose execution has ended. A Hold that finds its
-// grant escalating DueRecheck after its last change sends the escalated
-// report again: a report dead-lettered by the approvals function is not the
-// end of the grant. The
+// grant still escalating whose execution has ended; when the execution
+// waits in a Hold, Escalate (the reconciler asks for it when a grant has
+// been escalating for long) has the Hold look again, and a Recheck Hold that
+// finds its grant escalating DueRecheck after its last change sends the
+// escalated report again: a report dead-lettered by the approvals function
+// is not the end of the grant. The
 // revoke task acts only on a grant that is deescalating, and the next grant
 // for the same access starts only once this one has ended or failed, so two
 // revokes of one grant never race a new grant.

@@ -12,11 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/sfngrants"
+	"github.com/latchhq/latch/pkg/sqsqueue"
 )
 
 // The rig wires what runs on AWS, in one process: the engine (as the
@@ -161,7 +165,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction,
-		EventsQueueURL: eventsQueueURL, DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
+		DeadLetterQueueURL: deadLetterURL, DeadLetterFIFO: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +187,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	rt.tasks = &sfngrants.TaskHandler{Store: store, Flows: flows,
+		Reports:   &sqsqueue.Publisher{Client: rigSQS{rt}, QueueURL: eventsQueueURL},
 		Escalator: func(*latch.Flow) (latch.Escalator, error) { return rt.esc, nil },
 		Tokens:    rt.tokens, Completer: sfngrants.Callbacks{SFN: client}, Clock: rt.clock}
 	users := &engine.Users{Store: store, Clock: rt.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
@@ -260,41 +265,63 @@ func (rt *rig) task(ex *execution, state, resource string, input json.RawMessage
 			rt.t.Errorf("%s: sqs parameters %s: %v", state, input, err)
 			return taskReply{Error: "States.Runtime"}
 		}
-		rt.mu.Lock()
-		fail := rt.sqsFail
-		rt.mu.Unlock()
-		if fail != nil {
-			if err := fail(p.QueueURL); err != nil {
-				return taskReply{Error: "SQS.AmazonSQSException", Cause: err.Error()}
-			}
-		}
 		// A string body is sent as it is; an object is sent as its JSON.
 		body := string(p.MessageBody)
 		var s string
 		if json.Unmarshal(p.MessageBody, &s) == nil {
 			body = s
 		}
-		rt.mu.Lock()
-		rt.sent = append(rt.sent, sent{Queue: p.QueueURL, Body: body, Group: p.Group, Dedup: p.Dedup})
-		rt.mu.Unlock()
-		if p.QueueURL == eventsQueueURL {
-			m, err := events.Unmarshal([]byte(body))
-			if err != nil {
-				rt.t.Errorf("%s sent a message the approvals function cannot read: %v\n%s", state, err, body)
-			} else {
-				if p.Group != m.OrderKey() || p.Dedup != m.ID {
-					rt.t.Errorf("%s: group %q, dedup %q; want %q, %q", state, p.Group, p.Dedup, m.OrderKey(), m.ID)
-				}
-				rt.mu.Lock()
-				rt.queue = append(rt.queue, m)
-				rt.cond.Broadcast()
-				rt.mu.Unlock()
-			}
+		if err := rt.send(state, sent{Queue: p.QueueURL, Body: body, Group: p.Group, Dedup: p.Dedup}); err != nil {
+			return taskReply{Error: "SQS.AmazonSQSException", Cause: err.Error()}
 		}
 		return taskReply{Output: map[string]any{"MessageId": "m-" + p.Dedup, "MD5OfMessageBody": "x"}}
 	}
 	rt.t.Errorf("%s: unexpected resource %s", state, resource)
 	return taskReply{Error: "States.Runtime"}
+}
+
+// send is SQS: it records m, and hands a message of the events queue to
+// the approvals consumer. sqsFail may refuse it.
+func (rt *rig) send(from string, m sent) error {
+	rt.mu.Lock()
+	fail := rt.sqsFail
+	rt.mu.Unlock()
+	if fail != nil {
+		if err := fail(m.Queue); err != nil {
+			return err
+		}
+	}
+	rt.mu.Lock()
+	rt.sent = append(rt.sent, m)
+	rt.mu.Unlock()
+	if m.Queue != eventsQueueURL {
+		return nil
+	}
+	ev, err := events.Unmarshal([]byte(m.Body))
+	if err != nil {
+		rt.t.Errorf("%s sent a message the approvals function cannot read: %v\n%s", from, err, m.Body)
+		return nil
+	}
+	if m.Group != ev.OrderKey() || m.Dedup != ev.ID {
+		rt.t.Errorf("%s: group %q, dedup %q; want %q, %q", from, m.Group, m.Dedup, ev.OrderKey(), ev.ID)
+	}
+	rt.mu.Lock()
+	rt.queue = append(rt.queue, ev)
+	rt.cond.Broadcast()
+	rt.mu.Unlock()
+	return nil
+}
+
+// rigSQS is the SQS client of the tasks' Reports (an sqsqueue.Publisher).
+type rigSQS struct{ rt *rig }
+
+func (q rigSQS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	err := q.rt.send("a task", sent{Queue: aws.ToString(in.QueueUrl), Body: aws.ToString(in.MessageBody),
+		Group: aws.ToString(in.MessageGroupId), Dedup: aws.ToString(in.MessageDeduplicationId)})
+	if err != nil {
+		return nil, err
+	}
+	return &sqs.SendMessageOutput{MessageId: aws.String("m-" + aws.ToString(in.MessageDeduplicationId))}, nil
 }
 
 // consume is the approvals function: it hands each message of the events
@@ -336,6 +363,13 @@ func (rt *rig) pause() {
 	for rt.busy {
 		rt.cond.Wait()
 	}
+}
+
+// idle waits until the approvals consumer has handled the message it is
+// on, effects included.
+func (rt *rig) idle() {
+	rt.pause()
+	rt.resume()
 }
 
 func (rt *rig) resume() {
@@ -482,10 +516,10 @@ func (rt *rig) holding(ex *execution, ok func(sfngrants.Hold) bool) sfngrants.Ho
 	return h
 }
 
-// holdUntil is a Hold check: it holds until end, not reported.
+// holdUntil is a Hold check: it holds until end (not a Recheck).
 func holdUntil(end time.Time) func(sfngrants.Hold) bool {
 	want := end.UTC().Format(time.RFC3339Nano)
-	return func(h sfngrants.Hold) bool { return h.Until == want && !h.Reported }
+	return func(h sfngrants.Hold) bool { return h.Until == want && !h.Recheck }
 }
 
 func eventually(t testing.TB, cond func() bool, why func() string) {

@@ -95,6 +95,9 @@ func NewRunner(c RunnerConfig) (*Runner, error) {
 // Asked again for a grant still escalating whose execution has ended (it
 // failed to report for a day, say), it starts another that escalates again
 // (escalators are idempotent) and carries the grant on: see startAgain.
+// Asked again while the execution waits in a Hold (the reconciler does so
+// for a grant escalating for long: its escalated report was lost), it has
+// the Hold look again (a Recheck), which sends the report again.
 func (r *Runner) Escalate(ctx context.Context, grantID string) error {
 	g, err := r.c.Grants.GetGrant(ctx, grantID)
 	if err != nil {
@@ -103,7 +106,18 @@ func (r *Runner) Escalate(ctx context.Context, grantID string) error {
 	if g.Status != latch.GrantEscalating {
 		return nil // escalated already, or closed
 	}
-	return r.startAgain(ctx, g, grantID, StartEscalate)
+	if err := r.startAgain(ctx, g, grantID, StartEscalate); err != nil {
+		return err
+	}
+	tok, until, err := r.token(ctx, grantID)
+	if err != nil || tok == "" || tok == RevokeOver {
+		return err
+	}
+	a := Answer{Action: AnswerHold, Hold: &Hold{Until: until, Seconds: r.c.Timing.seconds(r.c.Timing.DueRecheck), Recheck: true}}
+	if err := r.callbacks.Complete(ctx, tok, mustJSON(a)); err != nil && !errors.Is(err, ErrTokenGone) {
+		return fmt.Errorf("sfngrants: escalate %s: %w", grantID, err)
+	}
+	return nil
 }
 
 // Deescalate revokes the grant's access. The grant's execution is woken
@@ -122,7 +136,7 @@ func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
 	if g.Status != latch.GrantDeescalating {
 		return nil // revoked already, or never asked for
 	}
-	tok, err := r.token(ctx, grantID)
+	tok, _, err := r.token(ctx, grantID)
 	if err != nil {
 		return err
 	}
@@ -166,29 +180,37 @@ func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
 }
 
 // Wake moves the grant's Hold to at: it answers the current Hold with a new
-// one. A stale token is not an error: the next Hold reads the grant's next
-// lease end itself.
+// one, unless that Hold waits until at already and at is still to come (the
+// usual case after the escalation is recorded: the Hold after the escalate
+// task waits until the lease end, fixed at approval). A stale token is not
+// an error: the next Hold reads the grant's next lease end itself.
 func (r *Runner) Wake(ctx context.Context, grantID string, at time.Time) error {
-	tok, err := r.token(ctx, grantID)
+	tok, until, err := r.token(ctx, grantID)
 	if err != nil || tok == "" || tok == RevokeOver {
 		return err
 	}
-	a := Answer{Action: AnswerHold, Hold: HoldFor(at, true, r.c.Clock.Now(), r.c.Timing)}
+	now := r.c.Clock.Now()
+	if until == formatUntil(at) && at.After(now) {
+		return nil
+	}
+	a := Answer{Action: AnswerHold, Hold: HoldFor(at, true, now, r.c.Timing)}
 	if err := r.callbacks.Complete(ctx, tok, mustJSON(a)); err != nil && !errors.Is(err, ErrTokenGone) {
 		return fmt.Errorf("sfngrants: wake %s: %w", grantID, err)
 	}
 	return nil
 }
 
-func (r *Runner) token(ctx context.Context, grantID string) (string, error) {
-	tok, err := r.c.Tokens.HoldToken(ctx, grantID)
+// token returns the grant's hold token and the end its Hold waits until;
+// none is not an error.
+func (r *Runner) token(ctx context.Context, grantID string) (tok, until string, err error) {
+	tok, until, err = r.c.Tokens.HoldToken(ctx, grantID)
 	if errors.Is(err, latch.ErrNotFound) {
-		return "", nil
+		return "", "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("sfngrants: hold token of %s: %w", grantID, err)
+		return "", "", fmt.Errorf("sfngrants: hold token of %s: %w", grantID, err)
 	}
-	return tok, nil
+	return tok, until, nil
 }
 
 func (r *Runner) start(ctx context.Context, g latch.Grant, name, start string) error {

@@ -248,7 +248,7 @@ func TestRunnerDeescalate(t *testing.T) {
 			}
 			tokens := &sfngrants.MemoryTokens{}
 			if tt.token != "" {
-				_ = tokens.PutHoldToken(context.Background(), id, tt.token, fixedNow)
+				_ = tokens.PutHoldToken(context.Background(), id, tt.token, "", fixedNow)
 			}
 			r := newTestRunner(t, api, grantStore{id: {ID: id, Flow: flowName, Status: tt.status, Version: 7}}, tokens)
 			err := r.Deescalate(context.Background(), id)
@@ -295,11 +295,21 @@ func TestRunnerWake(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		token   string
+		until   string // the end the current Hold waits until
+		at      time.Time
 		answer  []apiAnswer
 		calls   int
 		wantErr bool
 	}{
 		{name: "current hold", token: "tok", calls: 1},
+		{name: "current hold, waiting for another end", token: "tok", until: "2026-11-25T10:00:00Z", calls: 1},
+		// The usual wake-up after the escalation is recorded: the Hold after
+		// the escalate already waits until that end, and is left alone.
+		{name: "current hold, waiting for that end already", token: "tok", until: "2026-11-25T11:00:00.3Z", calls: 0},
+		// An end that has passed is answered all the same: the Hold then
+		// reports it at once instead of at its timeout.
+		{name: "waiting for that end, which has passed", token: "tok", until: "2026-11-25T09:00:00Z",
+			at: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC), calls: 1},
 		{name: "no hold yet", calls: 0},
 		{name: "revoke over", token: sfngrants.RevokeOver, calls: 0},
 		{name: "stale token", token: "tok", answer: []apiAnswer{{Code: "TaskTimedOut"}}, calls: 1},
@@ -310,10 +320,14 @@ func TestRunnerWake(t *testing.T) {
 			api.on("SendTaskSuccess", tt.answer...)
 			tokens := &sfngrants.MemoryTokens{}
 			if tt.token != "" {
-				_ = tokens.PutHoldToken(context.Background(), id, tt.token, fixedNow)
+				_ = tokens.PutHoldToken(context.Background(), id, tt.token, tt.until, fixedNow)
 			}
 			r := newTestRunner(t, api, grantStore{}, tokens)
-			err := r.Wake(context.Background(), id, at)
+			wakeAt := at
+			if !tt.at.IsZero() {
+				wakeAt = tt.at
+			}
+			err := r.Wake(context.Background(), id, wakeAt)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Wake: %v", err)
 			}
@@ -330,6 +344,9 @@ func TestRunnerWake(t *testing.T) {
 			}
 			// 90m0.3s rounds up: the Hold never ends before the lease does.
 			want := sfngrants.Hold{Until: "2026-11-25T11:00:00.3Z", Seconds: 5401}
+			if !tt.at.IsZero() {
+				want = sfngrants.Hold{Until: tt.until, Seconds: 1}
+			}
 			if a.Action != sfngrants.AnswerHold || a.Hold == nil || *a.Hold != want {
 				t.Errorf("answer %+v (hold %+v), want hold %+v", a, a.Hold, want)
 			}

@@ -27,12 +27,12 @@ const (
 	// (a timeout that granted all the same): a best-effort revoke of a grant
 	// still escalating (escalator function).
 	ActionCleanUp = "clean_up"
-	// ActionEscalationFailed builds the escalation_failed report from the
-	// escalate task's error (grant-task function).
+	// ActionEscalationFailed sends the escalation_failed report, built from
+	// the escalate task's error (grant-task function).
 	ActionEscalationFailed = "escalation_failed"
-	// ActionDeescalationFailed records RevokeOver and builds the
-	// deescalation_failed report from the revoke task's error (grant-task
-	// function).
+	// ActionDeescalationFailed records RevokeOver and sends the
+	// deescalation_failed report, built from the revoke task's error
+	// (grant-task function).
 	ActionDeescalationFailed = "deescalation_failed"
 )
 
@@ -59,15 +59,17 @@ type StatesError struct {
 	Cause string `json:"Cause"`
 }
 
-// TaskOutput is what a task returns: the report to send to the events queue,
-// if any. A task that finds nothing to do (the grant is no longer in the
-// state it acts on) returns no report.
+// TaskOutput is what a task returns: the report it sent to the events
+// queue, if any (a task that finds nothing to do, the grant being no longer
+// in the state it acts on, sends none), and for the escalate task the Hold
+// that follows it.
 type TaskOutput struct {
 	Report *Report `json:"report,omitempty"`
+	Hold   *Hold   `json:"hold,omitempty"`
 }
 
-// Report is one events v1 message as the state machine sends it: its id (the
-// FIFO deduplication id) and its JSON body, written and validated by
+// Report is one events v1 message as a task sent it: its id (the FIFO
+// deduplication id) and its JSON body, written and validated by
 // events.Marshal.
 type Report struct {
 	ID   string `json:"id"`
@@ -75,27 +77,28 @@ type Report struct {
 }
 
 // Hold is what a Hold task waits for: the lease end it holds until (RFC 3339
-// with nanoseconds, UTC; empty when the grant has none), its timeout in
-// seconds, and whether a due report for Until was sent already.
+// with nanoseconds, UTC; empty when the grant has none) and its timeout in
+// seconds. Recheck marks a Hold entered after a timeout (or an answer the
+// definition does not know): its timeout is DueRecheck, not the time left
+// until Until, and its task looks at the grant afresh — it reports a due
+// end (or a lost escalation) again, and otherwise answers itself with the
+// Hold the grant asks for.
 type Hold struct {
-	Until    string `json:"until"`
-	Seconds  int64  `json:"seconds"`
-	Reported bool   `json:"reported"`
+	Until   string `json:"until"`
+	Seconds int64  `json:"seconds"`
+	Recheck bool   `json:"recheck,omitempty"`
 }
 
 // Answer completes a Hold task (SendTaskSuccess output). Action is one of
-// the Answer constants; Hold is set for AnswerHold and AnswerDue, Report for
-// AnswerDue.
+// the Answer constants; Hold is set for AnswerHold.
 type Answer struct {
-	Action string  `json:"action"`
-	Hold   *Hold   `json:"hold,omitempty"`
-	Report *Report `json:"report,omitempty"`
+	Action string `json:"action"`
+	Hold   *Hold  `json:"hold,omitempty"`
 }
 
 // Answers to a Hold.
 const (
 	AnswerHold       = "hold"       // hold again, with the new Hold
-	AnswerDue        = "due"        // send Report (due), then hold with Hold
 	AnswerDeescalate = "deescalate" // revoke now
 	AnswerEnd        = "end"        // the grant is closed; end without revoking
 )
@@ -121,11 +124,32 @@ type TaskError struct {
 
 func (e *TaskError) Error() string { return e.Code + ": " + e.Message }
 
+// ReportError is returned by a task that could not send its report to the
+// events queue ("ReportError" to Step Functions). The escalate states retry
+// it as long as a revoke, and never count it as a failed escalation: the
+// access may be in place, and the task, granting again (idempotent), sends
+// the report again.
+type ReportError struct {
+	Code    string
+	Message string
+}
+
+func (e *ReportError) Error() string { return e.Code + ": " + e.Message }
+
 // Error names the state machine relies on.
 const (
 	ErrorPermanent = "PermanentError"
 	ErrorTask      = "TaskError"
+	ErrorReport    = "ReportError"
 )
+
+// Reports sends the tasks' reports to the FIFO events queue, with the
+// message's order key (the grant id) as group and its id as deduplication
+// id; sqsqueue.Publisher is one. Send returns once the queue has accepted
+// the message.
+type Reports interface {
+	Send(ctx context.Context, m events.Message) error
+}
 
 // FlowSource finds a flow by name (engine.FlowSet is one).
 type FlowSource interface {
@@ -156,11 +180,15 @@ type Completer interface {
 var ErrTokenGone = errors.New("sfngrants: the task token is no longer valid")
 
 // TaskHandler carries out the state machine's Lambda tasks. Store, Flows,
-// Escalator, Tokens and Completer are required for the actions that use
-// them; Identity, Clock, Timing and Log have defaults.
+// Escalator, Tokens, Reports and Completer are required for the actions
+// that use them; Identity, Clock, Timing and Log have defaults.
 type TaskHandler struct {
 	Store TaskStore
 	Flows FlowSource
+	// Reports sends the reports (escalated, due, deescalated, the
+	// failures): each task sends its own, so that no state of the state
+	// machine is spent on it.
+	Reports Reports
 	// Escalator returns the escalator of a flow's strategy.
 	Escalator func(*latch.Flow) (latch.Escalator, error)
 	// Identity returns the grantee's id in the target system; nil uses the email.
@@ -177,8 +205,8 @@ type TaskHandler struct {
 	Held HeldRecords
 }
 
-// Handle carries out one task. Its errors are *PermanentError or *TaskError,
-// to be returned to the Lambda runtime unwrapped. A panic in an escalator or
+// Handle carries out one task. Its errors are *PermanentError, *TaskError or
+// *ReportError, to be returned to the Lambda runtime unwrapped. A panic in an escalator or
 // identity lookup becomes a *TaskError.
 func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput, err error) {
 	started := h.now() // orders this task's token write against a later task's
@@ -194,7 +222,11 @@ func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput,
 	case ActionEscalate:
 		return h.escalate(ctx, in.GrantID)
 	case ActionDeescalate:
-		return h.revoke(ctx, in.GrantID)
+		out, err := h.revoke(ctx, in.GrantID)
+		if err != nil {
+			h.revokeFailed(ctx, in.GrantID, err)
+		}
+		return out, err
 	case ActionCleanUp:
 		return TaskOutput{}, h.cleanUp(ctx, in.GrantID)
 	case ActionHold:
@@ -202,7 +234,7 @@ func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput,
 	case ActionEscalationFailed:
 		return h.failed(ctx, in, latch.GrantEscalating, events.TypeEscalationFailed, latch.StageEscalate)
 	case ActionDeescalationFailed:
-		if err := h.Tokens.PutHoldToken(ctx, in.GrantID, RevokeOver, started); err != nil {
+		if err := h.Tokens.PutHoldToken(ctx, in.GrantID, RevokeOver, "", started); err != nil {
 			return TaskOutput{}, taskErr("token_store", err)
 		}
 		return h.failed(ctx, in, latch.GrantDeescalating, events.TypeDeescalationFailed, latch.StageDeescalate)
@@ -230,7 +262,8 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 		return TaskOutput{}, taskErr("grant_unavailable", err)
 	}
 	if g.Status != latch.GrantEscalating {
-		return TaskOutput{}, nil // done already; the Hold that follows sees where the grant is
+		// Done already; the Hold that follows sees where the grant is.
+		return TaskOutput{Hold: holdOf(g, h.now(), h.Timing.orDefault())}, nil
 	}
 	// The grant is escalated with what it recorded when it was approved
 	// (latch.RevokeTarget): a flow changed or removed since does not
@@ -268,9 +301,18 @@ func (h *TaskHandler) escalate(ctx context.Context, grantID string) (TaskOutput,
 	} else {
 		h.log().InfoContext(ctx, "access granted", "grant", g.ID)
 	}
-	r, err := h.report(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
+	r, err := h.report(ctx, events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
 		Identity: spec.User.Identity, Output: output, HeldBefore: held})
-	return TaskOutput{Report: r}, err
+	// The Hold that follows waits until the lease end, fixed when the grant
+	// was approved: the engine's wake-up after it records the escalation
+	// finds the Hold waiting for that end already, and leaves it.
+	return TaskOutput{Report: r, Hold: holdOf(g, h.now(), h.Timing.orDefault())}, err
+}
+
+// holdOf is the Hold until g's next lease end as of now.
+func holdOf(g latch.Grant, now time.Time, t Timing) *Hold {
+	next, ok := g.NextDue()
+	return HoldFor(next, ok, now, t)
 }
 
 // heldBefore is whether the target held g's access before Latch's first
@@ -373,7 +415,7 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 		// The person had this access before Latch, which granted nothing:
 		// it stays, and the target is not asked.
 		h.log().InfoContext(ctx, "the access was in place before Latch: left in place", "grant", g.ID)
-		r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
+		r, err := h.report(ctx, events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
 			HeldBefore: held})
 		return TaskOutput{Report: r}, err
 	}
@@ -400,9 +442,21 @@ func (h *TaskHandler) revoke(ctx context.Context, grantID string) (TaskOutput, e
 		return TaskOutput{}, taskErr("revoke_unconfirmed", err)
 	}
 	h.log().InfoContext(ctx, "access revoked", "grant", g.ID)
-	r, err := h.report(events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
+	r, err := h.report(ctx, events.Message{Type: events.TypeDeescalated, ID: commandID("deescalated", g), GrantID: g.ID,
 		Verified: latch.Checks(esc), HeldBefore: held})
 	return TaskOutput{Report: r}, err
+}
+
+// revokeFailed records the revoke's error as its last (Tokens.PutRevokeError:
+// the reconciler puts it in revoke_overdue). Recording is best effort: the
+// revoke is retried whatever it does.
+func (h *TaskHandler) revokeFailed(ctx context.Context, grantID string, err error) {
+	if h.Tokens == nil {
+		return
+	}
+	if perr := h.Tokens.PutRevokeError(ctx, grantID, ClipRevokeError(err.Error())); perr != nil {
+		h.log().WarnContext(ctx, "recording the revoke's error failed", "grant", grantID, "err", perr)
+	}
 }
 
 // cleanUp revokes what a failed escalation may have granted, when the grant
@@ -449,44 +503,46 @@ func (h *TaskHandler) failed(ctx context.Context, in TaskInput, want latch.Grant
 	// refusal (PermanentError) may have granted all the same: the engine
 	// keeps the grant open and revokes it until a revoke succeeds.
 	maybeHeld := typ == events.TypeEscalationFailed && (in.MaybeHeld || in.Error == nil || in.Error.Error != ErrorPermanent)
-	r, err := h.report(events.Message{Type: typ, ID: commandID(string(typ), g), GrantID: g.ID,
+	r, err := h.report(ctx, events.Message{Type: typ, ID: commandID(string(typ), g), GrantID: g.ID,
 		Failure: &events.Failure{Code: code, Message: msg, Stage: stage, MaybeHeld: maybeHeld}})
 	return TaskOutput{Report: r}, err
 }
 
-// hold records the Hold's token, then reads the grant, and answers the Hold
-// at once when the grant asks for something other than what it waits for.
+// hold records the Hold's token, then reads the grant, sends the report
+// the grant calls for (due, or escalated again), and answers the Hold at
+// once when the grant asks for something other than what it waits for.
 // The order (write the token, then read the grant) is what makes early
 // revoke and extension race-free: see the package documentation.
 func (h *TaskHandler) hold(ctx context.Context, in TaskInput, started time.Time) error {
 	if in.TaskToken == "" || in.Hold == nil {
 		return &PermanentError{Code: "invalid_task", Message: "a hold task needs task_token and hold"}
 	}
-	if err := h.Tokens.PutHoldToken(ctx, in.GrantID, in.TaskToken, started); err != nil {
+	if err := h.Tokens.PutHoldToken(ctx, in.GrantID, in.TaskToken, in.Hold.Until, started); err != nil {
 		return taskErr("token_store", err)
 	}
 	g, err := h.Store.GetGrant(ctx, in.GrantID)
 	if err != nil {
 		return taskErr("grant_unavailable", err)
 	}
-	now := h.now()
-	a, ok, err := DecideHold(g, now, *in.Hold, h.Timing.orDefault())
-	if err != nil || !ok {
-		return err
-	}
-	if a.Report != nil && g.Status == latch.GrantEscalating {
-		// The escalated report sent again (the first was lost) carries what
-		// the escalate task recorded of access held before Latch.
-		if held, err := h.recordedHeld(ctx, g); err != nil {
-			h.log().WarnContext(ctx, "the escalated report is sent again without held_before", "grant", g.ID, "err", err)
-		} else if held != nil {
-			if a.Report, err = newReport(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID,
-				At: now, HeldBefore: held}); err != nil {
-				return err
+	d := DecideHold(g, h.now(), *in.Hold, h.Timing.orDefault())
+	if d.Report != nil {
+		if d.Report.Type == events.TypeEscalated {
+			// The escalated report sent again (the first was lost) carries
+			// what the escalate task recorded of access held before Latch.
+			if held, err := h.recordedHeld(ctx, g); err != nil {
+				h.log().WarnContext(ctx, "the escalated report is sent again without held_before", "grant", g.ID, "err", err)
+			} else {
+				d.Report.HeldBefore = held
 			}
 		}
+		if _, err := h.report(ctx, *d.Report); err != nil {
+			return err
+		}
 	}
-	out, err := json.Marshal(a)
+	if d.Answer == nil {
+		return nil
+	}
+	out, err := json.Marshal(d.Answer)
 	if err != nil {
 		return taskErr("answer", err)
 	}
@@ -496,72 +552,71 @@ func (h *TaskHandler) hold(ctx context.Context, in TaskInput, started time.Time)
 	return nil
 }
 
-// DecideHold is what a Hold waiting as hold does about grant g at now: the
-// answer to complete it with, or false to leave it waiting.
+// HoldDecision is what a Hold task does: send Report to the events queue
+// (when set), then complete its own task with Answer (when set). With no
+// Answer the task waits: for its timeout, or for the engine.
+type HoldDecision struct {
+	Report *events.Message
+	Answer *Answer
+}
+
+// DecideHold is what a Hold waiting as hold does about grant g at now.
 //
 //   - deescalating: revoke now;
 //   - ended or failed: end (this execution revokes nothing it did not grant);
-//   - escalating: wait for the engine, which wakes the Hold when it commits
-//     the grant active (at most DueRecheck: a longer Hold is shortened); when
-//     the grant has not changed for DueRecheck, send the escalated report
-//     again (the first was lost) and wait;
-//   - active and due (its next lease end has passed): report due, unless
-//     this Hold was started after reporting that very due; then wait, with
-//     the short DueRecheck timeout, for the engine's answer;
-//   - active, not due, and holding for another end than the grant's next
-//     one: hold again until that end;
+//   - active and due (its next lease end has passed): report due (again, on
+//     a Recheck: the engine did not act on the first within DueRecheck),
+//     and wait at most DueRecheck for the engine's answer;
+//   - escalating: wait for the engine, which records the escalation, until
+//     the lease end (fixed when the grant was approved, so the engine's
+//     wake-up finds the Hold waiting for it and leaves it). On a Recheck of
+//     a grant that has not changed for DueRecheck, send the escalated report
+//     again (the first was lost: dead-lettered, say); once the end has
+//     passed, look again every DueRecheck;
+//   - otherwise, holding for another end than the grant's next one, or on
+//     a Recheck: hold again until that end;
 //   - otherwise: wait.
-func DecideHold(g latch.Grant, now time.Time, hold Hold, t Timing) (Answer, bool, error) {
+func DecideHold(g latch.Grant, now time.Time, hold Hold, t Timing) HoldDecision {
 	switch g.Status {
 	case latch.GrantDeescalating:
-		return Answer{Action: AnswerDeescalate}, true, nil
+		return HoldDecision{Answer: &Answer{Action: AnswerDeescalate}}
 	case latch.GrantEnded, latch.GrantFailed:
-		return Answer{Action: AnswerEnd}, true, nil
-	case latch.GrantEscalating:
-		// The engine wakes the Hold when it commits the grant active; until
-		// then look again every DueRecheck, not every MaxHold, so that a
-		// lost wake-up costs minutes. A Hold always follows a successful
-		// escalate, so a grant still escalating DueRecheck after its last
-		// change means the escalated report was lost (dead-lettered, say):
-		// send it again (the engine drops it if it did land).
-		recheck := t.seconds(t.DueRecheck)
-		if !hold.Reported && now.Sub(g.UpdatedAt) >= t.DueRecheck {
-			r, err := newReport(events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID, At: now})
-			if err != nil {
-				return Answer{}, false, err
-			}
-			return Answer{Action: AnswerDue, Report: r, Hold: &Hold{Seconds: recheck, Reported: true}}, true, nil
-		}
-		if hold.Until != "" || hold.Seconds > recheck {
-			return Answer{Action: AnswerHold, Hold: &Hold{Seconds: recheck, Reported: hold.Reported}}, true, nil
-		}
-		return Answer{}, false, nil
+		return HoldDecision{Answer: &Answer{Action: AnswerEnd}}
 	}
+	recheck := t.seconds(t.DueRecheck)
 	next, ok := g.NextDue()
 	until := ""
 	if ok {
 		until = formatUntil(next)
 	}
-	if ok && !now.Before(next) {
-		if hold.Reported && hold.Until == until {
-			return Answer{}, false, nil
+	due := ok && !now.Before(next)
+	var d HoldDecision
+	// waitRecheck waits at most DueRecheck, for the engine.
+	waitRecheck := func() HoldDecision {
+		if hold.Seconds > recheck || hold.Until != until {
+			d.Answer = &Answer{Action: AnswerHold, Hold: &Hold{Until: until, Seconds: recheck, Recheck: true}}
 		}
+		return d
+	}
+	if g.Status == latch.GrantEscalating {
+		if hold.Recheck && now.Sub(g.UpdatedAt) >= t.DueRecheck {
+			d.Report = &events.Message{Type: events.TypeEscalated, ID: commandID("escalated", g), GrantID: g.ID, At: now}
+		}
+		if due {
+			return waitRecheck()
+		}
+	} else if due {
 		at := now
 		if at.Before(next) {
 			at = next
 		}
-		r, err := newReport(events.Message{Type: events.TypeDue, ID: fmt.Sprintf("due/%s/%d", g.ID, next.UnixNano()),
-			GrantID: g.ID, At: at})
-		if err != nil {
-			return Answer{}, false, err
-		}
-		return Answer{Action: AnswerDue, Report: r,
-			Hold: &Hold{Until: until, Seconds: t.seconds(t.DueRecheck), Reported: true}}, true, nil
+		d.Report = &events.Message{Type: events.TypeDue, ID: fmt.Sprintf("due/%s/%d", g.ID, next.UnixNano()), GrantID: g.ID, At: at}
+		return waitRecheck()
 	}
-	if hold.Until == until {
-		return Answer{}, false, nil
+	if hold.Recheck || hold.Until != until {
+		d.Answer = &Answer{Action: AnswerHold, Hold: HoldFor(next, ok, now, t)}
 	}
-	return Answer{Action: AnswerHold, Hold: HoldFor(next, ok, now, t)}, true, nil
+	return d
 }
 
 // HoldFor is the Hold until end (none when !ok) as of now: its timeout is the
@@ -581,16 +636,23 @@ func HoldFor(end time.Time, ok bool, now time.Time, t Timing) *Hold {
 
 func formatUntil(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-func (h *TaskHandler) report(m events.Message) (*Report, error) {
-	m.At = h.now()
-	return newReport(m)
-}
-
-func newReport(m events.Message) (*Report, error) {
+// report sends m (stamped now when it has no time) to the events queue,
+// and returns it as sent. A report that cannot be sent is a *ReportError.
+func (h *TaskHandler) report(ctx context.Context, m events.Message) (*Report, error) {
+	if m.At.IsZero() {
+		m.At = h.now()
+	}
 	m.Version = events.Version
 	body, err := events.Marshal(m)
 	if err != nil {
 		return nil, &TaskError{Code: "invalid_report", Message: err.Error()}
+	}
+	if h.Reports == nil {
+		return nil, &ReportError{Code: "report_unsent", Message: "the task handler has no events queue to report to"}
+	}
+	if err := h.Reports.Send(ctx, m); err != nil {
+		h.log().WarnContext(ctx, "sending the report failed", "grant", m.GrantID, "report", m.ID, "err", err)
+		return nil, &ReportError{Code: "report_unsent", Message: clip(err.Error())}
 	}
 	return &Report{ID: m.ID, Body: string(body)}, nil
 }
@@ -666,10 +728,13 @@ func causeOf(e *StatesError, code string) (string, string) {
 }
 
 // clip keeps a failure message short enough for a report.
-func clip(s string) string {
-	const limit = 2000
+func clip(s string) string { return clipTo(s, 2000) }
+
+// clipTo cuts s to at most limit bytes of valid UTF-8, the cut marked "…".
+func clipTo(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	return strings.ToValidUTF8(s[:limit], "") + "…"
+	const mark = "…"
+	return strings.ToValidUTF8(s[:limit-len(mark)], "") + mark
 }

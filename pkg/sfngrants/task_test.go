@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchhq/latch/events"
 	"github.com/latchhq/latch/pkg/latch"
@@ -34,26 +35,39 @@ func TestDecideHold(t *testing.T) {
 	past := now.Add(-time.Minute)
 	pastS := past.Format(time.RFC3339Nano)
 	with := func(s latch.GrantStatus, g latch.Grant) latch.Grant { g.Status = s; return g }
+	escalating := func(since time.Duration, ends ...time.Time) latch.Grant {
+		return changed(with(latch.GrantEscalating, activeGrant(ends...)), now.Add(-since))
+	}
 	for _, tt := range []struct {
 		name   string
 		g      latch.Grant
 		hold   sfngrants.Hold
-		action string // "" leaves the Hold waiting
+		report events.Type // the report sent, if any
+		action string      // "" leaves the Hold waiting
 		want   *sfngrants.Hold
 	}{
 		{name: "deescalating", g: with(latch.GrantDeescalating, activeGrant(end)), hold: sfngrants.Hold{Until: endS}, action: "deescalate"},
 		{name: "ended", g: with(latch.GrantEnded, activeGrant(end)), action: "end"},
 		{name: "failed", g: with(latch.GrantFailed, activeGrant(end)), action: "end"},
-		{name: "escalating: the engine will wake it", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-time.Minute)), hold: sfngrants.Hold{Seconds: 900}},
-		{name: "escalating: a long Hold is shortened", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-time.Minute)), hold: sfngrants.Hold{Seconds: 86400},
-			action: "hold", want: &sfngrants.Hold{Seconds: 900}},
-		{name: "escalating for long: the report was lost, send it again", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-16*time.Minute)),
-			hold: sfngrants.Hold{Seconds: 900}, action: "due", want: &sfngrants.Hold{Seconds: 900, Reported: true}},
-		{name: "escalating for long, sent again already", g: changed(with(latch.GrantEscalating, activeGrant()), now.Add(-16*time.Minute)),
-			hold: sfngrants.Hold{Seconds: 900, Reported: true}},
+		{name: "escalating, holding for its end already: the engine's wake-up will find it so",
+			g: escalating(time.Second, end), hold: sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "escalating, holding for another end", g: escalating(time.Second, end), hold: sfngrants.Hold{Seconds: 86400},
+			action: "hold", want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "escalating for long, on a recheck: the report was lost, send it again", g: escalating(16*time.Minute, end),
+			hold: sfngrants.Hold{Until: endS, Seconds: 900, Recheck: true}, report: events.TypeEscalated,
+			action: "hold", want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "escalating for long, not a recheck", g: escalating(16*time.Minute, end), hold: sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "escalating past its end: look again every DueRecheck", g: escalating(time.Minute, past),
+			hold: sfngrants.Hold{Until: pastS, Seconds: 1}},
+		{name: "escalating past its end, long hold", g: escalating(time.Minute, past),
+			hold: sfngrants.Hold{Until: pastS, Seconds: 3600}, action: "hold", want: &sfngrants.Hold{Until: pastS, Seconds: 900, Recheck: true}},
+		{name: "escalating past its end for long", g: escalating(20*time.Minute, past),
+			hold: sfngrants.Hold{Until: pastS, Seconds: 900, Recheck: true}, report: events.TypeEscalated},
 		{name: "holding for the end already", g: activeGrant(end), hold: sfngrants.Hold{Until: endS, Seconds: 7201}},
-		{name: "fresh hold learns the end", g: activeGrant(end), hold: sfngrants.Hold{Seconds: 86400}, action: "hold",
+		{name: "fresh hold learns the end", g: activeGrant(end), hold: sfngrants.Hold{Seconds: 900, Recheck: true}, action: "hold",
 			want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
+		{name: "a recheck before the end holds until it", g: activeGrant(end), hold: sfngrants.Hold{Until: endS, Seconds: 900, Recheck: true},
+			action: "hold", want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
 		{name: "end moved", g: activeGrant(end.Add(time.Hour), end), hold: sfngrants.Hold{Until: now.Add(time.Hour).Format(time.RFC3339Nano)},
 			action: "hold", want: &sfngrants.Hold{Until: endS, Seconds: 7201}},
 		{name: "no end", g: activeGrant(time.Time{}), hold: sfngrants.Hold{Seconds: 86400}},
@@ -61,45 +75,37 @@ func TestDecideHold(t *testing.T) {
 			want: &sfngrants.Hold{Seconds: 86400}},
 		{name: "far end is capped", g: activeGrant(now.Add(90 * 24 * time.Hour)), action: "hold",
 			want: &sfngrants.Hold{Until: now.Add(90 * 24 * time.Hour).Format(time.RFC3339Nano), Seconds: 86400}},
-		{name: "due", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 3}, action: "due",
-			want: &sfngrants.Hold{Until: pastS, Seconds: 900, Reported: true}},
-		{name: "due, reported", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 900, Reported: true}},
-		{name: "due, reported for another end", g: activeGrant(past), hold: sfngrants.Hold{Until: endS, Reported: true}, action: "due",
-			want: &sfngrants.Hold{Until: pastS, Seconds: 900, Reported: true}},
+		{name: "due: report, and wait for the engine", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 3}, report: events.TypeDue},
+		{name: "due on a recheck: report again", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 900, Recheck: true},
+			report: events.TypeDue},
+		{name: "due, holding long: report, wait at most DueRecheck", g: activeGrant(past), hold: sfngrants.Hold{Until: pastS, Seconds: 7200},
+			report: events.TypeDue, action: "hold", want: &sfngrants.Hold{Until: pastS, Seconds: 900, Recheck: true}},
+		{name: "due, holding for another end", g: activeGrant(past), hold: sfngrants.Hold{Until: endS, Seconds: 900},
+			report: events.TypeDue, action: "hold", want: &sfngrants.Hold{Until: pastS, Seconds: 900, Recheck: true}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			a, ok, err := sfngrants.DecideHold(tt.g, now, tt.hold, timing)
-			if err != nil {
-				t.Fatal(err)
+			d := sfngrants.DecideHold(tt.g, now, tt.hold, timing)
+			switch {
+			case tt.report == "" && d.Report != nil:
+				t.Errorf("report %s %s, want none", d.Report.Type, d.Report.ID)
+			case tt.report != "" && (d.Report == nil || d.Report.Type != tt.report):
+				t.Errorf("report %+v, want %s", d.Report, tt.report)
+			case tt.report == events.TypeEscalated && d.Report.ID != "escalated/grt_9/v4":
+				t.Errorf("report %s, want escalated/grt_9/v4 again", d.Report.ID)
+			case tt.report == events.TypeDue && (d.Report.ID != "due/grt_9/"+itoa(past.UnixNano()) || d.Report.GrantID != tt.g.ID || d.Report.At.Before(past)):
+				t.Errorf("due report %+v", d.Report)
 			}
-			if !ok {
+			if d.Answer == nil {
 				if tt.action != "" {
 					t.Fatalf("the Hold waits; want %s", tt.action)
 				}
 				return
 			}
-			if a.Action != tt.action {
-				t.Fatalf("answer %s, want %s", a.Action, tt.action)
+			if d.Answer.Action != tt.action {
+				t.Fatalf("answer %s, want %s", d.Answer.Action, tt.action)
 			}
-			if (a.Hold == nil) != (tt.want == nil) || (a.Hold != nil && *a.Hold != *tt.want) {
-				t.Errorf("hold %+v, want %+v", a.Hold, tt.want)
-			}
-			if a.Action == "due" && tt.g.Status == latch.GrantEscalating {
-				m, err := events.Unmarshal([]byte(a.Report.Body))
-				if err != nil || m.Type != events.TypeEscalated || m.ID != "escalated/grt_9/v4" || a.Report.ID != m.ID {
-					t.Errorf("report %+v %v, want escalated/grt_9/v4 again", m, err)
-				}
-				return
-			}
-			if a.Action == "due" {
-				m, err := events.Unmarshal([]byte(a.Report.Body))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m.Type != events.TypeDue || m.GrantID != tt.g.ID || m.ID != a.Report.ID || m.At.Before(past) ||
-					m.ID != "due/grt_9/"+itoa(past.UnixNano()) {
-					t.Errorf("due report %+v", m)
-				}
+			if (d.Answer.Hold == nil) != (tt.want == nil) || (d.Answer.Hold != nil && *d.Answer.Hold != *tt.want) {
+				t.Errorf("hold %+v, want %+v", d.Answer.Hold, tt.want)
 			}
 		})
 	}
@@ -141,11 +147,28 @@ type loggedTokens struct {
 	mu  *sync.Mutex
 }
 
-func (l *loggedTokens) PutHoldToken(ctx context.Context, id, tok string, at time.Time) error {
+func (l *loggedTokens) PutHoldToken(ctx context.Context, id, tok, until string, at time.Time) error {
 	l.mu.Lock()
 	*l.log = append(*l.log, "put token")
 	l.mu.Unlock()
-	return l.MemoryTokens.PutHoldToken(ctx, id, tok, at)
+	return l.MemoryTokens.PutHoldToken(ctx, id, tok, until, at)
+}
+
+// sentReports records the reports the tasks send; err, when set, refuses them.
+type sentReports struct {
+	mu   sync.Mutex
+	sent []events.Message
+	err  error
+}
+
+func (r *sentReports) Send(_ context.Context, m events.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.sent = append(r.sent, m)
+	return nil
 }
 
 // completions records the Hold answers sent.
@@ -176,6 +199,7 @@ func newHandler(g latch.Grant, esc latch.Escalator) (*sfngrants.TaskHandler, *me
 		requests: map[string]latch.Request{"req_a": {ID: "req_a", Flow: flowName, Fields: latch.Fields{"reason": "incident"}}}}
 	c := &completions{}
 	h := &sfngrants.TaskHandler{Store: store, Flows: flowSource{testFlow()}, Tokens: &sfngrants.MemoryTokens{}, Completer: c,
+		Reports:   &sentReports{},
 		Escalator: func(*latch.Flow) (latch.Escalator, error) { return esc, nil },
 		Clock:     latch.ClockFunc(func() time.Time { return fixedNow })}
 	return h, store, c
@@ -355,7 +379,7 @@ func TestFailureReports(t *testing.T) {
 			if want := tt.typ == events.TypeEscalationFailed && tt.err.Error != sfngrants.ErrorPermanent; m.Failure.MaybeHeld != want {
 				t.Errorf("maybe_held %v, want %v", m.Failure.MaybeHeld, want)
 			}
-			tok, _ := h.Tokens.HoldToken(context.Background(), g.ID)
+			tok, _, _ := h.Tokens.HoldToken(context.Background(), g.ID)
 			if (tok == sfngrants.RevokeOver) != (tt.action == "deescalation_failed") {
 				t.Errorf("hold token %q after %s", tok, tt.action)
 			}
@@ -388,7 +412,7 @@ func TestHoldWritesThenReads(t *testing.T) {
 	if strings.Join(log, ",") != "put token,read grant" {
 		t.Errorf("order %v, want the token put before the grant is read", log)
 	}
-	if tok, _ := tokens.HoldToken(context.Background(), g.ID); tok != "tok-1" {
+	if tok, _, _ := tokens.HoldToken(context.Background(), g.ID); tok != "tok-1" {
 		t.Errorf("token %q", tok)
 	}
 	if string(c.sent["tok-1"]) != `{"action":"deescalate"}` {
@@ -436,7 +460,7 @@ func TestLateHoldTokenWriteLoses(t *testing.T) {
 	if _, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "hold", TaskToken: "old", Hold: hold}); err != nil {
 		t.Fatal(err)
 	}
-	if tok, _ := tokens.HoldToken(context.Background(), g.ID); tok != "new" {
+	if tok, _, _ := tokens.HoldToken(context.Background(), g.ID); tok != "new" {
 		t.Errorf("token %q, want the later Hold's", tok)
 	}
 }
@@ -572,5 +596,71 @@ func TestHandleEscalateReportsTheEscalatorsOutput(t *testing.T) {
 	}
 	if cmd.Output["mysql_user"] != "latch_ann" {
 		t.Errorf("escalated report %s lacks the output", out.Report.Body)
+	}
+}
+
+// Each task sends its own report to the events queue; one that cannot be
+// sent is a ReportError (which the escalate states never count as a failed
+// escalation), and the work is done again when the task is retried.
+func TestTasksSendTheirReports(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantEscalating
+	g.Leases = []latch.Lease{{RequestID: "req_a", Duration: 3600, EndsAt: fixedNow.Add(time.Hour)}}
+	esc := &fakeEscalator{}
+	h, _, _ := newHandler(g, esc)
+	reports := h.Reports.(*sentReports)
+	out, err := h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports.sent) != 1 || reports.sent[0].Type != events.TypeEscalated || reports.sent[0].ID != out.Report.ID {
+		t.Errorf("sent %+v, want the escalated report", reports.sent)
+	}
+	// The escalate task's answer is the Hold after it: until the lease end.
+	if want := (sfngrants.Hold{Until: fixedNow.Add(time.Hour).Format(time.RFC3339Nano), Seconds: 3600}); out.Hold == nil || *out.Hold != want {
+		t.Errorf("hold %+v, want %+v", out.Hold, want)
+	}
+
+	reports.err = errors.New("sqs: 503")
+	_, err = h.Handle(context.Background(), sfngrants.TaskInput{GrantID: g.ID, Action: "escalate"})
+	if r := lambdaError(err); r.Error != sfngrants.ErrorReport || !strings.Contains(err.Error(), "sqs: 503") {
+		t.Errorf("escalate with the queue down: %v (%s), want a ReportError saying why", err, r.Error)
+	}
+	if esc.count("grant") != 2 {
+		t.Errorf("granted %d times, want again on the retry", esc.count("grant"))
+	}
+}
+
+// A revoke that fails records its error (bounded, on one line) beside the
+// hold token, where the reconciler finds it for revoke_overdue; a token
+// written later keeps it.
+func TestRevokeErrorIsRecorded(t *testing.T) {
+	g := activeGrant()
+	g.Status = latch.GrantDeescalating
+	long := errors.New("target API: 503 Service Unavailable\n<html>" + strings.Repeat("é", 400) + "</html>")
+	h, _, _ := newHandler(g, scripted("revoke", errDown, long))
+	ctx := context.Background()
+	if _, err := h.Tokens.RevokeError(ctx, g.ID); !errors.Is(err, latch.ErrNotFound) {
+		t.Fatalf("revoke error before any revoke: %v", err)
+	}
+	if _, err := h.Handle(ctx, sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil {
+		t.Fatal("the revoke failed, the task did not")
+	}
+	if got, err := h.Tokens.RevokeError(ctx, g.ID); err != nil || got != "deescalation_failed: "+errDown.Error() {
+		t.Errorf("revoke error %q, %v", got, err)
+	}
+	if err := h.Tokens.PutHoldToken(ctx, g.ID, "tok-later", "", fixedNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Handle(ctx, sfngrants.TaskInput{GrantID: g.ID, Action: "deescalate"}); err == nil {
+		t.Fatal("the revoke failed, the task did not")
+	}
+	got, err := h.Tokens.RevokeError(ctx, g.ID)
+	if err != nil || len(got) > sfngrants.MaxRevokeError || !strings.HasPrefix(got, "deescalation_failed: target API: 503 Service Unavailable <html>é") ||
+		!strings.HasSuffix(got, "…") || strings.ContainsAny(got, "\n\r") || !utf8.ValidString(got) {
+		t.Errorf("revoke error %q (%d bytes), %v; want one line of at most %d bytes, cut", got, len(got), err, sfngrants.MaxRevokeError)
+	}
+	if tok, _, _ := h.Tokens.HoldToken(ctx, g.ID); tok != "tok-later" {
+		t.Errorf("the token beside the revoke error is %q", tok)
 	}
 }

@@ -66,10 +66,15 @@ func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskH
 	if err != nil {
 		return nil, err
 	}
+	reports, err := env.Queue()
+	if err != nil {
+		return nil, err
+	}
 	forFlow := liveEscalators(env, lookup)
 	flowSet := engine.NewFlowSet(loaded)
 	resolver := &identity.Resolver{Store: store, Hooks: hooks.New(lookup, nil), Escalator: forFlow, Clock: latch.SystemClock, Log: env.Log}
 	return &sfngrants.TaskHandler{Store: store, Flows: flowSet, Log: env.Log, Identity: resolver.Resolve, Held: store,
+		Reports: reports, Tokens: store,
 		Escalator: func(f *latch.Flow) (latch.Escalator, error) {
 			if f.Strategy == nil || f.Strategy.Type != strategy {
 				return nil, fmt.Errorf("flow %q is not of the %s strategy this function escalates", f.Name, strategy)
