@@ -6,8 +6,12 @@
 // name, refs of chat messages by request ID, kind and channel). Lists are
 // served from index buckets whose keys sort the way the list is ordered, so
 // no list loads more than it returns (plus, with several filters, the
-// entries the most selective index holds). Commit is one bbolt read-write
-// transaction: all of a change is written or none of it.
+// entries the most selective index holds). Commit is group commit: one
+// writer goroutine writes every change waiting when it starts in one bbolt
+// read-write transaction and one fsync, each change checked in full before
+// any of its keys is written, so all of a change is written or none of it
+// and a change that fails its checks fails alone. The removal of done
+// outbox effects rides on the same transactions (see EffectDone).
 //
 // bbolt allows one process per file: a second Open of the same file waits a
 // second for the lock and then fails.
