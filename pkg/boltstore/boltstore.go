@@ -6,8 +6,12 @@
 // name, refs of chat messages by request ID, kind and channel). Lists are
 // served from index buckets whose keys sort the way the list is ordered, so
 // no list loads more than it returns (plus, with several filters, the
-// entries the most selective index holds). Commit is one bbolt read-write
-// transaction: all of a change is written or none of it.
+// entries the most selective index holds). Commit is group commit: one
+// writer goroutine writes every change waiting when it starts in one bbolt
+// read-write transaction and one fsync, each change checked in full before
+// any of its keys is written, so all of a change is written or none of it
+// and a change that fails its checks fails alone. The removal of done
+// outbox effects rides on the same transactions (see EffectDone).
 //
 // bbolt allows one process per file: a second Open of the same file waits a
 // second for the lock and then fails.
@@ -75,6 +79,7 @@ var (
 // Store is a latch.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
 	db       *bolt.DB
+	w        *writer
 	path     string
 	log      *slog.Logger
 	reported sync.Map // IDs of the unreadable records reported
@@ -126,15 +131,20 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s.db = db
+	s.w = newWriter(db)
 	if err := s.scanDocuments(context.Background()); err != nil {
+		_ = s.w.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// Close writes the commits under way and the removals of done effects the
+// store still holds (see EffectDone), and closes the file.
+func (s *Store) Close() error {
+	return errors.Join(s.w.close(), s.db.Close())
+}
 
 func pruneDedup(b *bolt.Bucket, before time.Time) error {
 	var old [][]byte
@@ -345,10 +355,16 @@ func (s *Store) PendingEffects(ctx context.Context, limit int) ([]latch.Effect, 
 	if limit <= 0 {
 		limit = defaultLimit
 	}
+	// Read before the transaction starts: an effect whose removal
+	// commits in between is then either left out or already gone.
+	done := s.w.heldDone()
 	var out []latch.Effect
 	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketOutboxByTime).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			if done[idOf(k)] {
+				continue
+			}
 			var e latch.Effect
 			if !getOr(tx, bucketOutbox, idOf(k), &e, bad) {
 				continue
@@ -365,14 +381,20 @@ func (s *Store) PendingEffects(ctx context.Context, limit int) ([]latch.Effect, 
 
 // EffectDone removes the effect from the outbox. Removing one that is not
 // there returns nil.
+//
+// The removal of an effect that a Commit of this process wrote along with
+// others is held in memory (PendingEffects leaves the effect out at once)
+// until the last of those is done, and then all of them are removed in one
+// write; any Commit in between writes the held removals in its own
+// transaction, and so does Close. So a change whose effects are all done
+// costs two durable writes, its commit and one removal. A crash before the
+// removal is written leaves the effects in the outbox, to be done again, as
+// a crash between doing an effect and EffectDone always could.
 func (s *Store) EffectDone(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return deleteEffect(tx, id)
-	})
-	if err != nil {
+	if err := s.w.effectDone(id); err != nil {
 		return fmt.Errorf("effect %s done: %w", id, err)
 	}
 	return nil

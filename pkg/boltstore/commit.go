@@ -13,16 +13,18 @@ import (
 	"github.com/latchhq/latch/pkg/latch"
 )
 
-// Commit writes c in one bbolt transaction: every request and grant at its
-// given version plus one, the audit events, the outbox effects and c.Dedup's
-// marker. It returns latch.ErrDuplicate if c.Dedup was committed before
-// (checked first, so a replayed change reports a duplicate, not a conflict);
-// latch.ErrConflict if a request or grant is not at the version given (or,
-// for version 0, exists), if an audit event's ID exists, or if an open grant
-// would share its key with another open grant; and a latch.KindInvalid error
-// if c names one item twice or has an empty or unusable ID. On error nothing
-// is written. A change without Dedup is not deduplicated; one with only
-// Dedup records the marker.
+// Commit writes c durably and atomically. Concurrent commits share one bbolt
+// transaction and one fsync (see the writer in queue.go), but each change
+// stands alone: it returns latch.ErrDuplicate if c.Dedup was committed
+// before (checked first, so a replayed change reports a duplicate, not a
+// conflict); latch.ErrConflict if a request or grant is not at the version
+// given (or, for version 0, exists), if an audit event's ID exists, or if an
+// open grant would share its key with another open grant; and a
+// latch.KindInvalid error if c names one item twice or has an empty or
+// unusable ID. On such an error nothing of c is written, and the other
+// changes of its transaction are not affected. A change without Dedup is not
+// deduplicated; one with only Dedup records the marker. Commit returns after
+// the transaction holding c is on disk.
 func (s *Store) Commit(ctx context.Context, c latch.Change) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -33,38 +35,103 @@ func (s *Store) Commit(ctx context.Context, c latch.Change) error {
 	if c.Dedup == "" && c.Empty() {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if c.Dedup != "" {
-			b := tx.Bucket(bucketDedup)
-			if b.Get([]byte(c.Dedup)) != nil {
-				return latch.ErrDuplicate
-			}
-			if err := b.Put([]byte(c.Dedup), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))); err != nil {
-				return err
-			}
-		}
-		for _, r := range c.Requests {
-			if err := putRequest(tx, r.UTC()); err != nil {
-				return fmt.Errorf("request %s: %w", r.ID, err)
-			}
-		}
-		if err := putGrants(tx, c.Grants); err != nil {
+	if err := s.w.submit(&c); err != nil {
+		return fmt.Errorf("commit %s: %w", c.Dedup, err)
+	}
+	return nil
+}
+
+// applyChange writes c in tx, after every check it must pass: if a check
+// fails it returns that error (a *changeError) having written nothing. An
+// error of any other type came from a write and leaves tx half-written.
+func applyChange(tx *bolt.Tx, c latch.Change) error {
+	if err := checkPreconditions(tx, c); err != nil {
+		return &changeError{err}
+	}
+	if c.Dedup != "" {
+		if err := tx.Bucket(bucketDedup).Put([]byte(c.Dedup), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))); err != nil {
 			return err
 		}
-		for _, e := range c.Audit {
-			if err := putAudit(tx, e.UTC()); err != nil {
-				return fmt.Errorf("audit event %s: %w", e.ID, err)
-			}
+	}
+	for _, r := range c.Requests {
+		if err := putRequest(tx, r.UTC()); err != nil {
+			return fmt.Errorf("request %s: %w", r.ID, err)
 		}
-		for _, e := range c.Effects {
-			if err := putEffect(tx, e.UTC()); err != nil {
-				return fmt.Errorf("effect %s: %w", e.ID, err)
-			}
+	}
+	if err := putGrants(tx, c.Grants); err != nil {
+		return err
+	}
+	for _, e := range c.Audit {
+		if err := putAudit(tx, e.UTC()); err != nil {
+			return fmt.Errorf("audit event %s: %w", e.ID, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("commit %s: %w", c.Dedup, err)
+	}
+	for _, e := range c.Effects {
+		if err := putEffect(tx, e.UTC()); err != nil {
+			return fmt.Errorf("effect %s: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// changeError is a change's own failure: a check it did not pass.
+type changeError struct{ err error }
+
+func (e *changeError) Error() string { return e.err.Error() }
+func (e *changeError) Unwrap() error { return e.err }
+
+// checkPreconditions reads, without writing, whether c may be written in tx:
+// its dedup marker is new, every request and grant is at the version given,
+// every audit event's ID is new, and no open grant would share its key with
+// another. It mirrors the checks putRequest, putGrants and putAudit make as
+// they write, so that those never fail after the first write of c.
+func checkPreconditions(tx *bolt.Tx, c latch.Change) error {
+	if c.Dedup != "" && tx.Bucket(bucketDedup).Get([]byte(c.Dedup)) != nil {
+		return latch.ErrDuplicate
+	}
+	reqs := tx.Bucket(bucketRequests)
+	for _, r := range c.Requests {
+		var old latch.Request
+		err := get(reqs, r.ID, &old)
+		if err := checkVersion(err, old.Version, r.Version); err != nil {
+			return fmt.Errorf("request %s: %w", r.ID, err)
+		}
+	}
+	// The open-grant bucket as it will be, for the keys c touches: first
+	// every stored grant of c releases its key, then each open grant takes
+	// its own (the two passes of putGrants).
+	docs, open := tx.Bucket(bucketGrants), tx.Bucket(bucketOpenGrants)
+	holders := map[string]string{}
+	holder := func(key string) string {
+		if h, ok := holders[key]; ok {
+			return h
+		}
+		return string(open.Get([]byte(key)))
+	}
+	for _, g := range c.Grants {
+		var old latch.Grant
+		err := get(docs, g.ID, &old)
+		if err := checkVersion(err, old.Version, g.Version); err != nil {
+			return fmt.Errorf("grant %s: %w", g.ID, err)
+		}
+		if err == nil && holder(old.Key) == old.ID {
+			holders[old.Key] = ""
+		}
+	}
+	for _, g := range c.Grants {
+		if !g.Status.Open() {
+			continue
+		}
+		if h := holder(g.Key); h != "" && h != g.ID {
+			return fmt.Errorf("grant %s: key %s has the open grant %s: %w", g.ID, g.Key, h, latch.ErrConflict)
+		}
+		holders[g.Key] = g.ID
+	}
+	audit := tx.Bucket(bucketAudit)
+	for _, e := range c.Audit {
+		if audit.Get([]byte(e.ID)) != nil {
+			return fmt.Errorf("audit event %s: it exists already: %w", e.ID, latch.ErrConflict)
+		}
 	}
 	return nil
 }

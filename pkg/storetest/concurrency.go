@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -114,6 +115,8 @@ func testConcurrency(t *testing.T, newStore func(t *testing.T) latch.Store) {
 			t.Errorf("OpenGrant(k1): not the winner's grant (-want +got):\n%s", diff)
 		}
 	})
+	t.Run("one bad change among many fails alone", func(t *testing.T) { testOneBadChangeAmongMany(t, newStore) })
+
 	t.Run("one of many new tokens with the same hash or ID wins", func(t *testing.T) {
 		tests := []struct {
 			name  string
@@ -154,4 +157,117 @@ func testConcurrency(t *testing.T, newStore func(t *testing.T) latch.Store) {
 			})
 		}
 	})
+}
+
+// testOneBadChangeAmongMany commits racers changes at once, all good but
+// one, which fails a check of the contract: a store that writes concurrent
+// changes together (group commit) must still fail that one alone, writing
+// nothing of it, and commit the others.
+func testOneBadChangeAmongMany(t *testing.T, newStore func(t *testing.T) latch.Store) {
+	const bad = racers / 2
+	// good is a change that creates request id with its audit event, an
+	// open grant and an outbox effect, under its own dedup key.
+	good := func(id string) latch.Change {
+		return latch.Change{
+			Dedup:    "create/" + id,
+			Requests: []latch.Request{newRequest(id, t0)},
+			Grants:   []latch.Grant{newGrant("g-"+id, "k-"+id, latch.GrantEscalating)},
+			Audit:    []latch.AuditEvent{newEvent(id, 1)},
+			Effects:  []latch.Effect{newEffect("create/"+id+"/0", t0)},
+		}
+	}
+	seeded := newRequest("seeded", t0)
+	tests := []struct {
+		name string
+		// bad returns the failing change, given the seeded request as
+		// stored; its own items are all new.
+		bad  func(seeded latch.Request) latch.Change
+		want error
+	}{
+		{"stale request version", func(seeded latch.Request) latch.Change {
+			c := good("bad")
+			seeded.Version--
+			c.Requests = append(c.Requests, seeded)
+			return c
+		}, latch.ErrConflict},
+		{"repeated dedup key", func(latch.Request) latch.Change {
+			c := good("bad")
+			c.Dedup = "create/seeded"
+			return c
+		}, latch.ErrDuplicate},
+		{"open grant for a key with an open grant", func(latch.Request) latch.Change {
+			c := good("bad")
+			c.Grants = append(c.Grants, newGrant("g-bad-2", "k-seeded", latch.GrantEscalating))
+			return c
+		}, latch.ErrConflict},
+		{"audit event ID exists", func(latch.Request) latch.Change {
+			c := good("bad")
+			c.Audit = append(c.Audit, newEvent("seeded", 1))
+			return c
+		}, latch.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			commit(t, s, latch.Change{
+				Dedup:    "create/seeded",
+				Requests: []latch.Request{seeded},
+				Grants:   []latch.Grant{newGrant("g-seeded", "k-seeded", latch.GrantActive)},
+				Audit:    []latch.AuditEvent{newEvent("seeded", 1)},
+			})
+			stored := getRequest(t, s, "seeded")
+			badChange := tt.bad(stored)
+			change := func(i int) latch.Change {
+				if i == bad {
+					return badChange
+				}
+				return good(fmt.Sprintf("r%d", i))
+			}
+			before := take(t, s, badChange)
+			errs := race(t, s, change)
+			for i, err := range errs {
+				switch {
+				case i == bad && !errors.Is(err, tt.want):
+					t.Errorf("the bad change: got error %v, want %v", err, tt.want)
+				case i != bad && err != nil:
+					t.Errorf("good change %d: %v", i, err)
+				}
+			}
+			// The bad change wrote nothing: its items are as before, its
+			// effect is not in the outbox, its dedup key (when new) is free.
+			after := take(t, s, badChange)
+			after.Effects = slices.DeleteFunc(after.Effects, func(e latch.Effect) bool { return e.ID != badChange.Effects[0].ID })
+			before.Effects = slices.DeleteFunc(before.Effects, func(e latch.Effect) bool { return e.ID != badChange.Effects[0].ID })
+			if diff := cmp.Diff(before, after, opts); diff != "" {
+				t.Errorf("the bad change wrote (-before +after):\n%s", diff)
+			}
+			if badChange.Dedup != "create/seeded" {
+				commit(t, s, latch.Change{Dedup: badChange.Dedup})
+			}
+			// Every good change is there in full.
+			effects := pending(t, s, 1000)
+			for i := range racers {
+				if i == bad {
+					continue
+				}
+				c := change(i)
+				if diff := cmp.Diff(written(c.Requests[0]), getRequest(t, s, c.Requests[0].ID), opts); diff != "" {
+					t.Errorf("good change %d: request (-want +got):\n%s", i, diff)
+				}
+				if diff := cmp.Diff(written(c.Grants[0]), getGrant(t, s, c.Grants[0].ID), opts); diff != "" {
+					t.Errorf("good change %d: grant (-want +got):\n%s", i, diff)
+				}
+				if diff := cmp.Diff(c.Audit, auditEvents(t, s, c.Requests[0].ID), opts); diff != "" {
+					t.Errorf("good change %d: audit events (-want +got):\n%s", i, diff)
+				}
+				if !slices.ContainsFunc(effects, func(e latch.Effect) bool { return e.ID == c.Effects[0].ID }) {
+					t.Errorf("good change %d: effect %s not in the outbox", i, c.Effects[0].ID)
+				}
+				wantErr(t, fmt.Sprintf("good change %d again", i), s.Commit(t.Context(), latch.Change{Dedup: c.Dedup}), latch.ErrDuplicate)
+			}
+			if diff := cmp.Diff(stored, getRequest(t, s, "seeded"), opts); diff != "" {
+				t.Errorf("the seeded request changed (-before +after):\n%s", diff)
+			}
+		})
+	}
 }

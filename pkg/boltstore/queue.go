@@ -1,0 +1,226 @@
+package boltstore
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// errClosed is what a commit to a closed store returns.
+var errClosed = errors.New("the store is closed")
+
+// writer is the store's group commit: one goroutine that writes every change
+// waiting when it starts a transaction, in the order they came, in one bbolt
+// read-write transaction, commits it (one fsync) and then answers each
+// caller. There is no timer: a change that finds the writer idle is written
+// at once. Each change is checked in full before any of its keys is written
+// (applyChange), so a change that fails a check writes nothing and fails
+// alone; an error of the transaction itself (a write, the commit, a panic)
+// answers every caller of that transaction with the error.
+//
+// The writer also holds the outbox effects marked done (EffectDone) whose
+// removal is not yet on disk: every transaction removes all of them first.
+type writer struct {
+	db *bolt.DB
+
+	mu     sync.Mutex
+	wake   *sync.Cond
+	queue  []*job
+	closed bool
+	exited chan struct{}
+
+	// done holds the IDs of effects marked done and not yet removed on
+	// disk; PendingEffects leaves them out.
+	done map[string]bool
+	// siblings maps the ID of an effect committed by this process, not yet
+	// done, to the effects of its change still to be done: the removal of
+	// an effect waits (in done) until the last of its change is done, so
+	// that the effects of one change are removed in one write.
+	siblings map[string]*group
+
+	// inTx, when set (by tests), runs inside every transaction.
+	inTx func()
+}
+
+type group struct{ left int }
+
+// job is a change to write, or (change nil) a request to write the removals
+// held in done.
+type job struct {
+	change *latch.Change
+	answer chan error
+}
+
+func newWriter(db *bolt.DB) *writer {
+	w := &writer{db: db, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}}
+	w.wake = sync.NewCond(&w.mu)
+	go w.run()
+	return w
+}
+
+// submit queues c (nil: only the held removals) and waits until it is on
+// disk or refused.
+func (w *writer) submit(c *latch.Change) error {
+	j := &job{change: c, answer: make(chan error, 1)}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return errClosed
+	}
+	w.queue = append(w.queue, j)
+	w.wake.Signal()
+	w.mu.Unlock()
+	return <-j.answer
+}
+
+// effectDone marks the effect done. Unless it is one of the effects of a
+// change committed by this process of which some are not done yet, it
+// writes (with every other held removal) and returns once that is on disk;
+// otherwise its removal waits for the last of those, or for the next
+// transaction of any kind, whichever comes first.
+func (w *writer) effectDone(id string) error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return errClosed
+	}
+	w.done[id] = true
+	g := w.siblings[id]
+	delete(w.siblings, id)
+	if g != nil {
+		g.left--
+		if g.left > 0 {
+			w.mu.Unlock()
+			return nil
+		}
+	}
+	w.mu.Unlock()
+	return w.submit(nil)
+}
+
+// heldDone returns a copy of the set of effects marked done but still on disk.
+func (w *writer) heldDone() map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return maps.Clone(w.done)
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !w.closed {
+			w.wake.Wait()
+		}
+		if len(w.queue) == 0 {
+			w.mu.Unlock()
+			return
+		}
+		batch := w.queue
+		w.queue = nil
+		removals := slices.Collect(maps.Keys(w.done))
+		w.mu.Unlock()
+
+		errs, txErr := w.write(batch, removals)
+
+		w.mu.Lock()
+		if txErr == nil {
+			for _, id := range removals {
+				delete(w.done, id)
+			}
+			for i, j := range batch {
+				if j.change == nil || errs[i] != nil {
+					continue
+				}
+				g := &group{left: len(j.change.Effects)}
+				for _, e := range j.change.Effects {
+					// A new effect replaces any earlier one with its ID,
+					// done or not.
+					delete(w.done, e.ID)
+					w.siblings[e.ID] = g
+				}
+			}
+		}
+		w.mu.Unlock()
+		for i, j := range batch {
+			if txErr != nil {
+				j.answer <- txErr
+			} else {
+				j.answer <- errs[i]
+			}
+		}
+	}
+}
+
+// write writes the removals and the batch's changes in one transaction and
+// returns each job's own error, or the error of the transaction as a whole
+// (which then wrote nothing).
+func (w *writer) write(batch []*job, removals []string) (errs []error, txErr error) {
+	errs = make([]error, len(batch))
+	writes := len(removals)
+	for _, j := range batch {
+		if j.change != nil {
+			writes++
+		}
+	}
+	if writes == 0 {
+		return errs, nil // only requests for removals another transaction wrote
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			txErr = fmt.Errorf("the transaction panicked: %v", p)
+		}
+	}()
+	err := w.db.Update(func(tx *bolt.Tx) error {
+		if w.inTx != nil {
+			w.inTx()
+		}
+		for _, id := range removals {
+			if err := deleteEffect(tx, id); err != nil {
+				return fmt.Errorf("effect %s done: %w", id, err)
+			}
+		}
+		for i, j := range batch {
+			if j.change == nil {
+				continue
+			}
+			err := applyChange(tx, *j.change)
+			var ce *changeError
+			switch {
+			case errors.As(err, &ce):
+				errs[i] = ce.err
+			case err != nil:
+				return err
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+// close stops the writer after the jobs queued, and writes the removals it
+// still holds.
+func (w *writer) close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.wake.Broadcast()
+	w.mu.Unlock()
+	<-w.exited
+	if len(w.done) == 0 {
+		return nil
+	}
+	return w.db.Update(func(tx *bolt.Tx) error {
+		for id := range w.done {
+			if err := deleteEffect(tx, id); err != nil {
+				return fmt.Errorf("effect %s done: %w", id, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,125 @@
+package boltstore
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/latch"
+)
+
+// ports answers the engine's runner, scheduler and notifier calls at once,
+// counting the notifications.
+type ports struct{ notified int }
+
+func (*ports) Escalate(context.Context, string) error             { return nil }
+func (*ports) Deescalate(context.Context, string) error           { return nil }
+func (*ports) Wake(context.Context, string, time.Time) error      { return nil }
+func (*ports) At(context.Context, time.Time, latch.Command) error { return nil }
+func (p *ports) Notify(context.Context, latch.AuditType, latch.Request) error {
+	p.notified++
+	return nil
+}
+
+// A request created through the engine (its commit, then its outbox
+// effects done one by one) costs two durable transactions: the commit and
+// one removal of all its done effects.
+func TestACreateCostsTwoWrites(t *testing.T) {
+	s := openStore(t)
+	flow := &latch.Flow{
+		Name: "prod", Label: "Prod",
+		Fields:   []latch.Field{{Name: "reason", Type: latch.FieldString, Required: true}},
+		Approval: latch.Approval{Quorum: 1, Timeout: time.Hour, Approvers: []string{"a1@example.com"}},
+		Strategy: &latch.Strategy{Type: "webhook", Targets: []latch.Target{{ID: "db", Label: "DB"}}},
+	}
+	p := &ports{}
+	eng, err := engine.New(engine.Config{Store: s, Flows: engine.NewFlowSet([]*latch.Flow{flow}), Runner: p, Scheduler: p, Notifier: p})
+	if err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	create := func() latch.Request {
+		r, err := eng.Create(t.Context(), engine.CreateInput{Flow: "prod", UserEmail: "bob@example.com",
+			Source: latch.SourceAPI, Fields: map[string]any{"reason": "x"}})
+		if err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		return r
+	}
+	create() // the first create of a user may write more (the user)
+	for range 3 {
+		before := txID(t, s)
+		r := create()
+		if got := txID(t, s) - before; got > 2 {
+			t.Errorf("create of %s: %d durable transactions, want at most 2", r.ID, got)
+		}
+		effs, err := s.PendingEffects(t.Context(), 0)
+		if err != nil || len(effs) != 0 {
+			t.Errorf("PendingEffects after create = %v, %v; want none", effs, err)
+		}
+	}
+	if p.notified == 0 {
+		t.Errorf("no effect was carried out; the test measures nothing")
+	}
+}
+
+// The removal of a done effect whose siblings are not done yet is held:
+// PendingEffects leaves it out at once, and the next commit (or Close)
+// writes it.
+func TestHeldRemovalsAreWrittenWithTheNextWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	commit := func(c latch.Change) {
+		t.Helper()
+		if err := s.Commit(t.Context(), c); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+	}
+	commit(latch.Change{Requests: []latch.Request{newReq("r1")}, Effects: []latch.Effect{effect("e1"), effect("e2")}})
+	before := txID(t, s)
+	if err := s.EffectDone(t.Context(), "e1"); err != nil {
+		t.Fatalf("EffectDone(e1): %v", err)
+	}
+	if got := txID(t, s) - before; got != 0 {
+		t.Errorf("EffectDone of the first of two effects wrote %d transactions, want 0 (held)", got)
+	}
+	effs, err := s.PendingEffects(t.Context(), 0)
+	if err != nil || len(effs) != 1 || effs[0].ID != "e2" {
+		t.Fatalf("PendingEffects after e1 done = %v, %v; want e2 alone", effs, err)
+	}
+	commit(latch.Change{Requests: []latch.Request{newReq("r2")}})
+	if got := txID(t, s) - before; got != 1 {
+		t.Errorf("the next commit took %d transactions, want 1", got)
+	}
+	s.w.mu.Lock()
+	held := len(s.w.done)
+	s.w.mu.Unlock()
+	if held != 0 {
+		t.Errorf("after the next commit %d removals are still held, want 0", held)
+	}
+
+	// A held removal reaches the file on Close.
+	if err := s.EffectDone(t.Context(), "e2"); err != nil { // e1 is gone: e2 is written at once
+		t.Fatalf("EffectDone(e2): %v", err)
+	}
+	commit(latch.Change{Requests: []latch.Request{newReq("r3")}, Effects: []latch.Effect{effect("e3"), effect("e4")}})
+	if err := s.EffectDone(t.Context(), "e3"); err != nil {
+		t.Fatalf("EffectDone(e3): %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	effs, err = s.PendingEffects(t.Context(), 0)
+	if err != nil || len(effs) != 1 || effs[0].ID != "e4" {
+		t.Errorf("PendingEffects after reopen = %v, %v; want e4 alone", effs, err)
+	}
+}
