@@ -13,14 +13,22 @@ import (
 // Center's actions have no resource-level scoping Latch can know at synth
 // (the instance, permission sets and accounts are in flow files that change
 // without a new role), so they are on *; the escalator only ever calls them
-// for the targets of its flows.
+// for the targets of its grants.
 var (
-	awsSSOActions = []string{
-		"identitystore:CreateGroupMembership", "identitystore:DeleteGroupMembership", "identitystore:DescribeGroup",
-		"identitystore:GetGroupMembershipId", "identitystore:GetUserId",
-		"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
-		"sso:DescribeAccountAssignmentCreationStatus", "sso:DescribeAccountAssignmentDeletionStatus",
-		"sso:DescribePermissionSet", "sso:ListAccountAssignments",
+	// awsSSORevokeActions are those of Revoke and Check (an assignment
+	// deleted, polled, listed; a group membership looked up and deleted) and
+	// of finding the grantee's user id when the grant has none stored: they
+	// can only take access away or read, so the escalator always has them,
+	// and the grants of a removed flow can still be revoked.
+	awsSSORevokeActions = []string{
+		"identitystore:DeleteGroupMembership", "identitystore:GetGroupMembershipId", "identitystore:GetUserId",
+		"sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus", "sso:ListAccountAssignments",
+	}
+	// awsSSOGrantActions are those only a grant (and a flow's validation)
+	// needs: only while a flow uses the strategy.
+	awsSSOGrantActions = []string{
+		"identitystore:CreateGroupMembership", "identitystore:DescribeGroup",
+		"sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus", "sso:DescribePermissionSet",
 	}
 	// awsSSOEndSessionsActions write a permission set's inline policy and
 	// provision it: only for deployments with a flow that sets end_sessions.
@@ -41,13 +49,24 @@ var (
 
 func init() { escalatorPolicies[awssso.Type] = allowAwsSSO }
 
-// allowAwsSSO gives the aws_sso escalator's role its strategy's actions.
-func allowAwsSSO(f *function, p *LatchStackProps) {
-	actions := awsSSOActions
-	if awsSSOEndSessions(p) {
-		actions = append(append([]string{}, actions...), awsSSOEndSessionsActions...)
+// allowAwsSSO gives the aws_sso escalator's role its strategy's actions:
+// a revoke's always, a grant's while a flow uses the strategy (granting),
+// end_sessions' while a flow sets it. The IAM actions Identity Center takes
+// as the caller on the roles it manages are always there too: AWS does not
+// say which of them deleting an assignment needs, and they reach only the
+// roles and SAML provider Identity Center keeps in each account.
+func allowAwsSSO(f *function, p *LatchStackProps, granting bool) {
+	f.allow(awsSSORevokeActions, jsii.String("*"))
+	var actions []string
+	if granting {
+		actions = append(actions, awsSSOGrantActions...)
 	}
-	f.allow(actions, jsii.String("*"))
+	if awsSSOEndSessions(p) {
+		actions = append(actions, awsSSOEndSessionsActions...)
+	}
+	if len(actions) > 0 {
+		f.allow(actions, jsii.String("*"))
+	}
 	partition := *awscdk.Stack_Of(f.Fn).Partition()
 	f.allow(awsSSOIAMActions,
 		jsii.String("arn:"+partition+":iam::*:role/aws-reserved/sso.amazonaws.com/*"),

@@ -24,25 +24,33 @@ strategy:
 
 // TestAwsSSOEscalatorRole synthesizes deployments of the aws_sso strategy
 // and checks that its escalator's role holds exactly its own actions: the
-// base of every escalator (its logs, the table, its secrets), Identity
-// Center's and the identity store's actions, the IAM actions Identity
-// Center takes on its own roles, and the inline-policy actions only when a
-// flow sets end_sessions.
+// base of every escalator (its logs, the table, its secrets), what a revoke
+// and its check need (whatever the flows: the grants of a removed flow are
+// still revoked) and the IAM actions Identity Center takes on its own roles,
+// the grant side only while a flow uses aws_sso, and the inline-policy
+// actions only when a flow sets end_sessions.
 func TestAwsSSOEscalatorRole(t *testing.T) {
 	app, _ := newTestApp(t)
 	lambdas := lambdaDir(t, awssso.Type)
-	stacks := map[bool]*LatchStack{}
-	for _, end := range []bool{false, true} {
-		dir := writeFlow(t, "sso.yaml", strings.Replace(awsSSOFlow, "END", map[bool]string{false: "false", true: "true"}[end], 1))
-		name := map[bool]string{false: "Plain", true: "EndSessions"}[end]
+	const (
+		noFlow      = "NoFlow"
+		plain       = "Plain"
+		endSessions = "EndSessions"
+	)
+	stacks := map[string]*LatchStack{}
+	for _, name := range []string{noFlow, plain, endSessions} {
+		dir := writeFlow(t, "hook.yaml", webhookFlow)
+		if name != noFlow {
+			dir = writeFlow(t, "sso.yaml", strings.Replace(awsSSOFlow, "END", map[bool]string{false: "false", true: "true"}[name == endSessions], 1))
+		}
 		s, err := NewLatchStack(app, name, &LatchStackProps{LambdaDir: lambdas, FlowsDir: dir, Strategies: []string{awssso.Type}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		stacks[end] = s
+		stacks[name] = s
 	}
 	app.Synth(nil)
-	for end, s := range stacks {
+	for name, s := range stacks {
 		tp := toTmpl(t, assertions.Template_FromStack(s.Stack, nil))
 		got := tp.rolePermissions(t)["EscalatorAwsSsoRole"]
 		want := permissions{}
@@ -52,12 +60,14 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 		grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 		// Written out, as docs/strategies/aws_sso.md lists them.
 		grant(want, []string{"*"},
-			"sso:CreateAccountAssignment", "sso:DeleteAccountAssignment",
-			"sso:DescribeAccountAssignmentCreationStatus", "sso:DescribeAccountAssignmentDeletionStatus",
-			"sso:ListAccountAssignments", "sso:DescribePermissionSet",
-			"identitystore:GetUserId", "identitystore:DescribeGroup", "identitystore:GetGroupMembershipId",
-			"identitystore:CreateGroupMembership", "identitystore:DeleteGroupMembership")
-		if end {
+			"sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus", "sso:ListAccountAssignments",
+			"identitystore:GetUserId", "identitystore:GetGroupMembershipId", "identitystore:DeleteGroupMembership")
+		if name != noFlow {
+			grant(want, []string{"*"},
+				"sso:CreateAccountAssignment", "sso:DescribeAccountAssignmentCreationStatus", "sso:DescribePermissionSet",
+				"identitystore:DescribeGroup", "identitystore:CreateGroupMembership")
+		}
+		if name == endSessions {
 			grant(want, []string{"*"}, "sso:GetInlinePolicyForPermissionSet", "sso:PutInlinePolicyToPermissionSet",
 				"sso:ProvisionPermissionSet", "sso:DescribePermissionSetProvisioningStatus")
 		}
@@ -67,22 +77,27 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 			"iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", "iam:PutRolePolicy",
 			"iam:UpdateRole", "iam:UpdateRoleDescription", "iam:GetSAMLProvider")
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("end_sessions %v: EscalatorAwsSsoRole (-want +got):\n%s", end, diff)
+			t.Errorf("%s: EscalatorAwsSsoRole (-want +got):\n%s", name, diff)
 		}
 		for a := range got {
 			if !strings.HasPrefix(a, "sso:") && !strings.HasPrefix(a, "identitystore:") && !strings.HasPrefix(a, "iam:") &&
 				!strings.HasPrefix(a, "logs:") && !strings.HasPrefix(a, "dynamodb:") && a != "secretsmanager:GetSecretValue" && a != "sqs:SendMessage" {
-				t.Errorf("end_sessions %v: unexpected action %s", end, a)
+				t.Errorf("%s: unexpected action %s", name, a)
 			}
 		}
 		// No other role got the strategy's actions but the reconciler's,
 		// which checks and repairs drift with the same actions
-		// (allowDriftChecks).
+		// (allowDriftChecks): with no aws_sso flow, a revoke's only.
 		perms := tp.rolePermissions(t)
+		for a := range perms["ReconcilerRole"] {
+			if _, ok := perms["EscalatorAwsSsoRole"][a]; !ok && (strings.HasPrefix(a, "sso:") || strings.HasPrefix(a, "identitystore:")) {
+				t.Errorf("%s: the reconciler holds %s, which the escalator does not", name, a)
+			}
+		}
 		for a := range perms["EscalatorAwsSsoRole"] {
 			if strings.HasPrefix(a, "sso:") || strings.HasPrefix(a, "identitystore:") {
 				if diff := cmp.Diff(perms["EscalatorAwsSsoRole"][a], perms["ReconcilerRole"][a]); diff != "" {
-					t.Errorf("end_sessions %v: the reconciler's %s differs from the escalator's (-escalator +reconciler):\n%s", end, a, diff)
+					t.Errorf("%s: the reconciler's %s differs from the escalator's (-escalator +reconciler):\n%s", name, a, diff)
 				}
 			}
 		}
@@ -90,9 +105,12 @@ func TestAwsSSOEscalatorRole(t *testing.T) {
 			if role == "EscalatorAwsSsoRole" || role == "ReconcilerRole" {
 				continue
 			}
-			for a := range ps {
-				if strings.HasPrefix(a, "sso:") || strings.HasPrefix(a, "identitystore:") || strings.HasPrefix(a, "iam:") {
-					t.Errorf("role %s holds %s", role, a)
+			for a, resources := range ps {
+				// The aws_iam escalator holds its own IAM actions, on groups
+				// and users, none on Identity Center's roles.
+				ssoRoles := strings.HasPrefix(a, "iam:") && (role != "EscalatorAwsIamRole" || strings.Contains(strings.Join(resources, " "), "sso.amazonaws.com"))
+				if strings.HasPrefix(a, "sso:") || strings.HasPrefix(a, "identitystore:") || ssoRoles {
+					t.Errorf("%s: role %s holds %s", name, role, a)
 				}
 			}
 		}

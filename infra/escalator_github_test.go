@@ -36,7 +36,7 @@ func TestGitHubEscalatorRole(t *testing.T) {
 	grant(want, []string{"EscalatorGithubLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
 	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
-	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its own reports (escalated, deescalated)
+	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 	got := tp.rolePermissions(t)
 	if diff := cmp.Diff(want, got["EscalatorGithubRole"]); diff != "" {
 		t.Errorf("github escalator role (-want +got):\n%s", diff)

@@ -43,7 +43,7 @@ func TestOktaEscalatorRole(t *testing.T) {
 	grant(want, []string{"EscalatorOktaLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
 	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
-	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its own reports (escalated, deescalated)
+	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 	if diff := cmp.Diff(want, got["EscalatorOktaRole"]); diff != "" {
 		t.Errorf("escalator-okta's role (-want +got):\n%s", diff)
 	}
@@ -63,7 +63,7 @@ func TestOktaEscalatorRole(t *testing.T) {
 	if _, ok := got["ReconcilerRole"]["secretsmanager:GetSecretValue"]; !ok {
 		t.Error("the reconciler cannot read the integrations secret")
 	}
-	// The state machine invokes the new escalator.
+	// The state machine invokes the new escalator (and every other).
 	if sm := got["GrantsRole"]["lambda:InvokeFunction"]; !slices.Contains(sm, "EscalatorOkta.Arn") {
 		t.Errorf("the state machine invokes %v", sm)
 	}

@@ -37,7 +37,7 @@ func TestTailscaleEscalatorRole(t *testing.T) {
 	grant(want, []string{"EscalatorTailscaleLogs.Arn"}, logWrite...)
 	grant(want, tableRW, tableActions...)
 	grant(want, []string{"IntegrationSecrets"}, "secretsmanager:GetSecretValue")
-	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its own reports (escalated, deescalated)
+	grant(want, []string{"Events.Arn"}, "sqs:SendMessage") // its reports
 	got := tp.rolePermissions(t)
 	if diff := cmp.Diff(want, got["EscalatorTailscaleRole"]); diff != "" {
 		t.Errorf("tailscale escalator role (-want +got):\n%s", diff)

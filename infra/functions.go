@@ -78,8 +78,11 @@ type functions struct {
 
 // escalatorPolicies give a strategy's escalator role the actions the
 // strategy takes in AWS; each AWS strategy adds its own in
-// infra/escalator_<type>.go.
-var escalatorPolicies = map[string]func(f *function, p *LatchStackProps){}
+// infra/escalator_<type>.go. The actions a revoke (and its check) needs are
+// always given, whatever the flows, so that removing a strategy's last flow
+// never blocks revoking the grants made under it; those a grant needs only
+// when granting is true: a flow uses the strategy.
+var escalatorPolicies = map[string]func(f *function, p *LatchStackProps, granting bool){}
 
 type fnSpec struct {
 	name    string
@@ -317,8 +320,8 @@ func newFunctions(stack awscdk.Stack, p *LatchStackProps, t *table, q *queues, s
 		if len(roles) > 0 {
 			f.allow([]string{"sts:AssumeRole"}, *jsii.Strings(roles...)...)
 		}
-		if allow := escalatorPolicies[name]; allow != nil && slices.Contains(p.usedStrategies, name) {
-			allow(f, p)
+		if allow := escalatorPolicies[name]; allow != nil {
+			allow(f, p, slices.Contains(p.usedStrategies, name))
 		}
 		fs.Escalators[name] = f
 	}

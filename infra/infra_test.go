@@ -319,7 +319,10 @@ func wantPermissions(full bool) map[string]permissions {
 	slack, api, approvals, tasks, audit, rec := fn("SlackLogs"), fn("ApiLogs"), fn("ApprovalsLogs"), fn("GranttasksLogs"),
 		fn("AuditLogs"), fn("ReconcilerLogs")
 	// Every strategy of the build has its escalator; with the repository's
-	// flows (webhook only) none holds a strategy's AWS actions.
+	// flows (webhook only) none holds a strategy's grant-side AWS actions,
+	// but the AWS strategies' escalators (and the reconciler, for the
+	// strategies that can check) hold what a revoke needs: grants made
+	// under a removed flow are still revoked (awsRevokeSide).
 	escs := map[string]permissions{}
 	for _, s := range strategyNames() {
 		escs[s] = fn(camel(escalatorName(s)) + "Logs")
@@ -361,6 +364,7 @@ func wantPermissions(full bool) map[string]permissions {
 		grant(p, []string{"arn:" + partition + ":states:" + region + ":" + account + ":execution:Grants.Name:*"},
 			"states:DescribeExecution")
 	}
+	awsRevokeSide(escs, rec, partition, account)
 	grant(tasks, []string{"Grants"}, "states:SendTaskSuccess")
 	grant(audit, []string{"Table.StreamArn"}, "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
 	grant(audit, []string{"*"}, "dynamodb:ListStreams")
@@ -386,8 +390,31 @@ func wantPermissions(full bool) map[string]permissions {
 	return out
 }
 
+// awsRevokeSide adds what the AWS strategies' escalators hold whatever the
+// flows: a revoke's and a check's actions (aws_iam, aws_sso; the reconciler,
+// which checks and repairs them, too) and, for aws_lambda, the invocation
+// of the account's functions tagged latch:access-target=true (the condition
+// is checked in TestAWSLambdaEscalatorRole).
+func awsRevokeSide(escs map[string]permissions, rec permissions, partition, account string) {
+	for _, p := range []permissions{escs["aws_iam"], rec} {
+		grant(p, []string{"arn:" + partition + ":iam::" + account + ":group/*"}, "iam:GetGroup", "iam:RemoveUserFromGroup")
+		grant(p, []string{"arn:" + partition + ":iam::" + account + ":user/*"}, "iam:ListGroupsForUser")
+	}
+	for _, p := range []permissions{escs["aws_sso"], rec} {
+		grant(p, []string{"*"}, "identitystore:DeleteGroupMembership", "identitystore:GetGroupMembershipId",
+			"identitystore:GetUserId", "sso:DeleteAccountAssignment", "sso:DescribeAccountAssignmentDeletionStatus",
+			"sso:ListAccountAssignments")
+		grant(p, []string{"arn:" + partition + ":iam::*:role/aws-reserved/sso.amazonaws.com/*",
+			"arn:" + partition + ":iam::*:saml-provider/AWSSSO_*_DO_NOT_DELETE"}, awsSSOIAMActions...)
+	}
+	grant(escs["aws_lambda"], []string{"arn:" + partition + ":lambda:*:" + account + ":function:*"}, "lambda:InvokeFunction")
+}
+
 // starResources are the only statements allowed on resource *, with why.
 var starResources = map[string]string{
+	"identitystore:DeleteGroupMembership": "IAM Identity Center's revoke-side actions: no resource scoping Latch can know at synth (aws_sso)",
+	"identitystore:GetGroupMembershipId":  "", "identitystore:GetUserId": "", "sso:DeleteAccountAssignment": "",
+	"sso:DescribeAccountAssignmentDeletionStatus": "", "sso:ListAccountAssignments": "",
 	"dynamodb:ListStreams":   "no resource-level permissions; the DynamoDB stream event source needs it",
 	"logs:CreateLogDelivery": "vended log delivery (state machine logging) has no resource-level permissions",
 	"logs:DeleteLogDelivery": "", "logs:DescribeLogGroups": "", "logs:DescribeResourcePolicies": "", "logs:GetLogDelivery": "",

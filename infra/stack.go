@@ -76,8 +76,9 @@ type LatchStackProps struct {
 	APIRate, APIBurst float64
 
 	// usedStrategies are the strategies the flows use: only their
-	// escalators (and the reconciler's drift checks) get the strategies'
-	// own actions in AWS.
+	// escalators (and the reconciler's drift checks) get the actions of a
+	// grant in AWS; those of a revoke every escalator of an AWS strategy
+	// has (escalatorPolicies).
 	usedStrategies []string
 }
 

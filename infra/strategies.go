@@ -23,8 +23,9 @@ func strategyNames() []string { return latchstrategies.Types() }
 // (set: given) of earlier versions is ignored. Every strategy of this build
 // gets its escalator function, so that no deployment can take away the
 // function that revokes a strategy's open grants; a function costs nothing
-// while it is idle, and its role has its strategy's actions only while a
-// flow uses the strategy (usedStrategies).
+// while it is idle, and its role has the actions of its strategy's revokes
+// always, those of its grants only while a flow uses the strategy
+// (escalatorPolicies, usedStrategies).
 func noteIgnoredStrategies(w io.Writer, set bool) {
 	if set {
 		fmt.Fprintf(w, "latch infra: note: latch:strategies is ignored: every strategy of this build (%s) has its escalator function\n",
