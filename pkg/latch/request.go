@@ -149,6 +149,13 @@ func (r *Request) ApprovedBy(email string) bool {
 	return slices.ContainsFunc(r.Approvals, func(d Decision) bool { return NormalizeEmail(d.By.Email) == email })
 }
 
+// ReleasedBy reports whether an early end of r's access by email is the
+// requester giving up their own access ("I'm done"): recorded as released,
+// and allowed whatever the flow's allow_revoke says.
+func (r *Request) ReleasedBy(email string) bool {
+	return email != "" && NormalizeEmail(email) == NormalizeEmail(r.Requester.Email)
+}
+
 // CommandKind names a Command.
 type CommandKind string
 
@@ -252,6 +259,9 @@ const (
 	AuditExpired            AuditType = "expired"
 	AuditEscalated          AuditType = "escalated"
 	AuditRevoked            AuditType = "revoked" // someone ended access early
+	// AuditReleased: the requester ended their own access early ("I'm
+	// done"); the grant behaves as on a revoke.
+	AuditReleased AuditType = "released"
 	AuditDeescalated        AuditType = "deescalated"
 	AuditLeaseEnded         AuditType = "lease_ended" // this request's time is up; another request still holds the access
 	AuditFailed             AuditType = "failed"
