@@ -251,17 +251,17 @@ type AuditType string
 
 // Audit event types.
 const (
-	AuditRequested          AuditType = "requested"
-	AuditApprovalAdded      AuditType = "approval_added" // an approval short of the quorum
-	AuditApproved           AuditType = "approved"
-	AuditDenied             AuditType = "denied"
-	AuditCancelled          AuditType = "cancelled"
-	AuditExpired            AuditType = "expired"
-	AuditEscalated          AuditType = "escalated"
-	AuditRevoked            AuditType = "revoked" // someone ended access early
+	AuditRequested     AuditType = "requested"
+	AuditApprovalAdded AuditType = "approval_added" // an approval short of the quorum
+	AuditApproved      AuditType = "approved"
+	AuditDenied        AuditType = "denied"
+	AuditCancelled     AuditType = "cancelled"
+	AuditExpired       AuditType = "expired"
+	AuditEscalated     AuditType = "escalated"
+	AuditRevoked       AuditType = "revoked" // someone ended access early
 	// AuditReleased: the requester ended their own access early ("I'm
 	// done"); the grant behaves as on a revoke.
-	AuditReleased AuditType = "released"
+	AuditReleased           AuditType = "released"
 	AuditDeescalated        AuditType = "deescalated"
 	AuditLeaseEnded         AuditType = "lease_ended" // this request's time is up; another request still holds the access
 	AuditFailed             AuditType = "failed"
