@@ -251,17 +251,14 @@ type AuditType string
 
 // Audit event types.
 const (
-	AuditRequested     AuditType = "requested"
-	AuditApprovalAdded AuditType = "approval_added" // an approval short of the quorum
-	AuditApproved      AuditType = "approved"
-	AuditDenied        AuditType = "denied"
-	AuditCancelled     AuditType = "cancelled"
-	AuditExpired       AuditType = "expired"
-	AuditEscalated     AuditType = "escalated"
-	AuditRevoked       AuditType = "revoked" // someone ended access early
-	// AuditReleased: the requester ended their own access early ("I'm
-	// done"); the grant behaves as on a revoke.
-	AuditReleased           AuditType = "released"
+	AuditRequested          AuditType = "requested"
+	AuditApprovalAdded      AuditType = "approval_added" // an approval short of the quorum
+	AuditApproved           AuditType = "approved"
+	AuditDenied             AuditType = "denied"
+	AuditCancelled          AuditType = "cancelled"
+	AuditExpired            AuditType = "expired"
+	AuditEscalated          AuditType = "escalated"
+	AuditRevoked            AuditType = "revoked" // someone ended access early
 	AuditDeescalated        AuditType = "deescalated"
 	AuditLeaseEnded         AuditType = "lease_ended" // this request's time is up; another request still holds the access
 	AuditFailed             AuditType = "failed"
@@ -279,6 +276,9 @@ const (
 	// judged (the on-call lookup or the rule failed); the request waits for
 	// a person (Data: reason).
 	AuditAutoApproveSkipped AuditType = "auto_approve_skipped"
+	// AuditReleased: the requester ended their own access early ("I'm
+	// done"); the grant behaves as on a revoke.
+	AuditReleased AuditType = "released"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"
