@@ -248,7 +248,7 @@ func TestApproveThenRevokeInSlack(t *testing.T) {
 	eventually(t, "message shows the end, with no buttons", func() bool {
 		ups := r.slack.CallsTo("chat.update")
 		b := messageBlocks(t, ups[len(ups)-1])
-		return len(actionIDs(b)) == 0 && strings.Contains(text(b), "Access ended") && strings.Contains(text(b), "Revoked by <@"+annID+">")
+		return len(actionIDs(b)) == 0 && strings.Contains(text(b), "Access ended") && strings.Contains(text(b), "Released early by <@"+annID+">")
 	})
 	eventually(t, "ann DM'd at the end", func() bool { return len(r.dmsTo(annID)) == 3 })
 	if dm := r.dmsTo(annID)[2]; !strings.Contains(dm, "has ended") {

@@ -523,7 +523,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 	case latch.StatusDeescalating:
 		s := ":gear: *Taking access away…*"
 		if r.Decision != nil {
-			s += "\nRevoked" + decidedBy()
+			s += "\n" + endedEarly(r) + decidedBy()
 		}
 		return s
 	case latch.StatusEnded:
@@ -532,7 +532,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 			s += " " + slackDate(*r.EndsAt)
 		}
 		if r.Decision != nil {
-			s += "\nRevoked" + decidedBy()
+			s += "\n" + endedEarly(r) + decidedBy()
 		}
 		return s + "\nApproved by " + approvedBy()
 	case latch.StatusDenied:
@@ -556,6 +556,15 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		return s + "\nAn admin can retry with `latch retry " + escape(r.ID) + "`."
 	}
 	return escape(string(r.Status))
+}
+
+// endedEarly names an early end: released when the requester gave up their
+// own access ("I'm done"), revoked otherwise.
+func endedEarly(r latch.Request) string {
+	if r.Decision != nil && r.ReleasedBy(r.Decision.By.Email) {
+		return "Released early"
+	}
+	return "Revoked"
 }
 
 // dmRequester tells the requester what happened to their request.
