@@ -96,7 +96,7 @@ func isNoHost(err error) bool {
 // dataCommands are the client commands whose output is data: they take -o.
 var dataCommands = map[string]bool{
 	"request": true, "get": true, "list": true, "audit": true,
-	"approve": true, "deny": true, "revoke": true, "cancel": true, "retry": true,
+	"approve": true, "deny": true, "revoke": true, "done": true, "cancel": true, "retry": true,
 	"whoami": true, "users list": true, "users show": true, "domains list": true,
 	"bots list": true, "tokens issue": true, "tokens list": true, "reconcile": true,
 }
@@ -113,6 +113,7 @@ func addClientCommands(root *cobra.Command) {
 	} {
 		cmds = append(cmds, newActionCmd(o, a.name, a.short))
 	}
+	cmds = append(cmds, newDoneCmd(o))
 	cmds = append(cmds, adminCommands(o)...)
 	for _, c := range cmds {
 		root.AddCommand(c)
@@ -291,9 +292,38 @@ func waitRequest(cmd *cobra.Command, c *client.Client, r latch.Request, timeout 
 }
 
 func newActionCmd(o *clientOptions, action, short string) *cobra.Command {
+	return actionCmd(o, action, action, short, nil)
+}
+
+// newDoneCmd is "I'm done": the revoke of a request by its own requester,
+// who may always end their access early (recorded as released). --as must
+// name the requester; someone else ends access with latch revoke.
+func newDoneCmd(o *clientOptions) *cobra.Command {
+	cmd := actionCmd(o, "done", "revoke", "End your own access early (recorded as released)",
+		func(ctx context.Context, c *client.Client, id, as string) error {
+			r, err := c.GetRequest(ctx, id)
+			if err != nil {
+				return err
+			}
+			if latch.NormalizeEmail(as) != latch.NormalizeEmail(r.Requester.Email) {
+				return usageError{fmt.Errorf("latch done ends the requester's own access: --as must be %s, who asked for %s; "+
+					"to end someone else's access use latch revoke", r.Requester.Email, id)}
+			}
+			return nil
+		})
+	cmd.Long = `End your own access early: the revoke of a request by the person who asked
+for it. The requester may always do it, even where the flow's allow_revoke is
+false; the audit trail records released.`
+	cmd.Example = `  latch done req_01hx --as alice@example.com --reason "deploy finished"`
+	return cmd
+}
+
+// actionCmd is a client command named use that sends the API action to a
+// request, after check (if any) allows it.
+func actionCmd(o *clientOptions, use, action, short string, check func(ctx context.Context, c *client.Client, id, as string) error) *cobra.Command {
 	var as, reason string
 	cmd := &cobra.Command{
-		Use:               action + " REQUEST_ID",
+		Use:               use + " REQUEST_ID",
 		Short:             short,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeRequests(actionStatuses[action]...),
@@ -301,6 +331,11 @@ func newActionCmd(o *clientOptions, action, short string) *cobra.Command {
 			c, err := o.client()
 			if err != nil {
 				return err
+			}
+			if check != nil {
+				if err := check(cmd.Context(), c, args[0], as); err != nil {
+					return err
+				}
 			}
 			r, err := c.Act(cmd.Context(), args[0], action, httpapi.ActionBody{As: as, Reason: reason})
 			if err != nil {

@@ -270,7 +270,7 @@ func TestDecide(t *testing.T) {
 				Grants: []latch.Grant{grant("g1", latch.GrantActive, grantStarted(r1Start), grantUpdated(at(20*time.Minute)),
 					leases(lease("r2", 1800, r2Start, r2End)))},
 				Audit: []latch.AuditEvent{
-					event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, at(20*time.Minute), actor(ann),
+					event(active("r1", "g1", r1Start, r1End), 4, latch.AuditReleased, at(20*time.Minute), actor(ann),
 						evSource(latch.SourceAPI), func(e *latch.AuditEvent) { e.Reason = "done" }),
 					event(active("r1", "g1", r1Start, r1End), 5, latch.AuditLeaseEnded, at(20*time.Minute), evSource(latch.SourceAPI)),
 				},
@@ -323,7 +323,7 @@ func TestDecide(t *testing.T) {
 				},
 				Grants: []latch.Grant{grant("g1", latch.GrantDeescalating, grantStarted(r1Start), grantUpdated(r2End), grantDue(r2End),
 					leases(lease("r1", 3600, r1Start, r1End), lease("r2", 1800, r2Start, r2End)))},
-				Audit:   []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, r2End, actor(ann))},
+				Audit:   []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditReleased, r2End, actor(ann))},
 				Effects: []latch.Effect{deescalate("c4/0", "g1", "r1", r2End)},
 			},
 		},
@@ -624,7 +624,7 @@ func TestDecide(t *testing.T) {
 				Dedup: "c14",
 				Requests: []latch.Request{active("r1", "g1", r1Start, r1End, status(latch.StatusDeescalating), seq(4), updated(r2End),
 					decided(decision(ann, r2End)))},
-				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditRevoked, r2End, actor(ann))},
+				Audit: []latch.AuditEvent{event(active("r1", "g1", r1Start, r1End), 4, latch.AuditReleased, r2End, actor(ann))},
 			},
 		},
 		{

@@ -121,13 +121,15 @@ func isApprover(f *Flow, listed, dm []string, rule Rule, what string, r *Request
 	return ok, nil
 }
 
-// CanRevoke reports whether actor may end r's access early: admins always;
-// otherwise, on flows that allow revoke, the requester and the approvers.
+// CanRevoke reports whether actor may end r's access early: the requester
+// always (giving up one's own access: "I'm done", recorded as released,
+// whatever the flow's allow_revoke and guest settings say); admins always;
+// otherwise, on flows that allow revoke, the approvers.
 func CanRevoke(f *Flow, r *Request, actor, requester *User, oc OnCall) error {
 	if actor == nil {
 		return Errorf(KindForbidden, CodeUnknownUser, "Latch does not know who you are.")
 	}
-	if actor.Role == RoleAdmin {
+	if actor.Role == RoleAdmin || r.ReleasedBy(actor.Email) {
 		return nil
 	}
 	if err := guestCheck(f, actor); err != nil {
@@ -135,9 +137,6 @@ func CanRevoke(f *Flow, r *Request, actor, requester *User, oc OnCall) error {
 	}
 	if !f.AllowRevoke {
 		return Errorf(KindForbidden, CodeRevokeNotAllowed, "Flow %q does not allow revoking access early; it ends on schedule.", f.Name)
-	}
-	if actor.Email == r.Requester.Email {
-		return nil
 	}
 	ok, err := IsApprover(f, r, actor, requester, oc)
 	if err != nil {

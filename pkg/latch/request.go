@@ -149,6 +149,13 @@ func (r *Request) ApprovedBy(email string) bool {
 	return slices.ContainsFunc(r.Approvals, func(d Decision) bool { return NormalizeEmail(d.By.Email) == email })
 }
 
+// ReleasedBy reports whether an early end of r's access by email is the
+// requester giving up their own access ("I'm done"): recorded as released,
+// and allowed whatever the flow's allow_revoke says.
+func (r *Request) ReleasedBy(email string) bool {
+	return email != "" && NormalizeEmail(email) == NormalizeEmail(r.Requester.Email)
+}
+
 // CommandKind names a Command.
 type CommandKind string
 
@@ -269,6 +276,9 @@ const (
 	// judged (the on-call lookup or the rule failed); the request waits for
 	// a person (Data: reason).
 	AuditAutoApproveSkipped AuditType = "auto_approve_skipped"
+	// AuditReleased: the requester ended their own access early ("I'm
+	// done"); the grant behaves as on a revoke.
+	AuditReleased AuditType = "released"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"

@@ -33,7 +33,8 @@ func TestRoleActionMatrix(t *testing.T) {
 		{latch.CmdCancel, latch.RoleGuest, false, cell{"ok", "not_requester", "not_requester"}},
 		{latch.CmdRevoke, latch.RoleAdmin, false, cell{"ok", "ok", "ok"}},
 		{latch.CmdRevoke, latch.RoleMember, false, cell{"ok", "ok", "not_an_approver"}},
-		{latch.CmdRevoke, latch.RoleGuest, false, cell{"guest_not_allowed", "guest_not_allowed", "guest_not_allowed"}},
+		// A requester may always give up their own access, even as a guest.
+		{latch.CmdRevoke, latch.RoleGuest, false, cell{"ok", "guest_not_allowed", "guest_not_allowed"}},
 		{latch.CmdRevoke, latch.RoleGuest, true, cell{"ok", "ok", "not_an_approver"}},
 		{latch.CmdRetry, latch.RoleAdmin, false, cell{"ok", "ok", "ok"}},
 		{latch.CmdRetry, latch.RoleMember, false, cell{"admin_only", "admin_only", "admin_only"}},

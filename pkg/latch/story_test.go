@@ -210,7 +210,7 @@ func TestStoryOverlappingRequests(t *testing.T) {
 	want := map[string][]latch.AuditType{
 		"r1": {latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditDeescalated},
 		"r2": {latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditLeaseEnded},
-		"r3": {latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated},
+		"r3": {latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditReleased, latch.AuditDeescalated},
 	}
 	diff(t, "audit trail", want, got)
 	for id, s := range map[string]latch.Status{"r1": latch.StatusEnded, "r2": latch.StatusEnded, "r3": latch.StatusEnded} {

@@ -226,7 +226,11 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		}
 		n.Status = StatusDeescalating
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
-		audit(AuditRevoked, nil)
+		if r.ReleasedBy(cmd.Actor.Email) {
+			audit(AuditReleased, nil) // the requester is done early
+		} else {
+			audit(AuditRevoked, nil)
+		}
 		out.Grant = GrantLeave
 		return out, nil
 

@@ -1,6 +1,7 @@
 package latch_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"testing"
@@ -97,8 +98,9 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 		[]latch.AuditType{latch.AuditDenied}, []string{"notify:denied", "hook:on_deny"}}},
 	latch.CmdCancel: {latch.StatusPending: {latch.StatusCancelled, latch.GrantNone,
 		[]latch.AuditType{latch.AuditCancelled}, []string{"notify:cancelled"}}},
+	// The standard revoke is the requester's own: "I'm done", released.
 	latch.CmdRevoke: {latch.StatusActive: {latch.StatusDeescalating, latch.GrantLeave,
-		[]latch.AuditType{latch.AuditRevoked}, nil}},
+		[]latch.AuditType{latch.AuditReleased}, nil}},
 	latch.CmdExpire: {latch.StatusPending: {latch.StatusExpired, latch.GrantNone,
 		[]latch.AuditType{latch.AuditExpired}, []string{"notify:expired"}}},
 	latch.CmdEscalated: {latch.StatusEscalating: {latch.StatusActive, latch.GrantNone,
@@ -199,6 +201,50 @@ func TestApplyEveryStatusAndCommand(t *testing.T) {
 						t.Fatalf("Apply: %v, want a no-op", err)
 					}
 					diff(t, "outcome", latch.Outcome{Request: give, Noop: true}, got)
+				}
+			})
+		}
+	}
+}
+
+// TestApplyRevokeEveryStatus runs the early end of access by the requester
+// ("I'm done") and by an approver, on flows that do and do not allow
+// revoke, against a request in every status: only an active request ends,
+// recorded as released when it is the requester's own and revoked
+// otherwise; elsewhere it is a conflict, whoever asks.
+func TestApplyRevokeEveryStatus(t *testing.T) {
+	tests := []struct {
+		name     string
+		flow     *latch.Flow
+		actor    *latch.User
+		want     latch.AuditType
+		wantCode string // on an active request
+	}{
+		{name: "requester, revoke allowed", flow: testFlow(), actor: ann, want: latch.AuditReleased},
+		{name: "requester, revoke not allowed", flow: testFlow(noRevoke), actor: ann, want: latch.AuditReleased},
+		{name: "approver, revoke allowed", flow: testFlow(), actor: bob, want: latch.AuditRevoked},
+		{name: "approver, revoke not allowed", flow: testFlow(noRevoke), actor: bob, wantCode: latch.CodeRevokeNotAllowed},
+		{name: "someone else, revoke allowed", flow: testFlow(), actor: eve, wantCode: latch.CodeNotApprover},
+	}
+	for _, tt := range tests {
+		for _, s := range latch.Statuses {
+			t.Run(fmt.Sprintf("%s/%s", tt.name, s), func(t *testing.T) {
+				give := requestIn(t, s)
+				cmd := latch.Command{ID: "c1", Kind: latch.CmdRevoke, RequestID: "r1", Actor: by(tt.actor), At: at(3 * time.Hour)}
+				got, err := give.Apply(cmd, latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
+				switch {
+				case s != latch.StatusActive:
+					wantKindCode(t, err, latch.KindConflict, "not_active")
+				case tt.wantCode != "":
+					wantKindCode(t, err, latch.KindForbidden, tt.wantCode)
+				default:
+					if err != nil {
+						t.Fatalf("Apply: %v", err)
+					}
+					diff(t, "status", latch.StatusDeescalating, got.Request.Status)
+					diff(t, "grant op", latch.GrantLeave, got.Grant)
+					diff(t, "audit types", []latch.AuditType{tt.want}, auditTypes(got.Audit))
+					diff(t, "decision by", by(tt.actor), got.Request.Decision.By)
 				}
 			})
 		}
@@ -528,14 +574,20 @@ func TestApplyCancel(t *testing.T) {
 }
 
 func TestApplyRevoke(t *testing.T) {
+	adminAnn := &latch.User{ID: ann.ID, Email: ann.Email, Role: latch.RoleAdmin, Kind: latch.KindPerson}
+	guestAnn := &latch.User{ID: ann.ID, Email: ann.Email, Role: latch.RoleGuest, Kind: latch.KindPerson}
 	tests := []struct {
 		name     string
 		flow     *latch.Flow
 		actor    *latch.User
+		want     latch.AuditType // revoked unless set
 		wantKind latch.ErrorKind
 		wantCode string
 	}{
-		{name: "the requester revokes", flow: testFlow(), actor: ann},
+		{name: "the requester is done early: released", flow: testFlow(), actor: ann, want: latch.AuditReleased},
+		{name: "an admin who is the requester releases", flow: testFlow(noRevoke), actor: adminAnn, want: latch.AuditReleased},
+		{name: "a requester who became a guest still releases their own access", flow: testFlow(noRevoke), actor: guestAnn,
+			want: latch.AuditReleased},
 		{name: "a listed approver revokes", flow: testFlow(), actor: bob},
 		{name: "an approver by rule revokes", flow: testFlow(rule(allowEmails(eve.Email))), actor: eve},
 		{name: "an admin revokes", flow: testFlow(), actor: dan},
@@ -546,8 +598,8 @@ func TestApplyRevoke(t *testing.T) {
 		{name: "a guest may not revoke on a flow without guest interaction", flow: testFlow(approvers(gus.Email)), actor: gus,
 			wantKind: latch.KindForbidden, wantCode: latch.CodeGuestNotAllowed},
 		{name: "a guest approver revokes where the flow allows guests", flow: testFlow(approvers(gus.Email), guests), actor: gus},
-		{name: "the requester may not revoke where the flow does not allow it", flow: testFlow(noRevoke), actor: ann,
-			wantKind: latch.KindForbidden, wantCode: latch.CodeRevokeNotAllowed},
+		{name: "the requester releases where the flow does not allow revoke", flow: testFlow(noRevoke), actor: ann,
+			want: latch.AuditReleased},
 		{name: "an approver may not revoke where the flow does not allow it", flow: testFlow(noRevoke), actor: bob,
 			wantKind: latch.KindForbidden, wantCode: latch.CodeRevokeNotAllowed},
 		{name: "an admin revokes where the flow does not allow it", flow: testFlow(noRevoke), actor: dan},
@@ -564,7 +616,7 @@ func TestApplyRevoke(t *testing.T) {
 			want := latch.Outcome{
 				Request: active("r1", "g1", at(5*time.Minute), at(65*time.Minute), status(latch.StatusDeescalating),
 					decided(latch.Decision{By: by(tt.actor), At: at(20 * time.Minute), Reason: "done"})),
-				Audit: []latch.AuditEvent{{Type: latch.AuditRevoked, Actor: by(tt.actor), Reason: "done"}},
+				Audit: []latch.AuditEvent{{Type: cmp.Or(tt.want, latch.AuditRevoked), Actor: by(tt.actor), Reason: "done"}},
 				Grant: latch.GrantLeave,
 			}
 			diff(t, "outcome", want, got)

@@ -71,7 +71,7 @@ func New(feed latch.AuditFeed, grants Grants, clock latch.Clock) *Metrics {
 		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "latch_api_request_duration_seconds",
 			Help: "Time to answer an API call, by route pattern.", Buckets: prometheus.DefBuckets}, []string{"route"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latch_requests_total",
-			Help: "Request lifecycle events committed, by flow and outcome (the audit event type: requested, approved, denied, expired, cancelled, escalated, revoked, deescalated, lease_ended, failed, deescalation_failed, retried)."},
+			Help: "Request lifecycle events committed, by flow and outcome (the audit event type: requested, approved, denied, expired, cancelled, escalated, revoked, released, deescalated, lease_ended, failed, deescalation_failed, retried)."},
 			[]string{"flow", "outcome"}),
 		escalation: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "latch_escalation_latency_seconds",
 			Help: "From a request's approval (or retry) to its access being in place, by flow.", Buckets: latencyBuckets}, []string{"flow"}),
@@ -150,7 +150,7 @@ func (m *Metrics) apply(e latch.AuditEvent) {
 			m.escalation.WithLabelValues(e.Flow).Observe(nonNegative(e.At.Sub(t.approved)))
 		}
 		t.endsAt = timeOf(e.Data["ends_at"])
-	case latch.AuditRevoked:
+	case latch.AuditRevoked, latch.AuditReleased:
 		t.revoked = e.At
 	case latch.AuditDeescalated:
 		due := t.endsAt

@@ -248,7 +248,7 @@ func TestApproveThenRevokeInSlack(t *testing.T) {
 	eventually(t, "message shows the end, with no buttons", func() bool {
 		ups := r.slack.CallsTo("chat.update")
 		b := messageBlocks(t, ups[len(ups)-1])
-		return len(actionIDs(b)) == 0 && strings.Contains(text(b), "Access ended") && strings.Contains(text(b), "Revoked by <@"+annID+">")
+		return len(actionIDs(b)) == 0 && strings.Contains(text(b), "Access ended") && strings.Contains(text(b), "Released early by <@"+annID+">")
 	})
 	eventually(t, "ann DM'd at the end", func() bool { return len(r.dmsTo(annID)) == 3 })
 	if dm := r.dmsTo(annID)[2]; !strings.Contains(dm, "has ended") {
@@ -644,5 +644,73 @@ func TestSlackUserEmail(t *testing.T) {
 	}
 	if email, err := r.app.SlackUserEmail(ctx, team, annID); err != nil || email != ann {
 		t.Errorf("with team_id: %q, %v", email, err)
+	}
+}
+
+// "I'm done" on the requester's DM ends their own access on a flow that
+// lets nobody else revoke it: only the requester may click it, the grant
+// is revoked, and the audit trail records released.
+func TestImDoneOnTheRequestersDM(t *testing.T) {
+	r := newRig(t, strings.Replace(prodFlow, "allow_revoke: true", "allow_revoke: false", 1), apiFlow, guestFlow)
+	req := r.submitValid()
+	ref, _ := r.store.MessageRefs(context.Background(), req.ID)
+	if status, _ := r.interact(click(bobID, team, "approve", req.ID, ref[0].Channel, ref[0].TS, "")); status != http.StatusOK {
+		t.Fatalf("approve: %d", status)
+	}
+	eventually(t, "ann DM'd that she has access", func() bool { return len(r.dmsTo(annID)) == 2 })
+	im := r.slack.IM(annID)
+	var dm slacktest.Call
+	for _, c := range r.slack.CallsTo("chat.postMessage") {
+		if c.Param("channel") == im {
+			dm = c
+		}
+	}
+	blocks := messageBlocks(t, dm)
+	if ids := actionIDs(blocks); !slices.Equal(ids, []string{"done"}) || !strings.Contains(text(blocks), "You have access to") {
+		t.Fatalf("the access DM's buttons %v (text %s), want I'm done", actionIDs(blocks), text(blocks))
+	}
+	if ups := r.slack.CallsTo("chat.update"); len(ups) > 0 && len(actionIDs(messageBlocks(t, ups[len(ups)-1]))) != 0 {
+		t.Errorf("the approval message offers %v on a flow without allow_revoke", actionIDs(messageBlocks(t, ups[len(ups)-1])))
+	}
+	// The click as Slack sends it from the DM.
+	doneClick := func(userID string) map[string]any {
+		p := click(userID, team, "done", req.ID, im, dm.Param("ts"), "")
+		p["channel"] = map[string]any{"id": im, "name": "directmessage"}
+		p["actions"].([]any)[0].(map[string]any)["block_id"] = "active"
+		return p
+	}
+
+	if status, _ := r.interact(doneClick(bobID)); status != http.StatusOK {
+		t.Fatalf("done by bob: %d", status)
+	}
+	resp := r.slack.Responses()
+	if len(resp) == 0 || !strings.Contains(resp[len(resp)-1].Body["text"].(string), "Only the person who asked") {
+		t.Fatalf("bob's click: responses %v, want a refusal", resp)
+	}
+	if got, _ := r.store.GetRequest(context.Background(), req.ID); got.Status != latch.StatusActive {
+		t.Fatalf("after bob's click the request is %s, want still active", got.Status)
+	}
+
+	if status, _ := r.interact(doneClick(annID)); status != http.StatusOK {
+		t.Fatalf("done by ann: %d", status)
+	}
+	eventually(t, "access ended", func() bool {
+		got, _ := r.store.GetRequest(context.Background(), req.ID)
+		return got.Status == latch.StatusEnded
+	})
+	if _, rv := r.esc.counts(); rv != 1 {
+		t.Errorf("%d revokes, want 1", rv)
+	}
+	evs, err := r.store.AuditEvents(context.Background(), req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(evs, func(e latch.AuditEvent) bool { return e.Type == latch.AuditReleased })
+	if i < 0 || evs[i].Actor.Email != ann || evs[i].Source != latch.SourceSlack {
+		t.Fatalf("audit trail %+v, want released by ann from Slack", evs)
+	}
+	eventually(t, "ann DM'd at the end", func() bool { return len(r.dmsTo(annID)) == 3 })
+	if last := r.dmsTo(annID)[2]; !strings.Contains(last, "you ended it early") {
+		t.Errorf("last DM %q, want that she ended it early", last)
 	}
 }

@@ -201,7 +201,7 @@ func (a *App) act(ctx context.Context, in *Interaction) {
 	switch act.ActionID {
 	case actionPickFlow:
 		a.pickFlow(ctx, in, act)
-	case actionApprove, actionDeny, actionRevoke:
+	case actionApprove, actionDeny, actionRevoke, actionDone:
 		a.decide(ctx, in, act)
 		if in.View != nil && in.View.Type == "home" {
 			a.publishHome(ctx, teamOf(in), in.User.ID) // show the click's effect
@@ -252,11 +252,13 @@ func (a *App) pickable(ctx context.Context, in *Interaction) []*latch.Flow {
 	return a.requestable(&p.user)
 }
 
-// decide turns Approve, Deny or Revoke into a command. Whoever may not act
-// is told why, only them, and nothing changes.
+// decide turns Approve, Deny, Revoke or I'm done into a command. Whoever
+// may not act is told why, only them, and nothing changes. I'm done is the
+// requester's own revoke: only the requester may click it.
 func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 	requestID := act.Value
-	kind := map[string]latch.CommandKind{actionApprove: latch.CmdApprove, actionDeny: latch.CmdDeny, actionRevoke: latch.CmdRevoke}[act.ActionID]
+	kind := map[string]latch.CommandKind{actionApprove: latch.CmdApprove, actionDeny: latch.CmdDeny, actionRevoke: latch.CmdRevoke,
+		actionDone: latch.CmdRevoke}[act.ActionID]
 	refuse := func(msg string) {
 		text := clipMrkdwn(escape(msg), maxMessageText, "")
 		if in.ResponseURL != "" {
@@ -286,7 +288,13 @@ func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 		refuse(a.explain(ctx, err))
 		return
 	}
-	if p.connect && !f.AllowGuestInteraction {
+	done := act.ActionID == actionDone
+	if done && !r.ReleasedBy(p.user.Email) {
+		refuse(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeNotRequester,
+			"Only the person who asked for this access can say they are done with it.")))
+		return
+	}
+	if p.connect && !f.AllowGuestInteraction && !done {
 		refuse(latch.ErrorMessageOf(latch.Errorf(latch.KindForbidden, latch.CodeGuestNotAllowed,
 			"Slack Connect users are guests, and guests cannot act on flow %q.", f.Name)))
 		return

@@ -523,7 +523,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 	case latch.StatusDeescalating:
 		s := ":gear: *Taking access away…*"
 		if r.Decision != nil {
-			s += "\nRevoked" + decidedBy()
+			s += "\n" + endedEarly(r) + decidedBy()
 		}
 		return s
 	case latch.StatusEnded:
@@ -532,7 +532,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 			s += " " + slackDate(*r.EndsAt)
 		}
 		if r.Decision != nil {
-			s += "\nRevoked" + decidedBy()
+			s += "\n" + endedEarly(r) + decidedBy()
 		}
 		return s + "\nApproved by " + approvedBy()
 	case latch.StatusDenied:
@@ -556,6 +556,15 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		return s + "\nAn admin can retry with `latch retry " + escape(r.ID) + "`."
 	}
 	return escape(string(r.Status))
+}
+
+// endedEarly names an early end: released when the requester gave up their
+// own access ("I'm done"), revoked otherwise.
+func endedEarly(r latch.Request) string {
+	if r.Decision != nil && r.ReleasedBy(r.Decision.By.Email) {
+		return "Released early"
+	}
+	return "Revoked"
 }
 
 // dmRequester tells the requester what happened to their request.
@@ -587,7 +596,9 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		text += "."
 	case latch.AuditDeescalated:
 		text = fmt.Sprintf(":checkered_flag: Your access to %s has ended", what)
-		if r.Decision != nil {
+		if r.Decision != nil && r.ReleasedBy(r.Decision.By.Email) {
+			text += " (you ended it early)"
+		} else if r.Decision != nil {
 			text += " (revoked by " + a.who(ctx, r.Decision.By) + ")"
 		}
 		text += "."
@@ -613,7 +624,22 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	if l := a.threadLink(ctx, r); l != "" {
 		text = clipMrkdwn(text, maxMessageText-200, seeRequest(r.ID)) + "\n" + l
 	}
-	return a.dmRequesterText(ctx, r, clipMrkdwn(text, maxMessageText, seeRequest(r.ID)))
+	text = clipMrkdwn(text, maxMessageText, seeRequest(r.ID))
+	if event == latch.AuditEscalated && r.Status == latch.StatusActive {
+		return a.dmRequesterBlocks(ctx, r, text, doneBlocks(r, text))
+	}
+	return a.dmRequesterText(ctx, r, text)
+}
+
+// doneBlocks are the DM that access is granted, text, with "I'm done": the
+// requester ends their own access early (recorded as released), whatever
+// the flow's allow_revoke says.
+func doneBlocks(r latch.Request, text string) []slack.Block {
+	confirm := slack.NewConfirmationBlockObject(plain("End your access now?", maxConfirmTitle),
+		plain("Your access ends now, before its scheduled end.", maxConfirmText),
+		plain("End it", maxConfirmButton), plain("Keep it", maxConfirmButton))
+	return []slack.Block{section("granted", text, seeRequest(r.ID)),
+		slack.NewActionBlock("active", button(actionDone, "I'm done", slack.StylePrimary, r.ID, confirm))}
 }
 
 // whatOf names what a request is for: the flow, and the target (mrkdwn,
@@ -629,6 +655,12 @@ func whatOf(f *latch.Flow, r latch.Request) string {
 // dmRequesterText sends text (mrkdwn, within maxMessageText) to r's
 // requester in a DM.
 func (a *App) dmRequesterText(ctx context.Context, r latch.Request, text string) error {
+	return a.dmRequesterBlocks(ctx, r, text, nil)
+}
+
+// dmRequesterBlocks sends blocks (text as the notification's fallback) to
+// r's requester in a DM.
+func (a *App) dmRequesterBlocks(ctx context.Context, r latch.Request, text string, blocks []slack.Block) error {
 	id, err := a.slackID(ctx, r.Requester.Email)
 	if err != nil {
 		return a.slackFailed(ctx, "finding the requester in Slack", r, err)
@@ -637,7 +669,7 @@ func (a *App) dmRequesterText(ctx context.Context, r latch.Request, text string)
 	if err != nil {
 		return a.slackFailed(ctx, "opening a DM with the requester", r, err)
 	}
-	if _, err := a.Slack.PostMessage(ctx, im, text, nil); err != nil {
+	if _, err := a.Slack.PostMessage(ctx, im, text, blocks); err != nil {
 		return a.slackFailed(ctx, "sending the requester a DM", r, err)
 	}
 	return nil

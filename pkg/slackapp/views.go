@@ -24,6 +24,7 @@ const (
 	actionApprove   = "approve"
 	actionDeny      = "deny"
 	actionRevoke    = "revoke"
+	actionDone      = "done"   // "I'm done" on the requester's DM: the requester ends their own access
 	blockReason     = "reason" // the optional decision reason in an approval message
 	blockTarget     = latch.FieldNameTarget
 )
