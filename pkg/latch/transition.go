@@ -2,6 +2,7 @@ package latch
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -86,6 +87,12 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			}
 			if r.ApprovedBy(env.Actor.Email) {
 				return Outcome{}, Errorf(KindConflict, "already_approved", "You have already approved this request.")
+			}
+			// A quorum counts distinct principals: a bot that may decide as
+			// several people still approves once.
+			if cmd.Actor.Bot != "" && slices.ContainsFunc(r.Approvals, func(d Decision) bool { return d.By.Bot == cmd.Actor.Bot }) {
+				return Outcome{}, Errorf(KindConflict, "already_approved",
+					"Bot %q has already approved this request (as another person); a quorum needs distinct principals.", cmd.Actor.Bot)
 			}
 		}
 		n.Approvals = append(append([]Decision(nil), r.Approvals...), Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason})

@@ -309,8 +309,8 @@ func TestApplyRefusals(t *testing.T) {
 }
 
 func TestApplyQuorum(t *testing.T) {
-	approve := func(u *latch.User, email string) latch.Command {
-		return latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: latch.Actor{Email: email},
+	approve := func(u *latch.User, email, bot string) latch.Command {
+		return latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: latch.Actor{Email: email, Bot: bot},
 			Reason: "looks fine", At: at(10 * time.Minute)}
 	}
 	tests := []struct {
@@ -319,6 +319,7 @@ func TestApplyQuorum(t *testing.T) {
 		give       latch.Request
 		actor      *latch.User
 		actorEmail string // as the command names the actor; defaults to the user's email
+		actorBot   string // the bot acting as the actor, if any
 		want       latch.Outcome
 		wantKind   latch.ErrorKind
 		wantCode   string
@@ -366,6 +367,15 @@ func TestApplyQuorum(t *testing.T) {
 			wantCode:   "already_approved",
 		},
 		{
+			name:     "a bot that approved as one person does not approve again as another",
+			flow:     testFlow(quorum(2), approvers(bob.Email, cat.Email, eve.Email)),
+			give:     pending("r1", approvedBy(latch.Decision{By: latch.Actor{Email: bob.Email, Bot: "deploybot"}, At: at(5 * time.Minute)})),
+			actor:    cat,
+			actorBot: "deploybot",
+			wantKind: latch.KindConflict,
+			wantCode: "already_approved",
+		},
+		{
 			name:  "a quorum of zero means one",
 			flow:  testFlow(quorum(0)),
 			give:  pending("r1"),
@@ -411,7 +421,7 @@ func TestApplyQuorum(t *testing.T) {
 				email = tt.actor.Email
 			}
 			before := len(tt.give.Approvals)
-			got, err := tt.give.Apply(approve(tt.actor, email), latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
+			got, err := tt.give.Apply(approve(tt.actor, email, tt.actorBot), latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
 			wantKindCode(t, err, tt.wantKind, tt.wantCode)
 			if len(tt.give.Approvals) != before {
 				t.Errorf("Apply changed the given request's approvals")
