@@ -141,6 +141,7 @@ type grantItem struct {
 	// HeldBefore: nil (not checked) is left out, so false and true stay
 	// apart from it.
 	HeldBefore *bool     `dynamodbav:"held_before,omitempty"`
+	ChecksHeld bool      `dynamodbav:"checks_held,omitempty"`
 	CreatedAt  time.Time `dynamodbav:"created_at"`
 	UpdatedAt  time.Time `dynamodbav:"updated_at"`
 	Version    int64     `dynamodbav:"version"`
@@ -318,7 +319,7 @@ func toGrant(g latch.Grant) grantItem {
 		Status: string(g.Status), Leases: mapSlice(g.Leases, toLease), Queued: mapSlice(g.Queued, toLease),
 		StartsAt: g.StartsAt, EndedAt: g.EndedAt, Failure: toFailure(g.Failure),
 		Revoke: (*revokeItem)(g.Revoke), Identity: g.Identity, DueAt: g.DueAt, HeldBefore: g.HeldBefore,
-		CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version,
+		ChecksHeld: g.ChecksHeld, CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt, Version: g.Version,
 	}
 }
 
@@ -328,7 +329,7 @@ func (it grantItem) domain() latch.Grant {
 		Status: latch.GrantStatus(it.Status), Leases: mapSlice(it.Leases, leaseItem.domain),
 		Queued: mapSlice(it.Queued, leaseItem.domain), StartsAt: it.StartsAt, EndedAt: it.EndedAt,
 		Failure: it.Failure.domain(), Revoke: (*latch.RevokeInfo)(it.Revoke), Identity: it.Identity, DueAt: it.DueAt,
-		HeldBefore: it.HeldBefore, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
+		HeldBefore: it.HeldBefore, ChecksHeld: it.ChecksHeld, CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version,
 	}
 }
 

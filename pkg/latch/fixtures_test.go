@@ -246,9 +246,11 @@ func grantCreated(t time.Time) grantOpt {
 	return func(g *latch.Grant) { g.CreatedAt, g.UpdatedAt, g.Version = t, t, 0 }
 }
 
-// recorded is what the grant records for its revoke, from testFlow.
+// recorded is what the grant records when it starts: what its revoke
+// needs, from testFlow, and that this version decides held_before.
 func recorded(g *latch.Grant) {
 	g.Revoke = &latch.RevokeInfo{Strategy: "webhook", TargetID: targetID, TargetLabel: "Prod admins", IdentityService: "webhook"}
+	g.ChecksHeld = true
 }
 
 func grantDue(t time.Time) grantOpt { return func(g *latch.Grant) { g.DueAt = ptr(t) } }

@@ -78,7 +78,13 @@ type Grant struct {
 	// leaves the access in place (it was the person's before Latch). Nil:
 	// not checked (an escalator that cannot check, a grant made before the
 	// field existed): the access is treated as Latch's and revoked.
-	HeldBefore *bool     `json:"held_before,omitempty"`
+	HeldBefore *bool `json:"held_before,omitempty"`
+	// ChecksHeld is set on grants made by a version that decides
+	// HeldBefore before its first Grant call. A grant without it may have
+	// been granted already by an earlier version (an escalation under way
+	// at the upgrade), so its runner never decides HeldBefore: what a check
+	// would find may be Latch's own access.
+	ChecksHeld bool      `json:"checks_held,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	Version    int64     `json:"version"`

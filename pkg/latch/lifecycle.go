@@ -170,7 +170,7 @@ func (b *builder) join(r *Request) {
 		lease.fixEnd(b.now(), scheduled)
 		g = &Grant{ID: b.s.NewGrantID(), Key: GrantKey(r.Flow, r.TargetID, r.Requester.Email), Flow: r.Flow,
 			TargetID: r.TargetID, User: r.Requester, Status: GrantEscalating, Leases: []Lease{lease},
-			Revoke: revokeInfo(b.s.Flow, r.TargetID), CreatedAt: b.now(), UpdatedAt: b.now()}
+			Revoke: revokeInfo(b.s.Flow, r.TargetID), ChecksHeld: true, CreatedAt: b.now(), UpdatedAt: b.now()}
 		b.touchGrant(g)
 		r.GrantID = g.ID
 		b.effect(Effect{Kind: EffectEscalate, GrantID: g.ID, RequestID: r.ID})
@@ -428,7 +428,7 @@ func (b *builder) startQueued(g *Grant) {
 		}
 	}
 	next := &Grant{ID: b.s.NewGrantID(), Key: g.Key, Flow: g.Flow, TargetID: g.TargetID, User: g.User,
-		Status: GrantEscalating, Leases: slices.Clone(g.Queued), Revoke: revoke, CreatedAt: now, UpdatedAt: now}
+		Status: GrantEscalating, Leases: slices.Clone(g.Queued), Revoke: revoke, ChecksHeld: true, CreatedAt: now, UpdatedAt: now}
 	for i := range next.Leases {
 		// The next grant's first escalation attempt is now: its ends count from here.
 		next.Leases[i].fixEnd(now, b.flow().ScheduleDeescalation)

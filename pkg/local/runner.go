@@ -423,8 +423,8 @@ func (r *Runner) heldBefore(ctx context.Context, g *latch.Grant, esc latch.Escal
 		return g.HeldBefore, nil
 	}
 	c, ok := esc.(latch.Checker)
-	if !ok {
-		return nil, nil
+	if !ok || !g.ChecksHeld {
+		return nil, nil // cannot check, or an earlier version may have granted already
 	}
 	held, err := c.Check(ctx, spec)
 	if err != nil {

@@ -228,6 +228,7 @@ func TestHeldBeforeRecordOutlivesACrashOnAWS(t *testing.T) {
 			g.ID = map[bool]string{false: "grt_crash_no", true: "grt_crash_yes"}[before]
 			g.Status = latch.GrantEscalating
 			g.Leases = []latch.Lease{{RequestID: "req_a", Duration: 3600}}
+			g.ChecksHeld = true
 			fake := &fakeEscalator{}
 			tg := newTarget(fake)
 			if before {
@@ -332,4 +333,42 @@ func TestHeldBeforeNeedsACheckAndARecord(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A grant an earlier version started (no ChecksHeld: that version may have
+// granted already, before an upgrade) is never checked for access held
+// before: the access the escalate task finds may be Latch's own, so it is
+// granted as usual and revoked at the end.
+func TestUpgradedGrantIsNeverHeldBeforeOnAWS(t *testing.T) {
+	forEachHeldStore(t, func(t *testing.T, held sfngrants.HeldRecords) {
+		ctx := context.Background()
+		g := activeGrant()
+		g.ID = "grt_upgraded"
+		g.Status = latch.GrantEscalating
+		g.Leases = []latch.Lease{{RequestID: "req_a", Duration: 3600}}
+		fake := &fakeEscalator{}
+		tg := newTarget(fake)
+		tg.set(ann, true) // what the earlier version's grant call did
+		h, store, _ := newHandler(g, tg)
+		h.Held = held
+		out, err := h.Handle(ctx, sfngrants.TaskInput{GrantID: g.ID, Action: sfngrants.ActionEscalate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := events.Unmarshal([]byte(out.Report.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.HeldBefore != nil || tg.checked() != 0 {
+			t.Errorf("held_before %v after %d checks; want neither", m.HeldBefore, tg.checked())
+		}
+		g.Status = latch.GrantDeescalating
+		store.grants[g.ID] = g
+		if _, err := h.Handle(ctx, sfngrants.TaskInput{GrantID: g.ID, Action: sfngrants.ActionDeescalate}); err != nil {
+			t.Fatal(err)
+		}
+		if tg.has(ann) {
+			t.Error("the access outlived the grant")
+		}
+	})
 }

@@ -326,8 +326,8 @@ func (h *TaskHandler) heldBefore(ctx context.Context, g latch.Grant, esc latch.E
 		return g.HeldBefore, nil
 	}
 	c, ok := esc.(latch.Checker)
-	if !ok || h.Held == nil {
-		return nil, nil
+	if !ok || h.Held == nil || !g.ChecksHeld {
+		return nil, nil // an earlier version, which did not check, may have granted already
 	}
 	held, err := h.Held.HeldBefore(ctx, g.ID)
 	switch {
