@@ -26,6 +26,10 @@ const (
 	CodeBadGrant       = "github_bad_grant"       // no grant id, identity or valid target: permanent
 	CodeNoIdentity     = "github_no_identity"     // the email lookup is not possible: permanent
 	CodePanic          = "github_panic"           // the escalator panicked: retryable
+	// CodeNotVisible: a revoke or check met a repository or team the
+	// credentials cannot see (404 or 403): retryable, so the revoke stays
+	// overdue until the credentials see it again.
+	CodeNotVisible = "github_not_visible"
 )
 
 // MaxRateWait is the longest the escalator waits, within one call, for a

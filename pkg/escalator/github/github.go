@@ -257,7 +257,11 @@ func (e *Escalator) grantTeam(ctx context.Context, g latch.GrantSpec, user strin
 // /repos/{org}/{repo}/collaborators/{login}) and any invitation of theirs
 // still pending (GitHub cancels it with the collaborator, but may do so in
 // the background), or the team membership, active or pending. What is not
-// there counts as removed (404 included).
+// there counts as removed (404 included) once the repository or team is
+// seen (GitHub also answers 404 for what the credentials cannot see): a
+// repository or team the credentials cannot see is a retryable
+// CodeNotVisible error, so the revoke is retried and becomes overdue rather
+// than counted as done.
 func (e *Escalator) Revoke(ctx context.Context, g latch.GrantSpec) (err error) {
 	defer recoverInto(&err, "revoke", g.GrantID)
 	user, t, err := parts(g)
@@ -266,19 +270,26 @@ func (e *Escalator) Revoke(ctx context.Context, g latch.GrantSpec) (err error) {
 	}
 	if t.Team != "" {
 		_, err := e.client.Teams.RemoveTeamMembershipBySlug(ctx, e.cfg.org, t.Team, user)
-		if err != nil && status(err) != http.StatusNotFound {
+		if status(err) == http.StatusNotFound {
+			return e.visible(ctx, t, fmt.Sprintf("remove %s from team %s for grant %s", user, t.Team, g.GrantID))
+		}
+		if err != nil {
 			return e.classify(ctx, err, fmt.Sprintf("remove %s from team %s for grant %s", user, t.Team, g.GrantID))
 		}
 		return nil
 	}
 	full := e.cfg.org + "/" + t.Repo
-	if _, err := e.client.Repositories.RemoveCollaborator(ctx, e.cfg.org, t.Repo, user); err != nil && status(err) != http.StatusNotFound {
+	if _, err := e.client.Repositories.RemoveCollaborator(ctx, e.cfg.org, t.Repo, user); status(err) == http.StatusNotFound {
+		if err := e.visible(ctx, t, fmt.Sprintf("remove %s from %s for grant %s", user, full, g.GrantID)); err != nil {
+			return err
+		}
+	} else if err != nil {
 		return e.classify(ctx, err, fmt.Sprintf("remove %s from %s for grant %s", user, full, g.GrantID))
 	}
 	invs, err := e.invitations(ctx, t.Repo, user)
 	if err != nil {
 		if status(err) == http.StatusNotFound {
-			return nil
+			return e.visible(ctx, t, fmt.Sprintf("read the invitations of %s for grant %s", full, g.GrantID))
 		}
 		return e.classify(ctx, err, fmt.Sprintf("read the invitations of %s for grant %s", full, g.GrantID))
 	}
@@ -290,13 +301,60 @@ func (e *Escalator) Revoke(ctx context.Context, g latch.GrantSpec) (err error) {
 	return nil
 }
 
+// visible confirms, after a 404 in a revoke or check, that the credentials
+// still see the target's repository (GET /repos/{org}/{repo}) or team (GET
+// /orgs/{org}/teams/{slug}): nil when they do (the 404 was about the
+// collaborator, invitation or membership, which is gone). When the
+// repository or team itself answers 404 or 403 (a GitHub App or
+// fine-grained token no longer given this repository, a secret team, a
+// deleted or renamed repository), it is a retryable CodeNotVisible error
+// with the fix: what the person holds there cannot be removed or seen, so
+// it must not count as removed. Other errors are sorted as for Grant.
+func (e *Escalator) visible(ctx context.Context, t target, what string) error {
+	var err error
+	if t.Team != "" {
+		_, _, err = e.client.Teams.GetTeamBySlug(ctx, e.cfg.org, t.Team)
+	} else {
+		_, _, err = e.client.Repositories.Get(ctx, e.cfg.org, t.Repo)
+	}
+	if err == nil {
+		return nil
+	}
+	var er *gh.ErrorResponse
+	st := status(err)
+	if st == http.StatusForbidden && errors.As(err, &er) {
+		if _, limited := e.retryAfter(er.Response); limited {
+			st = 0
+		}
+	}
+	if st != http.StatusNotFound && st != http.StatusForbidden {
+		return e.classify(ctx, err, what)
+	}
+	who := "Latch's token"
+	if e.cfg.app() {
+		who = "Latch's GitHub App"
+	}
+	if t.Team != "" {
+		return &latch.Error{Kind: latch.KindForbidden, Code: CodeNotVisible,
+			Message: fmt.Sprintf("Could not %s: %s cannot see team %s of %s (GitHub answers %d for it), so Latch can neither remove the membership nor confirm it is gone. Give the credentials sight of the team again (a token's owner must be an organisation owner or, for a secret team, its member; a GitHub App needs the organisation permission Members); Latch keeps trying.",
+				what, who, t.Team, e.cfg.org, st),
+			Details: map[string]any{"team": e.cfg.org + "/" + t.Team, "status": st}, Err: fmt.Errorf("%s: %w", what, err)}
+	}
+	full := e.cfg.org + "/" + t.Repo
+	return &latch.Error{Kind: latch.KindForbidden, Code: CodeNotVisible,
+		Message: fmt.Sprintf("Could not %s: %s cannot see %s (GitHub answers %d for it), so Latch can neither remove the collaborator nor confirm they are gone. Give the credentials access to %s again (a GitHub App: its installation's repository access; a fine-grained token: its repository list); if the repository was deleted or renamed, check its collaborators by hand. Latch keeps trying.",
+			what, who, full, st, full),
+		Details: map[string]any{"repository": full, "status": st}, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
 // Check reports whether what Grant adds is in place: the grantee is a
 // direct collaborator of the repository with at least the target's
 // permission, or has a pending invitation with it (every page of
 // GET /repos/{org}/{repo}/collaborators?affiliation=direct and of its
 // invitations); or is an active or pending member of the team. Access
 // through a team or the organisation's base permission does not count. A
-// repository or team that does not exist holds nothing.
+// repository or team the credentials cannot see (GitHub answers 404 for a
+// missing one too) is a retryable CodeNotVisible error, not "not held".
 func (e *Escalator) Check(ctx context.Context, g latch.GrantSpec) (held bool, err error) {
 	defer recoverInto(&err, "check", g.GrantID)
 	user, t, err := parts(g)
@@ -304,15 +362,19 @@ func (e *Escalator) Check(ctx context.Context, g latch.GrantSpec) (held bool, er
 		return false, err
 	}
 	if t.Team != "" {
+		what := fmt.Sprintf("read %s's membership of team %s for grant %s", user, t.Team, g.GrantID)
 		state, err := e.membership(ctx, t.Team, user)
 		if err != nil {
-			return false, e.classify(ctx, err, fmt.Sprintf("read %s's membership of team %s for grant %s", user, t.Team, g.GrantID))
+			return false, e.classify(ctx, err, what)
 		}
-		return state != "", nil
+		if state == "" {
+			return false, e.visible(ctx, t, what)
+		}
+		return true, nil
 	}
 	a, err := e.repoAccess(ctx, t.Repo, user)
 	if status(err) == http.StatusNotFound {
-		return false, nil
+		return false, e.visible(ctx, t, fmt.Sprintf("read the collaborators of %s/%s for grant %s", e.cfg.org, t.Repo, g.GrantID))
 	}
 	if err != nil {
 		return false, e.classify(ctx, err, fmt.Sprintf("read the collaborators of %s/%s for grant %s", e.cfg.org, t.Repo, g.GrantID))

@@ -248,8 +248,67 @@ func TestCheckAcrossPagesDirectOnly(t *testing.T) {
 	}
 	mustCheck(t, r.e, repoGrant("teamonly", "api", "pull"), false)
 	mustCheck(t, r.e, repoGrant("nobody", "api", "pull"), false)
-	// A repository that is gone holds nothing.
-	mustCheck(t, r.e, repoGrant("zed", "gone", "pull"), false)
+	// A repository that is gone (GitHub's 404, as for one the token cannot
+	// see) is not "not held": the check fails, retryably.
+	if held, err := r.e.Check(t.Context(), repoGrant("zed", "gone", "pull")); err == nil || latch.IsPermanent(err) || code(err) != CodeNotVisible || held {
+		t.Errorf("check on a missing repository: %v %v, want retryable %s", held, err, CodeNotVisible)
+	}
+}
+
+// A repository or team the token cannot see (every endpoint answers 404, as
+// for a GitHub App no longer given the repository, or a secret team) makes
+// the revoke and the check fail retryably, naming the repository or team and
+// the fix, rather than count the person as removed while they stay.
+func TestRevokeCheckInvisibleTarget(t *testing.T) {
+	f := githubfake.New(t)
+	f.Members["jdoe"] = nil
+	f.Repos["api"] = map[string]string{"jdoe": "push"}
+	f.Teams["oncall"] = map[string]githubfake.Membership{"jdoe": {Role: "member", State: "active"}}
+	f.HiddenRepos["api"], f.HiddenTeams["oncall"] = true, true
+	r := newRig(t, f, nil, nil)
+	ctx := t.Context()
+
+	for _, c := range []struct {
+		g    latch.GrantSpec
+		name string
+	}{{repoGrant("jdoe", "api", "push"), "acme/api"}, {teamGrant("jdoe", "oncall"), "team oncall"}} {
+		err := r.e.Revoke(ctx, c.g)
+		if err == nil || latch.IsPermanent(err) || code(err) != CodeNotVisible || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), "again") {
+			t.Errorf("revoke on invisible %s: %v, want retryable %s naming it and the fix", c.name, err, CodeNotVisible)
+		}
+		held, err := r.e.Check(ctx, c.g)
+		if err == nil || latch.IsPermanent(err) || code(err) != CodeNotVisible || held {
+			t.Errorf("check on invisible %s: %v %v, want retryable %s", c.name, held, err, CodeNotVisible)
+		}
+		if err := latch.ConfirmRevoked(ctx, r.e, c.g); err == nil {
+			t.Errorf("revoke of %s confirmed while it cannot be seen", c.name)
+		}
+	}
+	if f.Repos["api"]["jdoe"] != "push" || f.Teams["oncall"]["jdoe"].State != "active" {
+		t.Fatalf("the fake changed what it hid")
+	}
+
+	// Seen again, the revoke removes the person and the check confirms it.
+	f.Lock()
+	f.HiddenRepos["api"], f.HiddenTeams["oncall"] = false, false
+	f.Unlock()
+	for _, g := range []latch.GrantSpec{repoGrant("jdoe", "api", "push"), teamGrant("jdoe", "oncall")} {
+		if err := r.e.Revoke(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		mustCheck(t, r.e, g, false)
+	}
+
+	// A 403 on the repository itself (no rate limit) is not visible either.
+	f.Lock()
+	f.Throttle = []githubfake.Answer{
+		{Status: 404, Body: `{"message":"Not Found","documentation_url":"https://docs.github.com/rest","status":"404"}`},
+		{Status: 403, Body: `{"message":"Resource not accessible by integration","documentation_url":"https://docs.github.com/rest","status":"403"}`},
+	}
+	f.Unlock()
+	if err := r.e.Revoke(ctx, repoGrant("jdoe", "api", "push")); latch.IsPermanent(err) || code(err) != CodeNotVisible {
+		t.Errorf("revoke with the repository answering 403: %v, want retryable %s", err, CodeNotVisible)
+	}
 }
 
 // Grant never lowers a direct collaborator's permission, and refuses to

@@ -49,6 +49,12 @@ type GitHub struct {
 	TeamAccess  map[string]map[string]string
 	Invitations map[string][]Invitation
 	Teams       map[string]map[string]Membership
+	// HiddenRepos, HiddenTeams: repositories and teams (by name, slug) that
+	// exist but the token cannot see: every endpoint of theirs answers 404,
+	// as GitHub does for a GitHub App or fine-grained token not given the
+	// repository, or a secret team.
+	HiddenRepos map[string]bool
+	HiddenTeams map[string]bool
 	nextID      int64
 	PageSize    int // the most one page holds, whatever per_page asks (0: per_page)
 	// AsyncCancel: removing a collaborator leaves their invitation pending
@@ -96,7 +102,8 @@ type App struct {
 func New(t testing.TB) *GitHub {
 	f := &GitHub{Org: "acme", Tokens: map[string]bool{"github_pat_good": true},
 		Members: map[string][]string{}, Repos: map[string]map[string]string{}, TeamAccess: map[string]map[string]string{},
-		Invitations: map[string][]Invitation{}, Teams: map[string]map[string]Membership{}, nextID: 100, Now: time.Now}
+		Invitations: map[string][]Invitation{}, Teams: map[string]map[string]Membership{},
+		HiddenRepos: map[string]bool{}, HiddenTeams: map[string]bool{}, nextID: 100, Now: time.Now}
 	mux := http.NewServeMux()
 	api := "/api/v3"
 	mux.HandleFunc("GET "+api+"/repos/{owner}/{repo}", f.getRepo)
@@ -172,7 +179,7 @@ func notFound(w http.ResponseWriter) {
 func (f *GitHub) repo(w http.ResponseWriter, r *http.Request) (string, map[string]string, bool) {
 	name := r.PathValue("repo")
 	c, ok := f.Repos[name]
-	if r.PathValue("owner") != f.Org || !ok {
+	if r.PathValue("owner") != f.Org || !ok || f.HiddenRepos[name] {
 		notFound(w)
 		return "", nil, false
 	}
@@ -395,7 +402,7 @@ func (f *GitHub) deleteInvitation(w http.ResponseWriter, r *http.Request) {
 
 func (f *GitHub) team(w http.ResponseWriter, r *http.Request) (map[string]Membership, bool) {
 	m, ok := f.Teams[r.PathValue("slug")]
-	if r.PathValue("org") != f.Org || !ok {
+	if r.PathValue("org") != f.Org || !ok || f.HiddenTeams[r.PathValue("slug")] {
 		notFound(w)
 		return nil, false
 	}
