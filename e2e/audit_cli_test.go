@@ -16,6 +16,7 @@ import (
 )
 
 func TestAuditCLI(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, writeFlows(t, map[string]string{"deploy.yaml": approvalOnlyFlow}), t.TempDir())
 	c := srv.client()
 	ctx := context.Background()

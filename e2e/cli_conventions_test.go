@@ -150,6 +150,7 @@ func TestCLIWaitTimeout(t *testing.T) {
 // -o json prints the API's own JSON, the same bytes for the same data; -o
 // yaml the same document as YAML.
 func TestCLIOutput(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, writeFlows(t, map[string]string{"deploy.yaml": approvalOnlyFlow}), t.TempDir())
 	out, stderr, code := cli(t, srv, "request", "deploy", "--user", "bob@example.com", "--field", "reason=release", "--context", `{"z":1,"a":2,"m":{"y":1,"b":2}}`, "-o", "json")
 	var r latch.Request

@@ -168,6 +168,7 @@ func garbleRecords(t *testing.T, file, bucket string, keys ...string) {
 // lists; each is reported (an ERROR line and a store_record_unreadable audit
 // event), and a grant that was active is still revoked on time.
 func TestUndecodableRecordsAreSkipped(t *testing.T) {
+	t.Parallel()
 	tg := newTarget(t)
 	flows := writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")})
 	data := t.TempDir()
@@ -330,6 +331,7 @@ func copyFile(t *testing.T, from, to string) {
 // active grant is garbled while the server is down; after the restart the
 // grant is still revoked at its end (the request is skipped, not waited on).
 func TestUnreadableLeasedRequestIsStillRevoked(t *testing.T) {
+	t.Parallel()
 	tg := newTarget(t)
 	flows := writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")})
 	data := t.TempDir()
