@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/latchhq/latch/pkg/awsconf"
+	"github.com/latchhq/latch/pkg/escalator/settings"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -123,40 +123,14 @@ var groupName = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`)
 // target needs an id, unique in the flow, and a setting group: the IAM
 // group's name (not its ARN or path).
 func ValidateConfig(cfg map[string]any, targets []latch.Target) error {
-	var errs []error
-	keys := make([]string, 0, len(cfg))
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !slices.Contains(knownKeys, k) {
-			errs = append(errs, fmt.Errorf("unknown key %q (the keys are %s)", k, strings.Join(knownKeys, ", ")))
-		}
-	}
+	errs := settings.UnknownKeys(cfg, knownKeys)
 	if _, err := awsconf.Parse(cfg); err != nil {
 		errs = append(errs, err)
 	}
-	seen := map[string]bool{}
-	for i, t := range targets {
-		switch {
-		case strings.TrimSpace(t.ID) == "":
-			errs = append(errs, fmt.Errorf("target %d has no id", i+1))
-			continue
-		case seen[t.ID]:
-			errs = append(errs, fmt.Errorf("target %q is listed twice", t.ID))
-			continue
-		}
-		seen[t.ID] = true
-		if _, err := targetGroup(t); err != nil {
-			errs = append(errs, fmt.Errorf("target %q: %w", t.ID, err))
-		}
-		for k := range t.Settings {
-			if k != KeyGroup {
-				errs = append(errs, fmt.Errorf("target %q: unknown setting %q (the only one is %s)", t.ID, k, KeyGroup))
-			}
-		}
-	}
+	errs = append(errs, settings.Targets(targets, KeyGroup, func(t latch.Target) error {
+		_, err := targetGroup(t)
+		return err
+	})...)
 	return errors.Join(errs...)
 }
 

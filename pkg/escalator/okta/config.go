@@ -6,9 +6,9 @@ import (
 	"net"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 
+	"github.com/latchhq/latch/pkg/escalator/settings"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -53,26 +53,10 @@ type config struct {
 // does not read the environment: New does.
 func ValidateConfig(cfg map[string]any, targets []latch.Target) error {
 	_, errs := parseConfig(cfg)
-	seen := map[string]bool{}
-	for i, t := range targets {
-		switch {
-		case strings.TrimSpace(t.ID) == "":
-			errs = append(errs, fmt.Errorf("target %d has no id", i+1))
-			continue
-		case seen[t.ID]:
-			errs = append(errs, fmt.Errorf("target %q is listed twice", t.ID))
-			continue
-		}
-		seen[t.ID] = true
-		if _, err := targetGroup(t); err != nil {
-			errs = append(errs, fmt.Errorf("target %q: %w", t.ID, err))
-		}
-		for k := range t.Settings {
-			if k != KeyGroupID {
-				errs = append(errs, fmt.Errorf("target %q: unknown setting %q (the only one is %s)", t.ID, k, KeyGroupID))
-			}
-		}
-	}
+	errs = append(errs, settings.Targets(targets, KeyGroupID, func(t latch.Target) error {
+		_, err := targetGroup(t)
+		return err
+	})...)
 	return errors.Join(errs...)
 }
 
@@ -81,16 +65,7 @@ func parseConfig(m map[string]any) (config, []error) {
 	var c config
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !slices.Contains(knownKeys, k) {
-			bad("unknown key %q (the keys are %s)", k, strings.Join(knownKeys, ", "))
-		}
-	}
+	errs = append(errs, settings.UnknownKeys(m, knownKeys)...)
 	text := func(key string) (string, bool) {
 		raw, ok := m[key]
 		if !ok || raw == nil {

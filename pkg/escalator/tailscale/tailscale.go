@@ -36,7 +36,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -45,6 +44,7 @@ import (
 	tsclient "tailscale.com/client/tailscale/v2"
 
 	"github.com/latchhq/latch/pkg/env"
+	"github.com/latchhq/latch/pkg/escalator/settings"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -191,26 +191,10 @@ func New(cfg map[string]any, lookupEnv func(string) (string, bool), client *http
 // and a setting group: the group's name without "group:".
 func ValidateConfig(cfg map[string]any, targets []latch.Target) error {
 	_, errs := parseConfig(cfg)
-	seen := map[string]bool{}
-	for i, t := range targets {
-		switch {
-		case strings.TrimSpace(t.ID) == "":
-			errs = append(errs, fmt.Errorf("target %d has no id", i+1))
-			continue
-		case seen[t.ID]:
-			errs = append(errs, fmt.Errorf("target %q is listed twice", t.ID))
-			continue
-		}
-		seen[t.ID] = true
-		if _, err := targetGroup(t); err != nil {
-			errs = append(errs, fmt.Errorf("target %q: %w", t.ID, err))
-		}
-		for k := range t.Settings {
-			if k != KeyGroup {
-				errs = append(errs, fmt.Errorf("target %q: unknown setting %q (the only one is %s)", t.ID, k, KeyGroup))
-			}
-		}
-	}
+	errs = append(errs, settings.Targets(targets, KeyGroup, func(t latch.Target) error {
+		_, err := targetGroup(t)
+		return err
+	})...)
 	return errors.Join(errs...)
 }
 
@@ -218,16 +202,7 @@ func parseConfig(m map[string]any) (config, []error) {
 	var c config
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if !slices.Contains(knownKeys, k) {
-			bad("unknown key %q (the keys are %s)", k, strings.Join(knownKeys, ", "))
-		}
-	}
+	errs = append(errs, settings.UnknownKeys(m, knownKeys)...)
 	text := func(key string) (string, bool) {
 		raw, ok := m[key]
 		if !ok || raw == nil {
