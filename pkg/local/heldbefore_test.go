@@ -210,6 +210,50 @@ func TestARunAfterACrashStillRevokes(t *testing.T) {
 	}
 }
 
+// A grant an earlier version was escalating at the upgrade (it records no
+// checks_held): that version may have granted already, so the next process
+// neither asks whether the access was held before nor leaves it in place.
+func TestAnUpgradedGrantIsNeverHeldBefore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	tg := newTarget()
+	stuck := make(chan struct{}) // never closed: the first process stops while granting
+	tg.on("grant", ann, block(stuck))
+	first := newRig(t, rigOptions{path: path, esc: tg.fakeEscalator, escalator: tg})
+	r := first.create(ann, nil)
+	first.approve(r.ID)
+	eventually(t, wait, func() bool { return tg.count("grant", ann) == 1 })
+	r = first.request(r.ID)
+	// What an earlier version wrote: no answer, and no promise to check.
+	g := first.grant(r.GrantID)
+	g.HeldBefore, g.ChecksHeld = nil, false
+	if err := first.store.Commit(context.Background(), latch.Change{Grants: []latch.Grant{g}}); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	tg.on("grant", ann, succeed())
+	second := newRig(t, rigOptions{path: path, esc: tg.fakeEscalator, escalator: tg})
+	if err := second.runner.Rearm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	second.waitFor(r.ID, latch.StatusActive)
+	tg.mu.Lock()
+	checks := tg.checks
+	tg.mu.Unlock()
+	if checks != 1 { // the first process's own, before its grant
+		t.Errorf("%d checks before granting, want 1: an upgraded grant is not checked", checks)
+	}
+	if got := heldBefore(second.grant(r.GrantID)); got != "unset" {
+		t.Errorf("grant held_before = %s, want unset", got)
+	}
+	second.do(latch.CmdRevoke, r.ID, ann)
+	second.waitFor(r.ID, latch.StatusEnded)
+	second.runner.Wait()
+	if tg.has(ann) {
+		t.Error("the access an earlier version granted outlived the grant")
+	}
+}
+
 // A check that fails before the first grant granted nothing: it is retried
 // like a failed grant, and once the attempts are used up the request fails
 // without anything to revoke.
