@@ -180,7 +180,7 @@ func TestEarlyRevoke(t *testing.T) {
 		t.Fatalf("action = %q, want deescalate", got)
 	}
 	waitStatus(t, c, req.ID, latch.StatusEnded, 5*time.Second)
-	want := []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated}
+	want := []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditReleased, latch.AuditDeescalated}
 	if diff := cmp.Diff(want, auditTypes(t, c, req.ID)); diff != "" {
 		t.Errorf("audit trail (-want +got):\n%s", diff)
 	}

@@ -106,7 +106,7 @@ func TestMetricsDuringAGrant(t *testing.T) {
 	after := scrape(t, srv)
 	for name, want := range map[string]float64{
 		`latch_grants_active{flow="prod-access"}`:                        0,
-		`latch_requests_total{flow="prod-access",outcome="revoked"}`:     1,
+		`latch_requests_total{flow="prod-access",outcome="released"}`:    1,
 		`latch_requests_total{flow="prod-access",outcome="deescalated"}`: 1,
 		`latch_revoke_latency_seconds_count{flow="prod-access"}`:         1,
 		`latch_revoke_lateness_seconds_count{flow="prod-access"}`:        1,

@@ -493,7 +493,7 @@ func TestOrbAccessFlow(t *testing.T) {
 		r.Decision.Reason != "The CircleCI job is done with it (deploy-prod #42, https://app.circleci.com/pipelines/gh/example/shop/7/workflows/wf-0001/jobs/42)." {
 		t.Errorf("after revoke: %s, decision %+v; want ended, revoked by the requester naming the job", r.Status, r.Decision)
 	}
-	want := []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated}
+	want := []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditReleased, latch.AuditDeescalated}
 	if diff := cmp.Diff(want, auditTypes(t, c, id)); diff != "" {
 		t.Errorf("audit trail (-want +got):\n%s", diff)
 	}

@@ -186,7 +186,7 @@ func TestSlackRequestApproveRevoke(t *testing.T) {
 		t.Errorf("%d approval messages posted, want one, updated in place", n)
 	}
 	types := auditTypes(t, api, req.ID)
-	for _, want := range []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated} {
+	for _, want := range []latch.AuditType{latch.AuditRequested, latch.AuditApproved, latch.AuditEscalated, latch.AuditReleased, latch.AuditDeescalated} {
 		if !slices.Contains(types, want) {
 			t.Errorf("audit trail %v lacks %s", types, want)
 		}
