@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -66,6 +67,30 @@ func storeWithGrant(t *testing.T) (flows, data, file string) {
 	return flows, data, filepath.Join(data, "latch.db")
 }
 
+// usedSize is how much of a bbolt file its newest meta page says is in use:
+// its high-water page id times its page size.
+func usedSize(t *testing.T, file string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.LittleEndian
+	pageSize := int(le.Uint32(data[16+8:]))
+	var used int64
+	var txid uint64
+	for _, off := range []int{0, pageSize} { // the two meta pages: a 16-byte page header, then the meta
+		m := data[off+16:]
+		if id := le.Uint64(m[48:]); id >= txid { // txid
+			txid, used = id, int64(le.Uint64(m[40:]))*int64(pageSize) // high-water page id
+		}
+	}
+	if used <= 0 || used > int64(len(data)) {
+		t.Fatalf("the store's header says %d bytes are in use of %d", used, len(data))
+	}
+	return used
+}
+
 // TestDamagedStoreIsRefused: a 0-byte, truncated or garbled latch.db stops
 // latch server at start with a message naming the file and how to restore
 // it; never a Go fault, a bbolt panic, or a new empty store.
@@ -81,11 +106,10 @@ func TestDamagedStoreIsRefused(t *testing.T) {
 			}
 		}, "empty (0 bytes)"},
 		{"truncated", func(t *testing.T, file string) {
-			fi, err := os.Stat(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Truncate(file, fi.Size()/2); err != nil {
+			// Cut into the pages the store uses (its header's high-water
+			// mark), not only into the unused space bbolt may keep at
+			// the file's end.
+			if err := os.Truncate(file, usedSize(t, file)/2); err != nil {
 				t.Fatal(err)
 			}
 		}, "truncated"},

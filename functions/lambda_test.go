@@ -89,14 +89,20 @@ func build(tb testing.TB, name string) string {
 	return b.path
 }
 
-func freePort(tb testing.TB) int {
+// freePorts returns two distinct free ports: both listeners are open at
+// once, so the system cannot hand out the same port twice.
+func freePorts(tb testing.TB) (int, int) {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	var ports [2]int
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports[0], ports[1]
 }
 
 // emulator is one function running under the emulator.
@@ -128,7 +134,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 // stops it when the test ends.
 func start(tb testing.TB, bootstrap string, env map[string]string) emulator {
 	tb.Helper()
-	port, apiPort := freePort(tb), freePort(tb)
+	port, apiPort := freePorts(tb)
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AWS_REGION=us-east-1",
