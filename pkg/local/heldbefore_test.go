@@ -166,12 +166,15 @@ func TestARetryThatFindsItsOwnGrantStillRevokes(t *testing.T) {
 	}
 }
 
-// A process that recorded the answer and granted, then stopped before it
-// reported: the next process escalates the grant again from the store. It
-// finds the access in place but does not ask again; the grant ends revoked.
-func TestARunAfterACrashStillRevokes(t *testing.T) {
+// crashWhileGranting runs a first process that approves ann's request and
+// stops while its Grant call has written but not answered; before it stops,
+// edit (if set) changes the grant as stored. A second process on the same
+// file then re-arms, escalates again and, once active, revokes. It returns
+// the second process's grant as recorded while active and how many checks
+// the target saw in all; the caller asserts on them and on tg.
+func crashWhileGranting(t *testing.T, tg *target, edit func(*latch.Grant)) (latch.Grant, int) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "latch.db")
-	tg := newTarget()
 	stuck := make(chan struct{}) // never closed: the first process stops while granting
 	tg.on("grant", ann, block(stuck))
 	first := newRig(t, rigOptions{path: path, esc: tg.fakeEscalator, escalator: tg})
@@ -179,8 +182,15 @@ func TestARunAfterACrashStillRevokes(t *testing.T) {
 	first.approve(r.ID)
 	eventually(t, wait, func() bool { return tg.count("grant", ann) == 1 })
 	r = first.request(r.ID)
-	if g := first.grant(r.GrantID); g.Status != latch.GrantEscalating || heldBefore(g) != "false" {
+	g := first.grant(r.GrantID)
+	if g.Status != latch.GrantEscalating || heldBefore(g) != "false" {
 		t.Fatalf("before the crash the grant is %s with held_before %s, want escalating and false", g.Status, heldBefore(g))
+	}
+	if edit != nil {
+		edit(&g)
+		if err := first.store.Commit(context.Background(), latch.Change{Grants: []latch.Grant{g}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	first.Close()
 	if !tg.has(ann) {
@@ -193,18 +203,28 @@ func TestARunAfterACrashStillRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	second.waitFor(r.ID, latch.StatusActive)
+	active := second.grant(r.GrantID)
 	tg.mu.Lock()
 	checks := tg.checks
 	tg.mu.Unlock()
-	if checks != 1 {
-		t.Errorf("%d checks before granting, want 1: the second process must not ask again", checks)
-	}
-	if got := heldBefore(second.grant(r.GrantID)); got != "false" {
-		t.Errorf("grant held_before = %s, want false", got)
-	}
 	second.do(latch.CmdRevoke, r.ID, ann)
 	second.waitFor(r.ID, latch.StatusEnded)
 	second.runner.Wait()
+	return active, checks
+}
+
+// A process that recorded the answer and granted, then stopped before it
+// reported: the next process escalates the grant again from the store. It
+// finds the access in place but does not ask again; the grant ends revoked.
+func TestARunAfterACrashStillRevokes(t *testing.T) {
+	tg := newTarget()
+	g, checks := crashWhileGranting(t, tg, nil)
+	if checks != 1 {
+		t.Errorf("%d checks before granting, want 1: the second process must not ask again", checks)
+	}
+	if got := heldBefore(g); got != "false" {
+		t.Errorf("grant held_before = %s, want false", got)
+	}
 	if tg.has(ann) {
 		t.Error("the access Latch granted before the crash outlived the grant")
 	}
@@ -214,41 +234,16 @@ func TestARunAfterACrashStillRevokes(t *testing.T) {
 // checks_held): that version may have granted already, so the next process
 // neither asks whether the access was held before nor leaves it in place.
 func TestAnUpgradedGrantIsNeverHeldBefore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "latch.db")
 	tg := newTarget()
-	stuck := make(chan struct{}) // never closed: the first process stops while granting
-	tg.on("grant", ann, block(stuck))
-	first := newRig(t, rigOptions{path: path, esc: tg.fakeEscalator, escalator: tg})
-	r := first.create(ann, nil)
-	first.approve(r.ID)
-	eventually(t, wait, func() bool { return tg.count("grant", ann) == 1 })
-	r = first.request(r.ID)
-	// What an earlier version wrote: no answer, and no promise to check.
-	g := first.grant(r.GrantID)
-	g.HeldBefore, g.ChecksHeld = nil, false
-	if err := first.store.Commit(context.Background(), latch.Change{Grants: []latch.Grant{g}}); err != nil {
-		t.Fatal(err)
-	}
-	first.Close()
-
-	tg.on("grant", ann, succeed())
-	second := newRig(t, rigOptions{path: path, esc: tg.fakeEscalator, escalator: tg})
-	if err := second.runner.Rearm(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	second.waitFor(r.ID, latch.StatusActive)
-	tg.mu.Lock()
-	checks := tg.checks
-	tg.mu.Unlock()
+	g, checks := crashWhileGranting(t, tg, func(g *latch.Grant) {
+		g.HeldBefore, g.ChecksHeld = nil, false // what an earlier version wrote
+	})
 	if checks != 1 { // the first process's own, before its grant
 		t.Errorf("%d checks before granting, want 1: an upgraded grant is not checked", checks)
 	}
-	if got := heldBefore(second.grant(r.GrantID)); got != "unset" {
+	if got := heldBefore(g); got != "unset" {
 		t.Errorf("grant held_before = %s, want unset", got)
 	}
-	second.do(latch.CmdRevoke, r.ID, ann)
-	second.waitFor(r.ID, latch.StatusEnded)
-	second.runner.Wait()
 	if tg.has(ann) {
 		t.Error("the access an earlier version granted outlived the grant")
 	}
