@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -187,38 +188,70 @@ func (a *Access) deescalate(ctx context.Context, log *slog.Logger, p webhook.Pay
 	return Answer{Body: &Body{User: user, Host: s.From, Password: "slack_dm", Killed: killed}}, nil
 }
 
-// killSessions ends every connection of user; one that ended by itself
-// meanwhile is fine.
+// killSessions ends every connection of user and returns once none is
+// left. KILL only marks a session: the server ends it a moment later, and a
+// login that passed its password check just before the DROP USER may show up
+// after the first listing. So it lists and kills until the list is empty;
+// one that ended by itself meanwhile is fine. It gives up after
+// sessionsGoneWithin, and the error makes Latch try the revoke again.
 func (a *Access) killSessions(ctx context.Context, user string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, sessionsGoneWithin)
+	defer cancel()
+	killed := 0
+	asked := map[uint64]bool{}
+	for {
+		ids, err := a.sessions(ctx, user)
+		if err != nil {
+			return killed, err
+		}
+		if len(ids) == 0 {
+			return killed, nil
+		}
+		for _, id := range ids {
+			if asked[id] {
+				continue // marked, still ending
+			}
+			_, err := a.DB.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id))
+			var me *mysql.MySQLError
+			if errors.As(err, &me) && me.Number == 1094 { // ER_NO_SUCH_THREAD: it ended meanwhile
+				continue
+			}
+			if err != nil {
+				return killed, fmt.Errorf("kill session %d of %s: %w", id, user, err)
+			}
+			asked[id] = true
+			killed++
+		}
+		select {
+		case <-ctx.Done():
+			return killed, fmt.Errorf("%d sessions of %s still open after KILL: %w", len(ids), user, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sessionsGoneWithin bounds how long a revoke waits for killed sessions to end.
+const sessionsGoneWithin = 10 * time.Second
+
+// sessions lists the connection ids of user.
+func (a *Access) sessions(ctx context.Context, user string) ([]uint64, error) {
 	rows, err := a.DB.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?", user)
 	if err != nil {
-		return 0, fmt.Errorf("list the sessions of %s: %w", user, err)
+		return nil, fmt.Errorf("list the sessions of %s: %w", user, err)
 	}
+	defer rows.Close()
 	var ids []uint64
 	for rows.Next() {
 		var id uint64
 		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("list the sessions of %s: %w", user, err)
+			return nil, fmt.Errorf("list the sessions of %s: %w", user, err)
 		}
 		ids = append(ids, id)
 	}
-	if err := rows.Close(); err != nil {
-		return 0, err
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list the sessions of %s: %w", user, err)
 	}
-	killed := 0
-	for _, id := range ids {
-		_, err := a.DB.ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id))
-		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1094 { // ER_NO_SUCH_THREAD: it ended meanwhile
-			continue
-		}
-		if err != nil {
-			return killed, fmt.Errorf("kill session %d of %s: %w", id, user, err)
-		}
-		killed++
-	}
-	return killed, nil
+	return ids, nil
 }
 
 // password is 26 random base32 characters (128 bits).
