@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -21,8 +22,9 @@ var errClosed = errors.New("the store is closed")
 // caller. There is no timer: a change that finds the writer idle is written
 // at once. Each change is checked in full before any of its keys is written
 // (applyChange), so a change that fails a check writes nothing and fails
-// alone; an error of the transaction itself (a write, the commit, a panic)
-// answers every caller of that transaction with the error.
+// alone; after an error of the transaction itself (a write, the commit, a
+// panic) each of its changes is written again in a transaction of its own,
+// so that a change whose write fails fails alone too.
 //
 // The writer also holds the outbox effects marked done (EffectDone) whose
 // removal is not yet on disk: every transaction removes all of them first.
@@ -128,12 +130,30 @@ func (w *writer) run() {
 		w.mu.Unlock()
 
 		errs, txErr := w.write(batch, removals)
+		removed := txErr == nil
+		if txErr != nil && changes(batch) > 1 {
+			// The transaction failed as a whole (a write, the commit, a
+			// panic): write each change alone, so that one change whose
+			// write fails fails alone. The removals wait for the next
+			// transaction.
+			for i, j := range batch {
+				if j.change == nil {
+					errs[i] = txErr
+					continue
+				}
+				one, err := w.write(batch[i:i+1], nil)
+				errs[i] = cmp.Or(err, one[0])
+			}
+			txErr = nil
+		}
 
 		w.mu.Lock()
-		if txErr == nil {
+		if removed {
 			for _, id := range removals {
 				delete(w.done, id)
 			}
+		}
+		if txErr == nil {
 			for i, j := range batch {
 				if j.change == nil || errs[i] != nil {
 					continue
@@ -158,18 +178,23 @@ func (w *writer) run() {
 	}
 }
 
+// changes counts the jobs of batch that carry a change.
+func changes(batch []*job) int {
+	n := 0
+	for _, j := range batch {
+		if j.change != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // write writes the removals and the batch's changes in one transaction and
 // returns each job's own error, or the error of the transaction as a whole
 // (which then wrote nothing).
 func (w *writer) write(batch []*job, removals []string) (errs []error, txErr error) {
 	errs = make([]error, len(batch))
-	writes := len(removals)
-	for _, j := range batch {
-		if j.change != nil {
-			writes++
-		}
-	}
-	if writes == 0 {
+	if len(removals)+changes(batch) == 0 {
 		return errs, nil // only requests for removals another transaction wrote
 	}
 	defer func() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,13 +148,15 @@ func TestWaitingChangesShareOneTransaction(t *testing.T) {
 	}
 }
 
-func TestAPanicFailsItsBatchAlone(t *testing.T) {
+func TestAFailedTransactionIsRetriedChangeByChange(t *testing.T) {
 	s := openStore(t)
 	release := holdWriter(t, s)
 	calls := 0
 	s.w.inTx = func() {
 		calls++
-		if calls == 1 {
+		// The batch's transaction panics, and so does the second of the
+		// transactions that write its changes one by one.
+		if calls == 1 || calls == 3 {
 			panic("boom")
 		}
 	}
@@ -169,15 +172,58 @@ func TestAPanicFailsItsBatchAlone(t *testing.T) {
 	waitQueued(s, len(errs))
 	release()
 	wg.Wait()
+	failed := 0
 	for i, err := range errs {
-		if err == nil {
-			t.Errorf("change %d of the panicking transaction: no error", i)
+		_, got := s.GetRequest(t.Context(), fmt.Sprintf("p%d", i))
+		switch {
+		case err != nil:
+			failed++
+			if !errors.Is(got, latch.ErrNotFound) {
+				t.Errorf("request p%d failed (%v) but reads back: %v", i, err, got)
+			}
+		case got != nil:
+			t.Errorf("request p%d committed but does not read back: %v", i, got)
 		}
-		if _, err := s.GetRequest(t.Context(), fmt.Sprintf("p%d", i)); !errors.Is(err, latch.ErrNotFound) {
-			t.Errorf("request p%d after the panic: got %v, want ErrNotFound", i, err)
-		}
+	}
+	if failed != 1 {
+		t.Errorf("%d of the batch's changes failed (%v), want the one whose own transaction panicked", failed, errs)
+	}
+	if calls != 4 {
+		t.Errorf("%d transactions, want 4: the batch and one per change", calls)
 	}
 	if err := s.Commit(t.Context(), latch.Change{Requests: []latch.Request{newReq("after")}}); err != nil {
 		t.Errorf("a commit after the panic: %v", err)
+	}
+}
+
+func TestAWriteErrorFailsItsChangeAlone(t *testing.T) {
+	s := openStore(t)
+	release := holdWriter(t, s)
+	// bbolt refuses a key longer than bolt.MaxKeySize: the write of that
+	// change fails inside the shared transaction.
+	bad := newReq(strings.Repeat("k", bolt.MaxKeySize+1))
+	ids := []string{"w0", "w1", bad.ID, "w3"}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		r := newReq(id)
+		wg.Go(func() { errs[i] = s.Commit(t.Context(), latch.Change{Requests: []latch.Request{r}}) })
+	}
+	waitQueued(s, len(ids))
+	release()
+	wg.Wait()
+	for i, id := range ids {
+		if id == bad.ID {
+			if errs[i] == nil {
+				t.Errorf("the change with a key too large committed")
+			}
+			continue
+		}
+		if errs[i] != nil {
+			t.Errorf("change %s failed with the bad one: %v", id, errs[i])
+		}
+		if _, err := s.GetRequest(t.Context(), id); err != nil {
+			t.Errorf("request %s: %v", id, err)
+		}
 	}
 }
