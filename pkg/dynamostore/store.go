@@ -72,44 +72,6 @@ func (s *Store) GetRequest(ctx context.Context, id string) (latch.Request, error
 	return r, nil
 }
 
-// ListRequests returns the requests matching f, newest first (by CreatedAt,
-// then ID), at most f.Limit of them (100 when f.Limit is 0). It queries the
-// index of the most selective filter given (user, then flow, then status)
-// and checks the others on each request; with no filter it merges the
-// newest requests of every status.
-func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latch.Request, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	user := latch.NormalizeEmail(f.User)
-	match := func(r latch.Request) bool {
-		return (f.Status == "" || r.Status == f.Status) && (f.Flow == "" || r.Flow == f.Flow) &&
-			(user == "" || latch.NormalizeEmail(r.Requester.Email) == user)
-	}
-	var parts []partition
-	switch {
-	case user != "":
-		parts = []partition{{IndexRequester, requesterPK(user)}}
-	case f.Flow != "":
-		parts = []partition{{IndexFlow, flowPK(f.Flow)}}
-	case f.Status != "":
-		parts = []partition{{IndexStatus, requestStatusPK(f.Status)}}
-	default:
-		for _, st := range latch.Statuses {
-			parts = append(parts, partition{IndexStatus, requestStatusPK(st)})
-		}
-	}
-	out, err := queryAll(ctx, s, parts, false, limit, match)
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	slices.SortFunc(out, func(a, b latch.Request) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
-	})
-	return out[:min(len(out), limit)], nil
-}
-
 // GetGrant returns the grant with the given id, or latch.ErrNotFound.
 func (s *Store) GetGrant(ctx context.Context, id string) (latch.Grant, error) {
 	var g latch.Grant
