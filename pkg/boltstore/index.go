@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,23 +59,33 @@ func buildCombinedIndexes(tx *bolt.Tx) (int, error) {
 	if !missing || docs == nil {
 		return 0, nil
 	}
+	// The keys are put in order: bbolt splits a node only when the
+	// transaction commits, so keys put out of order into one transaction
+	// cost a move of the node's entries each.
+	keys := map[string][][]byte{}
 	n := 0
 	err := docs.ForEach(func(k, v []byte) error {
 		var r latch.Request
 		if get(docs, string(k), &r) != nil {
 			return nil
 		}
-		m := withCombinedIndexes(r, string(timeKey(r.CreatedAt, r.ID)), map[string][]byte{})
-		for bucket, key := range m {
-			if err := tx.Bucket([]byte(bucket)).Put(key, nil); err != nil {
-				return err
-			}
+		for bucket, key := range withCombinedIndexes(r, string(timeKey(r.CreatedAt, r.ID)), map[string][]byte{}) {
+			keys[bucket] = append(keys[bucket], key)
 		}
 		n++
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("index the stored requests: %w", err)
+	}
+	for bucket, ks := range keys {
+		slices.SortFunc(ks, bytes.Compare)
+		b := tx.Bucket([]byte(bucket))
+		for _, k := range ks {
+			if err := b.Put(k, nil); err != nil {
+				return 0, fmt.Errorf("index the stored requests: %w", err)
+			}
+		}
 	}
 	return n, nil
 }
