@@ -20,7 +20,8 @@ import (
 )
 
 // keyRange is the items of one index partition whose sort keys are in
-// [lo, hi] (both inclusive, as DynamoDB's BETWEEN).
+// [lo, hi] (both inclusive, as DynamoDB's BETWEEN); all of them when both
+// are "".
 type keyRange struct {
 	partition
 	lo, hi string
@@ -93,33 +94,13 @@ func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latc
 	if limit <= 0 {
 		limit = defaultLimit
 	}
-	ranges := requestRanges(f)
-	results := make([][]latch.Request, len(ranges))
-	errs := make([]error, len(ranges))
-	var wg sync.WaitGroup
-	for i, r := range ranges {
-		wg.Go(func() {
-			in := &dynamodb.QueryInput{
-				TableName:                aws.String(s.table),
-				IndexName:                aws.String(r.index.Name),
-				KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-				ExpressionAttributeNames: map[string]string{"#pk": r.index.PartitionKey, "#sk": r.index.SortKey},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": str(r.pk), ":lo": str(r.lo), ":hi": str(r.hi),
-				},
-				ScanIndexForward: aws.Bool(false),
-			}
-			// The match leaves out only f.Before's own request, should
-			// the range hold it, and any index entry that disagrees with
-			// its document (as one written by an earlier version may).
-			results[i], errs[i] = query(ctx, s.client, in, limit, f.Match)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	// The match leaves out only f.Before's own request, should a range
+	// hold it, and any index entry that disagrees with its document (as
+	// one written by an earlier version may).
+	out, err := queryRanges(ctx, s, requestRanges(f), false, limit, f.Match)
+	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
-	out := slices.Concat(results...)
 	slices.SortFunc(out, func(a, b latch.Request) int {
 		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
 	})

@@ -281,18 +281,33 @@ type partition struct {
 // (ascending or not) and returns the matching items of all of them, up to
 // limit from each (0: all).
 func queryAll[T any](ctx context.Context, s *Store, parts []partition, ascending bool, limit int, match func(T) bool) ([]T, error) {
-	results := make([][]T, len(parts))
-	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
+	ranges := make([]keyRange, len(parts))
 	for i, p := range parts {
+		ranges[i] = keyRange{partition: p}
+	}
+	return queryRanges(ctx, s, ranges, ascending, limit, match)
+}
+
+// queryRanges is queryAll of key ranges: each range's partition, within
+// its sort key bounds when it has them.
+func queryRanges[T any](ctx context.Context, s *Store, ranges []keyRange, ascending bool, limit int, match func(T) bool) ([]T, error) {
+	results := make([][]T, len(ranges))
+	errs := make([]error, len(ranges))
+	var wg sync.WaitGroup
+	for i, r := range ranges {
 		wg.Go(func() {
 			in := &dynamodb.QueryInput{
 				TableName:                 aws.String(s.table),
-				IndexName:                 aws.String(p.index.Name),
+				IndexName:                 aws.String(r.index.Name),
 				KeyConditionExpression:    aws.String("#pk = :pk"),
-				ExpressionAttributeNames:  map[string]string{"#pk": p.index.PartitionKey},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(p.pk)},
+				ExpressionAttributeNames:  map[string]string{"#pk": r.index.PartitionKey},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(r.pk)},
 				ScanIndexForward:          aws.Bool(ascending),
+			}
+			if r.lo != "" || r.hi != "" {
+				in.KeyConditionExpression = aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+				in.ExpressionAttributeNames["#sk"] = r.index.SortKey
+				in.ExpressionAttributeValues[":lo"], in.ExpressionAttributeValues[":hi"] = str(r.lo), str(r.hi)
 			}
 			results[i], errs[i] = query(ctx, s.client, in, limit, match)
 		})
