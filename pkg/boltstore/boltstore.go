@@ -513,10 +513,10 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // idOf returns the id that ends an index key.
 func idOf(k []byte) string { return string(k[bytes.LastIndexByte(k, 0)+1:]) }
 
-// lastWithPrefix moves c to the last key with prefix p. Index keys hold no
-// 0xff bytes, so p+0xff sorts after every key with the prefix.
-func lastWithPrefix(c *bolt.Cursor, p []byte) ([]byte, []byte) {
-	k, _ := c.Seek(append(slices.Clip(p), 0xff))
+// lastBefore moves c to the last key before k. Index keys hold no 0xff
+// bytes, so p+0xff sorts after every key with prefix p.
+func lastBefore(c *bolt.Cursor, k []byte) ([]byte, []byte) {
+	k, _ = c.Seek(k)
 	if k == nil {
 		return c.Last()
 	}

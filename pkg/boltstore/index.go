@@ -147,20 +147,12 @@ func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latc
 		}
 	}
 	if hi == nil {
-		// Index keys hold no 0xff byte: this sorts after every key with
-		// the prefix.
-		hi = append([]byte(prefix), 0xff)
+		hi = append([]byte(prefix), 0xff) // after every key with the prefix
 	}
 	var out []latch.Request
 	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucket).Cursor()
-		k, _ := c.Seek(hi)
-		if k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-		for ; k != nil && bytes.HasPrefix(k, lo[:len(prefix)]) && bytes.Compare(k, lo) >= 0 && len(out) < limit; k, _ = c.Prev() {
+		for k, _ := lastBefore(c, hi); k != nil && bytes.HasPrefix(k, lo[:len(prefix)]) && bytes.Compare(k, lo) >= 0 && len(out) < limit; k, _ = c.Prev() {
 			var r latch.Request
 			if !getOr(tx, bucketRequests, idOf(k), &r, bad) {
 				continue
