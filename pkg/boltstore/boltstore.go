@@ -5,8 +5,8 @@
 // normalized email, identities by normalized email and service, domains by
 // name, refs of chat messages by request ID, kind and channel). Lists are
 // served from index buckets whose keys sort the way the list is ordered, so
-// no list loads more than it returns: requests have an index for every
-// combination of status, flow and requester (index.go). Commit is group commit: one
+// no list loads more than it returns (index.go has one for every
+// combination of request filters). Commit is group commit: one
 // writer goroutine writes every change waiting when it starts in one bbolt
 // read-write transaction and one fsync, each change checked in full before
 // any of its keys is written, so all of a change is written or none of it
