@@ -372,34 +372,68 @@ func newGetCmd(o *clientOptions) *cobra.Command {
 
 func newListCmd(o *clientOptions) *cobra.Command {
 	var f latch.RequestFilter
-	var status string
+	var status, since, until, cursor string
+	var all bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List requests, newest first",
-		Args:  cobra.NoArgs,
+		Long: `List requests, newest first: a page of --limit (the server's default, 100).
+When more match, the table ends with the command for the next page (--cursor;
+in JSON and YAML, the answer's next); --all reads every page.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all && cursor != "" {
+				return usageError{errors.New("--all reads every page: leave out --cursor")}
+			}
+			var err error
+			if since != "" {
+				if f.Since, err = parseTimeFlag("--since", since); err != nil {
+					return usageError{err}
+				}
+			}
+			if until != "" {
+				if f.Until, err = parseTimeFlag("--until", until); err != nil {
+					return usageError{err}
+				}
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
 			f.Status = latch.Status(status)
-			rs, err := c.ListRequests(cmd.Context(), f)
+			var list httpapi.RequestList
+			if all {
+				list.Requests, err = c.AllRequests(cmd.Context(), f)
+			} else {
+				list, err = c.ListRequestsPage(cmd.Context(), f, cursor)
+			}
 			if err != nil {
 				return err
 			}
-			if rs == nil {
-				rs = []latch.Request{}
+			if list.Requests == nil {
+				list.Requests = []latch.Request{}
 			}
-			return o.out.print(cmd.OutOrStdout(), httpapi.RequestList{Requests: rs}, func(w io.Writer) error {
+			return o.out.print(cmd.OutOrStdout(), list, func(w io.Writer) error {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tFLOW\tUSER\tSTATUS\tCREATED")
-				for _, r := range rs {
+				for _, r := range list.Requests {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Requester.Email, r.Status, r.CreatedAt.Format(time.RFC3339))
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if list.Next != "" {
+					_, err := fmt.Fprintf(w, "More match: add --cursor %s for the next page, or --all.\n", list.Next)
+					return err
+				}
+				return nil
 			})
 		},
 	}
+	cmd.Flags().StringVar(&since, "since", "", "only requests created from this time on: a duration back from now (24h, 7d) or a time (RFC 3339)")
+	cmd.Flags().StringVar(&until, "until", "", "only requests created before this time: a duration back from now or a time (RFC 3339)")
+	cmd.Flags().StringVar(&cursor, "cursor", "", "the page after the one that printed this cursor")
+	cmd.Flags().BoolVar(&all, "all", false, "every matching request: follow the pages")
 	cmd.Flags().StringVar(&status, "status", "", "only requests in this status")
 	cmd.Flags().StringVar(&f.Flow, "flow", "", "only requests through this flow")
 	_ = cmd.RegisterFlagCompletionFunc("status", completeStatuses)
@@ -499,13 +533,17 @@ func newAuditCmd(o *clientOptions) *cobra.Command {
 	return cmd
 }
 
-func parseSince(s string) (time.Time, error) {
+func parseSince(s string) (time.Time, error) { return parseTimeFlag("--since", s) }
+
+// parseTimeFlag reads the time a flag names: a duration back from now
+// (24h, 7d) or an RFC 3339 time.
+func parseTimeFlag(flag, s string) (time.Time, error) {
 	if d, err := latch.ParseDuration(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--since %q: write a duration such as 24h or 7d, or a time such as 2026-11-25T09:00:00Z", s)
+		return time.Time{}, fmt.Errorf("%s %q: write a duration such as 24h or 7d, or a time such as 2026-11-25T09:00:00Z", flag, s)
 	}
 	return t, nil
 }

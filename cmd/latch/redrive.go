@@ -25,6 +25,7 @@ import (
 func newAdminCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Operate an AWS deployment's resources directly (operators)"}
 	cmd.AddCommand(newRedriveCmd())
+	cmd.AddCommand(newReindexCmd())
 	return cmd
 }
 

@@ -5,8 +5,8 @@
 // normalized email, identities by normalized email and service, domains by
 // name, refs of chat messages by request ID, kind and channel). Lists are
 // served from index buckets whose keys sort the way the list is ordered, so
-// no list loads more than it returns (plus, with several filters, the
-// entries the most selective index holds). Commit is group commit: one
+// no list loads more than it returns (index.go has one for every
+// combination of request filters). Commit is group commit: one
 // writer goroutine writes every change waiting when it starts in one bbolt
 // read-write transaction and one fsync, each change checked in full before
 // any of its keys is written, so all of a change is written or none of it
@@ -111,6 +111,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	indexed := 0
 	err = db.Update(func(tx *bolt.Tx) error {
 		if err := checkSchema(tx, path); err != nil {
 			return err
@@ -119,6 +120,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
+		}
+		if indexed, err = buildCombinedIndexes(tx); err != nil {
+			return err
 		}
 		return pruneDedup(tx.Bucket(bucketDedup), time.Now().Add(-DedupRetention))
 	})
@@ -129,6 +133,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if indexed > 0 {
+		s.log.Info("boltstore: indexed the stored requests by status, flow and requester together", "file", path, "requests", indexed)
 	}
 	s.db = db
 	s.w = newWriter(db)
@@ -175,47 +182,6 @@ func (s *Store) GetRequest(ctx context.Context, id string) (latch.Request, error
 		return latch.Request{}, fmt.Errorf("get request %s: %w", id, err)
 	}
 	return r, nil
-}
-
-// ListRequests returns the requests matching f, newest first (by
-// CreatedAt, then ID), at most f.Limit of them (100 when f.Limit is 0). It
-// walks the index of the most selective filter given (user, then flow, then
-// status) and checks the others on each request.
-func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latch.Request, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	user := latch.NormalizeEmail(f.User)
-	bucket, prefix := bucketRequestsByTime, ""
-	switch {
-	case user != "":
-		bucket, prefix = bucketRequestsByUser, user+"\x00"
-	case f.Flow != "":
-		bucket, prefix = bucketRequestsByFlow, f.Flow+"\x00"
-	case f.Status != "":
-		bucket, prefix = bucketRequestsByStatus, string(f.Status)+"\x00"
-	}
-	var out []latch.Request
-	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
-		c := tx.Bucket(bucket).Cursor()
-		p := []byte(prefix)
-		for k, _ := lastWithPrefix(c, p); k != nil && bytes.HasPrefix(k, p) && len(out) < limit; k, _ = c.Prev() {
-			var r latch.Request
-			if !getOr(tx, bucketRequests, idOf(k), &r, bad) {
-				continue
-			}
-			if (f.Status == "" || r.Status == f.Status) && (f.Flow == "" || r.Flow == f.Flow) &&
-				(user == "" || latch.NormalizeEmail(r.Requester.Email) == user) {
-				out = append(out, r)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	return out, nil
 }
 
 // GetGrant returns the grant with the given id, or latch.ErrNotFound.
@@ -547,10 +513,10 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 // idOf returns the id that ends an index key.
 func idOf(k []byte) string { return string(k[bytes.LastIndexByte(k, 0)+1:]) }
 
-// lastWithPrefix moves c to the last key with prefix p. Index keys hold no
-// 0xff bytes, so p+0xff sorts after every key with the prefix.
-func lastWithPrefix(c *bolt.Cursor, p []byte) ([]byte, []byte) {
-	k, _ := c.Seek(append(slices.Clip(p), 0xff))
+// lastBefore moves c to the last key before k. Index keys hold no 0xff
+// bytes, so p+0xff sorts after every key with prefix p.
+func lastBefore(c *bolt.Cursor, k []byte) ([]byte, []byte) {
+	k, _ = c.Seek(k)
 	if k == nil {
 		return c.Last()
 	}

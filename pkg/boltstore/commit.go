@@ -192,12 +192,12 @@ func keyable(s string) bool {
 
 func requestIndex(r latch.Request) map[string][]byte {
 	t := string(timeKey(r.CreatedAt, r.ID))
-	return map[string][]byte{
+	return withCombinedIndexes(r, t, map[string][]byte{
 		string(bucketRequestsByTime):   []byte(t),
 		string(bucketRequestsByStatus): []byte(string(r.Status) + "\x00" + t),
 		string(bucketRequestsByFlow):   []byte(r.Flow + "\x00" + t),
 		string(bucketRequestsByUser):   []byte(latch.NormalizeEmail(r.Requester.Email) + "\x00" + t),
-	}
+	})
 }
 
 func putRequest(tx *bolt.Tx, r latch.Request) error {

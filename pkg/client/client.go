@@ -116,8 +116,18 @@ func (c *Client) Wait(ctx context.Context, id string, timeout time.Duration) (la
 	return r, c.do(ctx, http.MethodGet, "/v1/requests/"+url.PathEscape(id)+"/wait?"+q.Encode(), nil, &r)
 }
 
-// ListRequests lists requests, newest first.
+// ListRequests lists requests, newest first: the first page of at most
+// f.Limit (the server's default when 0). ListRequestsPage gives the cursor
+// of the next; AllRequests follows them.
 func (c *Client) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latch.Request, error) {
+	page, err := c.ListRequestsPage(ctx, f, "")
+	return page.Requests, err
+}
+
+// ListRequestsPage returns one page of the requests f selects, newest
+// first, at most f.Limit: the first when cursor is "", else the one after
+// the page whose Next it is. The page's Next is "" on the last page.
+func (c *Client) ListRequestsPage(ctx context.Context, f latch.RequestFilter, cursor string) (httpapi.RequestList, error) {
 	q := url.Values{}
 	if f.Status != "" {
 		q.Set("status", string(f.Status))
@@ -128,15 +138,46 @@ func (c *Client) ListRequests(ctx context.Context, f latch.RequestFilter) ([]lat
 	if f.User != "" {
 		q.Set("user", f.User)
 	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.Format(time.RFC3339Nano))
+	}
 	if f.Limit > 0 {
 		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
 	}
 	path := "/v1/requests"
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
 	var out httpapi.RequestList
-	return out.Requests, c.do(ctx, http.MethodGet, path, nil, &out)
+	return out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// AllRequests returns every request f selects, newest first, reading
+// pages of f.Limit (the server's most, 1000, when 0) and following each
+// page's cursor.
+func (c *Client) AllRequests(ctx context.Context, f latch.RequestFilter) ([]latch.Request, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	var all []latch.Request
+	cursor := ""
+	for {
+		page, err := c.ListRequestsPage(ctx, f, cursor)
+		if err != nil {
+			return all, err
+		}
+		all = append(all, page.Requests...)
+		if page.Next == "" {
+			return all, nil
+		}
+		cursor = page.Next
+	}
 }
 
 // Events reads a request's audit trail.

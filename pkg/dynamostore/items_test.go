@@ -70,8 +70,9 @@ func TestItemsAreNativeMaps(t *testing.T) {
 	want := map[string]any{
 		"pk": "REQ#r1", "sk": "REQ", "type": "request", "version": 1.0,
 		"status_pk": "STATUS#pending", "status_sk": "2026-11-25T09:30:00.123456789Z#r1",
-		"flow_pk": "FLOW#prod-admin", "flow_sk": "2026-11-25T09:30:00.123456789Z#r1",
-		"requester_pk": "REQUESTER#ann@example.com", "requester_sk": "2026-11-25T09:30:00.123456789Z#r1",
+		"flow_pk": "FLOW#prod-admin", "flow_sk": "pending#2026-11-25T09:30:00.123456789Z#r1",
+		"requester_pk": "REQUESTER#ann@example.com", "requester_sk": "pending#2026-11-25T09:30:00.123456789Z#r1",
+		"flow_requester_pk": "FLOW#prod-admin#REQUESTER#ann@example.com", "flow_requester_sk": "pending#2026-11-25T09:30:00.123456789Z#r1",
 		"doc": map[string]any{
 			"id": "r1", "flow": "prod-admin", "requester": map[string]any{"email": "ann@example.com"},
 			"created_by": map[string]any{}, "source": "api",

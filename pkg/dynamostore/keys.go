@@ -32,10 +32,11 @@ import (
 //	dedup marker     DEDUP#<dedup key>     DEDUP           (ttl: 30 days)
 //
 //	index      item      partition                 sort
-//	status     request   STATUS#<status>           <created>#<id>
-//	status     grant     GRANT_STATUS#<status>     <created>#<id>
-//	flow       request   FLOW#<flow>               <created>#<id>
-//	requester  request   REQUESTER#<email>         <created>#<id>
+//	status          request   STATUS#<status>                    <created>#<id>
+//	status          grant     GRANT_STATUS#<status>              <created>#<id>
+//	flow            request   FLOW#<flow>                        <status>#<created>#<id>
+//	requester       request   REQUESTER#<email>                  <status>#<created>#<id>
+//	flow_requester  request   FLOW#<flow>#REQUESTER#<email>      <status>#<created>#<id>
 //	shard      effect    OUTBOX#<0..7>             <created>#<id>
 //	shard      user      USERS#<0..3>              <email>
 //	shard      identity  IDENTS#<0..3>             <email>#<service>
@@ -43,7 +44,12 @@ import (
 //	shard      token     TOKENS#<0..3>             <created>#<id>
 //
 // <created> and <at> are times in UTC with nine fractional digits, so
-// text order is time order. Admin events (Store.AppendAudit) are spread
+// text order is time order. A request is in the partitions of its status,
+// its flow, its requester and its flow and requester together; where the
+// sort key starts with the status, the requests of one status (and flow, or
+// requester, or both) are one key range, and the requests of every status
+// are a merge of one range per status (lists.go): every combination of
+// ListRequests' filters, and a time range, is a key condition. Admin events (Store.AppendAudit) are spread
 // over one partition per month, so no partition grows without end or takes
 // every write, and a time range is a key-range Query of each month in it. An audit event lives in its request's
 // partition, so reading a request's log is one consistent Query; so do the
@@ -106,9 +112,12 @@ func grantStatusPK(s latch.GrantStatus) string {
 }
 func flowPK(flow string) string       { return "FLOW#" + flow }
 func requesterPK(email string) string { return "REQUESTER#" + latch.NormalizeEmail(email) }
-func outboxPK(shard int) string       { return fmt.Sprintf("OUTBOX#%d", shard) }
-func usersPK(shard int) string        { return fmt.Sprintf("USERS#%d", shard) }
-func userSK(email string) string      { return latch.NormalizeEmail(email) }
+func flowRequesterPK(flow, email string) string {
+	return flowPK(flow) + "#" + requesterPK(email)
+}
+func outboxPK(shard int) string  { return fmt.Sprintf("OUTBOX#%d", shard) }
+func usersPK(shard int) string   { return fmt.Sprintf("USERS#%d", shard) }
+func userSK(email string) string { return latch.NormalizeEmail(email) }
 
 func identityKey(email, service string) key {
 	return key{identityPK(email), svcPrefix + service}
@@ -171,6 +180,12 @@ func createdSK(t time.Time, id string) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z") + "#" + id
 }
 
+// statusSK is an index sort key ordered by status, then creation time,
+// then ID.
+func statusSK(st latch.Status, t time.Time, id string) string {
+	return string(st) + "#" + createdSK(t, id)
+}
+
 // outboxShard, userShard, identityShard, domainShard and tokenShard spread
 // effects, users, identities, domains and tokens over their partitions.
 func outboxShard(effectID string) int { return shard(effectID, outboxShards) }
@@ -188,13 +203,16 @@ func shard(s string, n int) int {
 // requestIndexes are a request's index attributes.
 func requestIndexes(r latch.Request) map[string]types.AttributeValue {
 	sk := createdSK(r.CreatedAt, r.ID)
+	ssk := statusSK(r.Status, r.CreatedAt, r.ID)
 	return map[string]types.AttributeValue{
-		IndexStatus.PartitionKey:    str(requestStatusPK(r.Status)),
-		IndexStatus.SortKey:         str(sk),
-		IndexFlow.PartitionKey:      str(flowPK(r.Flow)),
-		IndexFlow.SortKey:           str(sk),
-		IndexRequester.PartitionKey: str(requesterPK(r.Requester.Email)),
-		IndexRequester.SortKey:      str(sk),
+		IndexStatus.PartitionKey:        str(requestStatusPK(r.Status)),
+		IndexStatus.SortKey:             str(sk),
+		IndexFlow.PartitionKey:          str(flowPK(r.Flow)),
+		IndexFlow.SortKey:               str(ssk),
+		IndexRequester.PartitionKey:     str(requesterPK(r.Requester.Email)),
+		IndexRequester.SortKey:          str(ssk),
+		IndexFlowRequester.PartitionKey: str(flowRequesterPK(r.Flow, r.Requester.Email)),
+		IndexFlowRequester.SortKey:      str(ssk),
 	}
 }
 

@@ -76,11 +76,16 @@ var (
 	// IndexStatus holds requests by status (partition STATUS#<status>) and
 	// grants by status (GRANT_STATUS#<status>), sorted by creation time.
 	IndexStatus = Index{Name: "status", PartitionKey: "status_pk", SortKey: "status_sk"}
-	// IndexFlow holds requests by flow (FLOW#<flow>), sorted by creation time.
+	// IndexFlow holds requests by flow (FLOW#<flow>), sorted by status,
+	// then creation time.
 	IndexFlow = Index{Name: "flow", PartitionKey: "flow_pk", SortKey: "flow_sk"}
 	// IndexRequester holds requests by requester email (REQUESTER#<email>),
-	// sorted by creation time.
+	// sorted by status, then creation time.
 	IndexRequester = Index{Name: "requester", PartitionKey: "requester_pk", SortKey: "requester_sk"}
+	// IndexFlowRequester holds requests by flow and requester email
+	// together (FLOW#<flow>#REQUESTER#<email>), sorted by status, then
+	// creation time.
+	IndexFlowRequester = Index{Name: "flow_requester", PartitionKey: "flow_requester_pk", SortKey: "flow_requester_sk"}
 	// IndexShard spreads items that are listed all together over a few
 	// partitions: the outbox (OUTBOX#<n>, sorted by creation time), users
 	// (USERS#<n>, sorted by email), identities (IDENTS#<n>, sorted by email
@@ -105,7 +110,7 @@ var TableSchema = Schema{
 	PartitionKey: AttrPK,
 	SortKey:      AttrSK,
 	TTLAttribute: AttrTTL,
-	Indexes:      []Index{IndexStatus, IndexFlow, IndexRequester, IndexShard},
+	Indexes:      []Index{IndexStatus, IndexFlow, IndexRequester, IndexShard, IndexFlowRequester},
 }
 
 // CreateTable creates a table with TableSchema, on-demand billing and time

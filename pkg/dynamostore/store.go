@@ -72,44 +72,6 @@ func (s *Store) GetRequest(ctx context.Context, id string) (latch.Request, error
 	return r, nil
 }
 
-// ListRequests returns the requests matching f, newest first (by CreatedAt,
-// then ID), at most f.Limit of them (100 when f.Limit is 0). It queries the
-// index of the most selective filter given (user, then flow, then status)
-// and checks the others on each request; with no filter it merges the
-// newest requests of every status.
-func (s *Store) ListRequests(ctx context.Context, f latch.RequestFilter) ([]latch.Request, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	user := latch.NormalizeEmail(f.User)
-	match := func(r latch.Request) bool {
-		return (f.Status == "" || r.Status == f.Status) && (f.Flow == "" || r.Flow == f.Flow) &&
-			(user == "" || latch.NormalizeEmail(r.Requester.Email) == user)
-	}
-	var parts []partition
-	switch {
-	case user != "":
-		parts = []partition{{IndexRequester, requesterPK(user)}}
-	case f.Flow != "":
-		parts = []partition{{IndexFlow, flowPK(f.Flow)}}
-	case f.Status != "":
-		parts = []partition{{IndexStatus, requestStatusPK(f.Status)}}
-	default:
-		for _, st := range latch.Statuses {
-			parts = append(parts, partition{IndexStatus, requestStatusPK(st)})
-		}
-	}
-	out, err := queryAll(ctx, s, parts, false, limit, match)
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	slices.SortFunc(out, func(a, b latch.Request) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), strings.Compare(b.ID, a.ID))
-	})
-	return out[:min(len(out), limit)], nil
-}
-
 // GetGrant returns the grant with the given id, or latch.ErrNotFound.
 func (s *Store) GetGrant(ctx context.Context, id string) (latch.Grant, error) {
 	var g latch.Grant
@@ -319,18 +281,33 @@ type partition struct {
 // (ascending or not) and returns the matching items of all of them, up to
 // limit from each (0: all).
 func queryAll[T any](ctx context.Context, s *Store, parts []partition, ascending bool, limit int, match func(T) bool) ([]T, error) {
-	results := make([][]T, len(parts))
-	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
+	ranges := make([]keyRange, len(parts))
 	for i, p := range parts {
+		ranges[i] = keyRange{partition: p}
+	}
+	return queryRanges(ctx, s, ranges, ascending, limit, match)
+}
+
+// queryRanges is queryAll of key ranges: each range's partition, within
+// its sort key bounds when it has them.
+func queryRanges[T any](ctx context.Context, s *Store, ranges []keyRange, ascending bool, limit int, match func(T) bool) ([]T, error) {
+	results := make([][]T, len(ranges))
+	errs := make([]error, len(ranges))
+	var wg sync.WaitGroup
+	for i, r := range ranges {
 		wg.Go(func() {
 			in := &dynamodb.QueryInput{
 				TableName:                 aws.String(s.table),
-				IndexName:                 aws.String(p.index.Name),
+				IndexName:                 aws.String(r.index.Name),
 				KeyConditionExpression:    aws.String("#pk = :pk"),
-				ExpressionAttributeNames:  map[string]string{"#pk": p.index.PartitionKey},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(p.pk)},
+				ExpressionAttributeNames:  map[string]string{"#pk": r.index.PartitionKey},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(r.pk)},
 				ScanIndexForward:          aws.Bool(ascending),
+			}
+			if r.lo != "" || r.hi != "" {
+				in.KeyConditionExpression = aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi")
+				in.ExpressionAttributeNames["#sk"] = r.index.SortKey
+				in.ExpressionAttributeValues[":lo"], in.ExpressionAttributeValues[":hi"] = str(r.lo), str(r.hi)
 			}
 			results[i], errs[i] = query(ctx, s.client, in, limit, match)
 		})

@@ -33,7 +33,7 @@ func StatusOf(err error) int {
 		switch le.Code {
 		case "method_not_allowed":
 			return http.StatusMethodNotAllowed
-		case "bad_json", "bad_request", "invalid_rule":
+		case "bad_json", "bad_request", "invalid_rule", CodeBadCursor:
 			return http.StatusBadRequest
 		case "body_too_large":
 			return http.StatusRequestEntityTooLarge

@@ -6,6 +6,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
@@ -370,6 +371,9 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, _ Principal)
 // RequestList is the answer of GET /v1/requests.
 type RequestList struct {
 	Requests []latch.Request `json:"requests"`
+	// Next, when set, continues the list: GET the same list with
+	// cursor=Next for the requests after these.
+	Next string `json:"next,omitempty"`
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ Principal) error {
@@ -385,14 +389,23 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, _ Principa
 		}
 		f.Limit = n
 	}
+	if err := listRange(q, &f); err != nil {
+		return err
+	}
+	limit := cmp.Or(f.Limit, 100)
+	f.Limit = limit + 1 // one more says whether there is a next page
 	reqs, err := s.Store.ListRequests(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	if reqs == nil {
-		reqs = []latch.Request{}
+	list := RequestList{Requests: reqs[:min(len(reqs), limit)]}
+	if len(reqs) > limit {
+		list.Next = encodeCursor(f, reqs[limit-1].ListKey())
 	}
-	writeJSON(w, http.StatusOK, RequestList{Requests: reqs})
+	if list.Requests == nil {
+		list.Requests = []latch.Request{}
+	}
+	writeJSON(w, http.StatusOK, list)
 	return nil
 }
 

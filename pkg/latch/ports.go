@@ -32,6 +32,43 @@ type RequestFilter struct {
 	Flow   string
 	User   string // requester email
 	Limit  int    // at most this many, newest first; 0 means a store default of 100
+	// Since and Until bound CreatedAt: at or after Since, before Until.
+	// A zero time does not bound.
+	Since, Until time.Time
+	// Before continues a list: only requests older than it (by CreatedAt,
+	// then ID) match. The zero RequestKey does not bound. A page's last
+	// request's ListKey continues after that page.
+	Before RequestKey
+}
+
+// RequestKey is a request's place in the order of lists: newest first by
+// CreatedAt, then by ID.
+type RequestKey struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// IsZero reports whether k is the zero RequestKey.
+func (k RequestKey) IsZero() bool { return k.ID == "" && k.CreatedAt.IsZero() }
+
+// ListKey returns r's place in the order of lists.
+func (r Request) ListKey() RequestKey { return RequestKey{CreatedAt: r.CreatedAt, ID: r.ID} }
+
+// Older reports whether k comes after o in the order of lists (is older).
+func (k RequestKey) Older(o RequestKey) bool {
+	if c := k.CreatedAt.Compare(o.CreatedAt); c != 0 {
+		return c < 0
+	}
+	return k.ID < o.ID
+}
+
+// Match reports whether r matches every field of f but Limit: the check a
+// store makes on each request its index yields.
+func (f RequestFilter) Match(r Request) bool {
+	return (f.Status == "" || r.Status == f.Status) && (f.Flow == "" || r.Flow == f.Flow) &&
+		(f.User == "" || NormalizeEmail(r.Requester.Email) == NormalizeEmail(f.User)) &&
+		(f.Since.IsZero() || !r.CreatedAt.Before(f.Since)) && (f.Until.IsZero() || r.CreatedAt.Before(f.Until)) &&
+		(f.Before.IsZero() || r.ListKey().Older(f.Before))
 }
 
 // Store keeps Latch's state. Implementations: boltstore (one machine) and
@@ -43,7 +80,9 @@ type RequestFilter struct {
 type Store interface {
 	// GetRequest returns the request with the given id, or ErrNotFound.
 	GetRequest(ctx context.Context, id string) (Request, error)
-	// ListRequests returns requests matching f, newest first.
+	// ListRequests returns requests matching f, newest first (by CreatedAt,
+	// then ID), at most f.Limit. Every combination of f's fields is read
+	// from an index: the cost follows what is returned, not the store's size.
 	ListRequests(ctx context.Context, f RequestFilter) ([]Request, error)
 	// GetGrant returns the grant with the given id, or ErrNotFound.
 	GetGrant(ctx context.Context, id string) (Grant, error)

@@ -43,6 +43,7 @@ func testRequests(t *testing.T, newStore func(t *testing.T) latch.Store) {
 	})
 
 	t.Run("list filters", testListRequests(newStore))
+	t.Run("list pages and time ranges", testListPages(newStore))
 
 	t.Run("list returns at most 100 by default", func(t *testing.T) {
 		s := newStore(t)
