@@ -61,6 +61,11 @@ import (
 type Env struct {
 	Log *slog.Logger
 	AWS aws.Config
+	// Rules compiles the rules of the flows Flows loads (policy.Compiler,
+	// in the functions that evaluate rules); nil: rules are read but not
+	// compiled, and fail closed (flows.Uncompiled), so a function that
+	// evaluates none does not link CEL.
+	Rules flows.RuleCompiler
 
 	getenv func(string) string
 	cache  *secretCache
@@ -189,13 +194,26 @@ func (e *Env) jsonSecret(ctx context.Context, arnVar string) (map[string]string,
 }
 
 // Flows loads the flow files of LATCH_FLOWS_DIR with every strategy of this
-// build.
+// build, their rules compiled with Rules.
 func (e *Env) Flows() ([]*latch.Flow, error) {
+	opts := strategies.FlowOptions()
+	opts.Rules = e.Rules
+	if opts.Rules == nil {
+		opts.Rules = flows.Uncompiled
+	}
+	return e.LoadFlows(opts)
+}
+
+// LoadFlows loads the flow files of LATCH_FLOWS_DIR with opts: a function
+// that reads flows only for their shape (what a grant's flow is) passes no
+// strategies and flows.Uncompiled, and links neither the escalators nor
+// CEL. The flows were validated at cdk synth.
+func (e *Env) LoadFlows(opts flows.Options) ([]*latch.Flow, error) {
 	dir, err := e.Need("LATCH_FLOWS_DIR")
 	if err != nil {
 		return nil, err
 	}
-	loaded, err := flows.Load(dir, strategies.FlowOptions())
+	loaded, err := flows.Load(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("load flows from %s: %w", dir, err)
 	}
