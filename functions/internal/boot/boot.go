@@ -255,22 +255,17 @@ func (e *Env) SFN() *sfn.Client { return sfn.NewFromConfig(e.AWS) }
 // Directory is the user directory over store. The organisation's domains
 // of LATCH_DOMAINS (the stack's Domains) seed a deployment that has none;
 // after that `latch domains` manages them, and a cold start does not undo
-// an admin's removal.
-func (e *Env) Directory(ctx context.Context, store latch.Store) (*identity.Directory, error) {
-	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	have, err := dir.Domains(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read domains: %w", err)
-	}
-	if len(have) > 0 {
-		return dir, nil
-	}
-	for _, d := range env.List(e.getenv("LATCH_DOMAINS")) {
-		if _, err := dir.AddDomain(ctx, d); err != nil {
+// an admin's removal. It makes no call at start: the domains are read, and
+// seeded, on the directory's first read of them (seededDomains). ctx is
+// unused; a bad LATCH_DOMAINS still stops the start.
+func (e *Env) Directory(_ context.Context, store latch.Store) (*identity.Directory, error) {
+	seed := env.List(e.getenv("LATCH_DOMAINS"))
+	for _, d := range seed {
+		if _, err := identity.NormalizeDomain(d); err != nil {
 			return nil, fmt.Errorf("LATCH_DOMAINS %q: %w", d, err)
 		}
 	}
-	return dir, nil
+	return &identity.Directory{Store: &seededDomains{Store: store, seed: seed}, Clock: latch.SystemClock}, nil
 }
 
 // Users is the engine's user directory over store, new people's roles given
