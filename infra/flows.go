@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/policy"
 	latchstrategies "github.com/latchhq/latch/pkg/strategies"
 )
 
@@ -24,7 +25,9 @@ const flowsPath = "/opt/latch/flows"
 // strategies they use, sorted. A problem fails the synth with one
 // "file:line: reason" per line.
 func loadFlows(dir string, strategies []string) (files, used []string, err error) {
-	loaded, err := flows.Load(dir, latchstrategies.FlowOptions(strategies...))
+	opts := latchstrategies.FlowOptions(strategies...)
+	opts.Rules = policy.Compiler{} // a rule that does not compile fails the synth
+	loaded, err := flows.Load(dir, opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("flows in %s are not valid:\n%w", dir, err)
 	}

@@ -11,12 +11,13 @@ import (
 
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/policy"
 	"github.com/latchhq/latch/pkg/sqsqueue"
 )
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx)
+	env, parts := boot.StartParts(ctx, policy.Compiler{}) // it evaluates approval and auto_approve rules
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	consumer := sqsqueue.NewConsumer(core.Engine, env.Log)

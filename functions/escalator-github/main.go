@@ -13,11 +13,13 @@ import (
 
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/escalator/github"
+	"github.com/latchhq/latch/pkg/policy"
 )
 
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
+	env.Rules = policy.Compiler{} // flows' identity rules find grantees' identities
 	h, err := boot.Escalator(ctx, env, github.Type)
 	boot.Must(env, err)
 	lambda.Start(h.Handle)

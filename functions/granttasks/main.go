@@ -11,13 +11,16 @@ import (
 
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/sfngrants"
 )
 
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	loaded, err := env.Flows()
+	// A grant's flow is read for its shape only: no rule is evaluated here
+	// and no strategy's settings are checked (cdk synth did).
+	loaded, err := env.LoadFlows(flows.Options{Rules: flows.Uncompiled})
 	boot.Must(env, err)
 	store, err := env.Store()
 	boot.Must(env, err)

@@ -14,11 +14,12 @@ import (
 
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/apigw"
+	"github.com/latchhq/latch/pkg/policy"
 )
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx)
+	env, parts := boot.StartParts(ctx, policy.Compiler{}) // it evaluates visible_to, approval and auto_approve rules
 	slack := parts.Slack(true)
 	if slack == nil {
 		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or LATCH_APP_SECRETS_ARN, or SLACK_BOT_TOKEN_ARN) is not set"))

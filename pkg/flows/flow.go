@@ -13,7 +13,6 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/policy"
 )
 
 // The keys of each part of a flow file, in documentation order.
@@ -146,7 +145,7 @@ func (p *parser) flow(root *yaml.Node) located {
 			src  string
 			node *yaml.Node
 		}{{f.AutoApproveSource, top.get("auto_approve")}, {f.Approval.RuleSource, approvalRuleNode(top)}} {
-			if r.node != nil && strings.Contains(r.src, "."+policy.OnCallKey) {
+			if r.node != nil && strings.Contains(r.src, "."+onCallKey) {
 				p.addf(r.node, "the rule uses on_call, but the flow names no oncall source, so it would always be false")
 			}
 		}
@@ -674,7 +673,7 @@ func (p *parser) rule(n *yaml.Node, what string) (latch.Rule, string, bool) {
 	if !ok {
 		return nil, "", false
 	}
-	rule, err := policy.CompileRule(src)
+	rule, err := p.opts.rules().CompileRule(src)
 	if err != nil {
 		p.ruleError(n, src, what, err)
 		return nil, src, false
@@ -701,7 +700,7 @@ func (p *parser) identity(n *yaml.Node) latch.IdentityConfig {
 	}
 	if v := o.get("rule"); v != nil {
 		if src, ok := p.text(v, "identity.rule"); ok {
-			rule, err := policy.CompileIdentityRule(src)
+			rule, err := p.opts.rules().CompileIdentityRule(src)
 			if err != nil {
 				p.ruleError(v, src, "identity.rule", err)
 			} else {
@@ -721,20 +720,20 @@ func (p *parser) identity(n *yaml.Node) latch.IdentityConfig {
 // where it can be known, column.
 func (p *parser) ruleError(n *yaml.Node, src, what string, err error) {
 	line, col, reason := n.Line, n.Column, err.Error()
-	var ce *policy.CompileError
-	if errors.As(err, &ce) {
+	if ce, ok := errors.AsType[RuleError](err); ok {
+		ceLine, ceColumn, ceReason := ce.RulePosition()
 		switch {
-		case n.Style&yaml.LiteralStyle != 0 && ce.Line > 0:
-			line, col = n.Line+ce.Line, 0 // the text starts on the line after "|"
+		case n.Style&yaml.LiteralStyle != 0 && ceLine > 0:
+			line, col = n.Line+ceLine, 0 // the text starts on the line after "|"
 		case n.Style&yaml.FoldedStyle != 0:
 			line, col = n.Line+1, 0
-		case ce.Line == 1 && !strings.Contains(src, "\n"):
-			col = n.Column + ce.Column - 1
+		case ceLine == 1 && !strings.Contains(src, "\n"):
+			col = n.Column + ceColumn - 1
 			if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 {
 				col++
 			}
 		}
-		reason = ce.Reason
+		reason = ceReason
 	}
 	p.addAt(line, col, what+" does not compile: "+reason)
 }

@@ -28,6 +28,10 @@ type Options struct {
 	// nil, any type is accepted and nothing strategy-specific is checked (for
 	// tools that need only the shape of flows).
 	Strategies map[string]func(config map[string]any, targets []latch.Target) error
+
+	// Rules compiles the flows' rules (see RuleCompiler); nil means
+	// DefaultRules, or Uncompiled when that is not set either.
+	Rules RuleCompiler
 }
 
 // Load reads every *.yaml and *.yml file of dir (not its subdirectories, and

@@ -113,7 +113,7 @@ func WithSetting(setting string) Option { return func(s *Sender) { s.setting = s
 
 // New returns a Sender that POSTs to rawURL, an http or https URL with a
 // host, signing each body with secret, which must not be empty. client makes
-// the calls (nil means a new default client); New uses a copy whose redirect
+// the calls (nil means SharedClient, which reuses connections); New uses a copy whose redirect
 // policy is replaced so that redirects are never followed, since a
 // redirected POST would lose its body or its signature's meaning.
 func New(rawURL string, secret []byte, client *http.Client, opts ...Option) (*Sender, error) {
@@ -125,10 +125,10 @@ func New(rawURL string, secret []byte, client *http.Client, opts ...Option) (*Se
 	if len(secret) == 0 {
 		return nil, errors.New("outbound: the signing secret is empty")
 	}
-	var hc http.Client
-	if client != nil {
-		hc = *client
+	if client == nil {
+		client = SharedClient()
 	}
+	hc := *client
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s := &Sender{
 		url:       rawURL,

@@ -60,6 +60,12 @@ type CompileError struct {
 // Error returns "rule does not compile: " and the reason.
 func (e *CompileError) Error() string { return "rule does not compile: " + e.Reason }
 
+// RulePosition returns Line, Column and Reason (flows.RuleError): flow
+// files report the error at the rule's own line and column.
+func (e *CompileError) RulePosition() (line, column int, reason string) {
+	return e.Line, e.Column, e.Reason
+}
+
 // Rule is a compiled approval rule: a boolean CEL expression over approver,
 // requester, request and flow. It implements latch.Rule.
 type Rule struct {

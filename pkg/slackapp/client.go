@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/latchhq/latch/pkg/outbound"
 )
 
 // DefaultAPIURL is the Slack Web API's base. GovSlack and tests set another
@@ -24,7 +26,7 @@ type Client struct {
 	// BaseURL is the Web API's base, ending in "/"; empty is DefaultAPIURL.
 	BaseURL string
 	Token   string
-	HTTP    *http.Client // nil: a client with a 10-second timeout
+	HTTP    *http.Client // nil: one shared client with a 10-second timeout that reuses connections
 
 	once sync.Once
 	api  *slack.Client
@@ -48,7 +50,9 @@ func ErrorCode(err error) string {
 	return ""
 }
 
-var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+// defaultHTTP is shared by every Client given none: its connections to
+// Slack are kept alive and reused (outbound.NewClient), not opened per call.
+var defaultHTTP = outbound.NewClient(10 * time.Second)
 
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP != nil {

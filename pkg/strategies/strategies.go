@@ -23,6 +23,7 @@ import (
 	"github.com/latchhq/latch/pkg/escalator/webhook"
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/outbound"
 )
 
 // Strategy is one strategy type.
@@ -117,8 +118,8 @@ type Escalators struct {
 	// LookupEnv finds the secrets flows name; nil is os.LookupEnv's
 	// absence: every lookup fails.
 	LookupEnv func(string) (string, bool)
-	// HTTP is the client escalators call out with; nil: one with a 30-second
-	// timeout.
+	// HTTP is the client escalators call out with; nil: one shared client
+	// with a 30-second timeout that reuses connections (outbound.NewClient).
 	HTTP *http.Client
 
 	mu     sync.Mutex
@@ -144,7 +145,7 @@ func (e *Escalators) For(f *latch.Flow) (latch.Escalator, error) {
 		lookup = func(string) (string, bool) { return "", false }
 	}
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		client = defaultHTTP()
 	}
 	esc, err := s.New(f.Strategy.Config, lookup, client)
 	if err != nil {
@@ -156,3 +157,7 @@ func (e *Escalators) For(f *latch.Flow) (latch.Escalator, error) {
 	e.byFlow[f.Name] = esc
 	return esc, nil
 }
+
+// defaultHTTP is the client of Escalators given none, shared so that
+// connections to a target are reused across flows and calls.
+var defaultHTTP = sync.OnceValue(func() *http.Client { return outbound.NewClient(30 * time.Second) })

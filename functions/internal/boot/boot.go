@@ -61,6 +61,11 @@ import (
 type Env struct {
 	Log *slog.Logger
 	AWS aws.Config
+	// Rules compiles the rules of the flows Flows loads (policy.Compiler,
+	// in the functions that evaluate rules); nil: rules are read but not
+	// compiled, and fail closed (flows.Uncompiled), so a function that
+	// evaluates none does not link CEL.
+	Rules flows.RuleCompiler
 
 	getenv func(string) string
 	cache  *secretCache
@@ -189,13 +194,26 @@ func (e *Env) jsonSecret(ctx context.Context, arnVar string) (map[string]string,
 }
 
 // Flows loads the flow files of LATCH_FLOWS_DIR with every strategy of this
-// build.
+// build, their rules compiled with Rules.
 func (e *Env) Flows() ([]*latch.Flow, error) {
+	opts := strategies.FlowOptions()
+	opts.Rules = e.Rules
+	if opts.Rules == nil {
+		opts.Rules = flows.Uncompiled
+	}
+	return e.LoadFlows(opts)
+}
+
+// LoadFlows loads the flow files of LATCH_FLOWS_DIR with opts: a function
+// that reads flows only for their shape (what a grant's flow is) passes no
+// strategies and flows.Uncompiled, and links neither the escalators nor
+// CEL. The flows were validated at cdk synth.
+func (e *Env) LoadFlows(opts flows.Options) ([]*latch.Flow, error) {
 	dir, err := e.Need("LATCH_FLOWS_DIR")
 	if err != nil {
 		return nil, err
 	}
-	loaded, err := flows.Load(dir, strategies.FlowOptions())
+	loaded, err := flows.Load(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("load flows from %s: %w", dir, err)
 	}
@@ -237,22 +255,17 @@ func (e *Env) SFN() *sfn.Client { return sfn.NewFromConfig(e.AWS) }
 // Directory is the user directory over store. The organisation's domains
 // of LATCH_DOMAINS (the stack's Domains) seed a deployment that has none;
 // after that `latch domains` manages them, and a cold start does not undo
-// an admin's removal.
-func (e *Env) Directory(ctx context.Context, store latch.Store) (*identity.Directory, error) {
-	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	have, err := dir.Domains(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read domains: %w", err)
-	}
-	if len(have) > 0 {
-		return dir, nil
-	}
-	for _, d := range env.List(e.getenv("LATCH_DOMAINS")) {
-		if _, err := dir.AddDomain(ctx, d); err != nil {
+// an admin's removal. It makes no call at start: the domains are read, and
+// seeded, on the directory's first read of them (seededDomains). ctx is
+// unused; a bad LATCH_DOMAINS still stops the start.
+func (e *Env) Directory(_ context.Context, store latch.Store) (*identity.Directory, error) {
+	seed := env.List(e.getenv("LATCH_DOMAINS"))
+	for _, d := range seed {
+		if _, err := identity.NormalizeDomain(d); err != nil {
 			return nil, fmt.Errorf("LATCH_DOMAINS %q: %w", d, err)
 		}
 	}
-	return dir, nil
+	return &identity.Directory{Store: &seededDomains{Store: store, seed: seed}, Clock: latch.SystemClock}, nil
 }
 
 // Users is the engine's user directory over store, new people's roles given

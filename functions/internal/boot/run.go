@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/latchhq/latch/pkg/engine"
+	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/hooks"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
@@ -35,9 +36,12 @@ func Start(ctx context.Context) *Env {
 	return env
 }
 
-// StartParts is Start, and the flows, store, users and queue loaded.
-func StartParts(ctx context.Context) (*Env, *Parts) {
+// StartParts is Start, and the flows (their rules compiled with rules: nil
+// in a function that evaluates none, see Env.Rules), store, users and queue
+// loaded.
+func StartParts(ctx context.Context, rules flows.RuleCompiler) (*Env, *Parts) {
 	env := Start(ctx)
+	env.Rules = rules
 	parts, err := env.Parts(ctx)
 	Must(env, err)
 	return env, parts
@@ -46,7 +50,9 @@ func StartParts(ctx context.Context) (*Env, *Parts) {
 // Escalator is the task handler of a strategy's escalator function: it
 // escalates and revokes grants of flows of that strategy, finding each
 // grantee's identity on the way. Its secrets (a flow's secret_env) come
-// from the environment or the strategy's and the hooks' JSON secrets.
+// from the environment or the strategy's and the hooks' JSON secrets. The
+// flows' identity rules are compiled with env.Rules, which the escalator
+// functions set.
 func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskHandler, error) {
 	if _, ok := strategies.Get(strategy); !ok {
 		return nil, fmt.Errorf("strategy %q is not in this build", strategy)

@@ -21,11 +21,13 @@ import (
 	"github.com/latchhq/latch/pkg/dynamostore/dynamotest"
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/flows"
+	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/slackapp"
 	"github.com/latchhq/latch/pkg/slackapp/slacktest"
 	"github.com/latchhq/latch/pkg/strategies"
+	"github.com/latchhq/latch/pkg/tokens"
 )
 
 func TestMain(m *testing.M) { os.Exit(dynamotest.Main(m)) }
@@ -217,11 +219,21 @@ func TestAPICreateBySlackUserID(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var submitted []engine.CreateInput
-	srv := httptest.NewServer(Serve(parts.API(eng, noQueue{}, func(_ context.Context, in engine.CreateInput) error {
+	submit := func(_ context.Context, in engine.CreateInput) error {
 		mu.Lock()
 		defer mu.Unlock()
 		submitted = append(submitted, in)
 		return nil
+	}
+	// As functions/api makes its server.
+	toks := &tokens.Service{Store: parts.Store, Clock: latch.SystemClock}
+	srv := httptest.NewServer(Serve(parts.API(eng, func(admin string, slack *Slack) http.Handler {
+		api := &httpapi.Server{Engine: eng, Directory: parts.Directory, Tokens: toks, Store: parts.Store, Queue: noQueue{}, Submit: submit,
+			Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(admin), Service: toks}, Log: env.Log}
+		if slack != nil {
+			api.SlackUsers = slack
+		}
+		return api.Handler()
 	})))
 	t.Cleanup(srv.Close)
 	post := func(body string) (int, string) {

@@ -38,7 +38,7 @@ type Config struct {
 	// Timeout bounds each HTTP call. Zero means 10 seconds; at most 5
 	// minutes.
 	Timeout time.Duration
-	// HTTPClient makes the calls; nil means a new client. Its redirect
+	// HTTPClient makes the calls; nil means outbound.SharedClient(). Its redirect
 	// policy is replaced so that redirects are never followed: a redirect
 	// would carry the API key to another address.
 	HTTPClient *http.Client

@@ -82,10 +82,11 @@ func New(c Config) (*Sink, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("datadog audit destination: %s", strings.Join(problems, "; "))
 	}
-	var hc http.Client
-	if c.HTTPClient != nil {
-		hc = *c.HTTPClient
+	client := c.HTTPClient
+	if client == nil {
+		client = outbound.SharedClient() // connections reused across batches
 	}
+	hc := *client
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Sink{cfg: s, client: &hc}, nil
 }
