@@ -8,16 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/tokens"
 )
 
 // listServer serves the API over a store holding 12 requests: r00..r11,
@@ -25,11 +22,8 @@ import (
 // one active (the others pending).
 func listServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	var store latch.Store
+	srv, _, _ := newAPI(t, func(s *httpapi.Server) { store = s.Store })
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	var reqs []latch.Request
 	for i := range 12 {
@@ -44,10 +38,6 @@ func listServer(t *testing.T) *httptest.Server {
 	if err := store.Commit(t.Context(), latch.Change{Requests: reqs}); err != nil {
 		t.Fatal(err)
 	}
-	s := &httpapi.Server{Store: store,
-		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken("admin-token"), Service: &tokens.Service{Store: store}}}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
 	return srv
 }
 
@@ -58,7 +48,7 @@ func get(t *testing.T, srv *httptest.Server, path string) (int, map[string]any) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer admin-token")
+	req.Header.Set("Authorization", "Bearer admin-secret-token")
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
