@@ -19,13 +19,10 @@ func scheduledFlow() *latch.Flow {
 	return f
 }
 
-// A scheduled request is stored with its start, waits in scheduled after
-// its approval with a timer set for the start, and is escalated by the
-// start command with its end counted from the start.
-func TestScheduledStartThroughEngine(t *testing.T) {
-	f := newFixture(t, scheduledFlow())
+// scheduled creates bob's request starting at start and has a1 approve it.
+func (f *fixture) scheduled(t *testing.T, start time.Time) latch.Request {
+	t.Helper()
 	ctx := context.Background()
-	start := t0.Add(2 * time.Hour)
 	r, err := f.eng.Create(ctx, engine.CreateInput{Flow: "prod", UserEmail: "bob@example.com", Source: latch.SourceAPI,
 		Fields: map[string]any{"reason": "change window"}, StartsAt: &start})
 	if err != nil {
@@ -34,6 +31,17 @@ func TestScheduledStartThroughEngine(t *testing.T) {
 	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// A scheduled request is stored with its start, waits in scheduled after
+// its approval with a timer set for the start, and is escalated by the
+// start command with its end counted from the start.
+func TestScheduledStartThroughEngine(t *testing.T) {
+	f := newFixture(t, scheduledFlow())
+	ctx := context.Background()
+	start := t0.Add(2 * time.Hour)
+	r := f.scheduled(t, start)
 	got, _ := f.store.GetRequest(ctx, r.ID)
 	if got.Status != latch.StatusScheduled || got.ScheduledStart == nil || !got.ScheduledStart.Equal(start) || got.GrantID != "" {
 		t.Fatalf("after approval: %s, start %v, grant %q", got.Status, got.ScheduledStart, got.GrantID)
@@ -69,14 +77,7 @@ func TestCancelledScheduledRequestNeverEscalates(t *testing.T) {
 	f := newFixture(t, scheduledFlow())
 	ctx := context.Background()
 	start := t0.Add(2 * time.Hour)
-	r, err := f.eng.Create(ctx, engine.CreateInput{Flow: "prod", UserEmail: "bob@example.com", Source: latch.SourceAPI,
-		Fields: map[string]any{"reason": "change window"}, StartsAt: &start})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
-		t.Fatal(err)
-	}
+	r := f.scheduled(t, start)
 	cancel := latch.Command{ID: "cancel/1", Kind: latch.CmdCancel, RequestID: r.ID, Actor: latch.Actor{Email: "bob@example.com"}}
 	if err := f.eng.Handle(ctx, cancel); err != nil {
 		t.Fatal(err)

@@ -33,13 +33,13 @@ strategy:
     - {id: db, label: Database}
 `
 
-// scheduleAPI serves the API over the window and locked flows, with a
-// fake escalator that records every call.
-func scheduleAPI(t *testing.T) (*authzAPI, *calls) {
+// runningAPI serves the API over the flows (file name → YAML) with the
+// local runtime behind it and a fake escalator that records every call.
+func runningAPI(t *testing.T, files map[string]string) (*authzAPI, *calls) {
 	t.Helper()
 	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
 	var fs []*latch.Flow
-	for name, src := range map[string]string{"window.yaml": windowFlow, "locked.yaml": noRevokeFlow} {
+	for name, src := range files {
 		f, err := flows.Parse(name, []byte(src), flows.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -70,6 +70,12 @@ func scheduleAPI(t *testing.T) (*authzAPI, *calls) {
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &authzAPI{url: srv.URL, store: store}, esc
+}
+
+// scheduleAPI serves the API over the window and locked flows.
+func scheduleAPI(t *testing.T) (*authzAPI, *calls) {
+	t.Helper()
+	return runningAPI(t, map[string]string{"window.yaml": windowFlow, "locked.yaml": noRevokeFlow})
 }
 
 // A request created with starts_at is answered with its scheduled_start,
