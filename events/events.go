@@ -83,6 +83,7 @@ const (
 	TypeOverdue            = Type(latch.CmdOverdue)
 	TypeForward            = Type(latch.CmdForward)
 	TypeAutoApprove        = Type(latch.CmdAutoApprove)
+	TypeStart              = Type(latch.CmdStart)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -92,7 +93,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask, TypeStart}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -133,15 +134,16 @@ type Failure struct {
 //	expire                                 request_id; grant_id, actor, reason, source allowed
 //	forward                                request_id, step (from 1); failure (the step before was undeliverable), source allowed
 //	auto_approve                           request_id; source allowed
+//	start                                  request_id (a scheduled request's start came); source allowed
 //	escalated                              grant_id; identity, output, held_before, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
 //	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
-//	create                                 request_id, flow, user_email, source; created_by, fields, context allowed
+//	create                                 request_id, flow, user_email, source; created_by, fields, context, starts_at allowed
 //	grant_task                             grant_id, action; nothing else
 //
-// Flow, UserEmail, CreatedBy, Fields and Context belong to create alone.
+// Flow, UserEmail, CreatedBy, Fields, Context and StartsAt belong to create alone.
 //
 // ID is the dedup key: a message delivered twice acts once.
 type Message struct {
@@ -169,13 +171,16 @@ type Message struct {
 	// (latch.Command.HeldBefore).
 	HeldBefore *bool `json:"held_before,omitempty"`
 	Step       int   `json:"step,omitempty"`
+	// StartsAt is, on create, the scheduled start the request asks for
+	// (latch.NewRequest.StartsAt).
+	StartsAt *time.Time `json:"starts_at,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
 		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before",
-		"step"}
+		"step", "starts_at"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -221,6 +226,8 @@ type Create struct {
 	Source    latch.Source
 	Fields    map[string]any
 	Context   map[string]any
+	// StartsAt is the scheduled start asked for; nil: on approval.
+	StartsAt *time.Time
 }
 
 // CreateID is the id of the create message for a request: its dedup key, the
@@ -245,6 +252,7 @@ func FromCreate(c Create, at time.Time) Message {
 	if !c.CreatedBy.IsSystem() {
 		m.CreatedBy = &Actor{Email: c.CreatedBy.Email, Bot: c.CreatedBy.Bot}
 	}
+	m.StartsAt = c.StartsAt
 	return m
 }
 
@@ -264,6 +272,7 @@ func (m Message) Create() (Create, error) {
 		Source:    latch.Source(m.Source),
 		Fields:    m.Fields,
 		Context:   m.Context,
+		StartsAt:  m.StartsAt,
 	}
 	if m.CreatedBy != nil {
 		c.CreatedBy = latch.Actor{Email: m.CreatedBy.Email, Bot: m.CreatedBy.Bot}
@@ -356,6 +365,7 @@ var rules = map[Type]rule{
 	TypeOverdue:            overdue,
 	TypeForward:            {request: required, step: required, failure: allowed, source: allowed},
 	TypeAutoApprove:        {request: required, source: allowed},
+	TypeStart:              {request: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }
@@ -431,6 +441,7 @@ func (m Message) Validate() error {
 	check("created_by", r.extra, m.CreatedBy != nil)
 	check("fields", r.extra, m.Fields != nil)
 	check("context", r.extra, m.Context != nil)
+	check("starts_at", r.extra, m.StartsAt != nil)
 	check("identity", r.identity, m.Identity != "")
 	check("verified", r.verified, m.Verified)
 	check("output", r.identity, m.Output != nil)

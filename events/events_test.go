@@ -66,7 +66,10 @@ var samples = map[events.Type]events.Message{
 		CreatedBy: &events.Actor{Email: "ada@example.com", Bot: "deploy-bot"}, Source: "api",
 		Fields: map[string]any{"reason": "Deploy 2026.11.25", "duration": "4h", "priority": float64(2),
 			"tickets": []any{"OPS-1", "OPS-2"}, "target": "prod-writer"},
-		Context: map[string]any{"ci": map[string]any{"pipeline": "deploy", "run": float64(4211)}}},
+		Context:  map[string]any{"ci": map[string]any{"pipeline": "deploy", "run": float64(4211)}},
+		StartsAt: ptrTo(at.Add(24 * time.Hour))},
+	events.TypeStart: {Version: 1, Type: events.TypeStart, ID: "start/" + requestID, At: at.Add(90 * time.Minute),
+		RequestID: requestID, Source: "schedule"},
 	events.TypeGrantTask: {Version: 1, Type: events.TypeGrantTask, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K0/2", At: at,
 		GrantID: grantID, Action: events.ActionEscalate},
 }
@@ -180,6 +183,7 @@ func commands() []latch.Command {
 		{ID: "forward/" + requestID + "/2", Kind: latch.CmdForward, RequestID: requestID, Step: 2, Source: latch.SourceSchedule,
 			Failure: &latch.Failure{Code: "undeliverable", Message: "step 1: channel_not_found"}, At: at},
 		{ID: "auto_approve/" + requestID, Kind: latch.CmdAutoApprove, RequestID: requestID, Source: latch.SourceLatch, At: at},
+		latch.StartCommand(requestID, at),
 	}
 }
 
@@ -336,6 +340,11 @@ func TestUnmarshalRefuses(t *testing.T) {
 		{name: "unknown created_by field", give: `{"v":1,` + create + `,"created_by":{"bot":"ci","token":"t"}}`, wantErr: events.ErrInvalid, wantIn: `created_by has unknown field "token"`},
 		{name: "fields not an object", give: `{"v":1,` + create + `,"fields":["reason"]}`, wantErr: events.ErrInvalid, wantIn: "fields"},
 		{name: "context not an object", give: `{"v":1,` + create + `,"context":"ci"}`, wantErr: events.ErrInvalid, wantIn: "context"},
+		{name: "starts_at not a time", give: `{"v":1,` + create + `,"starts_at":"tomorrow"}`, wantErr: events.ErrInvalid, wantIn: `parsing time "tomorrow"`},
+		{name: "starts_at on a start", give: `{"v":1,"type":"start","id":"s1","at":"2026-11-25T09:30:00Z","request_id":"r1","starts_at":"2026-11-25T09:30:00Z"}`,
+			wantErr: events.ErrInvalid, wantIn: "starts_at is not allowed"},
+		{name: "start without a request", give: `{"v":1,"type":"start","id":"s1","at":"2026-11-25T09:30:00Z"}`,
+			wantErr: events.ErrInvalid, wantIn: "request_id is required"},
 		{name: "fields on approve", give: `{"v":1,` + approve + `,"fields":{}}`, wantErr: events.ErrInvalid, wantIn: "fields is not allowed"},
 		{name: "flow and user on approve", give: `{"v":1,` + approve + `,"flow":"f","user_email":"a@b.c","created_by":{"bot":"x"},"context":{}}`,
 			wantErr: events.ErrInvalid, wantIn: "flow is not allowed; user_email is not allowed; created_by is not allowed; context is not allowed"},

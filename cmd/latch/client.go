@@ -158,6 +158,7 @@ func bindClient(c *cobra.Command, o *clientOptions) {
 func newRequestCmd(o *clientOptions) *cobra.Command {
 	var (
 		user, fieldsJSON, contextJSON, key string
+		start                              string
 		set                                []string
 		wait, keep                         bool
 		waitFor                            time.Duration
@@ -174,9 +175,15 @@ request. -v prints the key.
 
 With --wait, follow the request until it is decided (and, for access, until
 it is active). If --timeout passes first, the request is withdrawn (unless
---keep) and the exit code is 7.`,
+--keep) and the exit code is 7.
+
+With --start, the access starts later: at an RFC 3339 time
+(2026-11-25T09:30:00Z) or after a duration from now (2h, 1d), where the flow
+allows a scheduled start (allow_scheduled_start), at most 90 days ahead.
+Once approved the request is scheduled until then; --wait returns then.`,
 		Example: `  latch request prod-access --user alice@example.com --field reason="incident 42" --field duration=30m --wait
-  latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'`,
+  latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'
+  latch request prod-access --user alice@example.com --field reason="change window" --start 2026-11-25T22:00:00Z`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeFlows,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -196,6 +203,9 @@ it is active). If --timeout passes first, the request is withdrawn (unless
 					return usageError{fmt.Errorf("--field %q: write name=value", kv)}
 				}
 				body.Fields[k] = v
+			}
+			if body.StartsAt, err = startFlag(start, time.Now()); err != nil {
+				return usageError{err}
 			}
 			if contextJSON != "" {
 				if err := json.Unmarshal([]byte(contextJSON), &body.Context); err != nil {
@@ -238,6 +248,7 @@ it is active). If --timeout passes first, the request is withdrawn (unless
 	f.StringArrayVar(&set, "field", nil, "a field as name=value (repeatable)")
 	f.StringVar(&fieldsJSON, "fields", "", "fields as a JSON object")
 	f.StringVar(&contextJSON, "context", "", "free-form context as a JSON object, shown to hooks and approvers")
+	f.StringVar(&start, "start", "", "start the access later: an RFC 3339 time or a duration from now (2h, 1d)")
 	f.StringVar(&key, "idempotency-key", "", "the request's Idempotency-Key (at most 255 characters); the same key names the same request")
 	f.BoolVar(&wait, "wait", false, "show progress until the request is decided (and, for access, until it is active)")
 	f.DurationVar(&waitFor, "timeout", time.Hour, "with --wait: give up after this long, and withdraw the request unless --keep")
@@ -274,6 +285,9 @@ func waitRequest(cmd *cobra.Command, c *client.Client, r latch.Request, timeout 
 		case latch.StatusDenied, latch.StatusExpired, latch.StatusCancelled, latch.StatusFailed:
 			_ = o.printRequest(cmd.OutOrStdout(), r)
 			return refusedError{r}
+		case latch.StatusScheduled: // approved; access starts at its scheduled start
+			fmt.Fprintf(cmd.ErrOrStderr(), "request %s is %s\n", r.ID, r.Status)
+			return o.printRequest(cmd.OutOrStdout(), r)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -611,6 +625,9 @@ func requestTable(w io.Writer, r latch.Request) error {
 	for _, a := range r.Approvals {
 		fmt.Fprintf(tw, "approved by\t%s\n", a.By.Email)
 	}
+	if r.ScheduledStart != nil && r.StartsAt == nil {
+		fmt.Fprintf(tw, "scheduled start\t%s\n", r.ScheduledStart.Format(time.RFC3339))
+	}
 	if r.StartsAt != nil {
 		fmt.Fprintf(tw, "starts\t%s\n", r.StartsAt.Format(time.RFC3339))
 	}
@@ -626,7 +643,7 @@ func requestTable(w io.Writer, r latch.Request) error {
 // actionStatuses are the statuses in which an action can apply, for
 // completing request ids.
 var actionStatuses = map[string][]latch.Status{
-	"approve": {latch.StatusPending}, "deny": {latch.StatusPending}, "cancel": {latch.StatusPending},
+	"approve": {latch.StatusPending}, "deny": {latch.StatusPending}, "cancel": {latch.StatusPending, latch.StatusScheduled},
 	"revoke": {latch.StatusActive}, "retry": {latch.StatusFailed},
 }
 

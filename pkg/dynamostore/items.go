@@ -121,6 +121,9 @@ type requestItem struct {
 	UpdatedAt time.Time      `dynamodbav:"updated_at"`
 	Version   int64          `dynamodbav:"version"`
 	EventSeq  int64          `dynamodbav:"event_seq"`
+
+	// ScheduledStart is latch.Request.ScheduledStart.
+	ScheduledStart *time.Time `dynamodbav:"scheduled_start,omitempty"`
 }
 
 type grantItem struct {
@@ -293,6 +296,7 @@ func toRequest(r latch.Request) requestItem {
 		d := toDecision(*r.Decision)
 		it.Decision = &d
 	}
+	it.ScheduledStart = r.ScheduledStart
 	return it
 }
 
@@ -306,6 +310,7 @@ func (it requestItem) domain() latch.Request {
 		CreatedAt: it.CreatedAt, UpdatedAt: it.UpdatedAt, Version: it.Version, EventSeq: it.EventSeq,
 		Forwarded: it.Forwarded, ForwardAt: it.ForwardAt,
 	}
+	r.ScheduledStart = it.ScheduledStart
 	if it.Decision != nil {
 		d := it.Decision.domain()
 		r.Decision = &d

@@ -95,6 +95,9 @@ type CreateInput struct {
 	// ID names the request; empty makes a new one. A caller that derives it
 	// from an idempotency key gets ErrExists on a repeat.
 	ID string
+	// StartsAt is when the access should start (a scheduled start); nil:
+	// on approval. See latch.CheckStart.
+	StartsAt *time.Time
 }
 
 // ErrExists is returned (wrapped) by Create when a request with the given
@@ -120,7 +123,7 @@ func (e *Engine) Prepare(ctx context.Context, in CreateInput) (latch.Change, err
 		id = NewID("req")
 	}
 	return latch.Create(f, latch.NewRequest{ID: id, Flow: f.Name, Requester: &user, CreatedBy: in.CreatedBy,
-		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now()})
+		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now(), StartsAt: in.StartsAt})
 }
 
 // Create records a new pending request and carries out its effects. It
@@ -194,7 +197,8 @@ func (e *Engine) onCallOf(ctx context.Context, f *latch.Flow, actor, requester *
 // against the request as it stands, without changing anything, so that an
 // edge can refuse at once what the engine would refuse later.
 func (e *Engine) Check(ctx context.Context, cmd latch.Command) error {
-	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward || cmd.Kind == latch.CmdAutoApprove {
+	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward || cmd.Kind == latch.CmdAutoApprove ||
+		cmd.Kind == latch.CmdStart {
 		return latch.Errorf(latch.KindInvalid, "not_a_person_command", "%s is not something a person can ask for.", cmd.Kind)
 	}
 	s, err := e.load(ctx, cmd)
@@ -439,6 +443,8 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		return e.scheduler.At(ctx, ef.At, ExpireCommand(ef.RequestID, ef.At))
 	case latch.EffectForward:
 		return e.scheduler.At(ctx, ef.At, latch.ForwardCommand(ef.RequestID, ef.Step, ef.At))
+	case latch.EffectStart:
+		return e.scheduler.At(ctx, ef.At, latch.StartCommand(ef.RequestID, ef.At))
 	case latch.EffectNotify:
 		if e.notifier == nil {
 			return nil

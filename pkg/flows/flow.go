@@ -22,7 +22,7 @@ import (
 const MaxFields = 97
 
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve"}
+	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve", "allow_scheduled_start"}
 	onCallKeys   = []string{"provider", "schedule_ids", "token_env"}
 	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
@@ -109,6 +109,14 @@ func (p *parser) flow(root *yaml.Node) located {
 		if f.Strategy != nil && !f.AllowRevoke && !f.ScheduleDeescalation {
 			// Both default to true, so both were written false: blame the first.
 			p.addf(top.line("allow_revoke"), "allow_revoke and schedule_deescalation are both false, so access granted by this flow would never be taken away; set at least one to true")
+		}
+	}
+	if n := top.get("allow_scheduled_start"); n != nil {
+		if b, ok := p.boolean(n, "allow_scheduled_start"); ok && b {
+			f.AllowScheduledStart = true
+			if f.Strategy == nil {
+				p.addf(n, "allow_scheduled_start applies only to flows with a strategy: an approval-only flow grants nothing to start later")
+			}
 		}
 	}
 	if n := top.get("fields"); n != nil {

@@ -338,7 +338,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve, allow_scheduled_start`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},
@@ -362,6 +362,10 @@ func TestParseProblems(t *testing.T) {
 		// Revocation.
 		{name: "access that would never end", give: ok + "allow_revoke: false\nschedule_deescalation: false\nstrategy: {type: aws_iam, targets: [{id: t}]}\n",
 			wantErr: "f.yaml:4: allow_revoke and schedule_deescalation are both false, so access granted by this flow would never be taken away; set at least one to true"},
+		{name: "scheduled start on an approval-only flow", give: ok + "allow_scheduled_start: true\n",
+			wantErr: "f.yaml:4: allow_scheduled_start applies only to flows with a strategy: an approval-only flow grants nothing to start later"},
+		{name: "scheduled start not a boolean", give: ok + "allow_scheduled_start: later\n",
+			wantErr: `f.yaml:4: allow_scheduled_start must be true or false, not "later"`},
 
 		// Fields.
 		{name: "field without a name", give: ok + "fields:\n  - {type: string}\n", wantErr: "f.yaml:5: field 1 needs a name"},

@@ -195,6 +195,9 @@ type CreateBody struct {
 	TeamID    string         `json:"team_id,omitempty"`
 	Fields    map[string]any `json:"fields"`
 	Context   map[string]any `json:"context"`
+	// StartsAt (RFC 3339) asks for the access to start then rather than on
+	// approval, where the flow allows a scheduled start.
+	StartsAt string `json:"starts_at,omitempty"`
 }
 
 // slackPerson fills body.UserEmail from body.UserID, when the body names
@@ -244,6 +247,11 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 	}
 	in := engine.CreateInput{Flow: body.Flow, UserEmail: body.UserEmail,
 		CreatedBy: p.actorFor(body.UserEmail), Source: latch.SourceAPI, Fields: body.Fields, Context: body.Context}
+	start, err := startsAt(body.StartsAt)
+	if err != nil {
+		return err
+	}
+	in.StartsAt = start
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" {
 		if len(key) > 255 {

@@ -16,6 +16,7 @@ func TestStatus(t *testing.T) {
 	}{
 		{give: latch.StatusPending, wantValid: true},
 		{give: latch.StatusApproved, wantValid: true, wantFinal: true, wantDecided: true},
+		{give: latch.StatusScheduled, wantValid: true, wantDecided: true},
 		{give: latch.StatusEscalating, wantValid: true, wantDecided: true},
 		{give: latch.StatusActive, wantValid: true, wantDecided: true},
 		{give: latch.StatusDeescalating, wantValid: true, wantDecided: true},
@@ -45,6 +46,7 @@ func TestCommandKindGrantLevel(t *testing.T) {
 		latch.CmdExpire: false, latch.CmdRetry: false, latch.CmdForward: false, latch.CmdAutoApprove: false,
 		latch.CmdEscalated: true, latch.CmdEscalationFailed: true, latch.CmdDue: true, latch.CmdDeescalated: true,
 		latch.CmdDeescalationFailed: true, latch.CmdOverdue: true,
+		latch.CmdStart: false,
 	}
 	got := map[latch.CommandKind]bool{}
 	for _, k := range latch.CommandKinds {

@@ -39,6 +39,9 @@ type Flow struct {
 	// a new request it is true for is approved by the flow itself.
 	AutoApprove       Rule
 	AutoApproveSource string
+	// AllowScheduledStart lets a request name when its access starts
+	// (starts_at): approved ahead of it, it waits in scheduled until then.
+	AllowScheduledStart bool
 
 	// File is where the flow was loaded from, for messages.
 	File string

@@ -159,6 +159,11 @@ func AuditEventID(requestID string, seq int64) string {
 func (b *builder) join(r *Request) {
 	lease := Lease{RequestID: r.ID, Duration: r.Duration}
 	scheduled := b.flow().ScheduleDeescalation
+	if b.cmd.Kind == CmdStart && r.ScheduledStart != nil {
+		// A scheduled start: the end counts from the start asked for, however
+		// late the timer fired (a restart), and whatever grant it joins.
+		lease.fixEnd(*r.ScheduledStart, scheduled)
+	}
 	var g *Grant
 	if b.s.OpenGrant != nil {
 		g = b.grants[b.s.OpenGrant.ID]
@@ -491,6 +496,9 @@ type NewRequest struct {
 	Fields    map[string]any // raw values, checked against the flow's fields
 	Context   map[string]any
 	At        time.Time
+	// StartsAt is when the access should start; nil: on approval. The
+	// flow must allow it (Flow.AllowScheduledStart); see CheckStart.
+	StartsAt *time.Time
 }
 
 // Create checks a new request against its flow and returns the change that
@@ -513,10 +521,20 @@ func Create(f *Flow, in NewRequest) (Change, error) {
 	if r.CreatedBy.IsSystem() {
 		r.CreatedBy = Actor{Email: in.Requester.Email}
 	}
+	if r.ScheduledStart, err = CheckStart(f, in.StartsAt, in.At); err != nil {
+		return Change{}, err
+	}
 	b := &builder{cmd: Command{ID: "create/" + in.ID, At: in.At}, reqs: map[string]*Request{r.ID: &r}}
 	b.touchRequest(r.ID)
 	b.record(&r, AuditEvent{Type: AuditRequested, Actor: r.CreatedBy, Source: in.Source, Fields: fields,
 		Data: contextData(in.Context)})
+	if r.ScheduledStart != nil {
+		a := &b.audit[len(b.audit)-1]
+		if a.Data == nil {
+			a.Data = map[string]any{}
+		}
+		a.Data["starts_at"] = *r.ScheduledStart
+	}
 	if f.Approval.Timeout > 0 {
 		exp := in.At.Add(f.Approval.Timeout)
 		r.ExpiresAt = &exp

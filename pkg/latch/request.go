@@ -14,6 +14,7 @@ type Status string
 const (
 	StatusPending      Status = "pending"      // waiting for approvers
 	StatusApproved     Status = "approved"     // final for approval-only flows
+	StatusScheduled    Status = "scheduled"    // approved; waits for its scheduled start (Request.ScheduledStart)
 	StatusEscalating   Status = "escalating"   // approved; access is being granted
 	StatusActive       Status = "active"       // access is in place
 	StatusDeescalating Status = "deescalating" // access is being taken away
@@ -25,7 +26,7 @@ const (
 )
 
 // Statuses lists every status, in lifecycle order.
-var Statuses = []Status{StatusPending, StatusApproved, StatusEscalating, StatusActive, StatusDeescalating,
+var Statuses = []Status{StatusPending, StatusApproved, StatusScheduled, StatusEscalating, StatusActive, StatusDeescalating,
 	StatusEnded, StatusDenied, StatusCancelled, StatusExpired, StatusFailed}
 
 // Valid reports whether s is a known status.
@@ -126,6 +127,11 @@ type Request struct {
 	StartsAt  *time.Time `json:"starts_at,omitempty"` // when access was in place
 	EndsAt    *time.Time `json:"ends_at,omitempty"`   // when access is (or was) due to end
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// ScheduledStart is when the requester asked the access to start
+	// (starts_at on the API): once approved, the request waits in
+	// scheduled until then, and its lease's end counts from it. Nil: at
+	// once, on approval.
+	ScheduledStart *time.Time `json:"scheduled_start,omitempty"`
 	// Forwarded is how many steps of the flow's forwarding chain the
 	// request has reached; ForwardAt is when the next one falls due (nil
 	// when there is none, or the request is decided).
@@ -182,11 +188,14 @@ const (
 	// CmdForward: step Step of the flow's forwarding chain may have come
 	// (a timer), or the previous step could not be delivered (Failure set).
 	CmdForward CommandKind = "forward"
+	// CmdStart: a scheduled request's start may have come (a timer): it is
+	// escalated, its lease's end counted from its ScheduledStart.
+	CmdStart CommandKind = "start"
 )
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove, CmdStart}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).
@@ -240,6 +249,13 @@ func ForwardCommand(requestID string, step int, at time.Time) Command {
 		Step: step, At: at, Source: SourceSchedule}
 }
 
+// StartCommand is the command that starts a scheduled request at at (its
+// ScheduledStart). Its id is stable, so a timer, a re-arm and a sweep
+// sending it all act once.
+func StartCommand(requestID string, at time.Time) Command {
+	return Command{ID: "start/" + requestID, Kind: CmdStart, RequestID: requestID, At: at, Source: SourceSchedule}
+}
+
 // ErrUndeliverable is returned (wrapped) by a Notifier for the forwarded
 // event when no destination of the step just reached could be sent the
 // request for good (an unknown channel, nobody Slack knows): the request
@@ -279,6 +295,9 @@ const (
 	// AuditReleased: the requester ended their own access early ("I'm
 	// done"); the grant behaves as on a revoke.
 	AuditReleased AuditType = "released"
+	// AuditScheduled: an approved request waits for its scheduled start
+	// (Data: starts_at); it is escalated then.
+	AuditScheduled AuditType = "scheduled"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"
@@ -330,6 +349,7 @@ const (
 	EffectForward    EffectKind = "forward"    // send CmdForward Step for RequestID at At
 	EffectNotify     EffectKind = "notify"     // tell people (Slack) that Event happened to RequestID
 	EffectHook       EffectKind = "hook"       // call the flow's hook at point Hook for RequestID
+	EffectStart      EffectKind = "start"      // send CmdStart for RequestID at At
 )
 
 // Effect is an entry of the outbox. ID is deterministic (the command's ID and

@@ -113,6 +113,15 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			n.Status = StatusApproved
 			return out, nil
 		}
+		if r.ScheduledStart != nil && cmd.At.Before(*r.ScheduledStart) {
+			// Approved ahead of its start: it waits, and is escalated then
+			// (CmdStart). Approved after it, it is escalated now.
+			n.Status = StatusScheduled
+			audit(AuditScheduled, map[string]any{"starts_at": *r.ScheduledStart})
+			notify(AuditScheduled)
+			out.Effects = append(out.Effects, Effect{Kind: EffectStart, At: *r.ScheduledStart})
+			return out, nil
+		}
 		n.Status = StatusEscalating
 		out.Grant = GrantJoin
 		return out, nil
@@ -135,8 +144,12 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		return out, nil
 
 	case CmdCancel:
-		if err := wantStatus(&r, "cancel", StatusPending); err != nil {
-			return Outcome{}, err
+		// A scheduled request may be cancelled until it starts: it holds no
+		// grant yet, so the target is never asked.
+		if r.Status != StatusScheduled {
+			if err := wantStatus(&r, "cancel", StatusPending); err != nil {
+				return Outcome{}, err
+			}
 		}
 		if err := CanCancel(&r, env.Actor); err != nil {
 			return Outcome{}, err
@@ -222,6 +235,14 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			n.ForwardAt = &next
 			out.Effects = append(out.Effects, Effect{Kind: EffectForward, At: next, Step: cmd.Step + 1})
 		}
+		return out, nil
+
+	case CmdStart:
+		if r.Status != StatusScheduled || r.ScheduledStart == nil || cmd.At.Before(*r.ScheduledStart) {
+			return noop()
+		}
+		n.Status = StatusEscalating
+		out.Grant = GrantJoin
 		return out, nil
 
 	case CmdRevoke:

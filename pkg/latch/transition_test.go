@@ -19,6 +19,8 @@ func requestIn(tb testing.TB, s latch.Status) latch.Request {
 		return pending("r1")
 	case latch.StatusApproved:
 		return req("r1", status(s), noExpiry, approvedBy(decision(bob, at(time.Minute))), seq(2))
+	case latch.StatusScheduled:
+		return scheduledReq("r1", at(2*time.Hour))
 	case latch.StatusEscalating:
 		return escalating("r1", "g1")
 	case latch.StatusActive:
@@ -70,6 +72,7 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 		env.Flow = testFlow(autoApproveOnCall)
 		env.OnCall = latch.OnCall{Requester: true}
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
+	case latch.CmdStart: // a timer, after the scheduled start (at(2h))
 	default:
 		tb.Fatalf("no standard command for kind %q", k)
 	}
@@ -97,7 +100,10 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 	latch.CmdDeny: {latch.StatusPending: {latch.StatusDenied, latch.GrantNone,
 		[]latch.AuditType{latch.AuditDenied}, []string{"notify:denied", "hook:on_deny"}}},
 	latch.CmdCancel: {latch.StatusPending: {latch.StatusCancelled, latch.GrantNone,
-		[]latch.AuditType{latch.AuditCancelled}, []string{"notify:cancelled"}}},
+		[]latch.AuditType{latch.AuditCancelled}, []string{"notify:cancelled"}},
+		// A scheduled request holds no grant: cancelling it asks nothing of one.
+		latch.StatusScheduled: {latch.StatusCancelled, latch.GrantNone,
+			[]latch.AuditType{latch.AuditCancelled}, []string{"notify:cancelled"}}},
 	// The standard revoke is the requester's own: "I'm done", released.
 	latch.CmdRevoke: {latch.StatusActive: {latch.StatusDeescalating, latch.GrantLeave,
 		[]latch.AuditType{latch.AuditReleased}, nil}},
@@ -128,6 +134,9 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 	// The flow's rule approves a new request as the flow itself.
 	latch.CmdAutoApprove: {latch.StatusPending: {latch.StatusEscalating, latch.GrantJoin,
 		[]latch.AuditType{latch.AuditApproved}, []string{"notify:approved", "hook:on_approve"}}},
+	// A scheduled request's start has come: it takes its lease (the
+	// grant's escalation records the escalated event).
+	latch.CmdStart: {latch.StatusScheduled: {latch.StatusEscalating, latch.GrantJoin, nil, nil}},
 }
 
 // fromPeople are the commands a person gives.
@@ -191,6 +200,9 @@ func TestApplyEveryStatusAndCommand(t *testing.T) {
 					var wantStatus latch.Status
 					for ws := range lifecycle[k] {
 						wantStatus = ws
+					}
+					if _, ok := lifecycle[k][latch.StatusPending]; ok {
+						wantStatus = latch.StatusPending // cancel: named after pending, also allowed when scheduled
 					}
 					wantKindCode(t, err, latch.KindConflict, "not_"+string(wantStatus))
 					var le *latch.Error

@@ -247,8 +247,9 @@ func (r *Runner) setLastErr(grantID string, err error) {
 
 // Rearm restarts, from the store, everything that was under way when the
 // process stopped: grants being escalated or deescalated are tried again,
-// wake-ups are set for active grants (one already due fires at once), and
-// pending requests get their expiry and forwarding timers.
+// wake-ups are set for active grants (one already due fires at once),
+// pending requests get their expiry and forwarding timers, and scheduled
+// requests their start.
 func (r *Runner) Rearm(ctx context.Context) error {
 	grants, err := r.c.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
 	if err != nil {
@@ -280,7 +281,20 @@ func (r *Runner) Rearm(ctx context.Context) error {
 			r.c.Timers.Set(cmd.ID, *p.ForwardAt, cmd)
 		}
 	}
-	r.c.Log.Info("runtime re-armed from the store", "grants", len(grants), "pending_requests", len(pending))
+	// Scheduled requests wait for their start the same way: the start is
+	// stored with the request, and one already past fires at once.
+	scheduled, err := r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusScheduled, Limit: 100000})
+	if err != nil {
+		return fmt.Errorf("rearm: list scheduled requests: %w", err)
+	}
+	for _, p := range scheduled {
+		if p.ScheduledStart != nil {
+			cmd := latch.StartCommand(p.ID, *p.ScheduledStart)
+			r.c.Timers.Set(cmd.ID, *p.ScheduledStart, cmd)
+		}
+	}
+	r.c.Log.Info("runtime re-armed from the store", "grants", len(grants), "pending_requests", len(pending),
+		"scheduled_requests", len(scheduled))
 	return nil
 }
 

@@ -145,6 +145,9 @@ func (m *Metrics) apply(e latch.AuditEvent) {
 	switch e.Type {
 	case latch.AuditApproved, latch.AuditRetried:
 		t.approved = e.At
+	case latch.AuditScheduled:
+		// Escalation is asked for at the scheduled start, not at approval.
+		t.approved = timeOf(e.Data["starts_at"])
 	case latch.AuditEscalated:
 		if !t.approved.IsZero() {
 			m.escalation.WithLabelValues(e.Flow).Observe(nonNegative(e.At.Sub(t.approved)))

@@ -51,6 +51,12 @@ func TestFiguresFromTheFeed(t *testing.T) {
 	ev("req_b", latch.AuditEscalated, 2*time.Second, map[string]any{"ends_at": t0.Add(time.Hour)})
 	ev("req_b", latch.AuditRevoked, 10*time.Second, nil)
 	ev("req_b", latch.AuditDeescalated, 11*time.Second, nil)
+	// req_c: approved at +1m for a start at +30m (as read back: text),
+	// escalated 4s after the start: its latency counts from the start.
+	ev("req_c", latch.AuditRequested, 0, nil)
+	ev("req_c", latch.AuditApproved, time.Minute, nil)
+	ev("req_c", latch.AuditScheduled, time.Minute, map[string]any{"starts_at": t0.Add(30 * time.Minute).Format(time.RFC3339Nano)})
+	ev("req_c", latch.AuditEscalated, 30*time.Minute+4*time.Second, map[string]any{"ends_at": t0.Add(90 * time.Minute)})
 	// An admin's change counts for nothing here.
 	feed.add(latch.AuditEvent{Type: latch.AuditDomainAdded, At: t0})
 
@@ -94,8 +100,8 @@ func TestFiguresFromTheFeed(t *testing.T) {
 	for key, want := range map[string]float64{
 		"latch_grants_active,flow=db":                    2,
 		"latch_revokes_overdue":                          1,
-		"latch_escalation_latency_seconds,flow=db,count": 2,
-		"latch_escalation_latency_seconds,flow=db,sum":   3,
+		"latch_escalation_latency_seconds,flow=db,count": 3,
+		"latch_escalation_latency_seconds,flow=db,sum":   7, // 2s, 1s, and 4s after req_c's start
 		"latch_revoke_latency_seconds,flow=db,count":     2,
 		"latch_revoke_latency_seconds,flow=db,sum":       4, // 1s after the early revoke, 3s after the end
 	} {

@@ -12,9 +12,10 @@ import (
 )
 
 // Expiries is the Scheduler of the AWS runtime. The only commands Latch
-// schedules are the expiries of pending requests and the steps of their
-// forwarding chains, and both times are stored with the request
-// (Request.ExpiresAt, Request.ForwardAt): so the store is the schedule, and
+// schedules are the expiries of pending requests, the steps of their
+// forwarding chains and the starts of scheduled requests, and their times
+// are stored with the request (Request.ExpiresAt, Request.ForwardAt,
+// Request.ScheduledStart): so the store is the schedule, and
 // a sweep run every minute (the scheduled function) is the timer. At checks
 // that it is asked for an expiry or a forward and records nothing more;
 // Sweep sends the expiry of every pending request whose deadline has
@@ -33,7 +34,7 @@ var _ latch.Scheduler = (*Expiries)(nil)
 // At accepts the expiry of a pending request; the sweep will send it. Any
 // other command is an error: this scheduler has no place to keep it.
 func (e *Expiries) At(_ context.Context, _ time.Time, cmd latch.Command) error {
-	if (cmd.Kind != latch.CmdExpire && cmd.Kind != latch.CmdForward) || cmd.RequestID == "" {
+	if (cmd.Kind != latch.CmdExpire && cmd.Kind != latch.CmdForward && cmd.Kind != latch.CmdStart) || cmd.RequestID == "" {
 		return fmt.Errorf("reconcile: the sweeping scheduler only expires and forwards requests, not %s", cmd.Kind)
 	}
 	return nil
@@ -67,6 +68,30 @@ func (e *Expiries) Sweep(ctx context.Context) (int, error) {
 		}
 		if err := e.Queue.Publish(ctx, engine.ExpireCommand(r.ID, now)); err != nil {
 			errs = append(errs, fmt.Errorf("request %s: send expire: %w", r.ID, err))
+			continue
+		}
+		sent++
+	}
+	n, err := e.sweepStarts(ctx, now)
+	return sent + n, errors.Join(append(errs, err)...)
+}
+
+// sweepStarts sends the start of every scheduled request whose start has
+// come (Request.ScheduledStart): the start of a scheduled request is kept
+// with it too, and a start already handled changes nothing.
+func (e *Expiries) sweepStarts(ctx context.Context, now time.Time) (int, error) {
+	scheduled, err := e.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusScheduled, Limit: 100000})
+	if err != nil {
+		return 0, fmt.Errorf("list scheduled requests: %w", err)
+	}
+	sent := 0
+	var errs []error
+	for _, r := range scheduled {
+		if r.ScheduledStart == nil || now.Before(*r.ScheduledStart) {
+			continue
+		}
+		if err := e.Queue.Publish(ctx, latch.StartCommand(r.ID, now)); err != nil {
+			errs = append(errs, fmt.Errorf("request %s: send start: %w", r.ID, err))
 			continue
 		}
 		sent++

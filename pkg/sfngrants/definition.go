@@ -115,8 +115,13 @@ type Input struct {
 	// invoke: the escalator of the grant's strategy.
 	Escalator string `json:"escalator"`
 	// Start is StartEscalate for a grant's execution, StartRevoke for an
-	// execution that only revokes (after the grant's own execution ended).
+	// execution that only revokes (after the grant's own execution ended),
+	// StartSchedule for one that waits for a scheduled request's start.
 	Start string `json:"start"`
+	// RequestID and StartsAt (RFC 3339) are set for StartSchedule, and
+	// GrantID and Escalator are not.
+	RequestID string `json:"request_id,omitempty"`
+	StartsAt  string `json:"starts_at,omitempty"`
 }
 
 // Where an execution starts.
@@ -157,6 +162,8 @@ const (
 	StateRevokeLost           = "RevokeLost"
 	StateSendToDeadLetter     = "SendToDeadLetter"
 	StateDone                 = "Done"
+	StateWaitForStart         = "WaitForStart" // StartSchedule: until Input.StartsAt
+	StateSendStart            = "SendStart"    // StartSchedule: send the request's start command
 	StateFailed               = "Failed"
 )
 
@@ -338,9 +345,20 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		deadParams["MessageDeduplicationId.$"] = "$$.Execution.Name"
 	}
 
+	// A scheduled start only sends the request's start command (the engine
+	// judges it): retried as long as a report; a start lost for good fails
+	// the execution (alarms), and the expiry sweep sends it all the same.
+	sendStart := map[string]any{"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+		"Parameters": map[string]any{"FunctionName": r.GrantTaskFunction,
+			"Payload": map[string]any{"action": ActionStart, "request_id.$": "$.request_id"}},
+		"ResultPath": nil, "Retry": []any{retry([]string{"States.ALL"}, long)},
+		"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": nil, "Next": StateFailed}},
+		"Next":  StateDone}
+
 	states := map[string]any{
 		StateStart: map[string]any{"Type": "Choice",
-			"Choices": []any{map[string]any{"Variable": "$.start", "StringEquals": StartRevoke, "Next": StateRevoke}},
+			"Choices": []any{map[string]any{"Variable": "$.start", "StringEquals": StartRevoke, "Next": StateRevoke},
+				map[string]any{"Variable": "$.start", "StringEquals": StartSchedule, "Next": StateWaitForStart}},
 			"Default": StateEscalate},
 		StateEscalate:             escalate,
 		StateEscalateWait:         map[string]any{"Type": "Wait", "Seconds": initial, "Next": StateEscalateAgain},
@@ -376,7 +394,9 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 			"Catch":      []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": nil, "Next": StateFailed}},
 			"Next":       StateFailed,
 		},
-		StateDone: map[string]any{"Type": "Succeed"},
+		StateWaitForStart: map[string]any{"Type": "Wait", "TimestampPath": "$.starts_at", "Next": StateSendStart},
+		StateSendStart:    sendStart,
+		StateDone:         map[string]any{"Type": "Succeed"},
 		StateFailed: map[string]any{"Type": "Fail", "Error": FailedError,
 			"Cause": "The grant's lifecycle failed for good; its dead letter names the grant, the stage and the error."},
 	}

@@ -13,7 +13,8 @@
 //	   │                     Hold times out ─► Due ─► Hold ─┤
 //	   │                     Answer: hold ─► Hold ──────────┘
 //	   │                             end ──► Done
-//	   └─(start: revoke)──── deescalate ─► Revoke ─► Done
+//	   ├─(start: revoke)──── deescalate ─► Revoke ─► Done
+//	   └─(start: schedule)── WaitForStart ─► SendStart ─► Done   (a scheduled request's start; see StartSchedule)
 //	Revoke (every error retried, ≤ 30 s apart, for an hour) ─► Done
 //	   └─► RevokeSlow (every 5 minutes, to RevokeFor: a day) ─► Done
 //	         └─► DeescalationFailed ─► RevokeLost ─► SendToDeadLetter ─► Failed

@@ -54,6 +54,7 @@ func testFlow() *latch.Flow {
 		Label:                "Production access",
 		AllowRevoke:          true,
 		ScheduleDeescalation: true,
+		AllowScheduledStart:  true,
 		Fields: []latch.Field{
 			{Name: "reason", Type: latch.FieldString, Required: true},
 			{Name: latch.FieldNameDuration, Type: latch.FieldDuration, Default: int64(3600)},
@@ -197,7 +198,8 @@ func newRig(t *testing.T) *rig {
 		return latch.RoleMember, nil
 	}}
 	rt.eng, err = engine.New(engine.Config{Store: store, Flows: flows, Clock: rt.clock, Users: users,
-		Runner: rt.runner, Scheduler: noScheduler{}, Log: slog.New(slog.DiscardHandler)})
+		Runner: rt.runner, Scheduler: &sfngrants.Starts{SFN: client, StateMachineARN: testStateMachineARN, Next: noScheduler{}},
+		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,8 @@ type TaskInput struct {
 	// otherwise than by a refusal: the target may hold access whatever the
 	// last attempt answered.
 	MaybeHeld bool `json:"maybe_held,omitempty"`
+	// RequestID is set for ActionStart (and GrantID is not).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // StatesError is an error as a Catch hands it on: its name and cause. For a
@@ -215,6 +217,9 @@ func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput,
 			out, err = TaskOutput{}, &TaskError{Code: "panic", Message: fmt.Sprintf("task %s of grant %s panicked: %v", in.Action, in.GrantID, p)}
 		}
 	}()
+	if in.Action == ActionStart {
+		return h.start(ctx, in)
+	}
 	if in.GrantID == "" {
 		return TaskOutput{}, &PermanentError{Code: "invalid_task", Message: "the task names no grant"}
 	}

@@ -17,7 +17,7 @@ import (
 const maxHomeRequests = 14
 
 // openStatuses are the statuses of a request still under way.
-var openStatuses = []latch.Status{latch.StatusPending, latch.StatusApproved, latch.StatusEscalating, latch.StatusActive, latch.StatusDeescalating}
+var openStatuses = []latch.Status{latch.StatusPending, latch.StatusApproved, latch.StatusScheduled, latch.StatusEscalating, latch.StatusActive, latch.StatusDeescalating}
 
 // publishHome sets the App Home tab of the Slack user userID of team: their
 // requests under way and active access (with Revoke where the flow allows

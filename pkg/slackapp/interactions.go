@@ -106,7 +106,11 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 	create := engine.CreateInput{Flow: f.Name, UserEmail: email, Source: latch.SourceSlack, Fields: formValues(f, &in.View.State),
 		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}},
 		ID:      submissionID(key)}
+	create.StartsAt = formStart(f, &in.View.State)
 	if _, err := a.Engine.Prepare(ctx, create); err != nil {
+		if answer, ok := startError(err); ok {
+			return answer
+		}
 		if latch.ErrorKindOf(err) == latch.KindInternal || latch.ErrorCodeOf(err) == latch.CodeRuleError {
 			return formError(in.View, a.explain(ctx, err))
 		}

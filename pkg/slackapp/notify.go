@@ -509,9 +509,18 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		if r.ExpiresAt != nil {
 			s += "\nExpires " + slackDate(*r.ExpiresAt) + " if nobody decides."
 		}
+		if r.ScheduledStart != nil {
+			s += "\n:calendar: Asks for access from " + slackDate(*r.ScheduledStart) + "."
+		}
 		return s
 	case latch.StatusApproved:
 		return ":white_check_mark: *Approved* by " + approvedBy()
+	case latch.StatusScheduled:
+		s := ":calendar: *Scheduled*"
+		if r.ScheduledStart != nil {
+			s += ": access starts " + slackDate(*r.ScheduledStart)
+		}
+		return s + "\nApproved by " + approvedBy()
 	case latch.StatusEscalating:
 		return ":white_check_mark: *Approved* by " + approvedBy() + "\n:gear: Granting access…"
 	case latch.StatusActive:
@@ -574,7 +583,9 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 	switch event {
 	case latch.AuditApproved:
 		text = fmt.Sprintf(":white_check_mark: Your request for %s was approved by %s.", what, a.approvers(ctx, r, false))
-		if f.Strategy != nil {
+		if r.Status == latch.StatusScheduled && r.ScheduledStart != nil {
+			text += " Access starts " + slackDate(*r.ScheduledStart) + "."
+		} else if f.Strategy != nil {
 			text += " Granting access now."
 		}
 	case latch.AuditDenied:

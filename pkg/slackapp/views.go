@@ -194,6 +194,9 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 		}
 		blocks = append(blocks, fieldInput(fl))
 	}
+	if f.AllowScheduledStart && f.Strategy != nil {
+		blocks = append(blocks, startInput())
+	}
 	md, _ := json.Marshal(meta)
 	v := modal(callbackRequest, "Request access", blocks)
 	v.Submit = plain("Request", maxTitle)

@@ -40,6 +40,7 @@ func CreateInput(c events.Create) engine.CreateInput {
 		Source:    c.Source,
 		Fields:    c.Fields,
 		Context:   c.Context,
+		StartsAt:  c.StartsAt,
 	}
 }
 
@@ -54,5 +55,6 @@ func CreateOf(in engine.CreateInput) events.Create {
 		Source:    in.Source,
 		Fields:    in.Fields,
 		Context:   in.Context,
+		StartsAt:  in.StartsAt,
 	}
 }

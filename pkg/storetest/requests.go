@@ -35,7 +35,8 @@ func testRequests(t *testing.T, newStore func(t *testing.T) latch.Store) {
 			t.Errorf("GetRequest (-want +got):\n%s", diff)
 		}
 		for name, tm := range map[string]time.Time{"CreatedAt": got.CreatedAt, "UpdatedAt": got.UpdatedAt,
-			"StartsAt": deref(got.StartsAt), "Approvals[0].At": got.Approvals[0].At} {
+			"StartsAt": deref(got.StartsAt), "Approvals[0].At": got.Approvals[0].At,
+			"ScheduledStart": deref(got.ScheduledStart)} {
 			if tm.Location() != time.UTC {
 				t.Errorf("%s = %v is in %v, want UTC", name, tm, tm.Location())
 			}
@@ -208,6 +209,8 @@ func fullRequest() latch.Request {
 		CreatedAt: local(0),
 		UpdatedAt: local(4),
 		EventSeq:  7,
+		// A request created with a scheduled start (latch.CheckStart).
+		ScheduledStart: ptr(local(2)),
 	}
 }
 

@@ -77,7 +77,8 @@ func (p *Parts) EdgeEngine() (*engine.Engine, error) {
 }
 
 // Core is the engine of the functions that change request state (approvals,
-// reconciler): grants run on Step Functions, expiries are swept from the
+// reconciler): grants run on Step Functions, and so do scheduled starts
+// (sfngrants.Starts); expiries (and late starts) are swept from the
 // store (Expiries.Sweep needs LATCH_EVENTS_QUEUE_URL), people are told in
 // Slack when a bot token is configured, and flows' hooks are called.
 type Core struct {
@@ -129,7 +130,7 @@ func (p *Parts) Core(ctx context.Context) (*Core, error) {
 		c.Expiries.Queue = p.Queue
 	}
 	cfg := engine.Config{Store: p.Store, Flows: p.Flows, Users: p.Users, Log: env.Log, Runner: runner,
-		Scheduler: c.Expiries, Hooks: hooks.New(lookup, nil), OnCall: (&oncall.Sources{LookupEnv: lookup}).For}
+		Scheduler: &sfngrants.Starts{SFN: env.SFN(), StateMachineARN: machine, Next: c.Expiries}, Hooks: hooks.New(lookup, nil), OnCall: (&oncall.Sources{LookupEnv: lookup}).For}
 	if c.Slack = p.Slack(false); c.Slack != nil {
 		cfg.Notifier = c.Slack
 	}
