@@ -131,11 +131,26 @@ type Request struct {
 	// when there is none, or the request is decided).
 	Forwarded int        `json:"forwarded,omitempty"`
 	ForwardAt *time.Time `json:"forward_at,omitempty"`
+	// Extension is more time the requester asked for on the active grant,
+	// waiting for the flow's approvers (nil when none is pending). Once
+	// granted, Duration and EndsAt include it.
+	Extension *PendingExtension `json:"extension,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Version   int64     `json:"version"`   // bumped by the store on every write
 	EventSeq  int64     `json:"event_seq"` // the Seq of its latest audit event
+}
+
+// PendingExtension is an extension waiting for approvers: how much time it
+// adds, who asked (the requester, or a bot on their behalf), why and when,
+// and the approvals it has so far.
+type PendingExtension struct {
+	Duration  int64      `json:"duration_seconds"`
+	Reason    string     `json:"reason,omitempty"`
+	By        Actor      `json:"by"`
+	At        time.Time  `json:"at"`
+	Approvals []Decision `json:"approvals,omitempty"`
 }
 
 // GrantDuration is the request's grant length.
@@ -182,11 +197,15 @@ const (
 	// CmdForward: step Step of the flow's forwarding chain may have come
 	// (a timer), or the previous step could not be delivered (Failure set).
 	CmdForward CommandKind = "forward"
+	// CmdExtend: the requester asks for Duration more seconds on the
+	// active grant. Approve and deny of an active request decide its
+	// pending extension.
+	CmdExtend CommandKind = "extend"
 )
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove, CmdExtend}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).
@@ -230,6 +249,8 @@ type Command struct {
 	Hook string `json:"hook,omitempty"`
 	// Step is, on CmdForward, the step of the forwarding chain (from 1).
 	Step int `json:"step,omitempty"`
+	// Duration is, on CmdExtend, the time asked for, in seconds.
+	Duration int64 `json:"duration_seconds,omitempty"`
 }
 
 // ForwardCommand is the command that forwards a pending request to step
@@ -279,6 +300,16 @@ const (
 	// AuditReleased: the requester ended their own access early ("I'm
 	// done"); the grant behaves as on a revoke.
 	AuditReleased AuditType = "released"
+	// AuditExtensionRequested: the requester asked for more time on the
+	// active grant; approvers decide (Data: added_seconds, ends_at).
+	AuditExtensionRequested AuditType = "extension_requested"
+	// AuditExtended: the grant's end moved later (Data: old_ends_at,
+	// new_ends_at, added_seconds, approved_by: the approvers' emails, or
+	// "auto_within" when the flow granted it at once).
+	AuditExtended AuditType = "extended"
+	// AuditExtensionDenied: an approver refused the pending extension; the
+	// end stays (Data: added_seconds).
+	AuditExtensionDenied AuditType = "extension_denied"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"
@@ -330,6 +361,10 @@ const (
 	EffectForward    EffectKind = "forward"    // send CmdForward Step for RequestID at At
 	EffectNotify     EffectKind = "notify"     // tell people (Slack) that Event happened to RequestID
 	EffectHook       EffectKind = "hook"       // call the flow's hook at point Hook for RequestID
+	// EffectRegrant: GrantID's end moved later while it is in place (an
+	// extension, a second lease): targets told the end (GrantEndFollower)
+	// are sent the grant again with the new end.
+	EffectRegrant EffectKind = "regrant"
 )
 
 // Effect is an entry of the outbox. ID is deterministic (the command's ID and

@@ -10,6 +10,7 @@ import (
 func (r Request) UTC() Request {
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.StartsAt, r.EndsAt, r.ExpiresAt = utcPtr(r.StartsAt), utcPtr(r.EndsAt), utcPtr(r.ExpiresAt)
+	r.Extension = r.Extension.utc()
 	if r.Approvals != nil {
 		r.Approvals = slices.Clone(r.Approvals)
 		for i := range r.Approvals {
