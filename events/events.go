@@ -83,6 +83,9 @@ const (
 	TypeOverdue            = Type(latch.CmdOverdue)
 	TypeForward            = Type(latch.CmdForward)
 	TypeAutoApprove        = Type(latch.CmdAutoApprove)
+	// TypeExtend: the requester asks for duration_seconds more on the
+	// active grant (added to version 1 before the first release).
+	TypeExtend = Type(latch.CmdExtend)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -92,7 +95,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask, TypeExtend}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -133,6 +136,7 @@ type Failure struct {
 //	expire                                 request_id; grant_id, actor, reason, source allowed
 //	forward                                request_id, step (from 1); failure (the step before was undeliverable), source allowed
 //	auto_approve                           request_id; source allowed
+//	extend                                 request_id, actor.email, duration_seconds (positive); grant_id, reason, source allowed
 //	escalated                              grant_id; identity, output, held_before, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
@@ -169,13 +173,15 @@ type Message struct {
 	// (latch.Command.HeldBefore).
 	HeldBefore *bool `json:"held_before,omitempty"`
 	Step       int   `json:"step,omitempty"`
+	// Duration is, on extend, the time asked for, in seconds.
+	Duration int64 `json:"duration_seconds,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
 		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before",
-		"step"}
+		"step", "duration_seconds"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -196,6 +202,7 @@ func FromCommand(cmd latch.Command) Message {
 		Verified:  cmd.Verified,
 		Output:    cmd.Output,
 		Step:      cmd.Step,
+		Duration:  cmd.Duration,
 	}
 	m.HeldBefore = cmd.HeldBefore
 	if !cmd.Actor.IsSystem() {
@@ -298,6 +305,7 @@ func (m Message) Command() (latch.Command, error) {
 		Verified:  m.Verified,
 		Output:    m.Output,
 		Step:      m.Step,
+		Duration:  m.Duration,
 	}
 	cmd.HeldBefore = m.HeldBefore
 	if m.Actor != nil {
@@ -338,6 +346,7 @@ type rule struct {
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
 	step                                                   need
+	duration                                               need // duration_seconds
 	stage                                                  string
 }
 
@@ -358,6 +367,7 @@ var rules = map[Type]rule{
 	TypeAutoApprove:        {request: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
+	TypeExtend:             {request: required, grant: allowed, actor: required, reason: allowed, source: allowed, duration: required},
 }
 
 var (
@@ -436,6 +446,10 @@ func (m Message) Validate() error {
 	check("output", r.identity, m.Output != nil)
 	check("held_before", max(r.identity, r.verified), m.HeldBefore != nil)
 	check("step", r.step, m.Step != 0)
+	check("duration_seconds", r.duration, m.Duration != 0)
+	if m.Duration < 0 {
+		bad("duration_seconds must be positive")
+	}
 	if m.Step < 0 {
 		bad("step must be at least 1")
 	}
