@@ -1,6 +1,7 @@
 package latch
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -175,4 +176,29 @@ func (x *PendingExtension) utc() *PendingExtension {
 		}
 	}
 	return &c
+}
+
+// Regranter is an optional ability of a GrantRunner: sending an active
+// grant to its target again because its end moved later (EffectRegrant).
+// It returns once the work is started; a grant no longer active needs
+// nothing. Both runtimes' runners have it.
+type Regranter interface {
+	Regrant(ctx context.Context, grantID string) error
+}
+
+// EndFollower is an optional ability of an Escalator whose target is told
+// the grant's end (GrantSpec.EndsAt) and may act on it (a webhook, a
+// customer's Lambda): when the end of a grant in place moves later (an
+// extension, a second request's lease), Grant is called again for the same
+// grant id with the later end. Grant must treat the repeat as idempotent.
+// Escalators without it (IAM groups, Okta groups, ...) are not called:
+// Latch itself revokes their access at the new end.
+type EndFollower interface {
+	FollowsEnd() bool
+}
+
+// FollowsEnd reports whether esc is an EndFollower that wants a moved end.
+func FollowsEnd(esc Escalator) bool {
+	f, ok := esc.(EndFollower)
+	return ok && f.FollowsEnd()
 }
