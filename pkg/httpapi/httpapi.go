@@ -99,6 +99,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/requests/{id}/wait", s.scoped(tokens.ScopeRead, s.waitRequest))
 	mux.Handle("GET /v1/audit", s.scoped(tokens.ScopeRead, s.listAudit))
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
+	mux.Handle("POST /v1/requests/{id}/extend", s.authed(s.extend))
 	s.adminRoutes(mux)
 	s.tokenRoutes(mux)
 	if s.Backup != nil {
