@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -42,19 +41,7 @@ func (s *Server) extend(w http.ResponseWriter, r *http.Request, p Principal) err
 	}
 	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: latch.CmdExtend, RequestID: r.PathValue("id"),
 		Actor: actor, Reason: body.Reason, Duration: secs, Source: latch.SourceAPI, At: s.Clock.Now()}
-	ctx := context.WithoutCancel(r.Context())
-	if err := s.Engine.Check(ctx, cmd); err != nil {
-		return err
-	}
-	if err := s.Queue.Publish(ctx, cmd); err != nil {
-		return err
-	}
-	req, err := s.Store.GetRequest(ctx, cmd.RequestID)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, req)
-	return nil
+	return s.send(w, r, cmd)
 }
 
 // durationSeconds reads an extension's duration: a string such as "1h" or

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 	"github.com/latchhq/latch/pkg/tokens"
 )
 
-// extendFlows: "db" lets the requester extend up to 8 hours in all, an
+// extendFlow: "db" lets the requester extend up to 8 hours in all, an
 // hour or less at once and more with the lead's approval; "fixed" has no
 // extension policy.
 const extendFlow = `name: db
@@ -38,18 +39,8 @@ extension:
   auto_within: 1h
 `
 
-const fixedFlow = `name: fixed
-fields:
-  - {name: service, type: string, required: true}
-approval:
-  approvers: [lead@example.com]
-strategy:
-  type: webhook
-  url: https://hooks.example.com/latch
-  secret_env: LATCH_TEST_WEBHOOK_SECRET
-  targets:
-    - {id: db, label: Database}
-`
+// fixedFlow is extendFlow without its extension policy.
+var fixedFlow = strings.Replace(extendFlow[:strings.Index(extendFlow, "extension:")], "name: db", "name: fixed", 1)
 
 // endsFake is a fake escalator whose target is told the grant's end: it
 // records the end of every grant call.
@@ -79,9 +70,18 @@ func (f *endsFake) grants() []time.Time {
 // fixed flows and the fake escalator.
 func extendAPI(t *testing.T) (*authzAPI, *endsFake) {
 	t.Helper()
+	esc := &endsFake{}
+	return localAPI(t, esc, map[string]string{"db.yaml": extendFlow, "fixed.yaml": fixedFlow}), esc
+}
+
+// localAPI is the API of latch server with the local runtime (queue,
+// timers, runner) behind it, over a store of its own, with the flows (file
+// name → YAML) and esc as every flow's escalator.
+func localAPI(t *testing.T, esc latch.Escalator, flowFiles map[string]string) *authzAPI {
+	t.Helper()
 	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
 	var fs []*latch.Flow
-	for name, src := range map[string]string{"db.yaml": extendFlow, "fixed.yaml": fixedFlow} {
+	for name, src := range flowFiles {
 		f, err := flows.Parse(name, []byte(src), flows.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,6 @@ func extendAPI(t *testing.T) (*authzAPI, *endsFake) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	esc := &endsFake{}
 	ctx, cancel := context.WithCancel(context.Background())
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
@@ -102,9 +101,6 @@ func extendAPI(t *testing.T) (*authzAPI, *endsFake) {
 		Escalator: func(*latch.Flow) (latch.Escalator, error) { return esc, nil }})
 	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
 	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	if err := store.PutDomain(ctx, latch.Domain{Name: "example.com"}); err != nil {
-		t.Fatal(err)
-	}
 	users := &engine.Users{Store: store, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
 	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers, Users: users}); err != nil {
 		t.Fatal(err)
@@ -114,7 +110,7 @@ func extendAPI(t *testing.T) (*authzAPI, *endsFake) {
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(adminSecret), Service: toks}}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &authzAPI{url: srv.URL, store: store}, esc
+	return &authzAPI{url: srv.URL, store: store}
 }
 
 // activeRequest creates a flow request for alice through the ci bot, has the

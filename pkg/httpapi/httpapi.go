@@ -344,6 +344,12 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error 
 	}
 	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.PathValue("id"),
 		Actor: actor, Reason: body.Reason, Source: latch.SourceAPI, At: s.Clock.Now()}
+	return s.send(w, r, cmd)
+}
+
+// send judges a person's command as the engine will, hands it to the
+// queue, and answers 202 with the request as it then stands.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, cmd latch.Command) error {
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.Engine.Check(ctx, cmd); err != nil {
 		return err
