@@ -4,19 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/latchhq/latch/pkg/boltstore"
 	"github.com/latchhq/latch/pkg/engine"
-	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/httpapi"
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/tokens"
 )
 
@@ -71,40 +67,20 @@ func (f *endsFake) grants() []time.Time {
 func extendAPI(t *testing.T) (*authzAPI, *endsFake) {
 	t.Helper()
 	esc := &endsFake{}
-	return localAPI(t, esc, map[string]string{"db.yaml": extendFlow, "fixed.yaml": fixedFlow}), esc
+	return localAPI(t, esc, extendFlow, fixedFlow), esc
 }
 
 // localAPI is the API of latch server with the local runtime (queue,
-// timers, runner) behind it, over a store of its own, with the flows (file
-// name → YAML) and esc as every flow's escalator.
-func localAPI(t *testing.T, esc latch.Escalator, flowFiles map[string]string) *authzAPI {
+// timers, runner) behind it, over a store of its own, with the flows (YAML)
+// and esc as every flow's escalator.
+func localAPI(t *testing.T, esc latch.Escalator, flowTexts ...string) *authzAPI {
 	t.Helper()
 	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
-	var fs []*latch.Flow
-	for name, src := range flowFiles {
-		f, err := flows.Parse(name, []byte(src), flows.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var eng *engine.Engine
-	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
-	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	flowSet := engine.NewFlowSet(fs)
-	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock,
-		Escalator: func(*latch.Flow) (latch.Escalator, error) { return esc, nil }})
-	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
-	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	users := &engine.Users{Store: store, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
-	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers, Users: users}); err != nil {
-		t.Fatal(err)
-	}
+	var dir *identity.Directory
+	eng, store, queue := newEngineEsc(t, esc, func(st latch.Store) *engine.Users {
+		dir = &identity.Directory{Store: st, Clock: latch.SystemClock}
+		return &engine.Users{Store: st, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
+	}, flowTexts...)
 	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
 	api := &httpapi.Server{Engine: eng, Directory: dir, Store: store, Feed: store, Queue: queue, Tokens: toks,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(adminSecret), Service: toks}}

@@ -57,7 +57,7 @@ func (c *calls) record(s string) {
 // approver acting the same way is refused revoke_not_allowed.
 func TestRequesterReleasesWhereRevokeIsNotAllowed(t *testing.T) {
 	esc := &calls{ch: make(chan string, 10)}
-	a := localAPI(t, esc, map[string]string{"locked.yaml": noRevokeFlow})
+	a := localAPI(t, esc, noRevokeFlow)
 	store := a.store
 
 	all := []string{tokens.ScopeRead, tokens.ScopeWrite, tokens.ScopeApprove}
