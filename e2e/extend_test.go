@@ -124,3 +124,37 @@ func TestExtendMovesTheRevokeAndTellsTheTarget(t *testing.T) {
 		t.Errorf("carol's extended event = %+v, want approved by alice, 3 seconds added", ext)
 	}
 }
+
+// The bug of issue 15: a second request whose lease keeps the grant open
+// longer used to leave the webhook with the first lease's ends_at. Now the
+// webhook is sent escalate again for the same grant with the later end.
+func TestSecondLeaseTellsTheWebhookTheLaterEnd(t *testing.T) {
+	tg := newTarget(t)
+	srv := startServer(t, writeFlows(t, map[string]string{"prod-access.yaml": webhookFlow(tg.srv.URL + "/hook")}), t.TempDir())
+	c := srv.client()
+	ctx := context.Background()
+	var reqs []latch.Request
+	for _, d := range []string{"30m", "2h"} {
+		req, err := c.CreateRequest(ctx, httpapi.CreateBody{Flow: "prod-access", UserEmail: "bob@example.com",
+			Fields: map[string]any{"reason": "deploy", "duration": d}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Act(ctx, req.ID, "approve", httpapi.ActionBody{As: "alice@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, waitStatus(t, c, req.ID, latch.StatusActive, 10*time.Second))
+	}
+	if reqs[0].GrantID != reqs[1].GrantID {
+		t.Fatalf("the requests have grants %s and %s, want one shared", reqs[0].GrantID, reqs[1].GrantID)
+	}
+	first, again := tg.next(10*time.Second), tg.next(10*time.Second)
+	wire := func(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
+	g0, g1 := first.Body["grant"].(map[string]any), again.Body["grant"].(map[string]any)
+	if first.Action != "escalate" || again.Action != "escalate" || g0["id"] != g1["id"] {
+		t.Fatalf("calls %s %v, %s %v; want escalate twice for one grant", first.Action, g0["id"], again.Action, g1["id"])
+	}
+	if g0["ends_at"] != wire(*reqs[0].EndsAt) || g1["ends_at"] != wire(*reqs[1].EndsAt) {
+		t.Errorf("ends_at %v then %v, want %s then %s", g0["ends_at"], g1["ends_at"], wire(*reqs[0].EndsAt), wire(*reqs[1].EndsAt))
+	}
+}
