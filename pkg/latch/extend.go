@@ -163,6 +163,18 @@ func (b *builder) regrantIfLater(g *Grant, before time.Time, hadEnd bool) {
 	}
 }
 
+// regrantJoined asks, when g's escalation is reported, for g to be sent
+// to its target again when a lease that joined while it was escalating
+// ends later than its first: the escalation may have told the target the
+// first lease's end. (A repeat when it told the later end already is
+// idempotent.)
+func (b *builder) regrantJoined(g *Grant) {
+	if len(g.Leases) < 2 || g.Leases[0].EndsAt.IsZero() {
+		return
+	}
+	b.regrantIfLater(g, g.Leases[0].EndsAt, true)
+}
+
 func (x *PendingExtension) utc() *PendingExtension {
 	if x == nil {
 		return nil

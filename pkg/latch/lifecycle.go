@@ -330,6 +330,7 @@ func (b *builder) grantCommand() error {
 		}
 		g.UpdatedAt = now
 		b.touchGrant(g)
+		b.regrantJoined(g)
 		return each(g.Leases, b.cmd, func(l Lease) Env { return Env{Lease: &l, HeldBefore: g.LeftInPlace()} })
 
 	case CmdEscalationFailed:

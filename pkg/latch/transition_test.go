@@ -1396,6 +1396,33 @@ func TestDecideExtendMovesTheLease(t *testing.T) {
 			},
 		},
 		{
+			name: "a lease that joined while escalating ends later: the escalation is sent again",
+			state: latch.State{Flow: testFlow(noHooks),
+				Grant: ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, end),
+					lease("r2", 7200, time.Time{}, at(125*time.Minute))))),
+				Requests: requests(escalating("r1", "g1"), escalating("r2", "g1", durationSecs(7200)))},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdEscalated, GrantID: "g1", At: start},
+			wantLeases: []latch.Lease{lease("r1", 3600, start, end), lease("r2", 7200, start, at(125*time.Minute))},
+			wantEffects: []latch.Effect{
+				{ID: "c1/0", Kind: latch.EffectRegrant, GrantID: "g1", At: at(125 * time.Minute), CreatedAt: start},
+				notify("c1/1", "r1", latch.AuditEscalated, start),
+				notify("c1/2", "r2", latch.AuditEscalated, start),
+				wake("c1/3", "g1", end, start),
+			},
+		},
+		{
+			name: "one lease escalated tells the target nothing more",
+			state: latch.State{Flow: testFlow(noHooks),
+				Grant:    ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, end)))),
+				Requests: requests(escalating("r1", "g1"))},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdEscalated, GrantID: "g1", At: start},
+			wantLeases: []latch.Lease{lease("r1", 3600, start, end)},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r1", latch.AuditEscalated, start),
+				wake("c1/1", "g1", end, start),
+			},
+		},
+		{
 			name: "a second request ending sooner tells the target nothing",
 			state: latch.State{Flow: testFlow(noHooks), Request: ptr(pending("r2", durationSecs(60))),
 				OpenGrant: ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end)))),
