@@ -595,9 +595,8 @@ func TestExtendMovesTheHoldAndTellsTheTarget(t *testing.T) {
 		t.Fatalf("the request ends %v, want %v", got.EndsAt, end2)
 	}
 	rt.holding(ex, holdUntil(end2))
-	if path := rt.sfn.entered(ex); !contains(path, "Hold", "Answer", "Regrant", "Hold") {
-		t.Errorf("path %v, want the Hold answered with Regrant, then a Hold", path)
-	}
+	eventually(t, func() bool { return contains(rt.sfn.entered(ex), "Hold", "Answer", "Regrant", "Hold") },
+		func() string { return fmt.Sprintf("path %v, want the Hold answered with Regrant, then a Hold", rt.sfn.entered(ex)) })
 	grants := rt.esc.specs("grant")
 	if len(grants) != 2 || !grants[0].EndsAt.Equal(end1) || !grants[1].EndsAt.Equal(end2) || grants[1].GrantID != g.ID {
 		t.Fatalf("grant calls %+v, want the grant at %v, then again at %v", grants, end1, end2)
