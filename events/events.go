@@ -84,6 +84,9 @@ const (
 	TypeForward            = Type(latch.CmdForward)
 	TypeAutoApprove        = Type(latch.CmdAutoApprove)
 	TypeStart              = Type(latch.CmdStart)
+	// TypeExtend: the requester asks for duration_seconds more on the
+	// active grant (added to version 1 before the first release).
+	TypeExtend = Type(latch.CmdExtend)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -93,7 +96,7 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask, TypeStart}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask, TypeStart, TypeExtend}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -135,6 +138,7 @@ type Failure struct {
 //	forward                                request_id, step (from 1); failure (the step before was undeliverable), source allowed
 //	auto_approve                           request_id; source allowed
 //	start                                  request_id (a scheduled request's start came); source allowed
+//	extend                                 request_id, actor.email, duration_seconds (positive); grant_id, reason, source allowed
 //	escalated                              grant_id; identity, output, held_before, request_id, actor, reason, source allowed
 //	due                                    grant_id; request_id, actor, reason, source allowed
 //	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
@@ -174,13 +178,15 @@ type Message struct {
 	// StartsAt is, on create, the scheduled start the request asks for
 	// (latch.NewRequest.StartsAt).
 	StartsAt *time.Time `json:"starts_at,omitempty"`
+	// Duration is, on extend, the time asked for, in seconds.
+	Duration int64 `json:"duration_seconds,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
 		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before",
-		"step", "starts_at"}
+		"step", "starts_at", "duration_seconds"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -201,6 +207,7 @@ func FromCommand(cmd latch.Command) Message {
 		Verified:  cmd.Verified,
 		Output:    cmd.Output,
 		Step:      cmd.Step,
+		Duration:  cmd.Duration,
 	}
 	m.HeldBefore = cmd.HeldBefore
 	if !cmd.Actor.IsSystem() {
@@ -307,6 +314,7 @@ func (m Message) Command() (latch.Command, error) {
 		Verified:  m.Verified,
 		Output:    m.Output,
 		Step:      m.Step,
+		Duration:  m.Duration,
 	}
 	cmd.HeldBefore = m.HeldBefore
 	if m.Actor != nil {
@@ -347,6 +355,7 @@ type rule struct {
 	create                                                 need // flow and user_email
 	extra                                                  need // created_by, fields and context
 	step                                                   need
+	duration                                               need // duration_seconds
 	stage                                                  string
 }
 
@@ -368,6 +377,7 @@ var rules = map[Type]rule{
 	TypeStart:              {request: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
+	TypeExtend:             {request: required, grant: allowed, actor: required, reason: allowed, source: allowed, duration: required},
 }
 
 var (
@@ -447,6 +457,10 @@ func (m Message) Validate() error {
 	check("output", r.identity, m.Output != nil)
 	check("held_before", max(r.identity, r.verified), m.HeldBefore != nil)
 	check("step", r.step, m.Step != 0)
+	check("duration_seconds", r.duration, m.Duration != 0)
+	if m.Duration < 0 {
+		bad("duration_seconds must be positive")
+	}
 	if m.Step < 0 {
 		bad("step must be at least 1")
 	}

@@ -72,6 +72,9 @@ var samples = map[events.Type]events.Message{
 		RequestID: requestID, Source: "schedule"},
 	events.TypeGrantTask: {Version: 1, Type: events.TypeGrantTask, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K0/2", At: at,
 		GrantID: grantID, Action: events.ActionEscalate},
+	events.TypeExtend: {Version: 1, Type: events.TypeExtend, ID: "cmd_01JDQ4F2B2C3D4E5F6G7H8J9K1", At: at.Add(45 * time.Minute),
+		RequestID: requestID, Actor: &events.Actor{Email: "ada@example.com"}, Reason: "The migration runs late", Source: "api",
+		Duration: 3600},
 }
 
 // canonical is how testdata files are written: two-space indent, a final newline.
@@ -184,6 +187,8 @@ func commands() []latch.Command {
 			Failure: &latch.Failure{Code: "undeliverable", Message: "step 1: channel_not_found"}, At: at},
 		{ID: "auto_approve/" + requestID, Kind: latch.CmdAutoApprove, RequestID: requestID, Source: latch.SourceLatch, At: at},
 		latch.StartCommand(requestID, at),
+		{ID: "c13", Kind: latch.CmdExtend, RequestID: requestID, Actor: latch.Actor{Email: "ada@example.com", Bot: "ci"},
+			Duration: 3600, Reason: "late", Source: latch.SourceAPI, At: at},
 	}
 }
 
@@ -295,6 +300,13 @@ func TestUnmarshalRefuses(t *testing.T) {
 		{name: "time past year 9999 in UTC", give: `{"v":1,"type":"expire","id":"c1","at":"9999-12-31T23:30:00-01:00","request_id":"r1"}`,
 			wantErr: events.ErrInvalid, wantIn: "at is out of range"},
 		{name: "missing id and time", give: `{"v":1,"type":"expire","request_id":"r1"}`, wantErr: events.ErrInvalid, wantIn: "id is required; at is required"},
+		{name: "extend without duration", give: `{"v":1,"type":"extend","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"a@b.c"}}`,
+			wantErr: events.ErrInvalid, wantIn: "duration_seconds is required"},
+		{name: "extend by negative time", give: `{"v":1,"type":"extend","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"a@b.c"},"duration_seconds":-60}`,
+			wantErr: events.ErrInvalid, wantIn: "duration_seconds must be positive"},
+		{name: "duration on approve", give: `{"v":1,` + approve + `,"duration_seconds":60}`, wantErr: events.ErrInvalid, wantIn: "duration_seconds is not allowed"},
+		{name: "extend by Latch itself", give: `{"v":1,"type":"extend","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1","duration_seconds":60}`,
+			wantErr: events.ErrInvalid, wantIn: "actor is required"},
 		{name: "approve without request", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","actor":{"email":"a@b.c"}}`,
 			wantErr: events.ErrInvalid, wantIn: "request_id is required"},
 		{name: "approve without actor", give: `{"v":1,"type":"approve","id":"c1","at":"2026-11-25T09:30:00Z","request_id":"r1"}`,

@@ -97,6 +97,7 @@ func isNoHost(err error) bool {
 var dataCommands = map[string]bool{
 	"request": true, "get": true, "list": true, "audit": true,
 	"approve": true, "deny": true, "revoke": true, "done": true, "cancel": true, "retry": true,
+	"extend": true,
 	"whoami": true, "users list": true, "users show": true, "domains list": true,
 	"bots list": true, "tokens issue": true, "tokens list": true, "reconcile": true,
 }
@@ -114,6 +115,7 @@ func addClientCommands(root *cobra.Command) {
 		cmds = append(cmds, newActionCmd(o, a.name, a.short))
 	}
 	cmds = append(cmds, newDoneCmd(o))
+	cmds = append(cmds, newExtendCmd(o))
 	cmds = append(cmds, adminCommands(o)...)
 	for _, c := range cmds {
 		root.AddCommand(c)

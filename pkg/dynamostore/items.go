@@ -82,6 +82,30 @@ type decisionItem struct {
 	Reason string    `dynamodbav:"reason,omitempty"`
 }
 
+// extensionItem is a request's pending extension (latch.PendingExtension).
+type extensionItem struct {
+	Duration  int64          `dynamodbav:"duration_seconds"`
+	Reason    string         `dynamodbav:"reason,omitempty"`
+	By        actorItem      `dynamodbav:"by"`
+	At        time.Time      `dynamodbav:"at"`
+	Approvals []decisionItem `dynamodbav:"approvals,omitempty"`
+}
+
+func toExtension(x *latch.PendingExtension) *extensionItem {
+	if x == nil {
+		return nil
+	}
+	return &extensionItem{Duration: x.Duration, Reason: x.Reason, By: toActor(x.By), At: x.At, Approvals: mapSlice(x.Approvals, toDecision)}
+}
+
+func (it *extensionItem) domain() *latch.PendingExtension {
+	if it == nil {
+		return nil
+	}
+	return &latch.PendingExtension{Duration: it.Duration, Reason: it.Reason, By: it.By.domain(), At: it.At,
+		Approvals: mapSlice(it.Approvals, decisionItem.domain)}
+}
+
 type failureItem struct {
 	Code      string `dynamodbav:"code"`
 	Message   string `dynamodbav:"message"`
@@ -117,6 +141,7 @@ type requestItem struct {
 	ExpiresAt *time.Time     `dynamodbav:"expires_at,omitempty"`
 	Forwarded int            `dynamodbav:"forwarded,omitempty"`
 	ForwardAt *time.Time     `dynamodbav:"forward_at,omitempty"`
+	Extension *extensionItem `dynamodbav:"extension,omitempty"`
 	CreatedAt time.Time      `dynamodbav:"created_at"`
 	UpdatedAt time.Time      `dynamodbav:"updated_at"`
 	Version   int64          `dynamodbav:"version"`
@@ -292,6 +317,7 @@ func toRequest(r latch.Request) requestItem {
 		ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Version: r.Version,
 		EventSeq: r.EventSeq, Forwarded: r.Forwarded, ForwardAt: r.ForwardAt,
 	}
+	it.Extension = toExtension(r.Extension)
 	if r.Decision != nil {
 		d := toDecision(*r.Decision)
 		it.Decision = &d
@@ -311,6 +337,7 @@ func (it requestItem) domain() latch.Request {
 		Forwarded: it.Forwarded, ForwardAt: it.ForwardAt,
 	}
 	r.ScheduledStart = it.ScheduledStart
+	r.Extension = it.Extension.domain()
 	if it.Decision != nil {
 		d := it.Decision.domain()
 		r.Decision = &d

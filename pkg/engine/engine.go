@@ -439,6 +439,11 @@ func (e *Engine) do(ctx context.Context, ef latch.Effect) error {
 		return e.runner.Deescalate(ctx, ef.GrantID)
 	case latch.EffectWake:
 		return e.runner.Wake(ctx, ef.GrantID, ef.At)
+	case latch.EffectRegrant:
+		if rg, ok := e.runner.(latch.Regranter); ok {
+			return rg.Regrant(ctx, ef.GrantID)
+		}
+		return nil
 	case latch.EffectExpire:
 		return e.scheduler.At(ctx, ef.At, ExpireCommand(ef.RequestID, ef.At))
 	case latch.EffectForward:

@@ -22,14 +22,15 @@ import (
 const MaxFields = 97
 
 var (
-	flowKeys     = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve", "allow_scheduled_start"}
-	onCallKeys   = []string{"provider", "schedule_ids", "token_env"}
-	fieldKeys    = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
-	approvalKeys = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
-	forwardKeys  = []string{"after", "channel", "approvers", "rule", "dm"}
-	targetKeys   = []string{"id", "label", "settings"}
-	identityKeys = []string{"service", "rule", "lookup_by_email"}
-	hookKeys     = []string{"secret_env", latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
+	flowKeys      = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve", "allow_scheduled_start", "extension"}
+	onCallKeys    = []string{"provider", "schedule_ids", "token_env"}
+	fieldKeys     = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
+	approvalKeys  = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
+	forwardKeys   = []string{"after", "channel", "approvers", "rule", "dm"}
+	targetKeys    = []string{"id", "label", "settings"}
+	identityKeys  = []string{"service", "rule", "lookup_by_email"}
+	extensionKeys = []string{"max_total", "approval", "auto_within"}
+	hookKeys      = []string{"secret_env", latch.HookOnRequest, latch.HookOnApprove, latch.HookOnDeny, latch.HookAfterEscalate, latch.HookAfterDeescalate, latch.HookGetIdentity}
 )
 
 // Defaults of the keys a flow file may leave out.
@@ -157,6 +158,9 @@ func (p *parser) flow(root *yaml.Node) located {
 				p.addf(r.node, "the rule uses on_call, but the flow names no oncall source, so it would always be false")
 			}
 		}
+	}
+	if n := top.get("extension"); n != nil {
+		f.Extension = p.extension(n, top.keys["extension"], f)
 	}
 	if n := top.get("hooks"); n != nil {
 		var secretGiven bool
@@ -983,4 +987,58 @@ func (p *parser) hooks(n *yaml.Node) (h latch.Hooks, secretGiven bool) {
 		*dst[k] = s
 	}
 	return h, secretGiven
+}
+
+// extension reads extension: max_total (required), and either approval:
+// required (approvers decide every extension) or auto_within (extensions
+// adding at most that are granted at once; longer ones go to approvers).
+func (p *parser) extension(n, key *yaml.Node, f *latch.Flow) *latch.Extension {
+	o := p.object(n, "extension", "extension", extensionKeys)
+	if o == nil {
+		return nil
+	}
+	o.at = key
+	good := true
+	if f.Strategy == nil {
+		p.addf(key, "extension applies only to flows with a strategy: an approval-only flow grants nothing to extend")
+		good = false
+	} else if !f.ScheduleDeescalation {
+		p.addf(key, "extension needs schedule_deescalation: without a scheduled end there is no end to move")
+		good = false
+	}
+	x := &latch.Extension{}
+	if v := o.get("max_total"); v == nil {
+		p.addf(o.line("max_total"), "extension.max_total is required: the longest the access of one request may last in all, such as 8h")
+		good = false
+	} else if d, ok := p.duration(v, "extension.max_total", "remove extension to refuse extending"); ok {
+		x.MaxTotal = d
+	} else {
+		good = false
+	}
+	approval, auto := o.get("approval"), o.get("auto_within")
+	switch {
+	case approval != nil && auto != nil:
+		p.addf(auto, "extension: write either approval: required or auto_within, not both")
+		good = false
+	case approval != nil:
+		if s, ok := p.text(approval, "extension.approval"); ok && s != "required" {
+			p.addf(approval, "extension.approval %q is not known: write approval: required, or auto_within: 1h to grant shorter extensions at once", s)
+			good = false
+		} else if !ok {
+			good = false
+		}
+	case auto != nil:
+		if d, ok := p.duration(auto, "extension.auto_within", "write approval: required to have approvers decide every extension"); ok {
+			x.AutoWithin = d
+		} else {
+			good = false
+		}
+	default:
+		p.addf(key, "extension needs approval: required, or auto_within: 1h to grant extensions up to that at once")
+		good = false
+	}
+	if !good {
+		return nil
+	}
+	return x
 }

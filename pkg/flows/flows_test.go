@@ -338,7 +338,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve, allow_scheduled_start`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve, allow_scheduled_start, extension`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},

@@ -152,6 +152,7 @@ var routes = []route{
 	{"POST /v1/requests/{id}/{action}", "/v1/requests/req_nope/revoke", `{"as":"{as}"}`, tokens.ScopeApprove, 404},
 	{"POST /v1/requests/{id}/{action}", "/v1/requests/req_nope/retry", `{"as":"{as}"}`, tokens.ScopeApprove, 404},
 	{"POST /v1/requests/{id}/{action}", "/v1/requests/req_nope/cancel", `{"as":"{as}"}`, tokens.ScopeWrite, 404},
+	{"POST /v1/requests/{id}/extend", "/v1/requests/req_nope/extend", `{"as":"{as}","duration":"1h"}`, tokens.ScopeWrite, 404},
 	{"GET /v1/users", "/v1/users", "", tokens.ScopeAdmin, 200},
 	{"GET /v1/users/export", "/v1/users/export", "", tokens.ScopeAdmin, 200},
 	{"POST /v1/users/import", "/v1/users/import", "not,a,header\n", tokens.ScopeAdmin, 422},

@@ -51,7 +51,7 @@ func (s *Server) actor(ctx context.Context, p Principal, kind latch.CommandKind,
 	if err != nil {
 		return latch.Actor{}, err
 	}
-	if kind == latch.CmdCancel || kind == latch.CmdRevoke {
+	if kind == latch.CmdCancel || kind == latch.CmdRevoke || kind == latch.CmdExtend {
 		err = s.Tokens.MayRequestFor(ctx, bot, person)
 	} else {
 		err = s.Tokens.MayDecideAs(ctx, bot, person)

@@ -100,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/requests/{id}/wait", s.scoped(tokens.ScopeRead, s.waitRequest))
 	mux.Handle("GET /v1/audit", s.scoped(tokens.ScopeRead, s.listAudit))
 	mux.Handle("POST /v1/requests/{id}/{action}", s.authed(s.act))
+	mux.Handle("POST /v1/requests/{id}/extend", s.authed(s.extend))
 	s.adminRoutes(mux)
 	s.tokenRoutes(mux)
 	if s.Backup != nil {
@@ -352,6 +353,12 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error 
 	}
 	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: kind, RequestID: r.PathValue("id"),
 		Actor: actor, Reason: body.Reason, Source: latch.SourceAPI, At: s.Clock.Now()}
+	return s.send(w, r, cmd)
+}
+
+// send judges a person's command as the engine will, hands it to the
+// queue, and answers 202 with the request as it then stands.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, cmd latch.Command) error {
 	ctx := context.WithoutCancel(r.Context())
 	if err := s.Engine.Check(ctx, cmd); err != nil {
 		return err

@@ -56,7 +56,8 @@ func (c *calls) record(s string) {
 // allow_revoke false, recorded as released, and the target is told; the
 // approver acting the same way is refused revoke_not_allowed.
 func TestRequesterReleasesWhereRevokeIsNotAllowed(t *testing.T) {
-	a, esc := runningAPI(t, map[string]string{"locked.yaml": noRevokeFlow})
+	esc := &calls{ch: make(chan string, 10)}
+	a := localAPI(t, esc, noRevokeFlow)
 
 	all := []string{tokens.ScopeRead, tokens.ScopeWrite, tokens.ScopeApprove}
 	ci := a.bot(t, "ci", `{}`, all...)

@@ -39,6 +39,12 @@ func newEngine(t *testing.T) (*engine.Engine, *boltstore.Store, *local.Queue) {
 // directory it makes.
 func newEngineWith(t *testing.T, users func(latch.Store) *engine.Users, flowTexts ...string) (*engine.Engine, *boltstore.Store, *local.Queue) {
 	t.Helper()
+	return newEngineEsc(t, nil, users, flowTexts...)
+}
+
+// newEngineEsc is newEngineWith whose grants esc escalates (nil: none).
+func newEngineEsc(t *testing.T, esc latch.Escalator, users func(latch.Store) *engine.Users, flowTexts ...string) (*engine.Engine, *boltstore.Store, *local.Queue) {
+	t.Helper()
 	var fs []*latch.Flow
 	for i, text := range flowTexts {
 		f, err := flows.Parse("flow"+strconv.Itoa(i)+".yaml", []byte(text), flows.Options{})
@@ -56,7 +62,11 @@ func newEngineWith(t *testing.T, users func(latch.Store) *engine.Users, flowText
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
 	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
 	flowSet := engine.NewFlowSet(fs)
-	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock})
+	rc := local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock}
+	if esc != nil {
+		rc.Escalator = func(*latch.Flow) (latch.Escalator, error) { return esc, nil }
+	}
+	runner := local.NewRunner(ctx, rc)
 	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
 	cfg := engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers}
 	if users != nil {

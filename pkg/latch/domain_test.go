@@ -44,6 +44,7 @@ func TestCommandKindGrantLevel(t *testing.T) {
 	want := map[latch.CommandKind]bool{
 		latch.CmdApprove: false, latch.CmdDeny: false, latch.CmdCancel: false, latch.CmdRevoke: false,
 		latch.CmdExpire: false, latch.CmdRetry: false, latch.CmdForward: false, latch.CmdAutoApprove: false,
+		latch.CmdExtend:    false,
 		latch.CmdEscalated: true, latch.CmdEscalationFailed: true, latch.CmdDue: true, latch.CmdDeescalated: true,
 		latch.CmdDeescalationFailed: true, latch.CmdOverdue: true,
 		latch.CmdStart: false,

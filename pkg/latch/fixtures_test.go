@@ -104,6 +104,12 @@ func noSchedule(f *latch.Flow) { f.ScheduleDeescalation = false }
 
 func approvalOnly(f *latch.Flow) { f.Strategy = nil }
 
+// extendable lets the requester extend up to 8 hours in all, extensions of
+// at most auto granted at once (0: approvers decide every one).
+func extendable(auto time.Duration) func(*latch.Flow) {
+	return func(f *latch.Flow) { f.Extension = &latch.Extension{MaxTotal: 8 * time.Hour, AutoWithin: auto} }
+}
+
 func noHooks(f *latch.Flow) { f.Hooks = latch.Hooks{} }
 
 func rule(r latch.Rule) func(*latch.Flow) { return func(f *latch.Flow) { f.Approval.Rule = r } }

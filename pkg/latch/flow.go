@@ -42,12 +42,25 @@ type Flow struct {
 	// AllowScheduledStart lets a request name when its access starts
 	// (starts_at): approved ahead of it, it waits in scheduled until then.
 	AllowScheduledStart bool
+	// Extension says whether and how a requester may ask for more time on
+	// an active grant (extension); nil: extending is refused.
+	Extension *Extension
 
 	// File is where the flow was loaded from, for messages.
 	File string
 	// Recorded: the flow was made by RevokeTarget from what a grant
 	// recorded, not loaded from a flow file.
 	Recorded bool
+}
+
+// Extension is a flow's extension policy: the requester of an active grant
+// may ask for more time, up to MaxTotal for the request's whole duration.
+// An extension that adds at most AutoWithin is granted at once; any other
+// is decided by the flow's approvers, with the same policy as a request.
+// AutoWithin 0 (approval: required): approvers decide every extension.
+type Extension struct {
+	MaxTotal   time.Duration
+	AutoWithin time.Duration
 }
 
 // Source names where a request comes from.

@@ -132,6 +132,8 @@ func (b *builder) apply(requestID string, cmd Command, env Env) error {
 		}
 	case GrantDeescalate:
 		return b.redeescalate(r)
+	case GrantExtend:
+		return b.extendLease(r)
 	}
 	return nil
 }
@@ -190,7 +192,9 @@ func (b *builder) join(r *Request) {
 		r.GrantID = g.ID
 	case GrantActive:
 		lease.start(b.now(), scheduled)
+		before, hadEnd := g.EndsAt()
 		g.Leases = append(g.Leases, lease)
+		b.regrantIfLater(g, before, hadEnd) // the target learns the later end
 		r.GrantID = g.ID
 		// Access is already in place: the request is active at once. The error
 		// cannot happen: r is escalating and the lease is given.
@@ -331,6 +335,7 @@ func (b *builder) grantCommand() error {
 		}
 		g.UpdatedAt = now
 		b.touchGrant(g)
+		b.regrantJoined(g)
 		return each(g.Leases, b.cmd, func(l Lease) Env { return Env{Lease: &l, HeldBefore: g.LeftInPlace()} })
 
 	case CmdEscalationFailed:

@@ -137,11 +137,26 @@ type Request struct {
 	// when there is none, or the request is decided).
 	Forwarded int        `json:"forwarded,omitempty"`
 	ForwardAt *time.Time `json:"forward_at,omitempty"`
+	// Extension is more time the requester asked for on the active grant,
+	// waiting for the flow's approvers (nil when none is pending). Once
+	// granted, Duration and EndsAt include it.
+	Extension *PendingExtension `json:"extension,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	Version   int64     `json:"version"`   // bumped by the store on every write
 	EventSeq  int64     `json:"event_seq"` // the Seq of its latest audit event
+}
+
+// PendingExtension is an extension waiting for approvers: how much time it
+// adds, who asked (the requester, or a bot on their behalf), why and when,
+// and the approvals it has so far.
+type PendingExtension struct {
+	Duration  int64      `json:"duration_seconds"`
+	Reason    string     `json:"reason,omitempty"`
+	By        Actor      `json:"by"`
+	At        time.Time  `json:"at"`
+	Approvals []Decision `json:"approvals,omitempty"`
 }
 
 // GrantDuration is the request's grant length.
@@ -191,11 +206,15 @@ const (
 	// CmdStart: a scheduled request's start may have come (a timer): it is
 	// escalated, its lease's end counted from its ScheduledStart.
 	CmdStart CommandKind = "start"
+	// CmdExtend: the requester asks for Duration more seconds on the
+	// active grant. Approve and deny of an active request decide its
+	// pending extension.
+	CmdExtend CommandKind = "extend"
 )
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove, CmdStart}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove, CmdStart, CmdExtend}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).
@@ -239,6 +258,8 @@ type Command struct {
 	Hook string `json:"hook,omitempty"`
 	// Step is, on CmdForward, the step of the forwarding chain (from 1).
 	Step int `json:"step,omitempty"`
+	// Duration is, on CmdExtend, the time asked for, in seconds.
+	Duration int64 `json:"duration_seconds,omitempty"`
 }
 
 // ForwardCommand is the command that forwards a pending request to step
@@ -298,6 +319,16 @@ const (
 	// AuditScheduled: an approved request waits for its scheduled start
 	// (Data: starts_at); it is escalated then.
 	AuditScheduled AuditType = "scheduled"
+	// AuditExtensionRequested: the requester asked for more time on the
+	// active grant; approvers decide (Data: added_seconds, ends_at).
+	AuditExtensionRequested AuditType = "extension_requested"
+	// AuditExtended: the grant's end moved later (Data: old_ends_at,
+	// new_ends_at, added_seconds, approved_by: the approvers' emails, or
+	// "auto_within" when the flow granted it at once).
+	AuditExtended AuditType = "extended"
+	// AuditExtensionDenied: an approver refused the pending extension; the
+	// end stays (Data: added_seconds).
+	AuditExtensionDenied AuditType = "extension_denied"
 
 	// Events that belong to no request (Store.AppendAudit).
 	AuditRoleChanged    AuditType = "role_changed"
@@ -350,6 +381,10 @@ const (
 	EffectNotify     EffectKind = "notify"     // tell people (Slack) that Event happened to RequestID
 	EffectHook       EffectKind = "hook"       // call the flow's hook at point Hook for RequestID
 	EffectStart      EffectKind = "start"      // send CmdStart for RequestID at At
+	// EffectRegrant: GrantID's end moved later while it is in place (an
+	// extension, a second lease): targets told the end (GrantEndFollower)
+	// are sent the grant again with the new end.
+	EffectRegrant EffectKind = "regrant"
 )
 
 // Effect is an entry of the outbox. ID is deterministic (the command's ID and

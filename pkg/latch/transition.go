@@ -15,6 +15,7 @@ const (
 	GrantJoin               // take a lease on the grant for the request's key (starting one if none is open)
 	GrantLeave              // give the request's lease back
 	GrantDeescalate         // retry the revoke of the request's failed grant
+	GrantExtend             // move the request's lease end to the request's EndsAt
 )
 
 // Env is what a request transition may consult besides the request and the
@@ -75,6 +76,15 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		}
 	}
 	noop := func() (Outcome, error) { return Outcome{Request: r, Noop: true}, nil }
+
+	switch cmd.Kind {
+	case CmdExtend:
+		return r.extend(cmd, env)
+	case CmdApprove, CmdDeny:
+		if r.Status == StatusActive && r.Extension != nil {
+			return r.decideExtension(cmd, env)
+		}
+	}
 
 	switch cmd.Kind {
 	case CmdApprove:
@@ -254,6 +264,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		}
 		n.Status = StatusDeescalating
 		n.Decision = &Decision{By: cmd.Actor, At: cmd.At, Reason: cmd.Reason}
+		n.Extension = nil // a pending extension ends with the access
 		if r.ReleasedBy(cmd.Actor.Email) {
 			audit(AuditReleased, nil) // the requester is done early
 		} else {
@@ -307,6 +318,7 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 			return noop()
 		}
 		n.Status = StatusDeescalating
+		n.Extension = nil // a pending extension ends with the access
 		out.Grant = GrantLeave
 		return out, nil
 

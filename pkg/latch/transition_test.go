@@ -71,6 +71,10 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 	case latch.CmdAutoApprove:
 		env.Flow = testFlow(autoApproveOnCall)
 		env.OnCall = latch.OnCall{Requester: true}
+	case latch.CmdExtend:
+		person(ann)
+		env.Flow = testFlow(extendable(time.Hour))
+		cmd.Duration = 1800
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
 	case latch.CmdStart: // a timer, after the scheduled start (at(2h))
 	default:
@@ -137,11 +141,16 @@ var lifecycle = map[latch.CommandKind]map[latch.Status]acted{
 	// A scheduled request's start has come: it takes its lease (the
 	// grant's escalation records the escalated event).
 	latch.CmdStart: {latch.StatusScheduled: {latch.StatusEscalating, latch.GrantJoin, nil, nil}},
+	// The requester's extension within the flow's auto_within is granted
+	// at once: the request stays active and its lease moves.
+	latch.CmdExtend: {latch.StatusActive: {latch.StatusActive, latch.GrantExtend,
+		[]latch.AuditType{latch.AuditExtended}, []string{"notify:extended"}}},
 }
 
 // fromPeople are the commands a person gives.
 var fromPeople = map[latch.CommandKind]bool{
 	latch.CmdApprove: true, latch.CmdDeny: true, latch.CmdCancel: true, latch.CmdRevoke: true, latch.CmdRetry: true,
+	latch.CmdExtend: true,
 }
 
 func auditTypes(evs []latch.AuditEvent) []latch.AuditType {
@@ -275,7 +284,7 @@ func TestApplyRefusals(t *testing.T) {
 		{
 			name:     "unknown command is invalid",
 			give:     pending("r1"),
-			cmd:      latch.Command{ID: "c1", Kind: "extend", Actor: by(ann), At: at(time.Minute)},
+			cmd:      latch.Command{ID: "c1", Kind: "sing", Actor: by(ann), At: at(time.Minute)},
 			env:      latch.Env{Flow: testFlow(), Actor: ann, Requester: ann},
 			wantKind: latch.KindInvalid,
 			wantCode: "unknown_command",
@@ -1045,5 +1054,416 @@ func TestApplyHooks(t *testing.T) {
 				diff(t, "hooks", want, hooks)
 			})
 		}
+	}
+}
+
+// withExtension puts a pending extension of secs seconds, asked for by ann
+// at t0+10m, on the request, with the approvals given.
+func withExtension(secs int64, approvals ...latch.Decision) reqOpt {
+	return func(r *latch.Request) {
+		r.Extension = &latch.PendingExtension{Duration: secs, Reason: "the migration runs late", By: by(ann), At: at(10 * time.Minute),
+			Approvals: approvals}
+	}
+}
+
+// TestApplyExtendEveryStatus runs the requester's extension on a flow that
+// grants it at once and on one whose approvers decide, against a request in
+// every status: only an active request's end moves or waits for approvers;
+// elsewhere it is a conflict.
+func TestApplyExtendEveryStatus(t *testing.T) {
+	end := at(65 * time.Minute)
+	tests := []struct {
+		name      string
+		flow      *latch.Flow
+		wantAudit latch.AuditType
+		wantOp    latch.GrantOp
+		wantEnd   time.Time
+		wantPend  *latch.PendingExtension
+	}{
+		{name: "within auto_within", flow: testFlow(extendable(time.Hour)), wantAudit: latch.AuditExtended,
+			wantOp: latch.GrantExtend, wantEnd: end.Add(30 * time.Minute)},
+		{name: "approval required", flow: testFlow(extendable(0)), wantAudit: latch.AuditExtensionRequested,
+			wantOp: latch.GrantNone, wantEnd: end,
+			wantPend: &latch.PendingExtension{Duration: 1800, Reason: "late", By: by(ann), At: at(3 * time.Hour)}},
+		{name: "beyond auto_within", flow: testFlow(extendable(10 * time.Minute)), wantAudit: latch.AuditExtensionRequested,
+			wantOp: latch.GrantNone, wantEnd: end,
+			wantPend: &latch.PendingExtension{Duration: 1800, Reason: "late", By: by(ann), At: at(3 * time.Hour)}},
+	}
+	for _, tt := range tests {
+		for _, s := range latch.Statuses {
+			t.Run(fmt.Sprintf("%s/%s", tt.name, s), func(t *testing.T) {
+				give := requestIn(t, s)
+				cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Reason: "late",
+					Duration: 1800, At: at(3 * time.Hour), Source: latch.SourceAPI}
+				got, err := give.Apply(cmd, latch.Env{Flow: tt.flow, Actor: ann, Requester: ann})
+				if s != latch.StatusActive {
+					wantKindCode(t, err, latch.KindConflict, "not_active")
+					return
+				}
+				if err != nil {
+					t.Fatalf("Apply: %v", err)
+				}
+				diff(t, "status", latch.StatusActive, got.Request.Status)
+				diff(t, "grant op", tt.wantOp, got.Grant)
+				diff(t, "audit", []latch.AuditType{tt.wantAudit}, auditTypes(got.Audit))
+				diff(t, "effects", []string{"notify:" + string(tt.wantAudit)}, effectNames(got.Effects))
+				diff(t, "ends at", tt.wantEnd, *got.Request.EndsAt)
+				diff(t, "pending extension", tt.wantPend, got.Request.Extension)
+				if tt.wantPend == nil {
+					diff(t, "duration", int64(5400), got.Request.Duration)
+					diff(t, "extended data", map[string]any{"old_ends_at": end, "new_ends_at": end.Add(30 * time.Minute),
+						"added_seconds": int64(1800), "approved_by": "auto_within"}, got.Audit[0].Data)
+				}
+			})
+		}
+	}
+}
+
+// TestApplyExtendRefusals: what the requester's extension is refused for,
+// and the error each edge shows.
+func TestApplyExtendRefusals(t *testing.T) {
+	start, end := at(5*time.Minute), at(65*time.Minute)
+	tests := []struct {
+		name     string
+		give     latch.Request
+		flow     *latch.Flow
+		actor    *latch.User
+		cmdActor latch.Actor
+		secs     int64
+		wantKind latch.ErrorKind
+		wantCode string
+	}{
+		{name: "the flow has no extension policy", give: active("r1", "g1", start, end), flow: testFlow(), actor: ann, secs: 1800,
+			wantKind: latch.KindConflict, wantCode: latch.CodeExtensionNotAllowed},
+		{name: "an approver asks", give: active("r1", "g1", start, end), flow: testFlow(extendable(time.Hour)), actor: bob, secs: 1800,
+			wantKind: latch.KindForbidden, wantCode: latch.CodeNotRequester},
+		{name: "an admin asks", give: active("r1", "g1", start, end), flow: testFlow(extendable(time.Hour)), actor: dan, secs: 1800,
+			wantKind: latch.KindForbidden, wantCode: latch.CodeNotRequester},
+		{name: "nobody Latch knows", give: active("r1", "g1", start, end), flow: testFlow(extendable(time.Hour)), secs: 1800,
+			cmdActor: latch.Actor{Email: "who@example.com"}, wantKind: latch.KindForbidden, wantCode: latch.CodeUnknownUser},
+		{name: "one is pending already", give: active("r1", "g1", start, end, withExtension(600)), flow: testFlow(extendable(0)),
+			actor: ann, secs: 1800, wantKind: latch.KindConflict, wantCode: latch.CodeExtensionPending},
+		{name: "no time", give: active("r1", "g1", start, end), flow: testFlow(extendable(time.Hour)), actor: ann, secs: 0,
+			wantKind: latch.KindInvalid, wantCode: latch.CodeBadDuration},
+		{name: "negative time", give: active("r1", "g1", start, end), flow: testFlow(extendable(time.Hour)), actor: ann, secs: -60,
+			wantKind: latch.KindInvalid, wantCode: latch.CodeBadDuration},
+		{name: "past max_total", give: active("r1", "g1", start, end), flow: testFlow(extendable(time.Hour)), actor: ann,
+			secs: 7*3600 + 1, wantKind: latch.KindInvalid, wantCode: latch.CodeExtensionTooLong},
+		{name: "no scheduled end", give: active("r1", "g1", start, time.Time{}), flow: testFlow(extendable(time.Hour)), actor: ann,
+			secs: 1800, wantKind: latch.KindConflict, wantCode: latch.CodeNoEnd},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := tt.cmdActor
+			if tt.actor != nil {
+				a = by(tt.actor)
+			}
+			cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: a, Duration: tt.secs, At: at(time.Hour)}
+			_, err := tt.give.Apply(cmd, latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
+			wantKindCode(t, err, tt.wantKind, tt.wantCode)
+		})
+	}
+	t.Run("past max_total names the cap", func(t *testing.T) {
+		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Duration: 8 * 3600, At: at(time.Hour)}
+		_, err := active("r1", "g1", start, end).Apply(cmd, latch.Env{Flow: testFlow(extendable(0)), Actor: ann, Requester: ann})
+		var le *latch.Error
+		if !errors.As(err, &le) {
+			t.Fatalf("err = %v, want a *latch.Error", err)
+		}
+		diff(t, "message", `Extending by 8h would make this access last 9h in all; flow "prod-access" caps it at 8h (extension.max_total), so at most 7h more can be asked for.`, le.Message)
+		diff(t, "details", map[string]any{"max_total_seconds": int64(8 * 3600), "available_seconds": int64(7 * 3600)}, le.Details)
+	})
+	t.Run("a bot for the requester", func(t *testing.T) {
+		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: latch.Actor{Email: ann.Email, Bot: "deploy-bot"},
+			Duration: 600, At: at(time.Hour)}
+		got, err := active("r1", "g1", start, end).Apply(cmd, latch.Env{Flow: testFlow(extendable(time.Hour)), Actor: ann, Requester: ann})
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		diff(t, "audit actor", latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, got.Audit[0].Actor)
+	})
+}
+
+// TestApplyPendingExtensionEveryCommand runs every command kind against an
+// active request whose extension waits for approvers (quorum 2, one
+// approval in): approve and deny decide the extension, the end of the
+// access drops it, another extension is refused, and the rest act as on
+// any active request.
+func TestApplyPendingExtensionEveryCommand(t *testing.T) {
+	start, end := at(5*time.Minute), at(65*time.Minute)
+	type want struct {
+		code    string // a refusal
+		noop    bool
+		status  latch.Status
+		op      latch.GrantOp
+		audit   []latch.AuditType
+		effects []string
+		pending int // approvals on the pending extension after; -1: none pending
+		endsAt  time.Time
+	}
+	wants := map[latch.CommandKind]want{
+		latch.CmdApprove: {status: latch.StatusActive, op: latch.GrantExtend, audit: []latch.AuditType{latch.AuditExtended},
+			effects: []string{"notify:extended"}, pending: -1, endsAt: end.Add(time.Hour)},
+		latch.CmdDeny: {status: latch.StatusActive, audit: []latch.AuditType{latch.AuditExtensionDenied},
+			effects: []string{"notify:extension_denied"}, pending: -1, endsAt: end},
+		latch.CmdCancel: {code: "not_pending"},
+		latch.CmdRevoke: {status: latch.StatusDeescalating, op: latch.GrantLeave, audit: []latch.AuditType{latch.AuditReleased},
+			pending: -1, endsAt: end},
+		latch.CmdExpire:             {noop: true},
+		latch.CmdEscalated:          {noop: true},
+		latch.CmdEscalationFailed:   {noop: true},
+		latch.CmdDue:                {status: latch.StatusDeescalating, op: latch.GrantLeave, pending: -1, endsAt: end},
+		latch.CmdDeescalated:        {noop: true},
+		latch.CmdDeescalationFailed: {noop: true},
+		latch.CmdRetry:              {code: "not_failed"},
+		latch.CmdOverdue: {status: latch.StatusActive, audit: []latch.AuditType{latch.AuditRevokeOverdue},
+			effects: []string{"notify:revoke_overdue"}, pending: 1, endsAt: end},
+		latch.CmdForward:     {noop: true},
+		latch.CmdAutoApprove: {noop: true},
+		latch.CmdExtend:      {code: latch.CodeExtensionPending},
+	}
+	for _, k := range latch.CommandKinds {
+		t.Run(string(k), func(t *testing.T) {
+			w, ok := wants[k]
+			if !ok {
+				t.Fatalf("command kind %q is missing from the table", k)
+			}
+			give := active("r1", "g1", start, end, withExtension(3600, decision(cat, at(20*time.Minute))))
+			cmd, env := standardCommand(t, k)
+			env.Flow = testFlow(extendable(0), quorum(2))
+			if k == latch.CmdForward || k == latch.CmdAutoApprove {
+				cmd, env = standardCommand(t, k) // their own flows
+			}
+			got, err := give.Apply(cmd, env)
+			switch {
+			case w.code != "":
+				if err == nil {
+					t.Fatalf("Apply succeeded, want %s", w.code)
+				}
+				var le *latch.Error
+				errors.As(err, &le)
+				diff(t, "code", w.code, le.Code)
+				return
+			case err != nil:
+				t.Fatalf("Apply: %v", err)
+			case w.noop:
+				diff(t, "outcome", latch.Outcome{Request: give, Noop: true}, got)
+				return
+			}
+			diff(t, "status", w.status, got.Request.Status)
+			diff(t, "grant op", w.op, got.Grant)
+			diff(t, "audit", w.audit, auditTypes(got.Audit))
+			diff(t, "effects", w.effects, effectNames(got.Effects))
+			diff(t, "ends at", w.endsAt, *got.Request.EndsAt)
+			pending := -1
+			if got.Request.Extension != nil {
+				pending = len(got.Request.Extension.Approvals)
+			}
+			diff(t, "approvals of the pending extension", w.pending, pending)
+		})
+	}
+}
+
+// TestApplyDecideExtension: approvers decide a pending extension with the
+// flow's policy: the quorum counts, nobody approves twice, the requester
+// does not approve their own, and only approvers or admins decide.
+func TestApplyDecideExtension(t *testing.T) {
+	start, end := at(5*time.Minute), at(65*time.Minute)
+	tests := []struct {
+		name      string
+		flow      *latch.Flow
+		prior     []latch.Decision
+		kind      latch.CommandKind
+		actor     *latch.User
+		wantCode  string
+		wantAudit latch.AuditType
+		wantEnd   time.Time
+		wantData  map[string]any
+	}{
+		{name: "first of two approvals", flow: testFlow(extendable(0), quorum(2)), kind: latch.CmdApprove, actor: bob,
+			wantAudit: latch.AuditApprovalAdded, wantEnd: end,
+			wantData: map[string]any{"approvals": 1, "quorum": 2, "extension": true}},
+		{name: "the quorum is met", flow: testFlow(extendable(0), quorum(2)), prior: []latch.Decision{decision(cat, at(20*time.Minute))},
+			kind: latch.CmdApprove, actor: bob, wantAudit: latch.AuditExtended, wantEnd: end.Add(time.Hour),
+			wantData: map[string]any{"old_ends_at": end, "new_ends_at": end.Add(time.Hour), "added_seconds": int64(3600),
+				"approved_by": []string{cat.Email, bob.Email}}},
+		{name: "an admin approves", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: dan,
+			wantAudit: latch.AuditExtended, wantEnd: end.Add(time.Hour),
+			wantData: map[string]any{"old_ends_at": end, "new_ends_at": end.Add(time.Hour), "added_seconds": int64(3600),
+				"approved_by": []string{dan.Email}}},
+		{name: "approving twice", flow: testFlow(extendable(0), quorum(2)), prior: []latch.Decision{decision(bob, at(20*time.Minute))},
+			kind: latch.CmdApprove, actor: bob, wantCode: "already_approved"},
+		{name: "the requester approves their own", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: ann,
+			wantCode: latch.CodeSelfApproval},
+		{name: "someone not an approver", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: eve,
+			wantCode: latch.CodeNotApprover},
+		{name: "someone not an approver denies", flow: testFlow(extendable(0)), kind: latch.CmdDeny, actor: eve,
+			wantCode: latch.CodeNotApprover},
+		{name: "an approver denies", flow: testFlow(extendable(0)), kind: latch.CmdDeny, actor: cat,
+			wantAudit: latch.AuditExtensionDenied, wantEnd: end, wantData: map[string]any{"added_seconds": int64(3600)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			give := active("r1", "g1", start, end, withExtension(3600, tt.prior...))
+			cmd := latch.Command{ID: "c1", Kind: tt.kind, RequestID: "r1", Actor: by(tt.actor), At: at(30 * time.Minute)}
+			got, err := give.Apply(cmd, latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
+			if tt.wantCode != "" {
+				if err == nil {
+					t.Fatalf("Apply succeeded, want %s", tt.wantCode)
+				}
+				var le *latch.Error
+				errors.As(err, &le)
+				diff(t, "code", tt.wantCode, le.Code)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			diff(t, "audit", []latch.AuditType{tt.wantAudit}, auditTypes(got.Audit))
+			diff(t, "data", tt.wantData, got.Audit[0].Data)
+			diff(t, "ends at", tt.wantEnd, *got.Request.EndsAt)
+			diff(t, "status", latch.StatusActive, got.Request.Status)
+		})
+	}
+}
+
+// TestDecideExtendMovesTheLease: an extension granted moves the request's
+// lease on its grant, the grant's wake-up, and — when the grant's end moves
+// later — asks for the grant to be sent to its target again with the new
+// end. So does a second request whose lease keeps the grant open longer.
+func TestDecideExtendMovesTheLease(t *testing.T) {
+	start, end := at(5*time.Minute), at(65*time.Minute)
+	later := end.Add(30 * time.Minute)
+	extend := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Duration: 1800, At: at(time.Hour)}
+	tests := []struct {
+		name        string
+		state       latch.State
+		cmd         latch.Command
+		wantLeases  []latch.Lease
+		wantEffects []latch.Effect
+		wantCode    string
+	}{
+		{
+			name: "the grant's only lease",
+			state: latch.State{Flow: testFlow(extendable(time.Hour)), Request: ptr(active("r1", "g1", start, end)),
+				Grant: ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end)))), Actor: ann, Requester: ann},
+			cmd:        extend,
+			wantLeases: []latch.Lease{lease("r1", 5400, start, later)},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r1", latch.AuditExtended, at(time.Hour)),
+				{ID: "c1/1", Kind: latch.EffectRegrant, GrantID: "g1", At: later, CreatedAt: at(time.Hour)},
+				wake("c1/2", "g1", later, at(time.Hour)),
+			},
+		},
+		{
+			name: "another lease holds the grant longer: its end does not move",
+			state: latch.State{Flow: testFlow(extendable(time.Hour)), Request: ptr(active("r1", "g1", start, end)),
+				Grant:    ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end), lease("r2", 7200, start, at(125*time.Minute))))),
+				Requests: requests(active("r2", "g1", start, at(125*time.Minute))), Actor: ann, Requester: ann},
+			cmd:        extend,
+			wantLeases: []latch.Lease{lease("r1", 5400, start, later), lease("r2", 7200, start, at(125*time.Minute))},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r1", latch.AuditExtended, at(time.Hour)),
+				wake("c1/1", "g1", later, at(time.Hour)),
+			},
+		},
+		{
+			name: "the last approval of a pending extension",
+			state: latch.State{Flow: testFlow(extendable(0)), Request: ptr(active("r1", "g1", start, end, withExtension(1800))),
+				Grant: ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end)))), Actor: bob, Requester: ann},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r1", Actor: by(bob), At: at(time.Hour)},
+			wantLeases: []latch.Lease{lease("r1", 5400, start, later)},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r1", latch.AuditExtended, at(time.Hour)),
+				{ID: "c1/1", Kind: latch.EffectRegrant, GrantID: "g1", At: later, CreatedAt: at(time.Hour)},
+				wake("c1/2", "g1", later, at(time.Hour)),
+			},
+		},
+		{
+			name: "a pending extension leaves the grant alone",
+			state: latch.State{Flow: testFlow(extendable(0)), Request: ptr(active("r1", "g1", start, end)),
+				Grant: ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end)))), Actor: ann, Requester: ann},
+			cmd:         extend,
+			wantEffects: []latch.Effect{notify("c1/0", "r1", latch.AuditExtensionRequested, at(time.Hour))},
+		},
+		{
+			name: "a grant whose revoke has begun",
+			state: latch.State{Flow: testFlow(extendable(time.Hour)), Request: ptr(active("r1", "g1", start, end)),
+				Grant: ptr(grant("g1", latch.GrantDeescalating, leases(lease("r1", 3600, start, end)))), Actor: ann, Requester: ann},
+			cmd:      extend,
+			wantCode: "grant_not_active",
+		},
+		{
+			name: "a second request keeps the grant open longer",
+			state: latch.State{Flow: testFlow(noHooks), Request: ptr(pending("r2", durationSecs(7200))),
+				OpenGrant: ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end)))),
+				Requests:  requests(active("r1", "g1", start, end)), Actor: bob, Requester: ann},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r2", Actor: by(bob), At: at(time.Hour)},
+			wantLeases: []latch.Lease{lease("r1", 3600, start, end), lease("r2", 7200, at(time.Hour), at(3*time.Hour))},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r2", latch.AuditApproved, at(time.Hour)),
+				{ID: "c1/1", Kind: latch.EffectRegrant, GrantID: "g1", At: at(3 * time.Hour), CreatedAt: at(time.Hour)},
+				notify("c1/2", "r2", latch.AuditEscalated, at(time.Hour)),
+				wake("c1/3", "g1", end, at(time.Hour)),
+			},
+		},
+		{
+			name: "a lease that joined while escalating ends later: the escalation is sent again",
+			state: latch.State{Flow: testFlow(noHooks),
+				Grant: ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, end),
+					lease("r2", 7200, time.Time{}, at(125*time.Minute))))),
+				Requests: requests(escalating("r1", "g1"), escalating("r2", "g1", durationSecs(7200)))},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdEscalated, GrantID: "g1", At: start},
+			wantLeases: []latch.Lease{lease("r1", 3600, start, end), lease("r2", 7200, start, at(125*time.Minute))},
+			wantEffects: []latch.Effect{
+				{ID: "c1/0", Kind: latch.EffectRegrant, GrantID: "g1", At: at(125 * time.Minute), CreatedAt: start},
+				notify("c1/1", "r1", latch.AuditEscalated, start),
+				notify("c1/2", "r2", latch.AuditEscalated, start),
+				wake("c1/3", "g1", end, start),
+			},
+		},
+		{
+			name: "one lease escalated tells the target nothing more",
+			state: latch.State{Flow: testFlow(noHooks),
+				Grant:    ptr(grant("g1", latch.GrantEscalating, leases(lease("r1", 3600, time.Time{}, end)))),
+				Requests: requests(escalating("r1", "g1"))},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdEscalated, GrantID: "g1", At: start},
+			wantLeases: []latch.Lease{lease("r1", 3600, start, end)},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r1", latch.AuditEscalated, start),
+				wake("c1/1", "g1", end, start),
+			},
+		},
+		{
+			name: "a second request ending sooner tells the target nothing",
+			state: latch.State{Flow: testFlow(noHooks), Request: ptr(pending("r2", durationSecs(60))),
+				OpenGrant: ptr(grant("g1", latch.GrantActive, leases(lease("r1", 3600, start, end)))),
+				Requests:  requests(active("r1", "g1", start, end)), Actor: bob, Requester: ann},
+			cmd:        latch.Command{ID: "c1", Kind: latch.CmdApprove, RequestID: "r2", Actor: by(bob), At: at(time.Hour)},
+			wantLeases: []latch.Lease{lease("r1", 3600, start, end), lease("r2", 60, at(time.Hour), at(61*time.Minute))},
+			wantEffects: []latch.Effect{
+				notify("c1/0", "r2", latch.AuditApproved, at(time.Hour)),
+				notify("c1/1", "r2", latch.AuditEscalated, at(time.Hour)),
+				wake("c1/2", "g1", at(61*time.Minute), at(time.Hour)),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := latch.Decide(tt.state, tt.cmd)
+			if tt.wantCode != "" {
+				wantKindCode(t, err, latch.KindConflict, tt.wantCode)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			diff(t, "effects", tt.wantEffects, got.Effects)
+			var gotLeases []latch.Lease
+			for _, g := range got.Grants {
+				gotLeases = append(gotLeases, g.Leases...)
+			}
+			diff(t, "leases", tt.wantLeases, gotLeases)
+		})
 	}
 }

@@ -11,6 +11,7 @@ func (r Request) UTC() Request {
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.StartsAt, r.EndsAt, r.ExpiresAt = utcPtr(r.StartsAt), utcPtr(r.EndsAt), utcPtr(r.ExpiresAt)
 	r.ScheduledStart = utcPtr(r.ScheduledStart)
+	r.Extension = r.Extension.utc()
 	if r.Approvals != nil {
 		r.Approvals = slices.Clone(r.Approvals)
 		for i := range r.Approvals {

@@ -155,6 +155,8 @@ func (m *Metrics) apply(e latch.AuditEvent) {
 		t.endsAt = timeOf(e.Data["ends_at"])
 	case latch.AuditRevoked, latch.AuditReleased:
 		t.revoked = e.At
+	case latch.AuditExtended:
+		t.endsAt = timeOf(e.Data["new_ends_at"]) // the revoke is due at the new end
 	case latch.AuditDeescalated:
 		due := t.endsAt
 		if !t.revoked.IsZero() && (due.IsZero() || t.revoked.Before(due)) {

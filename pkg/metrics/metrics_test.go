@@ -110,3 +110,35 @@ func TestFiguresFromTheFeed(t *testing.T) {
 		}
 	}
 }
+
+// An extension moves the end the revoke latency counts from: a revoke 2s
+// after the new end is 2s late, not an hour.
+func TestExtensionMovesTheEnd(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC)
+	feed := &fakeFeed{}
+	ev := func(typ latch.AuditType, at time.Duration, data map[string]any) {
+		feed.add(latch.AuditEvent{RequestID: "req_x", Flow: "db", Type: typ, At: t0.Add(at), Data: data})
+	}
+	ev(latch.AuditApproved, 0, nil)
+	ev(latch.AuditEscalated, time.Second, map[string]any{"ends_at": t0.Add(time.Hour)})
+	ev(latch.AuditExtended, time.Minute, map[string]any{"old_ends_at": t0.Add(time.Hour),
+		"new_ends_at": t0.Add(2 * time.Hour).Format(time.RFC3339Nano), "added_seconds": 3600})
+	ev(latch.AuditDeescalated, 2*time.Hour+2*time.Second, nil)
+	m := New(feed, fakeGrants{}, fixedClock(t0.Add(3*time.Hour)))
+	if err := m.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gathered, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range gathered {
+		if mf.GetName() == "latch_revoke_latency_seconds" {
+			if got := mf.GetMetric()[0].GetHistogram().GetSampleSum(); got != 2 {
+				t.Errorf("revoke latency %vs, want 2s after the new end", got)
+			}
+			return
+		}
+	}
+	t.Error("no revoke latency gathered")
+}

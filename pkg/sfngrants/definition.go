@@ -165,6 +165,9 @@ const (
 	StateWaitForStart         = "WaitForStart" // StartSchedule: until Input.StartsAt
 	StateSendStart            = "SendStart"    // StartSchedule: send the request's start command
 	StateFailed               = "Failed"
+	// StateRegrant sends an active grant to its target again with its
+	// later end (an extension), then holds until its next lease end.
+	StateRegrant = "Regrant"
 )
 
 // FailedError is the error a failed execution ends with.
@@ -354,6 +357,17 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 		"ResultPath": nil, "Retry": []any{retry([]string{"States.ALL"}, long)},
 		"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": nil, "Next": StateFailed}},
 		"Next":  StateDone}
+	// Regrant tells the target a grant's later end (the escalator function,
+	// for strategies whose targets follow it), then holds until the next
+	// lease end the task answers with. Its failure never ends the grant's
+	// life: after the retries it looks at the grant afresh; the access is
+	// in place and is still revoked at its end.
+	regrant := lambda(jsonPath("$.escalator"), ActionRegrant, nil)
+	regrant["ResultSelector"] = map[string]any{"hold.$": "$.Payload.hold"}
+	regrant["ResultPath"] = "$.Payload"
+	regrant["Retry"] = []any{never(ErrorPermanent), retry([]string{"States.ALL"}, int64(max(t.EscalateAttempts-1, 1)))}
+	regrant["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.regrantError", "Next": StateFreshHold}}
+	regrant["Next"] = StateHold
 
 	states := map[string]any{
 		StateStart: map[string]any{"Type": "Choice",
@@ -374,12 +388,14 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 				answerIs(AnswerDeescalate, StateRevoke),
 				answerIs(AnswerHold, StateHold, "$.Payload.hold.seconds"),
 				answerIs(AnswerEnd, StateDone),
+				answerIs(AnswerRegrant, StateRegrant, "$.Payload.hold.seconds"),
 			},
 			// An answer this definition does not know: look at the grant afresh.
 			"Default": StateFreshHold},
 		StateFreshHold: map[string]any{"Type": "Pass", "Parameters": with(map[string]any{"Payload": map[string]any{
 			"hold": map[string]any{"until": "", "seconds": recheck, "recheck": true}}}), "Next": StateHold},
 		StateRevoke:             revoke,
+		StateRegrant:            regrant,
 		StateRevokeSlow:         revokeSlow,
 		StateDeescalationFailed: deescalationFailed,
 		StateEscalateLost:       lost("escalate"),

@@ -13,6 +13,7 @@
 //	   │                     Hold times out ─► Due ─► Hold ─┤
 //	   │                     Answer: hold ─► Hold ──────────┘
 //	   │                             end ──► Done
+//	   │                             regrant ─► Regrant ─► Hold (the end moved later)
 //	   ├─(start: revoke)──── deescalate ─► Revoke ─► Done
 //	   └─(start: schedule)── WaitForStart ─► SendStart ─► Done   (a scheduled request's start; see StartSchedule)
 //	Revoke (every error retried, ≤ 30 s apart, for an hour) ─► Done
@@ -65,6 +66,20 @@
 // {"action":"deescalate"}; Wake answers {"action":"hold", "hold":{...}} with
 // the new end — unless the Hold waits until that end already (the usual
 // wake-up after the escalation is recorded), which costs nothing.
+//
+// When a grant's end moves later (an extension, a second lease),
+// Regrant answers the Hold with {"action":"regrant", "hold":{...}}: the
+// Regrant task sends the grant to its target again with the new end when
+// the target follows ends (latch.EndFollower: webhook, aws_lambda), then
+// the execution holds until the next lease end. The engine's Wake of the
+// same change finds the token answered (ErrTokenGone) and leaves it: the
+// Hold after Regrant waits until the new end. When no Hold can be answered
+// (the execution is between Holds, the token is stale), Regrant fails and
+// its effect stays in the outbox, tried again (the reconciler dispatches
+// pending effects) once the next Hold has recorded its token: the target
+// is told at least once, and a repeat is idempotent. A failed Regrant task
+// never ends the grant: after its retries the execution looks at the grant
+// afresh (FreshHold), and the access is still revoked at its end.
 //
 // # Why no revoke is lost and no grant follows its revoke
 //

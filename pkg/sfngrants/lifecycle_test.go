@@ -572,3 +572,79 @@ func TestEscalatedReportLost(t *testing.T) {
 		t.Fatalf("execution %s", e.Status)
 	}
 }
+
+// TestExtendMovesTheHoldAndTellsTheTarget: ann's hour is extended by two
+// (the flow grants it at once). Her target follows ends, so the execution
+// is answered with regrant: the Regrant task sends the grant again with the
+// new end, and the Hold moves to it. Nothing is revoked at the old end; at
+// the new end the grant is revoked as usual.
+func TestExtendMovesTheHoldAndTellsTheTarget(t *testing.T) {
+	rt := newRig(t)
+	rt.esc.mu.Lock()
+	rt.esc.follows = true
+	rt.esc.mu.Unlock()
+	r, g, ex := rt.active("1h")
+	end1, _ := g.NextDue()
+	err := rt.eng.Handle(context.Background(), latch.Command{ID: "cmd_extend", Kind: latch.CmdExtend, RequestID: r.ID,
+		Actor: latch.Actor{Email: ann}, Duration: 7200, Reason: "the migration runs late", Source: latch.SourceAPI, At: rt.clock.Now()})
+	if err != nil {
+		t.Fatalf("extend: %v", err)
+	}
+	end2 := end1.Add(2 * time.Hour)
+	if got := rt.req(r.ID); !got.EndsAt.Equal(end2) {
+		t.Fatalf("the request ends %v, want %v", got.EndsAt, end2)
+	}
+	rt.holding(ex, holdUntil(end2))
+	eventually(t, func() bool { return contains(rt.sfn.entered(ex), "Hold", "Answer", "Regrant", "Hold") },
+		func() string {
+			return fmt.Sprintf("path %v, want the Hold answered with Regrant, then a Hold", rt.sfn.entered(ex))
+		})
+	grants := rt.esc.specs("grant")
+	if len(grants) != 2 || !grants[0].EndsAt.Equal(end1) || !grants[1].EndsAt.Equal(end2) || grants[1].GrantID != g.ID {
+		t.Fatalf("grant calls %+v, want the grant at %v, then again at %v", grants, end1, end2)
+	}
+
+	// The old end passes: the Hold, timed out, finds nothing due.
+	rt.clock.Advance(time.Hour + time.Second)
+	rt.sfn.timeOut(ex)
+	rt.holding(ex, holdUntil(end2))
+	if rt.esc.count("revoke") != 0 || rt.req(r.ID).Status != latch.StatusActive {
+		t.Fatalf("revoked at the old end (revokes %d, request %s)", rt.esc.count("revoke"), rt.req(r.ID).Status)
+	}
+
+	rt.clock.Advance(2 * time.Hour)
+	rt.sfn.timeOut(ex)
+	if e := rt.sfn.awaitEnd(ex); e.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s: %s %s", e.Status, e.Error, e.Cause)
+	}
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if got, want := rt.reports(eventsQueueURL), []string{"escalated", "due", "deescalated"}; !slices.Equal(got, want) {
+		t.Errorf("reports %v, want %v", got, want)
+	}
+	if msgs := rt.messages(); msgs[1].ID != "due/"+g.ID+"/"+itoa(end2.UnixNano()) {
+		t.Errorf("due report %s, want the new end's", msgs[1].ID)
+	}
+	if rt.esc.count("revoke") != 1 {
+		t.Errorf("escalator calls %v, want one revoke", rt.esc.calls)
+	}
+}
+
+// TestExtendOfATargetLatchRevokes: a target that does not follow ends is
+// not called again; the Hold still moves to the new end.
+func TestExtendOfATargetLatchRevokes(t *testing.T) {
+	rt := newRig(t)
+	_, g, ex := rt.active("1h")
+	end1, _ := g.NextDue()
+	second := rt.request("3h") // a second lease, with a later end
+	rt.waitFor(second.ID, latch.StatusActive)
+	end2 := rt.grant(g.ID).Leases[1].EndsAt
+	if !end2.After(end1) {
+		t.Fatalf("the second lease ends %v, not after %v", end2, end1)
+	}
+	eventually(t, func() bool { return contains(rt.sfn.entered(ex), "Answer", "Regrant", "Hold") },
+		func() string { return fmt.Sprintf("path %v, want the Hold answered with Regrant", rt.sfn.entered(ex)) })
+	rt.holding(ex, holdUntil(end1)) // the earlier end still comes first
+	if n := rt.esc.count("grant"); n != 1 {
+		t.Errorf("escalator Grant called %d times, want once: the target does not follow ends", n)
+	}
+}

@@ -64,6 +64,7 @@ func testFlow() *latch.Flow {
 			Config: map[string]any{"url": "https://escalator.example.com/latch", "secret_env": "LATCH_WEBHOOK_SECRET"},
 			Targets: []latch.Target{{ID: targetID, Label: "Production admins",
 				Settings: map[string]any{"group": "prod-admins"}}}},
+		Extension: &latch.Extension{MaxTotal: 24 * time.Hour, AutoWithin: 24 * time.Hour},
 	}
 }
 
@@ -81,6 +82,15 @@ type fakeEscalator struct {
 	panics map[string]bool
 	calls  []string // "grant <grant id>" / "revoke <grant id>"
 	given  map[string][]latch.GrantSpec
+	// follows makes it the escalator of a target told the grant's end
+	// (latch.EndFollower): a webhook, a customer's Lambda.
+	follows bool
+}
+
+func (f *fakeEscalator) FollowsEnd() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.follows
 }
 
 func (f *fakeEscalator) on(action string, answers ...error) {
@@ -236,7 +246,8 @@ func (rt *rig) task(ex *execution, state, resource string, input json.RawMessage
 			return taskReply{Error: "States.Runtime"}
 		}
 		want := grantTaskFunction
-		if p.Payload.Action == sfngrants.ActionEscalate || p.Payload.Action == sfngrants.ActionDeescalate || p.Payload.Action == sfngrants.ActionCleanUp {
+		if p.Payload.Action == sfngrants.ActionEscalate || p.Payload.Action == sfngrants.ActionDeescalate || p.Payload.Action == sfngrants.ActionCleanUp ||
+			p.Payload.Action == sfngrants.ActionRegrant {
 			want = escalatorFunction
 		}
 		if p.FunctionName != want {

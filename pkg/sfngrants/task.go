@@ -34,6 +34,11 @@ const (
 	// deescalation_failed report, built from the revoke task's error
 	// (grant-task function).
 	ActionDeescalationFailed = "deescalation_failed"
+	// ActionRegrant sends an active grant to its target again with its
+	// later end, when its escalator's target follows ends
+	// (latch.EndFollower), and answers with the Hold until its next lease
+	// end (escalator function).
+	ActionRegrant = "regrant"
 )
 
 // TaskInput is the payload every Lambda task of the state machine receives.
@@ -103,6 +108,9 @@ const (
 	AnswerHold       = "hold"       // hold again, with the new Hold
 	AnswerDeescalate = "deescalate" // revoke now
 	AnswerEnd        = "end"        // the grant is closed; end without revoking
+	// AnswerRegrant: the grant's end moved later; send it to the target
+	// again (Regrant), then hold with the new Hold.
+	AnswerRegrant = "regrant"
 )
 
 // PermanentError is returned by an escalate task whose failure retrying
@@ -234,6 +242,8 @@ func (h *TaskHandler) Handle(ctx context.Context, in TaskInput) (out TaskOutput,
 		return out, err
 	case ActionCleanUp:
 		return TaskOutput{}, h.cleanUp(ctx, in.GrantID)
+	case ActionRegrant:
+		return h.regrant(ctx, in.GrantID)
 	case ActionHold:
 		return TaskOutput{}, h.hold(ctx, in, started)
 	case ActionEscalationFailed:

@@ -98,6 +98,9 @@ func (a *App) homeList(ctx context.Context, key, title, empty string, rs []latch
 		if key == "open" && r.Status == latch.StatusPending {
 			continue // a requester does not decide their own request
 		}
+		if key != "waiting" && r.Extension != nil {
+			continue // nor their own extension
+		}
 		for _, b := range actionBlocks(f, r) {
 			if act, ok := b.(*slack.ActionBlock); ok { // buttons only: a Home tab has no reason box
 				act.BlockID = clipPlain(act.BlockID+"_"+key+"_"+r.ID, maxID)

@@ -34,6 +34,9 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case InteractionBlockActions:
+		if a.openExtend(ctx, in) {
+			break // the extension modal is open
+		}
 		a.later(ctx, Job{Kind: JobInteraction, Body: body})
 	case InteractionShortcut:
 		if in.CallbackID == ShortcutRequestAccess {
@@ -77,6 +80,9 @@ func teamOf(in *Interaction) string {
 // (nothing is created), or hands the request to the engine and shows that
 // it was sent.
 func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
+	if in.View != nil && in.View.CallbackID == callbackExtend {
+		return a.submitExtend(ctx, in)
+	}
 	if in.View == nil || in.View.CallbackID != callbackRequest {
 		return nil
 	}

@@ -20,13 +20,15 @@ var _ latch.Notifier = (*App)(nil)
 
 // dmEvents are the events the requester is sent a DM about.
 var dmEvents = []latch.AuditType{latch.AuditApproved, latch.AuditDenied, latch.AuditExpired, latch.AuditEscalated,
-	latch.AuditDeescalated, latch.AuditFailed, latch.AuditDeescalationFailed}
+	latch.AuditDeescalated, latch.AuditFailed, latch.AuditDeescalationFailed,
+	latch.AuditExtended, latch.AuditExtensionDenied}
 
 // threadEvents are the events also told in the approval message's thread,
 // so that the channel keeps the request's history.
 var threadEvents = []latch.AuditType{latch.AuditApprovalAdded, latch.AuditApproved, latch.AuditDenied, latch.AuditCancelled,
 	latch.AuditExpired, latch.AuditEscalated, latch.AuditRevoked, latch.AuditDeescalated, latch.AuditFailed,
-	latch.AuditDeescalationFailed, latch.AuditRetried, latch.AuditForwarded}
+	latch.AuditDeescalationFailed, latch.AuditRetried, latch.AuditForwarded,
+	latch.AuditExtensionRequested, latch.AuditExtended, latch.AuditExtensionDenied}
 
 // Notify posts a request's approval message when there is none yet, updates
 // it in place otherwise, and sends the requester a DM about decisions,
@@ -113,6 +115,13 @@ func (a *App) threadText(ctx context.Context, f *latch.Flow, event latch.AuditTy
 			s += ": " + quote(r.Decision.Reason)
 		}
 		return s
+	}
+	if s := a.extensionText(ctx, f, event, r, false); s != "" {
+		return s
+	}
+	if event == latch.AuditApprovalAdded && r.Extension != nil && len(r.Extension.Approvals) > 0 {
+		d := r.Extension.Approvals[len(r.Extension.Approvals)-1]
+		return fmt.Sprintf(":white_check_mark: Extension approved by %s (%d of %d)", a.who(ctx, d.By), len(r.Extension.Approvals), max(f.Approval.Quorum, 1))
 	}
 	switch event {
 	case latch.AuditApprovalAdded, latch.AuditApproved:
@@ -418,6 +427,8 @@ func actionBlocks(f *latch.Flow, r latch.Request) []slack.Block {
 			slack.NewPlainTextInputBlockElement(plain("Why you approve or deny", maxPlaceholder), actionValue))
 		reason.Optional = true
 		return []slack.Block{reason, decide}
+	case r.Status == latch.StatusActive && (f.Extension != nil || r.Extension != nil):
+		return extensionBlocks(f, r)
 	case r.Status == latch.StatusActive && f.AllowRevoke:
 		confirm := slack.NewConfirmationBlockObject(plain("Revoke access?", maxConfirmTitle), plain("Access ends now, before its scheduled end.", maxConfirmText),
 			plain("Revoke", maxConfirmButton), plain("Keep", maxConfirmButton)).WithStyle(slack.StyleDanger)
@@ -528,7 +539,7 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 		if r.EndsAt != nil {
 			s += " until " + slackDate(*r.EndsAt)
 		}
-		return s + "\nApproved by " + approvedBy()
+		return s + "\nApproved by " + approvedBy() + a.extensionStatus(ctx, f, r)
 	case latch.StatusDeescalating:
 		s := ":gear: *Taking access away…*"
 		if r.Decision != nil {
@@ -613,6 +624,8 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 			text += " (revoked by " + a.who(ctx, r.Decision.By) + ")"
 		}
 		text += "."
+	case latch.AuditExtended, latch.AuditExtensionDenied:
+		text = a.extensionText(ctx, f, event, r, true)
 	case latch.AuditFailed, latch.AuditDeescalationFailed:
 		text = fmt.Sprintf(":x: Latch could not complete your request for %s", what)
 		if r.Failure != nil {
@@ -636,8 +649,8 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		text = clipMrkdwn(text, maxMessageText-200, seeRequest(r.ID)) + "\n" + l
 	}
 	text = clipMrkdwn(text, maxMessageText, seeRequest(r.ID))
-	if event == latch.AuditEscalated && r.Status == latch.StatusActive {
-		return a.dmRequesterBlocks(ctx, r, text, doneBlocks(r, text))
+	if (event == latch.AuditEscalated || event == latch.AuditExtended || event == latch.AuditExtensionDenied) && r.Status == latch.StatusActive {
+		return a.dmRequesterBlocks(ctx, r, text, withExtend(f, r, doneBlocks(r, text)))
 	}
 	return a.dmRequesterText(ctx, r, text)
 }

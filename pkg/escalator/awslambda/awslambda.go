@@ -201,6 +201,11 @@ func (e *Escalator) GrantWithOutput(ctx context.Context, g latch.GrantSpec) (map
 	return e.call(ctx, webhook.ActionEscalate, g)
 }
 
+// FollowsEnd is true: the function is told the grant's end, so when it
+// moves later Latch invokes escalate again for the same grant with the
+// later end (latch.EndFollower).
+func (e *Escalator) FollowsEnd() bool { return true }
+
 // Revoke invokes the function with action "deescalate". Its results are
 // those of Grant.
 func (e *Escalator) Revoke(ctx context.Context, g latch.GrantSpec) error {

@@ -424,3 +424,12 @@ func TestValidateConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowsTheEnd: the customer's function is told the grant's end, so
+// Latch invokes escalate again when it moves later.
+func TestFollowsTheEnd(t *testing.T) {
+	var esc latch.Escalator = &awslambda.Escalator{}
+	if !latch.FollowsEnd(esc) {
+		t.Error("the aws_lambda escalator does not follow the grant's end")
+	}
+}

@@ -111,6 +111,12 @@ func (e *Escalator) Grant(ctx context.Context, g latch.GrantSpec) error {
 	return e.call(ctx, ActionEscalate, g)
 }
 
+// FollowsEnd is true: the receiver is told the grant's end (grant.ends_at),
+// so when the end of a grant in place moves later (an extension, a second
+// request's lease) Latch sends escalate again for the same grant with the
+// later end (latch.EndFollower).
+func (e *Escalator) FollowsEnd() bool { return true }
+
 // Revoke asks the receiver to take g's access away (action "deescalate").
 // Its results are those of Grant.
 func (e *Escalator) Revoke(ctx context.Context, g latch.GrantSpec) error {

@@ -441,3 +441,12 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Errorf("receiver got %d calls with %d distinct idempotency keys, want 16 and 16", len(calls), len(keys))
 	}
 }
+
+// TestFollowsTheEnd: a webhook receiver is told the grant's end, so Latch
+// sends escalate again when it moves later.
+func TestFollowsTheEnd(t *testing.T) {
+	var esc latch.Escalator = &webhook.Escalator{}
+	if !latch.FollowsEnd(esc) {
+		t.Error("the webhook escalator does not follow the grant's end")
+	}
+}
