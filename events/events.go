@@ -83,6 +83,9 @@ const (
 	TypeOverdue            = Type(latch.CmdOverdue)
 	TypeForward            = Type(latch.CmdForward)
 	TypeAutoApprove        = Type(latch.CmdAutoApprove)
+	TypeBreakGlass         = Type(latch.CmdBreakGlass)
+	TypeReview             = Type(latch.CmdReview)
+	TypeReviewOverdue      = Type(latch.CmdReviewOverdue)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -92,7 +95,8 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask,
+	TypeBreakGlass, TypeReview, TypeReviewOverdue}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -138,10 +142,13 @@ type Failure struct {
 //	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
 //	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
-//	create                                 request_id, flow, user_email, source; created_by, fields, context allowed
+//	create                                 request_id, flow, user_email, source; created_by, fields, context, break_glass allowed; reason with break_glass
+//	break_glass                            request_id, actor.email, reason; source allowed
+//	review                                 request_id, actor.email; grant_id, reason, source allowed
+//	review_overdue                         request_id, step (the alert, from 1); source allowed
 //	grant_task                             grant_id, action; nothing else
 //
-// Flow, UserEmail, CreatedBy, Fields and Context belong to create alone.
+// Flow, UserEmail, CreatedBy, Fields, Context and BreakGlass belong to create alone.
 //
 // ID is the dedup key: a message delivered twice acts once.
 type Message struct {
@@ -169,13 +176,16 @@ type Message struct {
 	// (latch.Command.HeldBefore).
 	HeldBefore *bool `json:"held_before,omitempty"`
 	Step       int   `json:"step,omitempty"`
+	// BreakGlass is, on create, a request made by breaking glass (its
+	// reason in Reason).
+	BreakGlass bool `json:"break_glass,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
 		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before",
-		"step"}
+		"step", "break_glass"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -221,6 +231,9 @@ type Create struct {
 	Source    latch.Source
 	Fields    map[string]any
 	Context   map[string]any
+	// BreakGlass and Reason: see engine.CreateInput.
+	BreakGlass bool
+	Reason     string
 }
 
 // CreateID is the id of the create message for a request: its dedup key, the
@@ -241,6 +254,9 @@ func FromCreate(c Create, at time.Time) Message {
 		Source:    string(c.Source),
 		Fields:    c.Fields,
 		Context:   c.Context,
+	}
+	if c.BreakGlass {
+		m.BreakGlass, m.Reason = true, c.Reason
 	}
 	if !c.CreatedBy.IsSystem() {
 		m.CreatedBy = &Actor{Email: c.CreatedBy.Email, Bot: c.CreatedBy.Bot}
@@ -265,6 +281,7 @@ func (m Message) Create() (Create, error) {
 		Fields:    m.Fields,
 		Context:   m.Context,
 	}
+	c.BreakGlass, c.Reason = m.BreakGlass, m.Reason
 	if m.CreatedBy != nil {
 		c.CreatedBy = latch.Actor{Email: m.CreatedBy.Email, Bot: m.CreatedBy.Bot}
 	}
@@ -356,6 +373,9 @@ var rules = map[Type]rule{
 	TypeOverdue:            overdue,
 	TypeForward:            {request: required, step: required, failure: allowed, source: allowed},
 	TypeAutoApprove:        {request: required, source: allowed},
+	TypeBreakGlass:         {request: required, actor: required, reason: required, source: allowed},
+	TypeReview:             person,
+	TypeReviewOverdue:      {request: required, step: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 }
@@ -424,7 +444,18 @@ func (m Message) Validate() error {
 	check("action", r.action, m.Action != "")
 	check("actor", r.actor, m.Actor != nil)
 	check("failure", r.failure, m.Failure != nil)
-	check("reason", r.reason, m.Reason != "")
+	if m.Type == TypeCreate {
+		// A break glass carries its reason; no other create does.
+		switch {
+		case m.BreakGlass && strings.TrimSpace(m.Reason) == "":
+			bad("reason is required with break_glass")
+		case !m.BreakGlass && m.Reason != "":
+			bad("reason is not allowed without break_glass")
+		}
+	} else {
+		check("reason", r.reason, m.Reason != "")
+	}
+	check("break_glass", cmpNeed(m.Type == TypeCreate), m.BreakGlass)
 	check("source", r.source, m.Source != "")
 	check("flow", r.create, m.Flow != "")
 	check("user_email", r.create, m.UserEmail != "")
@@ -497,6 +528,14 @@ func (m Message) Validate() error {
 		return fmt.Errorf("events: %w: %s message %q: %s", ErrInvalid, m.Type, m.ID, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// cmpNeed is allowed when ok, forbidden otherwise.
+func cmpNeed(ok bool) need {
+	if ok {
+		return allowed
+	}
+	return forbidden
 }
 
 func typeList() string {

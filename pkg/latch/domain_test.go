@@ -45,6 +45,7 @@ func TestCommandKindGrantLevel(t *testing.T) {
 		latch.CmdExpire: false, latch.CmdRetry: false, latch.CmdForward: false, latch.CmdAutoApprove: false,
 		latch.CmdEscalated: true, latch.CmdEscalationFailed: true, latch.CmdDue: true, latch.CmdDeescalated: true,
 		latch.CmdDeescalationFailed: true, latch.CmdOverdue: true,
+		latch.CmdBreakGlass: false, latch.CmdReview: false, latch.CmdReviewOverdue: false,
 	}
 	got := map[latch.CommandKind]bool{}
 	for _, k := range latch.CommandKinds {

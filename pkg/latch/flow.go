@@ -39,6 +39,9 @@ type Flow struct {
 	// a new request it is true for is approved by the flow itself.
 	AutoApprove       Rule
 	AutoApproveSource string
+	// BreakGlass lets the people its rule allows grant themselves access at
+	// once (break_glass); nil when the flow offers none.
+	BreakGlass *BreakGlass
 
 	// File is where the flow was loaded from, for messages.
 	File string

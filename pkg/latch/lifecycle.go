@@ -491,6 +491,10 @@ type NewRequest struct {
 	Fields    map[string]any // raw values, checked against the flow's fields
 	Context   map[string]any
 	At        time.Time
+	// BreakGlass asks for access at once by breaking glass, for Reason
+	// (required then).
+	BreakGlass bool
+	Reason     string
 }
 
 // Create checks a new request against its flow and returns the change that
@@ -507,11 +511,27 @@ func Create(f *Flow, in NewRequest) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
+	var bg *BreakGlassInfo
+	if in.BreakGlass {
+		if bg, dur, err = checkBreakGlass(f, in, dur); err != nil {
+			return Change{}, err
+		}
+	}
 	r := Request{ID: in.ID, Flow: f.Name, Requester: UserRef{ID: in.Requester.ID, Email: in.Requester.Email},
 		CreatedBy: in.CreatedBy, Source: in.Source, Fields: fields, Context: in.Context, TargetID: target,
 		Duration: int64(dur / time.Second), Status: StatusPending, CreatedAt: in.At, UpdatedAt: in.At}
 	if r.CreatedBy.IsSystem() {
 		r.CreatedBy = Actor{Email: in.Requester.Email}
+	}
+	if bg != nil {
+		// Granted at once by CmdBreakGlass: no approver is asked, and
+		// nothing expires or forwards it.
+		r.BreakGlass = bg
+		b := &builder{cmd: Command{ID: "create/" + in.ID, At: in.At}, reqs: map[string]*Request{r.ID: &r}}
+		b.touchRequest(r.ID)
+		b.record(&r, AuditEvent{Type: AuditRequested, Actor: r.CreatedBy, Source: in.Source, Fields: fields,
+			Reason: bg.Reason, Data: contextData(in.Context)})
+		return b.change(), nil
 	}
 	b := &builder{cmd: Command{ID: "create/" + in.ID, At: in.At}, reqs: map[string]*Request{r.ID: &r}}
 	b.touchRequest(r.ID)

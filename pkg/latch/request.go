@@ -131,6 +131,9 @@ type Request struct {
 	// when there is none, or the request is decided).
 	Forwarded int        `json:"forwarded,omitempty"`
 	ForwardAt *time.Time `json:"forward_at,omitempty"`
+	// BreakGlass is set on a request made by breaking glass: its reason and
+	// its review.
+	BreakGlass *BreakGlassInfo `json:"break_glass,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -186,7 +189,8 @@ const (
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove,
+	CmdBreakGlass, CmdReview, CmdReviewOverdue}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).

@@ -77,6 +77,8 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 	noop := func() (Outcome, error) { return Outcome{Request: r, Noop: true}, nil }
 
 	switch cmd.Kind {
+	case CmdBreakGlass, CmdReview, CmdReviewOverdue:
+		return r.applyBreakGlass(cmd, env)
 	case CmdApprove:
 		if err := wantStatus(&r, "approve", StatusPending); err != nil {
 			return Outcome{}, err

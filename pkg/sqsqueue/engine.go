@@ -40,6 +40,9 @@ func CreateInput(c events.Create) engine.CreateInput {
 		Source:    c.Source,
 		Fields:    c.Fields,
 		Context:   c.Context,
+		// A break glass keeps its reason on the way to the approvals function.
+		BreakGlass: c.BreakGlass,
+		Reason:     c.Reason,
 	}
 }
 
@@ -54,5 +57,8 @@ func CreateOf(in engine.CreateInput) events.Create {
 		Source:    in.Source,
 		Fields:    in.Fields,
 		Context:   in.Context,
+		// A break glass keeps its reason on the way to the approvals function.
+		BreakGlass: in.BreakGlass,
+		Reason:     in.Reason,
 	}
 }
