@@ -194,6 +194,10 @@ type CreateBody struct {
 	TeamID    string         `json:"team_id,omitempty"`
 	Fields    map[string]any `json:"fields"`
 	Context   map[string]any `json:"context"`
+	// BreakGlass asks for access at once, with no approver, on a flow with
+	// break_glass; Reason (required then) says why.
+	BreakGlass bool   `json:"break_glass,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // slackPerson fills body.UserEmail from body.UserID, when the body names
@@ -243,6 +247,12 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 	}
 	in := engine.CreateInput{Flow: body.Flow, UserEmail: body.UserEmail,
 		CreatedBy: p.actorFor(body.UserEmail), Source: latch.SourceAPI, Fields: body.Fields, Context: body.Context}
+	if body.BreakGlass {
+		in.BreakGlass, in.Reason = true, body.Reason
+	} else if body.Reason != "" {
+		return &latch.Error{Kind: latch.KindInvalid, Code: "bad_request",
+			Message: "reason goes with break_glass; a request's reason is one of its fields.", Details: map[string]any{"reason": "is allowed only with break_glass"}}
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" {
 		if len(key) > 255 {
@@ -315,6 +325,7 @@ type ActionBody struct {
 var actions = map[string]latch.CommandKind{
 	"approve": latch.CmdApprove, "deny": latch.CmdDeny, "revoke": latch.CmdRevoke,
 	"cancel": latch.CmdCancel, "retry": latch.CmdRetry,
+	"review": latch.CmdReview, // a break glass's reviewer acknowledges it
 }
 
 // actionScopes is the scope each action needs: acting as an approver needs
@@ -322,13 +333,14 @@ var actions = map[string]latch.CommandKind{
 var actionScopes = map[latch.CommandKind]string{
 	latch.CmdApprove: tokens.ScopeApprove, latch.CmdDeny: tokens.ScopeApprove, latch.CmdRevoke: tokens.ScopeApprove,
 	latch.CmdRetry: tokens.ScopeApprove, latch.CmdCancel: tokens.ScopeWrite,
+	latch.CmdReview: tokens.ScopeApprove,
 }
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error {
 	kind, ok := actions[r.PathValue("action")]
 	if !ok {
 		return latch.Errorf(latch.KindNotFound, "route_not_found",
-			"There is no action %q; use approve, deny, revoke, cancel or retry.", r.PathValue("action"))
+			"There is no action %q; use approve, deny, revoke, cancel, retry or review.", r.PathValue("action"))
 	}
 	if err := needScope(p, actionScopes[kind]); err != nil {
 		return err
