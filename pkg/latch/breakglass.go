@@ -84,6 +84,16 @@ const (
 	CodeNotReviewer          = "not_reviewer" // only admins and the flow's approvers review
 )
 
+// NextReviewAlert is the number of the missing-review alert of b due at
+// now, and whether one is: the one after the last raised, or, when more
+// than one fell due since (Latch was down), the latest of them.
+func (b *BreakGlassInfo) NextReviewAlert(now time.Time) (int, bool) {
+	if b.Review != nil || now.Before(b.ReviewAlertDue(b.Alerts+1)) {
+		return 0, false
+	}
+	return max(b.Alerts+1, int(now.Sub(b.ReviewDueAt)/ReviewRepeat)+1), true
+}
+
 // ReviewOverdueCommand is the command that raises the n-th (from 1)
 // missing-review alert of break-glass request requestID. Its id is stable
 // per alert, so a reconciler run that sends it twice alerts once.
@@ -244,9 +254,11 @@ func (r Request) applyBreakGlass(cmd Command, env Env) (Outcome, error) {
 		return out, nil
 
 	case CmdReviewOverdue:
-		// The n-th alert, once, at its time, while nobody has reviewed.
+		// The n-th alert, once, at its time, while nobody has reviewed. An
+		// alert sent late (Latch was down for days) stands for those it
+		// missed: they are not raised one after another.
 		bg := r.BreakGlass
-		if bg == nil || bg.Review != nil || r.Status == StatusPending || cmd.Step != bg.Alerts+1 ||
+		if bg == nil || bg.Review != nil || r.Status == StatusPending || cmd.Step <= bg.Alerts ||
 			cmd.At.Before(bg.ReviewAlertDue(cmd.Step)) {
 			return Outcome{Request: r, Noop: true}, nil
 		}

@@ -197,8 +197,14 @@ func TestApplyBreakGlass(t *testing.T) {
 				Data: map[string]any{"review_due_at": at(2 * time.Hour), "alert": 2}},
 		},
 		{
-			name: "an alert does not skip one", flow: testFlow(breakGlass), give: active("r1", "g1", t0, at(time.Hour), glass),
-			cmd: latch.Command{Kind: latch.CmdReviewOverdue, Step: 2, At: at(30 * time.Hour)}, wantNoop: true,
+			name: "a late alert stands for those missed", flow: testFlow(breakGlass), give: active("r1", "g1", t0, at(time.Hour), glass),
+			cmd: latch.Command{Kind: latch.CmdReviewOverdue, Step: 2, At: at(30 * time.Hour)}, want: latch.StatusActive,
+			wantAudit: latch.AuditEvent{Type: latch.AuditBreakGlassReviewOverdue,
+				Data: map[string]any{"review_due_at": at(2 * time.Hour), "alert": 2}},
+		},
+		{
+			name: "an alert is not raised before its time", flow: testFlow(breakGlass), give: active("r1", "g1", t0, at(time.Hour), glass),
+			cmd: latch.Command{Kind: latch.CmdReviewOverdue, Step: 3, At: at(30 * time.Hour)}, wantNoop: true,
 		},
 		{
 			name: "no alert once reviewed", flow: testFlow(breakGlass), give: active("r1", "g1", t0, at(time.Hour), glass, reviewed(dan, at(3*time.Hour))),
@@ -301,6 +307,36 @@ func TestCreateBreakGlass(t *testing.T) {
 			diff(t, "audit reason", tt.reason, got.Audit[0].Reason)
 			if len(got.Effects) != 0 {
 				t.Errorf("effects = %v, want none: no approver is asked", effectNames(got.Effects))
+			}
+		})
+	}
+}
+
+func TestNextReviewAlert(t *testing.T) {
+	tests := []struct {
+		name   string
+		alerts int
+		review bool
+		now    time.Time
+		want   int
+		wantOK bool
+	}{
+		{name: "before the review is due", now: at(2*time.Hour - time.Nanosecond)},
+		{name: "when it is due", now: at(2 * time.Hour), want: 1, wantOK: true},
+		{name: "after the first, before a day passed", alerts: 1, now: at(26*time.Hour - time.Nanosecond)},
+		{name: "a day after the first", alerts: 1, now: at(26 * time.Hour), want: 2, wantOK: true},
+		{name: "three days late, none raised", now: at(2*time.Hour + 3*24*time.Hour), want: 4, wantOK: true},
+		{name: "reviewed", review: true, now: at(40 * time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &latch.BreakGlassInfo{ReviewDueAt: at(2 * time.Hour), Alerts: tt.alerts}
+			if tt.review {
+				b.Review = &latch.Decision{By: by(dan), At: at(time.Hour)}
+			}
+			n, ok := b.NextReviewAlert(tt.now)
+			if n != tt.want || ok != tt.wantOK {
+				t.Errorf("NextReviewAlert = %d, %v; want %d, %v", n, ok, tt.want, tt.wantOK)
 			}
 		})
 	}

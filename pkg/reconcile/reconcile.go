@@ -82,6 +82,13 @@ type Reconciler struct {
 	// RevokeErrors, when set, gives the last error of an overdue revoke
 	// still being retried, for revoke_overdue's last_error.
 	RevokeErrors RevokeErrors
+	// Flows, when set, are the deployment's flows: the break glasses of
+	// those that offer one are checked for a missing review (breakglass.go).
+	Flows *engine.FlowSet
+	// ReviewOverdue, when set, is told of each break glass nobody reviewed
+	// in time, on every run while it lasts (a CloudWatch metric on AWS: see
+	// EMFReview).
+	ReviewOverdue func(r latch.Request, due time.Time)
 }
 
 // Report counts what one run corrected.
@@ -93,6 +100,8 @@ type Report struct {
 	Swept          int // expiries sent by the Expiries sweep, on time
 	Overdue        int // grants whose revoke is overdue (past Grace after it fell due)
 	Drift          int // grants whose target differed from Latch's grants (Drift), corrected or not
+	BreakGlass     int // break glasses still pending, sent again
+	ReviewOverdue  int // break glasses nobody reviewed in time: alerted
 }
 
 // Corrections is the total of what the run set going again (outbox effects
@@ -180,6 +189,8 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 	} else {
 		errs = append(errs, rc.overdueExpiries(ctx, now, grace, log, &rep)...)
 	}
+
+	errs = append(errs, rc.breakGlass(ctx, now, grace, log, &rep)...)
 
 	// The outbox last, and within what is left of the time: effects that
 	// hang (a hook's endpoint that does not answer) must not keep the
