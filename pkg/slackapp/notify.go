@@ -55,6 +55,11 @@ func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request
 			return err
 		}
 	}
+	if slices.Contains(breakGlassEvents, event) {
+		if err := a.breakGlassNotice(ctx, f, event, r); err != nil {
+			return err
+		}
+	}
 	if event == latch.AuditForwarded {
 		return a.forwardMessages(ctx, f, r)
 	}
