@@ -42,6 +42,7 @@ func TestStorageStructsCoverTheDomain(t *testing.T) {
 		{latch.Domain{}, domainItem{}}, {latch.Token{}, tokenItem{}}, {latch.MessageRef{}, messageRefItem{}},
 		{latch.UserRef{}, userRefItem{}}, {latch.Actor{}, actorItem{}}, {latch.Decision{}, decisionItem{}},
 		{latch.Failure{}, failureItem{}}, {latch.Lease{}, leaseItem{}},
+		{latch.BreakGlassInfo{}, breakGlassItem{}},
 	}
 	for _, p := range pairs {
 		d, s := reflect.TypeOf(p.domain), reflect.TypeOf(p.storage)
