@@ -341,3 +341,39 @@ func TestNextReviewAlert(t *testing.T) {
 		})
 	}
 }
+
+// A break glass joins the grant like an approval: a new grant is escalated
+// with the lease capped as Create capped it; one already active takes the
+// lease, and the request is active at once.
+func TestDecideBreakGlass(t *testing.T) {
+	cmd := latch.BreakGlassCommand(pending("r2", glass, durationSecs(3600)), at(time.Minute))
+	t.Run("no grant open", func(t *testing.T) {
+		c, err := latch.Decide(latch.State{Flow: testFlow(breakGlass), Request: ptr(pending("r2", glass, durationSecs(3600))),
+			Actor: ann, Requester: ann, NewGrantID: func() string { return "g9" }}, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Requests) != 1 || c.Requests[0].Status != latch.StatusEscalating || c.Requests[0].GrantID != "g9" {
+			t.Fatalf("requests %+v, want r2 escalating on g9", c.Requests)
+		}
+		if len(c.Grants) != 1 || c.Grants[0].Leases[0].Duration != 3600 || c.Grants[0].Status != latch.GrantEscalating {
+			t.Errorf("grants %+v, want g9 escalating with r2's hour", c.Grants)
+		}
+		diff(t, "effects", []string{"notify:break_glass", "escalate"}, effectNames(c.Effects))
+		diff(t, "audit", []latch.AuditType{latch.AuditBreakGlass}, auditTypes(c.Audit))
+	})
+	t.Run("a grant active already", func(t *testing.T) {
+		g := grant("g1", latch.GrantActive, leases(lease("r1", 3600, at(time.Minute), at(61*time.Minute))), grantStarted(at(time.Minute)))
+		r1 := active("r1", "g1", at(time.Minute), at(61*time.Minute))
+		c, err := latch.Decide(latch.State{Flow: testFlow(breakGlass), Request: ptr(pending("r2", glass, durationSecs(3600))),
+			OpenGrant: &g, Requests: map[string]*latch.Request{"r1": &r1}, Actor: ann, Requester: ann,
+			NewGrantID: func() string { return "g9" }}, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Requests[0].Status != latch.StatusActive || c.Requests[0].EndsAt == nil || !c.Requests[0].EndsAt.Equal(at(61*time.Minute)) {
+			t.Errorf("r2 = %s until %v, want active at once until an hour from now", c.Requests[0].Status, c.Requests[0].EndsAt)
+		}
+		diff(t, "audit", []latch.AuditType{latch.AuditBreakGlass, latch.AuditEscalated}, auditTypes(c.Audit))
+	})
+}
