@@ -37,9 +37,9 @@ break_glass:
   review_within: 24h
 `
 
-// glassAPI serves the API over a bolt store and the local runtime, with
+// localAPI serves the API over a bolt store and the local runtime, with
 // the flow given and a fake escalator, as latch server wires them.
-func glassAPI(t *testing.T, flow string) (*authzAPI, *calls, latch.Store) {
+func localAPI(t *testing.T, flow string) (*authzAPI, *calls, latch.Store) {
 	t.Helper()
 	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
 	f, err := flows.Parse("flow.yaml", []byte(flow), flows.Options{})
@@ -77,7 +77,7 @@ func glassAPI(t *testing.T, flow string) (*authzAPI, *calls, latch.Store) {
 // JSON errors; a reviewer then acknowledges it, once, and never the
 // person who broke glass.
 func TestBreakGlassThroughTheAPI(t *testing.T) {
-	a, esc, store := glassAPI(t, glassFlow)
+	a, esc, store := localAPI(t, glassFlow)
 
 	refusals := []struct {
 		name, body, wantCode string
@@ -173,7 +173,7 @@ func TestBreakGlassThroughTheAPI(t *testing.T) {
 }
 
 func TestBreakGlassNotOffered(t *testing.T) {
-	a, _, _ := glassAPI(t, noRevokeFlow)
+	a, _, _ := localAPI(t, noRevokeFlow)
 	st, code, _ := a.call(t, adminSecret, http.MethodPost, "/v1/requests",
 		`{"flow":"locked","user_email":"alice@example.com","fields":{"service":"api"},"break_glass":true,"reason":"db is down"}`)
 	if st != http.StatusUnprocessableEntity || code != latch.CodeBreakGlassNotOffered {

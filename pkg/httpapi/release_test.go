@@ -3,20 +3,12 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/latchhq/latch/pkg/boltstore"
-	"github.com/latchhq/latch/pkg/engine"
-	"github.com/latchhq/latch/pkg/flows"
-	"github.com/latchhq/latch/pkg/httpapi"
-	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/local"
 	"github.com/latchhq/latch/pkg/tokens"
 )
 
@@ -64,35 +56,7 @@ func (c *calls) record(s string) {
 // allow_revoke false, recorded as released, and the target is told; the
 // approver acting the same way is refused revoke_not_allowed.
 func TestRequesterReleasesWhereRevokeIsNotAllowed(t *testing.T) {
-	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
-	f, err := flows.Parse("locked.yaml", []byte(noRevokeFlow), flows.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	esc := &calls{ch: make(chan string, 10)}
-	ctx, cancel := context.WithCancel(context.Background())
-	var eng *engine.Engine
-	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
-	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	flowSet := engine.NewFlowSet([]*latch.Flow{f})
-	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock,
-		Escalator: func(*latch.Flow) (latch.Escalator, error) { return esc, nil }})
-	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
-	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	users := &engine.Users{Store: store, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
-	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers, Users: users}); err != nil {
-		t.Fatal(err)
-	}
-	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
-	api := &httpapi.Server{Engine: eng, Directory: dir, Store: store, Feed: store, Queue: queue, Tokens: toks,
-		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(adminSecret), Service: toks}}
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
-	a := &authzAPI{url: srv.URL, store: store}
+	a, esc, store := localAPI(t, noRevokeFlow)
 
 	all := []string{tokens.ScopeRead, tokens.ScopeWrite, tokens.ScopeApprove}
 	ci := a.bot(t, "ci", `{}`, all...)

@@ -2,11 +2,9 @@ package reconcile
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
@@ -82,27 +80,8 @@ const MetricBreakGlassReviewOverdue = "BreakGlassReviewOverdue"
 // embedded metric format line per unreviewed break glass to w (a Lambda
 // function's stdout), as EMF does for overdue revokes.
 func EMFReview(w io.Writer, namespace string, clock latch.Clock) func(r latch.Request, due time.Time) {
-	if clock == nil {
-		clock = latch.SystemClock
-	}
-	var mu sync.Mutex
+	write := emf(w, namespace, MetricBreakGlassReviewOverdue, clock)
 	return func(r latch.Request, due time.Time) {
-		line, err := json.Marshal(map[string]any{
-			"_aws": map[string]any{
-				"Timestamp": clock.Now().UnixMilli(),
-				"CloudWatchMetrics": []any{map[string]any{"Namespace": namespace, "Dimensions": [][]string{{}},
-					"Metrics": []any{map[string]any{"Name": MetricBreakGlassReviewOverdue, "Unit": "Count"}}}},
-			},
-			MetricBreakGlassReviewOverdue: 1,
-			"request":                     r.ID,
-			"flow":                        r.Flow,
-			"due":                         due.UTC().Format(time.RFC3339),
-		})
-		if err != nil {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		_, _ = w.Write(append(line, '\n'))
+		write(map[string]any{"request": r.ID, "flow": r.Flow, "due": due.UTC().Format(time.RFC3339)})
 	}
 }

@@ -248,28 +248,38 @@ func (rc *Reconciler) overdue(ctx context.Context, now time.Time, g latch.Grant,
 // format line per overdue grant to w (a Lambda function's stdout): the
 // metric RevokeOverdue (Count) in namespace, which an alarm watches.
 func EMF(w io.Writer, namespace string, clock latch.Clock) func(g latch.Grant, due time.Time) {
+	write := emf(w, namespace, MetricRevokeOverdue, clock)
+	return func(g latch.Grant, due time.Time) {
+		write(map[string]any{"grant": g.ID, "flow": g.Flow, "due": due.UTC().Format(time.RFC3339)})
+	}
+}
+
+// emf returns a func that writes one CloudWatch embedded metric format
+// line to w for each call: metric (Count) 1 in namespace, with fields.
+func emf(w io.Writer, namespace, metric string, clock latch.Clock) func(fields map[string]any) {
 	if clock == nil {
 		clock = latch.SystemClock
 	}
 	var mu sync.Mutex
-	return func(g latch.Grant, due time.Time) {
-		line, err := json.Marshal(map[string]any{
+	return func(fields map[string]any) {
+		line := map[string]any{
 			"_aws": map[string]any{
 				"Timestamp": clock.Now().UnixMilli(),
 				"CloudWatchMetrics": []any{map[string]any{"Namespace": namespace, "Dimensions": [][]string{{}},
-					"Metrics": []any{map[string]any{"Name": MetricRevokeOverdue, "Unit": "Count"}}}},
+					"Metrics": []any{map[string]any{"Name": metric, "Unit": "Count"}}}},
 			},
-			MetricRevokeOverdue: 1,
-			"grant":             g.ID,
-			"flow":              g.Flow,
-			"due":               due.UTC().Format(time.RFC3339),
-		})
+			metric: 1,
+		}
+		for k, v := range fields {
+			line[k] = v
+		}
+		b, err := json.Marshal(line)
 		if err != nil {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		_, _ = w.Write(append(line, '\n'))
+		_, _ = w.Write(append(b, '\n'))
 	}
 }
 
