@@ -141,6 +141,9 @@ func (p *parser) flow(root *yaml.Node) located {
 	}
 	if n := top.get("break_glass"); n != nil {
 		f.BreakGlass = p.breakGlass(n, top.keys["break_glass"])
+		if len(f.Fields) > MaxFieldsWithBreakGlass && len(f.Fields) <= MaxFields {
+			p.addf(top.keys["break_glass"], "a flow with break_glass has at most %d fields (this one has %d): its Slack form spends two more blocks on breaking glass", MaxFieldsWithBreakGlass, len(f.Fields))
+		}
 	}
 	if f.OnCall == nil {
 		// on_call without a source is always false: a rule relying on it
@@ -980,6 +983,11 @@ func (p *parser) hooks(n *yaml.Node) (h latch.Hooks, secretGiven bool) {
 	}
 	return h, secretGiven
 }
+
+// MaxFieldsWithBreakGlass is how many fields a flow with break_glass may
+// have: its Slack form spends two blocks (the checkbox and the reason) on
+// breaking glass.
+const MaxFieldsWithBreakGlass = MaxFields - 2
 
 // breakGlassKeys are the keys of break_glass, in documentation order.
 var breakGlassKeys = []string{"allowed", "broadcast", "max_duration", "review_within"}

@@ -925,3 +925,22 @@ func TestParseBreakGlassProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestTooManyFieldsForBreakGlass(t *testing.T) {
+	flow := func(n int) string {
+		var b strings.Builder
+		b.WriteString("name: f\napproval:\n  approvers: [a@example.com]\nbreak_glass: {allowed: 'true', broadcast: '#security', max_duration: 1h}\nfields:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - {name: f%d, type: string}\n", i)
+		}
+		return b.String()
+	}
+	if _, err := flows.Parse("f.yaml", []byte(flow(flows.MaxFieldsWithBreakGlass)), opts); err != nil {
+		t.Errorf("%d fields refused: %v", flows.MaxFieldsWithBreakGlass, err)
+	}
+	_, err := flows.Parse("f.yaml", []byte(flow(flows.MaxFieldsWithBreakGlass+1)), opts)
+	want := "f.yaml:4: a flow with break_glass has at most 95 fields (this one has 96)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Parse() error %v, want one starting %q", err, want)
+	}
+}
