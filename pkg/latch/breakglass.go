@@ -207,9 +207,19 @@ func (r Request) applyBreakGlass(cmd Command, env Env) (Outcome, error) {
 		if r.BreakGlass == nil || r.Status != StatusPending {
 			return Outcome{Request: r, Noop: true}, nil
 		}
-		// Judged again: the flow may have changed since the request was made.
+		// Judged again: the flow may have changed since the request was
+		// made. No longer allowed, it is withdrawn, by Latch, saying why; a
+		// rule that fails is an error, tried again once an admin fixes it.
 		if err := CanBreakGlass(f, env.Requester); err != nil {
-			return Outcome{}, err
+			if ErrorCodeOf(err) == CodeRuleError || ErrorKindOf(err) == KindInternal {
+				return Outcome{}, err
+			}
+			n.Status = StatusCancelled
+			n.Decision = &Decision{At: cmd.At, Reason: ErrorMessageOf(err)}
+			out.Audit = append(out.Audit, AuditEvent{Type: AuditCancelled, Reason: ErrorMessageOf(err), Source: cmd.Source,
+				Data: map[string]any{"code": ErrorCodeOf(err)}})
+			out.Effects = append(out.Effects, Effect{Kind: EffectNotify, Event: AuditCancelled})
+			return out, nil
 		}
 		bg := *r.BreakGlass
 		n.BreakGlass = &bg

@@ -126,10 +126,18 @@ func TestApplyBreakGlass(t *testing.T) {
 				Data: map[string]any{"broadcast": "#security", "review_due_at": at(2 * time.Hour), "max_duration_seconds": int64(3600)}},
 		},
 		{
-			name: "a flow whose rule changed since refuses", flow: testFlow(breakGlass, func(f *latch.Flow) {
+			name: "a flow whose rule changed since withdraws it", flow: testFlow(breakGlass, func(f *latch.Flow) {
 				f.BreakGlass.Allowed = ruleFunc(func(latch.RuleVars) (bool, error) { return false, nil })
 			}), give: pending("r1", glass), cmd: latch.Command{Kind: latch.CmdBreakGlass, Actor: by(ann)}, actor: ann,
-			wantKind: latch.KindForbidden, wantCode: latch.CodeBreakGlassNotAllowed,
+			want: latch.StatusCancelled,
+			wantAudit: latch.AuditEvent{Type: latch.AuditCancelled,
+				Reason: `ann@example.com may not break glass on flow "prod-access" (its break_glass.allowed rule); ask for access the usual way.`,
+				Data:   map[string]any{"code": latch.CodeBreakGlassNotAllowed}},
+		},
+		{
+			name: "a flow whose rule fails now leaves it for later", flow: testFlow(breakGlass, func(f *latch.Flow) { f.BreakGlass.Allowed = brokenRule }),
+			give: pending("r1", glass), cmd: latch.Command{Kind: latch.CmdBreakGlass, Actor: by(ann)}, actor: ann,
+			wantKind: latch.KindInvalid, wantCode: latch.CodeRuleError,
 		},
 		{
 			name: "a request that was not a break glass is not granted by one", flow: testFlow(breakGlass), give: pending("r1"),
