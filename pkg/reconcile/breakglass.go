@@ -22,8 +22,10 @@ const ReviewOverdueLog = "break glass not reviewed: a reviewer must acknowledge 
 // break_glass_review_overdue and alerts), an ERROR log line and the
 // ReviewOverdue hook, and again every day until someone reviews it.
 //
-// It reads each such flow's requests (Store.ListRequests by flow): break
-// glass is rare, and the flows offering it few.
+// It reads every request of each such flow on every run (Store.ListRequests
+// by flow, at most 100,000): cheap for flows with thousands of requests,
+// costly beyond; a store index of the break glasses awaiting review would
+// make it read only those (not built yet).
 func (rc *Reconciler) breakGlass(ctx context.Context, now time.Time, grace time.Duration, log *slog.Logger, rep *Report) []error {
 	if rc.Flows == nil {
 		return nil
