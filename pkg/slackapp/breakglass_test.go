@@ -128,6 +128,15 @@ func TestBreakGlassInSlack(t *testing.T) {
 	if strings.Contains(s, "<!channel>") {
 		t.Errorf("broadcast %s pings the channel: the reason was not escaped", s)
 	}
+	var approval []map[string]any
+	for _, c := range r.slack.CallsTo("chat.postMessage") {
+		if c.Param("channel") == "#access-requests" {
+			approval = messageBlocks(t, c)
+		}
+	}
+	if s := text(approval); !strings.Contains(s, "break glass, no approver") || slices.Contains(actionIDs(approval), "approve") {
+		t.Errorf("the approval message %s, want it marked break glass, with no Approve", s)
+	}
 	eventually(t, "dan DM'd", func() bool { return len(r.dmsTo(danID)) == 1 })
 	if dm := r.dmsTo(danID)[0]; !strings.Contains(dm, "Break glass") {
 		t.Errorf("dan's DM %q", dm)

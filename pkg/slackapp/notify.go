@@ -402,6 +402,9 @@ func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (strin
 	if r.CreatedBy.Bot != "" {
 		via += " by " + escape(r.CreatedBy.Bot)
 	}
+	if r.BreakGlass != nil {
+		via += " · :rotating_light: break glass, no approver: " + quote(r.BreakGlass.Reason)
+	}
 	blocks = append(blocks, contextBlock(fmt.Sprintf("Request `%s` · %s", escape(r.ID), via)))
 	return text, append(blocks, actionBlocks(f, r)...)
 }
