@@ -180,7 +180,8 @@ With --wait, follow the request until it is decided (and, for access, until
 it is active). If --timeout passes first, the request is withdrawn (unless
 --keep) and the exit code is 7.`,
 		Example: `  latch request prod-access --user alice@example.com --field reason="incident 42" --field duration=30m --wait
-  latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'`,
+  latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'
+  latch request prod-access --user alice@example.com --break-glass --reason "checkout is down, INC-9"`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeFlows,
 		RunE: func(cmd *cobra.Command, args []string) error {
