@@ -86,7 +86,10 @@ const (
 	TypeStart              = Type(latch.CmdStart)
 	// TypeExtend: the requester asks for duration_seconds more on the
 	// active grant (added to version 1 before the first release).
-	TypeExtend = Type(latch.CmdExtend)
+	TypeExtend        = Type(latch.CmdExtend)
+	TypeBreakGlass    = Type(latch.CmdBreakGlass)
+	TypeReview        = Type(latch.CmdReview)
+	TypeReviewOverdue = Type(latch.CmdReviewOverdue)
 	// TypeCreate hands a new request, checked at the edge, to the one
 	// writer of request state.
 	TypeCreate Type = "create"
@@ -96,7 +99,8 @@ const (
 
 // Types lists every message type of version 1.
 var Types = []Type{TypeApprove, TypeDeny, TypeCancel, TypeRevoke, TypeExpire, TypeEscalated,
-	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask, TypeStart, TypeExtend}
+	TypeEscalationFailed, TypeDue, TypeDeescalated, TypeDeescalationFailed, TypeRetry, TypeOverdue, TypeForward, TypeAutoApprove, TypeCreate, TypeGrantTask, TypeStart, TypeExtend,
+	TypeBreakGlass, TypeReview, TypeReviewOverdue}
 
 // Valid reports whether t is a known message type.
 func (t Type) Valid() bool { return slices.Contains(Types, t) }
@@ -144,10 +148,13 @@ type Failure struct {
 //	deescalated                            grant_id; verified, held_before, request_id, actor, reason, source allowed
 //	escalation_failed, deescalation_failed grant_id, failure; request_id, actor, reason, source allowed
 //	overdue                                grant_id; failure (the last error), request_id, actor, reason, source allowed
-//	create                                 request_id, flow, user_email, source; created_by, fields, context, starts_at allowed
+//	create                                 request_id, flow, user_email, source; created_by, fields, context, starts_at, break_glass allowed; reason with break_glass
+//	break_glass                            request_id, actor.email, reason; source allowed
+//	review                                 request_id, actor.email; grant_id, reason, source allowed
+//	review_overdue                         request_id, step (the alert, from 1); source allowed
 //	grant_task                             grant_id, action; nothing else
 //
-// Flow, UserEmail, CreatedBy, Fields, Context and StartsAt belong to create alone.
+// Flow, UserEmail, CreatedBy, Fields, Context, StartsAt and BreakGlass belong to create alone.
 //
 // ID is the dedup key: a message delivered twice acts once.
 type Message struct {
@@ -180,13 +187,16 @@ type Message struct {
 	StartsAt *time.Time `json:"starts_at,omitempty"`
 	// Duration is, on extend, the time asked for, in seconds.
 	Duration int64 `json:"duration_seconds,omitempty"`
+	// BreakGlass is, on create, a request made by breaking glass (its
+	// reason in Reason).
+	BreakGlass bool `json:"break_glass,omitempty"`
 }
 
 // keys are Message's JSON names, in order.
 var (
 	keys = []string{"v", "type", "id", "at", "request_id", "flow", "user_email", "created_by", "grant_id", "action",
 		"actor", "reason", "source", "fields", "context", "failure", "identity", "verified", "output", "held_before",
-		"step", "starts_at", "duration_seconds"}
+		"step", "starts_at", "duration_seconds", "break_glass"}
 	actorKeys   = []string{"email", "bot"}
 	failureKeys = []string{"code", "message", "stage", "maybe_held"}
 )
@@ -235,6 +245,9 @@ type Create struct {
 	Context   map[string]any
 	// StartsAt is the scheduled start asked for; nil: on approval.
 	StartsAt *time.Time
+	// BreakGlass and Reason: see engine.CreateInput.
+	BreakGlass bool
+	Reason     string
 }
 
 // CreateID is the id of the create message for a request: its dedup key, the
@@ -255,6 +268,9 @@ func FromCreate(c Create, at time.Time) Message {
 		Source:    string(c.Source),
 		Fields:    c.Fields,
 		Context:   c.Context,
+	}
+	if c.BreakGlass {
+		m.BreakGlass, m.Reason = true, c.Reason
 	}
 	if !c.CreatedBy.IsSystem() {
 		m.CreatedBy = &Actor{Email: c.CreatedBy.Email, Bot: c.CreatedBy.Bot}
@@ -281,6 +297,7 @@ func (m Message) Create() (Create, error) {
 		Context:   m.Context,
 		StartsAt:  m.StartsAt,
 	}
+	c.BreakGlass, c.Reason = m.BreakGlass, m.Reason
 	if m.CreatedBy != nil {
 		c.CreatedBy = latch.Actor{Email: m.CreatedBy.Email, Bot: m.CreatedBy.Bot}
 	}
@@ -375,6 +392,9 @@ var rules = map[Type]rule{
 	TypeForward:            {request: required, step: required, failure: allowed, source: allowed},
 	TypeAutoApprove:        {request: required, source: allowed},
 	TypeStart:              {request: required, source: allowed},
+	TypeBreakGlass:         {request: required, actor: required, reason: required, source: allowed},
+	TypeReview:             person,
+	TypeReviewOverdue:      {request: required, step: required, source: allowed},
 	TypeCreate:             {request: required, source: required, create: required, extra: allowed},
 	TypeGrantTask:          {grant: required, action: required},
 	TypeExtend:             {request: required, grant: allowed, actor: required, reason: allowed, source: allowed, duration: required},
@@ -444,7 +464,18 @@ func (m Message) Validate() error {
 	check("action", r.action, m.Action != "")
 	check("actor", r.actor, m.Actor != nil)
 	check("failure", r.failure, m.Failure != nil)
-	check("reason", r.reason, m.Reason != "")
+	if m.Type == TypeCreate {
+		// A break glass carries its reason; no other create does.
+		switch {
+		case m.BreakGlass && strings.TrimSpace(m.Reason) == "":
+			bad("reason is required with break_glass")
+		case !m.BreakGlass && m.Reason != "":
+			bad("reason is not allowed without break_glass")
+		}
+	} else {
+		check("reason", r.reason, m.Reason != "")
+	}
+	check("break_glass", cmpNeed(m.Type == TypeCreate), m.BreakGlass)
 	check("source", r.source, m.Source != "")
 	check("flow", r.create, m.Flow != "")
 	check("user_email", r.create, m.UserEmail != "")
@@ -522,6 +553,14 @@ func (m Message) Validate() error {
 		return fmt.Errorf("events: %w: %s message %q: %s", ErrInvalid, m.Type, m.ID, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// cmpNeed is allowed when ok, forbidden otherwise.
+func cmpNeed(ok bool) need {
+	if ok {
+		return allowed
+	}
+	return forbidden
 }
 
 func typeList() string {

@@ -70,6 +70,13 @@ var samples = map[events.Type]events.Message{
 		StartsAt: ptrTo(at.Add(24 * time.Hour))},
 	events.TypeStart: {Version: 1, Type: events.TypeStart, ID: "start/" + requestID, At: at.Add(90 * time.Minute),
 		RequestID: requestID, Source: "schedule"},
+	events.TypeBreakGlass: {Version: 1, Type: events.TypeBreakGlass, ID: "break_glass/" + requestID, At: at,
+		RequestID: requestID, Actor: &events.Actor{Email: "grace@example.com"},
+		Reason: "Checkout is down (incident 4211); the on-call approver is unreachable", Source: "api"},
+	events.TypeReview: {Version: 1, Type: events.TypeReview, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K1", At: at.Add(90 * time.Minute),
+		RequestID: requestID, Actor: &events.Actor{Email: "ada@example.com"}, Reason: "Matches incident 4211's timeline", Source: "slack"},
+	events.TypeReviewOverdue: {Version: 1, Type: events.TypeReviewOverdue, ID: "review_overdue/" + requestID + "/1", At: at.Add(24 * time.Hour),
+		RequestID: requestID, Source: "reconciler", Step: 1},
 	events.TypeGrantTask: {Version: 1, Type: events.TypeGrantTask, ID: "cmd_01JDQ4A1B2C3D4E5F6G7H8J9K0/2", At: at,
 		GrantID: grantID, Action: events.ActionEscalate},
 	events.TypeExtend: {Version: 1, Type: events.TypeExtend, ID: "cmd_01JDQ4F2B2C3D4E5F6G7H8J9K1", At: at.Add(45 * time.Minute),
@@ -189,6 +196,12 @@ func commands() []latch.Command {
 		latch.StartCommand(requestID, at),
 		{ID: "c13", Kind: latch.CmdExtend, RequestID: requestID, Actor: latch.Actor{Email: "ada@example.com", Bot: "ci"},
 			Duration: 3600, Reason: "late", Source: latch.SourceAPI, At: at},
+		{ID: "break_glass/" + requestID, Kind: latch.CmdBreakGlass, RequestID: requestID, Actor: person, Reason: "prod is down",
+			Source: latch.SourceAPI, At: at},
+		{ID: "c13", Kind: latch.CmdReview, RequestID: requestID, Actor: latch.Actor{Email: "admin@example.com"}, Reason: "checked",
+			Source: latch.SourceSlack, At: at},
+		{ID: "review_overdue/" + requestID + "/2", Kind: latch.CmdReviewOverdue, RequestID: requestID, Step: 2,
+			Source: latch.SourceReconciler, At: at},
 	}
 }
 
@@ -345,6 +358,12 @@ func TestUnmarshalRefuses(t *testing.T) {
 		{name: "create for a bad email", give: `{"v":1,` + create + `,"user_email":"ada"}`, wantErr: events.ErrInvalid, wantIn: `user_email "ada" is not an email address`},
 		{name: "create with an unknown source", give: `{"v":1,` + create + `,"source":"latch"}`, wantErr: events.ErrInvalid, wantIn: `source "latch" is not`},
 		{name: "create with an actor", give: `{"v":1,` + create + `,"actor":{"email":"a@b.c"}}`, wantErr: events.ErrInvalid, wantIn: "actor is not allowed"},
+		{name: "create by breaking glass without a reason", give: `{"v":1,` + create + `,"break_glass":true}`, wantErr: events.ErrInvalid, wantIn: "reason is required with break_glass"},
+		{name: "break_glass on approve", give: `{"v":1,` + approve + `,"break_glass":true}`, wantErr: events.ErrInvalid, wantIn: "break_glass is not allowed"},
+		{name: "break glass without a reason", give: `{"v":1,"type":"break_glass","id":"b1","at":"2026-11-25T09:30:00Z","request_id":"r1","actor":{"email":"a@example.com"}}`,
+			wantErr: events.ErrInvalid, wantIn: "reason is required"},
+		{name: "review overdue without its alert", give: `{"v":1,"type":"review_overdue","id":"o1","at":"2026-11-25T09:30:00Z","request_id":"r1","source":"reconciler"}`,
+			wantErr: events.ErrInvalid, wantIn: "step is required"},
 		{name: "create with a reason", give: `{"v":1,` + create + `,"reason":"x"}`, wantErr: events.ErrInvalid, wantIn: "reason is not allowed"},
 		{name: "create with a grant", give: `{"v":1,` + create + `,"grant_id":"g1"}`, wantErr: events.ErrInvalid, wantIn: "grant_id is not allowed"},
 		{name: "create by nobody", give: `{"v":1,` + create + `,"created_by":{}}`, wantErr: events.ErrInvalid, wantIn: "created_by is empty"},
@@ -415,6 +434,8 @@ func TestCreateRoundTrip(t *testing.T) {
 			UserEmail: "ada@example.com", Source: latch.SourceSlack, Fields: map[string]any{"reason": "incident"}}},
 		{name: "by a bot alone", give: events.Create{RequestID: requestID, Flow: "prod-db", UserEmail: "ada@example.com",
 			CreatedBy: latch.Actor{Bot: "ci"}, Source: latch.SourceAPI}},
+		{name: "by breaking glass", give: events.Create{RequestID: requestID, Flow: "prod-db", UserEmail: "ada@example.com",
+			Source: latch.SourceSlack, Fields: map[string]any{"duration": "1h"}, BreakGlass: true, Reason: "checkout is down"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -100,6 +100,7 @@ var dataCommands = map[string]bool{
 	"extend": true,
 	"whoami": true, "users list": true, "users show": true, "domains list": true,
 	"bots list": true, "tokens issue": true, "tokens list": true, "reconcile": true,
+	"review": true,
 }
 
 func addClientCommands(root *cobra.Command) {
@@ -116,6 +117,7 @@ func addClientCommands(root *cobra.Command) {
 	}
 	cmds = append(cmds, newDoneCmd(o))
 	cmds = append(cmds, newExtendCmd(o))
+	cmds = append(cmds, newReviewCmd(o))
 	cmds = append(cmds, adminCommands(o)...)
 	for _, c := range cmds {
 		root.AddCommand(c)
@@ -164,6 +166,8 @@ func newRequestCmd(o *clientOptions) *cobra.Command {
 		set                                []string
 		wait, keep                         bool
 		waitFor                            time.Duration
+		breakGlass                         bool
+		reason                             string
 	)
 	cmd := &cobra.Command{
 		Use:   "request FLOW",
@@ -185,7 +189,8 @@ allows a scheduled start (allow_scheduled_start), at most 90 days ahead.
 Once approved the request is scheduled until then; --wait returns then.`,
 		Example: `  latch request prod-access --user alice@example.com --field reason="incident 42" --field duration=30m --wait
   latch request prod-access --user alice@example.com --fields '{"reason":"deploy","duration":1800}'
-  latch request prod-access --user alice@example.com --field reason="change window" --start 2026-11-25T22:00:00Z`,
+  latch request prod-access --user alice@example.com --field reason="change window" --start 2026-11-25T22:00:00Z
+  latch request prod-access --user alice@example.com --break-glass --reason "checkout is down, INC-9"`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: o.completeFlows,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -194,6 +199,14 @@ Once approved the request is scheduled until then; --wait returns then.`,
 				return err
 			}
 			body := httpapi.CreateBody{Flow: args[0], UserEmail: user, Fields: map[string]any{}}
+			if breakGlass {
+				if strings.TrimSpace(reason) == "" {
+					return usageError{errors.New("--break-glass needs --reason: say why you need access now")}
+				}
+				body.BreakGlass, body.Reason = true, reason
+			} else if reason != "" {
+				return usageError{errors.New("--reason goes with --break-glass; a request's reason is one of its fields (--field reason=...)")}
+			}
 			if fieldsJSON != "" {
 				if err := json.Unmarshal([]byte(fieldsJSON), &body.Fields); err != nil {
 					return usageError{fmt.Errorf("--fields: not a JSON object: %v", err)}
@@ -255,6 +268,8 @@ Once approved the request is scheduled until then; --wait returns then.`,
 	f.BoolVar(&wait, "wait", false, "show progress until the request is decided (and, for access, until it is active)")
 	f.DurationVar(&waitFor, "timeout", time.Hour, "with --wait: give up after this long, and withdraw the request unless --keep")
 	f.BoolVar(&keep, "keep", false, "with --wait: leave the request pending when --timeout passes")
+	f.BoolVar(&breakGlass, "break-glass", false, "grant access at once, with no approver, on a flow with break_glass (needs --reason)")
+	f.StringVar(&reason, "reason", "", "with --break-glass: why access is needed now")
 	_ = cmd.MarkFlagRequired("user")
 	return cmd
 }
@@ -331,6 +346,17 @@ func newDoneCmd(o *clientOptions) *cobra.Command {
 for it. The requester may always do it, even where the flow's allow_revoke is
 false; the audit trail records released.`
 	cmd.Example = `  latch done req_01hx --as alice@example.com --reason "deploy finished"`
+	return cmd
+}
+
+// newReviewCmd is a reviewer's acknowledgement of a break glass.
+func newReviewCmd(o *clientOptions) *cobra.Command {
+	cmd := actionCmd(o, "review", "review", "Acknowledge a break glass as its reviewer (admins and approvers)", nil)
+	cmd.Long = `Acknowledge a break glass: someone granted themselves access at once, and an
+admin or one of the flow's approvers (never that person) confirms it was
+warranted. Until someone does, Latch alerts the flow's broadcast channel and
+the admins once the flow's review_within has passed, and every day after.`
+	cmd.Example = `  latch review req_01hx --as lead@example.com --reason "matches INC-7"`
 	return cmd
 }
 
@@ -647,6 +673,7 @@ func requestTable(w io.Writer, r latch.Request) error {
 var actionStatuses = map[string][]latch.Status{
 	"approve": {latch.StatusPending}, "deny": {latch.StatusPending}, "cancel": {latch.StatusPending, latch.StatusScheduled},
 	"revoke": {latch.StatusActive}, "retry": {latch.StatusFailed},
+	"review": {latch.StatusActive, latch.StatusDeescalating, latch.StatusEnded},
 }
 
 // completeFlows offers the names of the flows the server offers to the API.

@@ -208,6 +208,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// reconcile) runs that check on demand.
 	drift := &reconcile.Drift{Store: store, Flows: flowSet, Escalator: esc.For, Notifier: notifier, Clock: clock, Log: log}
 	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log, Drift: drift}
+	rc.Flows = flowSet // break glasses not reviewed in time are alerted
 	go every(runCtx, time.Minute, func() { reconcileOnce(runCtx, rc, log) })
 	runDrift := func(ctx context.Context, dryRun bool) (any, error) {
 		d := *drift

@@ -47,6 +47,10 @@ func main() {
 		// One CloudWatch embedded-metric line per overdue revoke per run:
 		// the RevokeOverdue metric an alarm watches.
 		Overdue: reconcile.EMF(os.Stdout, boot.MetricsNamespace, nil)}
+	// Break glasses nobody reviewed in time: alerted through the engine
+	// (audit, Slack), logged, and counted as BreakGlassReviewOverdue.
+	rc.Flows = parts.Flows
+	rc.ReviewOverdue = reconcile.EMFReview(os.Stdout, boot.MetricsNamespace, nil)
 	// Once per execution environment, on its first run (not at start: no
 	// call the first answer can do without), the grants an earlier version
 	// left failed at the revoke are named.

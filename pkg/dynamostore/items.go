@@ -149,6 +149,41 @@ type requestItem struct {
 
 	// ScheduledStart is latch.Request.ScheduledStart.
 	ScheduledStart *time.Time `dynamodbav:"scheduled_start,omitempty"`
+	// BreakGlass: a request made by breaking glass (latch.BreakGlassInfo).
+	BreakGlass *breakGlassItem `dynamodbav:"break_glass,omitempty"`
+}
+
+// breakGlassItem is latch.BreakGlassInfo as stored.
+type breakGlassItem struct {
+	Reason           string        `dynamodbav:"reason"`
+	RequestedSeconds int64         `dynamodbav:"requested_seconds,omitempty"`
+	ReviewDueAt      time.Time     `dynamodbav:"review_due_at"`
+	Review           *decisionItem `dynamodbav:"review,omitempty"`
+	Alerts           int           `dynamodbav:"alerts,omitempty"`
+}
+
+func toBreakGlass(b *latch.BreakGlassInfo) *breakGlassItem {
+	if b == nil {
+		return nil
+	}
+	it := &breakGlassItem{Reason: b.Reason, RequestedSeconds: b.RequestedSeconds, ReviewDueAt: b.ReviewDueAt, Alerts: b.Alerts}
+	if b.Review != nil {
+		d := toDecision(*b.Review)
+		it.Review = &d
+	}
+	return it
+}
+
+func (it *breakGlassItem) domain() *latch.BreakGlassInfo {
+	if it == nil {
+		return nil
+	}
+	b := &latch.BreakGlassInfo{Reason: it.Reason, RequestedSeconds: it.RequestedSeconds, ReviewDueAt: it.ReviewDueAt, Alerts: it.Alerts}
+	if it.Review != nil {
+		d := it.Review.domain()
+		b.Review = &d
+	}
+	return b
 }
 
 type grantItem struct {
@@ -323,6 +358,7 @@ func toRequest(r latch.Request) requestItem {
 		it.Decision = &d
 	}
 	it.ScheduledStart = r.ScheduledStart
+	it.BreakGlass = toBreakGlass(r.BreakGlass)
 	return it
 }
 
@@ -342,6 +378,7 @@ func (it requestItem) domain() latch.Request {
 		d := it.Decision.domain()
 		r.Decision = &d
 	}
+	r.BreakGlass = it.BreakGlass.domain()
 	return r
 }
 

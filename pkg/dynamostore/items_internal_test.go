@@ -43,6 +43,7 @@ func TestStorageStructsCoverTheDomain(t *testing.T) {
 		{latch.UserRef{}, userRefItem{}}, {latch.Actor{}, actorItem{}}, {latch.Decision{}, decisionItem{}},
 		{latch.Failure{}, failureItem{}}, {latch.Lease{}, leaseItem{}},
 		{latch.PendingExtension{}, extensionItem{}},
+		{latch.BreakGlassInfo{}, breakGlassItem{}},
 	}
 	for _, p := range pairs {
 		d, s := reflect.TypeOf(p.domain), reflect.TypeOf(p.storage)

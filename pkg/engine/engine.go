@@ -98,6 +98,10 @@ type CreateInput struct {
 	// StartsAt is when the access should start (a scheduled start); nil:
 	// on approval. See latch.CheckStart.
 	StartsAt *time.Time
+	// BreakGlass asks for access at once, with no approver, for Reason
+	// (required then): see latch.BreakGlass.
+	BreakGlass bool
+	Reason     string
 }
 
 // ErrExists is returned (wrapped) by Create when a request with the given
@@ -123,7 +127,8 @@ func (e *Engine) Prepare(ctx context.Context, in CreateInput) (latch.Change, err
 		id = NewID("req")
 	}
 	return latch.Create(f, latch.NewRequest{ID: id, Flow: f.Name, Requester: &user, CreatedBy: in.CreatedBy,
-		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now(), StartsAt: in.StartsAt})
+		Source: in.Source, Fields: in.Fields, Context: in.Context, At: e.clock.Now(), StartsAt: in.StartsAt,
+		BreakGlass: in.BreakGlass, Reason: in.Reason})
 }
 
 // Create records a new pending request and carries out its effects. It
@@ -145,6 +150,9 @@ func (e *Engine) Create(ctx context.Context, in CreateInput) (latch.Request, err
 	e.log.InfoContext(ctx, "request created", "request", id, "flow", r.Flow, "user", r.Requester.Email)
 	e.dispatch(ctx, c.Effects)
 	r.Version++
+	if r.BreakGlass != nil {
+		return e.breakGlass(ctx, r), nil
+	}
 	if f, err := e.flows.Get(r.Flow); err == nil && f.AutoApprove != nil {
 		e.autoApprove(ctx, id)
 	}
@@ -160,6 +168,20 @@ func (e *Engine) autoApprove(ctx context.Context, requestID string) {
 	if err := e.Handle(ctx, cmd); err != nil {
 		e.log.WarnContext(ctx, "auto_approve not applied; the request waits for a person", "request", requestID, "err", err)
 	}
+}
+
+// breakGlass grants break-glass request r at once and returns it as it
+// is then. A failure leaves it pending, for the reconciler to send the
+// command again (reconcile.Reconciler.BreakGlass).
+func (e *Engine) breakGlass(ctx context.Context, r latch.Request) latch.Request {
+	if err := e.Handle(ctx, latch.BreakGlassCommand(r, e.clock.Now())); err != nil {
+		e.log.ErrorContext(ctx, "break glass not granted yet; the reconciler sends it again", "request", r.ID, "err", err)
+		return r
+	}
+	if now, err := e.store.GetRequest(ctx, r.ID); err == nil {
+		return now
+	}
+	return r
 }
 
 // onCallOf asks f's on-call source about actor and requester, for the
@@ -198,7 +220,7 @@ func (e *Engine) onCallOf(ctx context.Context, f *latch.Flow, actor, requester *
 // edge can refuse at once what the engine would refuse later.
 func (e *Engine) Check(ctx context.Context, cmd latch.Command) error {
 	if cmd.Kind.GrantLevel() || cmd.Kind == latch.CmdExpire || cmd.Kind == latch.CmdForward || cmd.Kind == latch.CmdAutoApprove ||
-		cmd.Kind == latch.CmdStart {
+		cmd.Kind == latch.CmdStart || cmd.Kind == latch.CmdBreakGlass || cmd.Kind == latch.CmdReviewOverdue {
 		return latch.Errorf(latch.KindInvalid, "not_a_person_command", "%s is not something a person can ask for.", cmd.Kind)
 	}
 	s, err := e.load(ctx, cmd)
@@ -308,7 +330,7 @@ func (e *Engine) load(ctx context.Context, cmd latch.Command) (latch.State, erro
 			s.Actor = &actor
 		}
 		switch cmd.Kind {
-		case latch.CmdApprove, latch.CmdDeny, latch.CmdRevoke, latch.CmdAutoApprove:
+		case latch.CmdApprove, latch.CmdDeny, latch.CmdRevoke, latch.CmdAutoApprove, latch.CmdReview:
 			s.OnCall = e.onCallOf(ctx, s.Flow, s.Actor, s.Requester)
 		}
 		if r.GrantID != "" {

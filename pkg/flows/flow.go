@@ -22,7 +22,7 @@ import (
 const MaxFields = 97
 
 var (
-	flowKeys      = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve", "allow_scheduled_start", "extension"}
+	flowKeys      = []string{"name", "label", "additional_header_text", "sources", "allow_revoke", "schedule_deescalation", "allow_guest_interaction", "include_decision_message", "visible_to", "fields", "approval", "strategy", "identity", "hooks", "oncall", "auto_approve", "allow_scheduled_start", "extension", "break_glass"}
 	onCallKeys    = []string{"provider", "schedule_ids", "token_env"}
 	fieldKeys     = []string{"name", "type", "label", "required", "default", "allowed_values", "min", "max"}
 	approvalKeys  = []string{"channel", "approvers", "rule", "quorum", "allow_self_approval", "timeout", "forward"}
@@ -145,6 +145,12 @@ func (p *parser) flow(root *yaml.Node) located {
 		f.AutoApprove, f.AutoApproveSource, _ = p.rule(n, "auto_approve")
 		if f.AutoApproveSource != "" && strings.Contains(f.AutoApproveSource, "approver.") {
 			p.addf(n, "auto_approve sees no approver: it judges a new request before anyone decides; use requester, request and flow")
+		}
+	}
+	if n := top.get("break_glass"); n != nil {
+		f.BreakGlass = p.breakGlass(n, top.keys["break_glass"])
+		if len(f.Fields) > MaxFieldsWithBreakGlass && len(f.Fields) <= MaxFields {
+			p.addf(top.keys["break_glass"], "a flow with break_glass has at most %d fields (this one has %d): its Slack form spends two more blocks on breaking glass", MaxFieldsWithBreakGlass, len(f.Fields))
 		}
 	}
 	if f.OnCall == nil {
@@ -1041,4 +1047,72 @@ func (p *parser) extension(n, key *yaml.Node, f *latch.Flow) *latch.Extension {
 		return nil
 	}
 	return x
+}
+
+// MaxFieldsWithBreakGlass is how many fields a flow with break_glass may
+// have: its Slack form spends two blocks (the checkbox and the reason) on
+// breaking glass.
+const MaxFieldsWithBreakGlass = MaxFields - 2
+
+// breakGlassKeys are the keys of break_glass, in documentation order.
+var breakGlassKeys = []string{"allowed", "broadcast", "max_duration", "review_within"}
+
+// DefaultReviewWithin is how long after a break glass a reviewer has to
+// acknowledge it when break_glass.review_within is left out.
+const DefaultReviewWithin = 24 * time.Hour
+
+// breakGlass reads break_glass: who may grant themselves access at once
+// (allowed, a rule over requester and flow), the channel told
+// (broadcast), the longest such grant (max_duration) and how soon a
+// reviewer must acknowledge it (review_within).
+func (p *parser) breakGlass(n, key *yaml.Node) *latch.BreakGlass {
+	o := p.object(n, "break_glass", "break_glass", breakGlassKeys)
+	if o == nil {
+		return nil
+	}
+	o.at = key
+	bg := &latch.BreakGlass{ReviewWithin: DefaultReviewWithin}
+	good := true
+	if v := o.get("allowed"); v == nil {
+		p.addf(o.line("allowed"), "break_glass.allowed is required: a rule saying who may break glass, such as requester.role == \"admin\"")
+		good = false
+	} else {
+		var ok bool
+		bg.Allowed, bg.AllowedSource, ok = p.rule(v, "break_glass.allowed")
+		good = good && ok
+		if ok && strings.Contains(bg.AllowedSource, "approver.") {
+			p.addf(v, "break_glass.allowed sees no approver: it judges the person breaking glass; use requester and flow")
+			good = false
+		}
+	}
+	if v := o.get("broadcast"); v == nil {
+		p.addf(o.line("broadcast"), "break_glass.broadcast is required: the Slack channel told of every break glass, such as \"#security\"")
+		good = false
+	} else if s, ok := p.text(v, "break_glass.broadcast"); !ok {
+		good = false
+	} else if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\n") {
+		p.addf(v, "break_glass.broadcast %q is not a Slack channel: write its name (#security) or id", s)
+		good = false
+	} else {
+		bg.Broadcast = s
+	}
+	if v := o.get("max_duration"); v == nil {
+		p.addf(o.line("max_duration"), "break_glass.max_duration is required: the longest access a break glass grants, such as 1h")
+		good = false
+	} else if d, ok := p.duration(v, "break_glass.max_duration", "a break glass must end"); ok {
+		bg.MaxDuration = d
+	} else {
+		good = false
+	}
+	if v := o.get("review_within"); v != nil {
+		if d, ok := p.duration(v, "break_glass.review_within", "remove it for the default of 24h"); ok {
+			bg.ReviewWithin = d
+		} else {
+			good = false
+		}
+	}
+	if !good {
+		return nil
+	}
+	return bg
 }

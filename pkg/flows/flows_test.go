@@ -338,7 +338,7 @@ func TestParseProblems(t *testing.T) {
 		// Keys.
 		{name: "unknown key close to a known one", give: ok + "lable: F\n", wantErr: `f.yaml:4: unknown key "lable"; did you mean "label"?`},
 		{name: "unknown key", give: ok + "colour: red\n",
-			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve, allow_scheduled_start, extension`},
+			wantErr: `f.yaml:4: unknown key "colour"; the keys are name, label, additional_header_text, sources, allow_revoke, schedule_deescalation, allow_guest_interaction, include_decision_message, visible_to, fields, approval, strategy, identity, hooks, oncall, auto_approve, allow_scheduled_start, extension, break_glass`},
 		{name: "unknown nested key", give: ok + "  qorum: 1\n", wantErr: `f.yaml:4: unknown key "qorum" in approval; did you mean "quorum"?`},
 		{name: "unknown field key", give: ok + "fields:\n  - {name: reason, type: string, requried: true}\n",
 			wantErr: `f.yaml:5: unknown key "requried" in field "reason"; did you mean "required"?`},
@@ -847,5 +847,104 @@ func TestIncludeDecisionMessage(t *testing.T) {
 	}
 	if _, err := flows.Parse("f.yaml", []byte(base+"include_decision_message: sometimes\n"), opts); err == nil {
 		t.Error("a non-boolean include_decision_message was accepted")
+	}
+}
+
+func TestParseBreakGlass(t *testing.T) {
+	give := `name: f
+approval:
+  approvers: [alice@example.com]
+break_glass:
+  allowed: 'requester.role == "admin" || requester.email == "sre@example.com"'
+  broadcast: "#security"
+  max_duration: 1h
+  review_within: 12h
+`
+	f, err := flows.Parse("f.yaml", []byte(give), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &latch.BreakGlass{AllowedSource: `requester.role == "admin" || requester.email == "sre@example.com"`,
+		Broadcast: "#security", MaxDuration: time.Hour, ReviewWithin: 12 * time.Hour}
+	if diff := cmp.Diff(want, f.BreakGlass, cmpopts.IgnoreFields(latch.BreakGlass{}, "Allowed")); diff != "" {
+		t.Errorf("break_glass (-want +got):\n%s", diff)
+	}
+	for _, tt := range []struct {
+		user *latch.User
+		want bool
+	}{
+		{&latch.User{Email: "sre@example.com", Role: latch.RoleMember}, true},
+		{&latch.User{Email: "boss@example.com", Role: latch.RoleAdmin}, true},
+		{&latch.User{Email: "dev@example.com", Role: latch.RoleMember}, false},
+	} {
+		if got, err := f.BreakGlass.Allowed.Eval(latch.RuleVars{Requester: tt.user, Flow: f}); got != tt.want || err != nil {
+			t.Errorf("allowed for %s = %v, %v; want %v", tt.user.Email, got, err, tt.want)
+		}
+	}
+
+	f, err = flows.Parse("f.yaml", []byte("name: f\napproval: {approvers: [a@example.com]}\nbreak_glass: {allowed: 'true', broadcast: C0SECURITY, max_duration: 30m}\n"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.BreakGlass.ReviewWithin != 24*time.Hour {
+		t.Errorf("review_within left out = %v, want 24h", f.BreakGlass.ReviewWithin)
+	}
+}
+
+func TestParseBreakGlassProblems(t *testing.T) {
+	const ok = "name: f\napproval:\n  approvers: [a@example.com]\n"
+	tests := []struct {
+		name    string
+		give    string
+		wantErr string
+	}{
+		{name: "not a mapping", give: ok + "break_glass: true\n",
+			wantErr: "f.yaml:4: break_glass must be a mapping (key: value), not true"},
+		{name: "everything missing", give: ok + "break_glass: {review_within: 2h}\n",
+			wantErr: "f.yaml:4: break_glass.allowed is required: a rule saying who may break glass, such as requester.role == \"admin\"\n" +
+				"f.yaml:4: break_glass.broadcast is required: the Slack channel told of every break glass, such as \"#security\"\n" +
+				"f.yaml:4: break_glass.max_duration is required: the longest access a break glass grants, such as 1h"},
+		{name: "a rule that does not compile", give: ok + "break_glass:\n  allowed: 'requester.email'\n  broadcast: '#security'\n  max_duration: 1h\n",
+			wantErr: "f.yaml:5: break_glass.allowed does not compile: the rule must give true or false (bool), not string"},
+		{name: "a rule about an approver", give: ok + "break_glass:\n  allowed: 'approver.role == \"admin\"'\n  broadcast: '#security'\n  max_duration: 1h\n",
+			wantErr: "f.yaml:5: break_glass.allowed sees no approver: it judges the person breaking glass; use requester and flow"},
+		{name: "a bad duration", give: ok + "break_glass:\n  allowed: 'true'\n  broadcast: '#security'\n  max_duration: soon\n",
+			wantErr: `f.yaml:7: break_glass.max_duration: "soon" is not a duration (write 30m, 4h or 1d)`},
+		{name: "a zero review time", give: ok + "break_glass:\n  allowed: 'true'\n  broadcast: '#security'\n  max_duration: 1h\n  review_within: 0m\n",
+			wantErr: "f.yaml:8: break_glass.review_within must be positive; remove it for the default of 24h"},
+		{name: "a channel with a space", give: ok + "break_glass:\n  allowed: 'true'\n  broadcast: 'security team'\n  max_duration: 1h\n",
+			wantErr: `f.yaml:6: break_glass.broadcast "security team" is not a Slack channel: write its name (#security) or id`},
+		{name: "an unknown key", give: ok + "break_glass:\n  allowed: 'true'\n  broadcast: '#security'\n  max_duration: 1h\n  review: 1h\n",
+			wantErr: `f.yaml:8: unknown key "review" in break_glass; the keys are allowed, broadcast, max_duration, review_within`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := flows.Parse("f.yaml", []byte(tt.give), opts)
+			if err == nil {
+				t.Fatal("Parse succeeded, want problems")
+			}
+			if diff := cmp.Diff(tt.wantErr, err.Error()); diff != "" {
+				t.Errorf("error mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTooManyFieldsForBreakGlass(t *testing.T) {
+	flow := func(n int) string {
+		var b strings.Builder
+		b.WriteString("name: f\napproval:\n  approvers: [a@example.com]\nbreak_glass: {allowed: 'true', broadcast: '#security', max_duration: 1h}\nfields:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "  - {name: f%d, type: string}\n", i)
+		}
+		return b.String()
+	}
+	if _, err := flows.Parse("f.yaml", []byte(flow(flows.MaxFieldsWithBreakGlass)), opts); err != nil {
+		t.Errorf("%d fields refused: %v", flows.MaxFieldsWithBreakGlass, err)
+	}
+	_, err := flows.Parse("f.yaml", []byte(flow(flows.MaxFieldsWithBreakGlass+1)), opts)
+	want := "f.yaml:4: a flow with break_glass has at most 95 fields (this one has 96)"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("Parse() error %v, want one starting %q", err, want)
 	}
 }

@@ -199,6 +199,10 @@ type CreateBody struct {
 	// StartsAt (RFC 3339) asks for the access to start then rather than on
 	// approval, where the flow allows a scheduled start.
 	StartsAt string `json:"starts_at,omitempty"`
+	// BreakGlass asks for access at once, with no approver, on a flow with
+	// break_glass; Reason (required then) says why.
+	BreakGlass bool   `json:"break_glass,omitempty"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // slackPerson fills body.UserEmail from body.UserID, when the body names
@@ -253,6 +257,12 @@ func (s *Server) createRequest(w http.ResponseWriter, r *http.Request, p Princip
 		return err
 	}
 	in.StartsAt = start
+	if body.BreakGlass {
+		in.BreakGlass, in.Reason = true, body.Reason
+	} else if body.Reason != "" {
+		return &latch.Error{Kind: latch.KindInvalid, Code: "bad_request",
+			Message: "reason goes with break_glass; a request's reason is one of its fields.", Details: map[string]any{"reason": "is allowed only with break_glass"}}
+	}
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" {
 		if len(key) > 255 {
@@ -325,6 +335,7 @@ type ActionBody struct {
 var actions = map[string]latch.CommandKind{
 	"approve": latch.CmdApprove, "deny": latch.CmdDeny, "revoke": latch.CmdRevoke,
 	"cancel": latch.CmdCancel, "retry": latch.CmdRetry,
+	"review": latch.CmdReview, // a break glass's reviewer acknowledges it
 }
 
 // actionScopes is the scope each action needs: acting as an approver needs
@@ -332,13 +343,14 @@ var actions = map[string]latch.CommandKind{
 var actionScopes = map[latch.CommandKind]string{
 	latch.CmdApprove: tokens.ScopeApprove, latch.CmdDeny: tokens.ScopeApprove, latch.CmdRevoke: tokens.ScopeApprove,
 	latch.CmdRetry: tokens.ScopeApprove, latch.CmdCancel: tokens.ScopeWrite,
+	latch.CmdReview: tokens.ScopeApprove,
 }
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request, p Principal) error {
 	kind, ok := actions[r.PathValue("action")]
 	if !ok {
 		return latch.Errorf(latch.KindNotFound, "route_not_found",
-			"There is no action %q; use approve, deny, revoke, cancel or retry.", r.PathValue("action"))
+			"There is no action %q; use approve, deny, revoke, cancel, retry or review.", r.PathValue("action"))
 	}
 	if err := needScope(p, actionScopes[kind]); err != nil {
 		return err

@@ -47,7 +47,8 @@ func TestCommandKindGrantLevel(t *testing.T) {
 		latch.CmdExtend:    false,
 		latch.CmdEscalated: true, latch.CmdEscalationFailed: true, latch.CmdDue: true, latch.CmdDeescalated: true,
 		latch.CmdDeescalationFailed: true, latch.CmdOverdue: true,
-		latch.CmdStart: false,
+		latch.CmdStart:      false,
+		latch.CmdBreakGlass: false, latch.CmdReview: false, latch.CmdReviewOverdue: false,
 	}
 	got := map[latch.CommandKind]bool{}
 	for _, k := range latch.CommandKinds {

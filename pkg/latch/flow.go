@@ -45,6 +45,9 @@ type Flow struct {
 	// Extension says whether and how a requester may ask for more time on
 	// an active grant (extension); nil: extending is refused.
 	Extension *Extension
+	// BreakGlass lets the people its rule allows grant themselves access at
+	// once (break_glass); nil when the flow offers none.
+	BreakGlass *BreakGlass
 
 	// File is where the flow was loaded from, for messages.
 	File string

@@ -504,6 +504,10 @@ type NewRequest struct {
 	// StartsAt is when the access should start; nil: on approval. The
 	// flow must allow it (Flow.AllowScheduledStart); see CheckStart.
 	StartsAt *time.Time
+	// BreakGlass asks for access at once by breaking glass, for Reason
+	// (required then).
+	BreakGlass bool
+	Reason     string
 }
 
 // Create checks a new request against its flow and returns the change that
@@ -520,6 +524,12 @@ func Create(f *Flow, in NewRequest) (Change, error) {
 	if err != nil {
 		return Change{}, err
 	}
+	var bg *BreakGlassInfo
+	if in.BreakGlass {
+		if bg, dur, err = checkBreakGlass(f, in, dur); err != nil {
+			return Change{}, err
+		}
+	}
 	r := Request{ID: in.ID, Flow: f.Name, Requester: UserRef{ID: in.Requester.ID, Email: in.Requester.Email},
 		CreatedBy: in.CreatedBy, Source: in.Source, Fields: fields, Context: in.Context, TargetID: target,
 		Duration: int64(dur / time.Second), Status: StatusPending, CreatedAt: in.At, UpdatedAt: in.At}
@@ -528,6 +538,19 @@ func Create(f *Flow, in NewRequest) (Change, error) {
 	}
 	if r.ScheduledStart, err = CheckStart(f, in.StartsAt, in.At); err != nil {
 		return Change{}, err
+	}
+	if bg != nil && r.ScheduledStart != nil {
+		return Change{}, Errorf(KindInvalid, CodeInvalidStartsAt, "A break glass starts at once: leave out starts_at.")
+	}
+	if bg != nil {
+		// Granted at once by CmdBreakGlass: no approver is asked, and
+		// nothing expires or forwards it.
+		r.BreakGlass = bg
+		b := &builder{cmd: Command{ID: "create/" + in.ID, At: in.At}, reqs: map[string]*Request{r.ID: &r}}
+		b.touchRequest(r.ID)
+		b.record(&r, AuditEvent{Type: AuditRequested, Actor: r.CreatedBy, Source: in.Source, Fields: fields,
+			Reason: bg.Reason, Data: contextData(in.Context)})
+		return b.change(), nil
 	}
 	b := &builder{cmd: Command{ID: "create/" + in.ID, At: in.At}, reqs: map[string]*Request{r.ID: &r}}
 	b.touchRequest(r.ID)

@@ -141,6 +141,9 @@ type Request struct {
 	// waiting for the flow's approvers (nil when none is pending). Once
 	// granted, Duration and EndsAt include it.
 	Extension *PendingExtension `json:"extension,omitempty"`
+	// BreakGlass is set on a request made by breaking glass: its reason and
+	// its review.
+	BreakGlass *BreakGlassInfo `json:"break_glass,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -214,7 +217,8 @@ const (
 
 // CommandKinds lists every command kind.
 var CommandKinds = []CommandKind{CmdApprove, CmdDeny, CmdCancel, CmdRevoke, CmdExpire, CmdEscalated,
-	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove, CmdStart, CmdExtend}
+	CmdEscalationFailed, CmdDue, CmdDeescalated, CmdDeescalationFailed, CmdRetry, CmdOverdue, CmdForward, CmdAutoApprove, CmdStart, CmdExtend,
+	CmdBreakGlass, CmdReview, CmdReviewOverdue}
 
 // GrantLevel reports whether k is about a grant (GrantID) rather than a
 // request (RequestID).

@@ -84,6 +84,8 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if r.Status == StatusActive && r.Extension != nil {
 			return r.decideExtension(cmd, env)
 		}
+	case CmdBreakGlass, CmdReview, CmdReviewOverdue:
+		return r.applyBreakGlass(cmd, env)
 	}
 
 	switch cmd.Kind {

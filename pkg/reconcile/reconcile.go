@@ -82,6 +82,13 @@ type Reconciler struct {
 	// RevokeErrors, when set, gives the last error of an overdue revoke
 	// still being retried, for revoke_overdue's last_error.
 	RevokeErrors RevokeErrors
+	// Flows, when set, are the deployment's flows: the break glasses of
+	// those that offer one are checked for a missing review (breakglass.go).
+	Flows *engine.FlowSet
+	// ReviewOverdue, when set, is told of each break glass nobody reviewed
+	// in time, on every run while it lasts (a CloudWatch metric on AWS: see
+	// EMFReview).
+	ReviewOverdue func(r latch.Request, due time.Time)
 }
 
 // Report counts what one run corrected.
@@ -93,6 +100,8 @@ type Report struct {
 	Swept          int // expiries sent by the Expiries sweep, on time
 	Overdue        int // grants whose revoke is overdue (past Grace after it fell due)
 	Drift          int // grants whose target differed from Latch's grants (Drift), corrected or not
+	BreakGlass     int // break glasses still pending, sent again
+	ReviewOverdue  int // break glasses nobody reviewed in time: alerted
 }
 
 // Corrections is the total of what the run set going again (outbox effects
@@ -181,6 +190,8 @@ func (rc *Reconciler) Run(ctx context.Context) (Report, error) {
 		errs = append(errs, rc.overdueExpiries(ctx, now, grace, log, &rep)...)
 	}
 
+	errs = append(errs, rc.breakGlass(ctx, now, grace, log, &rep)...)
+
 	// The outbox last, and within what is left of the time: effects that
 	// hang (a hook's endpoint that does not answer) must not keep the
 	// checks above from running.
@@ -237,28 +248,38 @@ func (rc *Reconciler) overdue(ctx context.Context, now time.Time, g latch.Grant,
 // format line per overdue grant to w (a Lambda function's stdout): the
 // metric RevokeOverdue (Count) in namespace, which an alarm watches.
 func EMF(w io.Writer, namespace string, clock latch.Clock) func(g latch.Grant, due time.Time) {
+	write := emf(w, namespace, MetricRevokeOverdue, clock)
+	return func(g latch.Grant, due time.Time) {
+		write(map[string]any{"grant": g.ID, "flow": g.Flow, "due": due.UTC().Format(time.RFC3339)})
+	}
+}
+
+// emf returns a func that writes one CloudWatch embedded metric format
+// line to w for each call: metric (Count) 1 in namespace, with fields.
+func emf(w io.Writer, namespace, metric string, clock latch.Clock) func(fields map[string]any) {
 	if clock == nil {
 		clock = latch.SystemClock
 	}
 	var mu sync.Mutex
-	return func(g latch.Grant, due time.Time) {
-		line, err := json.Marshal(map[string]any{
+	return func(fields map[string]any) {
+		line := map[string]any{
 			"_aws": map[string]any{
 				"Timestamp": clock.Now().UnixMilli(),
 				"CloudWatchMetrics": []any{map[string]any{"Namespace": namespace, "Dimensions": [][]string{{}},
-					"Metrics": []any{map[string]any{"Name": MetricRevokeOverdue, "Unit": "Count"}}}},
+					"Metrics": []any{map[string]any{"Name": metric, "Unit": "Count"}}}},
 			},
-			MetricRevokeOverdue: 1,
-			"grant":             g.ID,
-			"flow":              g.Flow,
-			"due":               due.UTC().Format(time.RFC3339),
-		})
+			metric: 1,
+		}
+		for k, v := range fields {
+			line[k] = v
+		}
+		b, err := json.Marshal(line)
 		if err != nil {
 			return
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		_, _ = w.Write(append(line, '\n'))
+		_, _ = w.Write(append(b, '\n'))
 	}
 }
 

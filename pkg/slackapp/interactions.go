@@ -113,8 +113,12 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 		Context: map[string]any{"slack": map[string]any{"team_id": teamOf(in), "user_id": in.User.ID}},
 		ID:      submissionID(key)}
 	create.StartsAt = formStart(f, &in.View.State)
+	create.BreakGlass, create.Reason = breakGlassChoice(&in.View.State)
 	if _, err := a.Engine.Prepare(ctx, create); err != nil {
 		if answer, ok := startError(err); ok {
+			return answer
+		}
+		if answer, ok := breakGlassError(err); ok && create.BreakGlass {
 			return answer
 		}
 		if latch.ErrorKindOf(err) == latch.KindInternal || latch.ErrorCodeOf(err) == latch.CodeRuleError {
@@ -126,6 +130,9 @@ func (a *App) submit(ctx context.Context, in *Interaction) map[string]any {
 		return formError(in.View, a.explain(ctx, err))
 	}
 	answer := map[string]any{"response_action": "update", "view": submittedView(f, create.ID, a.approvalChannel(f))}
+	if create.BreakGlass {
+		answer["view"] = brokeGlassView(f, create.ID)
+	}
 	a.remember(key, answer)
 	return answer
 }
@@ -211,7 +218,7 @@ func (a *App) act(ctx context.Context, in *Interaction) {
 	switch act.ActionID {
 	case actionPickFlow:
 		a.pickFlow(ctx, in, act)
-	case actionApprove, actionDeny, actionRevoke, actionDone:
+	case actionApprove, actionDeny, actionRevoke, actionDone, actionReview:
 		a.decide(ctx, in, act)
 		if in.View != nil && in.View.Type == "home" {
 			a.publishHome(ctx, teamOf(in), in.User.ID) // show the click's effect
@@ -268,7 +275,7 @@ func (a *App) pickable(ctx context.Context, in *Interaction) []*latch.Flow {
 func (a *App) decide(ctx context.Context, in *Interaction, act Action) {
 	requestID := act.Value
 	kind := map[string]latch.CommandKind{actionApprove: latch.CmdApprove, actionDeny: latch.CmdDeny, actionRevoke: latch.CmdRevoke,
-		actionDone: latch.CmdRevoke}[act.ActionID]
+		actionDone: latch.CmdRevoke, actionReview: latch.CmdReview}[act.ActionID]
 	refuse := func(msg string) {
 		text := clipMrkdwn(escape(msg), maxMessageText, "")
 		if in.ResponseURL != "" {

@@ -57,6 +57,11 @@ func (a *App) Notify(ctx context.Context, event latch.AuditType, r latch.Request
 			return err
 		}
 	}
+	if slices.Contains(breakGlassEvents, event) {
+		if err := a.breakGlassNotice(ctx, f, event, r); err != nil {
+			return err
+		}
+	}
 	if event == latch.AuditForwarded {
 		return a.forwardMessages(ctx, f, r)
 	}
@@ -405,6 +410,9 @@ func (a *App) render(ctx context.Context, f *latch.Flow, r latch.Request) (strin
 	via := "via " + escape(string(r.Source))
 	if r.CreatedBy.Bot != "" {
 		via += " by " + escape(r.CreatedBy.Bot)
+	}
+	if r.BreakGlass != nil {
+		via += " · :rotating_light: break glass, no approver: " + quote(r.BreakGlass.Reason)
 	}
 	blocks = append(blocks, contextBlock(fmt.Sprintf("Request `%s` · %s", escape(r.ID), via)))
 	return text, append(blocks, actionBlocks(f, r)...)

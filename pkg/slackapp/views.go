@@ -161,11 +161,14 @@ type formMeta struct {
 	User    string `json:"user,omitempty"`    // the Slack user id it was opened for
 	Email   string `json:"email,omitempty"`   // their Latch user
 	Connect bool   `json:"connect,omitempty"` // a Slack Connect user
+	// user is who the form is opened for, to offer break glass to the
+	// people the flow's rule allows; not sent to Slack.
+	user *latch.User
 }
 
 // metaFor is the metadata of a form opened for p.
 func metaFor(p person) *formMeta {
-	return &formMeta{User: p.slack.ID, Email: p.user.Email, Connect: p.connect}
+	return &formMeta{User: p.slack.ID, Email: p.user.Email, Connect: p.connect, user: &p.user}
 }
 
 // requestView is the form of one flow: its header text, a target picker
@@ -196,6 +199,9 @@ func requestView(f *latch.Flow, meta *formMeta) view {
 	}
 	if f.AllowScheduledStart && f.Strategy != nil {
 		blocks = append(blocks, startInput())
+	}
+	if meta.user != nil && !meta.Connect && latch.MayBreakGlass(f, meta.user) {
+		blocks = append(blocks, breakGlassInputs(f)...)
 	}
 	md, _ := json.Marshal(meta)
 	v := modal(callbackRequest, "Request access", blocks)

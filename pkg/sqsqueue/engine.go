@@ -41,6 +41,9 @@ func CreateInput(c events.Create) engine.CreateInput {
 		Fields:    c.Fields,
 		Context:   c.Context,
 		StartsAt:  c.StartsAt,
+		// A break glass keeps its reason on the way to the approvals function.
+		BreakGlass: c.BreakGlass,
+		Reason:     c.Reason,
 	}
 }
 
@@ -56,5 +59,8 @@ func CreateOf(in engine.CreateInput) events.Create {
 		Fields:    in.Fields,
 		Context:   in.Context,
 		StartsAt:  in.StartsAt,
+		// A break glass keeps its reason on the way to the approvals function.
+		BreakGlass: in.BreakGlass,
+		Reason:     in.Reason,
 	}
 }
