@@ -34,6 +34,23 @@ func reviewed(u *latch.User, t time.Time) reqOpt {
 
 func alerts(n int) reqOpt { return func(r *latch.Request) { r.BreakGlass.Alerts = n } }
 
+// breakGlassCommand is the break-glass command k as given by someone
+// entitled to it (ann breaks glass, dan reviews), late enough for timers,
+// with the test flow offering break glass.
+func breakGlassCommand(k latch.CommandKind) (latch.Command, latch.Env) {
+	cmd := latch.Command{ID: "c1", Kind: k, RequestID: "r1", At: at(3 * time.Hour)}
+	env := latch.Env{Flow: testFlow(breakGlass), Requester: ann}
+	switch k {
+	case latch.CmdBreakGlass:
+		cmd.Actor, cmd.Reason, env.Actor = by(ann), "prod is down", ann
+	case latch.CmdReview:
+		cmd.Actor, env.Actor = by(dan), dan
+	case latch.CmdReviewOverdue:
+		cmd.Step = 1
+	}
+	return cmd, env
+}
+
 // TestApplyBreakGlassEveryStatus runs each break-glass command, as given by
 // someone entitled to and late enough for timers, against a break-glass
 // request in every status.
@@ -60,16 +77,7 @@ func TestApplyBreakGlassEveryStatus(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%s", s, k), func(t *testing.T) {
 				give := requestIn(t, s)
 				glass(&give)
-				cmd := latch.Command{ID: "c1", Kind: k, RequestID: "r1", At: at(3 * time.Hour)}
-				env := latch.Env{Flow: testFlow(breakGlass), Requester: ann}
-				switch k {
-				case latch.CmdBreakGlass:
-					cmd.Actor, cmd.Reason, env.Actor = by(ann), "prod is down", ann
-				case latch.CmdReview:
-					cmd.Actor, env.Actor = by(dan), dan
-				case latch.CmdReviewOverdue:
-					cmd.Step = 1
-				}
+				cmd, env := breakGlassCommand(k)
 				got, err := give.Apply(cmd, env)
 				want, acts := table[k][s]
 				switch {

@@ -1227,6 +1227,12 @@ func TestApplyPendingExtensionEveryCommand(t *testing.T) {
 		latch.CmdForward:     {noop: true},
 		latch.CmdAutoApprove: {noop: true},
 		latch.CmdExtend:      {code: latch.CodeExtensionPending},
+		// A scheduled start's timer, or break glass commands, for a request
+		// that is neither: nothing changes, the extension still waits.
+		latch.CmdStart:         {noop: true},
+		latch.CmdBreakGlass:    {noop: true},
+		latch.CmdReview:        {code: latch.CodeNotBreakGlass},
+		latch.CmdReviewOverdue: {noop: true},
 	}
 	for _, k := range latch.CommandKinds {
 		t.Run(string(k), func(t *testing.T) {
@@ -1235,10 +1241,18 @@ func TestApplyPendingExtensionEveryCommand(t *testing.T) {
 				t.Fatalf("command kind %q is missing from the table", k)
 			}
 			give := active("r1", "g1", start, end, withExtension(3600, decision(cat, at(20*time.Minute))))
-			cmd, env := standardCommand(t, k)
-			env.Flow = testFlow(extendable(0), quorum(2))
+			var cmd latch.Command
+			var env latch.Env
+			if !breakGlassKinds[k] {
+				cmd, env = standardCommand(t, k)
+				env.Flow = testFlow(extendable(0), quorum(2))
+			}
 			if k == latch.CmdForward || k == latch.CmdAutoApprove {
 				cmd, env = standardCommand(t, k) // their own flows
+			}
+			if breakGlassKinds[k] {
+				cmd, env = breakGlassCommand(k)
+				env.Flow = testFlow(extendable(0), quorum(2), breakGlass)
 			}
 			got, err := give.Apply(cmd, env)
 			switch {
