@@ -13,7 +13,8 @@ import (
 // process start to its first answer (the function's init included), beside
 // hello, the smallest aws-lambda-go function built the same way. It also
 // reports each bootstrap's size (built for this machine; `make lambdas`
-// builds arm64), and both as ratios to hello's in the same run. The
+// builds arm64), and both as ratios to hello's (each start paired with one of
+// hello's just before it, under the same load). The
 // emulator's own REPORT figures are not real measurements, so the time is
 // taken here, around the first invocation.
 func BenchmarkColdStart(b *testing.B) {
@@ -33,9 +34,11 @@ func BenchmarkColdStart(b *testing.B) {
 		"audit":             func() any { return map[string]any{"Records": []any{}} },
 		"reconciler":        func() any { return map[string]any{"detail-type": "Scheduled Event", "source": "aws.events"} },
 	}
-	// hello's figures of this run: the others are reported as ratios to
-	// them too (x-hello-start, x-hello-size).
-	var helloMS, helloMiB float64
+	hello := build(b, "testdata/hello")
+	helloSt, err := os.Stat(hello)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, name := range []string{"testdata/hello", "api", "slack", "approvals", "granttasks", "escalator-webhook", "audit", "reconciler"} {
 		b.Run(name, func(b *testing.B) {
 			d := newDeployment(b)
@@ -44,27 +47,44 @@ func BenchmarkColdStart(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var total time.Duration
-			for range b.N {
-				b.StopTimer()
-				event := events[name]()
-				b.StartTimer()
+			// firstAnswer starts bin and times it to its first answer; it
+			// also returns the CPU time the function used to get there.
+			firstAnswer := func(bin string, event any) (time.Duration, time.Duration) {
 				began := time.Now()
 				e := start(b, bin, d.env)
 				out := e.invoke(b, event)
-				total += time.Since(began)
+				took := time.Since(began)
 				if !json.Valid(out) {
 					b.Fatalf("answer %q", out)
 				}
+				cpu, err := functionCPU(e.pid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return took, cpu
 			}
-			ms, mib := float64(total.Microseconds())/1000/float64(b.N), float64(st.Size())/(1<<20)
-			b.ReportMetric(ms, "ms/first-answer")
+			// Each start is paired with one of hello just before it, so
+			// that the ratio compares starts made under the same load.
+			var total, helloTotal, cpu, helloCPU time.Duration
+			for range b.N {
+				b.StopTimer()
+				event := events[name]()
+				if name != "testdata/hello" {
+					took, used := firstAnswer(hello, map[string]any{})
+					helloTotal, helloCPU = helloTotal+took, helloCPU+used
+				}
+				b.StartTimer()
+				took, used := firstAnswer(bin, event)
+				total, cpu = total+took, cpu+used
+			}
+			mib := float64(st.Size()) / (1 << 20)
+			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/first-answer")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/first-answer")
 			b.ReportMetric(mib, "MiB")
-			if name == "testdata/hello" {
-				helloMS, helloMiB = ms, mib
-			} else if helloMS > 0 {
-				b.ReportMetric(ms/helloMS, "x-hello-start")
-				b.ReportMetric(mib/helloMiB, "x-hello-size")
+			if helloTotal > 0 {
+				b.ReportMetric(float64(total)/float64(helloTotal), "x-hello-start")
+				b.ReportMetric(float64(cpu)/float64(helloCPU), "x-hello-cpu")
+				b.ReportMetric(float64(st.Size())/float64(helloSt.Size()), "x-hello-size")
 			}
 		})
 	}

@@ -110,6 +110,7 @@ type emulator struct {
 	url  string
 	logs *bytes.Buffer
 	mu   *sync.Mutex
+	pid  int // the emulator's process
 }
 
 // logged returns what the function and the emulator printed.
@@ -147,6 +148,7 @@ func start(tb testing.TB, bootstrap string, env map[string]string) emulator {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
+	e.pid = cmd.Process.Pid
 	tb.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

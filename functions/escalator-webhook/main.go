@@ -11,12 +11,14 @@ import (
 
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/policy"
+	"github.com/latchhq/latch/pkg/strategies"
 )
 
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
 	env.Rules = policy.Compiler{} // flows' identity rules find grantees' identities
+	env.Strategies = strategies.Registry{}
 	h, err := boot.Escalator(ctx, env, "webhook")
 	boot.Must(env, err)
 	lambda.Start(h.Handle)

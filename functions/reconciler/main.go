@@ -17,11 +17,15 @@ import (
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/reconcile"
+	"github.com/latchhq/latch/pkg/strategies"
 )
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx, nil) // it evaluates no rule: CEL is not linked
+	env := boot.Start(ctx)
+	env.Strategies = strategies.Registry{} // the drift check calls every strategy's targets
+	parts, err := env.Parts(ctx)           // it evaluates no rule: CEL is not linked (env.Rules)
+	boot.Must(env, err)
 	if parts.Queue == nil {
 		boot.Must(env, errors.New("LATCH_EVENTS_QUEUE_URL is not set"))
 	}

@@ -54,7 +54,6 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/sqsqueue"
-	"github.com/latchhq/latch/pkg/strategies"
 )
 
 // Env is one function's configuration.
@@ -66,6 +65,13 @@ type Env struct {
 	// compiled, and fail closed (flows.Uncompiled), so a function that
 	// evaluates none does not link CEL.
 	Rules flows.RuleCompiler
+	// Strategies is the strategy registry (strategies.Registry), set by the
+	// functions that escalate or check grants (the escalators, reconciler).
+	// Without it, flows load with no strategy's settings checked (cdk synth
+	// checked them) and the function links no strategy's package: their
+	// AWS clients' and SDKs' package initialization was most of the other
+	// functions' start.
+	Strategies Strategies
 
 	getenv func(string) string
 	cache  *secretCache
@@ -193,10 +199,25 @@ func (e *Env) jsonSecret(ctx context.Context, arnVar string) (map[string]string,
 	return parseJSONSecret(raw, e.getenv(arnVar), arnVar)
 }
 
-// Flows loads the flow files of LATCH_FLOWS_DIR with every strategy of this
-// build, their rules compiled with Rules.
+// Strategies is the strategy registry, as Env.Strategies.
+type Strategies interface {
+	// Has reports whether typ is a strategy of this build.
+	Has(typ string) bool
+	// FlowOptions checks every strategy's settings when flows load.
+	FlowOptions() flows.Options
+	// Escalators returns the escalator of each flow, its secrets found
+	// with lookupEnv.
+	Escalators(lookupEnv func(string) (string, bool)) func(*latch.Flow) (latch.Escalator, error)
+}
+
+// Flows loads the flow files of LATCH_FLOWS_DIR, their rules compiled with
+// Rules, and, when Strategies is set, with every strategy of this build and
+// its settings checked.
 func (e *Env) Flows() ([]*latch.Flow, error) {
-	opts := strategies.FlowOptions()
+	var opts flows.Options
+	if e.Strategies != nil {
+		opts = e.Strategies.FlowOptions()
+	}
 	opts.Rules = e.Rules
 	if opts.Rules == nil {
 		opts.Rules = flows.Uncompiled

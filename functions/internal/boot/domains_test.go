@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -125,5 +126,21 @@ func TestBadDomainStopsTheStart(t *testing.T) {
 	}
 	if n := store.lists.Load(); n != 0 {
 		t.Errorf("%d domain reads, want none", n)
+	}
+}
+
+// A function that sets no strategy registry (all but the escalators and the
+// reconciler) builds no escalator, and says why.
+func TestEscalatorsNeedTheRegistry(t *testing.T) {
+	e := domainEnv(t, "")
+	if _, err := Escalator(t.Context(), e, "webhook"); err == nil || !strings.Contains(err.Error(), "Env.Strategies") {
+		t.Errorf("Escalator without a registry: %v, want an error naming Env.Strategies", err)
+	}
+	forFlow, err := Escalators(t.Context(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := forFlow(&latch.Flow{Name: "f", Strategy: &latch.Strategy{Type: "webhook"}}); err == nil || !strings.Contains(err.Error(), "Env.Strategies") {
+		t.Errorf("an escalator without a registry: %v, want an error naming Env.Strategies", err)
 	}
 }

@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,7 +12,6 @@ import (
 	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/sfngrants"
-	"github.com/latchhq/latch/pkg/strategies"
 )
 
 // Must ends the function's start with a logged error: Lambda reports the
@@ -54,7 +54,10 @@ func StartParts(ctx context.Context, rules flows.RuleCompiler) (*Env, *Parts) {
 // flows' identity rules are compiled with env.Rules, which the escalator
 // functions set.
 func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskHandler, error) {
-	if _, ok := strategies.Get(strategy); !ok {
+	if env.Strategies == nil {
+		return nil, errors.New("the escalator function sets no strategy registry (Env.Strategies)")
+	}
+	if !env.Strategies.Has(strategy) {
 		return nil, fmt.Errorf("strategy %q is not in this build", strategy)
 	}
 	if s := env.Get("LATCH_STRATEGY"); s != "" && s != strategy {
@@ -89,7 +92,8 @@ func Escalator(ctx context.Context, env *Env, strategy string) (*sfngrants.TaskH
 		}}, nil
 }
 
-// Escalators returns the escalator of each flow, for the reconciler's drift
+// Escalators returns the escalator of each flow (env.Strategies must be
+// set), for the reconciler's drift
 // checks: the secrets flows name (an okta flow's token_env, a webhook's
 // secret_env) come from the environment or the integrations secret
 // (LATCH_STRATEGY_SECRETS_ARN, LATCH_HOOKS_SECRETS_ARN, whichever are set),
@@ -107,15 +111,18 @@ func Escalators(ctx context.Context, env *Env) (func(*latch.Flow) (latch.Escalat
 // when the strategy's or the hooks' secret is rotated: a warm escalator
 // function signs with the new key within the secrets' TTL.
 func liveEscalators(env *Env, lookup func(string) (string, bool)) func(*latch.Flow) (latch.Escalator, error) {
-	escs := &Live[*strategies.Escalators]{Env: env, Secrets: []string{"LATCH_STRATEGY_SECRETS_ARN", "LATCH_HOOKS_SECRETS_ARN"},
-		Build: func(context.Context) (*strategies.Escalators, error) {
-			return &strategies.Escalators{LookupEnv: lookup}, nil
+	escs := &Live[func(*latch.Flow) (latch.Escalator, error)]{Env: env, Secrets: []string{"LATCH_STRATEGY_SECRETS_ARN", "LATCH_HOOKS_SECRETS_ARN"},
+		Build: func(context.Context) (func(*latch.Flow) (latch.Escalator, error), error) {
+			if env.Strategies == nil {
+				return nil, errors.New("this function sets no strategy registry (Env.Strategies)")
+			}
+			return env.Strategies.Escalators(lookup), nil
 		}}
 	return func(f *latch.Flow) (latch.Escalator, error) {
-		esc, err := escs.Get(context.Background())
+		forFlow, err := escs.Get(context.Background())
 		if err != nil {
 			return nil, err
 		}
-		return esc.For(f)
+		return forFlow(f)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/signing/signingtest"
+	"github.com/latchhq/latch/pkg/strategies"
 )
 
 // fakeSecrets is Secrets Manager's GetSecretValue as the SDK speaks it:
@@ -115,6 +116,7 @@ func testEnv(t *testing.T, srv *httptest.Server, vars map[string]string) (*Env, 
 	}
 	c := &clock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	e.cache.now = c.Now
+	e.Strategies = strategies.Registry{} // as the escalator and reconciler functions set it
 	return e, c
 }
 
