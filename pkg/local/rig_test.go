@@ -80,10 +80,16 @@ func eventually(tb testing.TB, timeout time.Duration, cond func() bool) {
 const wait = 10 * time.Second
 
 // testClock is the real time plus an offset that tests move forward, so
-// that deadlines and lease ends can pass without waiting for them.
-type testClock struct{ off atomic.Int64 }
+// that deadlines and lease ends can pass without waiting for them. A
+// benchmark may stop it (frozen, in Unix nanoseconds) while it sets up.
+type testClock struct{ off, frozen atomic.Int64 }
 
-func (c *testClock) Now() time.Time { return time.Now().UTC().Add(time.Duration(c.off.Load())) }
+func (c *testClock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f).UTC()
+	}
+	return time.Now().UTC().Add(time.Duration(c.off.Load()))
+}
 
 // Advance moves the clock forward by d.
 func (c *testClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
