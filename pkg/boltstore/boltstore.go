@@ -120,6 +120,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		if err := ensureDueIndex(tx); err != nil {
+			return err
+		}
 		return pruneDedup(tx.Bucket(bucketDedup), time.Now().Add(-DedupRetention))
 	})
 	if err != nil {
