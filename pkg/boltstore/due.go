@@ -131,18 +131,11 @@ func ensureDueIndex(tx *bolt.Tx) error {
 	return nil
 }
 
-// DueGrant is an open grant as the due index has it: what re-arming it needs.
-type DueGrant struct {
-	ID     string
-	Status latch.GrantStatus
-	At     time.Time // the next lease end of an active grant; zero for the others
-}
-
 // Due returns the open grants and the requests with a timer whose next due
 // time is before before, earliest first, from the due index: the grants
 // without reading them, the requests read. A zero before means every one.
-func (s *Store) Due(ctx context.Context, before time.Time) ([]DueGrant, []latch.Request, error) {
-	var grants []DueGrant
+func (s *Store) Due(ctx context.Context, before time.Time) ([]latch.DueGrant, []latch.Request, error) {
+	var grants []latch.DueGrant
 	var requests []latch.Request
 	err := s.viewSkipping(ctx, func(tx *bolt.Tx, bad *unreadable) error {
 		c := tx.Bucket(bucketDue).Cursor()
@@ -161,7 +154,7 @@ func (s *Store) Due(ctx context.Context, before time.Time) ([]DueGrant, []latch.
 			id := string(k[9:])
 			switch k[8] {
 			case dueGrant:
-				grants = append(grants, DueGrant{ID: id, Status: latch.GrantStatus(v), At: at})
+				grants = append(grants, latch.DueGrant{ID: id, Status: latch.GrantStatus(v), At: at})
 			case dueRequest:
 				var r latch.Request
 				if getOr(tx, bucketRequests, id, &r, bad) {

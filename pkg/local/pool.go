@@ -7,13 +7,27 @@ import (
 
 // step makes one attempt at a piece of the runner's work. It returns
 // whether to make another, and after how long: a wait is spent on a timer,
-// off the pool, so that a target that fails does not hold a worker.
+// off the pool, so that a target that fails does not hold a worker. A wait
+// of onReports runs the next call at once on the reports pool: recording
+// the escalator's answer waits for the store, not for the target, and does
+// not hold one of the target's workers.
 type step func() (wait time.Duration, again bool)
+
+// onReports is the wait of a step whose next call records a result.
+const onReports = time.Duration(-1)
+
+// reportsPool records the escalators' answers; ReportWorkers at once.
+const reportsPool = "\x00reports"
+
+// ReportWorkers is how many results of escalators are recorded at once:
+// many, so that the store groups them into few commits.
+const ReportWorkers = 256
 
 // job is a piece of work: escalating, revoking or checking one grant.
 type job struct {
 	key  string // "escalate/<grant>", "deescalate/<grant>", "overdue/<grant>"
-	pool string
+	pool string // where it runs now
+	home string // its target system's pool
 	next step
 	make func() step // a fresh run, when the work is asked for again
 }
@@ -56,7 +70,7 @@ func (r *Runner) start(key, pool string, mk func() step) {
 	}
 	r.running[key] = false
 	r.wg.Add(1)
-	r.enqueueLocked(&job{key: key, pool: pool, next: mk(), make: mk})
+	r.enqueueLocked(&job{key: key, pool: pool, home: pool, next: mk(), make: mk})
 }
 
 func (r *Runner) enqueueLocked(j *job) {
@@ -66,7 +80,11 @@ func (r *Runner) enqueueLocked(j *job) {
 		r.pools[j.pool] = p
 	}
 	p.queue = append(p.queue, j)
-	if p.busy < r.c.Workers {
+	limit := r.c.Workers
+	if j.pool == reportsPool {
+		limit = ReportWorkers
+	}
+	if p.busy < limit {
 		p.busy++
 		go r.work(j.pool, p)
 	}
@@ -97,13 +115,16 @@ func (r *Runner) work(name string, p *pool) {
 		switch {
 		case r.ctx.Err() != nil:
 			r.finishLocked(j)
+		case again && wait == onReports:
+			j.pool = reportsPool
+			r.enqueueLocked(j)
 		case again:
 			r.parked[j.key] = j
 			r.c.Timers.call("retry/"+j.key, r.c.Clock.Now().Add(wait), func() { r.unpark(j) })
 		case r.running[j.key]:
 			// Asked for again while it ran: run it afresh.
 			r.running[j.key] = false
-			j.next = j.make()
+			j.next, j.pool = j.make(), j.home
 			r.enqueueLocked(j)
 		default:
 			r.finishLocked(j)

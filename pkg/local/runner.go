@@ -240,14 +240,39 @@ func (r *Runner) setLastErr(grantID string, err error) {
 	r.lastErr[grantID] = err.Error()
 }
 
+// DueStore is a store that indexes its open grants and the requests with a
+// timer by next due time (boltstore). Rearm reads that index instead of
+// listing: the grants without decoding them.
+type DueStore interface {
+	// Due returns the open grants and the requests with a timer whose next
+	// due time is before before (zero: all), earliest first.
+	Due(ctx context.Context, before time.Time) ([]latch.DueGrant, []latch.Request, error)
+}
+
 // Rearm restarts, from the store, everything that was under way when the
 // process stopped: grants being escalated or deescalated are tried again,
 // wake-ups are set for active grants (one already due fires at once), and
 // pending requests get their expiry and forwarding timers.
 func (r *Runner) Rearm(ctx context.Context) error {
-	grants, err := r.c.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
-	if err != nil {
-		return fmt.Errorf("rearm: list grants: %w", err)
+	var grants []latch.DueGrant
+	var pending []latch.Request
+	if ds, ok := r.c.Store.(DueStore); ok {
+		var err error
+		if grants, pending, err = ds.Due(ctx, time.Time{}); err != nil {
+			return fmt.Errorf("rearm: %w", err)
+		}
+	} else {
+		open, err := r.c.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
+		if err != nil {
+			return fmt.Errorf("rearm: list grants: %w", err)
+		}
+		for _, g := range open {
+			at, _ := g.NextDue()
+			grants = append(grants, latch.DueGrant{ID: g.ID, Status: g.Status, At: at})
+		}
+		if pending, err = r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000}); err != nil {
+			return fmt.Errorf("rearm: list pending requests: %w", err)
+		}
 	}
 	for _, g := range grants {
 		switch g.Status {
@@ -256,16 +281,15 @@ func (r *Runner) Rearm(ctx context.Context) error {
 		case latch.GrantDeescalating:
 			_ = r.Deescalate(ctx, g.ID)
 		case latch.GrantActive:
-			if at, ok := g.NextDue(); ok {
-				_ = r.Wake(ctx, g.ID, at)
+			if !g.At.IsZero() {
+				_ = r.Wake(ctx, g.ID, g.At)
 			}
 		}
 	}
-	pending, err := r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000})
-	if err != nil {
-		return fmt.Errorf("rearm: list pending requests: %w", err)
-	}
 	for _, p := range pending {
+		if p.Status != latch.StatusPending {
+			continue
+		}
 		if p.ExpiresAt != nil {
 			cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID, Source: latch.SourceSchedule}
 			r.c.Timers.Set(cmd.ID, *p.ExpiresAt, cmd)
@@ -309,8 +333,13 @@ func (r *Runner) escalate(grantID string) step {
 		heldBefore *bool
 		decided    bool
 		attempt    int
+		last       func() // the report, once the escalator has answered
 	)
 	return func() (time.Duration, bool) {
+		if last != nil {
+			last()
+			return 0, false
+		}
 		if attempt == 0 {
 			var ok bool
 			if g, f, spec, esc, ok = r.prepare(grantID, latch.GrantEscalating); !ok {
@@ -358,9 +387,10 @@ func (r *Runner) escalate(grantID string) step {
 			} else {
 				log.Info("access granted", "attempt", attempt)
 			}
-			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
-				Identity: spec.User.Identity, Output: output, HeldBefore: heldBefore})
-			return 0, false
+			cmd := latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
+				Identity: spec.User.Identity, Output: output, HeldBefore: heldBefore}
+			last = func() { r.report(log, cmd) }
+			return onReports, true
 		}
 		maybeHeld = maybeHeld || (called && !latch.IsPermanent(err))
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {
@@ -372,9 +402,10 @@ func (r *Runner) escalate(grantID string) step {
 			// Only refusals, or failures before the escalator was called,
 			// granted nothing.
 			failure.MaybeHeld = maybeHeld
-			r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
-				GrantID: g.ID, Failure: failure})
-			return 0, false
+			cmd := latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
+				GrantID: g.ID, Failure: failure}
+			last = func() { r.report(log, cmd) }
+			return onReports, true
 		}
 		log.Warn("granting access failed; retrying", "attempt", attempt, "err", err)
 		return jitter(min(doubling(r.c.Backoff.Initial, attempt), r.c.Backoff.Max)), true
@@ -441,7 +472,12 @@ func (r *Runner) deescalate(grantID string) step {
 	started := r.c.Clock.Now()
 	watched := false // the overdue check is armed once the due time is known
 	attempt := 0
+	var last func() // the report, once the escalator has answered
 	return func() (time.Duration, bool) {
+		if last != nil {
+			last()
+			return 0, false
+		}
 		attempt++
 		var verified bool
 		g, err := r.c.Store.GetGrant(r.ctx, grantID)
@@ -463,19 +499,19 @@ func (r *Runner) deescalate(grantID string) step {
 				// The person had this access before Latch, which granted
 				// nothing: it stays, and the target is not asked.
 				log.Info("the access was in place before Latch: left in place")
-				r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
-					HeldBefore: g.HeldBefore})
-				r.setLastErr(grantID, nil)
-				return 0, false
+				cmd := latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
+					HeldBefore: g.HeldBefore}
+				last = func() { r.report(log, cmd); r.setLastErr(grantID, nil) }
+				return onReports, true
 			}
 			verified, err = r.revoke(g)
 		}
 		if err == nil {
 			log.Info("access revoked", "attempt", attempt, "verified", verified)
-			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
-				Verified: verified, HeldBefore: g.HeldBefore})
-			r.setLastErr(grantID, nil)
-			return 0, false
+			cmd := latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
+				Verified: verified, HeldBefore: g.HeldBefore}
+			last = func() { r.report(log, cmd); r.setLastErr(grantID, nil) }
+			return onReports, true
 		}
 		r.setLastErr(grantID, err)
 		wait := r.c.Backoff.RevokeDelay(attempt, r.c.Clock.Now().Sub(due))

@@ -64,7 +64,7 @@ type entry struct {
 const DefaultRetryMax = 500 * time.Millisecond
 
 // DefaultTimerWorkers is how many commands fallen due are published at once.
-const DefaultTimerWorkers = 128
+const DefaultTimerWorkers = 256
 
 var _ latch.Scheduler = (*Timers)(nil)
 
