@@ -204,6 +204,8 @@ type rigOptions struct {
 	escalator latch.Escalator
 	// unavailable, when set, is the error of building every escalator.
 	unavailable error
+	// workers is the runner's bound per escalator (RunnerConfig.Workers).
+	workers int
 }
 
 // rig is the local runtime wired as `latch server` wires it, on a bbolt
@@ -274,7 +276,8 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 			}
 			return o.esc, nil
 		},
-		Identity: o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric})
+		Identity: o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric,
+		Workers: o.workers})
 	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
 		if email == dan {
 			return latch.RoleAdmin, nil

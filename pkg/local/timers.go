@@ -100,9 +100,10 @@ func (t *Timers) call(key string, at time.Time, fn func()) {
 }
 
 // fromNow is when at falls, on the monotonic clock: the wait is measured
-// from the clock's now once, when the timer is set, as a runtime timer would.
+// from the clock's now once, when the timer is set, as a runtime timer
+// would. Timers already due fire at once, the most overdue first.
 func (t *Timers) fromNow(at time.Time) time.Time {
-	return time.Now().Add(max(at.Sub(t.clock.Now()), 0))
+	return time.Now().Add(at.Sub(t.clock.Now())) // past: due, and before those due later
 }
 
 // stop removes the timer with the key, if it is set.
@@ -119,6 +120,13 @@ func (t *Timers) put(e *entry) {
 	defer t.mu.Unlock()
 	if t.closed {
 		return
+	}
+	if t.slots == nil {
+		workers := t.Workers
+		if workers <= 0 {
+			workers = DefaultTimerWorkers
+		}
+		t.slots = make(chan struct{}, workers)
 	}
 	if old, ok := t.byKey[e.key]; ok {
 		t.removeLocked(old)
@@ -151,11 +159,6 @@ func (t *Timers) wake() {
 // loop fires what falls due, in order, and sleeps until the next.
 func (t *Timers) loop() {
 	defer close(t.done)
-	workers := t.Workers
-	if workers <= 0 {
-		workers = DefaultTimerWorkers
-	}
-	t.slots = make(chan struct{}, workers)
 	sleep := time.NewTimer(time.Hour)
 	defer sleep.Stop()
 	for {
@@ -164,25 +167,31 @@ func (t *Timers) loop() {
 			t.mu.Unlock()
 			return
 		}
-		var e *entry
-		wait := time.Hour
+		slots := t.slots
+		wait, due := time.Hour, false
 		if len(t.order) > 0 {
-			if d := time.Until(t.order[0].when); d > 0 {
-				wait = d
-			} else {
-				e = t.order[0]
-				t.removeLocked(e)
-				t.wg.Add(1)
-			}
+			wait = time.Until(t.order[0].when)
+			due = wait <= 0
 		}
 		t.mu.Unlock()
-		if e != nil {
+		if due {
+			// A worker first, then the earliest due entry at that moment.
 			select {
-			case t.slots <- struct{}{}:
-				go t.fire(e)
+			case slots <- struct{}{}:
 			case <-t.ctx.Done():
-				t.wg.Done()
+				<-t.kick // nothing can be published any more; Close ends the loop
+				continue
 			}
+			t.mu.Lock()
+			if !t.closed && len(t.order) > 0 && !t.order[0].when.After(time.Now()) {
+				e := t.order[0]
+				t.removeLocked(e)
+				t.wg.Add(1)
+				go t.fire(e)
+			} else {
+				<-slots
+			}
+			t.mu.Unlock()
 			continue
 		}
 		sleep.Reset(wait)
@@ -200,7 +209,7 @@ func (t *Timers) loop() {
 // and sets it again after a failure to record it.
 func (t *Timers) fire(e *entry) {
 	defer t.wg.Done()
-	defer func() { <-t.slots }()
+	defer func() { <-t.slots }() // set before e was
 	if e.fn != nil {
 		e.fn()
 		return
