@@ -302,6 +302,9 @@ func (s *Store) scanDocuments(ctx context.Context) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for name, decode := range docTypes {
 			err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				if err := decode(v); err != nil {
 					bad.add([]byte(name), k, err)
 				}
@@ -313,6 +316,9 @@ func (s *Store) scanDocuments(ctx context.Context) error {
 		}
 		return nil
 	})
+	if ctx.Err() != nil {
+		return err // stopped by Close: what was found is reported at the next start
+	}
 	s.report(ctx, bad)
 	return err
 }
