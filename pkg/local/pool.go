@@ -21,7 +21,7 @@ const reportsPool = "\x00reports"
 
 // ReportWorkers is how many results of escalators are recorded at once:
 // many, so that the store groups them into few commits.
-const ReportWorkers = 256
+const ReportWorkers = 64
 
 // job is a piece of work: escalating, revoking or checking one grant.
 type job struct {

@@ -64,7 +64,7 @@ type entry struct {
 const DefaultRetryMax = 500 * time.Millisecond
 
 // DefaultTimerWorkers is how many commands fallen due are published at once.
-const DefaultTimerWorkers = 256
+const DefaultTimerWorkers = 1024
 
 var _ latch.Scheduler = (*Timers)(nil)
 
