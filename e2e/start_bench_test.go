@@ -24,7 +24,9 @@ import (
 // resident memory then (rss_MiB, from /proc: VmRSS, which counts the pages
 // of the store file bbolt has mapped and read, and anon_MiB, RssAnon: the
 // process's own memory). per_grant_KiB is the difference of the two anon
-// figures over the 10,000 active grants.
+// figures over the 10,000 active grants. cpu_ms is the CPU time (user and
+// system) the process used until it answered: on a machine shared with
+// other work, the figure that changes least.
 func BenchmarkStartSeeded(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "latch")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/latch").CombinedOutput(); err != nil {
@@ -49,6 +51,7 @@ func BenchmarkStartSeeded(b *testing.B) {
 			b.ReportMetric(float64(start)/float64(time.Millisecond), c.name+"_start_ms")
 			b.ReportMetric(mem["VmRSS"], c.name+"_rss_MiB")
 			b.ReportMetric(mem["RssAnon"], c.name+"_anon_MiB")
+			b.ReportMetric(mem["cpu_ms"], c.name+"_cpu_ms")
 			*c.anon = mem["RssAnon"]
 		}
 	}
@@ -80,6 +83,14 @@ func startOnce(b *testing.B, flows, dataDir string) (time.Duration, map[string]f
 		b.Fatalf("read the server's memory: %v", err)
 	}
 	mem := map[string]float64{}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", srv.cmd.Process.Pid)); err == nil {
+		// After the command name in parentheses: state is field 3, utime
+		// and stime (clock ticks, 100 a second) fields 14 and 15.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		utime, _ := strconv.Atoi(f[11])
+		stime, _ := strconv.Atoi(f[12])
+		mem["cpu_ms"] = float64(utime+stime) * 10
+	}
 	for _, line := range strings.Split(string(status), "\n") {
 		name, v, ok := strings.Cut(line, ":")
 		if kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB")); ok && err == nil {
