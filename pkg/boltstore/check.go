@@ -112,6 +112,7 @@ func openChecked(path string, readOnly bool) (db *bolt.DB, err error) {
 		_ = db.Close()
 		return nil, err
 	}
+	_ = db.View(func(tx *bolt.Tx) error { releasePages(tx); return nil })
 	return db, nil
 }
 
@@ -325,6 +326,7 @@ func (s *Store) scanDocuments(ctx context.Context) error {
 				return err
 			}
 		}
+		releasePages(tx) // the scan read every document
 		return nil
 	})
 	if ctx.Err() != nil {
