@@ -142,7 +142,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"), boltstore.WithLogger(log))
+	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"), boltstore.WithLogger(log), boltstore.WithBackgroundScan())
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

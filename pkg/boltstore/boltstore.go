@@ -83,6 +83,11 @@ type Store struct {
 	path     string
 	log      *slog.Logger
 	reported sync.Map // IDs of the unreadable records reported
+	// scanLater, scanStop and scanDone: the scan for undecodable
+	// documents runs after Open (WithBackgroundScan).
+	scanLater bool
+	scanStop  context.CancelFunc
+	scanDone  chan struct{}
 }
 
 var _ latch.Store = (*Store)(nil)
@@ -93,6 +98,13 @@ type Option func(*Store)
 // WithLogger sets where the store reports records it cannot read (default:
 // nowhere but the audit trail).
 func WithLogger(log *slog.Logger) Option { return func(s *Store) { s.log = log } }
+
+// WithBackgroundScan has Open return before the scan for documents that
+// cannot be decoded, which then runs on a goroutine of its own and reports
+// them the same way: a server answers without decoding every document
+// first. The file's consistency check still runs in Open. Close stops the
+// scan.
+func WithBackgroundScan() Option { return func(s *Store) { s.scanLater = true } }
 
 // Open opens the store in the file at path, creating it if it does not
 // exist, checks it, and removes dedup markers older than DedupRetention. It
@@ -124,6 +136,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 		if indexed, err = buildCombinedIndexes(tx); err != nil {
 			return err
 		}
+		if err := ensureDueIndex(tx); err != nil {
+			return err
+		}
 		return pruneDedup(tx.Bucket(bucketDedup), time.Now().Add(-DedupRetention))
 	})
 	if err != nil {
@@ -139,7 +154,16 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s.db = db
 	s.w = newWriter(db)
-	if err := s.scanDocuments(context.Background()); err != nil {
+	if s.scanLater {
+		ctx, stop := context.WithCancel(context.Background())
+		s.scanStop, s.scanDone = stop, make(chan struct{})
+		go func() {
+			defer close(s.scanDone)
+			if err := s.scanDocuments(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("store: the scan for unreadable records failed", "file", path, "err", err)
+			}
+		}()
+	} else if err := s.scanDocuments(context.Background()); err != nil {
 		_ = s.w.close()
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -150,6 +174,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 // Close writes the commits under way and the removals of done effects the
 // store still holds (see EffectDone), and closes the file.
 func (s *Store) Close() error {
+	if s.scanDone != nil {
+		s.scanStop()
+		<-s.scanDone
+	}
 	return errors.Join(s.w.close(), s.db.Close())
 }
 

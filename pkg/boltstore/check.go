@@ -25,8 +25,11 @@ import (
 
 // SchemaVersion is the layout of the store this build writes and reads. A
 // store records the version that wrote it; Open refuses a store of a newer
-// version, since an older build could misread or damage it.
-const SchemaVersion = 1
+// version, since an older build could misread or damage it. Version 2 added
+// the request indexes of every filter combination and the due index, which
+// an older build would not keep up to date: a store is moved to 2 in the
+// same transaction that builds them, and older builds then refuse it.
+const SchemaVersion = 2
 
 // AuditRecordUnreadable is the type of the audit event the store records,
 // once per record, when a stored record cannot be decoded (or an index names
@@ -112,6 +115,7 @@ func openChecked(path string, readOnly bool) (db *bolt.DB, err error) {
 		_ = db.Close()
 		return nil, err
 	}
+	_ = db.View(func(tx *bolt.Tx) error { releasePages(tx); return nil })
 	return db, nil
 }
 
@@ -222,18 +226,16 @@ func check(db *bolt.DB, path string) (err error) {
 	})
 }
 
-// walk reads every byte of every key and value of every bucket.
+// walk reads every key and value of every bucket: a byte of every memory
+// page each spans, which is what makes a page the file lacks fault (the sum
+// is not kept, so reading every byte would find nothing more, and it took
+// most of the walk's time on a big store).
 func walk(tx *bolt.Tx) error {
 	var sum byte
 	defer func() { _ = sum }()
 	return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 		err := b.ForEach(func(k, v []byte) error {
-			for _, c := range k {
-				sum ^= c
-			}
-			for _, c := range v {
-				sum ^= c
-			}
+			sum ^= touch(k) ^ touch(v)
 			return nil
 		})
 		if err != nil {
@@ -241,6 +243,19 @@ func walk(tx *bolt.Tx) error {
 		}
 		return nil
 	})
+}
+
+// touch reads a byte of every 1 KiB of b and its last byte: at least one
+// byte of each memory page (4 KiB or more) that b spans.
+func touch(b []byte) byte {
+	var sum byte
+	for i := 0; i < len(b); i += 1024 {
+		sum ^= b[i]
+	}
+	if len(b) > 0 {
+		sum ^= b[len(b)-1]
+	}
+	return sum
 }
 
 // checkSchema records SchemaVersion in a store that has none (a new store,
@@ -253,7 +268,12 @@ func checkSchema(tx *bolt.Tx, path string) error {
 	if meta.Get(keySchemaVersion) == nil {
 		return meta.Put(keySchemaVersion, []byte(fmt.Sprint(SchemaVersion)))
 	}
-	return readSchema(tx, path)
+	if err := readSchema(tx, path); err != nil {
+		return err
+	}
+	// An older layout is upgraded by Open's transaction (the indexes it
+	// lacks are built there): record that this version wrote it.
+	return meta.Put(keySchemaVersion, []byte(fmt.Sprint(SchemaVersion)))
 }
 
 // readSchema refuses a store whose recorded schema version is newer than
@@ -302,6 +322,9 @@ func (s *Store) scanDocuments(ctx context.Context) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for name, decode := range docTypes {
 			err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				if err := decode(v); err != nil {
 					bad.add([]byte(name), k, err)
 				}
@@ -311,8 +334,12 @@ func (s *Store) scanDocuments(ctx context.Context) error {
 				return err
 			}
 		}
+		releasePages(tx) // the scan read every document
 		return nil
 	})
+	if ctx.Err() != nil {
+		return err // stopped by Close: what was found is reported at the next start
+	}
 	s.report(ctx, bad)
 	return err
 }

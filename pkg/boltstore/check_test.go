@@ -225,6 +225,39 @@ func TestOpenRecordsTheSchemaOfAnOlderStore(t *testing.T) {
 	})
 }
 
+// A store of schema 1 (before the combined request indexes and the due
+// index) is upgraded by Open: schema 2 is recorded, so that an older build,
+// which would not keep the indexes, refuses it.
+func TestOpenUpgradesASchema1Store(t *testing.T) {
+	path := filled(t, 1)
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := boltstore.Open(path)
+	if err != nil {
+		t.Fatalf("Open of a schema 1 store: %v", err)
+	}
+	s.Close()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema_version")); string(v) != "2" || boltstore.SchemaVersion != 2 {
+			t.Errorf("schema_version = %q after the upgrade (SchemaVersion %d), want 2", v, boltstore.SchemaVersion)
+		}
+		return nil
+	})
+}
+
 // garble overwrites the stored documents named with bytes that are not JSON.
 func garble(tb testing.TB, path string, bucket string, ids ...string) {
 	tb.Helper()

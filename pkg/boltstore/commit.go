@@ -219,6 +219,9 @@ func putRequest(tx *bolt.Tx, r latch.Request) error {
 			return err
 		}
 	}
+	if err := reindexRequestDue(tx.Bucket(bucketDue), old, err == nil, r); err != nil {
+		return err
+	}
 	r.Version++
 	return put(docs, r.ID, r)
 }
@@ -242,6 +245,9 @@ func putGrants(tx *bolt.Tx, grants []latch.Grant) error {
 		if err := byStatus.Delete(statusKey(old)); err != nil {
 			return err
 		}
+		if err := reindexGrantDue(tx.Bucket(bucketDue), old, true, latch.Grant{}); err != nil {
+			return err
+		}
 		if string(open.Get([]byte(old.Key))) == old.ID {
 			if err := open.Delete([]byte(old.Key)); err != nil {
 				return err
@@ -259,6 +265,9 @@ func putGrants(tx *bolt.Tx, grants []latch.Grant) error {
 			}
 		}
 		if err := byStatus.Put(statusKey(g), nil); err != nil {
+			return err
+		}
+		if err := reindexGrantDue(tx.Bucket(bucketDue), latch.Grant{}, false, g); err != nil {
 			return err
 		}
 		g.Version++

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/local"
 )
 
 // TestRearmAfterARestart stops a runtime with work under way and starts a
@@ -169,4 +170,34 @@ func TestRearmForwardingTimers(t *testing.T) {
 	}
 	// Left set: the expiry and step 2.
 	eventually(t, wait, func() bool { return second.timers.Pending() == 2 })
+}
+
+// listOnly is a store without the due index: Rearm lists instead.
+type listOnly struct{ latch.Store }
+
+// TestRearmWithoutTheDueIndex: a store without the due index is re-armed
+// from its lists, to the same timers as from the index.
+func TestRearmWithoutTheDueIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	first := newRig(t, rigOptions{path: path})
+	first.active(fay, map[string]any{latch.FieldNameDuration: "1d"})
+	first.create(hal, nil) // pending, an hour to expire
+	first.Close()
+
+	second := newRig(t, rigOptions{path: path})
+	if err := second.runner.Rearm(context.Background()); err != nil {
+		t.Fatalf("Rearm from the index: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	timers := local.NewTimers(ctx, second.queue, second.clock, nil)
+	defer timers.Close()
+	runner := local.NewRunner(ctx, local.RunnerConfig{Store: listOnly{second.store}, Timers: timers, Clock: second.clock})
+	if err := runner.Rearm(context.Background()); err != nil {
+		t.Fatalf("Rearm from the lists: %v", err)
+	}
+	// fay's wake-up and hal's expiry, each way.
+	if a, b := second.timers.Pending(), timers.Pending(); a != 2 || b != 2 {
+		t.Errorf("timers from the index %d, from the lists %d; want 2 each", a, b)
+	}
 }

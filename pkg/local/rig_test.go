@@ -80,10 +80,16 @@ func eventually(tb testing.TB, timeout time.Duration, cond func() bool) {
 const wait = 10 * time.Second
 
 // testClock is the real time plus an offset that tests move forward, so
-// that deadlines and lease ends can pass without waiting for them.
-type testClock struct{ off atomic.Int64 }
+// that deadlines and lease ends can pass without waiting for them. A
+// benchmark may stop it (frozen, in Unix nanoseconds) while it sets up.
+type testClock struct{ off, frozen atomic.Int64 }
 
-func (c *testClock) Now() time.Time { return time.Now().UTC().Add(time.Duration(c.off.Load())) }
+func (c *testClock) Now() time.Time {
+	if f := c.frozen.Load(); f != 0 {
+		return time.Unix(0, f).UTC()
+	}
+	return time.Now().UTC().Add(time.Duration(c.off.Load()))
+}
 
 // Advance moves the clock forward by d.
 func (c *testClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
@@ -198,6 +204,8 @@ type rigOptions struct {
 	escalator latch.Escalator
 	// unavailable, when set, is the error of building every escalator.
 	unavailable error
+	// workers is the runner's bound per escalator (RunnerConfig.Workers).
+	workers int
 }
 
 // rig is the local runtime wired as `latch server` wires it, on a bbolt
@@ -268,7 +276,8 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 			}
 			return o.esc, nil
 		},
-		Identity: o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric})
+		Identity: o.identity, Queue: rt.queue, Timers: rt.timers, Clock: o.clock, Backoff: o.backoff, Metric: o.metric,
+		Workers: o.workers})
 	users := &engine.Users{Store: store, Clock: o.clock, RoleFor: func(_ context.Context, email string) (latch.Role, error) {
 		if email == dan {
 			return latch.RoleAdmin, nil

@@ -98,10 +98,18 @@ type RunnerConfig struct {
 	// Metric, when set, is told of every overdue revoke (a CloudWatch
 	// metric on AWS, a counter here). It must not block.
 	Metric func(grantID string)
+	// Workers is how many grants of one escalator (one flow's strategy:
+	// one target system) are escalated or revoked at once; zero means
+	// DefaultWorkers. The rest wait their turn in the order they came.
+	Workers int
 }
 
-// Runner runs grant lifecycles on goroutines and timers. It implements
-// latch.GrantRunner.
+// DefaultWorkers is how many grants of one escalator are escalated or
+// revoked at once.
+const DefaultWorkers = 64
+
+// Runner runs grant lifecycles on a bounded pool of goroutines per target
+// system, and the timers. It implements latch.GrantRunner.
 type Runner struct {
 	c   RunnerConfig
 	ctx context.Context
@@ -112,8 +120,10 @@ type Runner struct {
 	running map[string]bool
 	// lastErr is the last error of each grant's revoke, for the overdue alert.
 	lastErr map[string]string
-	// overdue holds each grant's overdue check, armed when its revoke falls due.
-	overdue map[string]*time.Timer
+	// pools run the work of each target system (pool.go); parked holds
+	// the work waiting to be tried again, on a timer, off the pool.
+	pools  map[string]*pool
+	parked map[string]*job
 	// closed is set by Wait once the context is done: no work is added to
 	// wg after it (a WaitGroup must not grow while it is waited on).
 	closed bool
@@ -128,26 +138,24 @@ func NewRunner(ctx context.Context, c RunnerConfig) *Runner {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	c.Backoff = c.Backoff.orDefault()
-	r := &Runner{c: c, ctx: ctx, running: map[string]bool{}, lastErr: map[string]string{}, overdue: map[string]*time.Timer{}}
-	context.AfterFunc(ctx, func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, t := range r.overdue {
-			t.Stop()
-		}
-	})
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	r := &Runner{c: c, ctx: ctx, running: map[string]bool{}, lastErr: map[string]string{},
+		pools: map[string]*pool{}, parked: map[string]*job{}}
+	context.AfterFunc(ctx, r.unparkAll)
 	return r
 }
 
 // Escalate starts granting access for the grant, unless that is already under way.
-func (r *Runner) Escalate(_ context.Context, grantID string) error {
-	r.start("escalate/"+grantID, func() { r.escalate(grantID) })
+func (r *Runner) Escalate(ctx context.Context, grantID string) error {
+	r.start("escalate/"+grantID, r.poolOf(ctx, grantID), func() step { return r.escalate(grantID) })
 	return nil
 }
 
 // Deescalate starts revoking access for the grant, unless that is already under way.
-func (r *Runner) Deescalate(_ context.Context, grantID string) error {
-	r.start("deescalate/"+grantID, func() { r.deescalate(grantID) })
+func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
+	r.start("deescalate/"+grantID, r.poolOf(ctx, grantID), func() step { return r.deescalate(grantID) })
 	return nil
 }
 
@@ -161,30 +169,20 @@ func (r *Runner) Wake(ctx context.Context, grantID string, at time.Time) error {
 }
 
 // watch arms the overdue check of the grant's revoke due at due, replacing
-// an earlier one.
+// an earlier one. The check is a timer (no goroutine until it fires) that
+// runs on the overdue pool.
 func (r *Runner) watch(grantID string, due time.Time) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.ctx.Err() != nil {
 		return
 	}
-	if old, ok := r.overdue[grantID]; ok {
-		old.Stop()
-	}
-	var t *time.Timer
-	t = time.AfterFunc(max(due.Add(r.c.Backoff.Overdue).Sub(r.c.Clock.Now()), 0), func() {
-		r.mu.Lock()
-		if r.overdue[grantID] != t || r.ctx.Err() != nil || r.closed {
-			r.mu.Unlock()
-			return
-		}
-		delete(r.overdue, grantID)
-		r.wg.Add(1)
-		r.mu.Unlock()
-		defer r.wg.Done()
-		r.checkOverdue(grantID, due)
+	r.c.Timers.call("overdue/"+grantID, due.Add(r.c.Backoff.Overdue), func() {
+		r.start("overdue/"+grantID, overduePool, func() step {
+			return func() (time.Duration, bool) {
+				r.checkOverdue(grantID, due)
+				return 0, false
+			}
+		})
 	})
-	r.overdue[grantID] = t
 }
 
 // checkOverdue makes a revoke due at due and not done by now loud: an ERROR
@@ -236,13 +234,19 @@ func (r *Runner) setLastErr(grantID string, err error) {
 	defer r.mu.Unlock()
 	if err == nil {
 		delete(r.lastErr, grantID)
-		if t, ok := r.overdue[grantID]; ok {
-			t.Stop()
-			delete(r.overdue, grantID)
-		}
+		r.c.Timers.stop("overdue/" + grantID)
 		return
 	}
 	r.lastErr[grantID] = err.Error()
+}
+
+// DueStore is a store that indexes its open grants and the requests with a
+// timer by next due time (boltstore). Rearm reads that index instead of
+// listing: the grants without decoding them.
+type DueStore interface {
+	// Due returns the open grants and the requests with a timer whose next
+	// due time is before before (zero: all), earliest first.
+	Due(ctx context.Context, before time.Time) ([]latch.DueGrant, []latch.Request, error)
 }
 
 // Rearm restarts, from the store, everything that was under way when the
@@ -251,9 +255,25 @@ func (r *Runner) setLastErr(grantID string, err error) {
 // pending requests get their expiry and forwarding timers, and scheduled
 // requests their start.
 func (r *Runner) Rearm(ctx context.Context) error {
-	grants, err := r.c.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
-	if err != nil {
-		return fmt.Errorf("rearm: list grants: %w", err)
+	var grants []latch.DueGrant
+	var pending []latch.Request
+	if ds, ok := r.c.Store.(DueStore); ok {
+		var err error
+		if grants, pending, err = ds.Due(ctx, time.Time{}); err != nil {
+			return fmt.Errorf("rearm: %w", err)
+		}
+	} else {
+		open, err := r.c.Store.ListGrants(ctx, latch.GrantEscalating, latch.GrantActive, latch.GrantDeescalating)
+		if err != nil {
+			return fmt.Errorf("rearm: list grants: %w", err)
+		}
+		for _, g := range open {
+			at, _ := g.NextDue()
+			grants = append(grants, latch.DueGrant{ID: g.ID, Status: g.Status, At: at})
+		}
+		if pending, err = r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000}); err != nil {
+			return fmt.Errorf("rearm: list pending requests: %w", err)
+		}
 	}
 	for _, g := range grants {
 		switch g.Status {
@@ -262,16 +282,15 @@ func (r *Runner) Rearm(ctx context.Context) error {
 		case latch.GrantDeescalating:
 			_ = r.Deescalate(ctx, g.ID)
 		case latch.GrantActive:
-			if at, ok := g.NextDue(); ok {
-				_ = r.Wake(ctx, g.ID, at)
+			if !g.At.IsZero() {
+				_ = r.Wake(ctx, g.ID, g.At)
 			}
 		}
 	}
-	pending, err := r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000})
-	if err != nil {
-		return fmt.Errorf("rearm: list pending requests: %w", err)
-	}
 	for _, p := range pending {
+		if p.Status != latch.StatusPending {
+			continue
+		}
 		if p.ExpiresAt != nil {
 			cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID, Source: latch.SourceSchedule}
 			r.c.Timers.Set(cmd.ID, *p.ExpiresAt, cmd)
@@ -307,57 +326,43 @@ func (r *Runner) Wait() {
 	r.wg.Wait()
 }
 
-// start runs fn on a goroutine unless the same work is under way. Work asked
-// for while it runs is run again when it is done, because it may have come
-// after the running work last read the grant (a revoke retried just as its
-// failure is reported); fn reloads the grant and does nothing if no longer
-// needed.
-func (r *Runner) start(key string, fn func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ctx.Err() != nil || r.closed {
-		return
-	}
-	if _, ok := r.running[key]; ok {
-		r.running[key] = true
-		return
-	}
-	r.running[key] = false
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			fn()
-			r.mu.Lock()
-			again := r.running[key] && r.ctx.Err() == nil
-			if !again {
-				delete(r.running, key)
-				r.mu.Unlock()
-				return
-			}
-			r.running[key] = false
-			r.mu.Unlock()
+// escalate returns the steps of granting access for the grant: each call
+// makes one attempt and says whether, and after how long, to make another.
+func (r *Runner) escalate(grantID string) step {
+	var (
+		g    latch.Grant
+		f    *latch.Flow
+		spec latch.GrantSpec
+		esc  latch.Escalator
+		log  *slog.Logger
+		// maybeHeld: an attempt that reached the escalator failed otherwise
+		// than by a refusal, so it may have granted all the same. Once set it
+		// stays set: a later refusal does not undo what an earlier attempt did.
+		maybeHeld bool
+		output    map[string]any
+		// heldBefore is what the grant records of access held before Latch,
+		// decided once, before the first Grant call (heldBefore); decided says
+		// it was: a retry that finds the access in place does not ask again,
+		// because the access it finds may be an earlier attempt's.
+		heldBefore *bool
+		decided    bool
+		attempt    int
+		last       func() // the report, once the escalator has answered
+	)
+	return func() (time.Duration, bool) {
+		if last != nil {
+			last()
+			return 0, false
 		}
-	}()
-}
-
-func (r *Runner) escalate(grantID string) {
-	g, f, spec, esc, ok := r.prepare(grantID, latch.GrantEscalating)
-	if !ok {
-		return
-	}
-	log := r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
-	// maybeHeld: an attempt that reached the escalator failed otherwise
-	// than by a refusal, so it may have granted all the same. Once set it
-	// stays set: a later refusal does not undo what an earlier attempt did.
-	maybeHeld := false
-	var output map[string]any
-	// heldBefore is what the grant records of access held before Latch,
-	// decided once, before the first Grant call (heldBefore); decided says
-	// it was: a retry that finds the access in place does not ask again,
-	// because the access it finds may be an earlier attempt's.
-	heldBefore, decided := g.HeldBefore, false
-	for attempt := 1; ; attempt++ {
+		if attempt == 0 {
+			var ok bool
+			if g, f, spec, esc, ok = r.prepare(grantID, latch.GrantEscalating); !ok {
+				return 0, false
+			}
+			log = r.c.Log.With("grant", grantID, "flow", g.Flow, "target", g.TargetID)
+			heldBefore = g.HeldBefore
+		}
+		attempt++
 		called := false // whether this attempt asked the escalator to grant
 		err := safeCall(r.ctx, func(ctx context.Context, _ latch.GrantSpec) error {
 			if spec.User.Identity == "" {
@@ -388,7 +393,7 @@ func (r *Runner) escalate(grantID string) {
 			return err
 		}, spec)
 		if errors.Is(err, errNotEscalating) {
-			return // the grant moved on while it was checked
+			return 0, false // the grant moved on while it was checked
 		}
 		if err == nil {
 			if heldBefore != nil && *heldBefore {
@@ -396,9 +401,10 @@ func (r *Runner) escalate(grantID string) {
 			} else {
 				log.Info("access granted", "attempt", attempt)
 			}
-			r.report(log, latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
-				Identity: spec.User.Identity, Output: output, HeldBefore: heldBefore})
-			return
+			cmd := latch.Command{ID: commandID("escalated", g), Kind: latch.CmdEscalated, GrantID: g.ID,
+				Identity: spec.User.Identity, Output: output, HeldBefore: heldBefore}
+			last = func() { r.report(log, cmd) }
+			return onReports, true
 		}
 		maybeHeld = maybeHeld || (called && !latch.IsPermanent(err))
 		if latch.IsPermanent(err) || attempt >= r.c.Backoff.EscalateAttempts {
@@ -410,14 +416,13 @@ func (r *Runner) escalate(grantID string) {
 			// Only refusals, or failures before the escalator was called,
 			// granted nothing.
 			failure.MaybeHeld = maybeHeld
-			r.report(log, latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
-				GrantID: g.ID, Failure: failure})
-			return
+			cmd := latch.Command{ID: commandID("escalation_failed", g), Kind: latch.CmdEscalationFailed,
+				GrantID: g.ID, Failure: failure}
+			last = func() { r.report(log, cmd) }
+			return onReports, true
 		}
 		log.Warn("granting access failed; retrying", "attempt", attempt, "err", err)
-		if !r.sleep(jitter(min(doubling(r.c.Backoff.Initial, attempt), r.c.Backoff.Max))) {
-			return
-		}
+		return jitter(min(doubling(r.c.Backoff.Initial, attempt), r.c.Backoff.Max)), true
 	}
 }
 
@@ -472,19 +477,27 @@ func (r *Runner) heldBefore(ctx context.Context, g *latch.Grant, esc latch.Escal
 	}
 }
 
-// deescalate revokes the grant's access, retrying every error for as long
-// as it takes (Backoff.RevokeDelay): it never reports a failure. Each
-// attempt reads the grant again, so a revoke done by another path stops it.
-func (r *Runner) deescalate(grantID string) {
+// deescalate returns the steps of revoking the grant's access, retrying
+// every error for as long as it takes (Backoff.RevokeDelay): it never
+// reports a failure. Each attempt reads the grant again, so a revoke done
+// by another path stops it.
+func (r *Runner) deescalate(grantID string) step {
 	log := r.c.Log.With("grant", grantID)
 	started := r.c.Clock.Now()
 	watched := false // the overdue check is armed once the due time is known
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	var last func() // the report, once the escalator has answered
+	return func() (time.Duration, bool) {
+		if last != nil {
+			last()
+			return 0, false
+		}
+		attempt++
 		var verified bool
 		g, err := r.c.Store.GetGrant(r.ctx, grantID)
 		if err == nil && g.Status != latch.GrantDeescalating {
 			r.setLastErr(grantID, nil)
-			return // done already, or never asked
+			return 0, false // done already, or never asked
 		}
 		due := started
 		if err == nil {
@@ -500,26 +513,24 @@ func (r *Runner) deescalate(grantID string) {
 				// The person had this access before Latch, which granted
 				// nothing: it stays, and the target is not asked.
 				log.Info("the access was in place before Latch: left in place")
-				r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
-					HeldBefore: g.HeldBefore})
-				r.setLastErr(grantID, nil)
-				return
+				cmd := latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
+					HeldBefore: g.HeldBefore}
+				last = func() { r.report(log, cmd); r.setLastErr(grantID, nil) }
+				return onReports, true
 			}
 			verified, err = r.revoke(g)
 		}
 		if err == nil {
 			log.Info("access revoked", "attempt", attempt, "verified", verified)
-			r.report(log, latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
-				Verified: verified, HeldBefore: g.HeldBefore})
-			r.setLastErr(grantID, nil)
-			return
+			cmd := latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
+				Verified: verified, HeldBefore: g.HeldBefore}
+			last = func() { r.report(log, cmd); r.setLastErr(grantID, nil) }
+			return onReports, true
 		}
 		r.setLastErr(grantID, err)
 		wait := r.c.Backoff.RevokeDelay(attempt, r.c.Clock.Now().Sub(due))
 		log.Warn("revoking access failed; retrying", "attempt", attempt, "retry_in", wait.String(), "err", err)
-		if !r.sleep(jitter(wait)) {
-			return
-		}
+		return jitter(wait), true
 	}
 }
 

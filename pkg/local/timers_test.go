@@ -229,3 +229,29 @@ func TestTimersRetryACommandThatCouldNotBeRecorded(t *testing.T) {
 	// Recorded: no timer is left to publish it again.
 	eventually(t, wait, func() bool { return tm.Pending() == 0 })
 }
+
+// Timers fire in the order of their times, whatever the order they were set
+// in: with one publishing worker, busy while the others are set, the rest
+// are published in that order.
+func TestTimersFireInTimeOrder(t *testing.T) {
+	release := make(chan struct{})
+	q := &firedLog{block: release, in: make(chan struct{}, 8)}
+	tm := local.NewTimers(context.Background(), q, latch.SystemClock, nil)
+	tm.Workers = 1
+	defer tm.Close()
+	now := time.Now()
+	tm.Set("first", now, expireCmd("first"))
+	<-q.in // the one worker is publishing it, and waits for release
+	for _, c := range []struct {
+		id  string
+		off time.Duration
+	}{{"c", -2 * time.Hour}, {"a", -4 * time.Hour}, {"d", -time.Hour}, {"b", -3 * time.Hour}} {
+		tm.Set(c.id, now.Add(c.off), expireCmd(c.id))
+	}
+	close(release)
+	eventually(t, wait, func() bool { return len(q.fired()) == 5 })
+	want := []string{"expire/first", "expire/a", "expire/b", "expire/c", "expire/d"}
+	if got := q.ids(); !slices.Equal(got, want) {
+		t.Errorf("fired %v, want %v", got, want)
+	}
+}
