@@ -46,6 +46,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"list", "--url", "127.0.0.1:8080"},
 		{"list", "--url", "ftp://127.0.0.1"},
 		{"server", "--url", "http://127.0.0.1:8080"},
+		{"server", "--reconcile-every", "500ms", "--data", "/nonexistent/latch"},
 		{"version", "extra"},
 	} {
 		t.Setenv("LATCH_TOKEN", "")

@@ -44,6 +44,8 @@ type serverOptions struct {
 	limits    serverLimits
 	tlsCert   string
 	tlsKey    string
+	// reconcileEvery is how often the reconciler runs.
+	reconcileEvery time.Duration
 }
 
 func newServerCmd() *cobra.Command {
@@ -79,6 +81,8 @@ the port can hold; the store is checked at start and a damaged one refused;
 	f.Float64Var(&o.rateLimit, "rate-limit", httpapi.DefaultRateLimit.Rate, "API calls a second allowed per token, with bursts of twice that (0: no limit)")
 	f.StringArrayVar(&o.domains, "domain", env.List(os.Getenv("LATCH_DOMAINS")),
 		"an email domain of the organisation: its people join as members, others as guests (repeatable; LATCH_DOMAINS=a.com,b.com)")
+	f.DurationVar(&o.reconcileEvery, "reconcile-every", time.Minute,
+		"how often the reconciler runs: overdue revokes, lost expiries and starts, drift, break-glass reviews (at least 1s)")
 	addLimitFlags(cmd, &o.limits)
 	return cmd
 }
@@ -106,6 +110,9 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	if err := o.limits.validate(); err != nil {
 		return err
+	}
+	if o.reconcileEvery < time.Second {
+		return usageError{fmt.Errorf("--reconcile-every: %s is shorter than 1s", o.reconcileEvery)}
 	}
 	maxConns, err := o.limits.connCap()
 	if err != nil {
@@ -203,13 +210,13 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	startAuditShipping(runCtx, store, auditSinks, log)
 	go every(runCtx, 10*time.Second, func() { retryOutbox(runCtx, eng, log) })
-	// Every minute, the reconciler also checks the targets that can be
+	// Every --reconcile-every (a minute), the reconciler also checks the targets that can be
 	// checked against the grants (drift); POST /v1/reconcile (latch
 	// reconcile) runs that check on demand.
 	drift := &reconcile.Drift{Store: store, Flows: flowSet, Escalator: esc.For, Notifier: notifier, Clock: clock, Log: log}
 	rc := &reconcile.Reconciler{Store: store, Queue: queue, Runner: runner, Clock: clock, Log: log, Drift: drift}
 	rc.Flows = flowSet // break glasses not reviewed in time are alerted
-	go every(runCtx, time.Minute, func() { reconcileOnce(runCtx, rc, log) })
+	go every(runCtx, o.reconcileEvery, func() { reconcileOnce(runCtx, rc, log) })
 	runDrift := func(ctx context.Context, dryRun bool) (any, error) {
 		d := *drift
 		d.DryRun = dryRun
