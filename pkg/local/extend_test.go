@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -112,4 +113,49 @@ func TestSecondLeaseTellsTheTargetTheLaterEnd(t *testing.T) {
 	if !grants[0].EndsAt.Equal(*first.EndsAt) || !grants[1].EndsAt.Equal(*second.EndsAt) {
 		t.Errorf("grant calls end at %v then %v, want %v then %v", grants[0].EndsAt, grants[1].EndsAt, *first.EndsAt, *second.EndsAt)
 	}
+}
+
+// TestRegrantAfterTheRevokeIsRevoked: the target answers 503 to the grant
+// sent again with its later end, and the requester gives the access up
+// while that call is under way: the grant is revoked and ends. The regrant
+// is not tried again, and since its call may have landed after the revoke,
+// the target is sent a revoke after it: the last call it sees is a revoke.
+func TestRegrantAfterTheRevokeIsRevoked(t *testing.T) {
+	esc := newFakeEscalator()
+	release := make(chan struct{})
+	esc.on("grant", ann, succeed(), answer{wait: release, err: errors.New("webhook: 503 Service Unavailable")}, succeed())
+	rt := newRig(t, rigOptions{esc: esc, escalator: followingEscalator{esc}, flows: []*latch.Flow{extendableFlow()}})
+	r := rt.active(ann, map[string]any{latch.FieldNameDuration: 600})
+
+	cmd := latch.Command{ID: engine.NewID("cmd"), Kind: latch.CmdExtend, RequestID: r.ID, Actor: latch.Actor{Email: ann},
+		Duration: 600, Reason: "ten more minutes", Source: latch.SourceAPI}
+	if err := rt.queue.Publish(context.Background(), cmd); err != nil {
+		t.Fatalf("extend: %v", err)
+	}
+	eventually(t, wait, func() bool { return esc.count("grant", ann) == 2 }) // the regrant's call, under way
+	rt.do(latch.CmdRevoke, r.ID, ann)                                        // "I'm done"
+	rt.waitFor(r.ID, latch.StatusEnded)
+	if n := esc.count("revoke", ann); n != 1 {
+		t.Fatalf("revoked %d times, want once", n)
+	}
+	close(release) // the regrant's call fails, having perhaps landed after the revoke
+	eventually(t, wait, func() bool { return len(esc.history()) > 3 })
+	rt.Close() // nothing more runs
+	calls := esc.history()
+	if got := calls[3]; got.Action != "revoke" || got.Spec.GrantID != r.GrantID {
+		t.Errorf("after the failed regrant the target was sent %s of %s, want a revoke of %s", got.Action, got.Spec.GrantID, r.GrantID)
+	}
+	if last := calls[len(calls)-1]; last.Action != "revoke" {
+		t.Errorf("the last call the target saw is a %s; calls %v", last.Action, calls)
+	}
+	if n := esc.count("grant", ann); n != 2 {
+		t.Errorf("granted %d times, want twice: the regrant is not tried again once the grant ended", n)
+	}
+}
+
+// history returns every call the fake escalator received, in order.
+func (f *fakeEscalator) history() []escCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }

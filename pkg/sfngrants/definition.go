@@ -353,7 +353,7 @@ func DefinitionWith(r Resources, t Timing) (string, error) {
 	// the execution (alarms), and the expiry sweep sends it all the same.
 	sendStart := map[string]any{"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
 		"Parameters": map[string]any{"FunctionName": r.GrantTaskFunction,
-			"Payload": map[string]any{"action": ActionStart, "request_id.$": "$.request_id"}},
+			"Payload": map[string]any{"action": ActionStart, "request_id.$": "$.request_id", "starts_at.$": "$.starts_at"}},
 		"ResultPath": nil, "Retry": []any{retry([]string{"States.ALL"}, long)},
 		"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": nil, "Next": StateFailed}},
 		"Next":  StateDone}

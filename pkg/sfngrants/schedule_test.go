@@ -107,3 +107,42 @@ func TestScheduledStartCancelledBeforeStart(t *testing.T) {
 		t.Errorf("executions %v, want only the start's", names)
 	}
 }
+
+// A start task run a little before the start by the function's clock (a
+// Wait that ended a few milliseconds early) stamps its start command at the
+// start, which the state machine hands it: stamped earlier, the engine
+// would take it as early and do nothing, and the sweep's backup, with the
+// same id, would be dropped by the queue's deduplication.
+func TestStartTaskIsStampedNoEarlierThanTheStart(t *testing.T) {
+	start := fixedNow.Add(3 * time.Millisecond)
+	h, _, _ := newHandler(activeGrant(), &fakeEscalator{})
+	reports := h.Reports.(*sentReports)
+	in := sfngrants.TaskInput{Action: sfngrants.ActionStart, RequestID: "req_a", StartsAt: start.Format(time.RFC3339Nano)}
+	if _, err := h.Handle(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports.sent) != 1 || reports.sent[0].Type != "start" || !reports.sent[0].At.Equal(start) {
+		t.Fatalf("sent %+v, want one start stamped %v", reports.sent, start)
+	}
+	// Run after the start, it is stamped when it runs.
+	in.StartsAt = fixedNow.Add(-time.Minute).Format(time.RFC3339Nano)
+	if _, err := h.Handle(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports.sent) != 2 || !reports.sent[1].At.Equal(fixedNow) {
+		t.Fatalf("sent %+v, want the second stamped %v", reports.sent, fixedNow)
+	}
+	in.StartsAt = "tomorrow"
+	if _, err := h.Handle(context.Background(), in); lambdaError(err).Error != sfngrants.ErrorPermanent {
+		t.Errorf("a start task with a bad starts_at: %v, want a permanent error", err)
+	}
+	// The state machine hands the task the start.
+	def, err := sfngrants.Definition(sfngrants.Resources{GrantTaskFunction: grantTaskFunction, DeadLetterQueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := parse(t, def).States[sfngrants.StateSendStart]["Parameters"].(map[string]any)["Payload"].(map[string]any)
+	if payload["starts_at.$"] != "$.starts_at" || payload["request_id.$"] != "$.request_id" {
+		t.Errorf("SendStart's payload %v, want the request and its start", payload)
+	}
+}

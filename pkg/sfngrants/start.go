@@ -73,13 +73,26 @@ func (s *Starts) At(ctx context.Context, at time.Time, cmd latch.Command) error 
 	return nil
 }
 
-// start sends the start command of in.RequestID, stamped now (the Wait
-// ended at or after the start).
+// start sends the start command of in.RequestID, stamped now or at the
+// start (in.StartsAt) if the function's clock is still a little before it:
+// the engine treats a start stamped before the start as early and does
+// nothing, and the sweep's backup, with the same id, would be dropped by
+// the queue's deduplication.
 func (h *TaskHandler) start(ctx context.Context, in TaskInput) (TaskOutput, error) {
 	if in.RequestID == "" {
 		return TaskOutput{}, &PermanentError{Code: "invalid_task", Message: "the start task names no request"}
 	}
-	rep, err := h.report(ctx, events.FromCommand(latch.StartCommand(in.RequestID, h.now())))
+	at := h.now()
+	if in.StartsAt != "" {
+		startsAt, err := time.Parse(time.RFC3339Nano, in.StartsAt)
+		if err != nil {
+			return TaskOutput{}, &PermanentError{Code: "invalid_task", Message: fmt.Sprintf("the start task's starts_at %q is not an RFC 3339 time", in.StartsAt)}
+		}
+		if at.Before(startsAt) {
+			at = startsAt
+		}
+	}
+	rep, err := h.report(ctx, events.FromCommand(latch.StartCommand(in.RequestID, at)))
 	if err != nil {
 		return TaskOutput{}, err
 	}

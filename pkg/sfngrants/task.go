@@ -56,6 +56,10 @@ type TaskInput struct {
 	MaybeHeld bool `json:"maybe_held,omitempty"`
 	// RequestID is set for ActionStart (and GrantID is not).
 	RequestID string `json:"request_id,omitempty"`
+	// StartsAt (RFC 3339) is the scheduled start, for ActionStart: the
+	// start command is stamped no earlier (a Wait may end a little early
+	// by the function's clock).
+	StartsAt string `json:"starts_at,omitempty"`
 }
 
 // StatesError is an error as a Catch hands it on: its name and cause. For a

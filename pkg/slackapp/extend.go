@@ -45,18 +45,17 @@ func withExtend(f *latch.Flow, r latch.Request, blocks []slack.Block) []slack.Bl
 // extensionBlocks are the buttons of an active request's approval message
 // on a flow with an extension policy: Approve and Deny of its pending
 // extension (the same buttons as a request's, which decide the extension
-// of an active request), or Extend and, where the flow allows it, Revoke.
+// of an active request), or Extend; and, where the flow allows it, Revoke
+// (the access can be ended while an extension waits).
 func extensionBlocks(f *latch.Flow, r latch.Request) []slack.Block {
-	if r.Extension != nil {
-		return []slack.Block{slack.NewActionBlock("decide",
-			button(actionApprove, "Approve extension", slack.StylePrimary, r.ID, nil),
-			button(actionDeny, "Deny extension", slack.StyleDanger, r.ID, nil))}
-	}
 	var active []slack.Block
 	if f.AllowRevoke {
-		revoke := *f
-		revoke.Extension = nil
-		active = actionBlocks(&revoke, r)
+		active = []slack.Block{revokeBlock(r)}
+	}
+	if r.Extension != nil {
+		return append([]slack.Block{slack.NewActionBlock("decide",
+			button(actionApprove, "Approve extension", slack.StylePrimary, r.ID, nil),
+			button(actionDeny, "Deny extension", slack.StyleDanger, r.ID, nil))}, active...)
 	}
 	return withExtend(f, r, active)
 }

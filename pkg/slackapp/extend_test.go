@@ -116,8 +116,14 @@ func TestExtendFromSlack(t *testing.T) {
 	if got.Extension == nil || got.Extension.Duration != 7200 || !got.EndsAt.Equal(before.Add(30*time.Minute)) {
 		t.Fatalf("after 2h more: extension %+v, ends %v; want 2h pending", got.Extension, got.EndsAt)
 	}
-	if ids := approvalButtons(); !slices.Equal(ids, []string{"approve", "deny"}) {
-		t.Fatalf("the approval message's buttons %v with an extension pending, want approve and deny", ids)
+	// The access can still be ended while the extension waits: Revoke
+	// stays on the approval message and on ann's Home tab, which offers her
+	// no decision on her own extension.
+	if ids := approvalButtons(); !slices.Equal(ids, []string{"approve", "deny", "revoke"}) {
+		t.Fatalf("the approval message's buttons %v with an extension pending, want approve, deny and revoke", ids)
+	}
+	if ids := actionIDs(blocksOf(r.openHome(annID))); !slices.Equal(ids, []string{"revoke"}) {
+		t.Errorf("ann's Home buttons %v with her extension pending, want revoke", ids)
 	}
 	replies := r.slack.CallsTo("chat.postMessage")
 	asked := ""

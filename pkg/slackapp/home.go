@@ -98,11 +98,11 @@ func (a *App) homeList(ctx context.Context, key, title, empty string, rs []latch
 		if key == "open" && r.Status == latch.StatusPending {
 			continue // a requester does not decide their own request
 		}
-		if key != "waiting" && r.Extension != nil {
-			continue // nor their own extension
-		}
 		for _, b := range actionBlocks(f, r) {
 			if act, ok := b.(*slack.ActionBlock); ok { // buttons only: a Home tab has no reason box
+				if key != "waiting" && r.Extension != nil && act.BlockID == "decide" {
+					continue // nor their own extension; the access can still be ended
+				}
 				act.BlockID = clipPlain(act.BlockID+"_"+key+"_"+r.ID, maxID)
 				blocks = append(blocks, act)
 			}

@@ -438,11 +438,17 @@ func actionBlocks(f *latch.Flow, r latch.Request) []slack.Block {
 	case r.Status == latch.StatusActive && (f.Extension != nil || r.Extension != nil):
 		return extensionBlocks(f, r)
 	case r.Status == latch.StatusActive && f.AllowRevoke:
-		confirm := slack.NewConfirmationBlockObject(plain("Revoke access?", maxConfirmTitle), plain("Access ends now, before its scheduled end.", maxConfirmText),
-			plain("Revoke", maxConfirmButton), plain("Keep", maxConfirmButton)).WithStyle(slack.StyleDanger)
-		return []slack.Block{slack.NewActionBlock("active", button(actionRevoke, "Revoke", slack.StyleDanger, r.ID, confirm))}
+		return []slack.Block{revokeBlock(r)}
 	}
 	return nil
+}
+
+// revokeBlock is the "active" action block of Revoke, for active access on
+// a flow that allows it.
+func revokeBlock(r latch.Request) *slack.ActionBlock {
+	confirm := slack.NewConfirmationBlockObject(plain("Revoke access?", maxConfirmTitle), plain("Access ends now, before its scheduled end.", maxConfirmText),
+		plain("Revoke", maxConfirmButton), plain("Keep", maxConfirmButton)).WithStyle(slack.StyleDanger)
+	return slack.NewActionBlock("active", button(actionRevoke, "Revoke", slack.StyleDanger, r.ID, confirm))
 }
 
 // minimalMessage is the approval message cut to its status and buttons,
