@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -1177,7 +1178,42 @@ func TestApplyExtendRefusals(t *testing.T) {
 			t.Fatalf("err = %v, want a *latch.Error", err)
 		}
 		diff(t, "message", `Extending by 8h would make this access last 9h in all; flow "prod-access" caps it at 8h (extension.max_total), so at most 7h more can be asked for.`, le.Message)
-		diff(t, "details", map[string]any{"max_total_seconds": int64(8 * 3600), "available_seconds": int64(7 * 3600)}, le.Details)
+		diff(t, "details", map[string]any{"max_total_seconds": int64(8 * 3600), "available_seconds": int64(7 * 3600),
+			"cap": "extension.max_total"}, le.Details)
+	})
+	t.Run("a break glass is capped at max_duration", func(t *testing.T) {
+		// The flow's max_total is 8h, its break_glass.max_duration 1h: a
+		// break glass of 30m may add 30m at most, with no approver.
+		give := active("r1", "g1", start, start.Add(30*time.Minute), glass, durationSecs(1800))
+		env := latch.Env{Flow: testFlow(extendable(time.Hour), breakGlass), Actor: ann, Requester: ann}
+		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Duration: 1801, At: at(time.Hour)}
+		_, err := give.Apply(cmd, env)
+		wantKindCode(t, err, latch.KindInvalid, latch.CodeExtensionTooLong)
+		var le *latch.Error
+		if !errors.As(err, &le) {
+			t.Fatalf("err = %v, want a *latch.Error", err)
+		}
+		diff(t, "message", `Extending by 1801s would make this access last 3601s in all; flow "prod-access" caps it at 1h (break_glass.max_duration), so at most 30m more can be asked for.`, le.Message)
+		diff(t, "details", map[string]any{"max_total_seconds": int64(3600), "available_seconds": int64(1800),
+			"cap": "break_glass.max_duration"}, le.Details)
+		cmd.Duration = 1800
+		got, err := give.Apply(cmd, env)
+		if err != nil {
+			t.Fatalf("Apply up to the cap: %v", err)
+		}
+		diff(t, "duration", int64(3600), got.Request.Duration)
+		// Not a break glass: only max_total counts.
+		got, err = active("r1", "g1", start, start.Add(30*time.Minute), durationSecs(1800)).Apply(cmd, env)
+		if err != nil {
+			t.Fatalf("Apply to a request that is no break glass: %v", err)
+		}
+		diff(t, "audit", []latch.AuditType{latch.AuditExtended}, auditTypes(got.Audit))
+	})
+	t.Run("a huge duration does not overflow", func(t *testing.T) {
+		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Duration: math.MaxInt64, At: at(time.Hour)}
+		_, err := active("r1", "g1", start, end).Apply(cmd, latch.Env{Flow: testFlow(extendable(0)), Actor: ann, Requester: ann})
+		wantKindCode(t, err, latch.KindInvalid, latch.CodeExtensionTooLong)
+		diff(t, "message", `Extending by more than 8h would make this access last longer than that in all; flow "prod-access" caps it at 8h (extension.max_total), so at most 7h more can be asked for.`, latch.ErrorMessageOf(err))
 	})
 	t.Run("a bot for the requester", func(t *testing.T) {
 		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: latch.Actor{Email: ann.Email, Bot: "deploy-bot"},
