@@ -104,6 +104,18 @@ func (r Request) decideExtension(cmd Command, env Env) (Outcome, error) {
 	if err := CanApprove(f, &r, cmd.Actor, env.Actor, env.Requester, env.OnCall); err != nil {
 		return Outcome{}, err
 	}
+	// Whoever asked for the extension may not approve it, as the creator of
+	// a request may not: the bot that asked, whoever it acts as now; a
+	// person, only on their own request and when the flow allows
+	// self-approval (CanDecide judged that above).
+	switch a := x.By; {
+	case a.Bot != "" && (cmd.Actor.Bot == a.Bot || (env.Actor != nil && env.Actor.Kind == KindBot && env.Actor.Name == a.Bot)):
+		return Outcome{}, Errorf(KindForbidden, CodeCreatorCannotDecide,
+			"Bot %q asked for this extension, so it may not approve it, whoever it acts as: another principal must.", a.Bot)
+	case a.Bot == "" && a.Email != "" && !r.ReleasedBy(a.Email) && NormalizeEmail(cmd.Actor.Email) == NormalizeEmail(a.Email):
+		return Outcome{}, Errorf(KindForbidden, CodeCreatorCannotDecide,
+			"%s asked for this extension for %s, so may not approve it: another principal must.", a.Email, r.Requester.Email)
+	}
 	who := NormalizeEmail(env.Actor.Email)
 	if slices.ContainsFunc(x.Approvals, func(d Decision) bool {
 		return NormalizeEmail(d.By.Email) == who || (cmd.Actor.Bot != "" && d.By.Bot == cmd.Actor.Bot)

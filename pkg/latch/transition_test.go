@@ -1320,6 +1320,9 @@ func TestApplyPendingExtensionEveryCommand(t *testing.T) {
 	}
 }
 
+// deployBot is a bot principal with the admin role, deciding as itself.
+var deployBot = &latch.User{ID: "B-deploy", Email: "deploy-bot@bots.example.com", Name: "deploy-bot", Role: latch.RoleAdmin, Kind: latch.KindBot}
+
 // TestApplyDecideExtension: approvers decide a pending extension with the
 // flow's policy: the quorum counts, nobody approves twice, the requester
 // does not approve their own, and only approvers or admins decide.
@@ -1331,11 +1334,28 @@ func TestApplyDecideExtension(t *testing.T) {
 		prior     []latch.Decision
 		kind      latch.CommandKind
 		actor     *latch.User
+		bot       string       // the bot the decision comes through
+		askedBy   *latch.Actor // who asked for the extension, when not ann herself
 		wantCode  string
 		wantAudit latch.AuditType
 		wantEnd   time.Time
 		wantData  map[string]any
 	}{
+		{name: "the bot that asked approves as an approver", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: bob,
+			bot: "deploy-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantCode: latch.CodeCreatorCannotDecide},
+		{name: "the bot that asked approves as itself", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: deployBot,
+			bot: "deploy-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantCode: latch.CodeCreatorCannotDecide},
+		{name: "another bot approves what a bot asked", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: bob,
+			bot: "chat-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantAudit: latch.AuditExtended, wantEnd: end.Add(time.Hour),
+			wantData: map[string]any{"old_ends_at": end, "new_ends_at": end.Add(time.Hour), "added_seconds": int64(3600),
+				"approved_by": []string{bob.Email}}},
+		{name: "the bot that asked denies", flow: testFlow(extendable(0)), kind: latch.CmdDeny, actor: bob,
+			bot: "deploy-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantAudit: latch.AuditExtensionDenied, wantEnd: end,
+			wantData: map[string]any{"added_seconds": int64(3600)}},
+		{name: "the requester approves their own, self-approval allowed", flow: testFlow(extendable(0), selfApproval, approvers(ann.Email)), kind: latch.CmdApprove,
+			actor: ann, wantAudit: latch.AuditExtended, wantEnd: end.Add(time.Hour),
+			wantData: map[string]any{"old_ends_at": end, "new_ends_at": end.Add(time.Hour), "added_seconds": int64(3600),
+				"approved_by": []string{ann.Email}}},
 		{name: "first of two approvals", flow: testFlow(extendable(0), quorum(2)), kind: latch.CmdApprove, actor: bob,
 			wantAudit: latch.AuditApprovalAdded, wantEnd: end,
 			wantData: map[string]any{"approvals": 1, "quorum": 2, "extension": true}},
@@ -1361,7 +1381,11 @@ func TestApplyDecideExtension(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			give := active("r1", "g1", start, end, withExtension(3600, tt.prior...))
+			if tt.askedBy != nil {
+				give.Extension.By = *tt.askedBy
+			}
 			cmd := latch.Command{ID: "c1", Kind: tt.kind, RequestID: "r1", Actor: by(tt.actor), At: at(30 * time.Minute)}
+			cmd.Actor.Bot = tt.bot
 			got, err := give.Apply(cmd, latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
 			if tt.wantCode != "" {
 				if err == nil {
