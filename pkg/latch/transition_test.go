@@ -77,7 +77,8 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 		env.Flow = testFlow(extendable(time.Hour))
 		cmd.Duration = 1800
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
-	case latch.CmdStart: // a timer, after the scheduled start (at(2h))
+	case latch.CmdStart: // a timer, after the scheduled start (at(2h)), within its hour
+		cmd.At = at(150 * time.Minute)
 	default:
 		tb.Fatalf("no standard command for kind %q", k)
 	}
