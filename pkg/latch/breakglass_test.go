@@ -77,7 +77,7 @@ func TestApplyBreakGlassEveryStatus(t *testing.T) {
 		latch.CmdBreakGlass: {latch.StatusPending: {latch.StatusEscalating, latch.GrantJoin,
 			[]latch.AuditType{latch.AuditBreakGlass}, []string{"notify:break_glass"}}},
 		// Reviewed whatever became of the access since; the request does not move.
-		latch.CmdReview:        same(latch.AuditBreakGlassReviewed),
+		latch.CmdReview: same(latch.AuditBreakGlassReviewed),
 		// Alerted only once access was granted: a break glass cancelled,
 		// denied or expired before that granted nothing to review.
 		latch.CmdReviewOverdue: granted(latch.AuditBreakGlassReviewOverdue),
