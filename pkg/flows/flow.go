@@ -149,6 +149,10 @@ func (p *parser) flow(root *yaml.Node) located {
 	}
 	if n := top.get("break_glass"); n != nil {
 		f.BreakGlass = p.breakGlass(n, top.keys["break_glass"])
+		if f.BreakGlass != nil && f.Strategy != nil && !f.ScheduleDeescalation {
+			p.addf(top.keys["break_glass"], "break_glass needs schedule_deescalation: without a scheduled end its max_duration would never be enforced")
+			f.BreakGlass = nil
+		}
 		if len(f.Fields) > MaxFieldsWithBreakGlass && len(f.Fields) <= MaxFields {
 			p.addf(top.keys["break_glass"], "a flow with break_glass has at most %d fields (this one has %d): its Slack form spends two more blocks on breaking glass", MaxFieldsWithBreakGlass, len(f.Fields))
 		}

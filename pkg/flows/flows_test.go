@@ -914,6 +914,8 @@ func TestParseBreakGlassProblems(t *testing.T) {
 			wantErr: "f.yaml:8: break_glass.review_within must be positive; remove it for the default of 24h"},
 		{name: "a channel with a space", give: ok + "break_glass:\n  allowed: 'true'\n  broadcast: 'security team'\n  max_duration: 1h\n",
 			wantErr: `f.yaml:6: break_glass.broadcast "security team" is not a Slack channel: write its name (#security) or id`},
+		{name: "no scheduled end", give: ok + "schedule_deescalation: false\nstrategy: {type: aws_iam, targets: [{id: t}]}\nbreak_glass:\n  allowed: 'true'\n  broadcast: '#security'\n  max_duration: 1h\n",
+			wantErr: "f.yaml:6: break_glass needs schedule_deescalation: without a scheduled end its max_duration would never be enforced"},
 		{name: "an unknown key", give: ok + "break_glass:\n  allowed: 'true'\n  broadcast: '#security'\n  max_duration: 1h\n  review: 1h\n",
 			wantErr: `f.yaml:8: unknown key "review" in break_glass; the keys are allowed, broadcast, max_duration, review_within`},
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -44,13 +45,23 @@ func (s *Server) extend(w http.ResponseWriter, r *http.Request, p Principal) err
 	return s.send(w, r, cmd)
 }
 
+// MaxExtendDuration is the longest extension the API reads (366 days): a
+// longer one is refused as bad_duration, before any arithmetic on it.
+const MaxExtendDuration = 366 * 24 * time.Hour
+
 // durationSeconds reads an extension's duration: a string such as "1h" or
-// "1d", or a whole number of seconds.
+// "1d", or a whole number of seconds, at most MaxExtendDuration.
 func durationSeconds(raw json.RawMessage) (int64, error) {
 	bad := func() error {
 		return &latch.Error{Kind: latch.KindInvalid, Code: latch.CodeBadDuration,
 			Message: `"duration" must be a positive duration such as "30m", "1h" or "1d", or a whole number of seconds.`,
 			Details: map[string]any{"duration": "is required"}}
+	}
+	const maxSecs = int64(MaxExtendDuration / time.Second)
+	tooLong := func() error {
+		return &latch.Error{Kind: latch.KindInvalid, Code: latch.CodeBadDuration,
+			Message: fmt.Sprintf(`"duration" may be at most %s (%d seconds).`, latch.FormatDuration(MaxExtendDuration), maxSecs),
+			Details: map[string]any{"max_seconds": maxSecs}}
 	}
 	text := strings.TrimSpace(string(raw))
 	if text == "" || text == "null" {
@@ -61,6 +72,9 @@ func durationSeconds(raw json.RawMessage) (int64, error) {
 		if secs <= 0 {
 			return 0, bad()
 		}
+		if secs > maxSecs {
+			return 0, tooLong()
+		}
 		return secs, nil
 	}
 	var s string
@@ -70,6 +84,9 @@ func durationSeconds(raw json.RawMessage) (int64, error) {
 	d, err := latch.ParseDuration(s)
 	if err != nil || d < time.Second {
 		return 0, bad()
+	}
+	if d > MaxExtendDuration {
+		return 0, tooLong()
 	}
 	return int64(d / time.Second), nil
 }

@@ -224,6 +224,10 @@ func TestExtendRefusals(t *testing.T) {
 		{"not a duration", ci, db.ID, `{"as":"alice@example.com","duration":"soon"}`, 422, latch.CodeBadDuration},
 		{"no duration", ci, db.ID, `{"as":"alice@example.com"}`, 422, latch.CodeBadDuration},
 		{"zero seconds", ci, db.ID, `{"as":"alice@example.com","duration":0}`, 422, latch.CodeBadDuration},
+		{"the largest int64 of seconds", ci, db.ID, `{"as":"alice@example.com","duration":9223372036854775807}`, 422, latch.CodeBadDuration},
+		{"a second past 366 days", ci, db.ID, `{"as":"alice@example.com","duration":31622401}`, 422, latch.CodeBadDuration},
+		{"367 days", ci, db.ID, `{"as":"alice@example.com","duration":"367d"}`, 422, latch.CodeBadDuration},
+		{"366 days is read, then past max_total", ci, db.ID, `{"as":"alice@example.com","duration":"366d"}`, 422, latch.CodeExtensionTooLong},
 		{"a duration of the wrong type", ci, db.ID, `{"as":"alice@example.com","duration":true}`, 422, latch.CodeBadDuration},
 		{"an unknown key", ci, db.ID, `{"as":"alice@example.com","duration":"1h","minutes":5}`, 400, "bad_json"},
 		{"the approver asks", adminSecret, db.ID, `{"as":"lead@example.com","duration":"30m"}`, 403, latch.CodeNotRequester},
@@ -240,6 +244,14 @@ func TestExtendRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the bound is named", func(t *testing.T) {
+		_, _, m := a.call(t, ci, http.MethodPost, "/v1/requests/"+db.ID+"/extend", `{"as":"alice@example.com","duration":9223372036854775807}`)
+		e, _ := m["error"].(map[string]any)
+		details, _ := e["details"].(map[string]any)
+		if e["message"] != `"duration" may be at most 366d (31622400 seconds).` || details["max_seconds"] != float64(31622400) {
+			t.Errorf("error %v, want the bound of 366d named", e)
+		}
+	})
 	if got := waitStatus(t, a.store, db.ID, latch.StatusActive); !got.EndsAt.Equal(*db.EndsAt) {
 		t.Errorf("refusals moved the end to %v, want %v", got.EndsAt, db.EndsAt)
 	}

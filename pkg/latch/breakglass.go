@@ -45,6 +45,21 @@ type BreakGlassInfo struct {
 	Alerts int `json:"alerts,omitempty"`
 }
 
+// GrantedByBreakGlass reports whether r is a break glass that was granted:
+// its CmdBreakGlass took it on to escalating (or approved, on an
+// approval-only flow) and on. One withdrawn, cancelled, denied or expired
+// before that granted nothing and needs no review.
+func (r *Request) GrantedByBreakGlass() bool {
+	if r.BreakGlass == nil {
+		return false
+	}
+	switch r.Status {
+	case StatusApproved, StatusEscalating, StatusActive, StatusDeescalating, StatusEnded, StatusFailed:
+		return true
+	}
+	return false
+}
+
 // ReviewAlertDue is when the n-th (from 1) missing-review alert falls due:
 // at ReviewDueAt, then every ReviewRepeat.
 func (b *BreakGlassInfo) ReviewAlertDue(n int) time.Time {
@@ -268,7 +283,7 @@ func (r Request) applyBreakGlass(cmd Command, env Env) (Outcome, error) {
 		// alert sent late (Latch was down for days) stands for those it
 		// missed: they are not raised one after another.
 		bg := r.BreakGlass
-		if bg == nil || bg.Review != nil || r.Status == StatusPending || cmd.Step <= bg.Alerts ||
+		if bg == nil || bg.Review != nil || !r.GrantedByBreakGlass() || cmd.Step <= bg.Alerts ||
 			cmd.At.Before(bg.ReviewAlertDue(cmd.Step)) {
 			return Outcome{Request: r, Noop: true}, nil
 		}

@@ -64,13 +64,23 @@ func TestApplyBreakGlassEveryStatus(t *testing.T) {
 		}
 		return m
 	}
+	granted := func(audit latch.AuditType) map[latch.Status]acted {
+		m := map[latch.Status]acted{}
+		for _, s := range []latch.Status{latch.StatusApproved, latch.StatusEscalating, latch.StatusActive,
+			latch.StatusDeescalating, latch.StatusEnded, latch.StatusFailed} {
+			m[s] = acted{s, latch.GrantNone, []latch.AuditType{audit}, []string{"notify:" + string(audit)}}
+		}
+		return m
+	}
 	table := map[latch.CommandKind]map[latch.Status]acted{
 		// Granted at once: no approval, no hook, no approver asked.
 		latch.CmdBreakGlass: {latch.StatusPending: {latch.StatusEscalating, latch.GrantJoin,
 			[]latch.AuditType{latch.AuditBreakGlass}, []string{"notify:break_glass"}}},
 		// Reviewed whatever became of the access since; the request does not move.
-		latch.CmdReview:        same(latch.AuditBreakGlassReviewed),
-		latch.CmdReviewOverdue: same(latch.AuditBreakGlassReviewOverdue),
+		latch.CmdReview: same(latch.AuditBreakGlassReviewed),
+		// Alerted only once access was granted: a break glass cancelled,
+		// denied or expired before that granted nothing to review.
+		latch.CmdReviewOverdue: granted(latch.AuditBreakGlassReviewOverdue),
 	}
 	for k := range breakGlassKinds {
 		for _, s := range latch.Statuses {

@@ -15,7 +15,8 @@ const (
 	// approvers already (409).
 	CodeExtensionPending = "extension_pending"
 	// CodeExtensionTooLong: the extension would take the request's whole
-	// duration past the flow's extension.max_total (422).
+	// duration past the flow's extension.max_total, or a break glass's past
+	// the flow's break_glass.max_duration when that is shorter (422).
 	CodeExtensionTooLong = "extension_too_long"
 	// CodeBadDuration: the time asked for is not a positive duration (400).
 	CodeBadDuration = "bad_duration"
@@ -52,14 +53,25 @@ func (r Request) extend(cmd Command, env Env) (Outcome, error) {
 	if cmd.Duration <= 0 {
 		return Outcome{}, Errorf(KindInvalid, CodeBadDuration, "Ask for a positive duration, such as 30m or 1h.")
 	}
-	maxTotal := int64(f.Extension.MaxTotal / time.Second)
-	if r.Duration+cmd.Duration > maxTotal {
+	// A break glass, granted with no approver, may not be extended past
+	// the flow's break_glass.max_duration either.
+	limit, capName := f.Extension.MaxTotal, "extension.max_total"
+	if r.BreakGlass != nil && f.BreakGlass != nil && f.BreakGlass.MaxDuration < limit {
+		limit, capName = f.BreakGlass.MaxDuration, "break_glass.max_duration"
+	}
+	maxTotal := int64(limit / time.Second)
+	// Compared without adding, so that a huge duration cannot overflow.
+	if cmd.Duration > maxTotal-r.Duration {
 		left := max(maxTotal-r.Duration, 0)
+		ask := fmt.Sprintf("Extending by more than %s would make this access last longer than that in all", FormatDuration(limit))
+		if cmd.Duration <= maxTotal {
+			ask = fmt.Sprintf("Extending by %s would make this access last %s in all",
+				FormatDuration(time.Duration(cmd.Duration)*time.Second), FormatDuration(time.Duration(r.Duration+cmd.Duration)*time.Second))
+		}
 		return Outcome{}, &Error{Kind: KindInvalid, Code: CodeExtensionTooLong,
-			Message: fmt.Sprintf("Extending by %s would make this access last %s in all; flow %q caps it at %s (extension.max_total), so at most %s more can be asked for.",
-				FormatDuration(time.Duration(cmd.Duration)*time.Second), FormatDuration(time.Duration(r.Duration+cmd.Duration)*time.Second),
-				f.Name, FormatDuration(f.Extension.MaxTotal), FormatDuration(time.Duration(left)*time.Second)),
-			Details: map[string]any{"max_total_seconds": maxTotal, "available_seconds": left}}
+			Message: fmt.Sprintf("%s; flow %q caps it at %s (%s), so at most %s more can be asked for.",
+				ask, f.Name, FormatDuration(limit), capName, FormatDuration(time.Duration(left)*time.Second)),
+			Details: map[string]any{"max_total_seconds": maxTotal, "available_seconds": left, "cap": capName}}
 	}
 	out := Outcome{Request: r}
 	if f.Extension.AutoWithin > 0 && cmd.Duration <= int64(f.Extension.AutoWithin/time.Second) {
@@ -91,6 +103,18 @@ func (r Request) decideExtension(cmd Command, env Env) (Outcome, error) {
 	}
 	if err := CanApprove(f, &r, cmd.Actor, env.Actor, env.Requester, env.OnCall); err != nil {
 		return Outcome{}, err
+	}
+	// Whoever asked for the extension may not approve it, as the creator of
+	// a request may not: the bot that asked, whoever it acts as now; a
+	// person, only on their own request and when the flow allows
+	// self-approval (CanDecide judged that above).
+	switch a := x.By; {
+	case a.Bot != "" && (cmd.Actor.Bot == a.Bot || (env.Actor != nil && env.Actor.Kind == KindBot && env.Actor.Name == a.Bot)):
+		return Outcome{}, Errorf(KindForbidden, CodeCreatorCannotDecide,
+			"Bot %q asked for this extension, so it may not approve it, whoever it acts as: another principal must.", a.Bot)
+	case a.Bot == "" && a.Email != "" && !r.ReleasedBy(a.Email) && NormalizeEmail(cmd.Actor.Email) == NormalizeEmail(a.Email):
+		return Outcome{}, Errorf(KindForbidden, CodeCreatorCannotDecide,
+			"%s asked for this extension for %s, so may not approve it: another principal must.", a.Email, r.Requester.Email)
 	}
 	who := NormalizeEmail(env.Actor.Email)
 	if slices.ContainsFunc(x.Approvals, func(d Decision) bool {

@@ -253,6 +253,17 @@ func (r Request) Apply(cmd Command, env Env) (Outcome, error) {
 		if r.Status != StatusScheduled || r.ScheduledStart == nil || cmd.At.Before(*r.ScheduledStart) {
 			return noop()
 		}
+		// A start that comes after the whole window it asked for (Latch
+		// was down) grants nothing: the access would end before it began.
+		if f.ScheduleDeescalation {
+			end := r.ScheduledStart.Add(time.Duration(r.Duration) * time.Second)
+			if !cmd.At.Before(end) {
+				n.Status = StatusExpired
+				audit(AuditExpired, map[string]any{"reason": "scheduled_window_passed", "starts_at": *r.ScheduledStart, "ends_at": end})
+				notify(AuditExpired)
+				return out, nil
+			}
+		}
 		n.Status = StatusEscalating
 		out.Grant = GrantJoin
 		return out, nil

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -76,7 +77,8 @@ func standardCommand(tb testing.TB, k latch.CommandKind) (latch.Command, latch.E
 		env.Flow = testFlow(extendable(time.Hour))
 		cmd.Duration = 1800
 	case latch.CmdExpire, latch.CmdDue, latch.CmdDeescalated:
-	case latch.CmdStart: // a timer, after the scheduled start (at(2h))
+	case latch.CmdStart: // a timer, after the scheduled start (at(2h)), within its hour
+		cmd.At = at(150 * time.Minute)
 	default:
 		tb.Fatalf("no standard command for kind %q", k)
 	}
@@ -1177,7 +1179,42 @@ func TestApplyExtendRefusals(t *testing.T) {
 			t.Fatalf("err = %v, want a *latch.Error", err)
 		}
 		diff(t, "message", `Extending by 8h would make this access last 9h in all; flow "prod-access" caps it at 8h (extension.max_total), so at most 7h more can be asked for.`, le.Message)
-		diff(t, "details", map[string]any{"max_total_seconds": int64(8 * 3600), "available_seconds": int64(7 * 3600)}, le.Details)
+		diff(t, "details", map[string]any{"max_total_seconds": int64(8 * 3600), "available_seconds": int64(7 * 3600),
+			"cap": "extension.max_total"}, le.Details)
+	})
+	t.Run("a break glass is capped at max_duration", func(t *testing.T) {
+		// The flow's max_total is 8h, its break_glass.max_duration 1h: a
+		// break glass of 30m may add 30m at most, with no approver.
+		give := active("r1", "g1", start, start.Add(30*time.Minute), glass, durationSecs(1800))
+		env := latch.Env{Flow: testFlow(extendable(time.Hour), breakGlass), Actor: ann, Requester: ann}
+		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Duration: 1801, At: at(time.Hour)}
+		_, err := give.Apply(cmd, env)
+		wantKindCode(t, err, latch.KindInvalid, latch.CodeExtensionTooLong)
+		var le *latch.Error
+		if !errors.As(err, &le) {
+			t.Fatalf("err = %v, want a *latch.Error", err)
+		}
+		diff(t, "message", `Extending by 1801s would make this access last 3601s in all; flow "prod-access" caps it at 1h (break_glass.max_duration), so at most 30m more can be asked for.`, le.Message)
+		diff(t, "details", map[string]any{"max_total_seconds": int64(3600), "available_seconds": int64(1800),
+			"cap": "break_glass.max_duration"}, le.Details)
+		cmd.Duration = 1800
+		got, err := give.Apply(cmd, env)
+		if err != nil {
+			t.Fatalf("Apply up to the cap: %v", err)
+		}
+		diff(t, "duration", int64(3600), got.Request.Duration)
+		// Not a break glass: only max_total counts.
+		got, err = active("r1", "g1", start, start.Add(30*time.Minute), durationSecs(1800)).Apply(cmd, env)
+		if err != nil {
+			t.Fatalf("Apply to a request that is no break glass: %v", err)
+		}
+		diff(t, "audit", []latch.AuditType{latch.AuditExtended}, auditTypes(got.Audit))
+	})
+	t.Run("a huge duration does not overflow", func(t *testing.T) {
+		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: by(ann), Duration: math.MaxInt64, At: at(time.Hour)}
+		_, err := active("r1", "g1", start, end).Apply(cmd, latch.Env{Flow: testFlow(extendable(0)), Actor: ann, Requester: ann})
+		wantKindCode(t, err, latch.KindInvalid, latch.CodeExtensionTooLong)
+		diff(t, "message", `Extending by more than 8h would make this access last longer than that in all; flow "prod-access" caps it at 8h (extension.max_total), so at most 7h more can be asked for.`, latch.ErrorMessageOf(err))
 	})
 	t.Run("a bot for the requester", func(t *testing.T) {
 		cmd := latch.Command{ID: "c1", Kind: latch.CmdExtend, RequestID: "r1", Actor: latch.Actor{Email: ann.Email, Bot: "deploy-bot"},
@@ -1284,6 +1321,9 @@ func TestApplyPendingExtensionEveryCommand(t *testing.T) {
 	}
 }
 
+// deployBot is a bot principal with the admin role, deciding as itself.
+var deployBot = &latch.User{ID: "B-deploy", Email: "deploy-bot@bots.example.com", Name: "deploy-bot", Role: latch.RoleAdmin, Kind: latch.KindBot}
+
 // TestApplyDecideExtension: approvers decide a pending extension with the
 // flow's policy: the quorum counts, nobody approves twice, the requester
 // does not approve their own, and only approvers or admins decide.
@@ -1295,11 +1335,28 @@ func TestApplyDecideExtension(t *testing.T) {
 		prior     []latch.Decision
 		kind      latch.CommandKind
 		actor     *latch.User
+		bot       string       // the bot the decision comes through
+		askedBy   *latch.Actor // who asked for the extension, when not ann herself
 		wantCode  string
 		wantAudit latch.AuditType
 		wantEnd   time.Time
 		wantData  map[string]any
 	}{
+		{name: "the bot that asked approves as an approver", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: bob,
+			bot: "deploy-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantCode: latch.CodeCreatorCannotDecide},
+		{name: "the bot that asked approves as itself", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: deployBot,
+			bot: "deploy-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantCode: latch.CodeCreatorCannotDecide},
+		{name: "another bot approves what a bot asked", flow: testFlow(extendable(0)), kind: latch.CmdApprove, actor: bob,
+			bot: "chat-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantAudit: latch.AuditExtended, wantEnd: end.Add(time.Hour),
+			wantData: map[string]any{"old_ends_at": end, "new_ends_at": end.Add(time.Hour), "added_seconds": int64(3600),
+				"approved_by": []string{bob.Email}}},
+		{name: "the bot that asked denies", flow: testFlow(extendable(0)), kind: latch.CmdDeny, actor: bob,
+			bot: "deploy-bot", askedBy: &latch.Actor{Email: ann.Email, Bot: "deploy-bot"}, wantAudit: latch.AuditExtensionDenied, wantEnd: end,
+			wantData: map[string]any{"added_seconds": int64(3600)}},
+		{name: "the requester approves their own, self-approval allowed", flow: testFlow(extendable(0), selfApproval, approvers(ann.Email)), kind: latch.CmdApprove,
+			actor: ann, wantAudit: latch.AuditExtended, wantEnd: end.Add(time.Hour),
+			wantData: map[string]any{"old_ends_at": end, "new_ends_at": end.Add(time.Hour), "added_seconds": int64(3600),
+				"approved_by": []string{ann.Email}}},
 		{name: "first of two approvals", flow: testFlow(extendable(0), quorum(2)), kind: latch.CmdApprove, actor: bob,
 			wantAudit: latch.AuditApprovalAdded, wantEnd: end,
 			wantData: map[string]any{"approvals": 1, "quorum": 2, "extension": true}},
@@ -1325,7 +1382,11 @@ func TestApplyDecideExtension(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			give := active("r1", "g1", start, end, withExtension(3600, tt.prior...))
+			if tt.askedBy != nil {
+				give.Extension.By = *tt.askedBy
+			}
 			cmd := latch.Command{ID: "c1", Kind: tt.kind, RequestID: "r1", Actor: by(tt.actor), At: at(30 * time.Minute)}
+			cmd.Actor.Bot = tt.bot
 			got, err := give.Apply(cmd, latch.Env{Flow: tt.flow, Actor: tt.actor, Requester: ann})
 			if tt.wantCode != "" {
 				if err == nil {

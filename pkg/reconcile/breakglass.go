@@ -56,6 +56,9 @@ func (rc *Reconciler) breakGlass(ctx context.Context, now time.Time, grace time.
 				}
 				continue
 			}
+			if !r.GrantedByBreakGlass() {
+				continue // withdrawn, cancelled, denied or expired: nothing was granted
+			}
 			n, due := bg.NextReviewAlert(now)
 			if !due {
 				continue

@@ -217,3 +217,43 @@ func TestBreakGlassLostGrantIsSentAgain(t *testing.T) {
 		t.Errorf("report %+v, commands %+v; want break_glass/req_glass as ann with the reason", rep, rec.commands)
 	}
 }
+
+// Only a break glass that was granted is alerted for its missing review:
+// one cancelled, denied or expired before its grant granted nothing.
+func TestBreakGlassNeverGrantedIsNotAlerted(t *testing.T) {
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
+	f, err := flows.Parse("glass.yaml", []byte(glassFlow), flows.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reqs []latch.Request
+	for _, s := range []latch.Status{latch.StatusCancelled, latch.StatusDenied, latch.StatusExpired, latch.StatusEnded} {
+		r := pending("req_"+string(s), now.Add(-48*time.Hour))
+		r.Flow, r.Status, r.ExpiresAt = "glass", s, nil
+		r.BreakGlass = &latch.BreakGlassInfo{Reason: "db is down", ReviewDueAt: now.Add(-time.Hour)}
+		reqs = append(reqs, r)
+	}
+	if err := store.Commit(context.Background(), latch.Change{Requests: reqs}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	rc := &reconcile.Reconciler{Store: store, Queue: rec, Runner: rec, Clock: fixedClock{}, Flows: engine.NewFlowSet([]*latch.Flow{f})}
+	rep, err := rc.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range rec.commands {
+		if c.Kind == latch.CmdReviewOverdue {
+			ids = append(ids, c.ID)
+		}
+	}
+	if rep.ReviewOverdue != 1 || !slices.Equal(ids, []string{"review_overdue/req_ended/1"}) {
+		t.Errorf("report %+v, review commands %v; want only review_overdue/req_ended/1", rep, ids)
+	}
+}
