@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -223,15 +224,20 @@ func requestIndex(r latch.Request) map[string][]byte {
 func putRequest(tx *bolt.Tx, r latch.Request, old *storedRequest) error {
 	docs := tx.Bucket(bucketRequests)
 	var prev latch.Request
+	keys := requestIndex(r)
 	if old != nil {
 		prev = old.request()
 		for bucket, k := range requestIndex(prev) {
+			if bytes.Equal(k, keys[bucket]) {
+				delete(keys, bucket) // unchanged: the entry is in place
+				continue
+			}
 			if err := tx.Bucket([]byte(bucket)).Delete(k); err != nil {
 				return err
 			}
 		}
 	}
-	for bucket, k := range requestIndex(r) {
+	for bucket, k := range keys {
 		if err := tx.Bucket([]byte(bucket)).Put(k, nil); err != nil {
 			return err
 		}
