@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -45,7 +46,8 @@ func (s *Store) Commit(ctx context.Context, c latch.Change) error {
 // fails it returns that error (a *changeError) having written nothing. An
 // error of any other type came from a write and leaves tx half-written.
 func applyChange(tx *bolt.Tx, c latch.Change) error {
-	if err := checkPreconditions(tx, c); err != nil {
+	olds, err := checkPreconditions(tx, c)
+	if err != nil {
 		return &changeError{err}
 	}
 	if c.Dedup != "" {
@@ -53,12 +55,12 @@ func applyChange(tx *bolt.Tx, c latch.Change) error {
 			return err
 		}
 	}
-	for _, r := range c.Requests {
-		if err := putRequest(tx, r.UTC()); err != nil {
+	for i, r := range c.Requests {
+		if err := putRequest(tx, r.UTC(), olds.requests[i]); err != nil {
 			return fmt.Errorf("request %s: %w", r.ID, err)
 		}
 	}
-	if err := putGrants(tx, c.Grants); err != nil {
+	if err := putGrants(tx, c.Grants, olds.grants); err != nil {
 		return err
 	}
 	for _, e := range c.Audit {
@@ -83,18 +85,24 @@ func (e *changeError) Unwrap() error { return e.err }
 // checkPreconditions reads, without writing, whether c may be written in tx:
 // its dedup marker is new, every request and grant is at the version given,
 // every audit event's ID is new, and no open grant would share its key with
-// another. It mirrors the checks putRequest, putGrants and putAudit make as
-// they write, so that those never fail after the first write of c.
-func checkPreconditions(tx *bolt.Tx, c latch.Change) error {
+// another. It returns what it read of the stored requests and grants c
+// replaces, for putRequest and putGrants, so that those never fail a check
+// after the first write of c and the commit decodes each stored document
+// once (and only the part it needs: storedRequest, storedGrant).
+func checkPreconditions(tx *bolt.Tx, c latch.Change) (replaced, error) {
+	olds := replaced{requests: make([]*storedRequest, len(c.Requests)), grants: make([]*storedGrant, len(c.Grants))}
 	if c.Dedup != "" && tx.Bucket(bucketDedup).Get([]byte(c.Dedup)) != nil {
-		return latch.ErrDuplicate
+		return olds, latch.ErrDuplicate
 	}
 	reqs := tx.Bucket(bucketRequests)
-	for _, r := range c.Requests {
-		var old latch.Request
+	for i, r := range c.Requests {
+		var old storedRequest
 		err := get(reqs, r.ID, &old)
 		if err := checkVersion(err, old.Version, r.Version); err != nil {
-			return fmt.Errorf("request %s: %w", r.ID, err)
+			return olds, fmt.Errorf("request %s: %w", r.ID, err)
+		}
+		if err == nil {
+			olds.requests[i] = &old
 		}
 	}
 	// The open-grant bucket as it will be, for the keys c touches: first
@@ -108,14 +116,17 @@ func checkPreconditions(tx *bolt.Tx, c latch.Change) error {
 		}
 		return string(open.Get([]byte(key)))
 	}
-	for _, g := range c.Grants {
-		var old latch.Grant
+	for i, g := range c.Grants {
+		var old storedGrant
 		err := get(docs, g.ID, &old)
 		if err := checkVersion(err, old.Version, g.Version); err != nil {
-			return fmt.Errorf("grant %s: %w", g.ID, err)
+			return olds, fmt.Errorf("grant %s: %w", g.ID, err)
 		}
-		if err == nil && holder(old.Key) == old.ID {
-			holders[old.Key] = ""
+		if err == nil {
+			olds.grants[i] = &old
+			if holder(old.Key) == old.ID {
+				holders[old.Key] = ""
+			}
 		}
 	}
 	for _, g := range c.Grants {
@@ -123,17 +134,25 @@ func checkPreconditions(tx *bolt.Tx, c latch.Change) error {
 			continue
 		}
 		if h := holder(g.Key); h != "" && h != g.ID {
-			return fmt.Errorf("grant %s: key %s has the open grant %s: %w", g.ID, g.Key, h, latch.ErrConflict)
+			return olds, fmt.Errorf("grant %s: key %s has the open grant %s: %w", g.ID, g.Key, h, latch.ErrConflict)
 		}
 		holders[g.Key] = g.ID
 	}
 	audit := tx.Bucket(bucketAudit)
 	for _, e := range c.Audit {
 		if audit.Get([]byte(e.ID)) != nil {
-			return fmt.Errorf("audit event %s: it exists already: %w", e.ID, latch.ErrConflict)
+			return olds, fmt.Errorf("audit event %s: it exists already: %w", e.ID, latch.ErrConflict)
 		}
 	}
-	return nil
+	return olds, nil
+}
+
+// replaced is what checkPreconditions read of the stored requests and
+// grants a change replaces, index for index with the change's (nil: a new
+// one).
+type replaced struct {
+	requests []*storedRequest
+	grants   []*storedGrant
 }
 
 // checkChange rejects changes that name an item twice, or whose IDs or
@@ -200,48 +219,49 @@ func requestIndex(r latch.Request) map[string][]byte {
 	})
 }
 
-func putRequest(tx *bolt.Tx, r latch.Request) error {
+// putRequest writes r over old, the stored request checkPreconditions read
+// (nil: r is new), with its index entries.
+func putRequest(tx *bolt.Tx, r latch.Request, old *storedRequest) error {
 	docs := tx.Bucket(bucketRequests)
-	var old latch.Request
-	err := get(docs, r.ID, &old)
-	if err := checkVersion(err, old.Version, r.Version); err != nil {
-		return err
-	}
-	if err == nil {
-		for bucket, k := range requestIndex(old) {
+	var prev latch.Request
+	keys := requestIndex(r)
+	if old != nil {
+		prev = old.request()
+		for bucket, k := range requestIndex(prev) {
+			if bytes.Equal(k, keys[bucket]) {
+				delete(keys, bucket) // unchanged: the entry is in place
+				continue
+			}
 			if err := tx.Bucket([]byte(bucket)).Delete(k); err != nil {
 				return err
 			}
 		}
 	}
-	for bucket, k := range requestIndex(r) {
+	for bucket, k := range keys {
 		if err := tx.Bucket([]byte(bucket)).Put(k, nil); err != nil {
 			return err
 		}
 	}
-	if err := reindexRequestDue(tx.Bucket(bucketDue), old, err == nil, r); err != nil {
+	if err := reindexRequestDue(tx.Bucket(bucketDue), prev, old != nil, r); err != nil {
 		return err
 	}
 	r.Version++
 	return put(docs, r.ID, r)
 }
 
-// putGrants writes grants in two passes, so that their order does not
-// matter: first every version check, with the open-grant entries of the
-// stored grants released; then the writes, each open grant taking its key.
-func putGrants(tx *bolt.Tx, grants []latch.Grant) error {
+// putGrants writes grants over olds, the stored grants checkPreconditions
+// read (index for index; nil: a new grant), in two passes, so that their
+// order does not matter: first the entries of the stored grants are
+// released; then the writes, each open grant taking its key.
+func putGrants(tx *bolt.Tx, grants []latch.Grant, olds []*storedGrant) error {
 	docs := tx.Bucket(bucketGrants)
 	byStatus := tx.Bucket(bucketGrantsByStatus)
 	open := tx.Bucket(bucketOpenGrants)
-	for _, g := range grants {
-		var old latch.Grant
-		err := get(docs, g.ID, &old)
-		if err := checkVersion(err, old.Version, g.Version); err != nil {
-			return fmt.Errorf("grant %s: %w", g.ID, err)
-		}
-		if err != nil {
+	for _, o := range olds {
+		if o == nil {
 			continue // a new grant
 		}
+		old := o.grant()
 		if err := byStatus.Delete(statusKey(old)); err != nil {
 			return err
 		}
