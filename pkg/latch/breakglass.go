@@ -262,8 +262,10 @@ func (r Request) applyBreakGlass(cmd Command, env Env) (Outcome, error) {
 				Message: fmt.Sprintf("Break glass %s was reviewed already, by %s.", r.ID, r.BreakGlass.Review.By.Email),
 				Details: map[string]any{"reviewed_by": r.BreakGlass.Review.By.Email}}
 		}
-		if r.Status == StatusPending {
-			return Outcome{}, Errorf(KindConflict, "not_granted", "Break glass %s is not granted yet.", r.ID)
+		if !r.GrantedByBreakGlass() {
+			// Pending: not granted yet; cancelled, denied or expired:
+			// never granted, so there is no access to review.
+			return Outcome{}, Errorf(KindConflict, "not_granted", "Break glass %s was not granted (it is %s): there is no access to review.", r.ID, r.Status)
 		}
 		if err := CanReview(f, &r, env.Actor, env.Requester, env.OnCall); err != nil {
 			return Outcome{}, err

@@ -147,6 +147,9 @@ func (a *App) threadText(ctx context.Context, f *latch.Flow, event latch.AuditTy
 	case latch.AuditCancelled:
 		return ":heavy_multiplication_x: " + decided("Cancelled")
 	case latch.AuditExpired:
+		if windowPassed(r) {
+			return ":hourglass: Expired: its scheduled window passed before Latch could start it; nothing was granted."
+		}
 		return ":hourglass: Expired: nobody decided in time."
 	case latch.AuditEscalated:
 		s := ":large_green_circle: Access granted"
@@ -574,6 +577,9 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 	case latch.StatusCancelled:
 		return ":heavy_multiplication_x: *Cancelled*" + decidedBy()
 	case latch.StatusExpired:
+		if windowPassed(r) {
+			return ":hourglass: *Expired*: its scheduled window passed before Latch could start it."
+		}
 		return ":hourglass: *Expired*: nobody decided in time."
 	case latch.StatusFailed:
 		s := ":x: *Failed*"
@@ -594,6 +600,14 @@ func (a *App) status(ctx context.Context, f *latch.Flow, r latch.Request) string
 
 // endedEarly names an early end: released when the requester gave up their
 // own access ("I'm done"), revoked otherwise.
+// windowPassed says an expired request was a scheduled one whose whole
+// window (its start plus its duration) had passed when it expired: it was
+// approved, but Latch could not start it in time (it was down).
+func windowPassed(r latch.Request) bool {
+	return r.Status == latch.StatusExpired && r.ScheduledStart != nil &&
+		!r.ScheduledStart.Add(r.GrantDuration()).After(r.UpdatedAt)
+}
+
 func endedEarly(r latch.Request) string {
 	if r.Decision != nil && r.ReleasedBy(r.Decision.By.Email) {
 		return "Released early"
@@ -623,7 +637,11 @@ func (a *App) dmRequester(ctx context.Context, f *latch.Flow, event latch.AuditT
 		}
 		text += "."
 	case latch.AuditExpired:
-		text = fmt.Sprintf(":hourglass: Your request for %s expired: nobody decided in time. Ask again with `/latch req %s`.", what, escape(f.Name))
+		why := "nobody decided in time"
+		if windowPassed(r) {
+			why = "its scheduled window passed before Latch could start it, so nothing was granted"
+		}
+		text = fmt.Sprintf(":hourglass: Your request for %s expired: %s. Ask again with `/latch req %s`.", what, why, escape(f.Name))
 	case latch.AuditEscalated:
 		text = fmt.Sprintf(":large_green_circle: You have access to %s", what)
 		if r.EndsAt != nil {

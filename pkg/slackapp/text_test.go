@@ -183,3 +183,38 @@ func FuzzTextBuilders(f *testing.F) {
 		}
 	})
 }
+
+// An approved scheduled request that expired because its whole window
+// passed (Latch was down at its start) is not told as "nobody decided".
+func TestExpiredScheduledWindowIsToldAsSuch(t *testing.T) {
+	start := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	f := &latch.Flow{Name: "prod-db"}
+	cases := []struct {
+		name    string
+		r       latch.Request
+		window  bool
+		phrases []string
+	}{
+		{"window passed", latch.Request{Status: latch.StatusExpired, ScheduledStart: &start, Duration: 3600,
+			UpdatedAt: start.Add(2 * time.Hour)}, true, []string{"scheduled window passed"}},
+		{"undecided before its start", latch.Request{Status: latch.StatusExpired, ScheduledStart: &start, Duration: 3600,
+			UpdatedAt: start.Add(-time.Hour)}, false, []string{"nobody decided in time"}},
+		{"not scheduled", latch.Request{Status: latch.StatusExpired, Duration: 3600, UpdatedAt: start}, false,
+			[]string{"nobody decided in time"}},
+	}
+	a := &App{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := windowPassed(c.r); got != c.window {
+				t.Errorf("windowPassed = %v, want %v", got, c.window)
+			}
+			for _, text := range []string{a.threadText(context.Background(), f, latch.AuditExpired, c.r), a.status(context.Background(), f, c.r)} {
+				for _, p := range c.phrases {
+					if !strings.Contains(text, p) {
+						t.Errorf("%q does not say %q", text, p)
+					}
+				}
+			}
+		})
+	}
+}
