@@ -3,19 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/latchhq/latch/pkg/boltstore"
-	"github.com/latchhq/latch/pkg/engine"
-	"github.com/latchhq/latch/pkg/flows"
-	"github.com/latchhq/latch/pkg/httpapi"
-	"github.com/latchhq/latch/pkg/identity"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/local"
-	"github.com/latchhq/latch/pkg/tokens"
 )
 
 // windowFlow lets a request name its start.
@@ -33,49 +24,11 @@ strategy:
     - {id: db, label: Database}
 `
 
-// runningAPI serves the API over the flows (file name → YAML) with the
-// local runtime behind it and a fake escalator that records every call.
-func runningAPI(t *testing.T, files map[string]string) (*authzAPI, *calls) {
-	t.Helper()
-	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "s3cret")
-	var fs []*latch.Flow
-	for name, src := range files {
-		f, err := flows.Parse(name, []byte(src), flows.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		fs = append(fs, f)
-	}
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "latch.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	esc := &calls{ch: make(chan string, 10)}
-	ctx, cancel := context.WithCancel(context.Background())
-	var eng *engine.Engine
-	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
-	timers := local.NewTimers(ctx, queue, latch.SystemClock, nil)
-	flowSet := engine.NewFlowSet(fs)
-	runner := local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flowSet, Queue: queue, Timers: timers, Clock: latch.SystemClock,
-		Escalator: func(*latch.Flow) (latch.Escalator, error) { return esc, nil }})
-	t.Cleanup(func() { cancel(); timers.Close(); runner.Wait(); store.Close() })
-	dir := &identity.Directory{Store: store, Clock: latch.SystemClock}
-	users := &engine.Users{Store: store, Clock: latch.SystemClock, RoleFor: dir.RoleFor}
-	if eng, err = engine.New(engine.Config{Store: store, Flows: flowSet, Runner: runner, Scheduler: timers, Users: users}); err != nil {
-		t.Fatal(err)
-	}
-	toks := &tokens.Service{Store: store, Clock: latch.SystemClock}
-	api := &httpapi.Server{Engine: eng, Directory: dir, Store: store, Feed: store, Queue: queue, Tokens: toks,
-		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(adminSecret), Service: toks}}
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
-	return &authzAPI{url: srv.URL, store: store}, esc
-}
-
 // scheduleAPI serves the API over the window and locked flows.
 func scheduleAPI(t *testing.T) (*authzAPI, *calls) {
 	t.Helper()
-	return runningAPI(t, map[string]string{"window.yaml": windowFlow, "locked.yaml": noRevokeFlow})
+	esc := &calls{ch: make(chan string, 10)}
+	return localAPI(t, esc, windowFlow, noRevokeFlow), esc
 }
 
 // A request created with starts_at is answered with its scheduled_start,
