@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/latchhq/latch/pkg/escalator/settings"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -111,27 +112,15 @@ func parseConfig(m map[string]any) (config, []string) {
 	var c config
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	var unknown []string
-	for k := range m {
-		if !slices.Contains(knownKeys, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	slices.Sort(unknown)
-	for _, k := range unknown {
-		bad("unknown key %q (the keys are %s)", k, strings.Join(knownKeys, ", "))
+	for _, err := range settings.UnknownKeys(m, knownKeys) {
+		problems = append(problems, err.Error())
 	}
 	text := func(key string) (string, bool) {
-		v, ok := m[key]
-		if !ok || v == nil {
-			return "", false
+		s, ok, err := settings.Text(m, key)
+		if err != nil {
+			bad("%s", err)
 		}
-		s, isText := v.(string)
-		if !isText {
-			bad("%s must be text", key)
-			return "", false
-		}
-		return strings.TrimSpace(s), true
+		return s, ok
 	}
 	if s, ok := text(keyOrg); !ok {
 		bad("org is required: the login of the GitHub organisation that owns the repositories and teams")

@@ -1,7 +1,7 @@
 // Package settings holds the checks that strategies with one setting per
 // target make of a flow's strategy block when flows load: unknown config
-// keys, and targets that each have an id, unique in the flow, and exactly
-// that setting.
+// keys, text values, and targets that each have an id, unique in the flow,
+// and exactly that setting.
 package settings
 
 import (
@@ -22,6 +22,20 @@ func UnknownKeys(cfg map[string]any, known []string) []error {
 		}
 	}
 	return errs
+}
+
+// Text reads cfg[key] as trimmed text: ok is false when the key is absent
+// or null, and err says so when its value is not text.
+func Text(cfg map[string]any, key string) (s string, ok bool, err error) {
+	raw, present := cfg[key]
+	if !present || raw == nil {
+		return "", false, nil
+	}
+	s, isText := raw.(string)
+	if !isText {
+		return "", false, fmt.Errorf("%s must be text", key)
+	}
+	return strings.TrimSpace(s), true, nil
 }
 
 // Targets returns every problem of targets: a target without an id or

@@ -204,16 +204,11 @@ func parseConfig(m map[string]any) (config, []error) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	errs = append(errs, settings.UnknownKeys(m, knownKeys)...)
 	text := func(key string) (string, bool) {
-		raw, ok := m[key]
-		if !ok || raw == nil {
-			return "", false
+		s, ok, err := settings.Text(m, key)
+		if err != nil {
+			bad("%s", err)
 		}
-		s, isText := raw.(string)
-		if !isText {
-			bad("%s must be text", key)
-			return "", false
-		}
-		return strings.TrimSpace(s), true
+		return s, ok
 	}
 
 	if s, ok := text(KeyTailnet); !ok || s == "" {
