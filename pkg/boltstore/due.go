@@ -40,9 +40,12 @@ func grantDue(g latch.Grant) (time.Time, bool) {
 }
 
 // requestDue is when a request's next timer falls: a pending request's
-// expiry or forwarding, whichever is first. A timer added to requests
-// belongs here too, so that a restart re-arms it.
+// expiry or forwarding, whichever is first; a scheduled request's start. A
+// timer added to requests belongs here too, so that a restart re-arms it.
 func requestDue(r latch.Request) (time.Time, bool) {
+	if r.Status == latch.StatusScheduled && r.ScheduledStart != nil {
+		return *r.ScheduledStart, true
+	}
 	if r.Status != latch.StatusPending {
 		return time.Time{}, false
 	}

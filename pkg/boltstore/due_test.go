@@ -91,6 +91,30 @@ func TestDueIndexFollowsEveryWrite(t *testing.T) {
 	if len(grants) != 3 || !slices.Contains(grants, "g-active/deescalating@00:00:00") || len(requests) != 0 {
 		t.Errorf("after the changes: grants %v, requests %v; want g-active due at once and no request", grants, requests)
 	}
+	// A scheduled request is due at its start, and leaves the index when it
+	// starts.
+	start := forwardAt.Add(time.Hour)
+	sched := latch.Request{ID: "r-scheduled", Flow: "f", Requester: latch.UserRef{Email: "ann@example.com"},
+		Status: latch.StatusScheduled, ScheduledStart: &start}
+	if err := s.Commit(t.Context(), latch.Change{Requests: []latch.Request{sched}}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if _, requests := dueIDs(t, s, time.Time{}); !slices.Equal(requests, []string{"r-scheduled"}) {
+		t.Errorf("due requests = %v, want the scheduled request", requests)
+	}
+	if _, requests := dueIDs(t, s, start); len(requests) != 0 {
+		t.Errorf("due before its start: %v, want none", requests)
+	}
+	if sched, err = s.GetRequest(t.Context(), "r-scheduled"); err != nil {
+		t.Fatal(err)
+	}
+	sched.Status = latch.StatusEscalating
+	if err := s.Commit(t.Context(), latch.Change{Requests: []latch.Request{sched}}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if _, requests := dueIDs(t, s, time.Time{}); len(requests) != 0 {
+		t.Errorf("after the start: due requests %v, want none", requests)
+	}
 }
 
 // A store written before the due index is given one when it is opened.

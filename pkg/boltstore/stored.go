@@ -19,15 +19,17 @@ type storedRequest struct {
 	Status    latch.Status  `json:"status"`
 	ExpiresAt *time.Time    `json:"expires_at"`
 	ForwardAt *time.Time    `json:"forward_at"`
-	CreatedAt time.Time     `json:"created_at"`
-	Version   int64         `json:"version"`
+	// ScheduledStart is a scheduled request's due time.
+	ScheduledStart *time.Time `json:"scheduled_start"`
+	CreatedAt      time.Time  `json:"created_at"`
+	Version        int64      `json:"version"`
 }
 
 // request returns the indexed values as a latch.Request, for requestIndex
 // and requestDue.
 func (s *storedRequest) request() latch.Request {
 	return latch.Request{ID: s.ID, Flow: s.Flow, Requester: s.Requester, Status: s.Status,
-		ExpiresAt: s.ExpiresAt, ForwardAt: s.ForwardAt, CreatedAt: s.CreatedAt, Version: s.Version}
+		ExpiresAt: s.ExpiresAt, ForwardAt: s.ForwardAt, ScheduledStart: s.ScheduledStart, CreatedAt: s.CreatedAt, Version: s.Version}
 }
 
 // storedGrant is what a write needs of the stored grant it replaces: the

@@ -58,7 +58,7 @@ func jsonNames(t reflect.Type) []string {
 // index entries it derives from that must be those of the whole request,
 // and every field whose value changes them must be one it decodes.
 func TestStoredRequestKeepsTheIndexedFields(t *testing.T) {
-	for _, st := range []latch.Status{latch.StatusPending, latch.StatusActive} {
+	for _, st := range []latch.Status{latch.StatusPending, latch.StatusScheduled, latch.StatusActive} {
 		var r latch.Request
 		fill(reflect.ValueOf(&r).Elem(), "r")
 		r.Status = st

@@ -256,10 +256,10 @@ type DueStore interface {
 // requests their start.
 func (r *Runner) Rearm(ctx context.Context) error {
 	var grants []latch.DueGrant
-	var pending []latch.Request
+	var timed []latch.Request // pending and scheduled requests
 	if ds, ok := r.c.Store.(DueStore); ok {
 		var err error
-		if grants, pending, err = ds.Due(ctx, time.Time{}); err != nil {
+		if grants, timed, err = ds.Due(ctx, time.Time{}); err != nil {
 			return fmt.Errorf("rearm: %w", err)
 		}
 	} else {
@@ -271,8 +271,12 @@ func (r *Runner) Rearm(ctx context.Context) error {
 			at, _ := g.NextDue()
 			grants = append(grants, latch.DueGrant{ID: g.ID, Status: g.Status, At: at})
 		}
-		if pending, err = r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusPending, Limit: 100000}); err != nil {
-			return fmt.Errorf("rearm: list pending requests: %w", err)
+		for _, st := range []latch.Status{latch.StatusPending, latch.StatusScheduled} {
+			rs, err := r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: st, Limit: 100000})
+			if err != nil {
+				return fmt.Errorf("rearm: list %s requests: %w", st, err)
+			}
+			timed = append(timed, rs...)
 		}
 	}
 	for _, g := range grants {
@@ -287,33 +291,31 @@ func (r *Runner) Rearm(ctx context.Context) error {
 			}
 		}
 	}
-	for _, p := range pending {
-		if p.Status != latch.StatusPending {
-			continue
-		}
-		if p.ExpiresAt != nil {
-			cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID, Source: latch.SourceSchedule}
-			r.c.Timers.Set(cmd.ID, *p.ExpiresAt, cmd)
-		}
-		if p.ForwardAt != nil {
-			cmd := latch.ForwardCommand(p.ID, p.Forwarded+1, *p.ForwardAt)
-			r.c.Timers.Set(cmd.ID, *p.ForwardAt, cmd)
-		}
-	}
-	// Scheduled requests wait for their start the same way: the start is
-	// stored with the request, and one already past fires at once.
-	scheduled, err := r.c.Store.ListRequests(ctx, latch.RequestFilter{Status: latch.StatusScheduled, Limit: 100000})
-	if err != nil {
-		return fmt.Errorf("rearm: list scheduled requests: %w", err)
-	}
-	for _, p := range scheduled {
-		if p.ScheduledStart != nil {
-			cmd := latch.StartCommand(p.ID, *p.ScheduledStart)
-			r.c.Timers.Set(cmd.ID, *p.ScheduledStart, cmd)
+	pending, scheduled := 0, 0
+	for _, p := range timed {
+		switch p.Status {
+		case latch.StatusPending:
+			pending++
+			if p.ExpiresAt != nil {
+				cmd := latch.Command{ID: "expire/" + p.ID, Kind: latch.CmdExpire, RequestID: p.ID, Source: latch.SourceSchedule}
+				r.c.Timers.Set(cmd.ID, *p.ExpiresAt, cmd)
+			}
+			if p.ForwardAt != nil {
+				cmd := latch.ForwardCommand(p.ID, p.Forwarded+1, *p.ForwardAt)
+				r.c.Timers.Set(cmd.ID, *p.ForwardAt, cmd)
+			}
+		case latch.StatusScheduled:
+			// The start is stored with the request; one already past
+			// fires at once.
+			if p.ScheduledStart != nil {
+				scheduled++
+				cmd := latch.StartCommand(p.ID, *p.ScheduledStart)
+				r.c.Timers.Set(cmd.ID, *p.ScheduledStart, cmd)
+			}
 		}
 	}
-	r.c.Log.Info("runtime re-armed from the store", "grants", len(grants), "pending_requests", len(pending),
-		"scheduled_requests", len(scheduled))
+	r.c.Log.Info("runtime re-armed from the store", "grants", len(grants), "pending_requests", pending,
+		"scheduled_requests", scheduled)
 	return nil
 }
 
