@@ -481,7 +481,13 @@ func TestFaultDiskFullAtGrantEnd(t *testing.T) {
 	if time.Now().After(*active.EndsAt) {
 		t.Fatalf("filling the disk took past the grant's end")
 	}
-	time.Sleep(time.Until(active.EndsAt.Add(3 * time.Second))) // the end passes with the disk full
+	// The end passes with the disk full. bbolt hands out the pages earlier
+	// transactions freed: keep taking them until then, so that the end
+	// cannot be recorded in a page freed after the first exhaust.
+	for time.Now().Before(active.EndsAt.Add(3 * time.Second)) {
+		exhaust(t, srv)
+		time.Sleep(50 * time.Millisecond)
+	}
 	if !srv.logged("could not be recorded; retrying") {
 		t.Fatalf("the end was recorded with the disk full; the fault did not happen:\n%s", srv.logs.String())
 	}
@@ -515,7 +521,9 @@ func exhaust(t testing.TB, srv *server) {
 		if i > 5000 {
 			t.Fatal("the store still writes after 5000 domains on a full disk")
 		}
-		body := strings.NewReader(fmt.Sprintf(`{"domain":"fill-%d.example"}`, i))
+		// A name new on every call, so that each is a write (an existing
+		// domain is refused without one).
+		body := strings.NewReader(fmt.Sprintf(`{"domain":"fill-%d-%d.example"}`, time.Now().UnixNano(), i))
 		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/domains", body)
 		if err != nil {
 			t.Fatal(err)
