@@ -42,10 +42,11 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$${FUZZTIME:-10s} ./$$(dirname $$f); \
 	  done; done
 
-bench: tools ## Go benchmarks of the transition function and both stores' hot paths, revoke lateness, start on a big store, and each Lambda's size and start beside hello-world
+bench: tools ## Go benchmarks of the transition function and both stores' hot paths, revoke lateness, start on a big store, POST /v1/requests at 1, 8 and 64 clients beside bbolt's own limit, and each Lambda's size and start beside hello-world
 	LATCH_REQUIRE_DYNAMODB=1 $(GO) test -run='^$$' -bench=. -benchmem -count=1 ./pkg/...
 	LATCH_REQUIRE_DYNAMODB=1 LATCH_REQUIRE_TOOLS=1 $(GO) test -run='^$$' -bench=ColdStart -benchtime=5x -count=1 ./functions
 	$(GO) test -run='^$$' -bench=StartSeeded -benchtime=1x ./e2e
+	$(GO) test -run='^$$' -bench=CreateRequests -benchtime=2000x ./e2e
 
 lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
