@@ -6,12 +6,9 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
-	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/latchhq/latch/internal/benchbase"
 )
 
 // loadClients are the numbers of concurrent clients the write path is
@@ -50,7 +47,7 @@ func BenchmarkCreateRequests(b *testing.B) {
 				"--rate-limit", "0", "--log-level", "warn")
 			body := []byte(`{"flow":"deploy","user_email":"bob@example.com","fields":{"reason":"load"}}`)
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
-			rate := load(b, n, func() error {
+			rate := benchbase.Load(b, n, func(int) error {
 				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/requests", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+adminToken)
 				resp, err := client.Do(req)
@@ -73,66 +70,10 @@ func BenchmarkCreateRequests(b *testing.B) {
 // boltBaseline measures bbolt's own write limit from n clients: one
 // durable transaction per write, through db.Update or db.Batch.
 func boltBaseline(b *testing.B, n int, batch bool) float64 {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "baseline.db"), 0o600, nil)
+	db, err := benchbase.OpenBolt(b.TempDir())
 	if err != nil {
-		b.Fatalf("bolt.Open: %v", err)
+		b.Fatal(err)
 	}
 	defer db.Close()
-	bucket := []byte("requests")
-	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
-		b.Fatalf("create bucket: %v", err)
-	}
-	value := make([]byte, 600)
-	var mu sync.Mutex
-	next := 0
-	return load(b, n, func() error {
-		mu.Lock()
-		next++
-		key := fmt.Appendf(nil, "r%08d", next)
-		mu.Unlock()
-		put := func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put(key, value) }
-		if batch {
-			return db.Batch(put)
-		}
-		return db.Update(put)
-	})
-}
-
-// load runs op b.N times from n concurrent clients and reports ops/s, p50_ms
-// and p99_ms; it returns the rate.
-func load(b *testing.B, n int, op func() error) float64 {
-	jobs := make(chan struct{})
-	var mu sync.Mutex
-	lat := make([]time.Duration, 0, b.N)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
-			for range jobs {
-				start := time.Now()
-				err := op()
-				d := time.Since(start)
-				if err != nil {
-					b.Errorf("write: %v", err)
-				}
-				mu.Lock()
-				lat = append(lat, d)
-				mu.Unlock()
-			}
-		})
-	}
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		jobs <- struct{}{}
-	}
-	close(jobs)
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	slices.Sort(lat)
-	rate := float64(b.N) / elapsed.Seconds()
-	b.ReportMetric(rate, "ops/s")
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-	return rate
+	return benchbase.Load(b, n, func(i int) error { return db.Write(i, batch) })
 }

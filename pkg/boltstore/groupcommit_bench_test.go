@@ -2,14 +2,10 @@ package boltstore_test
 
 import (
 	"fmt"
-	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/latchhq/latch/internal/benchbase"
 	"github.com/latchhq/latch/pkg/latch"
 )
 
@@ -22,31 +18,6 @@ import (
 // figures are ratios to it taken in the same run (docs/benchmarks.md).
 
 var clients = []int{1, 8, 64}
-
-// parallel runs op b.N times from n goroutines and reports operations per
-// second.
-func parallel(b *testing.B, n int, op func(i int) error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for range n {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-}
 
 // newRequestChange is what creating a request commits: the request, its
 // first audit event, two outbox effects and the dedup marker.
@@ -71,7 +42,7 @@ func BenchmarkConcurrentCommit(b *testing.B) {
 	for _, n := range clients {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			s := open(b)
-			parallel(b, n, func(i int) error {
+			benchbase.Load(b, n, func(i int) error {
 				return s.Commit(b.Context(), newRequestChange(fmt.Sprintf("r%d", i)))
 			})
 		})
@@ -84,7 +55,7 @@ func BenchmarkConcurrentCreate(b *testing.B) {
 	for _, n := range clients {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			s := open(b)
-			parallel(b, n, func(i int) error {
+			benchbase.Load(b, n, func(i int) error {
 				c := newRequestChange(fmt.Sprintf("r%d", i))
 				if err := s.Commit(b.Context(), c); err != nil {
 					return err
@@ -105,21 +76,12 @@ func BenchmarkConcurrentCreate(b *testing.B) {
 func BenchmarkConcurrentBaseline(b *testing.B) {
 	for _, n := range clients {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			db, err := bolt.Open(filepath.Join(b.TempDir(), "baseline.db"), 0o600, nil)
+			db, err := benchbase.OpenBolt(b.TempDir())
 			if err != nil {
-				b.Fatalf("bolt.Open: %v", err)
+				b.Fatal(err)
 			}
 			defer db.Close()
-			bucket := []byte("requests")
-			if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
-				b.Fatalf("create bucket: %v", err)
-			}
-			value := make([]byte, 600) // about a new request's JSON
-			parallel(b, n, func(i int) error {
-				return db.Update(func(tx *bolt.Tx) error {
-					return tx.Bucket(bucket).Put(fmt.Appendf(nil, "r%d", i), value)
-				})
-			})
+			benchbase.Load(b, n, func(i int) error { return db.Write(i, false) })
 		})
 	}
 }
