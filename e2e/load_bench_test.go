@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,7 @@ func BenchmarkCreateRequests(b *testing.B) {
 				if err != nil {
 					return err
 				}
+				_, _ = io.Copy(io.Discard, resp.Body) // read to the end, or the connection is not reused
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusAccepted {
 					return fmt.Errorf("status %d", resp.StatusCode)
