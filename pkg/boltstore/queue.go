@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -28,6 +29,11 @@ var errClosed = errors.New("the store is closed")
 //
 // The writer also holds the outbox effects marked done (EffectDone) whose
 // removal is not yet on disk: every transaction removes all of them first.
+// EffectDone does not wait for the removal: it rides on the next
+// transaction, or, when none comes within flushAfter, is written alone. A
+// crash before then leaves the effect in the outbox to be done again, as a
+// crash between doing an effect and EffectDone always could (the outbox is
+// at least once).
 type writer struct {
 	db *bolt.DB
 
@@ -46,9 +52,20 @@ type writer struct {
 	// that the effects of one change are removed in one write.
 	siblings map[string]*group
 
+	// flushAfter is how long held removals wait for a transaction to
+	// ride on; flushArmed says a timer to write them is set.
+	flushAfter time.Duration
+	flushArmed bool
+
 	// inTx, when set (by tests), runs inside every transaction.
 	inTx func()
 }
+
+// flushAfter is how long the removals of done effects wait for a
+// transaction to ride on before the writer writes them alone. A request
+// answered over HTTP is followed by the next well within it at any load
+// worth grouping for; idle, the outbox is cleaned up this much later.
+const flushAfter = 2 * time.Millisecond
 
 type group struct{ left int }
 
@@ -60,7 +77,7 @@ type job struct {
 }
 
 func newWriter(db *bolt.DB) *writer {
-	w := &writer{db: db, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}}
+	w := &writer{db: db, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}, flushAfter: flushAfter}
 	w.wake = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -81,11 +98,12 @@ func (w *writer) submit(c *latch.Change) error {
 	return <-j.answer
 }
 
-// effectDone marks the effect done. Unless it is one of the effects of a
-// change committed by this process of which some are not done yet, it
-// writes (with every other held removal) and returns once that is on disk;
-// otherwise its removal waits for the last of those, or for the next
-// transaction of any kind, whichever comes first.
+// effectDone marks the effect done and returns without waiting for its
+// removal to be on disk. Unless it is one of the effects of a change
+// committed by this process of which some are not done yet, its removal
+// (with every other held one) is written with the next transaction of any
+// kind, or alone after flushAfter; otherwise it waits for the last of those
+// effects, or for the next transaction, whichever comes first.
 func (w *writer) effectDone(id string) error {
 	w.mu.Lock()
 	if w.closed {
@@ -102,8 +120,26 @@ func (w *writer) effectDone(id string) error {
 			return nil
 		}
 	}
+	if !w.flushArmed {
+		w.flushArmed = true
+		time.AfterFunc(w.flushAfter, w.flush)
+	}
 	w.mu.Unlock()
-	return w.submit(nil)
+	return nil
+}
+
+// flush queues a write of the held removals unless a transaction has
+// written them since the timer was set. Nobody waits for it: a failed
+// removal stays held for the next transaction.
+func (w *writer) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.flushArmed = false
+	if w.closed || len(w.done) == 0 {
+		return
+	}
+	w.queue = append(w.queue, &job{answer: make(chan error, 1)})
+	w.wake.Signal()
 }
 
 // heldDone returns a copy of the set of effects marked done but still on disk.
