@@ -59,6 +59,12 @@ func (r *Runner) poolOf(ctx context.Context, grantID string) string {
 // just as its failure is reported); each run reloads the grant and does
 // nothing if no longer needed.
 func (r *Runner) start(key, pool string, mk func() step) {
+	r.startWith(key, pool, nil, mk)
+}
+
+// startWith is start whose first run is first, when it is not nil; a run
+// afresh is mk's.
+func (r *Runner) startWith(key, pool string, first step, mk func() step) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ctx.Err() != nil || r.closed {
@@ -70,7 +76,10 @@ func (r *Runner) start(key, pool string, mk func() step) {
 	}
 	r.running[key] = false
 	r.wg.Add(1)
-	r.enqueueLocked(&job{key: key, pool: pool, home: pool, next: mk(), make: mk})
+	if first == nil {
+		first = mk()
+	}
+	r.enqueueLocked(&job{key: key, pool: pool, home: pool, next: first, make: mk})
 }
 
 func (r *Runner) enqueueLocked(j *job) {
@@ -163,4 +172,35 @@ func (r *Runner) unparkAll() {
 		r.c.Timers.stop("retry/" + key)
 		r.finishLocked(j)
 	}
+}
+
+// recent is a set of grant versions kept for at least recentFor and at most
+// twice that: two maps, the older dropped as a whole when the newer is
+// that old.
+type recent struct {
+	cur, old map[string]int64
+	since    time.Time // when cur was started
+}
+
+// recentFor is how long a settled version is kept: longer than a hand-off
+// can take to follow its commit (the engine hands over right after it; an
+// effect not done within a minute is the outbox's, which reads).
+const recentFor = 2 * time.Minute
+
+func (s *recent) get(id string) (int64, bool) {
+	if v, ok := s.cur[id]; ok {
+		return v, true
+	}
+	v, ok := s.old[id]
+	return v, ok
+}
+
+func (s *recent) put(id string, v int64, now time.Time) {
+	if s.cur == nil || now.Sub(s.since) >= recentFor {
+		s.old, s.cur, s.since = s.cur, map[string]int64{}, now
+	}
+	if old, ok := s.get(id); ok && old > v {
+		v = old
+	}
+	s.cur[id] = v
 }
