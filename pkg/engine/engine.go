@@ -264,7 +264,7 @@ func (e *Engine) Handle(ctx context.Context, cmd latch.Command) error {
 		case err == nil:
 			e.log.InfoContext(ctx, "command applied", "command", cmd.ID, "kind", cmd.Kind,
 				"request", cmd.RequestID, "grant", cmd.GrantID, "changed", len(c.Requests))
-			e.dispatch(ctx, c.Effects)
+			e.dispatchCommitted(ctx, c, s)
 			e.recordActor(ctx, s.Actor)
 			return nil
 		case errors.Is(err, latch.ErrDuplicate):
@@ -431,9 +431,78 @@ func (e *Engine) DispatchPending(ctx context.Context, minAge time.Duration) (int
 // outbox. A failed effect stays there for DispatchPending, unless it was
 // refused for good (latch.Permanent): that one is logged and removed.
 func (e *Engine) dispatch(ctx context.Context, effects []latch.Effect) int {
+	return e.dispatchFrom(ctx, effects, nil)
+}
+
+// dispatchCommitted carries out the effects of change c, just committed
+// from state s: a revoke it started is handed to the runner with the grant
+// as committed (latch.DeescalateHandoff), not read again.
+func (e *Engine) dispatchCommitted(ctx context.Context, c latch.Change, s latch.State) {
+	h, ok := e.runner.(latch.DeescalateHandoff)
+	if !ok {
+		e.dispatch(ctx, c.Effects)
+		return
+	}
+	e.dispatchFrom(ctx, c.Effects, func(ctx context.Context, ef latch.Effect) (bool, error) {
+		g, ok := committedGrant(c, ef.GrantID)
+		if !ok {
+			return false, nil
+		}
+		return true, h.DeescalateGrant(ctx, g, firstRequest(c, s, g))
+	})
+}
+
+// committedGrant is grant id as change c wrote it (at the version the store
+// holds after the commit), when c made it deescalating.
+func committedGrant(c latch.Change, id string) (latch.Grant, bool) {
+	for _, g := range c.Grants {
+		if g.ID == id && g.Status == latch.GrantDeescalating {
+			g.Version++
+			return g, true
+		}
+	}
+	return latch.Grant{}, false
+}
+
+// firstRequest is g's first request as change c or state s holds it, or nil.
+func firstRequest(c latch.Change, s latch.State, g latch.Grant) *latch.Request {
+	id := g.FirstRequestID()
+	if id == "" {
+		return nil
+	}
+	for i := range c.Requests {
+		if c.Requests[i].ID == id {
+			r := c.Requests[i]
+			r.Version++
+			return &r
+		}
+	}
+	r := s.Requests[id]
+	if s.Request != nil && s.Request.ID == id {
+		r = s.Request
+	}
+	if r == nil {
+		return nil
+	}
+	cp := *r
+	return &cp
+}
+
+// dispatchFrom is dispatch with handOff, when given, trying each revoke
+// first: it says whether it took the effect, and its error.
+func (e *Engine) dispatchFrom(ctx context.Context, effects []latch.Effect,
+	handOff func(context.Context, latch.Effect) (bool, error)) int {
 	done := 0
 	for _, ef := range effects {
-		if err := e.do(ctx, ef); err != nil {
+		var err error
+		handed := false
+		if handOff != nil && ef.Kind == latch.EffectDeescalate {
+			handed, err = handOff(ctx, ef)
+		}
+		if !handed {
+			err = e.do(ctx, ef)
+		}
+		if err != nil {
 			if !latch.IsPermanent(err) {
 				e.log.WarnContext(ctx, "effect failed; it stays in the outbox", "effect", ef.ID, "kind", ef.Kind, "err", err)
 				continue

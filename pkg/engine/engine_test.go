@@ -565,3 +565,90 @@ func TestUnreadableLeasedRequestDoesNotBlockTheRevoke(t *testing.T) {
 		t.Errorf("grant %s after the revoke, want ended", g.Status)
 	}
 }
+
+// handingRecorder is a recorder whose runner takes revokes handed over
+// (latch.DeescalateHandoff).
+type handingRecorder struct{ *recorder }
+
+func (r handingRecorder) DeescalateGrant(_ context.Context, g latch.Grant, first *latch.Request) error {
+	firstID := "none"
+	if first != nil {
+		firstID = first.ID
+	}
+	return r.record(fmt.Sprintf("hand %s v%d %s first %s", g.ID, g.Version, g.Status, firstID), "hand")
+}
+
+// A revoke that the engine's commit starts is handed to the runner with the
+// grant as committed, at the version the store holds, and its first
+// request; the outbox's replay of the same effect goes the way that reads.
+func TestRevokeIsHandedToTheRunner(t *testing.T) {
+	f := newFixture(t, testFlow(1))
+	runner := handingRecorder{f.rec}
+	var err error
+	f.eng, err = engine.New(engine.Config{Store: f.store, Flows: f.eng.Flows(), Clock: f.clock,
+		Runner: runner, Scheduler: f.rec, Notifier: f.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	r := f.create(t)
+	if err := f.eng.Handle(ctx, approve(r.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.store.GetRequest(ctx, r.ID)
+	grant := got.GrantID
+	if err := f.eng.Handle(ctx, latch.Command{ID: "escalated/" + grant, Kind: latch.CmdEscalated, GrantID: grant, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = f.store.GetRequest(ctx, r.ID)
+	f.rec.FailNext("hand") // the hand-off fails: the effect stays in the outbox
+	if err := f.eng.Handle(ctx, latch.Command{ID: "due/now", Kind: latch.CmdDue, GrantID: grant, At: *got.EndsAt}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.Handle(ctx, latch.Command{ID: "due/again", Kind: latch.CmdDue, GrantID: grant, At: got.EndsAt.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(2 * time.Hour)
+	if n, err := f.eng.DispatchPending(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("DispatchPending = %d, %v; want the revoke whose hand-off failed", n, err)
+	}
+	g, _ := f.store.GetGrant(ctx, grant)
+	if g.Status != latch.GrantDeescalating {
+		t.Errorf("grant %s, want deescalating", g.Status)
+	}
+	if err := f.eng.Handle(ctx, latch.Command{ID: "deescalated/" + grant, Kind: latch.CmdDeescalated, GrantID: grant, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// The early revoke of a second grant, a request-level command.
+	r2 := f.create(t)
+	if err := f.eng.Handle(ctx, approve(r2.ID, "a1@example.com")); err != nil {
+		t.Fatal(err)
+	}
+	got2, _ := f.store.GetRequest(ctx, r2.ID)
+	grant2 := got2.GrantID
+	if err := f.eng.Handle(ctx, latch.Command{ID: "escalated/" + grant2, Kind: latch.CmdEscalated, GrantID: grant2, At: f.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.eng.Handle(ctx, latch.Command{ID: engine.NewID("cmd"), Kind: latch.CmdRevoke, RequestID: r2.ID,
+		Actor: latch.Actor{Email: "bob@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	var hands []string
+	for _, c := range f.rec.Calls() {
+		if strings.HasPrefix(c, "hand ") || strings.HasPrefix(c, "deescalate ") {
+			hands = append(hands, c)
+		}
+	}
+	g2, _ := f.store.GetGrant(ctx, grant2)
+	want := []string{"deescalate " + grant, fmt.Sprintf("hand %s v%d deescalating first %s", grant2, g2.Version, r2.ID)}
+	if diff := cmp.Diff(want, hands); diff != "" {
+		t.Errorf("revokes started (-want +got):\n%s", diff)
+	}
+	if g2.Status != latch.GrantDeescalating {
+		t.Errorf("grant %s, want deescalating", g2.Status)
+	}
+	// A revoke handed over and done leaves nothing in the outbox.
+	if left, _ := f.store.PendingEffects(ctx, 10); len(left) != 0 {
+		t.Errorf("outbox = %v, want empty", left)
+	}
+}

@@ -210,6 +210,20 @@ type GrantRunner interface {
 	Wake(ctx context.Context, grantID string, at time.Time) error
 }
 
+// DeescalateHandoff is an optional ability of a GrantRunner: starting a
+// revoke with the grant the engine has just committed deescalating, and the
+// grant's first request (nil when the engine did not load it), instead of
+// reading them again from the store. The engine hands over only what it
+// committed itself; the outbox's replay and every other path call
+// Deescalate, which reads. g is at the version the store holds after the
+// commit; the runner acts on it only while it is the current one (a
+// hand-off that comes after the grant moved on changes nothing), and reads
+// the grant again for every retry. Like Deescalate, it returns once the work
+// is started. The local runner has it.
+type DeescalateHandoff interface {
+	DeescalateGrant(ctx context.Context, g Grant, first *Request) error
+}
+
 // Scheduler sends a command at a given time.
 type Scheduler interface {
 	// At publishes cmd at (or soon after) at. A later call for the same

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,12 @@ const reportsPool = "\x00reports"
 // many, so that the store groups them into few commits.
 const ReportWorkers = 64
 
+// ReportWorkersWhileRevoking is how many results are recorded at once
+// while revokes wait their turn on a target's pool: recording a result
+// (the grant ended) is not urgent, calling the target to take access away
+// is, and both want the same CPU and store.
+const ReportWorkersWhileRevoking = 2
+
 // job is a piece of work: escalating, revoking or checking one grant.
 type job struct {
 	key  string // "escalate/<grant>", "deescalate/<grant>", "overdue/<grant>"
@@ -30,6 +37,9 @@ type job struct {
 	home string // its target system's pool
 	next step
 	make func() step // a fresh run, when the work is asked for again
+	// revokeWaiting: a revoke queued on its target's pool, counted in
+	// Runner.revokesWaiting until a worker takes it.
+	revokeWaiting bool
 }
 
 // pool runs the jobs of one target system, first come first served, on at
@@ -59,6 +69,12 @@ func (r *Runner) poolOf(ctx context.Context, grantID string) string {
 // just as its failure is reported); each run reloads the grant and does
 // nothing if no longer needed.
 func (r *Runner) start(key, pool string, mk func() step) {
+	r.startWith(key, pool, nil, mk)
+}
+
+// startWith is start whose first run is first, when it is not nil; a run
+// afresh is mk's.
+func (r *Runner) startWith(key, pool string, first step, mk func() step) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ctx.Err() != nil || r.closed {
@@ -70,7 +86,10 @@ func (r *Runner) start(key, pool string, mk func() step) {
 	}
 	r.running[key] = false
 	r.wg.Add(1)
-	r.enqueueLocked(&job{key: key, pool: pool, home: pool, next: mk(), make: mk})
+	if first == nil {
+		first = mk()
+	}
+	r.enqueueLocked(&job{key: key, pool: pool, home: pool, next: first, make: mk})
 }
 
 func (r *Runner) enqueueLocked(j *job) {
@@ -80,13 +99,43 @@ func (r *Runner) enqueueLocked(j *job) {
 		r.pools[j.pool] = p
 	}
 	p.queue = append(p.queue, j)
-	limit := r.c.Workers
-	if j.pool == reportsPool {
-		limit = ReportWorkers
+	if j.pool != reportsPool && strings.HasPrefix(j.key, "deescalate/") {
+		j.revokeWaiting = true
+		r.revokesWaiting++
 	}
-	if p.busy < limit {
+	if p.busy < r.limitLocked(j.pool) {
 		p.busy++
 		go r.work(j.pool, p)
+	}
+}
+
+// limitLocked is how many workers the pool may run now.
+func (r *Runner) limitLocked(pool string) int {
+	switch {
+	case pool != reportsPool:
+		return r.c.Workers
+	case r.revokesWaiting > 0:
+		return ReportWorkersWhileRevoking
+	}
+	return ReportWorkers
+}
+
+// takenLocked is called when a worker takes j from its queue: once no revoke
+// waits, the reports pool gets back its workers.
+func (r *Runner) takenLocked(j *job) {
+	if !j.revokeWaiting {
+		return
+	}
+	j.revokeWaiting = false
+	r.revokesWaiting--
+	if r.revokesWaiting > 0 {
+		return
+	}
+	if p, ok := r.pools[reportsPool]; ok {
+		for p.busy < min(len(p.queue), ReportWorkers) {
+			p.busy++
+			go r.work(reportsPool, p)
+		}
 	}
 }
 
@@ -94,7 +143,9 @@ func (r *Runner) enqueueLocked(j *job) {
 func (r *Runner) work(name string, p *pool) {
 	for {
 		r.mu.Lock()
-		if len(p.queue) == 0 {
+		if len(p.queue) == 0 || p.busy > r.limitLocked(name) {
+			// No work, or more workers than the pool may run now (reports
+			// while revokes wait): this one ends.
 			p.busy--
 			if p.busy == 0 {
 				delete(r.pools, name)
@@ -105,6 +156,7 @@ func (r *Runner) work(name string, p *pool) {
 		j := p.queue[0]
 		p.queue[0] = nil
 		p.queue = p.queue[1:]
+		r.takenLocked(j)
 		stopped := r.ctx.Err() != nil
 		r.mu.Unlock()
 		wait, again := time.Duration(0), false
@@ -163,4 +215,35 @@ func (r *Runner) unparkAll() {
 		r.c.Timers.stop("retry/" + key)
 		r.finishLocked(j)
 	}
+}
+
+// recent is a set of grant versions kept for at least recentFor and at most
+// twice that: two maps, the older dropped as a whole when the newer is
+// that old.
+type recent struct {
+	cur, old map[string]int64
+	since    time.Time // when cur was started
+}
+
+// recentFor is how long a settled version is kept: longer than a hand-off
+// can take to follow its commit (the engine hands over right after it; an
+// effect not done within a minute is the outbox's, which reads).
+const recentFor = 2 * time.Minute
+
+func (s *recent) get(id string) (int64, bool) {
+	if v, ok := s.cur[id]; ok {
+		return v, true
+	}
+	v, ok := s.old[id]
+	return v, ok
+}
+
+func (s *recent) put(id string, v int64, now time.Time) {
+	if s.cur == nil || now.Sub(s.since) >= recentFor {
+		s.old, s.cur, s.since = s.cur, map[string]int64{}, now
+	}
+	if old, ok := s.get(id); ok && old > v {
+		v = old
+	}
+	s.cur[id] = v
 }

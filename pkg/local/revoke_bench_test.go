@@ -3,7 +3,9 @@ package local_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,6 +30,11 @@ import (
 // recorded ended), and cpu_us/revoke: the process's CPU time (user and
 // system) from the re-arm to the last grant recorded ended, over N — the
 // figure that a machine shared with other work changes least.
+//
+// LATCH_BENCH_CPUPROFILE=<file> writes a CPU profile of that phase alone
+// (from the re-arm to the last grant recorded ended) to file; with both
+// sizes run, the last run's profile is the one left (select one with
+// -bench 'RevokeLateness/N=5000').
 func BenchmarkRevokeLateness(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
@@ -110,6 +117,7 @@ func revokeLateness(b *testing.B, n int) {
 				ended.Add(1)
 			}
 		}})
+	stopProfile := startProfile(b)
 	cpu0 := cpuTime()
 	if err := run.runner.Rearm(context.Background()); err != nil {
 		b.Fatalf("Rearm: %v", err)
@@ -126,6 +134,7 @@ func revokeLateness(b *testing.B, n int) {
 	eventually(b, time.Minute, func() bool { return ended.Load() == int64(n) })
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
+	stopProfile()
 
 	target.mu.Lock()
 	late := make([]time.Duration, 0, n)
@@ -162,4 +171,27 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startProfile starts a CPU profile to the file LATCH_BENCH_CPUPROFILE
+// names, if it names one, and returns what stops it.
+func startProfile(b *testing.B) func() {
+	path := os.Getenv("LATCH_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatalf("cpu profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("cpu profile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Errorf("cpu profile: %v", err)
+		}
+	}
 }

@@ -206,6 +206,9 @@ type rigOptions struct {
 	unavailable error
 	// workers is the runner's bound per escalator (RunnerConfig.Workers).
 	workers int
+	// runnerStore, when set, is the store the runner is given, wrapping
+	// the rig's.
+	runnerStore func(latch.Store) latch.Store
 }
 
 // rig is the local runtime wired as `latch server` wires it, on a bbolt
@@ -266,7 +269,11 @@ func newRig(tb testing.TB, o rigOptions) *rig {
 		return err
 	})
 	rt.timers = local.NewTimers(ctx, rt.queue, o.clock, slog.New(slog.DiscardHandler))
-	rt.runner = local.NewRunner(ctx, local.RunnerConfig{Store: store, Flows: flows,
+	var runnerStore latch.Store = store
+	if o.runnerStore != nil {
+		runnerStore = o.runnerStore(store)
+	}
+	rt.runner = local.NewRunner(ctx, local.RunnerConfig{Store: runnerStore, Flows: flows,
 		Escalator: func(*latch.Flow) (latch.Escalator, error) {
 			if o.unavailable != nil {
 				return nil, o.unavailable

@@ -124,13 +124,23 @@ type Runner struct {
 	// the work waiting to be tried again, on a timer, off the pool.
 	pools  map[string]*pool
 	parked map[string]*job
+	// revokesWaiting counts the revokes queued on their targets' pools,
+	// not yet taken by a worker (ReportWorkersWhileRevoking).
+	revokesWaiting int
 	// closed is set by Wait once the context is done: no work is added to
 	// wg after it (a WaitGroup must not grow while it is waited on).
 	closed bool
 	wg     sync.WaitGroup
+	// settled holds, for the grants whose revoke was done or found not
+	// needed lately, the version that was found: a revoke handed over at
+	// that version or an earlier one is stale (DeescalateGrant).
+	settled recent
 }
 
-var _ latch.GrantRunner = (*Runner)(nil)
+var (
+	_ latch.GrantRunner       = (*Runner)(nil)
+	_ latch.DeescalateHandoff = (*Runner)(nil)
+)
 
 // NewRunner returns a runner whose work lives as long as ctx.
 func NewRunner(ctx context.Context, c RunnerConfig) *Runner {
@@ -155,8 +165,39 @@ func (r *Runner) Escalate(ctx context.Context, grantID string) error {
 
 // Deescalate starts revoking access for the grant, unless that is already under way.
 func (r *Runner) Deescalate(ctx context.Context, grantID string) error {
-	r.start("deescalate/"+grantID, r.poolOf(ctx, grantID), func() step { return r.deescalate(grantID) })
+	r.start("deescalate/"+grantID, r.poolOf(ctx, grantID), func() step { return r.deescalate(grantID, nil, nil) })
 	return nil
+}
+
+// DeescalateGrant starts revoking access for g, which the engine has just
+// committed deescalating, with g and its first request as handed over
+// instead of read again (latch.DeescalateHandoff). The first attempt uses
+// them; a retry reads the grant again. A hand-off at a version this runner
+// has seen settled (its revoke done, or the grant found no longer
+// deescalating) changes nothing; while the grant's revoke is under way, it
+// is run again afterwards, reading the grant, as Deescalate is.
+func (r *Runner) DeescalateGrant(_ context.Context, g latch.Grant, first *latch.Request) error {
+	if r.stale(g) {
+		return nil
+	}
+	r.startWith("deescalate/"+g.ID, g.Flow, r.deescalate(g.ID, &g, first),
+		func() step { return r.deescalate(g.ID, nil, nil) })
+	return nil
+}
+
+// stale reports whether g, handed over, is at a version found settled.
+func (r *Runner) stale(g latch.Grant) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.settled.get(g.ID)
+	return ok && g.Version <= v
+}
+
+// settle records that grant id needs no revoke at version (or before).
+func (r *Runner) settle(id string, version int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.settled.put(id, version, time.Now())
 }
 
 // Wake sends CmdDue for the grant at at, replacing an earlier wake-up, and
@@ -482,8 +523,10 @@ func (r *Runner) heldBefore(ctx context.Context, g *latch.Grant, esc latch.Escal
 // deescalate returns the steps of revoking the grant's access, retrying
 // every error for as long as it takes (Backoff.RevokeDelay): it never
 // reports a failure. Each attempt reads the grant again, so a revoke done
-// by another path stops it.
-func (r *Runner) deescalate(grantID string) step {
+// by another path stops it; but the first uses handed, when given (the
+// grant as the engine committed it, and its first request), unless it is
+// stale by then.
+func (r *Runner) deescalate(grantID string, handed *latch.Grant, first *latch.Request) step {
 	log := r.c.Log.With("grant", grantID)
 	started := r.c.Clock.Now()
 	watched := false // the overdue check is armed once the due time is known
@@ -495,11 +538,24 @@ func (r *Runner) deescalate(grantID string) step {
 			return 0, false
 		}
 		attempt++
-		var verified bool
-		g, err := r.c.Store.GetGrant(r.ctx, grantID)
-		if err == nil && g.Status != latch.GrantDeescalating {
-			r.setLastErr(grantID, nil)
-			return 0, false // done already, or never asked
+		var (
+			verified bool
+			g        latch.Grant
+			err      error
+		)
+		if handed != nil {
+			if r.stale(*handed) {
+				return 0, false // settled since it was handed over
+			}
+			g, handed = *handed, nil
+		} else {
+			g, err = r.c.Store.GetGrant(r.ctx, grantID)
+			first = nil
+			if err == nil && g.Status != latch.GrantDeescalating {
+				r.settle(grantID, g.Version)
+				r.setLastErr(grantID, nil)
+				return 0, false // done already, or never asked
+			}
 		}
 		due := started
 		if err == nil {
@@ -517,16 +573,16 @@ func (r *Runner) deescalate(grantID string) step {
 				log.Info("the access was in place before Latch: left in place")
 				cmd := latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
 					HeldBefore: g.HeldBefore}
-				last = func() { r.report(log, cmd); r.setLastErr(grantID, nil) }
+				last = func() { r.settle(grantID, g.Version); r.report(log, cmd); r.setLastErr(grantID, nil) }
 				return onReports, true
 			}
-			verified, err = r.revoke(g)
+			verified, err = r.revoke(g, first)
 		}
 		if err == nil {
 			log.Info("access revoked", "attempt", attempt, "verified", verified)
 			cmd := latch.Command{ID: commandID("deescalated", g), Kind: latch.CmdDeescalated, GrantID: g.ID,
 				Verified: verified, HeldBefore: g.HeldBefore}
-			last = func() { r.report(log, cmd); r.setLastErr(grantID, nil) }
+			last = func() { r.settle(grantID, g.Version); r.report(log, cmd); r.setLastErr(grantID, nil) }
 			return onReports, true
 		}
 		r.setLastErr(grantID, err)
@@ -537,18 +593,15 @@ func (r *Runner) deescalate(grantID string) step {
 }
 
 // revoke makes one attempt at revoking g's access, with what the grant
-// recorded (latch.RevokeTarget). It reports whether a check of the target
-// confirmed the access gone.
-func (r *Runner) revoke(g latch.Grant) (verified bool, err error) {
+// recorded (latch.RevokeTarget) and its first request (read when nil). It
+// reports whether a check of the target confirmed the access gone.
+func (r *Runner) revoke(g latch.Grant, first *latch.Request) (verified bool, err error) {
 	f, esc, err := r.target(g)
 	if err != nil {
 		return false, err
 	}
-	var first *latch.Request
-	if id := g.FirstRequestID(); id != "" {
-		if req, err := r.c.Store.GetRequest(r.ctx, id); err == nil {
-			first = &req
-		}
+	if first == nil {
+		first = r.firstRequest(g)
 	}
 	spec := latch.NewGrantSpec(f, &g, first, r.c.Clock.Now())
 	if spec.User.Identity == "" {
@@ -613,14 +666,19 @@ func (r *Runner) prepare(grantID string, want latch.GrantStatus) (latch.Grant, *
 			GrantID: g.ID, Failure: failure})
 		return g, nil, latch.GrantSpec{}, nil, false
 	}
-	var first *latch.Request
+	spec := latch.NewGrantSpec(f, &g, r.firstRequest(g), r.c.Clock.Now())
+	return g, f, spec, esc, true
+}
+
+// firstRequest reads g's first request; nil when it has none or it cannot
+// be read.
+func (r *Runner) firstRequest(g latch.Grant) *latch.Request {
 	if id := g.FirstRequestID(); id != "" {
 		if req, err := r.c.Store.GetRequest(r.ctx, id); err == nil {
-			first = &req
+			return &req
 		}
 	}
-	spec := latch.NewGrantSpec(f, &g, first, r.c.Clock.Now())
-	return g, f, spec, esc, true
+	return nil
 }
 
 // identityFlow is the flow to find g's grantee with: the loaded flow, whose
