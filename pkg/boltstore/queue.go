@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,6 +31,9 @@ var errClosed = errors.New("the store is closed")
 // removal is not yet on disk: every transaction removes all of them first.
 type writer struct {
 	db *bolt.DB
+	// ready waits until the store may be written (the whole-file check
+	// passed) and returns why not; every transaction waits for it.
+	ready func(context.Context) error
 
 	mu     sync.Mutex
 	wake   *sync.Cond
@@ -59,8 +63,8 @@ type job struct {
 	answer chan error
 }
 
-func newWriter(db *bolt.DB) *writer {
-	w := &writer{db: db, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}}
+func newWriter(db *bolt.DB, ready func(context.Context) error) *writer {
+	w := &writer{db: db, ready: ready, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}}
 	w.wake = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -197,6 +201,9 @@ func (w *writer) write(batch []*job, removals []string) (errs []error, txErr err
 	if len(removals)+changes(batch) == 0 {
 		return errs, nil // only requests for removals another transaction wrote
 	}
+	if err := w.ready(context.Background()); err != nil {
+		return errs, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			txErr = fmt.Errorf("the transaction panicked: %v", p)
@@ -237,8 +244,8 @@ func (w *writer) close() error {
 	w.wake.Broadcast()
 	w.mu.Unlock()
 	<-w.exited
-	if len(w.done) == 0 {
-		return nil
+	if len(w.done) == 0 || w.ready(context.Background()) != nil {
+		return nil // nothing to write, or the file must not be written
 	}
 	return w.db.Update(func(tx *bolt.Tx) error {
 		for id := range w.done {
