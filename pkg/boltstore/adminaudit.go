@@ -33,7 +33,7 @@ func (s *Store) AppendAudit(ctx context.Context, events ...latch.AuditEvent) err
 	if len(events) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		for _, e := range events {
 			e = e.UTC()
 			if err := addAudit(tx, e, bucketAdminAudit, timeKey(e.At, e.ID)); err != nil {

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -88,6 +89,13 @@ type Store struct {
 	scanLater bool
 	scanStop  context.CancelFunc
 	scanDone  chan struct{}
+	// checkLater, checkStop, checkDone and checkErr: the whole-file check
+	// runs after Open (WithBackgroundCheck); checkErr is its outcome, set
+	// before checkDone is closed (nil checkDone: checked in Open).
+	checkLater bool
+	checkStop  context.CancelFunc
+	checkDone  chan struct{}
+	checkErr   error
 }
 
 var _ latch.Store = (*Store)(nil)
@@ -106,6 +114,21 @@ func WithLogger(log *slog.Logger) Option { return func(s *Store) { s.log = log }
 // scan.
 func WithBackgroundScan() Option { return func(s *Store) { s.scanLater = true } }
 
+// WithBackgroundCheck has Open check only what it must before it returns
+// (the file's size, its meta pages, what bbolt reads as it opens, the
+// schema version), and run the whole-file check (check: every page's
+// header read with pread, then bbolt's consistency check), the removal of
+// old dedup markers and the scan for documents that cannot be decoded (as
+// WithBackgroundScan) on a goroutine of its own: a server answers without
+// reading the whole file first. Reads are served meanwhile; every write
+// waits for the check, and fails with its *DamagedError if it found the
+// file damaged, so that nothing is written over a damaged file (WaitChecked
+// tells when). A store whose schema or indexes must be upgraded is checked
+// in Open, before the upgrade writes. Close stops the check.
+func WithBackgroundCheck() Option {
+	return func(s *Store) { s.checkLater, s.scanLater = true, true }
+}
+
 // Open opens the store in the file at path, creating it if it does not
 // exist, checks it, and removes dedup markers older than DedupRetention. It
 // fails if another process has the file open. A file that is not a sound
@@ -119,13 +142,50 @@ func Open(path string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	db, err := openChecked(path, false)
+	db, err := openChecked(path, false, s.checkLater)
 	if err != nil {
 		return nil, err
 	}
+	s.db = db
+	upgrade := true
+	if s.checkLater {
+		if upgrade, err = needsUpgrade(db, path); err == nil && upgrade {
+			err = check(context.Background(), db, path) // before the upgrade writes
+		}
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if upgrade {
+		if err := s.upgrade(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	s.w = newWriter(db, s.waitCheck)
+	if s.checkLater && !upgrade {
+		ctx, stop := context.WithCancel(context.Background())
+		s.checkStop, s.checkDone = stop, make(chan struct{})
+		go s.checkInBackground(ctx)
+		return s, nil
+	}
+	if s.scanLater {
+		s.startScan()
+	} else if err := s.scanDocuments(context.Background()); err != nil {
+		_ = s.w.close()
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// upgrade records the schema version, creates the buckets and builds the
+// indexes a store lacks, and removes old dedup markers, in one transaction.
+func (s *Store) upgrade() error {
 	indexed := 0
-	err = db.Update(func(tx *bolt.Tx) error {
-		if err := checkSchema(tx, path); err != nil {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := checkSchema(tx, s.path); err != nil {
 			return err
 		}
 		for _, name := range allBuckets {
@@ -133,6 +193,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		var err error
 		if indexed, err = buildCombinedIndexes(tx); err != nil {
 			return err
 		}
@@ -142,38 +203,122 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return pruneDedup(tx.Bucket(bucketDedup), time.Now().Add(-DedupRetention))
 	})
 	if err != nil {
-		_ = db.Close()
 		var de *DamagedError
 		if errors.As(err, &de) {
-			return nil, err
+			return err
 		}
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return fmt.Errorf("open %s: %w", s.path, err)
 	}
 	if indexed > 0 {
-		s.log.Info("boltstore: indexed the stored requests by status, flow and requester together", "file", path, "requests", indexed)
+		s.log.Info("boltstore: indexed the stored requests by status, flow and requester together", "file", s.path, "requests", indexed)
 	}
-	s.db = db
-	s.w = newWriter(db)
-	if s.scanLater {
-		ctx, stop := context.WithCancel(context.Background())
-		s.scanStop, s.scanDone = stop, make(chan struct{})
-		go func() {
-			defer close(s.scanDone)
-			if err := s.scanDocuments(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("store: the scan for unreadable records failed", "file", path, "err", err)
+	return nil
+}
+
+// needsUpgrade reads whether the store must be written before it is used:
+// it records no schema version or an older one, or lacks a bucket or an
+// index. It refuses a store of a newer schema. A panic of bbolt or a memory
+// fault reading it is a *DamagedError.
+func needsUpgrade(db *bolt.DB, path string) (upgrade bool, err error) {
+	old := debug.SetPanicOnFault(true)
+	defer debug.SetPanicOnFault(old)
+	defer guard(path, &err)
+	err = db.View(func(tx *bolt.Tx) error {
+		if err := readSchema(tx, path); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		upgrade = meta == nil || string(meta.Get(keySchemaVersion)) != fmt.Sprint(SchemaVersion) || tx.Bucket(bucketDue) == nil
+		for _, names := range [][][]byte{allBuckets, combinedRequestIndexes} {
+			for _, name := range names {
+				upgrade = upgrade || tx.Bucket(name) == nil
 			}
-		}()
-	} else if err := s.scanDocuments(context.Background()); err != nil {
-		_ = s.w.close()
-		_ = db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		return nil
+	})
+	return upgrade, err
+}
+
+// checkInBackground runs the whole-file check, then removes old dedup
+// markers, and records the outcome for the writes waiting (waitCheck); then
+// it starts the scan for undecodable documents. A damaged file is logged.
+func (s *Store) checkInBackground(ctx context.Context) {
+	beforeBackgroundCheck(ctx)
+	err := check(ctx, s.db, s.path)
+	if err == nil {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			return pruneDedup(tx.Bucket(bucketDedup), time.Now().Add(-DedupRetention))
+		})
+		if err != nil {
+			err = fmt.Errorf("store %s: remove old dedup markers: %w", s.path, err)
+		}
 	}
-	return s, nil
+	if ctx.Err() != nil {
+		err = fmt.Errorf("store %s: %w", s.path, errClosed)
+	}
+	var de *DamagedError
+	if errors.As(err, &de) {
+		s.log.Error("store: the check of the file found it damaged; nothing is written to it", "file", s.path, "err", err)
+	}
+	if err == nil {
+		s.startScan() // before checkDone is closed: Close reads scanDone after it
+	}
+	s.checkErr = err
+	close(s.checkDone)
+}
+
+// beforeBackgroundCheck runs as the background check starts (tests hold
+// the check there).
+var beforeBackgroundCheck = func(context.Context) {}
+
+// waitCheck waits for the background check (WithBackgroundCheck) and
+// returns its error: nil when the file is sound or was checked in Open.
+func (s *Store) waitCheck(ctx context.Context) error {
+	if s.checkDone == nil {
+		return nil
+	}
+	select {
+	case <-s.checkDone:
+		return s.checkErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitChecked waits until the store's whole-file check has ended (at once
+// unless Open was given WithBackgroundCheck) and returns what it found: a
+// *DamagedError for a damaged file, which every write then returns too.
+func (s *Store) WaitChecked(ctx context.Context) error { return s.waitCheck(ctx) }
+
+// update runs fn in a read-write transaction once the whole-file check has
+// passed.
+func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := s.waitCheck(ctx); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+// startScan starts the scan for undecodable documents on a goroutine of
+// its own (WithBackgroundScan).
+func (s *Store) startScan() {
+	ctx, stop := context.WithCancel(context.Background())
+	s.scanStop, s.scanDone = stop, make(chan struct{})
+	go func() {
+		defer close(s.scanDone)
+		if err := s.scanDocuments(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("store: the scan for unreadable records failed", "file", s.path, "err", err)
+		}
+	}()
 }
 
 // Close writes the commits under way and the removals of done effects the
 // store still holds (see EffectDone), and closes the file.
 func (s *Store) Close() error {
+	if s.checkDone != nil {
+		s.checkStop()
+		<-s.checkDone
+	}
 	if s.scanDone != nil {
 		s.scanStop()
 		<-s.scanDone
@@ -334,7 +479,7 @@ func (s *Store) SetFeedCursor(ctx context.Context, name string, pos uint64) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketFeedCursors).Put([]byte(name), u64(pos)) })
+	return s.update(ctx, func(tx *bolt.Tx) error { return tx.Bucket(bucketFeedCursors).Put([]byte(name), u64(pos)) })
 }
 
 func u64(n uint64) []byte {
@@ -435,7 +580,7 @@ func (s *Store) PutUser(ctx context.Context, u latch.User) error {
 		return latch.Errorf(latch.KindInvalid, "missing_email", "A user needs an email address.")
 	}
 	u = u.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		var old latch.User
 		if err := checkVersion(get(b, u.Email, &old), old.Version, u.Version); err != nil {

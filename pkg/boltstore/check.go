@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -77,9 +78,11 @@ const maxCheckErrors = 5
 // openChecked opens the bbolt file at path and checks it: a 0-byte or
 // too-short file, a file shorter than its own high-water mark, a page bbolt
 // cannot read (a panic or a memory fault, recovered here) and any finding of
-// bbolt's consistency check are a *DamagedError. It never creates a store
-// over an existing empty file. readOnly opens it shared, for Verify.
-func openChecked(path string, readOnly bool) (db *bolt.DB, err error) {
+// the whole-file check (check) are a *DamagedError. It never creates a store
+// over an existing empty file. readOnly opens it shared, for Verify. later
+// leaves the whole-file check to the caller (WithBackgroundCheck): only the
+// size, the meta pages and what bbolt reads as it opens are checked.
+func openChecked(path string, readOnly, later bool) (db *bolt.DB, err error) {
 	switch fi, err := os.Stat(path); {
 	case errors.Is(err, fs.ErrNotExist):
 		if readOnly {
@@ -111,11 +114,13 @@ func openChecked(path string, readOnly bool) (db *bolt.DB, err error) {
 		}
 		return nil, damaged(path, "bbolt cannot open it: %v", err)
 	}
-	if err := check(db, path); err != nil {
+	if later {
+		return db, nil
+	}
+	if err := check(context.Background(), db, path); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
-	_ = db.View(func(tx *bolt.Tx) error { releasePages(tx); return nil })
 	return db, nil
 }
 
@@ -137,6 +142,14 @@ func checkHeader(path string) error {
 	if err != nil {
 		return fmt.Errorf("store %s: %w", path, err)
 	}
+	_, err = newestMeta(f, fi.Size(), path)
+	return err
+}
+
+// newestMeta returns the valid meta page of f (of size bytes) with the
+// highest transaction id, the one bbolt uses, and refuses the file as
+// checkHeader says.
+func newestMeta(f *os.File, size int64, path string) (*boltMeta, error) {
 	var best *boltMeta
 	pageSize := int64(os.Getpagesize())
 	for i := range 2 {
@@ -156,17 +169,17 @@ func checkHeader(path string) error {
 		}
 	}
 	if best == nil {
-		return damaged(path, "neither of its two header pages is valid (not a bbolt file, or both were overwritten)")
+		return nil, damaged(path, "neither of its two header pages is valid (not a bbolt file, or both were overwritten)")
 	}
-	if hw := int64(best.pgid) * int64(best.pageSize); fi.Size() < hw {
-		return damaged(path, "it is truncated (%d bytes; its header says %d)", fi.Size(), hw)
+	if hw := int64(best.pgid) * int64(best.pageSize); size < hw {
+		return nil, damaged(path, "it is truncated (%d bytes; its header says %d)", size, hw)
 	}
-	return nil
+	return best, nil
 }
 
 type boltMeta struct {
-	pageSize   uint32
-	pgid, txid uint64
+	pageSize                   uint32
+	root, freelist, pgid, txid uint64
 }
 
 // parseMeta decodes a bbolt meta page body and reports whether its magic,
@@ -179,7 +192,8 @@ func parseMeta(b []byte) (boltMeta, bool) {
 	if le.Uint32(b[0:]) != magic || le.Uint32(b[4:]) != version || le.Uint64(b[56:]) != h.Sum64() {
 		return boltMeta{}, false
 	}
-	m := boltMeta{pageSize: le.Uint32(b[8:]), pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
+	m := boltMeta{pageSize: le.Uint32(b[8:]), root: le.Uint64(b[16:]), freelist: le.Uint64(b[32:]),
+		pgid: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}
 	return m, m.pageSize >= 1024
 }
 
@@ -193,12 +207,18 @@ func guard(path string, err *error) {
 	}
 }
 
-// check reads the whole store before bbolt's consistency check: the file
-// holds every page up to the high-water mark, every bucket and key can be
-// walked, and tx.Check finds nothing. The walk runs here, with faults made
-// panics, so that tx.Check (which runs in a goroutine of its own) finds
-// pages that were readable once already.
-func check(db *bolt.DB, path string) (err error) {
+// check is the whole-file check: checkPages (with pread), then, in a read
+// transaction, bbolt's consistency check, which finds nothing wrong with
+// every page that a bucket or branch reaches and every page below the
+// high-water mark either reached or free. checkPages has made sure that
+// every page bbolt's check reads is within the file; a panic of bbolt on
+// a page it cannot make sense of, or a memory fault, is a *DamagedError all
+// the same. The pages the check read are released after it (releasePages).
+// ctx stops checkPages; bbolt's check, once started, runs to its end.
+func check(ctx context.Context, db *bolt.DB, path string) (err error) {
+	if err := checkPages(ctx, path); err != nil {
+		return err
+	}
 	old := debug.SetPanicOnFault(true)
 	defer debug.SetPanicOnFault(old)
 	defer guard(path, &err)
@@ -210,52 +230,18 @@ func check(db *bolt.DB, path string) (err error) {
 		if tx.Size() > fi.Size() {
 			return damaged(path, "it is truncated (%d bytes; its own header says %d)", fi.Size(), tx.Size())
 		}
-		if err := walk(tx); err != nil {
-			return damaged(path, "%v", err)
-		}
 		var found []string
 		for err := range tx.Check() {
 			if len(found) < maxCheckErrors {
 				found = append(found, err.Error())
 			}
 		}
+		releasePages(tx)
 		if len(found) > 0 {
 			return damaged(path, "the consistency check found: %s", strings.Join(found, "; "))
 		}
 		return nil
 	})
-}
-
-// walk reads every key and value of every bucket: a byte of every memory
-// page each spans, which is what makes a page the file lacks fault (the sum
-// is not kept, so reading every byte would find nothing more, and it took
-// most of the walk's time on a big store).
-func walk(tx *bolt.Tx) error {
-	var sum byte
-	defer func() { _ = sum }()
-	return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-		err := b.ForEach(func(k, v []byte) error {
-			sum ^= touch(k) ^ touch(v)
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("bucket %q: %w", name, err)
-		}
-		return nil
-	})
-}
-
-// touch reads a byte of every 1 KiB of b and its last byte: at least one
-// byte of each memory page (4 KiB or more) that b spans.
-func touch(b []byte) byte {
-	var sum byte
-	for i := 0; i < len(b); i += 1024 {
-		sum ^= b[i]
-	}
-	if len(b) > 0 {
-		sum ^= b[len(b)-1]
-	}
-	return sum
 }
 
 // checkSchema records SchemaVersion in a store that has none (a new store,
@@ -314,11 +300,16 @@ func decodeAs[T any](data []byte) error {
 	return json.Unmarshal(data, &t)
 }
 
+// scanBatch is the number of documents the scan decodes between two
+// releases of the pages it read.
+const scanBatch = 4096
+
 // scanDocuments decodes every stored document and reports those that
 // cannot be decoded: at start, so that admins hear of them before a list
 // skips them.
 func (s *Store) scanDocuments(ctx context.Context) error {
 	var bad unreadable
+	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
 		for name, decode := range docTypes {
 			err := tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
@@ -327,6 +318,12 @@ func (s *Store) scanDocuments(ctx context.Context) error {
 				}
 				if err := decode(v); err != nil {
 					bad.add([]byte(name), k, err)
+				}
+				if n++; n%scanBatch == 0 {
+					// Pace: the pages read so far are released, and the
+					// scan yields to the work that serves requests.
+					releasePages(tx)
+					runtime.Gosched()
 				}
 				return nil
 			})
@@ -447,7 +444,7 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 // A store in use by a latch server cannot be verified (the server holds the
 // file's lock): verify its backup.
 func Verify(path string) (requests, grants int, err error) {
-	db, err := openChecked(path, true)
+	db, err := openChecked(path, true, false)
 	if err != nil {
 		return 0, 0, err
 	}

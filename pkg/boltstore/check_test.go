@@ -123,7 +123,8 @@ func usedSize(tb testing.TB, path string) int64 {
 // TestOpenOfAGarbledPageNeverPanics garbles each page of a store in turn:
 // Open either refuses the file or opens a store that reads (a page that was
 // free, or a record made undecodable, which is reported and skipped); it
-// never panics or faults, and garbling a page in use is refused.
+// never panics or faults, and garbling a page in use is refused. With
+// WithBackgroundCheck, the refusal may come from the check after Open.
 func TestOpenOfAGarbledPageNeverPanics(t *testing.T) {
 	orig := filled(t, 200)
 	data, err := os.ReadFile(orig)
@@ -131,36 +132,48 @@ func TestOpenOfAGarbledPageNeverPanics(t *testing.T) {
 		t.Fatal(err)
 	}
 	const page = 4096
-	rnd := rand.New(rand.NewPCG(1, 2))
-	refused := 0
-	for p := 0; p < len(data)/page; p++ {
-		bad := bytes.Clone(data)
-		for i := p * page; i < (p+1)*page; i++ {
-			bad[i] = byte(rnd.Uint32())
-		}
-		path := filepath.Join(t.TempDir(), "latch.db")
-		if err := os.WriteFile(path, bad, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		s, err := boltstore.Open(path)
-		var de *boltstore.DamagedError
-		switch {
-		case errors.As(err, &de):
-			refused++
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("page %d: the refusal does not name the file: %v", p, err)
+	for _, mode := range []struct {
+		name string
+		opts []boltstore.Option
+	}{{"in Open", nil}, {"in the background", []boltstore.Option{boltstore.WithBackgroundCheck()}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(1, 2))
+			refused := 0
+			for p := 0; p < len(data)/page; p++ {
+				bad := bytes.Clone(data)
+				for i := p * page; i < (p+1)*page; i++ {
+					bad[i] = byte(rnd.Uint32())
+				}
+				path := filepath.Join(t.TempDir(), "latch.db")
+				if err := os.WriteFile(path, bad, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				s, err := boltstore.Open(path, mode.opts...)
+				if err == nil {
+					if err = s.WaitChecked(t.Context()); err != nil {
+						s.Close()
+					}
+				}
+				var de *boltstore.DamagedError
+				switch {
+				case errors.As(err, &de):
+					refused++
+					if !strings.Contains(err.Error(), path) {
+						t.Errorf("page %d: the refusal does not name the file: %v", p, err)
+					}
+				case err != nil:
+					t.Errorf("page %d: Open: %v, want a *DamagedError or a store", p, err)
+				default:
+					if _, err := s.ListRequests(t.Context(), latch.RequestFilter{Limit: 1000}); err != nil {
+						t.Errorf("page %d: the store opened, but ListRequests: %v", p, err)
+					}
+					s.Close()
+				}
 			}
-		case err != nil:
-			t.Errorf("page %d: Open: %v, want a *DamagedError or a store", p, err)
-		default:
-			if _, err := s.ListRequests(t.Context(), latch.RequestFilter{Limit: 1000}); err != nil {
-				t.Errorf("page %d: the store opened, but ListRequests: %v", p, err)
+			if refused == 0 {
+				t.Errorf("no garbled page of %d was refused", len(data)/page)
 			}
-			s.Close()
-		}
-	}
-	if refused == 0 {
-		t.Errorf("no garbled page of %d was refused", len(data)/page)
+		})
 	}
 }
 

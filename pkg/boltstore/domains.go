@@ -41,7 +41,7 @@ func (s *Store) PutDomain(ctx context.Context, d latch.Domain) error {
 		return latch.Errorf(latch.KindInvalid, "invalid_domain", "A domain needs a name.")
 	}
 	d = d.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		if b.Get([]byte(d.Name)) != nil {
 			return nil
@@ -60,7 +60,7 @@ func (s *Store) DeleteDomain(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		if b.Get([]byte(name)) == nil {
 			return latch.ErrNotFound

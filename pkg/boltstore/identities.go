@@ -18,7 +18,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 		return err
 	}
 	email = latch.NormalizeEmail(email)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		if users.Get([]byte(email)) == nil {
 			return latch.ErrNotFound
@@ -71,7 +71,7 @@ func (s *Store) PutIdentity(ctx context.Context, id latch.Identity) error {
 		return latch.Errorf(latch.KindInvalid, "invalid_identity", "An identity needs an email address and a service.")
 	}
 	id = id.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		return put(tx.Bucket(bucketIdentities), string(identityKey(id.Email, id.Service)), id)
 	})
 	if err != nil {
@@ -87,7 +87,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, email, service string) error
 		return err
 	}
 	k := identityKey(email, service)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketIdentities)
 		if b.Get(k) == nil {
 			return latch.ErrNotFound

@@ -22,7 +22,7 @@ func (s *Store) PutMessageRef(ctx context.Context, ref latch.MessageRef) error {
 			"A message ref needs a request ID, a kind, a channel and the message's TS.")
 	}
 	ref.PostedAt = ref.PostedAt.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		return put(tx.Bucket(bucketMessageRefs), string(messageRefKey(ref)), ref)
 	})
 	if err != nil {

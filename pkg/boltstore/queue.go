@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -36,6 +37,9 @@ var errClosed = errors.New("the store is closed")
 // at least once).
 type writer struct {
 	db *bolt.DB
+	// ready waits until the store may be written (the whole-file check
+	// passed) and returns why not; every transaction waits for it.
+	ready func(context.Context) error
 
 	mu     sync.Mutex
 	wake   *sync.Cond
@@ -76,8 +80,8 @@ type job struct {
 	answer chan error
 }
 
-func newWriter(db *bolt.DB) *writer {
-	w := &writer{db: db, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}, flushAfter: flushAfter}
+func newWriter(db *bolt.DB, ready func(context.Context) error) *writer {
+	w := &writer{db: db, ready: ready, exited: make(chan struct{}), done: map[string]bool{}, siblings: map[string]*group{}, flushAfter: flushAfter}
 	w.wake = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -233,6 +237,9 @@ func (w *writer) write(batch []*job, removals []string) (errs []error, txErr err
 	if len(removals)+changes(batch) == 0 {
 		return errs, nil // only requests for removals another transaction wrote
 	}
+	if err := w.ready(context.Background()); err != nil {
+		return errs, err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			txErr = fmt.Errorf("the transaction panicked: %v", p)
@@ -273,8 +280,8 @@ func (w *writer) close() error {
 	w.wake.Broadcast()
 	w.mu.Unlock()
 	<-w.exited
-	if len(w.done) == 0 {
-		return nil
+	if len(w.done) == 0 || w.ready(context.Background()) != nil {
+		return nil // nothing to write, or the file must not be written
 	}
 	return w.db.Update(func(tx *bolt.Tx) error {
 		for id := range w.done {

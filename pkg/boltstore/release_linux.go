@@ -9,7 +9,7 @@ import (
 )
 
 // releasePages tells the kernel that the process no longer needs the pages
-// of the file that the check at open read (MADV_DONTNEED on bbolt's
+// of the file that the check or the scan read (MADV_DONTNEED on bbolt's
 // read-only shared mapping of the file): they stay in the page cache, and
 // those a later read needs come back on that read, so that the process's
 // resident memory is what it uses, not the whole file. It runs inside the

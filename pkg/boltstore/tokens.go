@@ -21,7 +21,7 @@ func (s *Store) CreateToken(ctx context.Context, t latch.Token) error {
 		return latch.Errorf(latch.KindInvalid, "invalid_token", "A token needs an ID and a hash.")
 	}
 	t = t.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		docs, byHash := tx.Bucket(bucketTokens), tx.Bucket(bucketTokensByHash)
 		if docs.Get([]byte(t.ID)) != nil {
 			return fmt.Errorf("its ID exists: %w", latch.ErrConflict)
@@ -102,7 +102,7 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) error 
 		return err
 	}
 	at = at.UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		docs := tx.Bucket(bucketTokens)
 		var t latch.Token
 		if err := get(docs, id, &t); err != nil {
