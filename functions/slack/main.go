@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/functions/internal/lambdainvoke"
 	"github.com/latchhq/latch/pkg/apigw"
 	"github.com/latchhq/latch/pkg/policy"
 )
@@ -24,6 +25,7 @@ func main() {
 	if slack == nil {
 		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or LATCH_APP_SECRETS_ARN, or SLACK_BOT_TOKEN_ARN) is not set"))
 	}
+	slack.Invoker = lambdainvoke.Async(env.AWS) // LATCH_SLACK_DEFER=invoke: the work after an answer
 	var err error
 	slack.Engine, err = parts.EdgeEngine()
 	boot.Must(env, err)
