@@ -19,7 +19,7 @@ import (
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	env.Rules = policy.Compiler{}                     // flows' identity rules find grantees' identities
+	env.Rules = policy.Lazy{}                         // flows' identity rules find grantees' identities
 	env.Strategies = strategy.Set{awslambda.Strategy} // its own strategy only
 	h, err := boot.Escalator(ctx, env, awslambda.Strategy.Type)
 	boot.Must(env, err)

@@ -20,7 +20,7 @@ import (
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	env.Rules = policy.Compiler{}                     // flows' identity rules find grantees' identities
+	env.Rules = policy.Lazy{}                         // flows' identity rules find grantees' identities
 	env.Strategies = strategy.Set{tailscale.Strategy} // its own strategy only
 	h, err := boot.Escalator(ctx, env, tailscale.Strategy.Type)
 	boot.Must(env, err)

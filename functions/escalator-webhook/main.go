@@ -18,7 +18,7 @@ import (
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	env.Rules = policy.Compiler{}                   // flows' identity rules find grantees' identities
+	env.Rules = policy.Lazy{}                       // flows' identity rules find grantees' identities
 	env.Strategies = strategy.Set{webhook.Strategy} // its own strategy only
 	h, err := boot.Escalator(ctx, env, webhook.Strategy.Type)
 	boot.Must(env, err)

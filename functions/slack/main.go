@@ -20,7 +20,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx, policy.Compiler{}) // it evaluates visible_to, approval and auto_approve rules
+	env, parts := boot.StartParts(ctx, policy.Lazy{}) // it evaluates visible_to, approval and auto_approve rules
 	slack := parts.Slack(true)
 	if slack == nil {
 		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or LATCH_APP_SECRETS_ARN, or SLACK_BOT_TOKEN_ARN) is not set"))

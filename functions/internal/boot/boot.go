@@ -60,8 +60,9 @@ import (
 type Env struct {
 	Log *slog.Logger
 	AWS aws.Config
-	// Rules compiles the rules of the flows Flows loads (policy.Compiler,
-	// in the functions that evaluate rules); nil: rules are read but not
+	// Rules compiles the rules of the flows Flows loads (policy.Lazy, in
+	// the functions that evaluate rules: each rule compiled on its first
+	// use, not at start; cdk synth compiled them all); nil: rules are read but not
 	// compiled, and fail closed (flows.Uncompiled), so a function that
 	// evaluates none does not link CEL.
 	Rules flows.RuleCompiler
