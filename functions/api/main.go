@@ -19,7 +19,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx, policy.Compiler{}) // it evaluates visible_to and approval rules, and bots' rules (tokens)
+	env, parts := boot.StartParts(ctx, policy.Lazy{}) // it evaluates visible_to and approval rules, and bots' rules (tokens)
 	queue, err := env.Queue()
 	boot.Must(env, err)
 	eng, err := parts.EdgeEngine()

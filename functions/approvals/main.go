@@ -17,7 +17,7 @@ import (
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx, policy.Compiler{}) // it evaluates approval and auto_approve rules
+	env, parts := boot.StartParts(ctx, policy.Lazy{}) // it evaluates approval and auto_approve rules
 	core, err := parts.Core(ctx)
 	boot.Must(env, err)
 	consumer := sqsqueue.NewConsumer(core.Engine, env.Log)

@@ -12,17 +12,17 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/latchhq/latch/functions/internal/boot"
-	"github.com/latchhq/latch/pkg/escalator/github"
 	"github.com/latchhq/latch/pkg/policy"
-	"github.com/latchhq/latch/pkg/strategies"
+	"github.com/latchhq/latch/pkg/strategies/github"
+	"github.com/latchhq/latch/pkg/strategies/strategy"
 )
 
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	env.Rules = policy.Compiler{} // flows' identity rules find grantees' identities
-	env.Strategies = strategies.Registry{}
-	h, err := boot.Escalator(ctx, env, github.Type)
+	env.Rules = policy.Lazy{}                      // flows' identity rules find grantees' identities
+	env.Strategies = strategy.Set{github.Strategy} // its own strategy only
+	h, err := boot.Escalator(ctx, env, github.Strategy.Type)
 	boot.Must(env, err)
 	lambda.Start(h.Handle)
 }

@@ -11,15 +11,16 @@ import (
 
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/policy"
-	"github.com/latchhq/latch/pkg/strategies"
+	"github.com/latchhq/latch/pkg/strategies/strategy"
+	"github.com/latchhq/latch/pkg/strategies/webhook"
 )
 
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	env.Rules = policy.Compiler{} // flows' identity rules find grantees' identities
-	env.Strategies = strategies.Registry{}
-	h, err := boot.Escalator(ctx, env, "webhook")
+	env.Rules = policy.Lazy{}                       // flows' identity rules find grantees' identities
+	env.Strategies = strategy.Set{webhook.Strategy} // its own strategy only
+	h, err := boot.Escalator(ctx, env, webhook.Strategy.Type)
 	boot.Must(env, err)
 	lambda.Start(h.Handle)
 }

@@ -17,14 +17,22 @@ import (
 	"github.com/latchhq/latch/functions/internal/boot"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/reconcile"
-	"github.com/latchhq/latch/pkg/strategies"
+	"github.com/latchhq/latch/pkg/strategies/awsiam"
+	"github.com/latchhq/latch/pkg/strategies/awssso"
+	"github.com/latchhq/latch/pkg/strategies/github"
+	"github.com/latchhq/latch/pkg/strategies/okta"
+	"github.com/latchhq/latch/pkg/strategies/strategy"
+	"github.com/latchhq/latch/pkg/strategies/tailscale"
 )
 
 func main() {
 	ctx := context.Background()
 	env := boot.Start(ctx)
-	env.Strategies = strategies.Registry{} // the drift check calls every strategy's targets
-	parts, err := env.Parts(ctx)           // it evaluates no rule: CEL is not linked (env.Rules)
+	// The drift check calls the targets of the strategies that can check
+	// (latch.Checker) and links only those: a grant of another strategy
+	// (webhook, aws_lambda) is not checked, as before.
+	env.Strategies = strategy.Set{awsiam.Strategy, awssso.Strategy, github.Strategy, okta.Strategy, tailscale.Strategy}
+	parts, err := env.Parts(ctx) // it evaluates no rule: CEL is not linked (env.Rules)
 	boot.Must(env, err)
 	if parts.Queue == nil {
 		boot.Must(env, errors.New("LATCH_EVENTS_QUEUE_URL is not set"))

@@ -13,17 +13,19 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/latchhq/latch/functions/internal/boot"
+	"github.com/latchhq/latch/functions/internal/lambdainvoke"
 	"github.com/latchhq/latch/pkg/apigw"
 	"github.com/latchhq/latch/pkg/policy"
 )
 
 func main() {
 	ctx := context.Background()
-	env, parts := boot.StartParts(ctx, policy.Compiler{}) // it evaluates visible_to, approval and auto_approve rules
+	env, parts := boot.StartParts(ctx, policy.Lazy{}) // it evaluates visible_to, approval and auto_approve rules
 	slack := parts.Slack(true)
 	if slack == nil {
 		boot.Must(env, errors.New("SLACK_BOT_TOKEN (or LATCH_APP_SECRETS_ARN, or SLACK_BOT_TOKEN_ARN) is not set"))
 	}
+	slack.Invoker = lambdainvoke.Async(env.AWS) // LATCH_SLACK_DEFER=invoke: the work after an answer
 	var err error
 	slack.Engine, err = parts.EdgeEngine()
 	boot.Must(env, err)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -44,10 +45,14 @@ type Settings struct {
 	ExternalID string // with RoleARN, when the role's trust policy asks for one
 }
 
+// The settings' shapes, compiled on first use (not at every program's
+// start).
 var (
-	roleARN    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
-	region     = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d{1,2}$`)
-	externalID = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	roleARN = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+	})
+	region     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d{1,2}$`) })
+	externalID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[\w+=,.@:/-]+$`) })
 )
 
 // Parse reads the settings from a strategy's config, ignoring keys it does
@@ -58,7 +63,7 @@ func Parse(cfg map[string]any) (Settings, error) {
 	for _, f := range []struct {
 		key  string
 		dst  *string
-		re   *regexp.Regexp
+		re   func() *regexp.Regexp
 		want string
 	}{
 		{KeyRegion, &s.Region, region, "an AWS region such as eu-west-1"},
@@ -73,7 +78,7 @@ func Parse(cfg map[string]any) (Settings, error) {
 		if !ok {
 			return Settings{}, fmt.Errorf("%s must be a string", f.key)
 		}
-		if !f.re.MatchString(str) || (f.key == KeyExternalID && (len(str) < 2 || len(str) > 1224)) {
+		if !f.re().MatchString(str) || (f.key == KeyExternalID && (len(str) < 2 || len(str) > 1224)) {
 			return Settings{}, fmt.Errorf("%s %q is not %s", f.key, str, f.want)
 		}
 		*f.dst = str

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v4"
@@ -43,10 +44,10 @@ const (
 )
 
 var (
-	flowNameRE  = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
-	fieldNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
-	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	serviceRE   = regexp.MustCompile(`^[a-z0-9_.:-]{1,64}$`)
+	flowNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{1,64}$`) })
+	fieldNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`) })
+	envNameRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	serviceRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_.:-]{1,64}$`) })
 )
 
 // located is a flow as parsed, with where its name is, for finding
@@ -72,7 +73,7 @@ func (p *parser) flow(root *yaml.Node) located {
 	if n := top.get("name"); n == nil {
 		p.addf(top.line("name"), "name is required")
 	} else if s, ok := p.text(n, "name"); ok {
-		if flowNameRE.MatchString(s) {
+		if flowNameRE().MatchString(s) {
 			f.Name, out.nameLine = s, n.Line
 		} else {
 			p.addf(n, `name %q is not valid: use 1 to 64 lowercase letters, digits, "-" and "_"`, s)
@@ -259,7 +260,7 @@ func (p *parser) field(n *yaml.Node, index int, strategy *latch.Strategy) (latch
 	if v := o.get("name"); v == nil {
 		p.addf(o.line("name"), "%s needs a name", where)
 	} else if s, ok := p.text(v, where+": name"); ok {
-		if fieldNameRE.MatchString(s) {
+		if fieldNameRE().MatchString(s) {
 			fl.Name = s
 		} else {
 			p.addf(v, `field name %q is not valid: use a lowercase letter followed by up to 63 lowercase letters, digits and "_"`, s)
@@ -588,7 +589,7 @@ func approvalRuleNode(top *object) *yaml.Node {
 }
 
 // scheduleIDRE is a PagerDuty schedule id (PABC123).
-var scheduleIDRE = regexp.MustCompile(`^[A-Z0-9]{2,32}$`)
+var scheduleIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z0-9]{2,32}$`) })
 
 // onCall reads the oncall block: the provider, its schedules and the
 // environment variable holding its API token.
@@ -621,7 +622,7 @@ func (p *parser) onCall(n, key *yaml.Node) *latch.OnCallConfig {
 			switch {
 			case !ok:
 				good = false
-			case !scheduleIDRE.MatchString(s):
+			case !scheduleIDRE().MatchString(s):
 				p.addf(it, "oncall.schedule_ids: %q is not a PagerDuty schedule id (such as PABC123)", s)
 				good = false
 			case slices.Contains(cfg.ScheduleIDs, s):
@@ -641,7 +642,7 @@ func (p *parser) onCall(n, key *yaml.Node) *latch.OnCallConfig {
 		p.addf(o.line("token_env"), "oncall.token_env is required: the environment variable holding the API token")
 		good = false
 	} else if s, ok := p.text(v, "oncall.token_env"); ok {
-		if !envNameRE.MatchString(s) {
+		if !envNameRE().MatchString(s) {
 			p.addf(v, "oncall.token_env %q is not an environment variable name (write the variable's name, not the token)", s)
 			good = false
 		}
@@ -713,7 +714,7 @@ func (p *parser) identity(n *yaml.Node) latch.IdentityConfig {
 	}
 	if v := o.get("service"); v != nil {
 		if s, ok := p.text(v, "identity.service"); ok {
-			if !serviceRE.MatchString(s) {
+			if !serviceRE().MatchString(s) {
 				p.addf(v, "identity.service %q must be 1 to 64 lower-case letters, digits, '_', '-', '.' or ':'", s)
 			} else {
 				cfg.Service = s
@@ -965,7 +966,7 @@ func (p *parser) hooks(n *yaml.Node) (h latch.Hooks, secretGiven bool) {
 	if v := o.get("secret_env"); v != nil {
 		secretGiven = true
 		if s, ok := p.text(v, "hooks.secret_env"); ok {
-			if !envNameRE.MatchString(s) {
+			if !envNameRE().MatchString(s) {
 				p.addf(v, "hooks.secret_env %q is not an environment variable name (write the variable's name, not the secret)", s)
 			} else {
 				h.SecretEnv = s

@@ -415,3 +415,52 @@ func TestOnCallInRules(t *testing.T) {
 		t.Error("an identity rule compiled user.on_call; only approval rules see it")
 	}
 }
+
+// Lazy's rules evaluate as Compiler's do, and a rule that does not compile
+// loads but fails closed at every Eval with its *CompileError.
+func TestLazyRules(t *testing.T) {
+	lazy := policy.Lazy{}
+	ann := &latch.User{Email: "ann@example.com", Role: "member"}
+	rule, err := lazy.CompileRule(`approver.role == "member"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := rule.Eval(latch.RuleVars{Approver: ann}); err != nil || !ok {
+		t.Errorf("Eval() = %v, %v; want true", ok, err)
+	}
+	id, err := lazy.CompileIdentityRule(`user.email.split("@")[0]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := id.Eval(ann); err != nil || got != "ann" {
+		t.Errorf("identity Eval() = %q, %v; want ann", got, err)
+	}
+
+	bad, err := lazy.CompileRule(`approver.rol == "member"`)
+	if err != nil {
+		t.Fatalf("a lazy rule compiled when loaded: %v", err)
+	}
+	var ce *policy.CompileError
+	for range 2 {
+		if ok, err := bad.Eval(latch.RuleVars{Approver: ann}); ok || !errors.As(err, &ce) {
+			t.Errorf("a rule that does not compile: Eval() = %v, %v; want false and its CompileError", ok, err)
+		}
+	}
+	badID, err := lazy.CompileIdentityRule(`user.email == "x"`) // not a string
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := badID.Eval(ann); got != "" || !errors.As(err, &ce) {
+		t.Errorf("an identity rule that does not compile: Eval() = %q, %v; want its CompileError", got, err)
+	}
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if ok, err := rule.Eval(latch.RuleVars{Approver: ann}); err != nil || !ok {
+				t.Errorf("concurrent Eval() = %v, %v", ok, err)
+			}
+		})
+	}
+	wg.Wait()
+}

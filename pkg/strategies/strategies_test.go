@@ -8,6 +8,8 @@ import (
 	"github.com/latchhq/latch/pkg/flows"
 	"github.com/latchhq/latch/pkg/latch"
 	"github.com/latchhq/latch/pkg/strategies"
+	"github.com/latchhq/latch/pkg/strategies/strategy"
+	"github.com/latchhq/latch/pkg/strategies/webhook"
 )
 
 const flow = `name: f
@@ -97,5 +99,37 @@ strategy:
 	}
 	if _, ok := esc.(latch.OutputGranter); !ok {
 		t.Errorf("the aws_lambda escalator %T does not hand back the function's body", esc)
+	}
+}
+
+// Every type this package links is one strategy.Known names, and the other
+// way round: a function that links some types loads the flows of all.
+func TestKnownIsEveryType(t *testing.T) {
+	if got, want := strategy.Known(), strategies.Types(); !slices.Equal(got, want) {
+		t.Errorf("strategy.Known() = %v, the types of package strategies are %v", got, want)
+	}
+}
+
+// A Set of one type (an escalator function's) loads the flows of every
+// known type, checks the settings of its own only, builds only its own
+// escalators, and refuses a type Latch does not know when flows load.
+func TestSetOfOneType(t *testing.T) {
+	set := strategy.Set{webhook.Strategy}
+	if !set.Has("webhook") || set.Has("aws_iam") {
+		t.Fatalf("Has: webhook %v, aws_iam %v", set.Has("webhook"), set.Has("aws_iam"))
+	}
+	f, err := flows.Parse("iam.yaml", []byte(strings.Replace(iamFlow, "group: prod-admins", "group: arn:aws:iam::1:group/x", 1)), set.FlowOptions())
+	if err != nil {
+		t.Fatalf("a flow of a known type it does not link: %v, want it loaded (cdk synth checked it)", err)
+	}
+	if _, err := set.Escalators(nil)(f); err == nil || !strings.Contains(err.Error(), `strategy "aws_iam" is not available`) {
+		t.Errorf("the escalator of a type it does not link: %v", err)
+	}
+	if _, err := flows.Parse("f.yaml", []byte(strings.Replace(flow, "http://127.0.0.1:9/hook", "not a url", 1)), set.FlowOptions()); err == nil {
+		t.Errorf("a bad webhook url passed its own type's check")
+	}
+	_, err = flows.Parse("f.yaml", []byte(strings.Replace(flow, "type: webhook", "type: webhok", 1)), set.FlowOptions())
+	if err == nil || !strings.Contains(err.Error(), `strategy type "webhok" is not known`) {
+		t.Errorf("an unknown type: %v, want it refused at load", err)
 	}
 }

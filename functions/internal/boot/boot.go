@@ -60,12 +60,13 @@ import (
 type Env struct {
 	Log *slog.Logger
 	AWS aws.Config
-	// Rules compiles the rules of the flows Flows loads (policy.Compiler,
-	// in the functions that evaluate rules); nil: rules are read but not
+	// Rules compiles the rules of the flows Flows loads (policy.Lazy, in
+	// the functions that evaluate rules: each rule compiled on its first
+	// use, not at start; cdk synth compiled them all); nil: rules are read but not
 	// compiled, and fail closed (flows.Uncompiled), so a function that
 	// evaluates none does not link CEL.
 	Rules flows.RuleCompiler
-	// Strategies is the strategy registry (strategies.Registry), set by the
+	// Strategies is the strategy registry (a strategy.Set), set by the
 	// functions that escalate or check grants (the escalators, reconciler).
 	// Without it, flows load with no strategy's settings checked (cdk synth
 	// checked them) and the function links no strategy's package: their
@@ -203,8 +204,9 @@ func (e *Env) jsonSecret(ctx context.Context, arnVar string) (map[string]string,
 type Strategies interface {
 	// Has reports whether typ is a strategy of this build.
 	Has(typ string) bool
-	// FlowOptions checks every strategy's settings when flows load.
-	FlowOptions() flows.Options
+	// FlowOptions accepts every known strategy type when flows load (none
+	// given) and checks the settings of those linked.
+	FlowOptions(types ...string) flows.Options
 	// Escalators returns the escalator of each flow, its secrets found
 	// with lookupEnv.
 	Escalators(lookupEnv func(string) (string, bool)) func(*latch.Flow) (latch.Escalator, error)

@@ -157,9 +157,12 @@ type Slack struct {
 	// Engine is given to every app built.
 	Engine *engine.Engine
 
-	p       *Parts
-	live    Live[slackState]
-	invoker invokeAPI // nil: Lambda's client (tests set a fake)
+	// Invoker hands the work after an answer to the function itself
+	// (LATCH_SLACK_DEFER=invoke); the Slack function sets it.
+	Invoker Invoker
+
+	p    *Parts
+	live Live[slackState]
 }
 
 type slackState struct {

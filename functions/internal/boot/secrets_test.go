@@ -116,7 +116,7 @@ func testEnv(t *testing.T, srv *httptest.Server, vars map[string]string) (*Env, 
 	}
 	c := &clock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
 	e.cache.now = c.Now
-	e.Strategies = strategies.Registry{} // as the escalator and reconciler functions set it
+	e.Strategies = strategies.All() // as the escalator and reconciler functions set it (each its own)
 	return e, c
 }
 

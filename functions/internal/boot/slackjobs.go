@@ -7,9 +7,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/latchhq/latch/pkg/apigw"
 	"github.com/latchhq/latch/pkg/latch"
@@ -32,11 +29,11 @@ import (
 // slackDeferVar turns the self-invocation on: "invoke".
 const slackDeferVar = "LATCH_SLACK_DEFER"
 
-// invokeAPI is the Lambda call the Slack function makes; *lambda.Client
-// implements it.
-type invokeAPI interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
-}
+// Invoker invokes a Lambda function asynchronously with payload: the
+// Slack function's hand-off to itself. Only the Slack function sets one
+// (Slack.Invoker, lambdainvoke.Async), so that only it links Lambda's
+// client.
+type Invoker func(ctx context.Context, function string, payload []byte) error
 
 // deferToSelf returns app's Defer that invokes this function
 // (AWS_LAMBDA_FUNCTION_NAME, which Lambda sets) asynchronously with the
@@ -54,22 +51,17 @@ func (s *Slack) deferToSelf(app *slackapp.App) (func(context.Context, slackapp.J
 	if err != nil {
 		return nil, fmt.Errorf("%s=invoke: %w", slackDeferVar, err)
 	}
-	client := s.invoker
-	if client == nil {
-		client = lambda.NewFromConfig(env.AWS)
+	invoke := s.Invoker
+	if invoke == nil {
+		return nil, fmt.Errorf("%s=invoke, but this function cannot invoke itself (Slack.Invoker is not set)", slackDeferVar)
 	}
 	return func(ctx context.Context, job slackapp.Job) error {
 		b, err := app.EncodeJob(job)
 		if err != nil {
 			return err
 		}
-		out, err := client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name),
-			InvocationType: lambdatypes.InvocationTypeEvent, Payload: b})
-		if err != nil {
+		if err := invoke(ctx, name, b); err != nil {
 			return fmt.Errorf("hand the slack %s job to %s: %w", job.Kind, name, err)
-		}
-		if out.FunctionError != nil {
-			return fmt.Errorf("hand the slack %s job to %s: %s", job.Kind, name, aws.ToString(out.FunctionError))
 		}
 		return nil
 	}, nil

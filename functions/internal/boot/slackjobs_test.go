@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/latchhq/latch/functions/internal/lambdainvoke"
 	"github.com/latchhq/latch/pkg/apigw"
 	"github.com/latchhq/latch/pkg/dynamostore/dynamotest"
 	"github.com/latchhq/latch/pkg/engine"
@@ -138,6 +139,7 @@ func TestSlackFunctionHandsItsWorkToItself(t *testing.T) {
 		"SLACK_API_URL": sl.URL, "SLACK_TEAM_IDS": slackTeam, "LATCH_SLACK_DEFER": "invoke", "AWS_LAMBDA_FUNCTION_NAME": functionName})
 	parts := testParts(t, env)
 	slack := parts.Slack(true)
+	slack.Invoker = lambdainvoke.Async(env.AWS) // as functions/slack sets it
 	eng, err := parts.EdgeEngine()
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/latchhq/latch/pkg/escalator/settings"
 	"github.com/latchhq/latch/pkg/latch"
@@ -48,11 +49,11 @@ var permissionAliases = map[string]string{"read": "pull", "write": "push"}
 // Shapes, from GitHub's rules for organisation logins, repository names and
 // team slugs.
 var (
-	orgLogin = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
-	repoName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
-	teamSlug = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,254}$`)
-	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	appID    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	orgLogin = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`) })
+	repoName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`) })
+	teamSlug = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,254}$`) })
+	envName  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	appID    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) })
 )
 
 // config is a checked strategy config block.
@@ -124,7 +125,7 @@ func parseConfig(m map[string]any) (config, []string) {
 	}
 	if s, ok := text(keyOrg); !ok {
 		bad("org is required: the login of the GitHub organisation that owns the repositories and teams")
-	} else if !orgLogin.MatchString(s) {
+	} else if !orgLogin().MatchString(s) {
 		bad("org %q is not a GitHub organisation login (letters, digits and -, at most 39; the login, not a URL)", s)
 	} else {
 		c.org = s
@@ -134,7 +135,7 @@ func parseConfig(m map[string]any) (config, []string) {
 		if !ok {
 			return ""
 		}
-		if !envName.MatchString(s) {
+		if !envName().MatchString(s) {
 			// Never echo the value: it may be the secret itself, pasted by mistake.
 			bad("%s must be the NAME of an environment variable (letters, digits and _, not starting with a digit) that holds %s, not the secret itself", key, holds)
 			return ""
@@ -144,7 +145,7 @@ func parseConfig(m map[string]any) (config, []string) {
 	c.tokenEnv = env(keyTokenEnv, "the token")
 	c.privateKeyEnv = env(keyPrivateKeyEnv, "the GitHub App's private key (PEM)")
 	if v, ok := m[keyAppID]; ok && v != nil {
-		if s, ok := idText(v); ok && appID.MatchString(s) {
+		if s, ok := idText(v); ok && appID().MatchString(s) {
 			c.appID = s
 		} else {
 			bad("app_id must be the GitHub App's id (a number such as 123456) or its client id (such as Iv23liAbCdEf)")
@@ -240,9 +241,9 @@ func parseTarget(t latch.Target) (target, error) {
 	case out.Team != "" && (out.Repo != "" || out.Permission != ""):
 		bad("set either team, or repo and permission, not both")
 	case out.Team != "":
-		if !teamSlug.MatchString(out.Team) {
+		if !teamSlug().MatchString(out.Team) {
 			hint := ""
-			if s := slug(out.Team); teamSlug.MatchString(s) {
+			if s := slug(out.Team); teamSlug().MatchString(s) {
 				hint = fmt.Sprintf("; did you mean %q?", s)
 			}
 			bad("settings.team %q is not a team slug (the lower-case name in the team's URL, such as platform-oncall)%s", out.Team, hint)
@@ -255,7 +256,7 @@ func parseTarget(t latch.Target) (target, error) {
 			bad("settings.repo is required with a permission: the repository's name in the organisation")
 		case strings.Contains(out.Repo, "/"):
 			bad("settings.repo %q must be the repository's name alone (the organisation is the strategy's org)", out.Repo)
-		case !repoName.MatchString(out.Repo) || out.Repo == "." || out.Repo == "..":
+		case !repoName().MatchString(out.Repo) || out.Repo == "." || out.Repo == "..":
 			bad("settings.repo %q is not a repository name (letters, digits, ., _ and -)", out.Repo)
 		}
 		if p, ok := permissionAliases[out.Permission]; ok {

@@ -38,6 +38,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -57,7 +58,7 @@ const maxPages = 200
 
 // login is GitHub's rule for a user login: letters, digits and single
 // hyphens, at most 39, not starting with a hyphen.
-var login = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
+var login = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`) })
 
 // Escalator adds and removes GitHub repository collaborators and team
 // members in one organisation. It is safe for concurrent use.
@@ -450,7 +451,7 @@ func (e *Escalator) LookupIdentity(ctx context.Context, email string) (id string
 		m := page.Organization.MembersWithRole
 		for _, n := range m.Nodes {
 			for _, addr := range n.Emails {
-				if strings.EqualFold(strings.TrimSpace(addr), email) && login.MatchString(n.Login) {
+				if strings.EqualFold(strings.TrimSpace(addr), email) && login().MatchString(n.Login) {
 					return n.Login, nil
 				}
 			}
@@ -655,7 +656,7 @@ func parts(g latch.GrantSpec) (string, target, error) {
 			Message: fmt.Sprintf("Latch does not know %s's GitHub login, so nothing was granted. An admin can set it with: %s", g.User.Email, fix),
 			Details: map[string]any{"email": g.User.Email, "service": Type, "fix": fix}})
 	}
-	if !login.MatchString(user) {
+	if !login().MatchString(user) {
 		return "", target{}, latch.Permanent(&latch.Error{Kind: latch.KindInvalid, Code: CodeBadGrant,
 			Message: fmt.Sprintf("%s's GitHub identity %q is not a GitHub login, so nothing was granted. An admin can correct it with: %s", g.User.Email, clip(user), fix),
 			Details: map[string]any{"email": g.User.Email, "service": Type, "fix": fix}})

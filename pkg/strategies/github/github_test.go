@@ -1,4 +1,4 @@
-package strategies_test
+package github_test
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ import (
 // reports a bad target setting on its own line, and builds the escalator
 // with the token the flow names (and not without it).
 func TestGitHubEntry(t *testing.T) {
-	const file = "../../flows/examples/github.yaml"
+	const file = "../../../flows/examples/github.yaml"
 	f, err := flows.LoadFile(file, strategies.FlowOptions())
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package strategies_test
+package okta_test
 
 import (
 	"context"
@@ -16,14 +16,14 @@ import (
 // checks, so that the example stays one Latch accepts, and builds its
 // escalator from the token the flow names.
 func TestOktaExampleFlow(t *testing.T) {
-	f, err := flows.LoadFile("../../flows/examples/okta.yaml", strategies.FlowOptions())
+	f, err := flows.LoadFile("../../../flows/examples/okta.yaml", strategies.FlowOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Strategy == nil || f.Strategy.Type != okta.Type || len(f.Strategy.Targets) != 2 {
 		t.Fatalf("strategy = %+v, want okta with two targets", f.Strategy)
 	}
-	if _, err := flows.LoadFile("../../flows/examples/okta.yaml", strategies.FlowOptions("webhook")); err == nil {
+	if _, err := flows.LoadFile("../../../flows/examples/okta.yaml", strategies.FlowOptions("webhook")); err == nil {
 		t.Error("a deployment without okta loaded the flow")
 	}
 	s, ok := strategies.Get(okta.Type)
@@ -49,7 +49,7 @@ func TestOktaTargetsAreValidated(t *testing.T) {
 	fake.AddGroup(oktafake.Group{ID: "00g1emaKYZTWRYYRRTSK", Name: "prod-admins"})
 	fake.AddGroup(oktafake.Group{ID: "00g2billingREADERS01", Type: "APP_GROUP", Name: "Billing (AD)"})
 	url := oktafake.Serve(t, fake)
-	f, err := flows.LoadFile("../../flows/examples/okta.yaml", strategies.FlowOptions())
+	f, err := flows.LoadFile("../../../flows/examples/okta.yaml", strategies.FlowOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

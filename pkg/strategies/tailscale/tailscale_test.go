@@ -1,4 +1,4 @@
-package strategies_test
+package tailscale_test
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // and look up identities; and flows load with their groups checked against
 // the policy file (a missing group is a permanent problem naming it).
 func TestTailscaleEntry(t *testing.T) {
-	f, err := flows.LoadFile("../../flows/examples/tailscale.yaml", strategies.FlowOptions())
+	f, err := flows.LoadFile("../../../flows/examples/tailscale.yaml", strategies.FlowOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

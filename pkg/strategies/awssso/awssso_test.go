@@ -1,4 +1,4 @@
-package strategies_test
+package awssso_test
 
 import (
 	"testing"
@@ -11,7 +11,7 @@ import (
 // TestAWSSSOExampleFlow loads the aws_sso example flow with the registry's
 // checks, so that the example stays one Latch accepts.
 func TestAWSSSOExampleFlow(t *testing.T) {
-	f, err := flows.LoadFile("../../flows/examples/aws-sso.yaml", strategies.FlowOptions())
+	f, err := flows.LoadFile("../../../flows/examples/aws-sso.yaml", strategies.FlowOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestAWSSSOExampleFlow(t *testing.T) {
 	if err := awssso.ValidateConfig(f.Strategy.Config, f.Strategy.Targets); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := flows.LoadFile("../../flows/examples/aws-sso.yaml", strategies.FlowOptions("webhook")); err == nil {
+	if _, err := flows.LoadFile("../../../flows/examples/aws-sso.yaml", strategies.FlowOptions("webhook")); err == nil {
 		t.Error("a deployment without aws_sso loaded the flow")
 	}
 	if s, ok := strategies.Get(awssso.Type); !ok || s.Timeout != awssso.MaxTimeout {
