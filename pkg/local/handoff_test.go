@@ -46,15 +46,23 @@ func countingRig(t *testing.T, esc *fakeEscalator) (*rig, *readCounter) {
 	return rt, reads
 }
 
-// The revoke that the engine's commit starts acts on the grant and the
-// request handed over: the runner reads neither again.
-func TestRevokeActsOnTheGrantHandedOver(t *testing.T) {
-	rt, reads := countingRig(t, nil)
+// revokeEarly makes ann's access active, has her revoke it and waits until
+// it has ended; it returns her request and how often the runner read the
+// store for the revoke.
+func revokeEarly(rt *rig, reads *readCounter) (latch.Request, int) {
 	r := rt.active(ann, nil)
 	reads.take()
 	rt.do(latch.CmdRevoke, r.ID, ann)
 	rt.waitFor(r.ID, latch.StatusEnded)
-	if n := reads.take(); n != 0 {
+	return r, reads.take()
+}
+
+// The revoke that the engine's commit starts acts on the grant and the
+// request handed over: the runner reads neither again.
+func TestRevokeActsOnTheGrantHandedOver(t *testing.T) {
+	rt, reads := countingRig(t, nil)
+	r, n := revokeEarly(rt, reads)
+	if n != 0 {
 		t.Errorf("the runner read the store %d times for the revoke, want none", n)
 	}
 	specs := rt.esc.specs("revoke", ann)
@@ -67,12 +75,8 @@ func TestRevokeActsOnTheGrantHandedOver(t *testing.T) {
 func TestARetriedRevokeReadsTheGrantAgain(t *testing.T) {
 	esc := newFakeEscalator()
 	esc.on("revoke", ann, fail("503 from target"), succeed())
-	rt, reads := countingRig(t, esc)
-	r := rt.active(ann, nil)
-	reads.take()
-	rt.do(latch.CmdRevoke, r.ID, ann)
-	rt.waitFor(r.ID, latch.StatusEnded)
-	if n := reads.take(); n != 2 {
+	r, n := revokeEarly(countingRig(t, esc))
+	if n != 2 {
 		t.Errorf("the runner read the store %d times, want 2: the grant and its request, for the retry", n)
 	}
 	specs := esc.specs("revoke", ann)
@@ -85,9 +89,7 @@ func TestARetriedRevokeReadsTheGrantAgain(t *testing.T) {
 // (its revoke done) calls nothing, reports nothing and reads nothing.
 func TestAStaleHandOffChangesNothing(t *testing.T) {
 	rt, reads := countingRig(t, nil)
-	r := rt.active(ann, nil)
-	rt.do(latch.CmdRevoke, r.ID, ann)
-	rt.waitFor(r.ID, latch.StatusEnded)
+	r, _ := revokeEarly(rt, reads)
 	ended := rt.grant(r.GrantID)
 	if ended.Status != latch.GrantEnded {
 		t.Fatalf("grant %s, want ended", ended.Status)
