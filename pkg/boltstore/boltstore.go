@@ -244,6 +244,7 @@ func needsUpgrade(db *bolt.DB, path string) (upgrade bool, err error) {
 // it starts the scan for undecodable documents. A damaged file is logged.
 func (s *Store) checkInBackground(ctx context.Context) {
 	beforeBackgroundCheck(ctx)
+	began := time.Now()
 	err := check(ctx, s.db, s.path)
 	if err == nil {
 		err = s.db.Update(func(tx *bolt.Tx) error {
@@ -261,6 +262,8 @@ func (s *Store) checkInBackground(ctx context.Context) {
 		s.log.Error("store: the check of the file found it damaged; nothing is written to it", "file", s.path, "err", err)
 	}
 	if err == nil {
+		s.log.Info("store: the check of the whole file found nothing wrong; writes proceed", "file", s.path,
+			"took", time.Since(began).Round(time.Millisecond))
 		s.startScan() // before checkDone is closed: Close reads scanDone after it
 	}
 	s.checkErr = err
