@@ -618,11 +618,34 @@ func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
 	return out, nil
 }
 
-func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+// view runs fn in a read transaction unless ctx has ended. Until the
+// background check (WithBackgroundCheck) has found the file sound,
+// a panic of bbolt or a memory fault while reading is a *DamagedError: the
+// read may reach a damaged page before the check does.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.unchecked() {
+		old := debug.SetPanicOnFault(true)
+		defer debug.SetPanicOnFault(old)
+		defer guard(s.path, &err)
+	}
 	return s.db.View(fn)
+}
+
+// unchecked reports whether the background check has yet to find the file
+// sound: it is under way, or it failed.
+func (s *Store) unchecked() bool {
+	if s.checkDone == nil {
+		return false
+	}
+	select {
+	case <-s.checkDone:
+		return s.checkErr != nil
+	default:
+		return true
+	}
 }
 
 // viewSkipping runs fn in a read transaction, as view does, and then
