@@ -136,7 +136,9 @@ func WithBackgroundCheck() Option {
 // cannot read) or that a newer version of latch wrote is refused with a
 // *DamagedError naming the file and how to restore it; an existing empty
 // file is never made into a new store. Documents that cannot be decoded are
-// reported (see AuditRecordUnreadable), not refused.
+// reported (see AuditRecordUnreadable), not refused. With
+// WithBackgroundCheck, the checks that read the whole file, the removal of
+// old markers and the scan run after Open returns.
 func Open(path string, opts ...Option) (*Store, error) {
 	s := &Store{path: path, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -163,13 +165,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.w = newWriter(db, s.waitCheck)
 	if s.checkLater && !upgrade {
 		ctx, stop := context.WithCancel(context.Background())
 		s.checkStop, s.checkDone = stop, make(chan struct{})
+		s.w = newWriter(db, s.waitCheck)
 		go s.checkInBackground(ctx)
 		return s, nil
 	}
+	s.w = newWriter(db, s.waitCheck)
 	if s.scanLater {
 		s.startScan()
 	} else if err := s.scanDocuments(context.Background()); err != nil {
