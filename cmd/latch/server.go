@@ -149,7 +149,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"), boltstore.WithLogger(log), boltstore.WithBackgroundScan())
+	store, err := boltstore.Open(filepath.Join(o.data, "latch.db"), boltstore.WithLogger(log), boltstore.WithBackgroundCheck())
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -164,9 +164,6 @@ func runServer(ctx context.Context, o serverOptions) error {
 	}
 	resolver := &identity.Resolver{Store: store, Hooks: hookCaller, Escalator: esc.For, Clock: clock, Log: log}
 	flowSet := engine.NewFlowSet(loaded)
-	if err := warnOrphanedGrants(runCtx, store, flowSet, log); err != nil {
-		return err
-	}
 	var eng *engine.Engine
 	queue := local.NewQueue(func(ctx context.Context, cmd latch.Command) error { return eng.Handle(ctx, cmd) })
 	timers := local.NewTimers(runCtx, queue, clock, log)
@@ -277,10 +274,25 @@ func runServer(ctx context.Context, o serverOptions) error {
 		"max_conns", maxConns)
 	fmt.Fprintf(os.Stdout, "latch: listening on %s://%s\n", scheme, ln.Addr())
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(serveLn) }()
+	go func() {
+		// The store's whole-file check runs while the server answers
+		// (/healthz at once; writes and /readyz wait for it): a damaged
+		// file stops the server, having written nothing to it.
+		if err := store.WaitChecked(runCtx); err != nil && runCtx.Err() == nil {
+			errc <- fmt.Errorf("open store: %w", err)
+			return
+		}
+		if err := warnOrphanedGrants(runCtx, store, flowSet, log); err != nil && runCtx.Err() == nil {
+			log.Error("could not list the open grants to warn of those whose flow is gone", "err", err)
+		}
+	}()
 	select {
 	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			_ = srv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}

@@ -83,6 +83,9 @@ func TestBackgroundCheckRefusesWritesToADamagedFile(t *testing.T) {
 	wantDamaged(t, s.WaitChecked(t.Context()), path, "page")
 	wantDamaged(t, s.SetFeedCursor(t.Context(), "readyz", 1), path, "page")
 	wantDamaged(t, s.PutDomain(t.Context(), latch.Domain{Name: "example.com"}), path, "page")
+	// A read that reaches the damaged page fails the same way (no panic).
+	_, err = s.ListRequests(t.Context(), latch.RequestFilter{Limit: 1000})
+	wantDamaged(t, err, path, "reading it failed")
 	if err := s.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}

@@ -136,7 +136,9 @@ func WithBackgroundCheck() Option {
 // cannot read) or that a newer version of latch wrote is refused with a
 // *DamagedError naming the file and how to restore it; an existing empty
 // file is never made into a new store. Documents that cannot be decoded are
-// reported (see AuditRecordUnreadable), not refused.
+// reported (see AuditRecordUnreadable), not refused. With
+// WithBackgroundCheck, the checks that read the whole file, the removal of
+// old markers and the scan run after Open returns.
 func Open(path string, opts ...Option) (*Store, error) {
 	s := &Store{path: path, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -163,13 +165,14 @@ func Open(path string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.w = newWriter(db, s.waitCheck)
 	if s.checkLater && !upgrade {
 		ctx, stop := context.WithCancel(context.Background())
 		s.checkStop, s.checkDone = stop, make(chan struct{})
+		s.w = newWriter(db, s.waitCheck)
 		go s.checkInBackground(ctx)
 		return s, nil
 	}
+	s.w = newWriter(db, s.waitCheck)
 	if s.scanLater {
 		s.startScan()
 	} else if err := s.scanDocuments(context.Background()); err != nil {
@@ -244,6 +247,7 @@ func needsUpgrade(db *bolt.DB, path string) (upgrade bool, err error) {
 // it starts the scan for undecodable documents. A damaged file is logged.
 func (s *Store) checkInBackground(ctx context.Context) {
 	beforeBackgroundCheck(ctx)
+	began := time.Now()
 	err := check(ctx, s.db, s.path)
 	if err == nil {
 		err = s.db.Update(func(tx *bolt.Tx) error {
@@ -261,6 +265,8 @@ func (s *Store) checkInBackground(ctx context.Context) {
 		s.log.Error("store: the check of the file found it damaged; nothing is written to it", "file", s.path, "err", err)
 	}
 	if err == nil {
+		s.log.Info("store: the check of the whole file found nothing wrong; writes proceed", "file", s.path,
+			"took", time.Since(began).Round(time.Millisecond))
 		s.startScan() // before checkDone is closed: Close reads scanDone after it
 	}
 	s.checkErr = err
@@ -615,11 +621,34 @@ func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
 	return out, nil
 }
 
-func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+// view runs fn in a read transaction unless ctx has ended. Until the
+// background check (WithBackgroundCheck) has found the file sound,
+// a panic of bbolt or a memory fault while reading is a *DamagedError: the
+// read may reach a damaged page before the check does.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.unchecked() {
+		old := debug.SetPanicOnFault(true)
+		defer debug.SetPanicOnFault(old)
+		defer guard(s.path, &err)
+	}
 	return s.db.View(fn)
+}
+
+// unchecked reports whether the background check has yet to find the file
+// sound: it is under way, or it failed.
+func (s *Store) unchecked() bool {
+	if s.checkDone == nil {
+		return false
+	}
+	select {
+	case <-s.checkDone:
+		return s.checkErr != nil
+	default:
+		return true
+	}
 }
 
 // viewSkipping runs fn in a read transaction, as view does, and then
