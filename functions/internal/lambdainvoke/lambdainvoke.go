@@ -7,6 +7,7 @@ package lambdainvoke
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -16,9 +17,11 @@ import (
 // Async returns a boot.Invoker that invokes a function asynchronously
 // (InvocationType Event: Lambda's own queue) with Lambda's client of cfg.
 func Async(cfg aws.Config) func(ctx context.Context, function string, payload []byte) error {
-	client := lambda.NewFromConfig(cfg)
+	// The client is made on the first invocation, not at the function's
+	// start: most answers hand nothing over.
+	client := sync.OnceValue(func() *lambda.Client { return lambda.NewFromConfig(cfg) })
 	return func(ctx context.Context, function string, payload []byte) error {
-		out, err := client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(function),
+		out, err := client().Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(function),
 			InvocationType: types.InvocationTypeEvent, Payload: payload})
 		if err != nil {
 			return err
