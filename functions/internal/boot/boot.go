@@ -62,9 +62,9 @@ type Env struct {
 	AWS aws.Config
 	// Rules compiles the rules of the flows Flows loads (policy.Lazy, in
 	// the functions that evaluate rules: each rule compiled on its first
-	// use, not at start; cdk synth compiled them all); nil: rules are read but not
-	// compiled, and fail closed (flows.Uncompiled), so a function that
-	// evaluates none does not link CEL.
+	// use, not at start; cdk synth compiled them all); nil: rules are read
+	// but not compiled, and fail closed (flows.Uncompiled), so a function
+	// that evaluates none does not link CEL.
 	Rules flows.RuleCompiler
 	// Strategies is the strategy registry (a strategy.Set), set by the
 	// functions that escalate or check grants (the escalators, reconciler).
