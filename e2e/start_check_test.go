@@ -25,7 +25,10 @@ import (
 func TestDamageFoundAfterStartStopsTheServer(t *testing.T) {
 	strace, err := exec.LookPath("strace")
 	if err != nil {
-		t.Skip("strace is not installed")
+		if os.Getenv("LATCH_REQUIRE_TOOLS") != "" {
+			t.Fatal("strace is not installed and LATCH_REQUIRE_TOOLS is set; `make tools` installs it")
+		}
+		t.Skip("strace is not installed (`make tools` installs it)")
 	}
 	if err := exec.Command(strace, "-f", "-o", "/dev/null", "true").Run(); err != nil {
 		t.Skipf("strace cannot trace here: %v", err)
