@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -196,14 +197,17 @@ func runServer(ctx context.Context, o serverOptions) error {
 		}
 	}
 
-	// Catch up on what was under way when the process last stopped.
-	if n, err := eng.DispatchPending(runCtx, 0); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("outbox effects carried out at start", "count", n)
-	}
-	if err := runner.Rearm(runCtx); err != nil {
-		return err
+	// Catch up on what was under way when the process last stopped, once
+	// the store's whole-file check has found it sound (below): no target is
+	// called for a store that may be damaged, since what it answered could
+	// not be recorded.
+	catchUp := func() error {
+		if n, err := eng.DispatchPending(runCtx, 0); err != nil {
+			return err
+		} else if n > 0 {
+			log.Info("outbox effects carried out at start", "count", n)
+		}
+		return runner.Rearm(runCtx)
 	}
 	startAuditShipping(runCtx, store, auditSinks, log)
 	go every(runCtx, 10*time.Second, func() { retryOutbox(runCtx, eng, log) })
@@ -279,27 +283,40 @@ func runServer(ctx context.Context, o serverOptions) error {
 	go func() {
 		// The store's whole-file check runs while the server answers
 		// (/healthz at once; writes and /readyz wait for it): a damaged
-		// file stops the server, having written nothing to it.
-		if err := store.WaitChecked(runCtx); err != nil && runCtx.Err() == nil {
-			errc <- fmt.Errorf("open store: %w", err)
+		// file stops the server, having written nothing to it. The
+		// catch-up (outbox effects, timers) waits for it too.
+		if err := store.WaitChecked(runCtx); err != nil {
+			if runCtx.Err() == nil {
+				errc <- fmt.Errorf("open store: %w", err)
+			}
+			return
+		}
+		if err := catchUp(); err != nil {
+			if runCtx.Err() == nil {
+				errc <- err
+			}
 			return
 		}
 		if err := warnOrphanedGrants(runCtx, store, flowSet, log); err != nil && runCtx.Err() == nil {
 			log.Error("could not list the open grants to warn of those whose flow is gone", "err", err)
 		}
 	}()
+	var failed error
 	select {
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			_ = srv.Close()
+	case failed = <-errc:
+		if errors.Is(failed, http.ErrServerClosed) {
+			failed = nil
 		}
-		return err
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
 	shutCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
-	err = srv.Shutdown(shutCtx)
+	if failed != nil {
+		err = srv.Close() // stop at once: the store cannot be used
+	} else {
+		err = srv.Shutdown(shutCtx)
+	}
 	cancel()
 	timers.Close()
 	runner.Wait()
@@ -307,7 +324,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return err
+	return cmp.Or(failed, err)
 }
 
 // warnOrphanedGrants warns, naming them, about open grants whose flow,
@@ -385,6 +402,9 @@ func startAuditShipping(ctx context.Context, store *boltstore.Store, dests []aud
 func seedDomains(ctx context.Context, dir *identity.Directory, domains []string, log *slog.Logger) error {
 	for _, d := range domains {
 		if _, err := dir.AddDomain(ctx, d); err != nil {
+			if de := new(boltstore.DamagedError); errors.As(err, &de) {
+				return fmt.Errorf("open store: %w", de)
+			}
 			return usageError{fmt.Errorf("--domain %q: %s", d, latch.ErrorMessageOf(err))}
 		}
 	}

@@ -41,6 +41,19 @@ func (s *Store) PutDomain(ctx context.Context, d latch.Domain) error {
 		return latch.Errorf(latch.KindInvalid, "invalid_domain", "A domain needs a name.")
 	}
 	d = d.UTC()
+	// A domain that exists is found by a read, which does not wait for the
+	// whole-file check (WithBackgroundCheck) as a write does: a server that
+	// names its domains at every start answers before the check ends.
+	var exists bool
+	if err := s.view(ctx, func(tx *bolt.Tx) error {
+		exists = tx.Bucket(bucketDomains).Get([]byte(d.Name)) != nil
+		return nil
+	}); err != nil {
+		return fmt.Errorf("put domain %s: %w", d.Name, err)
+	}
+	if exists {
+		return nil
+	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDomains)
 		if b.Get([]byte(d.Name)) != nil {
