@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -24,12 +23,6 @@ const reportsPool = "\x00reports"
 // many, so that the store groups them into few commits.
 const ReportWorkers = 64
 
-// ReportWorkersWhileRevoking is how many results are recorded at once
-// while revokes wait their turn on a target's pool: recording a result
-// (the grant ended) is not urgent, calling the target to take access away
-// is, and both want the same CPU and store.
-const ReportWorkersWhileRevoking = 2
-
 // job is a piece of work: escalating, revoking or checking one grant.
 type job struct {
 	key  string // "escalate/<grant>", "deescalate/<grant>", "overdue/<grant>"
@@ -37,9 +30,6 @@ type job struct {
 	home string // its target system's pool
 	next step
 	make func() step // a fresh run, when the work is asked for again
-	// revokeWaiting: a revoke queued on its target's pool, counted in
-	// Runner.revokesWaiting until a worker takes it.
-	revokeWaiting bool
 }
 
 // pool runs the jobs of one target system, first come first served, on at
@@ -99,43 +89,13 @@ func (r *Runner) enqueueLocked(j *job) {
 		r.pools[j.pool] = p
 	}
 	p.queue = append(p.queue, j)
-	if j.pool != reportsPool && strings.HasPrefix(j.key, "deescalate/") {
-		j.revokeWaiting = true
-		r.revokesWaiting++
+	limit := r.c.Workers
+	if j.pool == reportsPool {
+		limit = ReportWorkers
 	}
-	if p.busy < r.limitLocked(j.pool) {
+	if p.busy < limit {
 		p.busy++
 		go r.work(j.pool, p)
-	}
-}
-
-// limitLocked is how many workers the pool may run now.
-func (r *Runner) limitLocked(pool string) int {
-	switch {
-	case pool != reportsPool:
-		return r.c.Workers
-	case r.revokesWaiting > 0:
-		return ReportWorkersWhileRevoking
-	}
-	return ReportWorkers
-}
-
-// takenLocked is called when a worker takes j from its queue: once no revoke
-// waits, the reports pool gets back its workers.
-func (r *Runner) takenLocked(j *job) {
-	if !j.revokeWaiting {
-		return
-	}
-	j.revokeWaiting = false
-	r.revokesWaiting--
-	if r.revokesWaiting > 0 {
-		return
-	}
-	if p, ok := r.pools[reportsPool]; ok {
-		for p.busy < min(len(p.queue), ReportWorkers) {
-			p.busy++
-			go r.work(reportsPool, p)
-		}
 	}
 }
 
@@ -143,9 +103,7 @@ func (r *Runner) takenLocked(j *job) {
 func (r *Runner) work(name string, p *pool) {
 	for {
 		r.mu.Lock()
-		if len(p.queue) == 0 || p.busy > r.limitLocked(name) {
-			// No work, or more workers than the pool may run now (reports
-			// while revokes wait): this one ends.
+		if len(p.queue) == 0 {
 			p.busy--
 			if p.busy == 0 {
 				delete(r.pools, name)
@@ -156,7 +114,6 @@ func (r *Runner) work(name string, p *pool) {
 		j := p.queue[0]
 		p.queue[0] = nil
 		p.queue = p.queue[1:]
-		r.takenLocked(j)
 		stopped := r.ctx.Err() != nil
 		r.mu.Unlock()
 		wait, again := time.Duration(0), false

@@ -5,11 +5,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/latchhq/latch/pkg/engine"
 	"github.com/latchhq/latch/pkg/latch"
-	"github.com/latchhq/latch/pkg/local"
 )
 
 // inFlight is an escalator whose revokes wait for release, and which counts
@@ -122,65 +120,5 @@ func TestRunnerPoolsOfTwoTargetsAreApart(t *testing.T) {
 	rt.waitFor(r.ID, latch.StatusEnded)
 	if got := rt.request(hung.ID).Status; got != latch.StatusDeescalating {
 		t.Errorf("the hung revoke's request is %s, want deescalating", got)
-	}
-}
-
-// While revokes wait their turn on a target's pool, the escalators' results
-// are recorded ReportWorkersWhileRevoking at a time; once none waits, as
-// many as ReportWorkers.
-func TestReportsWaitForRevokes(t *testing.T) {
-	stuck := make(chan struct{})
-	esc := newFakeEscalator()
-	esc.on("revoke", hal, block(stuck))
-	other := testFlow()
-	other.Name = "staging-access"
-	hold := make(chan struct{})
-	var mu sync.Mutex
-	recording, most := 0, 0
-	seen := func() (int, int) { mu.Lock(); defer mu.Unlock(); return recording, most }
-	rt := newRig(t, rigOptions{esc: esc, workers: 1, flows: []*latch.Flow{testFlow(), other},
-		after: func(cmd latch.Command, _ error) {
-			if cmd.Kind != latch.CmdDeescalated {
-				return
-			}
-			mu.Lock()
-			recording++
-			most = max(most, recording)
-			mu.Unlock()
-			<-hold
-			mu.Lock()
-			recording--
-			mu.Unlock()
-		}})
-	// hal's revoke holds prod-access's one worker and fay's waits behind it.
-	held, waiting := rt.active(hal, nil), rt.active(fay, nil)
-	var staging []latch.Request
-	for _, p := range []string{ann, cat, eve} {
-		r, err := rt.eng.Create(context.Background(), engine.CreateInput{Flow: other.Name, UserEmail: p,
-			Source: latch.SourceAPI, Fields: map[string]any{"reason": "staging check"}})
-		if err != nil {
-			t.Fatalf("create: %v", err)
-		}
-		rt.approve(r.ID)
-		staging = append(staging, rt.waitFor(r.ID, latch.StatusActive))
-	}
-	rt.do(latch.CmdRevoke, held.ID, hal)
-	eventually(t, wait, func() bool { return esc.count("revoke", hal) == 1 })
-	rt.do(latch.CmdRevoke, waiting.ID, fay)
-	for i, r := range staging {
-		rt.do(latch.CmdRevoke, r.ID, []string{ann, cat, eve}[i])
-	}
-	// The staging revokes are done; their results are recorded two at a
-	// time while fay's revoke waits.
-	eventually(t, wait, func() bool { now, _ := seen(); return now == local.ReportWorkersWhileRevoking })
-	time.Sleep(50 * time.Millisecond) // room for a third, were it allowed
-	if _, m := seen(); m != local.ReportWorkersWhileRevoking {
-		t.Errorf("%d results recorded at once while a revoke waited, want %d", m, local.ReportWorkersWhileRevoking)
-	}
-	close(stuck) // hal's revoke ends, fay's is taken: no revoke waits
-	eventually(t, wait, func() bool { now, _ := seen(); return now >= 3 })
-	close(hold)
-	for _, r := range append(staging, held, waiting) {
-		rt.waitFor(r.ID, latch.StatusEnded)
 	}
 }

@@ -124,9 +124,6 @@ type Runner struct {
 	// the work waiting to be tried again, on a timer, off the pool.
 	pools  map[string]*pool
 	parked map[string]*job
-	// revokesWaiting counts the revokes queued on their targets' pools,
-	// not yet taken by a worker (ReportWorkersWhileRevoking).
-	revokesWaiting int
 	// closed is set by Wait once the context is done: no work is added to
 	// wg after it (a WaitGroup must not grow while it is waited on).
 	closed bool
