@@ -57,8 +57,9 @@ type writer struct {
 	siblings map[string]*group
 
 	// flushAfter is how long held removals wait for a transaction to
-	// ride on; flushArmed says a timer to write them is set.
+	// ride on; flushTimer writes them then, and flushArmed says it is set.
 	flushAfter time.Duration
+	flushTimer *time.Timer
 	flushArmed bool
 
 	// inTx, when set (by tests), runs inside every transaction.
@@ -70,6 +71,10 @@ type writer struct {
 // answered over HTTP is followed by the next well within it at any load
 // worth grouping for; idle, the outbox is cleaned up this much later.
 const flushAfter = 2 * time.Millisecond
+
+// flushRetry is how long held removals wait after a transaction that
+// should have written them failed.
+const flushRetry = time.Second
 
 type group struct{ left int }
 
@@ -124,17 +129,28 @@ func (w *writer) effectDone(id string) error {
 			return nil
 		}
 	}
-	if !w.flushArmed {
-		w.flushArmed = true
-		time.AfterFunc(w.flushAfter, w.flush)
-	}
+	w.armFlushLocked(w.flushAfter)
 	w.mu.Unlock()
 	return nil
 }
 
+// armFlushLocked sets the timer that writes the held removals to fire in d,
+// unless it is set already.
+func (w *writer) armFlushLocked(d time.Duration) {
+	if w.flushArmed || w.closed {
+		return
+	}
+	w.flushArmed = true
+	if w.flushTimer == nil {
+		w.flushTimer = time.AfterFunc(d, w.flush)
+		return
+	}
+	w.flushTimer.Reset(d)
+}
+
 // flush queues a write of the held removals unless a transaction has
-// written them since the timer was set. Nobody waits for it: a failed
-// removal stays held for the next transaction.
+// written them since the timer was set. Nobody waits for it: removals it
+// fails to write stay held, for the next transaction or flushRetry later.
 func (w *writer) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -207,6 +223,11 @@ func (w *writer) run() {
 				}
 			}
 		}
+		if !removed && len(w.done) > 0 {
+			// The removals could not be written: try again later rather
+			// than hold them until the next write, however far off.
+			w.armFlushLocked(flushRetry)
+		}
 		w.mu.Unlock()
 		for i, j := range batch {
 			if txErr != nil {
@@ -277,6 +298,9 @@ func (w *writer) write(batch []*job, removals []string) (errs []error, txErr err
 func (w *writer) close() error {
 	w.mu.Lock()
 	w.closed = true
+	if w.flushTimer != nil {
+		w.flushTimer.Stop()
+	}
 	w.wake.Broadcast()
 	w.mu.Unlock()
 	<-w.exited

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestACreateCostsTwoWrites(t *testing.T) {
 	before := txID(t, s)
 	s.w.mu.Lock()
 	s.w.flushAfter = time.Millisecond
-	s.w.flushArmed = false // the hour's timer is left to fire for nothing
+	s.w.flushTimer.Reset(time.Millisecond) // the hour's timer, set by the creates above
 	s.w.mu.Unlock()
 	create()
 	waitHeld(t, s, 0)
@@ -153,5 +154,33 @@ func TestHeldRemovalsAreWrittenWithTheNextWrite(t *testing.T) {
 	effs, err = s.PendingEffects(t.Context(), 0)
 	if err != nil || len(effs) != 1 || effs[0].ID != "e4" {
 		t.Errorf("PendingEffects after reopen = %v, %v; want e4 alone", effs, err)
+	}
+}
+
+// Removals whose write fails are not left until the next write, however far
+// off: the writer tries them again flushRetry later.
+func TestAFailedRemovalIsTriedAgain(t *testing.T) {
+	s := openStore(t)
+	if err := s.Commit(t.Context(), latch.Change{Requests: []latch.Request{newReq("r1")}, Effects: []latch.Effect{effect("e1")}}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	var calls atomic.Int32
+	s.w.mu.Lock()
+	s.w.inTx = func() {
+		if calls.Add(1) == 1 {
+			panic("the disk is gone for a moment")
+		}
+	}
+	s.w.mu.Unlock()
+	if err := s.EffectDone(t.Context(), "e1"); err != nil {
+		t.Fatalf("EffectDone: %v", err)
+	}
+	waitHeld(t, s, 0)
+	if got := calls.Load(); got != 2 {
+		t.Errorf("%d transactions tried the removal, want 2 (the failed one, then the retry)", got)
+	}
+	effs, err := s.PendingEffects(t.Context(), 0)
+	if err != nil || len(effs) != 0 {
+		t.Errorf("PendingEffects = %v, %v; want none", effs, err)
 	}
 }
