@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/latchhq/latch/pkg/latch"
+	"github.com/latchhq/latch/pkg/local"
 )
 
 // readCounter is a store that counts the runner's reads of grants and
@@ -112,5 +113,28 @@ func TestAStaleHandOffChangesNothing(t *testing.T) {
 	}
 	if n := reads.take(); n != 0 {
 		t.Errorf("the stale hand-off read the store %d times, want none", n)
+	}
+}
+
+// A hand-off that waited longer than a settled version is surely remembered
+// does not act on what it was handed: it reads the grant, finds it ended,
+// and changes nothing.
+func TestAHandOffThatWaitedLongReadsTheGrant(t *testing.T) {
+	defer local.SetHandoffFresh(0)()
+	rt, reads := countingRig(t, nil)
+	r, _ := revokeEarly(rt, reads)
+	ended := rt.grant(r.GrantID)
+	handed := ended
+	handed.Status, handed.EndedAt, handed.Version = latch.GrantDeescalating, nil, ended.Version+1 // not known settled
+	before := len(rt.esc.specs("revoke", ann))
+	reads.take()
+	if err := rt.runner.DeescalateGrant(context.Background(), handed, nil); err != nil {
+		t.Fatal(err)
+	}
+	read := 0
+	eventually(t, wait, func() bool { read += reads.take(); return read > 0 }) // fails if it never reads
+	rt.Close()
+	if n := len(rt.esc.specs("revoke", ann)); n != before {
+		t.Errorf("%d revokes after the old hand-off, want %d (the grant read is ended)", n, before)
 	}
 }

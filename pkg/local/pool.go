@@ -187,6 +187,11 @@ type recent struct {
 // effect not done within a minute is the outbox's, which reads).
 const recentFor = 2 * time.Minute
 
+// handoffFresh is how long a revoke handed over may wait for its pool and
+// still act on the grant it was handed: well within recentFor, so that a
+// version settled meanwhile is still known. Past it the grant is read.
+var handoffFresh = recentFor / 2 // a variable for tests
+
 func (s *recent) get(id string) (int64, bool) {
 	if v, ok := s.cur[id]; ok {
 		return v, true

@@ -526,7 +526,8 @@ func (r *Runner) heldBefore(ctx context.Context, g *latch.Grant, esc latch.Escal
 func (r *Runner) deescalate(grantID string, handed *latch.Grant, first *latch.Request) step {
 	log := r.c.Log.With("grant", grantID)
 	started := r.c.Clock.Now()
-	watched := false // the overdue check is armed once the due time is known
+	handedAt := time.Now() // ages the hand-off as settle ages what it records
+	watched := false       // the overdue check is armed once the due time is known
 	attempt := 0
 	var last func() // the report, once the escalator has answered
 	return func() (time.Duration, bool) {
@@ -540,6 +541,11 @@ func (r *Runner) deescalate(grantID string, handed *latch.Grant, first *latch.Re
 			g        latch.Grant
 			err      error
 		)
+		if handed != nil && time.Since(handedAt) > handoffFresh {
+			// It waited on a busy pool longer than a settled version is
+			// surely remembered: read the grant, as a retry does.
+			handed = nil
+		}
 		if handed != nil {
 			if r.stale(*handed) {
 				return 0, false // settled since it was handed over
