@@ -124,7 +124,8 @@ func WithBackgroundScan() Option { return func(s *Store) { s.scanLater = true } 
 // waits for the check, and fails with its *DamagedError if it found the
 // file damaged, so that nothing is written over a damaged file (WaitChecked
 // tells when). A store whose schema or indexes must be upgraded is checked
-// in Open, before the upgrade writes. Close stops the check.
+// in Open, before the upgrade writes. Close stops the check: at once while
+// it reads the pages, at its end once bbolt's own check has started.
 func WithBackgroundCheck() Option {
 	return func(s *Store) { s.checkLater, s.scanLater = true, true }
 }

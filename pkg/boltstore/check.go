@@ -211,10 +211,13 @@ func guard(path string, err *error) {
 // transaction, bbolt's consistency check, which finds nothing wrong with
 // every page that a bucket or branch reaches and every page below the
 // high-water mark either reached or free. checkPages has made sure that
-// every page bbolt's check reads is within the file; a panic of bbolt on
-// a page it cannot make sense of, or a memory fault, is a *DamagedError all
-// the same. The pages the check read are released after it (releasePages).
-// ctx stops checkPages; bbolt's check, once started, runs to its end.
+// every page bbolt's check reads is within the file and well formed, which
+// is what keeps bbolt's check from faulting: it reads in a goroutine of its
+// own, where SetPanicOnFault (set here for this goroutine's reads) does not
+// apply, so a memory fault there would end the process. A panic of bbolt
+// here is a *DamagedError. The pages the check read are released after it
+// (releasePages). ctx stops checkPages; bbolt's check, once started, runs to
+// its end, and Close waits for it.
 func check(ctx context.Context, db *bolt.DB, path string) (err error) {
 	if err := checkPages(ctx, path); err != nil {
 		return err
