@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchhq/latch/pkg/audit"
@@ -201,13 +202,18 @@ func runServer(ctx context.Context, o serverOptions) error {
 	// the store's whole-file check has found it sound (below): no target is
 	// called for a store that may be damaged, since what it answered could
 	// not be recorded.
+	var caughtUp atomic.Bool // /readyz says ready only after it
 	catchUp := func() error {
 		if n, err := eng.DispatchPending(runCtx, 0); err != nil {
 			return err
 		} else if n > 0 {
 			log.Info("outbox effects carried out at start", "count", n)
 		}
-		return runner.Rearm(runCtx)
+		if err := runner.Rearm(runCtx); err != nil {
+			return err
+		}
+		caughtUp.Store(true)
+		return nil
 	}
 	startAuditShipping(runCtx, store, auditSinks, log)
 	go every(runCtx, 10*time.Second, func() { retryOutbox(runCtx, eng, log) })
@@ -233,7 +239,7 @@ func runServer(ctx context.Context, o serverOptions) error {
 	api := &httpapi.Server{Engine: eng, Directory: dir, Tokens: toks, Store: store, Feed: store, Queue: queue,
 		Auth: &httpapi.Tokens{Bootstrap: httpapi.NewStaticToken(token), Service: toks}, Clock: clock, Log: log,
 		RateLimit: httpapi.RateLimit{Rate: o.rateLimit, Burst: int(2 * o.rateLimit)}, Backup: store,
-		Ready: httpapi.CommitProbe(store, clock), Metrics: figures.Handler(), Observe: figures.ObserveAPI,
+		Ready: caughtUpAnd(&caughtUp, httpapi.CommitProbe(store, clock)), Metrics: figures.Handler(), Observe: figures.ObserveAPI,
 		Reconcile: runDrift}
 	if slack != nil {
 		api.SlackUsers = slack // the API may name a person by Slack user id
@@ -477,4 +483,16 @@ func checkTargets(ctx context.Context, loaded []*latch.Flow, esc *strategies.Esc
 		return fmt.Errorf("flow targets are not valid:\n%s", strings.Join(msgs, "\n"))
 	}
 	return nil
+}
+
+// caughtUpAnd is the readiness probe: not ready until the server has caught
+// up at start (the store checked, the outbox's effects carried out, the
+// timers re-armed), then ready when probe succeeds.
+func caughtUpAnd(caughtUp *atomic.Bool, probe func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !caughtUp.Load() {
+			return httpapi.ErrStarting
+		}
+		return probe(ctx)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -201,6 +202,15 @@ func TestReadyz(t *testing.T) {
 	}
 	if resp, _ := do(t, http.MethodGet, ro.URL+"/healthz", "", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz = %d, want 200: the process is alive", resp.StatusCode)
+	}
+
+	// A server still starting is not ready, and says so.
+	st, _, _ := newAPI(t, func(s *httpapi.Server) {
+		s.Ready = func(context.Context) error { return fmt.Errorf("catching up: %w", httpapi.ErrStarting) }
+	})
+	resp, eb = do(t, http.MethodGet, st.URL+"/readyz", "", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || eb.Error.Code != "not_ready" || !strings.Contains(eb.Error.Message, "starting") {
+		t.Errorf("/readyz while starting = %d %s %q, want 503 not_ready saying it is starting", resp.StatusCode, eb.Error.Code, eb.Error.Message)
 	}
 }
 

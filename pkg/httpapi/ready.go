@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -11,13 +12,24 @@ import (
 // readyTimeout bounds one readiness check.
 const readyTimeout = 5 * time.Second
 
+// ErrStarting is what a Ready probe returns while the server is starting
+// (it checks its store and resumes the work under way first): /readyz is
+// 503 not_ready, which is then no fault to log.
+var ErrStarting = errors.New("starting")
+
 // ready answers GET /readyz: 200 when Ready succeeds, 503 with the reason
 // (logged, not shown) when it does not.
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
-		if err := s.Ready(ctx); err != nil {
+		err := s.Ready(ctx)
+		if errors.Is(err, ErrStarting) {
+			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: "not_ready",
+				Message: "Latch is starting: it checks its store and resumes the work under way first."}})
+			return
+		}
+		if err != nil {
 			s.Log.ErrorContext(r.Context(), "not ready", "request_id", RequestID(r.Context()), "err", err)
 			writeJSON(w, http.StatusServiceUnavailable, ErrorBody{Error: ErrorDetail{Code: "not_ready",
 				Message: "Latch cannot commit to its store; the server log has the cause."}})
