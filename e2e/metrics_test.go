@@ -127,13 +127,22 @@ func TestMetricsDuringAGrant(t *testing.T) {
 // OpenAPI document too.)
 func TestServerHTTPConventions(t *testing.T) {
 	srv := startServer(t, writeFlows(t, map[string]string{"deploy.yaml": approvalOnlyFlow}), t.TempDir())
-	resp, err := http.Get(srv.URL + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Request-Id") == "" {
-		t.Errorf("/readyz = %d (X-Request-Id %q), want 200 with an id", resp.StatusCode, resp.Header.Get("X-Request-Id"))
+	// Ready once the server has caught up at start (503 not_ready until then).
+	var resp *http.Response
+	waitFor(t, func() bool {
+		r, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz = %d, want 200 or, while starting, 503", r.StatusCode)
+		}
+		resp = r
+		return r.StatusCode == http.StatusOK
+	}, "/readyz to say ready")
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Errorf("/readyz = %d without X-Request-Id, want an id", resp.StatusCode)
 	}
 	for _, tt := range []struct{ method, path, allow string }{
 		{http.MethodDelete, "/v1/requests", "GET, HEAD, POST"},
@@ -151,7 +160,7 @@ func TestServerHTTPConventions(t *testing.T) {
 			t.Errorf("%s %s = %d, Allow %q; want 405, %q", tt.method, tt.path, resp.StatusCode, resp.Header.Get("Allow"), tt.allow)
 		}
 	}
-	resp, err = http.Get(srv.URL + "/v1/requests")
+	resp, err := http.Get(srv.URL + "/v1/requests")
 	if err != nil {
 		t.Fatal(err)
 	}
