@@ -72,10 +72,6 @@ type writer struct {
 // worth grouping for; idle, the outbox is cleaned up this much later.
 const flushAfter = 2 * time.Millisecond
 
-// flushRetry is how long held removals wait after a transaction that
-// should have written them failed.
-const flushRetry = time.Second
-
 type group struct{ left int }
 
 // job is a change to write, or (change nil) a request to write the removals
@@ -150,7 +146,10 @@ func (w *writer) armFlushLocked(d time.Duration) {
 
 // flush queues a write of the held removals unless a transaction has
 // written them since the timer was set. Nobody waits for it: removals it
-// fails to write stay held, for the next transaction or flushRetry later.
+// fails to write stay held for the next transaction of any kind (or Close);
+// meanwhile PendingEffects leaves them out, and a crash leaves them to be
+// done again. They are not retried on their own: on a full disk a write
+// that fails can still hand pages back, which the next due commit needs.
 func (w *writer) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -222,11 +221,6 @@ func (w *writer) run() {
 					w.siblings[e.ID] = g
 				}
 			}
-		}
-		if !removed && len(w.done) > 0 {
-			// The removals could not be written: try again later rather
-			// than hold them until the next write, however far off.
-			w.armFlushLocked(flushRetry)
 		}
 		w.mu.Unlock()
 		for i, j := range batch {
