@@ -125,23 +125,16 @@ func (w *writer) effectDone(id string) error {
 			return nil
 		}
 	}
-	w.armFlushLocked(w.flushAfter)
+	if !w.flushArmed { // set the timer that writes the held removals
+		w.flushArmed = true
+		if w.flushTimer == nil {
+			w.flushTimer = time.AfterFunc(w.flushAfter, w.flush)
+		} else {
+			w.flushTimer.Reset(w.flushAfter)
+		}
+	}
 	w.mu.Unlock()
 	return nil
-}
-
-// armFlushLocked sets the timer that writes the held removals to fire in d,
-// unless it is set already.
-func (w *writer) armFlushLocked(d time.Duration) {
-	if w.flushArmed || w.closed {
-		return
-	}
-	w.flushArmed = true
-	if w.flushTimer == nil {
-		w.flushTimer = time.AfterFunc(d, w.flush)
-		return
-	}
-	w.flushTimer.Reset(d)
 }
 
 // flush queues a write of the held removals unless a transaction has
